@@ -1,0 +1,115 @@
+"""The ``a3`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+import a3
+from a3.cli import progress
+from a3.cli.errors import reports_errors
+from a3.errors import UserInputError
+
+app = typer.Typer(
+    name="a3",
+    help="A3: automated alignment agent and meta-analysis of elicitation runs.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"a3 {a3.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw progress bars."),
+) -> None:
+    progress.set_enabled(not no_progress)
+
+
+@app.command()
+@reports_errors
+def check(config: Path = typer.Argument(..., help="An A3 config file (.json, .yaml or .yml).")) -> None:
+    """Validate a config file and summarise it. Exit code 2 if it is invalid."""
+    from a3.config import config_hash, load_config
+
+    cfg = load_config(config)
+    table = Table(show_header=False, box=None)
+    table.add_row("attack", f"{cfg.attack.name} ({cfg.attack.key})")
+    table.add_row("seed format", cfg.seed_example.format)
+    table.add_row("query format", f"{cfg.conversation_format.output_format}, {cfg.conversation_format.num_turns} turn(s)")
+    table.add_row("target", cfg.target_model.model_name or cfg.target_model.huggingface_model_path or "")
+    table.add_row("judge", cfg.judge_model.model_name)
+    table.add_row("generator", cfg.hypothesis_generation.llm_model)
+    table.add_row("config hash", config_hash(cfg)[:16])
+    console.print(f"[green]ok[/] {config}")
+    console.print(table)
+
+
+@app.command()
+def models() -> None:
+    """Which model backends are usable here, and why not."""
+    from a3.cli.models_cmd import backend_statuses
+
+    table = Table(title="Model backends")
+    for column in ("backend", "model string", "usable", "why"):
+        table.add_column(column)
+    for status in backend_statuses():
+        table.add_row(escape(status.name), escape(status.example), "[green]yes[/]" if status.usable else "[red]no[/]", escape(status.why)
+        )
+    console.print(table)
+
+
+@app.command()
+@reports_errors
+def status(run: Path = typer.Argument(..., help="A run directory.")) -> None:
+    """Where a run stands: each stage's status, timing, calls and cost."""
+    from a3.store import RunDir
+
+    if not run.is_dir():
+        raise UserInputError(f"{run}: no such run directory")
+    run_dir = RunDir(run)
+    manifests = run_dir.manifests()
+    if not manifests:
+        raise UserInputError(f"{run}: not a run directory (no stages/*.json manifests)")
+    table = Table(title=f"Run {run}")
+    for column in ("stage", "status", "attempts", "duration", "calls", "cache hits", "cost"):
+        table.add_column(column)
+    colours = {"done": "green", "running": "yellow", "failed": "red"}
+    for manifest in manifests:
+        usage = manifest.usage
+        table.add_row(
+            manifest.stage,
+            f"[{colours[manifest.status]}]{manifest.status}[/]",
+            str(manifest.attempts),
+            f"{manifest.duration_s:.1f} s" if manifest.duration_s is not None else "—",
+            str(usage.get("calls", 0)),
+            str(usage.get("cache_hits", 0)),
+            _money(usage),
+        )
+    console.print(table)
+    totals = run_dir.ledger.totals().as_dict()
+    console.print(
+        f"total: {totals['calls']} model calls, {totals['cache_hits']} cache hits, "
+        f"{totals['input_tokens']} input + {totals['output_tokens']} output tokens, {_money(totals)}"
+    )
+    for manifest in manifests:
+        if manifest.error:
+            console.print(f"[red]{manifest.stage} failed:[/] {manifest.error}")
+
+
+def _money(usage: dict) -> str:
+    text = f"${usage.get('cost_usd', 0.0):.4f}"
+    if usage.get("unpriced_calls"):
+        text += f" + {usage['unpriced_calls']} unpriced calls"
+    return text

@@ -1,0 +1,36 @@
+"""Progress bars: rich on a terminal, silent when output is piped, in CI, or with --no-progress."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+_enabled = True
+
+
+def set_enabled(enabled: bool) -> None:
+    global _enabled
+    _enabled = enabled
+
+
+def progress_enabled(stream: object = None) -> bool:
+    stream = stream if stream is not None else sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    return _enabled and bool(isatty and isatty())
+
+
+def make_progress(console: Console | None = None) -> Progress:
+    """A Progress that draws only when progress is enabled and stderr is a terminal."""
+    console = console or Console(stderr=True)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not progress_enabled(console.file),
+        transient=False,
+    )

@@ -1,0 +1,162 @@
+"""The A3 config, field for field as the original A3 README documents it.
+
+Every section rejects unknown fields, so a typo is an error rather than a silently ignored
+setting. Templates use Python ``str.format`` syntax as in the original configs (``{{`` is a
+literal brace) and may only name the placeholders the stage provides.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_template(template: str, allowed: set[str], required: set[str] = frozenset()) -> str:
+    """Validate a str.format template: balanced braces, only ``allowed`` names, all ``required`` present."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"not a valid template ({exc}); write '{{{{' and '}}}}' for literal braces") from exc
+    unknown = sorted(n for n in names if n not in allowed)
+    if unknown:
+        raise ValueError(f"unknown placeholder(s) {unknown}; allowed: {sorted(allowed)}")
+    missing = sorted(required - names)
+    if missing:
+        raise ValueError(f"the template must contain {', '.join('{' + m + '}' for m in missing)}")
+    return template
+
+
+class Attack(_Section):
+    name: str = Field(min_length=1)
+    key: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="short identifier used in file paths")
+    description: str = Field(min_length=1)
+
+
+class ChatTurn(_Section):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class SeedExample(_Section):
+    format: Literal["prompt", "conversation"]
+    evaluator_prompt: str | None = None
+    target_response: str | None = None
+    conversation: list[ChatTurn] | None = None
+    target_continuation: str | None = None
+
+    @model_validator(mode="after")
+    def _fields_for_format(self) -> SeedExample:
+        if self.format == "prompt":
+            for name in ("evaluator_prompt", "target_response"):
+                if not getattr(self, name):
+                    raise ValueError(f"format 'prompt' needs a non-empty '{name}'")
+        else:
+            if not self.conversation:
+                raise ValueError("format 'conversation' needs a non-empty 'conversation' list")
+            if self.conversation[-1].role != "user":
+                raise ValueError("the seed 'conversation' must end with a user turn")
+            if not self.target_continuation:
+                raise ValueError("format 'conversation' needs a non-empty 'target_continuation'")
+        return self
+
+
+class JudgePrompt(_Section):
+    system: str = Field(min_length=1)
+    user_template: str
+
+    @field_validator("user_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        return check_template(value, {"prompt", "response"}, {"prompt", "response"})
+
+
+class JudgePrompts(_Section):
+    harmful_detection: JudgePrompt
+    refusal_detection: JudgePrompt
+
+
+class ConversationFormat(_Section):
+    output_format: Literal["prompt", "conversation"] = "prompt"
+    num_turns: int = Field(default=1, ge=1, le=20)
+    include_system_prompt: bool = False
+
+
+class TargetModel(_Section):
+    base_url: str | None = None
+    model_name: str | None = None
+    huggingface_model_path: str | None = None
+    max_tokens: int = Field(default=1000, gt=0)
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    request_timeout: float = Field(default=240, gt=0)
+    icl_eval_model: str | None = None
+
+    @model_validator(mode="after")
+    def _some_model(self) -> TargetModel:
+        if not self.model_name and not self.huggingface_model_path:
+            raise ValueError("set 'model_name' (a served model) or 'huggingface_model_path' (a local model), or both")
+        return self
+
+
+class JudgeModel(_Section):
+    model_name: str = "anthropic/claude-sonnet-4-20250514"
+    max_tokens: int = Field(default=1000, gt=0)
+    temperature: float = Field(default=0.0, ge=0, le=2)
+
+
+class HypothesisGeneration(_Section):
+    max_ideas: int = Field(default=6, ge=1)
+    max_concrete_examples: int = Field(default=20, ge=1)
+    max_variations_per_example: int = Field(default=1, ge=1)
+    llm_model: str = "anthropic/claude-sonnet-4-20250514"
+    llm_temperature: float = Field(default=1.0, ge=0, le=2)
+    llm_max_tokens: int = Field(default=10000, gt=0)
+
+
+class DataGeneration(_Section):
+    num_variations: int = Field(default=20, ge=1)
+    parallel_requests: int = Field(default=4, ge=1)
+    max_concurrent: int = Field(default=20, ge=1)
+    benign_generation_prompt: str | None = None
+
+    @field_validator("benign_generation_prompt")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        return None if value is None else check_template(value, {"prompt"}, {"prompt"})
+
+
+class Paths(_Section):
+    behaviors_file: str | None = None
+    dolci_responses_file: str | None = None
+
+
+class ExpectedBehaviorPrompts(_Section):
+    harmful_system_prompt: str = Field(min_length=1)
+    harmful_user_template: str
+    benign_system_prompt: str = Field(min_length=1)
+    benign_user_template: str
+    harmful_default_response: str = Field(min_length=1)
+    benign_default_response: str = Field(min_length=1)
+
+    @field_validator("harmful_user_template", "benign_user_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        return check_template(value, {"prompt"}, {"prompt"})
+
+
+class A3Config(_Section):
+    attack: Attack
+    seed_example: SeedExample
+    judge_prompts: JudgePrompts
+    conversation_format: ConversationFormat = ConversationFormat()
+    target_model: TargetModel
+    judge_model: JudgeModel = JudgeModel()
+    hypothesis_generation: HypothesisGeneration = HypothesisGeneration()
+    data_generation: DataGeneration = DataGeneration()
+    paths: Paths = Paths()
+    expected_behavior_prompts: ExpectedBehaviorPrompts

@@ -1,0 +1,47 @@
+"""The content-addressed call cache: one row per model reply, keyed by the hash of the request.
+
+It lives in the run directory (SQLite in WAL mode, one committed transaction per reply), so a
+resumed or repeated run replays earlier replies instead of paying for them again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+
+class CallCache:
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._memory: dict[str, dict[str, Any]] = {}
+        self._db: sqlite3.Connection | None = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
+            self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        if self._db is None:
+            return self._memory.get(key)
+        row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, reply: dict[str, Any]) -> None:
+        if self._db is None:
+            self._memory[key] = reply
+            return
+        self._db.execute("INSERT OR REPLACE INTO replies (key, reply) VALUES (?, ?)", (key, json.dumps(reply)))
+
+    def __len__(self) -> int:
+        if self._db is None:
+            return len(self._memory)
+        return self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

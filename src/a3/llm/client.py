@@ -1,0 +1,382 @@
+"""LLMClient: the one door to every model in A3.
+
+It owns what every call needs, whatever the backend: bounded concurrency per model, retries with
+backoff, the content-addressed call cache, structured output with validation and repair, the
+token and cost ledger, and the ``max_cost`` budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from a3.llm.backends import Backend, BackendReply, InspectBackend, ScriptedBackend
+from a3.llm.cache import CallCache
+from a3.llm.errors import (
+    BudgetExceededError,
+    LLMCallError,
+    StructuredOutputError,
+    TransientError,
+    UnknownPriceError,
+)
+from a3.llm.pricing import PriceTable
+from a3.llm.retry import RetryPolicy, is_retryable, retry_after_seconds, status_code, unwrap
+from a3.llm.structured import parse_reply, schema_text
+from a3.llm.types import CallConfig, Completion, Message, Usage
+from a3.prompts import load_prompt
+from a3.store.atomic import atomic_write_json
+from a3.store.hashing import sha256_of
+from a3.store.ledger import Ledger, UsageTotals
+from a3.store.run import RunDir, current_stage
+
+log = logging.getLogger("a3.llm")
+
+BackendFactory = Callable[[str, dict[str, Any], int], Backend]
+MessagesLike = str | Sequence[Message | dict[str, str]]
+
+# Output tokens assumed for budget estimates when a call sets no max_tokens.
+_DEFAULT_OUTPUT_ESTIMATE = 4096
+_SECRET_HINTS = ("key", "token", "secret", "password")
+
+
+def default_backend(model: str, model_args: dict[str, Any], max_connections: int) -> Backend:
+    return InspectBackend(model, model_args, max_connections=max_connections)
+
+
+def to_messages(messages: MessagesLike) -> list[Message]:
+    if isinstance(messages, str):
+        return [Message(role="user", content=messages)]
+    return [m if isinstance(m, Message) else Message.model_validate(m) for m in messages]
+
+
+class LLMClient:
+    def __init__(
+        self,
+        run_dir: RunDir | str | Path | None = None,
+        *,
+        max_cost: float | None = None,
+        concurrency: int | dict[str, int] = 16,
+        retry: RetryPolicy | None = None,
+        max_repairs: int = 2,
+        prices: PriceTable | None = None,
+        backend_factory: BackendFactory = default_backend,
+    ) -> None:
+        if isinstance(run_dir, (str, Path)):
+            run_dir = RunDir(run_dir)
+        self.run_dir = run_dir
+        self.cache = CallCache(run_dir.cache_path if run_dir else None)
+        self.ledger = run_dir.ledger if run_dir else Ledger(None)
+        self.max_cost = max_cost
+        self.retry = retry or RetryPolicy()
+        self.max_repairs = max_repairs
+        self.prices = prices or PriceTable()
+        self._concurrency = concurrency
+        self._backend_factory = backend_factory
+        self._backends: dict[str, Backend] = {}
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._spent = self.ledger.totals().cost_usd  # a resumed run keeps counting what it already spent
+        self._reserved = 0.0
+        self._warned_unpriced: set[str] = set()
+
+    # -- public -------------------------------------------------------------------------------
+
+    async def generate(
+        self,
+        messages: MessagesLike,
+        *,
+        config: CallConfig,
+        schema: type[BaseModel] | None = None,
+        stage: str | None = None,
+        prompt_version: str | None = None,
+        allow_empty: bool = False,
+    ) -> Completion:
+        """One completion. With ``schema``, ``Completion.parsed`` is a validated instance, or
+        StructuredOutputError is raised after ``max_repairs`` re-asks (raw replies kept)."""
+        started = time.perf_counter()
+        conversation = to_messages(messages)
+        stage = stage or current_stage.get()
+        totals = _CallTotals()
+        raw_replies: list[str] = []
+        errors: list[str] = []
+        rounds = 1 + (self.max_repairs if schema is not None else 0)
+        for repair in range(rounds):
+            reply = await self._complete(conversation, config, schema, stage, prompt_version, allow_empty, totals)
+            if schema is None:
+                return totals.completion(reply, None, config.model, repair, started)
+            try:
+                parsed = parse_reply(reply.text, schema)
+            except ValueError as exc:
+                raw_replies.append(reply.text)
+                errors.append(str(exc))
+                repair_prompt = load_prompt("structured_repair")
+                conversation = [
+                    *conversation,
+                    Message(role="assistant", content=reply.text),
+                    Message(role="user", content=repair_prompt.render(error=str(exc), schema=schema_text(schema))),
+                ]
+                continue
+            return totals.completion(reply, parsed, config.model, repair, started)
+        saved_to = self._save_failure(config, schema, conversation, raw_replies, errors)
+        raise StructuredOutputError(
+            f"{config.model}: no reply matched {schema.__name__} after {rounds} tries: {errors[-1]}"
+            + (f" (raw replies saved to {saved_to})" if saved_to else ""),
+            model=config.model,
+            raw_replies=raw_replies,
+            errors=errors,
+            saved_to=saved_to,
+        )
+
+    def totals(self, stage: str | None = None) -> UsageTotals:
+        return self.ledger.totals(stage=stage)
+
+    @property
+    def spent_usd(self) -> float:
+        return self._spent
+
+    def close(self) -> None:
+        self.cache.close()
+
+    # -- one request, with cache, budget, concurrency and retries --------------------------------
+
+    async def _complete(
+        self,
+        messages: list[Message],
+        config: CallConfig,
+        schema: type[BaseModel] | None,
+        stage: str | None,
+        prompt_version: str | None,
+        allow_empty: bool,
+        totals: _CallTotals,
+    ) -> BackendReply:
+        key = self._cache_key(messages, config, schema)
+        hit = self.cache.get(key)
+        if hit is not None:
+            reply = BackendReply(**hit)
+            self._record(key, config.model, stage, prompt_version, reply, cost=0.0, cached=True, attempts=0, backend_s=0.0)
+            totals.add(reply, 0.0, cached=True, attempts=0, backend_s=0.0)
+            return reply
+
+        estimate = self._reserve(messages, config)
+        try:
+            reply, attempts, backend_s = await self._call_with_retries(messages, config, schema, allow_empty)
+        finally:
+            self._reserved -= estimate
+        cost = self.prices.cost(config.model, reply.input_tokens, reply.output_tokens)
+        self._spent += cost or 0.0
+        self.cache.put(key, reply.__dict__)  # persist the paid reply before anything else can fail
+        self._record(key, config.model, stage, prompt_version, reply, cost=cost, cached=False, attempts=attempts, backend_s=backend_s)
+        totals.add(reply, cost, cached=False, attempts=attempts, backend_s=backend_s)
+        return reply
+
+    async def _call_with_retries(
+        self, messages: list[Message], config: CallConfig, schema: type[BaseModel] | None, allow_empty: bool
+    ) -> tuple[BackendReply, int, float]:
+        backend = self._backend(config)
+        semaphore = self._semaphore(config.model)
+        backend_s = 0.0
+        for attempt in range(1, self.retry.max_attempts + 1):
+            t0 = time.perf_counter()
+            try:
+                async with semaphore:
+                    t0 = time.perf_counter()
+                    reply = await asyncio.wait_for(backend.complete(messages, config, schema), config.timeout)
+                if not allow_empty and not reply.text.strip():
+                    raise TransientError("the model returned an empty reply")
+                return reply, attempt, backend_s + time.perf_counter() - t0
+            except asyncio.CancelledError:
+                raise
+            except Exception as raw:  # noqa: BLE001 - classified just below
+                backend_s += time.perf_counter() - t0
+                exc = unwrap(raw)
+                if isinstance(exc, TimeoutError) or isinstance(raw, TimeoutError):
+                    exc = TransientError(f"no reply within {config.timeout:g} s")
+                if not is_retryable(exc):
+                    raise LLMCallError(
+                        f"{config.model}: {_describe(exc)} (not retried)", model=config.model, attempts=attempt, cause=exc
+                    ) from exc
+                if attempt == self.retry.max_attempts:
+                    raise LLMCallError(
+                        f"{config.model}: {_describe(exc)}; gave up after {attempt} attempts",
+                        model=config.model,
+                        attempts=attempt,
+                        cause=exc,
+                    ) from exc
+                wait = self.retry.wait(attempt, retry_after_seconds(exc))
+                log.info("%s: %s; retrying in %.1f s (attempt %d)", config.model, _describe(exc), wait, attempt)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _cache_key(self, messages: list[Message], config: CallConfig, schema: type[BaseModel] | None) -> str:
+        request = config.model_dump(exclude={"timeout"})
+        request["model_args"] = {k: v for k, v in config.model_args.items() if not _is_secret(k)}
+        return sha256_of(
+            {
+                "request": request,
+                "messages": [m.model_dump() for m in messages],
+                "schema": schema.model_json_schema() if schema is not None else None,
+            }
+        )
+
+    def _reserve(self, messages: list[Message], config: CallConfig) -> float:
+        price = self.prices.price(config.model)
+        if price is None:
+            if self.max_cost is not None:
+                raise UnknownPriceError(
+                    f"{config.model}: no price is known, so the cost cap of ${self.max_cost:.2f} cannot be enforced; "
+                    "add the model to a price file (--prices FILE or A3_PRICES) or drop --max-cost"
+                )
+            if config.model not in self._warned_unpriced:
+                self._warned_unpriced.add(config.model)
+                log.warning("%s: no price is known; its calls are counted as unpriced, not as $0", config.model)
+            return 0.0
+        if self.max_cost is None:
+            return 0.0
+        # Upper bound: about 3 characters per token of input, and the whole output allowance.
+        input_tokens = sum(len(m.content) for m in messages) // 3 + 16
+        output_tokens = config.max_tokens or _DEFAULT_OUTPUT_ESTIMATE
+        estimate = (input_tokens * price[0] + output_tokens * price[1]) / 1_000_000
+        if self._spent + self._reserved + estimate > self.max_cost:
+            raise BudgetExceededError(
+                f"stopping before the cost cap: ${self._spent:.4f} spent, ${self._reserved:.4f} in flight, "
+                f"and the next {config.model} call may cost up to ${estimate:.4f} (cap ${self.max_cost:.2f})"
+            )
+        self._reserved += estimate
+        return estimate
+
+    def _record(
+        self,
+        key: str,
+        model: str,
+        stage: str | None,
+        prompt_version: str | None,
+        reply: BackendReply,
+        *,
+        cost: float | None,
+        cached: bool,
+        attempts: int,
+        backend_s: float,
+    ) -> None:
+        self.ledger.record(
+            {
+                "ts": time.time(),
+                "key": key,
+                "stage": stage,
+                "model": model,
+                "prompt_version": prompt_version,
+                "input_tokens": reply.input_tokens,
+                "output_tokens": reply.output_tokens,
+                "cost_usd": cost,
+                "cached": cached,
+                "attempts": attempts,
+                "backend_s": round(backend_s, 4),
+            }
+        )
+
+    def _backend(self, config: CallConfig) -> Backend:
+        ident = config.model + "|" + json.dumps(config.model_args, sort_keys=True, default=str)
+        backend = self._backends.get(ident)
+        if backend is None:
+            backend = self._backend_factory(config.model, dict(config.model_args), self._limit(config.model))
+            self._backends[ident] = backend
+        return backend
+
+    def _limit(self, model: str) -> int:
+        if isinstance(self._concurrency, int):
+            return self._concurrency
+        return self._concurrency.get(model, self._concurrency.get("*", 16))
+
+    def _semaphore(self, model: str) -> asyncio.Semaphore:
+        semaphore = self._semaphores.get(model)
+        if semaphore is None:
+            semaphore = self._semaphores[model] = asyncio.Semaphore(self._limit(model))
+        return semaphore
+
+    def _save_failure(
+        self,
+        config: CallConfig,
+        schema: type[BaseModel] | None,
+        conversation: list[Message],
+        raw_replies: list[str],
+        errors: list[str],
+    ) -> str | None:
+        if self.run_dir is None:
+            return None
+        record = {
+            "model": config.model,
+            "schema": schema.__name__ if schema else None,
+            "errors": errors,
+            "raw_replies": raw_replies,
+            "conversation": [m.model_dump() for m in conversation],
+        }
+        path = self.run_dir.path / "failures" / f"{sha256_of(record)[:16]}.json"
+        atomic_write_json(path, record)
+        return str(path)
+
+
+class ScriptedClient(LLMClient):
+    """An LLMClient whose every model answers from a script (see ScriptedBackend).
+
+    Everything else (cache, ledger, retries, structured output) is the real machinery.
+    """
+
+    def __init__(self, script: Any, *, latency: float = 0.0, **kwargs: Any) -> None:
+        self.backend = ScriptedBackend(script, latency=latency)
+        kwargs.setdefault("retry", RetryPolicy(initial_wait=0.001, max_wait=0.01))
+        super().__init__(backend_factory=lambda model, args, limit: self.backend, **kwargs)
+
+    @property
+    def calls(self) -> list[tuple[list[Message], CallConfig]]:
+        return self.backend.calls
+
+
+class _CallTotals:
+    """Adds up the requests behind one ``generate`` (the first ask and any repairs)."""
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.cost: float | None = 0.0
+        self.cached = True
+        self.attempts = 0
+        self.backend_s = 0.0
+
+    def add(self, reply: BackendReply, cost: float | None, *, cached: bool, attempts: int, backend_s: float) -> None:
+        self.usage.input_tokens += reply.input_tokens
+        self.usage.output_tokens += reply.output_tokens
+        self.cost = None if cost is None or self.cost is None else self.cost + cost
+        self.cached = self.cached and cached
+        self.attempts += attempts
+        self.backend_s += backend_s
+
+    def completion(self, reply: BackendReply, parsed: Any, model: str, repairs: int, started: float) -> Completion:
+        return Completion(
+            text=reply.text,
+            parsed=parsed,
+            model=model,
+            usage=self.usage,
+            cost_usd=self.cost,
+            cached=self.cached,
+            finish_reason=reply.finish_reason,
+            attempts=self.attempts,
+            repairs=repairs,
+            backend_s=self.backend_s,
+            total_s=time.perf_counter() - started,
+        )
+
+
+def _is_secret(name: str) -> bool:
+    return any(hint in name.lower() for hint in _SECRET_HINTS)
+
+
+def _describe(exc: BaseException) -> str:
+    code = status_code(exc)
+    text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return f"HTTP {code}: {text}" if code is not None else f"{type(exc).__name__}: {text}"

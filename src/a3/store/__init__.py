@@ -1,0 +1,20 @@
+"""Run directories: atomic writes, append-only JSONL logs, stage manifests and resume."""
+
+from a3.store.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from a3.store.hashing import canonical_json, file_sha256, sha256_of
+from a3.store.jsonl import JsonlLog
+from a3.store.run import RunDir, Stage, StageManifest
+
+__all__ = [
+    "JsonlLog",
+    "RunDir",
+    "Stage",
+    "StageManifest",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "canonical_json",
+    "file_sha256",
+    "read_json",
+    "sha256_of",
+]

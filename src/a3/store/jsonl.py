@@ -1,0 +1,88 @@
+"""Append-only JSONL logs keyed by record id, safe against a kill at any instant.
+
+Each record is written as one ``write()`` of a complete line followed by ``fsync``. A process
+killed mid-write can leave at most one torn final line; opening the log drops it (truncating the
+file back to the last complete line), so the log only ever holds whole records. Records carry a
+key, and appending a key that is already present is refused, so a resumed run cannot duplicate
+work it had finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+class DuplicateKeyError(ValueError):
+    pass
+
+
+class JsonlLog:
+    def __init__(self, path: str | os.PathLike[str], key: str = "id") -> None:
+        self.path = Path(path)
+        self.key = key
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._records: dict[str, dict[str, Any]] = {}
+        self.dropped_torn_line = self._load()
+
+    def _load(self) -> bool:
+        if not self.path.exists():
+            return False
+        raw = self.path.read_bytes()
+        good_end = 0
+        torn = False
+        start = 0
+        while start < len(raw):
+            newline = raw.find(b"\n", start)
+            if newline == -1:  # last line never got its newline: the writer died mid-line
+                torn = True
+                break
+            line = raw[start:newline]
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    torn = True
+                    break
+                self._records.setdefault(str(record[self.key]), record)
+            good_end = newline + 1
+            start = newline + 1
+        if torn:
+            with open(self.path, "r+b") as handle:
+                handle.truncate(good_end)
+                handle.flush()
+                os.fsync(handle.fileno())
+        return torn
+
+    def __contains__(self, key: object) -> bool:
+        return str(key) in self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(list(self._records.values()))
+
+    def get(self, key: object) -> dict[str, Any] | None:
+        return self._records.get(str(key))
+
+    def keys(self) -> list[str]:
+        return list(self._records)
+
+    def append(self, record: dict[str, Any]) -> None:
+        key = str(record[self.key])
+        if key in self._records:
+            raise DuplicateKeyError(f"{self.path}: a record with {self.key}={key!r} is already logged")
+        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(line)
+            while view:  # os.write may write less than asked for
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._records[key] = record

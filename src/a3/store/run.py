@@ -1,0 +1,174 @@
+"""Run directories and stage manifests.
+
+A run directory holds everything one pipeline run produced. Each stage writes
+``stages/<name>.json``: the hashes of its inputs, the prompt versions and models it used, its
+status, timings and cost. A stage whose manifest says ``done`` with the same input hash is skipped
+on re-run; a stage that was interrupted (status ``running`` or ``failed``) is run again, and its
+own append-only logs and the call cache make that second run cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from contextvars import ContextVar, Token
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from a3.store.atomic import atomic_write_json, read_json
+from a3.store.hashing import file_sha256, sha256_of
+from a3.store.jsonl import JsonlLog
+from a3.store.ledger import Ledger
+
+StageStatus = Literal["running", "done", "failed"]
+
+#: The stage that model calls made in this context belong to (read by the cost ledger).
+current_stage: ContextVar[str | None] = ContextVar("a3_current_stage", default=None)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class StageManifest(BaseModel):
+    stage: str
+    status: StageStatus
+    input_hash: str
+    inputs: dict[str, str] = Field(default_factory=dict)
+    prompt_versions: dict[str, str] = Field(default_factory=dict)
+    models: dict[str, str] = Field(default_factory=dict)
+    attempts: int = 1
+    started_at: str
+    finished_at: str | None = None
+    duration_s: float | None = None
+    usage: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class RunDir:
+    """One run's directory. Creating it is cheap; nothing is written until a stage starts."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.ledger = Ledger(self.path / "ledger.jsonl")
+
+    @property
+    def stages_dir(self) -> Path:
+        return self.path / "stages"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.path / "cache" / "llm_calls.sqlite"
+
+    def manifest(self, name: str) -> StageManifest | None:
+        path = self.stages_dir / f"{name}.json"
+        if not path.exists():
+            return None
+        return StageManifest.model_validate(read_json(path))
+
+    def manifests(self) -> list[StageManifest]:
+        if not self.stages_dir.exists():
+            return []
+        found = [StageManifest.model_validate(read_json(p)) for p in self.stages_dir.glob("*.json")]
+        return sorted(found, key=lambda m: m.started_at)
+
+    def log(self, relative: str, key: str = "id") -> JsonlLog:
+        return JsonlLog(self.path / relative, key=key)
+
+    def stage(
+        self,
+        name: str,
+        *,
+        inputs: dict[str, Any],
+        prompt_versions: dict[str, str] | None = None,
+        models: dict[str, str] | None = None,
+    ) -> Stage:
+        return Stage(self, name, inputs, prompt_versions or {}, models or {})
+
+
+class Stage:
+    """Context manager around one stage's work.
+
+    >>> with run.stage("summarize", inputs={"tasks": tasks_hash}) as stage:
+    ...     if not stage.skipped:
+    ...         do_the_work(stage)
+    ...         stage.add_output("summaries.jsonl")
+    """
+
+    def __init__(
+        self,
+        run: RunDir,
+        name: str,
+        inputs: dict[str, Any],
+        prompt_versions: dict[str, str],
+        models: dict[str, str],
+    ) -> None:
+        self.run = run
+        self.name = name
+        self.inputs = {key: value if isinstance(value, str) else sha256_of(value) for key, value in inputs.items()}
+        self.input_hash = sha256_of({"inputs": self.inputs, "prompts": prompt_versions, "models": models})
+        self.prompt_versions = prompt_versions
+        self.models = models
+        self.skipped = False
+        self._outputs: list[str] = []
+        self._t0 = 0.0
+        self._manifest: StageManifest | None = None
+        self._stage_token: Token[str | None] | None = None
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.run.stages_dir / f"{self.name}.json"
+
+    def add_output(self, relative: str) -> None:
+        self._outputs.append(relative)
+
+    def __enter__(self) -> Stage:
+        previous = self.run.manifest(self.name)
+        if previous is not None and previous.status == "done" and previous.input_hash == self.input_hash:
+            self.skipped = True
+            self._manifest = previous
+            return self
+        attempts = previous.attempts + 1 if previous is not None and previous.input_hash == self.input_hash else 1
+        self._t0 = time.monotonic()
+        self._manifest = StageManifest(
+            stage=self.name,
+            status="running",
+            input_hash=self.input_hash,
+            inputs=self.inputs,
+            prompt_versions=self.prompt_versions,
+            models=self.models,
+            attempts=attempts,
+            started_at=_now(),
+        )
+        self._write()
+        self._stage_token = current_stage.set(self.name)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.skipped:
+            return
+        assert self._manifest is not None and self._stage_token is not None
+        current_stage.reset(self._stage_token)
+        manifest = self._manifest
+        manifest.finished_at = _now()
+        manifest.duration_s = round(time.monotonic() - self._t0, 3)
+        manifest.usage = self.run.ledger.totals(stage=self.name).as_dict()
+        if exc is None:
+            manifest.status = "done"
+            manifest.outputs = {rel: file_sha256(self.run.path / rel) for rel in self._outputs}
+        else:
+            manifest.status = "failed"
+            manifest.error = "".join(traceback.format_exception_only(exc_type, exc)).strip()
+        self._write()
+
+    def _write(self) -> None:
+        assert self._manifest is not None
+        atomic_write_json(self.manifest_path, self._manifest.model_dump(mode="json"))
