@@ -22,7 +22,7 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except A3Error as exc:
-            _stderr.print(f"[bold red]error:[/] {escape(str(exc))}")
+            _stderr.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

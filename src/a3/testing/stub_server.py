@@ -1,7 +1,7 @@
 """A local OpenAI-compatible chat server for tests and benchmarks, with scripted faults.
 
 It answers ``POST /v1/chat/completions`` on 127.0.0.1 after a fixed latency. Tests script
-replies by substring: every request whose last user message contains ``match`` takes the next
+replies by substring: every request whose conversation contains ``match`` takes the next
 entry of that rule's ``responses`` (the last entry repeats). An entry may ask for a status code
 (429, 500, ...), an extra ``delay`` in seconds (longer than the client's timeout = a timeout), a
 ``content`` string (``""`` = an empty reply) or a raw ``body`` (malformed JSON). Control routes:
@@ -45,14 +45,16 @@ class _State:
     bodies: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content or "")
+
+
 def _last_user_text(body: dict[str, Any]) -> str:
-    for message in reversed(body.get("messages", [])):
-        if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, list):
-                return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-            return str(content or "")
-    return ""
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    return _text(users[-1]) if users else ""
 
 
 def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
@@ -134,9 +136,10 @@ class StubApp:
         del state.bodies[:-20]
         try:
             text = _last_user_text(body)
+            conversation = "\n".join(_text(m) for m in body.get("messages", []))
             response: dict[str, Any] = {}
             for rule in state.rules:
-                if rule.match in text:
+                if rule.match in conversation:
                     response = rule.next_response()
                     break
             await asyncio.sleep(state.latency + float(response.get("delay", 0)))

@@ -1,0 +1,15 @@
+import os
+
+# No test may reach a model hub or the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.pop("A3_PRICES", None)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_caches(tmp_path_factory, monkeypatch):
+    cache_root = tmp_path_factory.mktemp("caches")
+    monkeypatch.setenv("INSPECT_CACHE_DIR", str(cache_root / "inspect"))
+    monkeypatch.setenv("INSPECT_EVALS_CACHE_DIR", str(cache_root / "inspect_evals"))
