@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Creates .venv (Python >= 3.11) and installs A3 from the hashed lock file.
+#   bash scripts/setup.sh          core package
+#   bash scripts/setup.sh --dev    core + test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "A3 needs Python >= 3.11" >&2; exit 2; }
+
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+
+lock=requirements/core.lock
+for arg in "$@"; do
+  case "$arg" in
+    --dev) ;;  # the core lock already carries the test tools
+    *) echo "unknown option: $arg" >&2; exit 2 ;;
+  esac
+done
+
+# --require-hashes: every package must match the hash recorded in the lock (supply-chain safety).
+"${pip[@]}" install --require-hashes -r "$lock"
+"${pip[@]}" install --no-deps --no-build-isolation -e .
+if .venv/bin/python -m pip show litellm >/dev/null 2>&1; then
+  echo "litellm is installed in .venv; A3 must not depend on it (see README)" >&2
+  exit 1
+fi
+echo "A3 $(.venv/bin/a3 --version) is installed in .venv"
