@@ -20,7 +20,7 @@ for arg in "$@"; do
 done
 
 # --require-hashes: every package must match the hash recorded in the lock (supply-chain safety).
-"${pip[@]}" install --require-hashes -r "$lock"
+"${pip[@]}" install --require-hashes -r requirements/build.lock -r "$lock"
 "${pip[@]}" install --no-deps --no-build-isolation -e .
 if .venv/bin/python -m pip show litellm >/dev/null 2>&1; then
   echo "litellm is installed in .venv; A3 must not depend on it (see README)" >&2
