@@ -26,4 +26,4 @@ if .venv/bin/python -m pip show litellm >/dev/null 2>&1; then
   echo "litellm is installed in .venv; A3 must not depend on it (see README)" >&2
   exit 1
 fi
-echo "A3 $(.venv/bin/a3 --version) is installed in .venv"
+echo "$(.venv/bin/a3 --version) is installed in .venv"
