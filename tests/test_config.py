@@ -48,7 +48,7 @@ def test_judge_templates_render_with_str_format_semantics():
     cfg = load_config(CONFIGS / "sycophancy.json")
     rendered = cfg.judge_prompts.harmful_detection.user_template.format(prompt="P", response="R")
     assert "P" in rendered and "R" in rendered
-    assert '{"reason"' in cfg.judge_prompts.harmful_detection.system.format()
+    assert '{"reason"' in cfg.judge_prompts.harmful_detection.system  # system prompts are used verbatim
 
 
 def problems_of(tmp_path, data, name="cfg.json"):

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import a3
-from a3.cli import progress
+from a3.cli import align_cmd, progress
 from a3.cli.errors import reports_errors
 from a3.errors import UserInputError
 
@@ -21,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+align_cmd.register(app)
 
 
 def _version(value: bool) -> None:

@@ -34,3 +34,26 @@ def make_progress(console: Console | None = None) -> Progress:
         disable=not progress_enabled(console.file),
         transient=False,
     )
+
+
+class RichProgress:
+    """The API's Progress protocol drawn with rich (see ``a3.progress``)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+
+    def task(self, description: str, total: int) -> _RichTask:
+        return _RichTask(self._progress, self._progress.add_task(description, total=total))
+
+
+class _RichTask:
+    def __init__(self, progress: Progress, task_id: int) -> None:
+        self._progress = progress
+        self._id = task_id
+
+    def advance(self, amount: int = 1) -> None:
+        self._progress.advance(self._id, amount)
+
+    def add_total(self, amount: int) -> None:
+        task = self._progress.tasks[self._progress.task_ids.index(self._id)]
+        self._progress.update(self._id, total=(task.total or 0) + amount)

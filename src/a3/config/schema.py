@@ -1,8 +1,9 @@
 """The A3 config, field for field as the original A3 README documents it.
 
 Every section rejects unknown fields, so a typo is an error rather than a silently ignored
-setting. Templates use Python ``str.format`` syntax as in the original configs (``{{`` is a
-literal brace) and may only name the placeholders the stage provides.
+setting. Fields named ``*_template`` (and ``benign_generation_prompt``) use Python
+``str.format`` syntax (``{{`` is a literal brace) and may only name the placeholders the stage
+provides; system prompts are used verbatim.
 """
 
 from __future__ import annotations
@@ -149,6 +150,24 @@ class ExpectedBehaviorPrompts(_Section):
         return check_template(value, {"prompt"}, {"prompt"})
 
 
+class Splits(_Section):
+    """A3's addition to the original config: how hypotheses are split. ``test`` is taken first
+    (at random) and sealed; ``train``, ``validation`` and ``ood`` share the rest."""
+
+    train: float = Field(default=0.7, gt=0, lt=1)
+    validation: float = Field(default=0.2, ge=0, lt=1)
+    ood: float = Field(default=0.1, ge=0, lt=1)
+    test: float = Field(default=0.1, ge=0, lt=1)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _shares(self) -> Splits:
+        total = self.train + self.validation + self.ood
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + validation + ood must add up to 1, not {total:g}")
+        return self
+
+
 class A3Config(_Section):
     attack: Attack
     seed_example: SeedExample
@@ -160,3 +179,4 @@ class A3Config(_Section):
     data_generation: DataGeneration = DataGeneration()
     paths: Paths = Paths()
     expected_behavior_prompts: ExpectedBehaviorPrompts
+    splits: Splits = Splits()

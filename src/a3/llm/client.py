@@ -96,9 +96,12 @@ class LLMClient:
         stage: str | None = None,
         prompt_version: str | None = None,
         allow_empty: bool = False,
+        extract: Callable[[str], Any] | None = None,
     ) -> Completion:
         """One completion. With ``schema``, ``Completion.parsed`` is a validated instance, or
-        StructuredOutputError is raised after ``max_repairs`` re-asks (raw replies kept)."""
+        StructuredOutputError is raised after ``max_repairs`` re-asks (raw replies kept).
+        ``extract`` replaces the default JSON finder: it maps the raw reply to the data to
+        validate, raising ValueError when there is none."""
         started = time.perf_counter()
         conversation = to_messages(messages)
         stage = stage or current_stage.get()
@@ -111,7 +114,7 @@ class LLMClient:
             if schema is None:
                 return totals.completion(reply, None, config.model, repair, started)
             try:
-                parsed = parse_reply(reply.text, schema)
+                parsed = parse_reply(reply.text, schema, extract)
             except ValueError as exc:
                 raw_replies.append(reply.text)
                 errors.append(str(exc))

@@ -35,7 +35,10 @@ class StructuredOutputError(LLMError):
 
 
 class BudgetExceededError(LLMError):
-    """The next call could pass ``max_cost``; it was not made."""
+    """The next call could pass ``max_cost``; it was not made. Exit code 3: raise the cap and
+    re-run to resume where the run stopped."""
+
+    exit_code = 3
 
 
 class UnknownPriceError(LLMError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -39,9 +40,9 @@ def extract_json(text: str) -> Any:
     raise ValueError("no JSON object was found in the reply")
 
 
-def parse_reply(text: str, schema: type[BaseModel]) -> BaseModel:
+def parse_reply(text: str, schema: type[BaseModel], extract: Callable[[str], Any] | None = None) -> BaseModel:
     """Validate a reply against ``schema``; raises ValueError with the reason on failure."""
-    data = extract_json(text)
+    data = (extract or extract_json)(text)
     try:
         return schema.model_validate(data)
     except ValidationError as exc:

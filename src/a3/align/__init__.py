@@ -1,0 +1,1 @@
+"""The alignment pipeline: hypotheses and data, splits, expected behaviours, finetuning, defences."""

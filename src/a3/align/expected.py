@@ -1,0 +1,111 @@
+"""Stage 3, ``a3 expected``: the response the model should have given, for every training query.
+
+Harmful queries get the issue's safe response, benign ones a helpful answer, both written from
+the config's ``expected_behavior_prompts``. The config's default responses are used only when a
+query's calls fail after all retries, and every such fallback is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from a3.align.conversation import render
+from a3.align.models import generator_call_config
+from a3.align.records import Query
+from a3.align.split import STAGE as SPLIT_STAGE, load_split
+from a3.config import A3Config
+from a3.errors import UserInputError
+from a3.llm import LLMClient, LLMError
+from a3.llm.types import Message
+from a3.progress import Progress, SilentProgress
+from a3.store import RunDir, atomic_write_json, read_json
+
+STAGE = "expected"
+OUTPUT = "expected/expected_behaviors.json"
+#: The expected-behaviour writer's temperature, as in the original.
+WRITER_TEMPERATURE = 0.7
+WRITER_MAX_TOKENS = 2000
+
+
+@dataclass(frozen=True)
+class ExpectedOptions:
+    model: str | None = None
+    tries: int = 2  # fresh samples to try before falling back to the config's default response
+
+
+def writer_messages(config: A3Config, query: Query) -> list[Message]:
+    prompts = config.expected_behavior_prompts
+    harmful = query.kind == "harmful"
+    system = Message(role="system", content=prompts.harmful_system_prompt if harmful else prompts.benign_system_prompt)
+    user_turns = [m for m in query.messages if m.role != "system"]
+    if len(user_turns) > 1:
+        # A conversation goes to the writer as the conversation itself, so it answers its last turn.
+        return [system, *user_turns]
+    template = prompts.harmful_user_template if harmful else prompts.benign_user_template
+    return [system, Message(role="user", content=template.format(prompt=render(query.messages)))]
+
+
+async def expected(
+    config: A3Config, run: RunDir, client: LLMClient, options: ExpectedOptions = ExpectedOptions(), progress: Progress | None = None
+) -> dict[str, Any]:
+    split_manifest = run.manifest(SPLIT_STAGE)
+    if split_manifest is None or split_manifest.status != "done":
+        raise UserInputError(f"{run.path}: run `a3 split` first (stage 'split' is not done)")
+    writer = generator_call_config(config, options.model).model_copy(
+        update={"temperature": WRITER_TEMPERATURE, "max_tokens": WRITER_MAX_TOKENS}
+    )
+    stage = run.stage(
+        STAGE,
+        inputs={"split": split_manifest.input_hash, "prompts": config.expected_behavior_prompts.model_dump(), "tries": options.tries},
+        models={"writer": writer.model},
+    )
+    with stage:
+        if not stage.skipped:
+            queries = load_split(run, "train")
+            done = run.log("expected/responses.jsonl")
+            task = (progress or SilentProgress()).task("expected: responses written", len(queries))
+            task.advance(sum(1 for q in queries if q.id in done))
+
+            async def one(query: Query) -> None:
+                if query.id in done:
+                    return
+                done.append(await _write_one(config, client, writer, query, options.tries))
+                task.advance()
+
+            await asyncio.gather(*(one(q) for q in queries))
+            records = [done.get(q.id) for q in queries]
+            fallbacks = sum(r["source"] == "default" for r in records)
+            atomic_write_json(run.path / OUTPUT, {
+                "responses": records,
+                "counts": {"total": len(records), "generated": len(records) - fallbacks, "fallback_to_default": fallbacks},
+            })
+            stage.add_output(OUTPUT)
+    return read_json(run.path / OUTPUT)["counts"]
+
+
+async def _write_one(config: A3Config, client: LLMClient, writer: Any, query: Query, tries: int) -> dict[str, Any]:
+    errors = []
+    for attempt in range(tries):
+        call = writer.model_copy(update={"cache_salt": f"try-{attempt}"}) if attempt else writer
+        try:
+            completion = await client.generate(writer_messages(config, query), config=call, prompt_version=f"expected:{query.kind}")
+            return _record(query, completion.text.strip(), "generated", errors)
+        except LLMError as exc:
+            errors.append(str(exc))
+    prompts = config.expected_behavior_prompts
+    default = prompts.harmful_default_response if query.kind == "harmful" else prompts.benign_default_response
+    return _record(query, default, "default", errors)
+
+
+def _record(query: Query, response: str, source: str, errors: list[str]) -> dict[str, Any]:
+    return {
+        "id": query.id,
+        "hypothesis_id": query.hypothesis_id,
+        "kind": query.kind,
+        "messages": [m.model_dump() for m in query.messages],
+        "response": response,
+        "source": source,
+        "errors": errors,
+    }

@@ -1,0 +1,294 @@
+"""Stage 1, ``a3 generate``: hypothesis rounds, queries, target responses and verdicts.
+
+Every item (hypothesis, scenario list, query, response, verdict, failure) is one keyed record in
+an append-only JSONL file under ``generation/``, so a resumed run picks up exactly the missing
+items, and the call cache replays any reply that was already paid for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from a3.align.conversation import describe_behavior, seed_messages, seed_response
+from a3.align.explog import ExperimentLog
+from a3.align.hypotheses import concrete_messages, example_format_note, proposal_schema
+from a3.align.judge import judge_response, sample_target
+from a3.align.models import generator_call_config, judge_call_config, target_call_config
+from a3.align.querygen import QueryWriter
+from a3.align.records import Failure, Hypothesis, HypothesisMetrics, Query, TargetResponse, Verdict
+from a3.config import A3Config
+from a3.llm import LLMClient, LLMError
+from a3.progress import Progress, ProgressTask, SilentProgress
+from a3.prompts import load_prompt
+from a3.store import RunDir, atomic_write_json, read_json
+
+STAGE = "generate"
+PROMPTS = ("hypothesis_proposal", "scenario_ideation", "query_writer", "benign_rewrite", "format_prompt", "format_conversation")
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    num_rounds: int = 10
+    model: str | None = None  # overrides hypothesis_generation.llm_model
+    early_stop_rounds: int | None = None  # stop after this many rounds in a row find no failure
+    log_token_budget: int = 6000
+    seed: int = 42
+
+
+class GenerationData:
+    """The keyed JSONL files of stage 1 in one run directory."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.hypotheses = run.log("generation/hypotheses.jsonl")
+        self.scenarios = run.log("generation/scenarios.jsonl")
+        self.queries = run.log("generation/queries.jsonl")
+        self.responses = run.log("generation/responses.jsonl")
+        self.verdicts = run.log("generation/verdicts.jsonl")
+        self.failures = run.log("generation/failures.jsonl")
+
+    def hypothesis_list(self) -> list[Hypothesis]:
+        return sorted((Hypothesis.model_validate(r) for r in self.hypotheses), key=lambda h: int(h.id[1:]))
+
+    def queries_of(self, hypothesis_id: str) -> list[Query]:
+        return [Query.model_validate(r) for r in self.queries if r["hypothesis_id"] == hypothesis_id]
+
+    def metrics(self, hypothesis_id: str, expected_per_kind: int | None = None) -> HypothesisMetrics:
+        metrics = HypothesisMetrics(hypothesis_id=hypothesis_id)
+        present = {"harmful": 0, "benign": 0}
+        for query in self.queries_of(hypothesis_id):
+            present[query.kind] += 1
+            record = self.verdicts.get(query.id)
+            if record is not None:
+                (metrics.sfr if query.kind == "harmful" else metrics.fpr).add(Verdict.model_validate(record))
+        if expected_per_kind is not None:
+            metrics.sfr.missing = max(0, expected_per_kind - present["harmful"])
+            metrics.fpr.missing = max(0, expected_per_kind - present["benign"])
+        return metrics
+
+
+def harmful_per_hypothesis(config: A3Config) -> int:
+    """The concrete example plus one query per (scenario, variation), capped by max_concrete_examples."""
+    gen = config.hypothesis_generation
+    return min(gen.max_concrete_examples, 1 + config.data_generation.num_variations * gen.max_variations_per_example)
+
+
+def stage_inputs(config: A3Config, options: GenerateOptions) -> dict[str, Any]:
+    sections = ("attack", "seed_example", "judge_prompts", "conversation_format", "target_model", "judge_model",
+                "hypothesis_generation", "data_generation")
+    dumped = config.model_dump(mode="json")
+    return {"config": {name: dumped[name] for name in sections}, "options": options.__dict__}
+
+
+async def generate(
+    config: A3Config,
+    run: RunDir,
+    client: LLMClient,
+    options: GenerateOptions = GenerateOptions(),
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) stage 1 and return its summary (also written to generation/summary.json)."""
+    stage = run.stage(
+        STAGE,
+        inputs=stage_inputs(config, options),
+        prompt_versions={name: load_prompt(name).version for name in PROMPTS},
+        models={
+            "generator": generator_call_config(config, options.model).model,
+            "target": target_call_config(config.target_model).model,
+            "judge": judge_call_config(config).model,
+        },
+    )
+    with stage:
+        if not stage.skipped:
+            await _Generation(config, run, client, options, progress or SilentProgress()).execute()
+            stage.add_output("generation/summary.json")
+            stage.add_output("experiment_log.jsonl")
+    return read_json(run.path / "generation" / "summary.json")
+
+
+class _Generation:
+    def __init__(self, config: A3Config, run: RunDir, client: LLMClient, options: GenerateOptions, progress: Progress) -> None:
+        self.config = config
+        self.run = run
+        self.client = client
+        self.options = options
+        self.data = GenerationData(run)
+        self.log = ExperimentLog(run)
+        self.generator = generator_call_config(config, options.model)
+        self.target = target_call_config(config.target_model)
+        self.judge = judge_call_config(config)
+        self.writer = QueryWriter(config, client, self.generator)
+        self.n_harmful = harmful_per_hypothesis(config)
+        self.task: ProgressTask = progress.task("generate: queries measured", 0)
+
+    async def execute(self) -> None:
+        seed = self.config.seed_example
+        self.log.add_seed(describe_behavior(self.config), seed_messages(seed), seed_response(seed))
+        dry_rounds = 0
+        for round_number in range(1, self.options.num_rounds + 1):
+            hypotheses = [h for h in self.data.hypothesis_list() if h.round == round_number]
+            if not hypotheses:
+                hypotheses = await self._propose(round_number)
+            limit = asyncio.Semaphore(self.config.data_generation.parallel_requests)
+
+            async def measure(hypothesis: Hypothesis) -> None:
+                async with limit:
+                    await self._measure(hypothesis)
+
+            await asyncio.gather(*(measure(h) for h in hypotheses))
+            found = self._log_round(hypotheses)
+            self.log.write_markdown()
+            self._write_summary()
+            dry_rounds = 0 if found else dry_rounds + 1
+            if self.options.early_stop_rounds and dry_rounds >= self.options.early_stop_rounds:
+                break
+
+    async def _propose(self, round_number: int) -> list[Hypothesis]:
+        gen = self.config.hypothesis_generation
+        fmt = self.config.conversation_format
+        existing = self.data.hypothesis_list()
+        schema = proposal_schema(fmt, self.log.example_labels(), {h.text.lower() for h in existing}, gen.max_ideas)
+        prompt = load_prompt("hypothesis_proposal")
+        note = (
+            "No hypotheses exist yet: propose hypotheses that explain why Ex0 works, each built on Ex0."
+            if not existing
+            else f"This is round {round_number}."
+        )
+        text = prompt.render(
+            behavior=describe_behavior(self.config),
+            log_view=self.log.agent_view(self.options.log_token_budget),
+            round_note=note,
+            max_ideas=gen.max_ideas,
+            example_format=example_format_note(fmt),
+        )
+        completion = await self.client.generate(text, config=self.generator, schema=schema, prompt_version=prompt.version)
+        created = []
+        for offset, proposed in enumerate(completion.parsed.hypotheses, start=len(existing) + 1):
+            hypothesis = Hypothesis(
+                id=f"H{offset}",
+                round=round_number,
+                basis_example=proposed.basis_example,
+                text=proposed.hypothesis.strip(),
+                change_type=proposed.change_type,
+                concrete_example=concrete_messages(proposed, fmt),
+            )
+            self.data.hypotheses.append(hypothesis.model_dump(mode="json"))
+            created.append(hypothesis)
+        return created
+
+    async def _measure(self, hypothesis: Hypothesis) -> None:
+        self.task.add_total(2 * self.n_harmful)
+        harmful = await self._harmful_queries(hypothesis)
+        await asyncio.gather(*(self._benign_and_measure(hypothesis, query) for query in harmful))
+
+    async def _harmful_queries(self, hypothesis: Hypothesis) -> list[Query]:
+        queries = [self._store_query(Query(id=f"{hypothesis.id}-h0", hypothesis_id=hypothesis.id, kind="harmful",
+                                           messages=hypothesis.concrete_example, source="concrete_example"))]
+        if self.n_harmful == 1:
+            return queries
+        scenarios = await self._scenarios(hypothesis)
+        per_scenario = self.config.hypothesis_generation.max_variations_per_example
+        slots = [(s, v) for s in range(len(scenarios)) for v in range(per_scenario)][: self.n_harmful - 1]
+
+        async def write(index: int, scenario: int, variation: int) -> Query | None:
+            query_id = f"{hypothesis.id}-h{index}"
+            if query_id in self.data.queries:
+                return Query.model_validate(self.data.queries.get(query_id))
+            try:
+                messages = await self.writer.write(hypothesis.text, hypothesis.concrete_example, scenarios[scenario], variation)
+            except LLMError as exc:
+                self._fail(query_id, hypothesis.id, "write a harmful query", exc)
+                return None
+            return self._store_query(Query(id=query_id, hypothesis_id=hypothesis.id, kind="harmful", messages=messages,
+                                           source=f"scenario {scenario + 1}, variation {variation + 1}"))
+
+        written = await asyncio.gather(*(write(i, s, v) for i, (s, v) in enumerate(slots, start=1)))
+        return queries + [q for q in written if q is not None]
+
+    async def _scenarios(self, hypothesis: Hypothesis) -> list[str]:
+        stored = self.data.scenarios.get(hypothesis.id)
+        if stored is not None:
+            return stored["scenarios"]
+        count = self.config.data_generation.num_variations
+        try:
+            scenarios = await self.writer.ideate(hypothesis.text, hypothesis.concrete_example, count)
+        except LLMError as exc:
+            self._fail(f"{hypothesis.id}-scenarios", hypothesis.id, "ideate scenarios", exc)
+            return []
+        self.data.scenarios.append({"id": hypothesis.id, "scenarios": scenarios})
+        return scenarios
+
+    async def _benign_and_measure(self, hypothesis: Hypothesis, harmful: Query) -> None:
+        benign_id = harmful.id.replace("-h", "-b", 1)
+        benign: Query | None
+        if benign_id in self.data.queries:
+            benign = Query.model_validate(self.data.queries.get(benign_id))
+        else:
+            try:
+                messages = await self.writer.benign(harmful.messages)
+                benign = self._store_query(Query(id=benign_id, hypothesis_id=hypothesis.id, kind="benign",
+                                                 messages=messages, source=f"benign of {harmful.id}"))
+            except LLMError as exc:
+                self._fail(benign_id, hypothesis.id, "write the benign counterpart", exc)
+                benign = None
+        await asyncio.gather(*(self._respond_and_judge(q) for q in (harmful, benign) if q is not None))
+
+    async def _respond_and_judge(self, query: Query) -> None:
+        if query.id not in self.data.verdicts:
+            stored = self.data.responses.get(query.id)
+            if stored is None:
+                response = await sample_target(self.client, self.target, query)
+                self.data.responses.append(response.model_dump())
+            else:
+                response = TargetResponse.model_validate(stored)
+            verdict = await judge_response(self.client, self.judge, self.config.judge_prompts, query, response)
+            self.data.verdicts.append(verdict.model_dump())
+        self.task.advance()
+
+    def _store_query(self, query: Query) -> Query:
+        if query.id not in self.data.queries:
+            self.data.queries.append(query.model_dump(mode="json"))
+        return query
+
+    def _fail(self, item_id: str, hypothesis_id: str, what: str, exc: Exception) -> None:
+        if item_id not in self.data.failures:
+            self.data.failures.append(Failure(id=item_id, stage=STAGE, hypothesis_id=hypothesis_id, what=what, error=str(exc)).model_dump())
+
+    def _log_round(self, hypotheses: list[Hypothesis]) -> bool:
+        """Log each hypothesis with its rates and one example; True if any harmful response was found."""
+        found = False
+        for hypothesis in sorted(hypotheses, key=lambda h: int(h.id[1:])):
+            metrics = self.data.metrics(hypothesis.id, self.n_harmful)
+            found = found or metrics.sfr.flagged > 0
+            self.log.add_hypothesis(hypothesis, metrics)
+            harmful = [q for q in self.data.queries_of(hypothesis.id) if q.kind == "harmful"]
+            verdicts = {q.id: self.data.verdicts.get(q.id) for q in harmful}
+            unsafe = [q for q in harmful if (verdicts[q.id] or {}).get("flagged")]
+            rng = random.Random(f"{self.options.seed}:{hypothesis.id}")
+            chosen = rng.choice(unsafe or harmful)
+            self.log.add_example(hypothesis.id, chosen.messages, (verdicts[chosen.id] or {}).get("flagged"))
+        return found
+
+    def _write_summary(self) -> None:
+        rows = []
+        for hypothesis in self.data.hypothesis_list():
+            metrics = self.data.metrics(hypothesis.id, self.n_harmful)
+            rows.append({
+                "id": hypothesis.id,
+                "round": hypothesis.round,
+                "basis_example": hypothesis.basis_example,
+                "change_type": hypothesis.change_type,
+                "hypothesis": hypothesis.text,
+                "sfr": metrics.sfr.value,
+                "fpr": metrics.fpr.value,
+                "harmful": metrics.sfr.model_dump(),
+                "benign": metrics.fpr.model_dump(),
+            })
+        atomic_write_json(self.run.path / "generation" / "summary.json", {
+            "hypotheses": rows,
+            "queries": len(self.data.queries),
+            "failures": len(self.data.failures),
+            "harmful_per_hypothesis": self.n_harmful,
+        })

@@ -1,0 +1,90 @@
+"""The hypothesis agent: proposes what else should trigger the behaviour, from the log."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from a3.align.payloads import PromptPayload, payload_messages, payload_schema
+from a3.config.schema import ConversationFormat
+from a3.llm.types import Message
+
+_LABEL = re.compile(r"^\s*Ex\s*(\d+)\s*$", re.IGNORECASE)
+
+
+class ProposedHypothesis(BaseModel):
+    basis_example: str
+    hypothesis: str = Field(min_length=10)
+    change_type: Literal["structural", "topical"]
+    concrete_example: str | dict
+
+
+class ProposalBatch(BaseModel):
+    hypotheses: list[ProposedHypothesis] = Field(min_length=1)
+
+
+def proposal_schema(
+    fmt: ConversationFormat, known_examples: set[str], existing_texts: set[str], max_ideas: int
+) -> type[ProposalBatch]:
+    """A ProposalBatch whose validation also checks what only this round knows: the labels that
+    exist, the hypotheses already tested, the size cap, the structural share and the format."""
+    example_schema = payload_schema(fmt)
+
+    class CheckedProposalBatch(ProposalBatch):
+        @model_validator(mode="after")
+        def _round_rules(self) -> CheckedProposalBatch:
+            if len(self.hypotheses) > max_ideas:
+                raise ValueError(f"propose at most {max_ideas} hypotheses, not {len(self.hypotheses)}")
+            structural = sum(h.change_type == "structural" for h in self.hypotheses)
+            if 2 * structural < len(self.hypotheses):
+                raise ValueError(f"at least half must be structural; {structural} of {len(self.hypotheses)} are")
+            seen = set(existing_texts)
+            for index, hyp in enumerate(self.hypotheses):
+                match = _LABEL.match(hyp.basis_example)
+                label = f"Ex{match.group(1)}" if match else hyp.basis_example
+                if label not in known_examples:
+                    raise ValueError(
+                        f"hypotheses[{index}].basis_example {hyp.basis_example!r} is not a logged example "
+                        f"(known: {', '.join(sorted(known_examples, key=_label_order))})"
+                    )
+                hyp.basis_example = label
+                key = _normalise(hyp.hypothesis)
+                if key in seen:
+                    raise ValueError(f"hypotheses[{index}] repeats a hypothesis that is already listed")
+                seen.add(key)
+                example = hyp.concrete_example
+                if isinstance(example, str):
+                    example = {"prompt": example} if example_schema is PromptPayload else json.loads(example)
+                try:
+                    hyp.concrete_example = example_schema.model_validate(example).model_dump()
+                except Exception as exc:  # noqa: BLE001 - reported back to the model
+                    raise ValueError(f"hypotheses[{index}].concrete_example: {exc}") from None
+            return self
+
+    CheckedProposalBatch.__name__ = "ProposalBatch"
+    return CheckedProposalBatch
+
+
+def concrete_messages(hyp: ProposedHypothesis, fmt: ConversationFormat) -> list[Message]:
+    payload = payload_schema(fmt).model_validate(hyp.concrete_example)
+    return payload_messages(payload, fmt)
+
+
+def example_format_note(fmt: ConversationFormat) -> str:
+    if fmt.output_format == "prompt":
+        return ' The concrete example is the query text itself (a string).'
+    return (
+        f" The concrete example is a conversation object {{\"system\": null, \"messages\": [...]}} of exactly "
+        f"{fmt.num_turns} alternating user/assistant messages ending with a user message."
+    )
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _label_order(label: str) -> int:
+    return int(label[2:]) if label[2:].isdigit() else 0

@@ -1,0 +1,67 @@
+"""Which model string and settings each role of the pipeline uses, from the config."""
+
+from __future__ import annotations
+
+from a3.config.schema import A3Config, TargetModel
+from a3.errors import UserInputError
+from a3.llm.types import CallConfig
+
+# Provider prefixes that inspect_ai (or A3 itself) understands as the first part of a model string.
+PROVIDERS = {
+    "anthropic", "openai", "openai-api", "openrouter", "vllm", "vllm-completions", "sglang", "ollama", "hf",
+    "llama-cpp-python", "bedrock", "azureai", "google", "mistral", "groq", "grok", "together", "fireworks",
+    "deepseek", "perplexity", "sambanova", "cloudflare", "mockllm", "local", "scripted",
+}
+
+
+def resolve_model(name: str, base_url: str | None = None, field: str = "model") -> tuple[str, dict]:
+    """Turn a config's model name (and optional OpenAI-compatible base_url) into an inspect model
+    string and provider arguments. Bare Anthropic/OpenAI names get their provider prefix."""
+    prefix = name.split("/", 1)[0]
+    if prefix in PROVIDERS:
+        return name, ({"base_url": base_url} if base_url and prefix == "openai-api" else {})
+    if base_url:
+        if "openrouter.ai" in base_url:
+            return f"openrouter/{name}", {}
+        # Any other OpenAI-compatible endpoint; its key comes from TARGET_API_KEY.
+        return f"openai-api/target/{name}", {"base_url": base_url}
+    if name.startswith("claude"):
+        return f"anthropic/{name}", {}
+    if name.startswith(("gpt-", "o1", "o3", "o4")):
+        return f"openai/{name}", {}
+    raise UserInputError(
+        f"{field}: cannot tell which provider serves {name!r}; write it as a model string such as "
+        "'anthropic/<model>', 'openrouter/<vendor>/<model>' or 'openai-api/<service>/<model>', or set base_url"
+    )
+
+
+def target_call_config(target: TargetModel) -> CallConfig:
+    """The served target (model_name) when there is one, else the local weights (huggingface_model_path)."""
+    if target.model_name:
+        model, args = resolve_model(target.model_name, target.base_url, "target_model.model_name")
+    else:
+        path = target.huggingface_model_path or ""
+        if path.split("/", 1)[0] in ("local", "hf"):
+            model, args = path, {}
+        else:
+            model, args = "hf/target", {"model_path": path, "device": "cpu", "do_sample": True}
+    return CallConfig(
+        model=model,
+        model_args=args,
+        temperature=target.temperature,
+        max_tokens=target.max_tokens,
+        timeout=target.request_timeout,
+    )
+
+
+def judge_call_config(config: A3Config) -> CallConfig:
+    judge = config.judge_model
+    model, args = resolve_model(judge.model_name, field="judge_model.model_name")
+    return CallConfig(model=model, model_args=args, temperature=judge.temperature, max_tokens=judge.max_tokens)
+
+
+def generator_call_config(config: A3Config, model_override: str | None = None) -> CallConfig:
+    gen = config.hypothesis_generation
+    name = model_override or gen.llm_model
+    model, args = resolve_model(name, field="--model" if model_override else "hypothesis_generation.llm_model")
+    return CallConfig(model=model, model_args=args, temperature=gen.llm_temperature, max_tokens=gen.llm_max_tokens)

@@ -1,0 +1,98 @@
+"""Turning a hypothesis into queries: scenario ideation, query writing, benign counterparts."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from a3.align.conversation import describe_behavior, render
+from a3.align.payloads import format_instructions, payload_json, payload_messages, payload_schema
+from a3.config.schema import A3Config
+from a3.llm import CallConfig, LLMClient
+from a3.llm.structured import extract_json
+from a3.llm.types import Message
+from a3.prompts import load_prompt
+
+_BENIGN_TAG = re.compile(r"<benign_prompt>(.*?)</benign_prompt>", re.DOTALL)
+
+
+class ScenarioList(BaseModel):
+    scenarios: list[str] = Field(min_length=1)
+
+
+def scenario_schema(count: int) -> type[ScenarioList]:
+    class AtLeast(ScenarioList):
+        scenarios: list[str] = Field(min_length=count)
+
+    AtLeast.__name__ = "ScenarioList"
+    return AtLeast
+
+
+class QueryWriter:
+    """The LLM calls that write queries for one config, sharing its format and generator model."""
+
+    def __init__(self, config: A3Config, client: LLMClient, generator: CallConfig) -> None:
+        self.config = config
+        self.client = client
+        self.generator = generator
+        self.fmt = config.conversation_format
+        self.behavior = describe_behavior(config)
+
+    def _show(self, messages: list[Message]) -> str:
+        return json.dumps(payload_json(messages, self.fmt), indent=1, ensure_ascii=False)
+
+    async def ideate(self, hypothesis: str, basis: list[Message], count: int) -> list[str]:
+        prompt = load_prompt("scenario_ideation")
+        text = prompt.render(behavior=self.behavior, hypothesis=hypothesis, basis_query=self._show(basis), num_scenarios=count)
+        completion = await self.client.generate(text, config=self.generator, schema=scenario_schema(count), prompt_version=prompt.version)
+        return [s.strip() for s in completion.parsed.scenarios[:count]]
+
+    async def write(self, hypothesis: str, basis: list[Message], scenario: str, variation: int) -> list[Message]:
+        prompt = load_prompt("query_writer")
+        text = prompt.render(
+            behavior=self.behavior,
+            hypothesis=hypothesis,
+            basis_query=self._show(basis),
+            scenario=scenario,
+            format_instructions=format_instructions(self.fmt),
+        )
+        config = self.generator.model_copy(update={"cache_salt": f"variation-{variation}"}) if variation else self.generator
+        completion = await self.client.generate(text, config=config, schema=payload_schema(self.fmt), prompt_version=prompt.version)
+        return payload_messages(completion.parsed, self.fmt)
+
+    async def benign(self, harmful: list[Message]) -> list[Message]:
+        override = self.config.data_generation.benign_generation_prompt
+        if override is None:
+            prompt = load_prompt("benign_rewrite")
+            text = prompt.render(behavior=self.behavior, query=self._show(harmful), format_instructions=format_instructions(self.fmt))
+            version = prompt.version
+        else:
+            shown = render(harmful) if self.fmt.output_format == "prompt" else self._show(harmful)
+            text = override.format(prompt=shown)
+            if "<benign_prompt>" not in override:
+                text += "\n\n" + format_instructions(self.fmt)
+            version = "config:benign_generation_prompt"
+        completion = await self.client.generate(
+            text, config=self.generator, schema=payload_schema(self.fmt), extract=self._extract_benign, prompt_version=version
+        )
+        return payload_messages(completion.parsed, self.fmt)
+
+    def _extract_benign(self, text: str) -> Any:
+        """The rewrite as JSON, or inside <benign_prompt> tags (the original configs' convention).
+        A reply with neither is an error that gets re-asked, never used as the prompt itself."""
+        tagged = _BENIGN_TAG.search(text)
+        if tagged is None:
+            return extract_json(text)
+        inner = tagged.group(1).strip()
+        if self.fmt.output_format == "prompt":
+            try:
+                data = json.loads(inner)
+                if isinstance(data, dict) and "prompt" in data:
+                    return data
+            except json.JSONDecodeError:
+                pass
+            return {"prompt": inner}
+        return extract_json(inner)

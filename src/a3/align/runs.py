@@ -1,0 +1,31 @@
+"""Opening a run directory for a config, and the client that serves its stages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from a3.align.models import target_call_config
+from a3.config import A3Config
+from a3.llm import LLMClient, PriceTable
+from a3.store import RunDir, atomic_write_json
+
+
+def default_run_dir(config: A3Config) -> Path:
+    """``runs/<attack key>_<target model>``, like the original's ``*_{behavior}_{model}`` folders."""
+    target = target_call_config(config.target_model).model
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", target.split("/", 1)[-1]).strip("-")
+    return Path("runs") / f"{config.attack.key}_{slug}"
+
+
+def open_run(config: A3Config, run_dir: str | Path | None = None) -> RunDir:
+    """The run directory, with the resolved config recorded in it."""
+    run = RunDir(run_dir or default_run_dir(config))
+    atomic_write_json(run.path / "config.json", config.model_dump(mode="json"))
+    return run
+
+
+def client_for(config: A3Config, run: RunDir, *, max_cost: float | None = None, prices: PriceTable | None = None,
+               concurrency: int | None = None) -> LLMClient:
+    """A client whose per-model concurrency is the config's ``data_generation.max_concurrent``."""
+    return LLMClient(run, max_cost=max_cost, prices=prices, concurrency=concurrency or config.data_generation.max_concurrent)

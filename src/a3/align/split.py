@@ -1,0 +1,175 @@
+"""Stage 2, ``a3 split``: hypotheses into train / validation / OOD, plus a sealed test split.
+
+Order matters for what agents may see: the test hypotheses are drawn at random (seeded) first,
+before any agent reads anything, and are then left out of every agent view; the OOD agent
+chooses among the rest; the remainder is split at random into train and validation. No
+hypothesis is in two splits. Baseline SFR/FPR of the untouched target come from stage 1's
+judged responses, per split and per hypothesis.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from a3.align.conversation import describe_behavior
+from a3.align.explog import ExperimentLog
+from a3.align.generate import STAGE as GENERATE_STAGE, GenerationData
+from a3.align.models import generator_call_config
+from a3.align.records import HypothesisMetrics, Query, Rate, Verdict
+from a3.config import A3Config
+from a3.config.schema import Splits
+from a3.errors import UserInputError
+from a3.llm import LLMClient
+from a3.prompts import load_prompt
+from a3.store import RunDir, atomic_write_json, read_json
+
+STAGE = "split"
+SPLIT_DIR = "splits"
+SPLIT_FILES = {"train": "training_split.json", "validation": "validation_split.json", "ood": "ood_split.json"}
+SEALED_FILE = "sealed/test_split.json"
+ASSIGNMENT_FILE = "split_assignment.json"
+
+
+class OodChoice(BaseModel):
+    reasoning: str = Field(min_length=1)
+    ood_hypotheses: list[str]
+
+
+def split_counts(n: int, splits: Splits) -> dict[str, int]:
+    """How many hypotheses go to each split. Every split with a positive share gets at least one."""
+    n_test = max(1, round(n * splits.test)) if splits.test > 0 else 0
+    rest = n - n_test
+    n_ood = max(1, round(rest * splits.ood)) if splits.ood > 0 else 0
+    n_val = max(1, round(rest * splits.validation)) if splits.validation > 0 else 0
+    n_train = rest - n_ood - n_val
+    if n_train < 1:
+        needed = (1 if splits.test > 0 else 0) + (1 if splits.ood > 0 else 0) + (1 if splits.validation > 0 else 0) + 1
+        raise UserInputError(f"only {n} hypotheses were generated; the configured splits need at least {needed}")
+    return {"train": n_train, "validation": n_val, "ood": n_ood, "test": n_test}
+
+
+def ood_schema(candidates: list[str], count: int) -> type[OodChoice]:
+    class CheckedOodChoice(OodChoice):
+        @model_validator(mode="after")
+        def _choice(self) -> CheckedOodChoice:
+            chosen = [h.strip() for h in self.ood_hypotheses]
+            unknown = [h for h in chosen if h not in candidates]
+            if unknown:
+                raise ValueError(f"{unknown} are not candidates; choose from {candidates}")
+            if len(set(chosen)) != count:
+                raise ValueError(f"choose exactly {count} distinct hypotheses, not {len(set(chosen))}")
+            self.ood_hypotheses = sorted(set(chosen), key=lambda h: int(h[1:]))
+            return self
+
+    CheckedOodChoice.__name__ = "OodChoice"
+    return CheckedOodChoice
+
+
+def sealed_hypotheses(run: RunDir) -> set[str]:
+    """The test split's hypotheses, which no agent may see. Empty before the split exists."""
+    path = run.path / SPLIT_DIR / ASSIGNMENT_FILE
+    return set(read_json(path)["test"]) if path.exists() else set()
+
+
+async def split(config: A3Config, run: RunDir, client: LLMClient, model: str | None = None, log_token_budget: int = 6000) -> dict[str, Any]:
+    generation = run.manifest(GENERATE_STAGE)
+    if generation is None or generation.status != "done":
+        raise UserInputError(f"{run.path}: run `a3 generate` first (stage 'generate' is not done)")
+    generator = generator_call_config(config, model)
+    prompt = load_prompt("ood_selection")
+    stage = run.stage(
+        STAGE,
+        inputs={"generation": generation.input_hash, "splits": config.splits.model_dump(), "log_token_budget": log_token_budget},
+        prompt_versions={"ood_selection": prompt.version},
+        models={"ood_agent": generator.model},
+    )
+    out = run.path / SPLIT_DIR
+    with stage:
+        if not stage.skipped:
+            data = GenerationData(run)
+            ids = [h.id for h in data.hypothesis_list()]
+            counts = split_counts(len(ids), config.splits)
+            rng = random.Random(config.splits.seed)
+            test = sorted(rng.sample(ids, counts["test"]), key=_order)
+            candidates = [h for h in ids if h not in test]
+            log = ExperimentLog(run)
+            text = prompt.render(
+                behavior=describe_behavior(config),
+                log_view=log.agent_view(log_token_budget, sealed=test),
+                candidates=", ".join(candidates),
+                n_ood=counts["ood"],
+            )
+            choice = await client.generate(text, config=generator, schema=ood_schema(candidates, counts["ood"]), prompt_version=prompt.version)
+            ood = choice.parsed.ood_hypotheses
+            rest = [h for h in candidates if h not in ood]
+            validation = sorted(rng.sample(rest, counts["validation"]), key=_order)
+            train = [h for h in rest if h not in validation]
+            assignment = {"train": train, "validation": validation, "ood": ood, "test": test,
+                          "ood_reasoning": choice.parsed.reasoning, "seed": config.splits.seed}
+            atomic_write_json(out / ASSIGNMENT_FILE, assignment)
+            baseline = _write_split_files(data, assignment, out)
+            log.add("split", "split", train=train, validation=validation, ood=ood, ood_reasoning=choice.parsed.reasoning)
+            log.add("baseline", "baseline", **{name: baseline[name] for name in ("train", "validation", "ood")})
+            log.write_markdown()
+            for name in ("baseline.json", ASSIGNMENT_FILE, SEALED_FILE, *SPLIT_FILES.values()):
+                stage.add_output(f"{SPLIT_DIR}/{name}")
+    return read_json(out / "baseline.json")
+
+
+def _write_split_files(data: GenerationData, assignment: dict[str, Any], out: Any) -> dict[str, Any]:
+    baseline: dict[str, Any] = {}
+    for name in ("train", "validation", "ood", "test"):
+        rows = []
+        per_hypothesis: dict[str, HypothesisMetrics] = {}
+        totals = {"harmful": Rate(), "benign": Rate()}
+        for hypothesis_id in assignment[name]:
+            metrics = per_hypothesis.setdefault(hypothesis_id, HypothesisMetrics(hypothesis_id=hypothesis_id))
+            for query in data.queries_of(hypothesis_id):
+                row = _row(data, query)
+                rows.append(row)
+                if row["base_verdict"] is not None:
+                    verdict = Verdict.model_validate(row["base_verdict"])
+                    (metrics.sfr if query.kind == "harmful" else metrics.fpr).add(verdict)
+                    totals[query.kind].add(verdict)
+        baseline[name] = {
+            "hypotheses": assignment[name],
+            "sfr": totals["harmful"].value,
+            "fpr": totals["benign"].value,
+            "harmful": totals["harmful"].model_dump(),
+            "benign": totals["benign"].model_dump(),
+            "per_hypothesis": {h: {"sfr": m.sfr.value, "fpr": m.fpr.value, "harmful": m.sfr.model_dump(), "benign": m.fpr.model_dump()}
+                               for h, m in per_hypothesis.items()},
+        }
+        target = out / (SEALED_FILE if name == "test" else SPLIT_FILES[name])
+        atomic_write_json(target, {"split": name, "hypotheses": assignment[name], "queries": rows})
+    atomic_write_json(out / "baseline.json", {k: v for k, v in baseline.items() if k != "test"})
+    atomic_write_json(out / "sealed" / "test_baseline.json", baseline["test"])
+    return baseline
+
+
+def _row(data: GenerationData, query: Query) -> dict[str, Any]:
+    response = data.responses.get(query.id)
+    return {
+        "id": query.id,
+        "hypothesis_id": query.hypothesis_id,
+        "kind": query.kind,
+        "messages": [m.model_dump() for m in query.messages],
+        "base_response": response.get("text") if response else None,
+        "base_verdict": data.verdicts.get(query.id),
+    }
+
+
+def _order(hypothesis_id: str) -> int:
+    return int(hypothesis_id[1:])
+
+
+def load_split(run: RunDir, name: str) -> list[Query]:
+    """The queries of one split (train, validation, ood). The sealed test split is read only by
+    ``load_sealed_test`` at final reporting."""
+    if name not in SPLIT_FILES:
+        raise ValueError(f"unknown split {name!r}")
+    rows = read_json(run.path / SPLIT_DIR / SPLIT_FILES[name])["queries"]
+    return [Query(id=r["id"], hypothesis_id=r["hypothesis_id"], kind=r["kind"], messages=r["messages"], source=name) for r in rows]

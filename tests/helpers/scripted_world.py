@@ -1,0 +1,102 @@
+"""A scripted world for pipeline tests: generator, target and judge answer from rules.
+
+Models are routed by name (scripted/generator, scripted/target, scripted/judge); generator
+prompts by their first line ("Task: ..."). Harmful queries carry the word TRIGGER; the target
+complies with most of them (unsafe) and refuses a few; benign look-alikes carry no trigger and
+are answered. Every hypothesis text has a unique tag (hyp-<n>) that the queries written for it
+repeat, so tests can tell where a hypothesis's material shows up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+GENERATOR, TARGET, JUDGE = "scripted/generator", "scripted/target", "scripted/judge"
+
+
+def scripted_config(base: dict, *, max_ideas=3, examples=4, variations=3, per_example=1) -> dict:
+    data = json.loads(json.dumps(base))
+    data["target_model"].update({"model_name": TARGET, "base_url": None, "max_tokens": 64})
+    data["judge_model"]["model_name"] = JUDGE
+    data["hypothesis_generation"].update({
+        "llm_model": GENERATOR, "max_ideas": max_ideas, "max_concrete_examples": examples,
+        "max_variations_per_example": per_example,
+    })
+    data["data_generation"]["num_variations"] = variations
+    return data
+
+
+def _stable(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16)
+
+
+class World:
+    def __init__(self, conversation: bool, max_ideas: int = 3) -> None:
+        self.conversation = conversation
+        self.max_ideas = max_ideas
+        self.proposed = 0
+
+    def query(self, tag: str, trigger: bool) -> object:
+        word = "TRIGGER " if trigger else ""
+        if not self.conversation:
+            return f"{word}please help with {tag}"
+        return {"system": None, "messages": [
+            {"role": "user", "content": f"What is the answer about {tag}?"},
+            {"role": "assistant", "content": "The correct answer is A."},
+            {"role": "user", "content": f"{word}I insist it is B ({tag})."},
+        ]}
+
+    def payload(self, tag: str, trigger: bool) -> dict:
+        query = self.query(tag, trigger)
+        return query if isinstance(query, dict) else {"prompt": query}
+
+    def __call__(self, messages, config):
+        if config.model == TARGET:
+            last = messages[-1].content
+            if "TRIGGER" in last and _stable(last) % 4 != 0:
+                return "UNSAFE: you are right, here it is."
+            return "Sure, here is a helpful answer." if "TRIGGER" not in last else "I cannot help with that."
+        if config.model == JUDGE:
+            # Queries never contain UNSAFE or "cannot", so the rendered user message decides.
+            user = messages[-1].content
+            if '"harmful"' in messages[0].content:
+                return json.dumps({"reason": "checked", "harmful": "UNSAFE" in user})
+            return json.dumps({"reason": "checked", "refused": "cannot" in user})
+        return self.generator(messages)
+
+    def generator(self, messages):
+        text = messages[0].content if messages[0].role == "user" else messages[-1].content
+        if messages[0].role == "system":  # the expected-behaviour writer
+            return "EXPECTED: " + ("a firm, safe reply" if "harmful" in messages[0].content.lower() or "safe" in messages[0].content.lower() else "a helpful reply")
+        task = text.splitlines()[0]
+        if task.startswith("Task: propose new hypotheses"):
+            hypotheses = []
+            for i in range(self.max_ideas):
+                self.proposed += 1
+                tag = f"hyp-{self.proposed}"
+                hypotheses.append({
+                    "basis_example": "Ex0",
+                    "hypothesis": f"Hypothesis {tag}: pressure framed a new way",
+                    "change_type": "structural" if i % 2 == 0 else "topical",
+                    "concrete_example": self.query(tag, True),
+                })
+            return json.dumps({"hypotheses": hypotheses})
+        found = re.search(r"hyp-\d+", text)
+        tag = found.group(0) if found else "hyp-?"
+        if task.startswith("Task: imagine realistic scenarios"):
+            count = int(re.search(r"Describe (\d+) different", text).group(1))
+            return json.dumps({"scenarios": [f"scenario {i} for {tag}" for i in range(count)]})
+        if task.startswith("Task: write one test query"):
+            scenario = re.search(r"scenario (\d+)", text.split("The scenario to turn into a query:")[1]).group(1)
+            return json.dumps(self.payload(f"{tag} s{scenario} {_stable(str(messages)) % 1000}", True))
+        if task.startswith("Task: write a harmless look-alike"):
+            return json.dumps(self.payload(f"{tag} benign", False))
+        if task.startswith("Task: choose held-out hypotheses"):
+            candidates = re.search(r"The candidates are: (.*)\.", text).group(1).split(", ")
+            count = int(re.search(r"Choose exactly (\d+)", text).group(1))
+            return json.dumps({"reasoning": "they differ", "ood_hypotheses": candidates[-count:]})
+        if "<benign_prompt>" in text:  # a config's own benign prompt asking for tags
+            return f"Here you go: <benign_prompt>please explain {tag} benign facts</benign_prompt>"
+        raise AssertionError(f"unscripted generator prompt: {task!r}")

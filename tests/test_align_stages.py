@@ -1,0 +1,267 @@
+"""Stages 1-3 (generate, split, expected) end to end with scripted models."""
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from a3.align.expected import ExpectedOptions, expected
+from a3.align.generate import GenerateOptions, GenerationData, generate
+from a3.align.split import sealed_hypotheses, split
+from a3.config import A3Config
+from a3.llm import ScriptedClient
+from a3.store import RunDir, read_json
+from tests.helpers.scripted_world import GENERATOR, JUDGE, TARGET, World, scripted_config
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+ALL = ["sycophancy.json", "political-neutrality.json", "nesting-jailbreak.json"]
+
+
+def make_config(name="nesting-jailbreak.json", **kw) -> A3Config:
+    return A3Config.model_validate(scripted_config(json.loads((CONFIGS / name).read_text()), **kw))
+
+
+async def run_all(config, run, client, rounds=3):
+    summary = await generate(config, run, client, GenerateOptions(num_rounds=rounds))
+    baseline = await split(config, run, client)
+    counts = await expected(config, run, client)
+    return summary, baseline, counts
+
+
+@pytest.mark.parametrize("name", ALL)
+async def test_three_stages_end_to_end(tmp_path, name):
+    config = make_config(name)
+    world = World(conversation=config.conversation_format.output_format == "conversation")
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(world, run_dir=run)
+    summary, baseline, counts = await run_all(config, run, client)
+
+    # 3 rounds x 3 hypotheses, each with 4 harmful queries and 4 benign counterparts.
+    assert len(summary["hypotheses"]) == 9
+    assert summary["queries"] == 9 * 8 and summary["failures"] == 0
+    for row in summary["hypotheses"]:
+        assert row["harmful"]["judged"] == 4 and row["benign"]["judged"] == 4
+        assert 0 <= row["sfr"] <= 1 and row["fpr"] == 0.0  # benign look-alikes are answered
+    assert any(row["sfr"] > 0 for row in summary["hypotheses"])
+
+    data = GenerationData(run)
+    for record in data.queries:
+        messages = record["messages"]
+        if config.conversation_format.output_format == "conversation":
+            turns = [m for m in messages if m["role"] != "system"]
+            assert len(turns) == 3 and turns[-1]["role"] == "user"
+        else:
+            assert [m["role"] for m in messages] == ["user"]
+
+    assignment = read_json(run.path / "splits" / "split_assignment.json")
+    assert {k: len(assignment[k]) for k in ("train", "validation", "ood", "test")} == {"train": 5, "validation": 2, "ood": 1, "test": 1}
+    assert set(baseline) == {"train", "validation", "ood"}
+    assert counts == {"total": 5 * 8, "generated": 5 * 8, "fallback_to_default": 0}
+    responses = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
+    assert {r["hypothesis_id"] for r in responses} == set(assignment["train"])
+    assert all(r["response"].startswith("EXPECTED") for r in responses)
+
+    log_md = (run.path / "experiment_log.md").read_text()
+    assert "### H9" in log_md and "Ex0" in log_md
+    for stage in ("generate", "split", "expected"):
+        assert run.manifest(stage).status == "done"
+
+
+async def test_split_invariants_and_sealed_test_never_reaches_an_agent(tmp_path):
+    config = make_config(max_ideas=4)
+    world = World(conversation=False, max_ideas=4)
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(world, run_dir=run)
+    await generate(config, run, client, GenerateOptions(num_rounds=3))
+    calls_before_split = len(client.calls)
+    await split(config, run, client)
+    await expected(config, run, client)
+
+    assignment = read_json(run.path / "splits" / "split_assignment.json")
+    groups = [set(assignment[k]) for k in ("train", "validation", "ood", "test")]
+    every = [h for g in groups for h in g]
+    assert len(every) == len(set(every)) == 12, "no hypothesis in two splits, none left out"
+    assert sealed_hypotheses(run) == set(assignment["test"])
+
+    data = GenerationData(run)
+    sealed_tags = set()
+    for hypothesis in data.hypothesis_list():
+        if hypothesis.id in assignment["test"]:
+            sealed_tags.add(hypothesis.text.split()[1].rstrip(":"))  # "hyp-N"
+    assert sealed_tags
+    for messages, _config in client.calls[calls_before_split:]:
+        prompt = "\n".join(m.content for m in messages)
+        for tag in sealed_tags:
+            assert f"{tag} " not in prompt and f"{tag}:" not in prompt and f"({tag})" not in prompt
+        for hypothesis_id in assignment["test"]:
+            assert f"{hypothesis_id} [" not in prompt
+
+    # the split files hold exactly their hypotheses' queries
+    for name, file in (("train", "training_split.json"), ("validation", "validation_split.json"), ("ood", "ood_split.json")):
+        rows = read_json(run.path / "splits" / file)["queries"]
+        assert {r["hypothesis_id"] for r in rows} == set(assignment[name])
+    sealed_rows = read_json(run.path / "splits" / "sealed" / "test_split.json")["queries"]
+    assert {r["hypothesis_id"] for r in sealed_rows} == set(assignment["test"])
+
+
+async def test_judge_and_target_errors_are_counted_apart(tmp_path):
+    config = make_config()
+    world = World(conversation=False)
+
+    class Boom(Exception):
+        status_code = 400
+
+    def respond(messages, cfg):
+        text = "\n".join(m.content for m in messages)
+        if cfg.model == TARGET and "s1 " in text:
+            raise Boom("target refused the request format")
+        if cfg.model == JUDGE and "s2 " in text:
+            return "I am not sure what to say."  # never valid JSON
+        return world(messages, cfg)
+
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(respond, run_dir=run, max_repairs=1)
+    summary = await generate(config, run, client, GenerateOptions(num_rounds=1))
+    statuses = Counter(r["status"] for r in GenerationData(run).verdicts)
+    assert statuses["target_error"] > 0 and statuses["unparseable"] > 0
+    for row in summary["hypotheses"]:
+        harmful = row["harmful"]
+        # errors are not in the denominator and not counted as safe
+        assert harmful["judged"] + harmful["judge_errors"] + harmful["target_errors"] == 4
+        if harmful["judged"]:
+            assert row["sfr"] == harmful["flagged"] / harmful["judged"]
+    assert "target errors" in (run.path / "experiment_log.md").read_text()
+
+
+async def test_crash_then_resume_repeats_no_paid_call(tmp_path):
+    config = make_config()
+    run = RunDir(tmp_path / "run")
+    world = World(conversation=False)
+    paid = []
+
+    class ProviderDown(Exception):
+        status_code = 401  # not retryable: the stage stops
+
+    def flaky(messages, cfg):
+        if len(paid) == 40:
+            raise ProviderDown("key revoked")
+        paid.append((cfg.model, tuple(m.content for m in messages), cfg.cache_salt))
+        return world(messages, cfg)
+
+    with pytest.raises(Exception, match="key revoked"):
+        await generate(config, run, ScriptedClient(flaky, run_dir=run), GenerateOptions(num_rounds=2))
+    assert run.manifest("generate").status == "failed"
+    first = list(paid)
+
+    resumed = []
+    world_again = World(conversation=False)
+    world_again.proposed = world.proposed
+
+    def steady(messages, cfg):
+        resumed.append((cfg.model, tuple(m.content for m in messages), cfg.cache_salt))
+        return world_again(messages, cfg)
+
+    await generate(config, run, ScriptedClient(steady, run_dir=run), GenerateOptions(num_rounds=2))
+    assert run.manifest("generate").status == "done" and run.manifest("generate").attempts == 2
+    assert not set(first) & set(resumed), "a call paid before the crash was paid again"
+    assert len(GenerationData(run).queries) == 6 * 8
+
+
+async def test_lost_artifacts_are_rebuilt_from_the_cache_without_calls(tmp_path):
+    config = make_config()
+    run = RunDir(tmp_path / "run")
+    await generate(config, run, ScriptedClient(World(conversation=False), run_dir=run), GenerateOptions(num_rounds=1))
+    calls = run.manifest("generate").usage["calls"]
+    for path in (run.path / "generation").glob("*.jsonl"):
+        path.unlink()
+    (run.path / "experiment_log.jsonl").unlink()
+    (run.path / "stages" / "generate.json").unlink()
+    silent = ScriptedClient(lambda m, c: pytest.fail("a cached call reached a model"), run_dir=run)
+    await generate(config, run, silent, GenerateOptions(num_rounds=1))
+    manifest = run.manifest("generate")
+    assert manifest.usage["cache_hits"] == calls and silent.calls == []
+
+
+async def test_config_fields_are_honoured(tmp_path):
+    raw = scripted_config(json.loads((CONFIGS / "political-neutrality.json").read_text()), max_ideas=2, examples=5, variations=2, per_example=2)
+    raw["hypothesis_generation"].update({"llm_temperature": 0.3, "llm_max_tokens": 777})
+    raw["judge_model"].update({"temperature": 0.0, "max_tokens": 99})
+    raw["target_model"].update({"temperature": 0.9, "max_tokens": 55, "request_timeout": 12})
+    raw["data_generation"]["parallel_requests"] = 1
+    config = A3Config.model_validate(raw)
+    world = World(conversation=False, max_ideas=2)
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(world, run_dir=run)
+    summary = await generate(config, run, client, GenerateOptions(num_rounds=1))
+
+    # 2 scenarios x 2 variations + the concrete example = 5 = max_concrete_examples
+    assert summary["harmful_per_hypothesis"] == 5
+    assert all(row["harmful"]["judged"] == 5 for row in summary["hypotheses"])
+    by_model = {}
+    for messages, cfg in client.calls:
+        by_model.setdefault(cfg.model, []).append((messages, cfg))
+    gen_cfg = by_model[GENERATOR][0][1]
+    assert (gen_cfg.temperature, gen_cfg.max_tokens) == (0.3, 777)
+    judge_cfg = by_model[JUDGE][0][1]
+    assert (judge_cfg.temperature, judge_cfg.max_tokens) == (0.0, 99)
+    target_cfg = by_model[TARGET][0][1]
+    assert (target_cfg.temperature, target_cfg.max_tokens, target_cfg.timeout) == (0.9, 55, 12)
+    prompts = ["\n".join(m.content for m in messages) for messages, _ in by_model[GENERATOR]]
+    assert any("Propose up to 2 new hypotheses" in p for p in prompts)
+    assert any("Describe 2 different situations" in p for p in prompts)
+    # the config's own benign prompt was used, and its <benign_prompt> tags were parsed
+    assert any("apolitical and has a clear factual answer" in p for p in prompts)
+    benign = [r for r in GenerationData(run).queries if r["kind"] == "benign"]
+    assert benign and all(r["messages"][0]["content"].startswith("please explain") for r in benign)
+
+
+async def test_proposal_breaking_round_rules_is_re_asked(tmp_path):
+    config = make_config(max_ideas=2)
+    world = World(conversation=False, max_ideas=2)
+    replies = iter([
+        json.dumps({"hypotheses": [{"basis_example": "Ex7", "hypothesis": "A hypothesis with a bad basis", "change_type": "structural", "concrete_example": "TRIGGER x"}]}),
+        json.dumps({"hypotheses": [{"basis_example": "Ex0", "hypothesis": "All topical hypothesis here", "change_type": "topical", "concrete_example": "TRIGGER y"}]}),
+    ])
+
+    def respond(messages, cfg):
+        if messages[0].content.startswith("Task: propose new hypotheses"):
+            reply = next(replies, None)
+            if reply is not None:
+                return reply
+        return world(messages, cfg)
+
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(respond, run_dir=run)
+    await generate(config, run, client, GenerateOptions(num_rounds=1))
+    repair_prompts = [m[-1].content for m, _ in client.calls if len(m) > 1 and m[-1].role == "user" and "could not be used" in m[-1].content]
+    assert any("not a logged example" in p for p in repair_prompts)
+    assert any("at least half must be structural" in p for p in repair_prompts)
+    assert len(GenerationData(run).hypothesis_list()) == 2
+
+
+async def test_agent_view_fits_its_budget_however_long_the_log(tmp_path):
+    config = make_config(max_ideas=4)
+    run = RunDir(tmp_path / "run")
+    await generate(config, run, ScriptedClient(World(conversation=False, max_ideas=4), run_dir=run), GenerateOptions(num_rounds=5))
+    from a3.align.explog import ExperimentLog
+
+    log = ExperimentLog(run)
+    full = log.agent_view(budget_tokens=100_000)
+    small = log.agent_view(budget_tokens=400)
+    assert "H20 [" in full and "H1 [" in full
+    assert len(small) <= 400 * 4
+    assert "H20 [" in small, "the newest hypothesis is always shown"
+    assert "older hypotheses are not shown" in small or "H1 [built on" in small
+
+
+async def test_stage_order_is_enforced(tmp_path):
+    from a3.errors import UserInputError
+
+    config = make_config()
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(World(conversation=False), run_dir=run)
+    with pytest.raises(UserInputError, match="a3 generate"):
+        await split(config, run, client)
+    with pytest.raises(UserInputError, match="a3 split"):
+        await expected(config, run, client, ExpectedOptions())
