@@ -2,6 +2,7 @@
 # Creates .venv (Python >= 3.11) and installs A3 from the hashed lock file.
 #   bash scripts/setup.sh          core package
 #   bash scripts/setup.sh --dev    core + test tools
+#   bash scripts/setup.sh --train  core + test tools + training stack (torch 2.13.0 CPU, transformers, peft, trl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ lock=requirements/core.lock
 for arg in "$@"; do
   case "$arg" in
     --dev) ;;  # the core lock already carries the test tools
+    --train) lock=requirements/train.lock ;;
     *) echo "unknown option: $arg" >&2; exit 2 ;;
   esac
 done

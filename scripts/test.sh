@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Sets up .venv with the test tools and runs the test suite (offline: no hub, no network).
+# Sets up .venv with the test tools and the training stack, and runs the test suite (offline).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --dev
+bash scripts/setup.sh --train
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 exec .venv/bin/python -m pytest -q "$@"
