@@ -265,3 +265,56 @@ async def test_stage_order_is_enforced(tmp_path):
         await split(config, run, client)
     with pytest.raises(UserInputError, match="a3 split"):
         await expected(config, run, client, ExpectedOptions())
+
+
+async def test_expected_falls_back_to_default_only_after_fresh_tries_and_counts_it(tmp_path):
+    config = make_config()
+    world = World(conversation=False)
+
+    class Down(Exception):
+        status_code = 403
+
+    def respond(messages, cfg):
+        if messages[0].role == "system" and cfg.model == GENERATOR and "s1 " in messages[-1].content:
+            raise Down("writer refused")
+        return world(messages, cfg)
+
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(respond, run_dir=run)
+    await generate(config, run, client, GenerateOptions(num_rounds=3))
+    await split(config, run, client)
+    counts = await expected(config, run, client, ExpectedOptions(tries=2))
+    records = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
+    fallbacks = [r for r in records if r["source"] == "default"]
+    assert counts["fallback_to_default"] == len(fallbacks) > 0
+    for record in fallbacks:
+        assert "s1 " in record["messages"][-1]["content"] and len(record["errors"]) == 2
+        default = config.expected_behavior_prompts.harmful_default_response if record["kind"] == "harmful" else config.expected_behavior_prompts.benign_default_response
+        assert record["response"] == default
+    writer_calls = [c for m, c in client.calls if m[0].role == "system" and c.model == GENERATOR and "s1 " in m[-1].content]
+    assert len(writer_calls) == 2 * len(fallbacks)  # a first try and one fresh sample each
+
+
+async def test_every_artifact_record_validates(tmp_path):
+    from a3.align.records import Failure, Hypothesis, Query, TargetResponse, Verdict
+
+    config = make_config("sycophancy.json")
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(World(conversation=True), run_dir=run)
+    await run_all(config, run, client, rounds=2)
+    data = GenerationData(run)
+    for log, model in ((data.hypotheses, Hypothesis), (data.queries, Query), (data.responses, TargetResponse),
+                       (data.verdicts, Verdict), (data.failures, Failure)):
+        for record in log:
+            model.model_validate(record)
+    assert {r["id"] for r in data.responses} == {r["id"] for r in data.queries} == {r["id"] for r in data.verdicts}
+
+
+def test_client_concurrency_comes_from_max_concurrent(tmp_path):
+    from a3.align.runs import client_for, open_run
+
+    config = make_config()
+    run = open_run(config, tmp_path / "run")
+    client = client_for(config, run)
+    assert client._limit(TARGET) == config.data_generation.max_concurrent
+    assert client_for(config, run, concurrency=7)._limit(TARGET) == 7
