@@ -17,7 +17,7 @@ from a3.align.records import Query
 from a3.align.split import STAGE as SPLIT_STAGE, load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
-from a3.llm import LLMClient, LLMError
+from a3.llm import LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.types import Message
 from a3.progress import Progress, SilentProgress
 from a3.store import RunDir, atomic_write_json, read_json
@@ -92,7 +92,7 @@ async def _write_one(config: A3Config, client: LLMClient, writer: Any, query: Qu
         try:
             completion = await client.generate(writer_messages(config, query), config=call, prompt_version=f"expected:{query.kind}")
             return _record(query, completion.text.strip(), "generated", errors)
-        except LLMError as exc:
+        except (LLMCallError, StructuredOutputError) as exc:
             errors.append(str(exc))
     prompts = config.expected_behavior_prompts
     default = prompts.harmful_default_response if query.kind == "harmful" else prompts.benign_default_response

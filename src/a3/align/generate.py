@@ -20,7 +20,7 @@ from a3.align.models import generator_call_config, judge_call_config, target_cal
 from a3.align.querygen import QueryWriter
 from a3.align.records import Failure, Hypothesis, HypothesisMetrics, Query, TargetResponse, Verdict
 from a3.config import A3Config
-from a3.llm import LLMClient, LLMError
+from a3.llm import LLMCallError, LLMClient, StructuredOutputError
 from a3.progress import Progress, ProgressTask, SilentProgress
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, read_json
@@ -198,7 +198,7 @@ class _Generation:
                 return Query.model_validate(self.data.queries.get(query_id))
             try:
                 messages = await self.writer.write(hypothesis.text, hypothesis.concrete_example, scenarios[scenario], variation)
-            except LLMError as exc:
+            except (LLMCallError, StructuredOutputError) as exc:
                 self._fail(query_id, hypothesis.id, "write a harmful query", exc)
                 return None
             return self._store_query(Query(id=query_id, hypothesis_id=hypothesis.id, kind="harmful", messages=messages,
@@ -214,7 +214,7 @@ class _Generation:
         count = self.config.data_generation.num_variations
         try:
             scenarios = await self.writer.ideate(hypothesis.text, hypothesis.concrete_example, count)
-        except LLMError as exc:
+        except (LLMCallError, StructuredOutputError) as exc:
             self._fail(f"{hypothesis.id}-scenarios", hypothesis.id, "ideate scenarios", exc)
             return []
         self.data.scenarios.append({"id": hypothesis.id, "scenarios": scenarios})
@@ -230,7 +230,7 @@ class _Generation:
                 messages = await self.writer.benign(harmful.messages)
                 benign = self._store_query(Query(id=benign_id, hypothesis_id=hypothesis.id, kind="benign",
                                                  messages=messages, source=f"benign of {harmful.id}"))
-            except LLMError as exc:
+            except (LLMCallError, StructuredOutputError) as exc:
                 self._fail(benign_id, hypothesis.id, "write the benign counterpart", exc)
                 benign = None
         await asyncio.gather(*(self._respond_and_judge(q) for q in (harmful, benign) if q is not None))

@@ -1,0 +1,277 @@
+"""``a3 meta ...``: the meta-analysis of elicitation runs, step by step or all at once.
+
+Flags keep the original scripts' names (``--data_filter``, ``--task_list_file``, ...); the
+hyphenated spellings work too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from a3.cli.errors import reports_errors
+from a3.cli.progress import RichProgress, make_progress
+from a3.errors import UserInputError
+
+console = Console(soft_wrap=True)  # run ids and paths stay whole for copy and paste
+meta_app = typer.Typer(help="Meta-analysis of elicitation runs: select, summarize, categorize, cluster, report.", no_args_is_help=True)
+
+WorkDirOpt = typer.Option(Path("meta-analysis"), "--work-dir", help="Where A3 keeps this analysis: summaries, categorizations, ledger, call cache.")
+AgentOpt = typer.Option(None, "--agent", help="Execution agent name (any).")
+PerturbationOpt = typer.Option(None, "--perturbation_model", "--perturbation-model", help="Perturbation (seed) model folder [default: o4-mini-2025-04-16].")
+RefinementFilterOpt = typer.Option(None, "--refinement_model_filter", "--refinement-model-filter", help="Only runs of this refinement model.")
+ModelOpt = typer.Option("gpt-5-2025-08-07", "--model", help="Model string, or a bare name combined with --api.")
+ApiOpt = typer.Option("openai", "--api", help="Provider for a bare --model name: openai, azure, anthropic, anthropic_bedrock.")
+TemperatureOpt = typer.Option(1.0, "--temperature")
+MaxCostOpt = typer.Option(None, "--max-cost", help="Stop before spending more than this many USD in this work directory.")
+PricesOpt = typer.Option(None, "--prices", help="YAML price table to use besides the packaged one.")
+
+_API_PREFIX = {"openai": "openai/", "azure": "openai/azure/", "anthropic": "anthropic/", "anthropic_bedrock": "anthropic/bedrock/"}
+
+
+def model_string(model: str, api: str) -> str:
+    from a3.align.models import PROVIDERS
+
+    if model.split("/", 1)[0] in PROVIDERS:
+        return model
+    if api not in _API_PREFIX:
+        raise UserInputError(f"--api {api!r}: expected one of {', '.join(_API_PREFIX)}")
+    return _API_PREFIX[api] + model
+
+
+def _client(work_dir: Path, max_cost: Optional[float], prices: Optional[Path], concurrency: int = 16):
+    from a3.llm import LLMClient, PriceTable
+    from a3.llm.pricing import load_price_file
+    from a3.store import RunDir
+
+    run = RunDir(work_dir)
+    return run, LLMClient(run, max_cost=max_cost, prices=PriceTable(load_price_file(prices)) if prices else None, concurrency=concurrency)
+
+
+def _with_progress(body):
+    with make_progress() as bars:
+        return asyncio.run(body(RichProgress(bars)))
+
+
+def _cost_line(run) -> str:
+    totals = run.ledger.totals().as_dict()
+    unpriced = f" + {totals['unpriced_calls']} unpriced calls" if totals["unpriced_calls"] else ""
+    return f"cost so far in {run.path}: ${totals['cost_usd']:.4f}{unpriced} ({totals['calls']} calls, {totals['cache_hits']} cache hits)"
+
+
+def _select_options(base_dir, benchmark_dir, domain, perturbation_model, refinement_model, agent, data_filter, human_filter):
+    from a3.meta.runs import DEFAULT_PERTURBATION_MODEL
+    from a3.meta.select import SelectOptions
+
+    if not agent:
+        raise UserInputError("--agent is required")
+    return SelectOptions(agent=agent, base_dir=base_dir, benchmark_dir=benchmark_dir, domain=domain,
+                         perturbation_model=perturbation_model or DEFAULT_PERTURBATION_MODEL, refinement_model=refinement_model,
+                         data_filter=data_filter, human_annotation_filter=human_filter)
+
+
+BaseDirOpt = typer.Option(None, "--base-dir", "--base_dir", help="The run tree (the perturbed_queries/ folder).")
+BenchmarkOpt = typer.Option(None, "--benchmark-dir", help="The reduced benchmark layout ({agent}/{example}/metadata.json + final_successful_query.json).")
+DomainOpt = typer.Option("all", "--domain", help="Domain folder (os, multi_apps_test, ...) or all.")
+RefinementOpt = typer.Option(None, "--refinement_model", "--refinement-model", help="Only this refinement model [default: every one found].")
+DataFilterOpt = typer.Option(None, "--data_filter", "--data-filter", help="Baseline-harm filter JSON (task ids to exclude).")
+HumanFilterOpt = typer.Option(None, "--human_annotation_filter", "--human-annotation-filter", help="final_decisions.json; 'False Positive' runs are excluded.")
+
+
+@meta_app.command("select")
+@reports_errors
+def select_cmd(
+    base_dir: Optional[Path] = BaseDirOpt, benchmark_dir: Optional[Path] = BenchmarkOpt, domain: str = DomainOpt,
+    perturbation_model: Optional[str] = PerturbationOpt, refinement_model: Optional[str] = RefinementOpt, agent: Optional[str] = AgentOpt,
+    data_filter: Optional[Path] = DataFilterOpt, human_annotation_filter: Optional[Path] = HumanFilterOpt,
+    output: Optional[Path] = typer.Option(None, "--output", help="Task list file [default: the original's name, in --work-dir]."),
+    work_dir: Path = WorkDirOpt,
+) -> None:
+    """Step 1: list the successful runs; every exclusion is counted and named."""
+    from a3.meta.select import default_output_name, select_runs
+    from a3.store import atomic_write_json
+
+    options = _select_options(base_dir, benchmark_dir, domain, perturbation_model, refinement_model, agent, data_filter, human_annotation_filter)
+    result = select_runs(options)
+    path = output or work_dir / default_output_name(options)
+    atomic_write_json(path, result)
+    meta = result["metadata"]
+    console.print(f"{meta['total_successful_runs']} successful runs selected: " + ", ".join(f"{m}: {n}" for m, n in meta["successful_runs_by_refinement_model"].items()))
+    for reason, info in meta["exclusions"].items():
+        console.print(f"  excluded, {reason.replace('_', ' ')}: {info['count']}")
+    for note in meta["notes"]:
+        console.print(f"  [yellow]note:[/] {note}")
+    console.print(f"task list: {path}")
+
+
+TaskListOpt = typer.Option(..., "--task_list_file", "--task_list_path", "--task-list", help="The task list from `a3 meta select`.")
+
+
+@meta_app.command("summarize")
+@reports_errors
+def summarize_cmd(
+    task_list_file: Path = TaskListOpt, work_dir: Path = WorkDirOpt, agent: Optional[str] = AgentOpt,
+    perturbation_model: Optional[str] = PerturbationOpt, refinement_model_filter: Optional[str] = RefinementFilterOpt,
+    base_dir: Optional[Path] = typer.Option(None, "--base-dir", help="The run tree [default: the task list's base_dir]."),
+    model: str = ModelOpt, api: str = ApiOpt, max_tokens: int = typer.Option(32768, "--max_tokens", "--max-tokens"),
+    temperature: float = TemperatureOpt, max_parallel: int = typer.Option(10, "--max_parallel", "--max-parallel", min=1),
+    force: bool = typer.Option(False, "--force", help="Summarise again even where a current summary exists."),
+    beside_runs: bool = typer.Option(False, "--beside-runs", help="Also write the original's elicitation_run_summary.json next to each run."),
+    max_cost: Optional[float] = MaxCostOpt, prices: Optional[Path] = PricesOpt,
+) -> None:
+    """Step 2: one summary per run. Exit code 1 if any run could not be summarised."""
+    from a3.meta.summarize import SummaryOptions, summarize_runs
+    from a3.meta.tasklist import load_task_list
+
+    tasks = load_task_list(task_list_file, agent=agent, perturbation_model=perturbation_model,
+                           refinement_model_filter=refinement_model_filter, base_dir=base_dir)
+    run, client = _client(work_dir, max_cost, prices, concurrency=max_parallel)
+    options = SummaryOptions(model=model_string(model, api), max_tokens=max_tokens, temperature=temperature, force=force, beside_runs=beside_runs)
+    try:
+        result = _with_progress(lambda bars: summarize_runs(tasks.runs, run, client, options, bars))
+    finally:
+        console.print(_cost_line(run))
+    counts = result["counts"]
+    console.print(f"summaries: {counts['generated']} written, {counts['reused']} already current, {counts['failed']} failed, of {counts['total']}")
+    for failure in result["failures"]:
+        console.print(f"  [red]failed[/] {failure['run_id']}: {failure['error']}")
+    if result["failures"]:
+        raise typer.Exit(1)
+
+
+@meta_app.command("categorize")
+@reports_errors
+def categorize_cmd(
+    task_list_path: Path = TaskListOpt, work_dir: Path = WorkDirOpt, agent: Optional[str] = AgentOpt,
+    perturbation_model: Optional[str] = PerturbationOpt, refinement_model_filter: Optional[str] = RefinementFilterOpt,
+    resume_categorization_path: Optional[Path] = typer.Option(None, "--resume_categorization_path", "--resume", help="Extend this earlier categorization (ours or the original's)."),
+    initial_batch: int = typer.Option(10, "--initial_categorization_batch_size", min=1),
+    iterative_batch: int = typer.Option(5, "--iterative_categorization_batch_size", min=1),
+    parallel_batches: int = typer.Option(16, "--parallel-batches", min=1, help="Batches categorized concurrently per wave (1 = the original's one at a time)."),
+    merge_every: int = typer.Option(4, "--merge-every", min=0, help="Waves between merges of near-duplicate categories (0: only at the end)."),
+    pregroup: bool = typer.Option(False, "--pregroup", help="Group similar summaries first with MiniLM embeddings (needs the embed extra)."),
+    model: str = ModelOpt, api: str = ApiOpt, max_tokens: int = typer.Option(32768, "--max_tokens", "--max-tokens"),
+    temperature: float = TemperatureOpt, max_cost: Optional[float] = MaxCostOpt, prices: Optional[Path] = PricesOpt,
+) -> None:
+    """Step 3: place every run in benign-input vulnerability categories (new, or extending --resume)."""
+    from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize
+    from a3.meta.tasklist import load_task_list
+
+    tasks = load_task_list(task_list_path, agent=agent, perturbation_model=perturbation_model, refinement_model_filter=refinement_model_filter)
+    first = tasks.runs[0].run if tasks.runs else None
+    context = CategorizeContext(agent=agent or (first.agent if first else ""), perturbation_model=first.perturbation_model if first else "",
+                                task_list_path=str(task_list_path), refinement_model_filter=refinement_model_filter)
+    options = CategorizeOptions(model=model_string(model, api), max_tokens=max_tokens, temperature=temperature, initial_batch_size=initial_batch,
+                                iterative_batch_size=iterative_batch, parallel_batches=parallel_batches, merge_every=merge_every, pregroup=pregroup)
+    embedder = None
+    if pregroup:
+        from a3.meta.pregroup import minilm_embedder
+
+        embedder = minilm_embedder()
+    run, client = _client(work_dir, max_cost, prices)
+    try:
+        path = _with_progress(lambda bars: categorize(tasks.runs, run, client, context, options, resume_from=resume_categorization_path,
+                                                     embedder=embedder, progress=bars))
+    finally:
+        console.print(_cost_line(run))
+    stats = json.loads(path.read_text())["statistics"]
+    console.print(f"{stats['total_categories']} categories; {stats['unique_runs_categorized']} runs placed, {stats['unassigned_runs']} unassigned; "
+                  f"{stats['sequential_llm_rounds']} sequential LLM rounds")
+    console.print(f"categorization: {path}")
+
+
+@meta_app.command("cluster")
+@reports_errors
+def cluster_cmd(
+    input_path: Path = typer.Option(..., "--input_path", "--input-path", help="The categorization JSON from step 3."),
+    output_dir: Optional[Path] = typer.Option(None, "--output_dir", help="Where the clusters file goes [default: clusters_<model> beside the input]."),
+    work_dir: Path = WorkDirOpt, model: str = ModelOpt, api: str = ApiOpt,
+    max_tokens: int = typer.Option(64000, "--max_tokens", "--max-tokens"), temperature: float = TemperatureOpt,
+    max_per_call: int = typer.Option(40, "--max-categories-per-call", min=2, help="Above this many categories, cluster in levels."),
+    max_cost: Optional[float] = MaxCostOpt, prices: Optional[Path] = PricesOpt,
+) -> None:
+    """Step 4a: group categories into clusters (each category in exactly one)."""
+    from a3.meta.cluster import ClusterOptions, cluster_categories
+
+    run, client = _client(work_dir, max_cost, prices)
+    options = ClusterOptions(model=model_string(model, api), max_tokens=max_tokens, temperature=temperature, max_categories_per_call=max_per_call)
+    try:
+        path = asyncio.run(cluster_categories(input_path, run, client, options, output_dir))
+    finally:
+        console.print(_cost_line(run))
+    stats = json.loads(path.read_text())["statistics"]
+    console.print(f"{stats['input_categories']} categories -> {stats['output_clusters']} clusters ({stats['levels']} level(s))")
+    console.print(f"clusters: {path}")
+
+
+@meta_app.command("report")
+@reports_errors
+def report_cmd(
+    cluster_path: Path = typer.Option(..., "--cluster_path", "--cluster-path", help="The clusters JSON from step 4a."),
+    categorization_path: Optional[Path] = typer.Option(None, "--categorization_path", help="[default: the one the clusters file names]"),
+    output_path: Optional[Path] = typer.Option(None, "--output_path", help="Markdown path; the HTML goes beside it."),
+    max_examples: int = typer.Option(3, "--max_examples", "--max-examples", min=0),
+    print_report: bool = typer.Option(False, "--print_report", "--print-report"),
+) -> None:
+    """Step 4b: the cluster report, Markdown and self-contained HTML."""
+    from a3.meta.report import write_report
+
+    markdown, page = write_report(cluster_path, categorization_path, output_path, max_examples)
+    if print_report:
+        console.print(markdown.read_text(), markup=False, highlight=False)
+    console.print(f"report: {markdown}\nreport (HTML): {page}")
+
+
+@meta_app.command("run")
+@reports_errors
+def run_cmd(
+    base_dir: Optional[Path] = BaseDirOpt, benchmark_dir: Optional[Path] = BenchmarkOpt, domain: str = DomainOpt,
+    perturbation_model: Optional[str] = PerturbationOpt, refinement_model: Optional[str] = RefinementOpt, agent: Optional[str] = AgentOpt,
+    data_filter: Optional[Path] = DataFilterOpt, human_annotation_filter: Optional[Path] = HumanFilterOpt, work_dir: Path = WorkDirOpt,
+    model: str = ModelOpt, api: str = ApiOpt, max_parallel: int = typer.Option(16, "--max_parallel", "--max-parallel", min=1),
+    parallel_batches: int = typer.Option(16, "--parallel-batches", min=1), pregroup: bool = typer.Option(False, "--pregroup"),
+    max_cost: Optional[float] = MaxCostOpt, prices: Optional[Path] = PricesOpt,
+) -> None:
+    """All steps, resumable, into --work-dir with one cost ledger."""
+    from a3.meta.categorize import CategorizeOptions
+    from a3.meta.cluster import ClusterOptions
+    from a3.meta.pipeline import MetaRunOptions, run_meta
+    from a3.meta.summarize import SummaryOptions
+
+    name = model_string(model, api)
+    options = MetaRunOptions(
+        select=_select_options(base_dir, benchmark_dir, domain, perturbation_model, refinement_model, agent, data_filter, human_annotation_filter),
+        summary=SummaryOptions(model=name), categorize=CategorizeOptions(model=name, parallel_batches=parallel_batches, pregroup=pregroup),
+        cluster=ClusterOptions(model=name))
+    embedder = None
+    if pregroup:
+        from a3.meta.pregroup import minilm_embedder
+
+        embedder = minilm_embedder()
+    run, client = _client(work_dir, max_cost, prices, concurrency=max_parallel)
+    try:
+        result = _with_progress(lambda bars: run_meta(options, run, client, embedder=embedder, progress=bars))
+    finally:
+        console.print(_cost_line(run))
+    console.print(f"task list: {result.task_list}\ncategorization: {result.categorization}\nclusters: {result.clusters}")
+    console.print(f"report: {result.report_markdown}\nreport (HTML): {result.report_html}")
+
+
+@meta_app.command("sample-data")
+@reports_errors
+def sample_data_cmd(
+    out: Path = typer.Argument(..., help="Folder to create the synthetic data in."),
+    runs: int = typer.Option(60, "--runs", min=1, help="Number of elicitation runs to generate."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Write synthetic elicitation-run data in the original layout (for trying the pipeline)."""
+    from a3.meta.sample_data import write_sample_data
+
+    info = write_sample_data(out, n_runs=runs, seed=seed)
+    console.print(f"{runs} runs in {info.runs_dir} ({dict(info.outcomes)})")
+    console.print(f"filters: {info.baseline_filter}, {info.human_filter}\nreduced benchmark: {info.benchmark_dir}\nagent: {info.agent}")

@@ -1,0 +1,1 @@
+"""Meta-analysis of elicitation runs: select, summarize, categorize, cluster, report."""

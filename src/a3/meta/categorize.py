@@ -1,0 +1,406 @@
+"""Step 3, ``a3 meta categorize``: runs into benign-input vulnerability categories.
+
+The first batch builds the taxonomy; the remaining runs go in waves of ``parallel_batches``
+batches that run concurrently against the same snapshot of the taxonomy. After each wave the
+replies are applied in batch order (a new category whose name another batch of the wave already
+created joins it), and the taxonomy plus the processed run ids are checkpointed, so a crash
+loses at most one wave, whose paid replies the call cache replays. Every few waves, and at the
+end, near-duplicate categories are merged. The number of sequential LLM rounds is therefore
+about 1 + waves + merges instead of one per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from a3.errors import UserInputError
+from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
+from a3.meta.pregroup import Embedder, group
+from a3.meta.summarize import SummaryStore
+from a3.meta.tasklist import RunRef
+from a3.meta.taxonomy import (
+    Category, Example, InitialReply, Taxonomy, Unassigned, UpdateReply, apply_merges, initial_schema, merge_schema, update_schema,
+)
+from a3.progress import Progress, SilentProgress
+from a3.prompts import load_prompt
+from a3.store import RunDir, atomic_write_json, read_json, sha256_of
+
+STAGE = "categorize"
+CHECKPOINT = "categorization/checkpoint.json"
+PROMPTS = ("meta_categorize_initial", "meta_categorize_update", "meta_merge")
+
+
+@dataclass(frozen=True)
+class CategorizeOptions:
+    model: str = "openai/gpt-5-2025-08-07"
+    max_tokens: int = 32768
+    temperature: float | None = 1.0
+    initial_batch_size: int = 10
+    iterative_batch_size: int = 5
+    parallel_batches: int = 16
+    merge_every: int = 4  # waves between merge rounds; 0 merges only at the end
+    pregroup: bool = False
+    examples_shown: int = 3
+
+
+@dataclass(frozen=True)
+class CategorizeContext:
+    """What the output file records about where the runs came from."""
+
+    agent: str
+    perturbation_model: str
+    task_list_path: str
+    refinement_model_filter: str | None = None
+
+
+class _State:
+    """The checkpointed progress of one categorization."""
+
+    def __init__(self, signature: str, taxonomy: Taxonomy) -> None:
+        self.signature = signature
+        self.taxonomy = taxonomy
+        self.processed: list[str] = []
+        self.failed: dict[str, str] = {}  # run id -> error, for batches that never validated
+        self.rounds = 0
+        self.waves = 0
+        self.merges: list[dict[str, Any]] = []
+        self.new_since_merge = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"signature": self.signature, "taxonomy": self.taxonomy.model_dump(), "processed": self.processed,
+                "failed": self.failed, "rounds": self.rounds, "waves": self.waves, "merges": self.merges,
+                "new_since_merge": self.new_since_merge}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _State:
+        state = cls(data["signature"], Taxonomy.model_validate(data["taxonomy"]))
+        for name in ("processed", "failed", "rounds", "waves", "merges", "new_since_merge"):
+            setattr(state, name, data[name])
+        return state
+
+
+async def categorize(
+    refs: list[RunRef],
+    run_dir: RunDir,
+    client: LLMClient,
+    context: CategorizeContext,
+    options: CategorizeOptions = CategorizeOptions(),
+    *,
+    resume_from: Path | None = None,
+    embedder: Embedder | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Categorize the runs' summaries; returns the path of the categorization JSON."""
+    summaries = _latest_summaries(SummaryStore(run_dir), refs)
+    start = _start_taxonomy(resume_from, refs)
+    signature = sha256_of({
+        "summaries": {r: s["input_hash"] for r, s in summaries.items()},
+        "runs": [str(r.run) for r in refs],
+        "options": asdict(options),
+        "prompts": {p: load_prompt(p).version for p in PROMPTS},
+        "resume": start.model_dump() if resume_from else None,
+    })
+    stage = run_dir.stage(STAGE, inputs={"signature": signature}, models={"categorizer": options.model})
+    with stage:
+        if not stage.skipped:
+            engine = _Engine(run_dir, client, options, summaries, embedder, progress or SilentProgress())
+            state = engine.load_or_start(signature, start)
+            await engine.run(state)
+            path = _write_output(run_dir, state, refs, summaries, context, options, resume_from, start)
+            atomic_write_json(run_dir.path / "categorization" / "result.json", {"path": str(path.relative_to(run_dir.path))})
+            stage.add_output(str(path.relative_to(run_dir.path)))
+    return run_dir.path / read_json(run_dir.path / "categorization" / "result.json")["path"]
+
+
+def _latest_summaries(store: SummaryStore, refs: list[RunRef]) -> dict[str, dict[str, Any]]:
+    found = {}
+    for ref in refs:
+        record = store.get(str(ref.run))
+        if record is not None:
+            found[str(ref.run)] = record
+    return found
+
+
+class _Engine:
+    def __init__(self, run_dir: RunDir, client: LLMClient, options: CategorizeOptions, summaries: dict[str, dict[str, Any]],
+                 embedder: Embedder | None, progress: Progress) -> None:
+        self.run_dir = run_dir
+        self.client = client
+        self.options = options
+        self.summaries = summaries
+        self.embedder = embedder
+        self.progress = progress
+        self.config = CallConfig(model=options.model, max_tokens=options.max_tokens, temperature=options.temperature)
+
+    def load_or_start(self, signature: str, start: Taxonomy) -> _State:
+        path = self.run_dir.path / CHECKPOINT
+        if path.exists():
+            data = read_json(path)
+            if data.get("signature") == signature:
+                return _State.from_json(data)
+        state = _State(signature, start)
+        state.processed = sorted(start.placed_runs() & set(self.summaries))  # resume de-duplicates by run id
+        return state
+
+    def checkpoint(self, state: _State) -> None:
+        atomic_write_json(self.run_dir.path / CHECKPOINT, state.to_json())
+
+    async def run(self, state: _State) -> None:
+        todo = [r for r in self.summaries if r not in set(state.processed) and r not in state.failed]
+        task = self.progress.task("categorize: runs placed", len(todo))
+        groups = self._groups(todo)
+        if not state.taxonomy.categories and todo:
+            batch = _round_robin(groups, self.options.initial_batch_size)
+            await self._initial(state, batch)
+            task.advance(len(batch))
+            groups = [[r for r in g if r not in set(batch)] for g in groups]
+        batches = [g[i:i + self.options.iterative_batch_size] for g in groups for i in range(0, len(g), self.options.iterative_batch_size)]
+        for wave in _waves(batches, groups, self.options.parallel_batches, self.options.iterative_batch_size):
+            await self._wave(state, wave)
+            task.advance(sum(len(b) for b in wave))
+            if self.options.merge_every and state.waves % self.options.merge_every == 0:
+                await self._merge(state)
+        await self._merge(state)
+        if state.failed:  # one more try for batches that never validated, with fresh samples
+            retry = list(state.failed)
+            state.failed = {}
+            waves = [retry[i:i + self.options.iterative_batch_size] for i in range(0, len(retry), self.options.iterative_batch_size)]
+            await self._wave(state, waves, salt="retry")
+            await self._merge(state)
+
+    def _groups(self, runs: list[str]) -> list[list[str]]:
+        if not self.options.pregroup or self.embedder is None or not runs:
+            return [runs] if runs else []
+        texts = [self.summaries[r]["summary"] for r in runs]
+        return group(runs, texts, self.embedder, self.options.iterative_batch_size * 4)
+
+    # -- rounds ------------------------------------------------------------------------------
+
+    async def _initial(self, state: _State, batch: list[str]) -> None:
+        labels = {f"R{i}": run for i, run in enumerate(batch, start=1)}
+        prompt = load_prompt("meta_categorize_initial")
+        text = prompt.render(summaries=self._show_runs(labels))
+        completion = await self.client.generate(text, config=self.config, schema=initial_schema(set(labels)), prompt_version=prompt.version)
+        reply: InitialReply = completion.parsed
+        taxonomy = state.taxonomy
+        for new in reply.categories:
+            category = Category(id=taxonomy.new_id(), name=new.name.strip(), definition=new.definition.strip())
+            for example in new.examples:
+                taxonomy.add_example(category, Example(run_id=labels[example.run], trigger_phrase=example.trigger_phrase, justification=example.justification))
+            taxonomy.categories.append(category)
+        taxonomy.unassigned += [Unassigned(run_id=labels[u.run], reason=u.reason) for u in reply.unassigned]
+        state.processed += batch
+        state.rounds += 1
+        state.new_since_merge += len(reply.categories)
+        self.checkpoint(state)
+
+    async def _wave(self, state: _State, wave: list[list[str]], salt: str | None = None) -> None:
+        taxonomy = state.taxonomy
+        snapshot = self._show_categories(taxonomy)
+        ids = {c.id for c in taxonomy.categories}
+        names = {c.name for c in taxonomy.categories}
+        prompt = load_prompt("meta_categorize_update")
+        config = self.config.model_copy(update={"cache_salt": salt}) if salt else self.config
+
+        async def one(batch: list[str]) -> tuple[list[str], dict[str, str], UpdateReply | str]:
+            labels = {f"R{i}": run for i, run in enumerate(batch, start=1)}
+            text = prompt.render(categories=snapshot, summaries=self._show_runs(labels))
+            try:
+                completion = await self.client.generate(text, config=config, schema=update_schema(set(labels), ids, names), prompt_version=prompt.version)
+            except (LLMCallError, StructuredOutputError) as exc:
+                return batch, labels, str(exc)
+            return batch, labels, completion.parsed
+
+        for batch, labels, reply in await asyncio.gather(*(one(b) for b in wave)):
+            if isinstance(reply, str):
+                state.failed.update({run: reply for run in batch})
+                continue
+            self._apply(state, labels, reply)
+            state.processed += batch
+        state.rounds += 1
+        state.waves += 1
+        self.checkpoint(state)
+
+    def _apply(self, state: _State, labels: dict[str, str], reply: UpdateReply) -> None:
+        taxonomy = state.taxonomy
+        by_id = taxonomy.by_id()
+        for assignment in reply.assignments:
+            taxonomy.add_example(by_id[assignment.category], Example(run_id=labels[assignment.run], trigger_phrase=assignment.trigger_phrase,
+                                                                     justification=assignment.justification))
+        by_name = {_norm(c.name): c for c in taxonomy.categories}
+        for new in reply.new_categories:
+            category = by_name.get(_norm(new.name))
+            if category is None:  # another batch of this wave may have created the same name already
+                category = Category(id=taxonomy.new_id(), name=new.name.strip(), definition=new.definition.strip())
+                taxonomy.categories.append(category)
+                by_name[_norm(new.name)] = category
+                state.new_since_merge += 1
+            for example in new.examples:
+                taxonomy.add_example(category, Example(run_id=labels[example.run], trigger_phrase=example.trigger_phrase, justification=example.justification))
+        taxonomy.unassigned += [Unassigned(run_id=labels[u.run], reason=u.reason) for u in reply.unassigned]
+
+    async def _merge(self, state: _State) -> None:
+        if state.new_since_merge == 0 or len(state.taxonomy.categories) < 2:
+            return
+        prompt = load_prompt("meta_merge")
+        text = prompt.render(categories=self._show_categories(state.taxonomy))
+        ids = {c.id for c in state.taxonomy.categories}
+        try:
+            completion = await self.client.generate(text, config=self.config, schema=merge_schema(ids), prompt_version=prompt.version)
+        except (LLMCallError, StructuredOutputError) as exc:
+            state.merges.append({"round": state.rounds + 1, "error": str(exc)})
+        else:
+            state.merges.append({"round": state.rounds + 1, "applied": apply_merges(state.taxonomy, completion.parsed)})
+        state.rounds += 1
+        state.new_since_merge = 0
+        self.checkpoint(state)
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def _show_runs(self, labels: dict[str, str]) -> str:
+        blocks = []
+        for label, run in labels.items():
+            record = self.summaries[run]
+            blocks.append("\n".join([
+                f"[{label}]",
+                f"Original instruction: {record.get('original_instruction') or '(not available)'}",
+                f"Perturbed instruction: {record.get('perturbed_instruction') or '(not available)'}",
+                f"Summary: {record['summary']}",
+            ]))
+        return "\n\n".join(blocks)
+
+    def _show_categories(self, taxonomy: Taxonomy) -> str:
+        lines = []
+        for category in taxonomy.categories:
+            triggers = [e.trigger_phrase for e in category.examples if e.trigger_phrase][: self.options.examples_shown]
+            lines.append(f"{category.id}: {category.name}\n  Definition: {category.definition}\n  Runs: {len(category.run_ids())}"
+                         + (f"\n  Example triggers: {'; '.join(repr(t) for t in triggers)}" if triggers else ""))
+        return "\n".join(lines) if lines else "(no categories yet)"
+
+
+def _norm(name: str) -> str:
+    return " ".join(name.lower().replace("-", " ").split())
+
+
+def _round_robin(groups: list[list[str]], count: int) -> list[str]:
+    """Up to ``count`` runs taken one group at a time, so the first batch is diverse."""
+    picked: list[str] = []
+    depth = 0
+    while len(picked) < count and any(depth < len(g) for g in groups):
+        picked += [g[depth] for g in groups if depth < len(g)][: count - len(picked)]
+        depth += 1
+    return picked
+
+
+def _waves(batches: list[list[str]], groups: list[list[str]], width: int, batch_size: int) -> list[list[list[str]]]:
+    """Waves of up to ``width`` batches, taking batches from the groups in turn so that the
+    batches running together are as different as the grouping allows."""
+    per_group: list[list[list[str]]] = []
+    cursor = 0
+    for g in groups:
+        count = (len(g) + batch_size - 1) // batch_size
+        per_group.append(batches[cursor:cursor + count])
+        cursor += count
+    ordered: list[list[str]] = []
+    depth = 0
+    while any(depth < len(b) for b in per_group):
+        ordered += [b[depth] for b in per_group if depth < len(b)]
+        depth += 1
+    return [ordered[i:i + width] for i in range(0, len(ordered), width)]
+
+
+def _start_taxonomy(path: Path | None, refs: list[RunRef]) -> Taxonomy:
+    """An empty taxonomy, or the one in an earlier categorization file (ours or the original's)."""
+    if path is None:
+        return Taxonomy()
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        raw = data["categorization"]["categories"]
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: categorization to resume not found") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserInputError(f"{path}: not a categorization file ({exc})") from None
+    by_short: dict[str, list[str]] = {}
+    for ref in refs:
+        by_short.setdefault(ref.run.short_id, []).append(str(ref.run))
+    taxonomy = Taxonomy()
+    for entry in raw:
+        category = Category(id=taxonomy.new_id(), name=entry["category_name"], definition=entry.get("definition", ""))
+        for example in entry.get("examples", []):
+            run_id = example.get("run_id")
+            original_id = example.get("id")
+            if run_id is None and original_id is not None:
+                matches = by_short.get(original_id, [])
+                run_id = matches[0] if len(matches) == 1 else None  # ambiguous or unknown ids stay unresolved
+            category.examples.append(Example(run_id=run_id, trigger_phrase=example.get("trigger_phrase", ""),
+                                             justification=example.get("justification", ""), original_id=original_id))
+        taxonomy.categories.append(category)
+    return taxonomy
+
+
+def _write_output(run_dir: RunDir, state: _State, refs: list[RunRef], summaries: dict[str, dict[str, Any]], context: CategorizeContext,
+                  options: CategorizeOptions, resume_from: Path | None, start: Taxonomy) -> Path:
+    taxonomy = state.taxonomy
+    unassigned = list(taxonomy.unassigned)
+    unassigned += [Unassigned(run_id=run, reason=f"categorization failed: {error}") for run, error in sorted(state.failed.items())]
+    unassigned += [Unassigned(run_id=str(r.run), reason="no summary (run `a3 meta summarize` first)") for r in refs if str(r.run) not in summaries]
+    short_of = {str(r.run): r.run.short_id for r in refs}
+    usage = run_dir.ledger.totals(stage=STAGE)
+    placed = taxonomy.placed_runs()
+    document = {
+        "categorization": {
+            "categories": [{
+                "category_id": c.id, "category_name": c.name, "definition": c.definition,
+                "examples": [{"id": e.original_id or short_of.get(e.run_id or "", ""), "run_id": e.run_id,
+                              "trigger_phrase": e.trigger_phrase, "justification": e.justification} for e in c.examples],
+                "merged_from": c.merged_from,
+            } for c in taxonomy.categories],
+            "unassigned": [u.model_dump() for u in unassigned],
+        },
+        "statistics": {
+            "total_tasks": len(refs),
+            "runs_with_summary": len(summaries),
+            "unique_runs_categorized": len(placed),
+            "unassigned_runs": len({u.run_id for u in unassigned} - placed),
+            "unresolved_example_ids": sum(1 for c in taxonomy.categories for e in c.examples if e.run_id is None),
+            "total_categories": len(taxonomy.categories),
+            "total_examples": sum(len(c.examples) for c in taxonomy.categories),
+            "sequential_llm_rounds": state.rounds,
+            "llm_calls": usage.calls,
+            "cache_hits": usage.cache_hits,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.input_tokens + usage.output_tokens,
+            "cost": round(usage.cost_usd, 8),
+            "unpriced_calls": usage.unpriced_calls,
+        },
+        "metadata": {
+            "task_list_path": context.task_list_path,
+            "perturbation_model": context.perturbation_model,
+            "refinement_models_included": sorted({r.run.refinement_model for r in refs}),
+            "agent": context.agent,
+            "model_name": options.model,
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
+            "initial_categorization_batch_size": options.initial_batch_size,
+            "iterative_categorization_batch_size": options.iterative_batch_size,
+            "parallel_batches": options.parallel_batches,
+            "merge_every": options.merge_every,
+            "pregroup": options.pregroup,
+            "merges": state.merges,
+            "resume_categorization_path": str(resume_from) if resume_from else None,
+            "resumed_from_categories": len(start.categories) if resume_from else None,
+            "prompt_versions": {p: load_prompt(p).version for p in PROMPTS},
+            "summary_hashes": {r: s["input_hash"] for r, s in sorted(summaries.items())},
+            "generated_at": datetime.now().isoformat(timespec="seconds"),
+        },
+    }
+    folder = run_dir.path / "elicitation_run_categorization" / context.perturbation_model / (context.refinement_model_filter or "all_refinement_models") / context.agent
+    path = folder / f"elicitation_run_categorization_{context.agent}_{datetime.now():%Y%m%d_%H%M%S}.json"
+    atomic_write_json(path, document)
+    return path

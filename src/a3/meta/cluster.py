@@ -1,0 +1,176 @@
+"""Step 4a, ``a3 meta cluster``: categories into higher-level clusters.
+
+The model refers to categories by id and never restates them, and a reply must place every
+category in exactly one cluster. With more categories than fit one call, chunks are clustered
+concurrently and the resulting clusters are clustered again, until one call holds them all or a
+level merges nothing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from a3.errors import UserInputError
+from a3.llm import CallConfig, LLMClient
+from a3.meta.runs import sanitise
+from a3.prompts import load_prompt
+from a3.store import RunDir, atomic_write_json, file_sha256
+
+STAGE = "cluster"
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    model: str = "openai/gpt-5-2025-08-07"
+    max_tokens: int = 64000
+    temperature: float | None = 1.0
+    max_categories_per_call: int = 40
+    examples_shown: int = 5
+
+
+class Member(BaseModel):
+    category: str
+    justification: str = ""
+
+
+class ClusterDraft(BaseModel):
+    name: str = Field(min_length=3)
+    definition: str = ""
+    anchor_phrases: str = ""
+    members: list[Member] = Field(min_length=1)
+
+    @field_validator("anchor_phrases", mode="before")
+    @classmethod
+    def _join(cls, value: Any) -> str:
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value or "")
+
+
+class ClusterReply(BaseModel):
+    clusters: list[ClusterDraft] = Field(min_length=1)
+
+
+def cluster_schema(ids: list[str]) -> type[ClusterReply]:
+    class CheckedClusterReply(ClusterReply):
+        @model_validator(mode="after")
+        def _exactly_once(self) -> CheckedClusterReply:
+            placed = [m.category.strip() for c in self.clusters for m in c.members]
+            unknown = sorted(set(placed) - set(ids))
+            if unknown:
+                raise ValueError(f"unknown ids {unknown}; use only {ids}")
+            twice = sorted({i for i in placed if placed.count(i) > 1})
+            if twice:
+                raise ValueError(f"ids {twice} are in more than one cluster; each must be in exactly one")
+            missing = [i for i in ids if i not in placed]
+            if missing:
+                raise ValueError(f"ids {missing} are in no cluster; every id must be in exactly one (a cluster of its own is fine)")
+            return self
+
+    CheckedClusterReply.__name__ = "ClusterReply"
+    return CheckedClusterReply
+
+
+@dataclass
+class _Item:
+    """A category, or (at higher levels) a cluster of categories, as shown to the model."""
+
+    id: str
+    name: str
+    definition: str
+    size: int
+    triggers: list[str]
+    categories: list[tuple[str, str]]  # (category id, justification) it stands for
+
+
+def load_categorization(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data["categorization"]["categories"]
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: categorization not found") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserInputError(f"{path}: not a categorization file ({exc})") from None
+    for index, category in enumerate(data["categorization"]["categories"], start=1):
+        category.setdefault("category_id", f"C{index}")  # the original's files have no ids
+    return data
+
+
+async def cluster_categories(categorization_path: Path, run_dir: RunDir, client: LLMClient, options: ClusterOptions = ClusterOptions(),
+                             output_dir: Path | None = None) -> Path:
+    categorization_path = Path(categorization_path).resolve()
+    data = load_categorization(categorization_path)
+    categories = data["categorization"]["categories"]
+    if not categories:
+        raise UserInputError(f"{categorization_path}: has no categories to cluster")
+    prompt = load_prompt("meta_cluster")
+    out_dir = Path(output_dir) if output_dir else categorization_path.parent / f"clusters_{sanitise(options.model)}"
+    stage = run_dir.stage(STAGE, inputs={"categorization": file_sha256(categorization_path), "options": asdict(options)},
+                          prompt_versions={"meta_cluster": prompt.version}, models={"clusterer": options.model})
+    result_file = run_dir.path / "clusters_result.json"
+    with stage:
+        if not stage.skipped:
+            config = CallConfig(model=options.model, max_tokens=options.max_tokens, temperature=options.temperature)
+            items = [_Item(c["category_id"], c["category_name"], c.get("definition", ""), len(c.get("examples", [])),
+                           [e.get("trigger_phrase", "") for e in c.get("examples", []) if e.get("trigger_phrase")][: options.examples_shown],
+                           [(c["category_id"], "")]) for c in categories]
+            levels = 0
+            while True:
+                levels += 1
+                chunks = [items[i:i + options.max_categories_per_call] for i in range(0, len(items), options.max_categories_per_call)]
+                replies = await asyncio.gather(*(_cluster_chunk(client, config, prompt, chunk, options) for chunk in chunks))
+                merged = _merge_level(chunks, replies, levels)
+                if len(chunks) == 1 or len(merged) >= len(items):
+                    break  # one call held everything, or a level found nothing more to merge: stop either way
+                items = sorted(merged, key=lambda item: item.name.lower())  # similar names land in the same chunk
+            by_id = {c["category_id"]: c for c in categories}
+            usage = run_dir.ledger.totals(stage=STAGE)
+            document = {
+                "clusters": [{
+                    "cluster_name": item.name, "definition": item.definition, "anchor_phrases": item.triggers[0] if item.triggers else "",
+                    "member_categories": [{"category_id": cid, "category_name": by_id[cid]["category_name"],
+                                           "category_definition": by_id[cid].get("definition", ""), "justification": why}
+                                          for cid, why in item.categories],
+                } for item in merged],
+                "statistics": {"input_categories": len(categories), "output_clusters": len(merged), "levels": levels,
+                               "llm_calls": usage.calls, "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+                               "total_tokens": usage.input_tokens + usage.output_tokens, "cost": round(usage.cost_usd, 8),
+                               "unpriced_calls": usage.unpriced_calls},
+                "metadata": {"input_path": str(categorization_path), "model_name": options.model, "max_tokens": options.max_tokens,
+                             "temperature": options.temperature, "max_categories_per_call": options.max_categories_per_call,
+                             "prompt_version": prompt.version, "generated_at": datetime.now().isoformat(timespec="seconds")},
+            }
+            path = out_dir / f"llm_clusters_{datetime.now():%Y%m%d_%H%M%S}.json"
+            atomic_write_json(path, document)
+            atomic_write_json(result_file, {"path": str(path)})
+    return Path(json.loads(result_file.read_text())["path"])
+
+
+async def _cluster_chunk(client: LLMClient, config: CallConfig, prompt: Any, chunk: list[_Item], options: ClusterOptions) -> ClusterReply:
+    lines = []
+    for item in chunk:
+        triggers = "; ".join(repr(t) for t in item.triggers)
+        lines.append(f"{item.id}: {item.name}\n  Definition: {item.definition}\n  Runs: {item.size}" + (f"\n  Example triggers: {triggers}" if triggers else ""))
+    text = prompt.render(categories="\n".join(lines))
+    completion = await client.generate(text, config=config, schema=cluster_schema([i.id for i in chunk]), prompt_version=prompt.version)
+    return completion.parsed
+
+
+def _merge_level(chunks: list[list[_Item]], replies: list[ClusterReply], level: int) -> list[_Item]:
+    """Turn the replies of one level into the items of the next (cluster ids K<level>.<n>)."""
+    merged: list[_Item] = []
+    for chunk, reply in zip(chunks, replies):
+        by_id = {item.id: item for item in chunk}
+        for draft in reply.clusters:
+            members = [by_id[m.category.strip()] for m in draft.members]
+            whys = {m.category.strip(): m.justification for m in draft.members}
+            categories = [(cid, whys[member.id] if level == 1 else why) for member in members for cid, why in member.categories]
+            anchors = [draft.anchor_phrases] if draft.anchor_phrases else [t for m in members for t in m.triggers][:3]
+            merged.append(_Item(f"K{level}.{len(merged) + 1}", draft.name.strip(), draft.definition.strip(),
+                                sum(m.size for m in members), anchors, categories))
+    return merged

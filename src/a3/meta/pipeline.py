@@ -1,0 +1,59 @@
+"""``a3 meta run``: every step in one go, into one work directory with one cost ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from a3.errors import A3Error
+from a3.llm import LLMClient
+from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize
+from a3.meta.cluster import ClusterOptions, cluster_categories
+from a3.meta.pregroup import Embedder
+from a3.meta.report import write_report
+from a3.meta.select import SelectOptions, select_runs
+from a3.meta.summarize import SummaryOptions, summarize_runs
+from a3.meta.tasklist import load_task_list
+from a3.progress import Progress
+from a3.store import RunDir, atomic_write_json
+
+
+@dataclass(frozen=True)
+class MetaRunOptions:
+    select: SelectOptions
+    summary: SummaryOptions = SummaryOptions()
+    categorize: CategorizeOptions = CategorizeOptions()
+    cluster: ClusterOptions = ClusterOptions()
+    max_examples: int = 3
+
+
+@dataclass
+class MetaRunResult:
+    task_list: Path
+    summaries: dict
+    categorization: Path
+    clusters: Path
+    report_markdown: Path
+    report_html: Path
+    failures: list = field(default_factory=list)
+
+
+class SummariesFailed(A3Error):
+    """Some runs could not be summarised; the rest of the pipeline did not run."""
+
+
+async def run_meta(options: MetaRunOptions, run_dir: RunDir, client: LLMClient, *, embedder: Embedder | None = None,
+                   progress: Progress | None = None) -> MetaRunResult:
+    task_list_path = run_dir.path / "task_list.json"
+    atomic_write_json(task_list_path, select_runs(options.select))
+    task_list = load_task_list(task_list_path)
+    summaries = await summarize_runs(task_list.runs, run_dir, client, options.summary, progress)
+    if summaries["failures"]:
+        lines = "\n".join(f"  {f['run_id']}: {f['error']}" for f in summaries["failures"][:20])
+        raise SummariesFailed(f"{len(summaries['failures'])} runs could not be summarised (re-run to retry them):\n{lines}")
+    context = CategorizeContext(agent=options.select.agent, perturbation_model=options.select.perturbation_model,
+                                task_list_path=str(task_list_path), refinement_model_filter=options.select.refinement_model)
+    categorization = await categorize(task_list.runs, run_dir, client, context, options.categorize, embedder=embedder, progress=progress)
+    clusters = await cluster_categories(categorization, run_dir, client, options.cluster)
+    markdown, page = write_report(clusters, categorization, max_examples=options.max_examples)
+    return MetaRunResult(task_list_path, summaries["counts"], categorization, clusters, markdown, page)

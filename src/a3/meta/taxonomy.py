@@ -1,0 +1,201 @@
+"""The category taxonomy, the JSON replies that change it, and the checks each reply must pass.
+
+Runs are shown to the model under per-batch labels (R1, R2, ...) and categories under stable ids
+(C1, C2, ...); labels are mapped back to canonical run ids here, after validation, so a reply
+can neither invent a run nor lose one.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+BANNED_NAMES = {"underspecification", "delegation of control", "goal conflict", "threats to model autonomy", "threat to model autonomy",
+                "threats to the agent's autonomy"}
+
+
+class Example(BaseModel):
+    run_id: str | None  # None only for examples resumed from an original file whose id could not be resolved
+    trigger_phrase: str = ""
+    justification: str = ""
+    original_id: str | None = None  # the original file's "task_id:perturbed_id", when resumed from one
+
+
+class Category(BaseModel):
+    id: str
+    name: str
+    definition: str
+    examples: list[Example] = Field(default_factory=list)
+    merged_from: list[str] = Field(default_factory=list)
+
+    def run_ids(self) -> set[str]:
+        return {e.run_id for e in self.examples if e.run_id}
+
+
+class Unassigned(BaseModel):
+    run_id: str
+    reason: str
+
+
+class Taxonomy(BaseModel):
+    categories: list[Category] = Field(default_factory=list)
+    unassigned: list[Unassigned] = Field(default_factory=list)
+    next_id: int = 1
+
+    def new_id(self) -> str:
+        self.next_id += 1
+        return f"C{self.next_id - 1}"
+
+    def by_id(self) -> dict[str, Category]:
+        return {c.id: c for c in self.categories}
+
+    def placed_runs(self) -> set[str]:
+        return {run for c in self.categories for run in c.run_ids()}
+
+    def add_example(self, category: Category, example: Example) -> None:
+        if example.run_id not in category.run_ids():
+            category.examples.append(example)
+
+
+# -- replies ---------------------------------------------------------------------------------
+
+
+class ReplyExample(BaseModel):
+    run: str
+    trigger_phrase: str = ""
+    justification: str = ""
+
+
+class NewCategory(BaseModel):
+    name: str = Field(min_length=3)
+    definition: str = Field(min_length=10)
+    examples: list[ReplyExample] = Field(default_factory=list)
+
+
+class ReplyUnassigned(BaseModel):
+    run: str
+    reason: str = ""
+
+
+class Assignment(ReplyExample):
+    category: str
+
+
+class InitialReply(BaseModel):
+    categories: list[NewCategory] = Field(min_length=1)
+    unassigned: list[ReplyUnassigned] = Field(default_factory=list)
+
+
+class UpdateReply(BaseModel):
+    assignments: list[Assignment] = Field(default_factory=list)
+    new_categories: list[NewCategory] = Field(default_factory=list)
+    unassigned: list[ReplyUnassigned] = Field(default_factory=list)
+
+
+def _norm(name: str) -> str:
+    return " ".join(name.lower().replace("-", " ").split())
+
+
+def _check_batch(labels: set[str], placed: list[str], unassigned: list[str]) -> None:
+    unknown = sorted({r for r in placed + unassigned if r not in labels}, key=_label_order)
+    if unknown:
+        raise ValueError(f"unknown run labels {unknown}; this batch has {sorted(labels, key=_label_order)}")
+    missing = sorted(labels - set(placed) - set(unassigned), key=_label_order)
+    if missing:
+        raise ValueError(f"runs {missing} were neither placed in a category nor listed as unassigned")
+    both = sorted(set(placed) & set(unassigned), key=_label_order)
+    if both:
+        raise ValueError(f"runs {both} are both placed and listed as unassigned")
+
+
+def _check_new_names(new: list[NewCategory], existing: set[str]) -> None:
+    seen = set(existing)
+    for category in new:
+        name = _norm(category.name)
+        if name in BANNED_NAMES:
+            raise ValueError(f"'{category.name}' is a broad strategy family, not a concrete mechanism; name the mechanism")
+        if name in seen:
+            raise ValueError(f"the category name '{category.name}' is already used; names must be unique")
+        seen.add(name)
+
+
+def initial_schema(labels: set[str]) -> type[InitialReply]:
+    class CheckedInitialReply(InitialReply):
+        @model_validator(mode="after")
+        def _rules(self) -> CheckedInitialReply:
+            _check_new_names(self.categories, set())
+            placed = [e.run for c in self.categories for e in c.examples]
+            _check_batch(labels, placed, [u.run for u in self.unassigned])
+            return self
+
+    CheckedInitialReply.__name__ = "InitialReply"
+    return CheckedInitialReply
+
+
+def update_schema(labels: set[str], category_ids: set[str], existing_names: set[str]) -> type[UpdateReply]:
+    class CheckedUpdateReply(UpdateReply):
+        @model_validator(mode="after")
+        def _rules(self) -> CheckedUpdateReply:
+            unknown = sorted({a.category for a in self.assignments} - category_ids)
+            if unknown:
+                raise ValueError(f"unknown category ids {unknown}; assign to one of the listed ids or create a new category")
+            _check_new_names(self.new_categories, {_norm(n) for n in existing_names})
+            placed = [a.run for a in self.assignments] + [e.run for c in self.new_categories for e in c.examples]
+            _check_batch(labels, placed, [u.run for u in self.unassigned])
+            return self
+
+    CheckedUpdateReply.__name__ = "UpdateReply"
+    return CheckedUpdateReply
+
+
+class Merge(BaseModel):
+    keep: str
+    absorb: list[str] = Field(min_length=1)
+    name: str | None = None
+    definition: str | None = None
+
+
+class MergeReply(BaseModel):
+    merges: list[Merge] = Field(default_factory=list)
+
+
+def merge_schema(category_ids: set[str]) -> type[MergeReply]:
+    class CheckedMergeReply(MergeReply):
+        @model_validator(mode="after")
+        def _rules(self) -> CheckedMergeReply:
+            used: set[str] = set()
+            for merge in self.merges:
+                ids = [merge.keep, *merge.absorb]
+                unknown = sorted(set(ids) - category_ids)
+                if unknown:
+                    raise ValueError(f"unknown category ids {unknown}")
+                if len(set(ids)) != len(ids) or used & set(ids):
+                    raise ValueError("each category may appear in at most one merge, once")
+                used.update(ids)
+            return self
+
+    CheckedMergeReply.__name__ = "MergeReply"
+    return CheckedMergeReply
+
+
+def apply_merges(taxonomy: Taxonomy, reply: MergeReply) -> list[dict[str, object]]:
+    by_id = taxonomy.by_id()
+    applied = []
+    for merge in reply.merges:
+        keep = by_id[merge.keep]
+        for absorbed_id in merge.absorb:
+            for example in by_id[absorbed_id].examples:
+                taxonomy.add_example(keep, example)
+            keep.merged_from.append(absorbed_id)
+        if merge.name and _norm(merge.name) not in {_norm(c.name) for c in taxonomy.categories if c.id != keep.id}:
+            keep.name = merge.name
+        if merge.definition:
+            keep.definition = merge.definition
+        applied.append({"keep": merge.keep, "absorb": merge.absorb})
+    absorbed = {a for m in reply.merges for a in m.absorb}
+    taxonomy.categories = [c for c in taxonomy.categories if c.id not in absorbed]
+    return applied
+
+
+def _label_order(label: str) -> int:
+    digits = "".join(ch for ch in label if ch.isdigit())
+    return int(digits) if digits else 0
