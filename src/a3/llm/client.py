@@ -47,6 +47,13 @@ _SECRET_HINTS = ("key", "token", "secret", "password")
 
 
 def default_backend(model: str, model_args: dict[str, Any], max_connections: int) -> Backend:
+    """``local/<name>`` is one of A3's embedded models; anything else is an inspect model string."""
+    if model.startswith("local/"):
+        from a3.llm.local_backend import LocalBackend
+        from a3.llm.local_models import hf_folder, lookup
+
+        entry = lookup(model.removeprefix("local/"))
+        return LocalBackend(lambda: hf_folder(entry), max_batch=max_connections)
     return InspectBackend(model, model_args, max_connections=max_connections)
 
 
@@ -182,6 +189,9 @@ class LLMClient:
         self, messages: list[Message], config: CallConfig, schema: type[BaseModel] | None, allow_empty: bool
     ) -> tuple[BackendReply, int, float]:
         backend = self._backend(config)
+        prepare = getattr(backend, "prepare", None)
+        if prepare is not None:  # e.g. loading a local model: not part of any attempt's timeout
+            await prepare()
         semaphore = self._semaphore(config.model)
         backend_s = 0.0
         for attempt in range(1, self.retry.max_attempts + 1):

@@ -1,0 +1,159 @@
+"""Constrained decoding for flat JSON schemas with a local Hugging Face model.
+
+A flat schema has only string, boolean, enum (Literal) and number fields, like a judge's
+``{"reason": str, "harmful": bool}``. We write the JSON skeleton ourselves and let the model
+fill one field at a time: a string field is generated until its closing quote (or a token
+budget), and a boolean or enum field is the allowed value the model finds most likely. The result
+is valid for the schema by construction, however small the model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+import typing
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+STRING_FIELD_TOKENS = 96  # budget for one string field: a reason is a sentence or two
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def field_choices(annotation: Any) -> list[Any] | type | None:
+    """The allowed values of a choice field, ``str``/``int``/``float`` for free fields, None if unsupported."""
+    if annotation is bool:
+        return [True, False]
+    if annotation in (str, int, float):
+        return annotation
+    if typing.get_origin(annotation) is Literal:
+        return list(typing.get_args(annotation))
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return None
+    return None
+
+
+def is_flat(schema: type[BaseModel] | None) -> bool:
+    return schema is not None and bool(schema.model_fields) and all(
+        field_choices(f.annotation) is not None for f in schema.model_fields.values()
+    )
+
+
+def generate_structured(model: Any, tokenizer: Any, prompts: list[str], schema: type[BaseModel], max_tokens: int) -> list[tuple[str, int]]:
+    """For each chat-formatted prompt, (a JSON text valid for ``schema``, tokens generated)."""
+    texts = ["{" for _ in prompts]
+    values: list[dict[str, Any]] = [{} for _ in prompts]
+    generated = [0 for _ in prompts]
+    names = list(schema.model_fields)
+    for position, name in enumerate(names):
+        kind = field_choices(schema.model_fields[name].annotation)
+        head = ("" if position == 0 else ", ") + json.dumps(name) + ": "
+        texts = [t + head for t in texts]
+        if isinstance(kind, list):
+            picks = _most_likely(model, tokenizer, [p + t for p, t in zip(prompts, texts)], [json.dumps(v) for v in kind])
+            for index, pick in enumerate(picks):
+                values[index][name] = kind[pick]
+                texts[index] += json.dumps(kind[pick])
+        elif kind is str:
+            texts = [t + '"' for t in texts]
+            budget = max(1, min(STRING_FIELD_TOKENS, max_tokens))
+            raw, counts = _until_quote(model, tokenizer, [p + t for p, t in zip(prompts, texts)], budget)
+            for index, (text, count) in enumerate(zip(raw, counts)):
+                value = _json_string(text)
+                values[index][name] = value
+                texts[index] += json.dumps(value)[1:]  # the string's content and its closing quote
+                generated[index] += count
+        else:  # int or float
+            raw, counts = _free(model, tokenizer, [p + t for p, t in zip(prompts, texts)], 8)
+            for index, (text, count) in enumerate(zip(raw, counts)):
+                found = _NUMBER.match(text.strip())
+                number = kind(found.group(0)) if found else kind(0)
+                values[index][name] = number
+                texts[index] += json.dumps(number)
+                generated[index] += count
+    return [(json.dumps(v, ensure_ascii=False), n) for v, n in zip(values, generated)]
+
+
+def _encode(tokenizer: Any, texts: list[str]) -> Any:
+    return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+
+
+def _most_likely(model: Any, tokenizer: Any, contexts: list[str], options: list[str]) -> list[int]:
+    """Index of the option with the highest total log-probability after each context."""
+    import torch
+
+    scores = torch.empty(len(contexts), len(options))
+    for column, option in enumerate(options):
+        option_ids = tokenizer(option, add_special_tokens=False)["input_ids"]
+        encoded = _encode(tokenizer, contexts)
+        suffix = torch.tensor(option_ids).repeat(len(contexts), 1)
+        input_ids = torch.cat([encoded["input_ids"], suffix], dim=1)
+        mask = torch.cat([encoded["attention_mask"], torch.ones_like(suffix)], dim=1)
+        with torch.inference_mode():
+            logits = model(input_ids=input_ids, attention_mask=mask).logits
+        log_probs = torch.log_softmax(logits[:, -len(option_ids) - 1:-1, :].float(), dim=-1)
+        scores[:, column] = log_probs.gather(2, suffix.unsqueeze(-1)).squeeze(-1).sum(dim=1)
+    return scores.argmax(dim=1).tolist()
+
+
+def _until_quote(model: Any, tokenizer: Any, contexts: list[str], budget: int) -> tuple[list[str], list[int]]:
+    """Generate each context's string content up to its first unescaped quote."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    encoded = _encode(tokenizer, contexts)
+    start = encoded["input_ids"].shape[1]
+
+    class ClosedString(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            done = [_closing_quote(tokenizer.decode(row[start:], skip_special_tokens=True)) is not None for row in input_ids]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    with torch.inference_mode():
+        output = model.generate(**encoded, max_new_tokens=budget, do_sample=False, pad_token_id=tokenizer.pad_token_id,
+                                stopping_criteria=StoppingCriteriaList([ClosedString()]))
+    texts, counts = [], []
+    stops = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+    for row in output:
+        tokens = [t for t in row[start:].tolist()]
+        kept = []
+        for token in tokens:
+            if token in stops:
+                break
+            kept.append(token)
+        text = tokenizer.decode(kept, skip_special_tokens=True)
+        end = _closing_quote(text)
+        texts.append(text if end is None else text[:end])
+        counts.append(len(kept))
+    return texts, counts
+
+
+def _free(model: Any, tokenizer: Any, contexts: list[str], budget: int) -> tuple[list[str], list[int]]:
+    import torch
+
+    encoded = _encode(tokenizer, contexts)
+    start = encoded["input_ids"].shape[1]
+    with torch.inference_mode():
+        output = model.generate(**encoded, max_new_tokens=budget, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    return [tokenizer.decode(row[start:], skip_special_tokens=True) for row in output], [budget] * len(contexts)
+
+
+def _closing_quote(text: str) -> int | None:
+    escaped = False
+    for index, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            return index
+    return None
+
+
+def _json_string(raw: str) -> str:
+    """The model's string content, unescaped when it is valid JSON escaping, else taken as written."""
+    try:
+        return json.loads('"' + raw.rstrip("\\") + '"')
+    except ValueError:
+        return raw.strip()

@@ -1,0 +1,189 @@
+"""Generation with a local Hugging Face model, batching concurrent requests.
+
+Requests that arrive together (LLMClient fans calls out concurrently) are gathered for a few
+milliseconds and generated as one left-padded batch in a worker thread, so the event loop keeps
+running. A flat schema (strings, booleans, enums, numbers) is decoded field by field, valid by
+construction (a3.llm.constrained); for other schemas the reply is started for the model with the
+JSON object and its first key, and the structured-output repair in LLMClient does the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from a3.llm.backends import BackendReply
+from a3.llm.constrained import generate_structured, is_flat
+from a3.llm.types import CallConfig, Message
+
+_GATHER_S = 0.02  # how long the first request of a batch waits for companions
+
+
+@dataclass
+class _Request:
+    messages: list[Message]
+    config: CallConfig
+    schema: type[BaseModel] | None
+    future: asyncio.Future[BackendReply] = field(repr=False)
+
+    @property
+    def prefix(self) -> str:
+        return json_prefix(self.schema)
+
+
+class LocalBackend:
+    """``source`` is a model folder, or a function returning one (called once, in a worker thread,
+    so that a first-use conversion does not block the event loop)."""
+
+    def __init__(self, source: Path | Callable[[], Path], max_batch: int = 8, threads: int | None = None) -> None:
+        self.source = source
+        self.max_batch = max(1, max_batch)
+        self.threads = threads
+        self.batch_sizes: list[int] = []  # sizes of the batches generated, for tests and benchmarks
+        self._queue: asyncio.Queue[_Request] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._loading = asyncio.Lock()
+
+    async def prepare(self) -> None:
+        """Load the model (LLMClient awaits this before the first call, outside its timeout)."""
+        async with self._loading:
+            if self._model is None:
+                await asyncio.to_thread(self._load)
+
+    async def complete(self, messages: Sequence[Message], config: CallConfig, schema: type[BaseModel] | None) -> BackendReply:
+        await self.prepare()
+        if self._queue is None or self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._serve())
+        future: asyncio.Future[BackendReply] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Request(list(messages), config, schema, future))
+        return await future
+
+    async def _serve(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = [await self._queue.get()]
+            deadline = time.monotonic() + _GATHER_S
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), max(0.0, deadline - time.monotonic())))
+                except TimeoutError:
+                    break
+            for group in _compatible_groups(batch):
+                live = [r for r in group if not r.future.done()]  # a caller may have timed out meanwhile
+                if not live:
+                    continue
+                try:
+                    replies = await asyncio.to_thread(self._generate, live)
+                except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
+                    for request in live:
+                        if not request.future.done():
+                            request.future.set_exception(exc)
+                    continue
+                for request, reply in zip(live, replies):
+                    if not request.future.done():
+                        request.future.set_result(reply)
+
+    def _generate_structured(self, batch: list[_Request]) -> list[BackendReply]:
+        """Flat schemas: valid JSON by construction (see a3.llm.constrained)."""
+        tokenizer, model = self._tokenizer, self._model
+        prompts = [_chat_prompt(tokenizer, r) for r in batch]
+        schema = batch[0].schema
+        assert schema is not None
+        results = generate_structured(model, tokenizer, prompts, schema, min(r.config.max_tokens or 512 for r in batch))
+        self.batch_sizes.append(len(batch))
+        lengths = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        return [BackendReply(text=text, input_tokens=len(ids), output_tokens=count, finish_reason="stop")
+                for (text, count), ids in zip(results, lengths)]
+
+    def _load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        model_dir = self.source() if callable(self.source) else Path(self.source)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        model.eval()
+        self._tokenizer, self._model = tokenizer, model
+
+    def _generate(self, batch: list[_Request]) -> list[BackendReply]:
+        if is_flat(batch[0].schema):
+            return self._generate_structured(batch)
+        import torch
+
+        tokenizer, model = self._tokenizer, self._model
+        prompts = [
+            tokenizer.apply_chat_template([m.model_dump() for m in r.messages], tokenize=False, add_generation_prompt=True) + r.prefix
+            for r in batch
+        ]
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        config = batch[0].config
+        limit = max(r.config.max_tokens or 512 for r in batch)
+        sampling = bool(config.temperature)
+        kwargs: dict[str, Any] = {"max_new_tokens": limit, "do_sample": sampling, "pad_token_id": tokenizer.pad_token_id}
+        if sampling:
+            kwargs.update(temperature=config.temperature, top_p=config.top_p or 1.0)
+        if config.seed is not None:
+            torch.manual_seed(config.seed)
+        with torch.inference_mode():
+            output = model.generate(**encoded, **kwargs)
+        self.batch_sizes.append(len(batch))
+        width = encoded["input_ids"].shape[1]
+        replies = []
+        for index, request in enumerate(batch):
+            new = output[index, width:].tolist()
+            own_limit = request.config.max_tokens or 512
+            stopped = tokenizer.eos_token_id in new[:own_limit] or tokenizer.pad_token_id in new[:own_limit]
+            tokens = _until_stop(new[:own_limit], {tokenizer.eos_token_id, tokenizer.pad_token_id})
+            text = request.prefix + tokenizer.decode(tokens, skip_special_tokens=True)
+            replies.append(BackendReply(
+                text=text,
+                input_tokens=int(encoded["attention_mask"][index].sum()),
+                output_tokens=len(tokens),
+                finish_reason="stop" if stopped else "max_tokens",
+            ))
+        return replies
+
+
+def _chat_prompt(tokenizer: Any, request: _Request) -> str:
+    return tokenizer.apply_chat_template([m.model_dump() for m in request.messages], tokenize=False, add_generation_prompt=True)
+
+
+def json_prefix(schema: type[BaseModel] | None) -> str:
+    """The start of the reply put in the model's mouth: the JSON object opened with the schema's
+    first key, quoted (small models otherwise write keys without quotes)."""
+    if schema is None:
+        return ""
+    fields = list(schema.model_fields)
+    return '{"' + fields[0] + '":' if fields else "{"
+
+
+def _until_stop(tokens: list[int], stops: set[int]) -> list[int]:
+    for position, token in enumerate(tokens):
+        if token in stops:
+            return tokens[:position]
+    return tokens
+
+
+def _compatible_groups(batch: list[_Request]) -> list[list[_Request]]:
+    """Requests that can share one generate() call: same sampling settings, and the same schema
+    when it is decoded field by field."""
+    groups: dict[tuple[Any, ...], list[_Request]] = {}
+    for request in batch:
+        c = request.config
+        flat = request.schema if is_flat(request.schema) else None
+        groups.setdefault((c.temperature, c.top_p, c.seed, flat), []).append(request)
+    return list(groups.values())
