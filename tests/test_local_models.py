@@ -8,10 +8,11 @@ import hashlib
 import importlib.util
 
 import pytest
+from typing import Literal
 
 from a3.llm import CallConfig, LLMClient
 from a3.llm.local_models import LocalModel, LocalModelError, gguf_file, is_installed, lookup, part_paths
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 def fake_model(tmp_path, monkeypatch, chunks=(b"GGUF-part-one-", b"part-two")) -> LocalModel:
@@ -103,20 +104,30 @@ async def test_flat_schemas_are_valid_by_construction_even_from_a_random_model(t
     assert max(backend.batch_sizes) > 1
 
 
+class Step(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Plan(BaseModel):
+    title: str
+    steps: list[Step] = Field(min_length=2, max_length=3)
+    note: str | None = None
+
+
 @needs_torch
-async def test_other_schemas_are_started_with_their_first_key(tmp_path):
+async def test_nested_schemas_are_valid_by_construction_too(tmp_path):
     from a3.llm.local_backend import LocalBackend
-    from a3.llm.types import Message
     from tests.helpers.tiny_model import build_tiny_model
 
     backend = LocalBackend(build_tiny_model(tmp_path / "tiny"))
-    config = CallConfig(model="local/tiny", max_tokens=3, temperature=0.0)
-    question = [Message(role="user", content="list ideas")]
-    structured = await backend.complete(question, config, Proposal)
-    plain = await backend.complete(question, config, None)
-    assert structured.text.startswith('{"ideas":')
-    prefix_tokens = len(backend._tokenizer('{"ideas":', add_special_tokens=False)["input_ids"])
-    assert structured.input_tokens == plain.input_tokens + prefix_tokens
+    client = LLMClient(tmp_path / "run", backend_factory=lambda model, args, limit: backend, max_repairs=0)
+    config = CallConfig(model="local/tiny", max_tokens=40, temperature=0.0)
+    for schema in (Proposal, Plan):
+        completion = await client.generate(f"make a {schema.__name__}", config=config, schema=schema)
+        assert isinstance(completion.parsed, schema) and completion.repairs == 0
+    plan = (await client.generate("another plan", config=config, schema=Plan)).parsed
+    assert 2 <= len(plan.steps) <= 3
 
 
 def test_flat_schema_detection():

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -19,7 +18,7 @@ class ProposedHypothesis(BaseModel):
     basis_example: str
     hypothesis: str = Field(min_length=10)
     change_type: Literal["structural", "topical"]
-    concrete_example: str | dict
+    concrete_example: Any  # the query: a string, or a conversation object (see proposal_schema)
 
 
 class ProposalBatch(BaseModel):
@@ -29,15 +28,22 @@ class ProposalBatch(BaseModel):
 def proposal_schema(
     fmt: ConversationFormat, known_examples: set[str], existing_texts: set[str], max_ideas: int
 ) -> type[ProposalBatch]:
-    """A ProposalBatch whose validation also checks what only this round knows: the labels that
-    exist, the hypotheses already tested, the size cap, the structural share and the format."""
+    """A ProposalBatch for this round: the concrete example has the output format's shape, and
+    validation also checks what only this round knows: the labels that exist, the hypotheses
+    already tested, the size cap and the structural share."""
     example_schema = payload_schema(fmt)
+    example_type: Any = str if example_schema is PromptPayload else example_schema
+
+    class RoundHypothesis(ProposedHypothesis):
+        concrete_example: example_type
+
+    RoundHypothesis.__name__ = "ProposedHypothesis"
 
     class CheckedProposalBatch(ProposalBatch):
+        hypotheses: list[RoundHypothesis] = Field(min_length=1, max_length=max_ideas)  # type: ignore[assignment]
+
         @model_validator(mode="after")
         def _round_rules(self) -> CheckedProposalBatch:
-            if len(self.hypotheses) > max_ideas:
-                raise ValueError(f"propose at most {max_ideas} hypotheses, not {len(self.hypotheses)}")
             structural = sum(h.change_type == "structural" for h in self.hypotheses)
             if 2 * structural < len(self.hypotheses):
                 raise ValueError(f"at least half must be structural; {structural} of {len(self.hypotheses)} are")
@@ -56,12 +62,9 @@ def proposal_schema(
                     raise ValueError(f"hypotheses[{index}] repeats a hypothesis that is already listed")
                 seen.add(key)
                 example = hyp.concrete_example
-                if isinstance(example, str):
-                    example = {"prompt": example} if example_schema is PromptPayload else json.loads(example)
-                try:
-                    hyp.concrete_example = example_schema.model_validate(example).model_dump()
-                except Exception as exc:  # noqa: BLE001 - reported back to the model
-                    raise ValueError(f"hypotheses[{index}].concrete_example: {exc}") from None
+                hyp.concrete_example = {"prompt": example} if isinstance(example, str) else example.model_dump()
+                if isinstance(example, str) and not example.strip():
+                    raise ValueError(f"hypotheses[{index}].concrete_example is empty")
             return self
 
     CheckedProposalBatch.__name__ = "ProposalBatch"

@@ -52,9 +52,7 @@ def _pct(value: float | None) -> str:
 
 
 def _print_cost(run) -> None:
-    totals = run.ledger.totals().as_dict()
-    unpriced = f" + {totals['unpriced_calls']} unpriced calls" if totals["unpriced_calls"] else ""
-    console.print(f"cost so far: ${totals['cost_usd']:.4f}{unpriced} ({totals['calls']} calls, {totals['cache_hits']} cache hits) — run directory: {run.path}")
+    console.print(f"cost so far: {run.ledger.totals().summary()} — run directory: {run.path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -77,6 +77,7 @@ def models() -> None:
 def status(run: Path = typer.Argument(..., help="A run directory.")) -> None:
     """Where a run stands: each stage's status, timing, calls and cost."""
     from a3.store import RunDir
+    from a3.store.ledger import money_text
 
     if not run.is_dir():
         raise UserInputError(f"{run}: no such run directory")
@@ -97,21 +98,14 @@ def status(run: Path = typer.Argument(..., help="A run directory.")) -> None:
             f"{manifest.duration_s:.1f} s" if manifest.duration_s is not None else "—",
             str(usage.get("calls", 0)),
             str(usage.get("cache_hits", 0)),
-            _money(usage),
+            money_text(usage.get("cost_usd", 0.0), usage.get("unpriced_calls", 0)),
         )
     console.print(table)
-    totals = run_dir.ledger.totals().as_dict()
+    totals = run_dir.ledger.totals()
     console.print(
-        f"total: {totals['calls']} model calls, {totals['cache_hits']} cache hits, "
-        f"{totals['input_tokens']} input + {totals['output_tokens']} output tokens, {_money(totals)}"
+        f"total: {totals.calls} model calls, {totals.cache_hits} cache hits, "
+        f"{totals.input_tokens} input + {totals.output_tokens} output tokens, {totals.money()}"
     )
     for manifest in manifests:
         if manifest.error:
             console.print(f"[red]{manifest.stage} failed:[/] {manifest.error}")
-
-
-def _money(usage: dict) -> str:
-    text = f"${usage.get('cost_usd', 0.0):.4f}"
-    if usage.get("unpriced_calls"):
-        text += f" + {usage['unpriced_calls']} unpriced calls"
-    return text

@@ -59,9 +59,7 @@ def _with_progress(body):
 
 
 def _cost_line(run) -> str:
-    totals = run.ledger.totals().as_dict()
-    unpriced = f" + {totals['unpriced_calls']} unpriced calls" if totals["unpriced_calls"] else ""
-    return f"cost so far in {run.path}: ${totals['cost_usd']:.4f}{unpriced} ({totals['calls']} calls, {totals['cache_hits']} cache hits)"
+    return f"cost so far in {run.path}: {run.ledger.totals().summary()}"
 
 
 def _select_options(base_dir, benchmark_dir, domain, perturbation_model, refinement_model, agent, data_filter, human_filter):

@@ -157,3 +157,95 @@ def _json_string(raw: str) -> str:
         return json.loads('"' + raw.rstrip("\\") + '"')
     except ValueError:
         return raw.strip()
+
+
+class SchemaDecoder:
+    """Schema-guided decoding for any JSON schema pydantic produces from plain data models:
+    objects (every property, in order), arrays (the model chooses between another item and the
+    end, within minItems/maxItems), strings, booleans, enums, numbers, null and anyOf unions (the
+    most likely alternative). One request at a time; each choice is one forward pass."""
+
+    MAX_ITEMS = 12  # arrays without maxItems stop here at the latest
+
+    def __init__(self, model: Any, tokenizer: Any, prompt: str, schema: dict[str, Any], max_tokens: int) -> None:
+        self.model, self.tokenizer, self.prompt = model, tokenizer, prompt
+        self.defs = schema.get("$defs", {})
+        self.schema = schema
+        self.text = ""
+        self.budget = max_tokens
+        self.used = 0
+
+    def run(self) -> tuple[str, int]:
+        self._value(self.schema)
+        return self.text, self.used
+
+    def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            node = self.defs[node["$ref"].split("/")[-1]]
+        return node
+
+    def _choose(self, options: list[str]) -> int:
+        return _most_likely(self.model, self.tokenizer, [self.prompt + self.text], options)[0]
+
+    def _value(self, node: dict[str, Any]) -> None:
+        node = self._resolve(node)
+        if "anyOf" in node or "oneOf" in node:
+            alternatives = [self._resolve(a) for a in node.get("anyOf", node.get("oneOf"))]
+            starts = [_start_of(a) for a in alternatives]
+            self._value(alternatives[self._choose(starts)])
+        elif "enum" in node or "const" in node:
+            values = node.get("enum", [node.get("const")])
+            self.text += json.dumps(values[self._choose([json.dumps(v) for v in values])])
+        elif node.get("type") == "object":
+            self._object(node)
+        elif node.get("type") == "array":
+            self._array(node)
+        elif node.get("type") == "boolean":
+            self.text += ["true", "false"][self._choose(["true", "false"])]
+        elif node.get("type") == "null":
+            self.text += "null"
+        elif node.get("type") in ("integer", "number"):
+            raw, count = _free(self.model, self.tokenizer, [self.prompt + self.text], 6)
+            self.used += count[0]
+            found = _NUMBER.match(raw[0].strip())
+            number = found.group(0) if found else "0"
+            self.text += str(int(float(number))) if node["type"] == "integer" else number
+        else:  # string, or a schema without a type: a string is the safest reading
+            self.text += '"'
+            budget = max(0, min(STRING_FIELD_TOKENS, self.budget - self.used))
+            raw, count = _until_quote(self.model, self.tokenizer, [self.prompt + self.text], budget) if budget else ([""], [0])
+            self.used += count[0]
+            self.text += json.dumps(_json_string(raw[0]))[1:]
+
+    def _object(self, node: dict[str, Any]) -> None:
+        self.text += "{"
+        for position, (name, child) in enumerate(node.get("properties", {}).items()):
+            self.text += ("" if position == 0 else ", ") + json.dumps(name) + ": "
+            self._value(child)
+        self.text += "}"
+
+    def _array(self, node: dict[str, Any]) -> None:
+        self.text += "["
+        items = node.get("items", {})
+        low = node.get("minItems", 0)
+        high = min(node.get("maxItems", self.MAX_ITEMS), self.MAX_ITEMS)
+        count = 0
+        while count < high:
+            if count >= low and (self.used >= self.budget or self._choose(["]", ", " if count else _start_of(self._resolve(items))]) == 0):
+                break
+            self.text += ", " if count else ""
+            self._value(items)
+            count += 1
+        self.text += "]"
+
+
+def _start_of(node: dict[str, Any]) -> str:
+    """The first characters of a JSON value of this schema, to compare alternatives by."""
+    kind = node.get("type")
+    if "enum" in node or "const" in node:
+        return json.dumps(node.get("enum", [node.get("const")])[0])
+    return {"object": "{", "array": "[", "string": '"', "null": "null", "boolean": "true", "integer": "0", "number": "0"}.get(kind, '"')
+
+
+def decode_with_schema(model: Any, tokenizer: Any, prompt: str, schema: type[BaseModel], max_tokens: int) -> tuple[str, int]:
+    return SchemaDecoder(model, tokenizer, prompt, schema.model_json_schema(), max_tokens).run()

@@ -2,9 +2,9 @@
 
 Requests that arrive together (LLMClient fans calls out concurrently) are gathered for a few
 milliseconds and generated as one left-padded batch in a worker thread, so the event loop keeps
-running. A flat schema (strings, booleans, enums, numbers) is decoded field by field, valid by
-construction (a3.llm.constrained); for other schemas the reply is started for the model with the
-JSON object and its first key, and the structured-output repair in LLMClient does the rest.
+running. Structured replies are valid JSON by construction (a3.llm.constrained): flat schemas are
+decoded field by field for the whole batch, nested ones one request at a time. Rules a schema
+cannot express (validators) are still checked by LLMClient, which re-asks with the reason.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from a3.llm.backends import BackendReply
-from a3.llm.constrained import generate_structured, is_flat
+from a3.llm.constrained import decode_with_schema, generate_structured, is_flat
 from a3.llm.types import CallConfig, Message
 
 _GATHER_S = 0.02  # how long the first request of a batch waits for companions
@@ -32,9 +32,6 @@ class _Request:
     schema: type[BaseModel] | None
     future: asyncio.Future[BackendReply] = field(repr=False)
 
-    @property
-    def prefix(self) -> str:
-        return json_prefix(self.schema)
 
 
 class LocalBackend:
@@ -104,6 +101,15 @@ class LocalBackend:
         return [BackendReply(text=text, input_tokens=len(ids), output_tokens=count, finish_reason="stop")
                 for (text, count), ids in zip(results, lengths)]
 
+    def _generate_guided(self, request: _Request) -> BackendReply:
+        """Nested schemas: decoded one request at a time, valid JSON by construction."""
+        assert request.schema is not None
+        prompt = _chat_prompt(self._tokenizer, request)
+        text, count = decode_with_schema(self._model, self._tokenizer, prompt, request.schema, request.config.max_tokens or 512)
+        self.batch_sizes.append(1)
+        return BackendReply(text=text, input_tokens=len(self._tokenizer(prompt, add_special_tokens=False)["input_ids"]),
+                            output_tokens=count, finish_reason="stop")
+
     def _load(self) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -122,13 +128,12 @@ class LocalBackend:
     def _generate(self, batch: list[_Request]) -> list[BackendReply]:
         if is_flat(batch[0].schema):
             return self._generate_structured(batch)
+        if batch[0].schema is not None:
+            return [self._generate_guided(r) for r in batch]
         import torch
 
         tokenizer, model = self._tokenizer, self._model
-        prompts = [
-            tokenizer.apply_chat_template([m.model_dump() for m in r.messages], tokenize=False, add_generation_prompt=True) + r.prefix
-            for r in batch
-        ]
+        prompts = [_chat_prompt(tokenizer, r) for r in batch]
         encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         config = batch[0].config
         limit = max(r.config.max_tokens or 512 for r in batch)
@@ -148,7 +153,7 @@ class LocalBackend:
             own_limit = request.config.max_tokens or 512
             stopped = tokenizer.eos_token_id in new[:own_limit] or tokenizer.pad_token_id in new[:own_limit]
             tokens = _until_stop(new[:own_limit], {tokenizer.eos_token_id, tokenizer.pad_token_id})
-            text = request.prefix + tokenizer.decode(tokens, skip_special_tokens=True)
+            text = tokenizer.decode(tokens, skip_special_tokens=True)
             replies.append(BackendReply(
                 text=text,
                 input_tokens=int(encoded["attention_mask"][index].sum()),
@@ -160,15 +165,6 @@ class LocalBackend:
 
 def _chat_prompt(tokenizer: Any, request: _Request) -> str:
     return tokenizer.apply_chat_template([m.model_dump() for m in request.messages], tokenize=False, add_generation_prompt=True)
-
-
-def json_prefix(schema: type[BaseModel] | None) -> str:
-    """The start of the reply put in the model's mouth: the JSON object opened with the schema's
-    first key, quoted (small models otherwise write keys without quotes)."""
-    if schema is None:
-        return ""
-    fields = list(schema.model_fields)
-    return '{"' + fields[0] + '":' if fields else "{"
 
 
 def _until_stop(tokens: list[int], stops: set[int]) -> list[int]:

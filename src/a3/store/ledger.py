@@ -45,6 +45,13 @@ class UsageTotals:
             self.cost_usd += cost
             per_model["cost_usd"] += cost
 
+    def money(self) -> str:
+        """The cost for people: unpriced calls are named, never folded into the dollars."""
+        return money_text(self.cost_usd, self.unpriced_calls)
+
+    def summary(self) -> str:
+        return f"{self.money()} ({self.calls} calls, {self.cache_hits} cache hits)"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "calls": self.calls,
@@ -55,6 +62,11 @@ class UsageTotals:
             "unpriced_calls": self.unpriced_calls,
             "by_model": self.by_model,
         }
+
+
+def money_text(cost_usd: float, unpriced_calls: int) -> str:
+    text = f"${cost_usd:.4f}"
+    return text + (f" + {unpriced_calls} unpriced calls" if unpriced_calls else "")
 
 
 class Ledger:
