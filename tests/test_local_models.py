@@ -101,6 +101,10 @@ async def test_flat_schemas_are_valid_by_construction_even_from_a_random_model(t
     config = CallConfig(model="local/tiny", max_tokens=12, temperature=0.0)
     verdicts = await asyncio.gather(*(client.generate(f"judge answer {i}", config=config, schema=Verdict) for i in range(6)))
     assert all(isinstance(v.parsed, Verdict) and v.repairs == 0 for v in verdicts)  # no repair needed, none allowed
+    from a3.align.payloads import PromptPayload
+
+    prompts = await asyncio.gather(*(client.generate(f"write query {i}", config=config, schema=PromptPayload) for i in range(3)))
+    assert all(p.parsed.prompt for p in prompts)  # minLength honoured by the batched path too
     assert max(backend.batch_sizes) > 1
 
 
@@ -123,11 +127,17 @@ async def test_nested_schemas_are_valid_by_construction_too(tmp_path):
     backend = LocalBackend(build_tiny_model(tmp_path / "tiny"))
     client = LLMClient(tmp_path / "run", backend_factory=lambda model, args, limit: backend, max_repairs=0)
     config = CallConfig(model="local/tiny", max_tokens=40, temperature=0.0)
-    for schema in (Proposal, Plan):
+    from a3.align.payloads import payload_schema
+    from a3.config.schema import ConversationFormat
+
+    conversation = payload_schema(ConversationFormat(output_format="conversation", num_turns=3))
+    for schema in (Proposal, Plan, conversation):
         completion = await client.generate(f"make a {schema.__name__}", config=config, schema=schema)
         assert isinstance(completion.parsed, schema) and completion.repairs == 0
     plan = (await client.generate("another plan", config=config, schema=Plan)).parsed
     assert 2 <= len(plan.steps) <= 3
+    talk = (await client.generate("a conversation", config=config, schema=conversation)).parsed
+    assert [turn.role for turn in talk.messages] == ["user", "assistant", "user"]
 
 
 def test_flat_schema_detection():

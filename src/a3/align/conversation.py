@@ -26,21 +26,3 @@ def render(messages: list[Message]) -> str:
 
 def describe_behavior(config: A3Config) -> str:
     return f"{config.attack.name}: {config.attack.description}"
-
-
-def check_conversation(messages: list[Message], num_turns: int) -> list[Message]:
-    """Validate a generated conversation: the turns after an optional system message alternate,
-    end with the user, and number exactly ``num_turns``. Raises ValueError otherwise."""
-    turns = [m for m in messages if m.role != "system"]
-    if any(m.role == "system" for m in messages[1:]):
-        raise ValueError("a system message may only come first")
-    if len(turns) != num_turns:
-        raise ValueError(f"expected {num_turns} user/assistant messages, got {len(turns)}")
-    if turns[-1].role != "user":
-        raise ValueError("the conversation must end with a user message")
-    for earlier, later in zip(turns, turns[1:]):
-        if earlier.role == later.role:
-            raise ValueError("user and assistant messages must alternate")
-    if any(not m.content.strip() for m in messages):
-        raise ValueError("a message is empty")
-    return messages

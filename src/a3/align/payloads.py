@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from a3.align.conversation import check_conversation
 from a3.config.schema import ConversationFormat
 from a3.llm.types import Message
 from a3.prompts import load_prompt
@@ -16,36 +15,34 @@ class PromptPayload(BaseModel):
     prompt: str = Field(min_length=1)
 
 
-class ConversationPayload(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class UserTurn(BaseModel):
+    role: Literal["user"]
+    content: str = Field(min_length=1)
 
-    system: str | None = None
-    messages: list[Message] = Field(min_length=1)
+
+class AssistantTurn(BaseModel):
+    role: Literal["assistant"]
+    content: str = Field(min_length=1)
 
 
 def payload_schema(fmt: ConversationFormat) -> type[BaseModel]:
-    """The schema for one query in this format; conversations are checked turn by turn."""
+    """The schema for one query in this format. A conversation is a tuple of exactly
+    ``num_turns`` turns whose roles alternate and end with the user, so the schema itself says
+    what a valid conversation is (and a schema-guided decoder can only write valid ones)."""
     if fmt.output_format == "prompt":
         return PromptPayload
-
-    class CheckedConversation(ConversationPayload):
-        @model_validator(mode="after")
-        def _turns(self) -> CheckedConversation:
-            check_conversation(self.messages, fmt.num_turns)
-            if fmt.include_system_prompt and not (self.system or "").strip():
-                raise ValueError("a system prompt is required ('system' must be a non-empty string)")
-            return self
-
-    CheckedConversation.__name__ = "Conversation"
-    return CheckedConversation
+    roles = [UserTurn if (fmt.num_turns - 1 - i) % 2 == 0 else AssistantTurn for i in range(fmt.num_turns)]
+    turns: Any = tuple.__class_getitem__(tuple(roles))
+    system: Any = (str, Field(min_length=1)) if fmt.include_system_prompt else (None, None)
+    return create_model("Conversation", __config__=ConfigDict(extra="ignore"), system=system, messages=(turns, ...))
 
 
 def payload_messages(payload: BaseModel, fmt: ConversationFormat) -> list[Message]:
     if isinstance(payload, PromptPayload):
         return [Message(role="user", content=payload.prompt.strip())]
-    assert isinstance(payload, ConversationPayload)
-    system = [Message(role="system", content=payload.system)] if fmt.include_system_prompt and payload.system else []
-    return system + list(payload.messages)
+    system = getattr(payload, "system", None)
+    head = [Message(role="system", content=system)] if fmt.include_system_prompt and system else []
+    return head + [Message(role=turn.role, content=turn.content) for turn in payload.messages]
 
 
 def payload_json(messages: list[Message], fmt: ConversationFormat) -> dict[str, Any]:

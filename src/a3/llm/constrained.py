@@ -46,6 +46,7 @@ def generate_structured(model: Any, tokenizer: Any, prompts: list[str], schema: 
     values: list[dict[str, Any]] = [{} for _ in prompts]
     generated = [0 for _ in prompts]
     names = list(schema.model_fields)
+    properties = schema.model_json_schema().get("properties", {})
     for position, name in enumerate(names):
         kind = field_choices(schema.model_fields[name].annotation)
         head = ("" if position == 0 else ", ") + json.dumps(name) + ": "
@@ -58,7 +59,8 @@ def generate_structured(model: Any, tokenizer: Any, prompts: list[str], schema: 
         elif kind is str:
             texts = [t + '"' for t in texts]
             budget = max(1, min(STRING_FIELD_TOKENS, max_tokens))
-            raw, counts = _until_quote(model, tokenizer, [p + t for p, t in zip(prompts, texts)], budget)
+            low = properties.get(name, {}).get("minLength", 0)
+            raw, counts = _until_quote(model, tokenizer, [p + t for p, t in zip(prompts, texts)], budget, low)
             for index, (text, count) in enumerate(zip(raw, counts)):
                 value = _json_string(text)
                 values[index][name] = value
@@ -97,10 +99,23 @@ def _most_likely(model: Any, tokenizer: Any, contexts: list[str], options: list[
     return scores.argmax(dim=1).tolist()
 
 
-def _until_quote(model: Any, tokenizer: Any, contexts: list[str], budget: int) -> tuple[list[str], list[int]]:
-    """Generate each context's string content up to its first unescaped quote."""
+_QUOTE_TOKENS: dict[int, list[int]] = {}
+
+
+def _quote_token_ids(tokenizer: Any) -> list[int]:
+    """Ids of the tokens whose text contains a double quote (cached per tokenizer)."""
+    key = id(tokenizer)
+    if key not in _QUOTE_TOKENS:
+        vocab = tokenizer.get_vocab()
+        _QUOTE_TOKENS[key] = [i for token, i in vocab.items() if '"' in tokenizer.convert_tokens_to_string([token])]
+    return _QUOTE_TOKENS[key]
+
+
+def _until_quote(model: Any, tokenizer: Any, contexts: list[str], budget: int, min_chars: int = 0) -> tuple[list[str], list[int]]:
+    """Generate each context's string content up to its first unescaped quote; while a string is
+    shorter than ``min_chars``, tokens containing a quote (and the end of text) are not allowed."""
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
+    from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
     encoded = _encode(tokenizer, contexts)
     start = encoded["input_ids"].shape[1]
@@ -110,15 +125,24 @@ def _until_quote(model: Any, tokenizer: Any, contexts: list[str], budget: int) -
             done = [_closing_quote(tokenizer.decode(row[start:], skip_special_tokens=True)) is not None for row in input_ids]
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
+    class NotYetClosed(LogitsProcessor):
+        banned = _quote_token_ids(tokenizer) + [t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None]
+
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            for row in range(input_ids.shape[0]):
+                if len(tokenizer.decode(input_ids[row, start:], skip_special_tokens=True)) < min_chars:
+                    scores[row, self.banned] = float("-inf")
+            return scores
+
+    processors = LogitsProcessorList([NotYetClosed()]) if min_chars > 0 else None
     with torch.inference_mode():
         output = model.generate(**encoded, max_new_tokens=budget, do_sample=False, pad_token_id=tokenizer.pad_token_id,
-                                stopping_criteria=StoppingCriteriaList([ClosedString()]))
+                                stopping_criteria=StoppingCriteriaList([ClosedString()]), logits_processor=processors)
     texts, counts = [], []
     stops = {tokenizer.eos_token_id, tokenizer.pad_token_id}
     for row in output:
-        tokens = [t for t in row[start:].tolist()]
         kept = []
-        for token in tokens:
+        for token in row[start:].tolist():
             if token in stops:
                 break
             kept.append(token)
@@ -162,7 +186,7 @@ def _json_string(raw: str) -> str:
 class SchemaDecoder:
     """Schema-guided decoding for any JSON schema pydantic produces from plain data models:
     objects (every property, in order), arrays (the model chooses between another item and the
-    end, within minItems/maxItems), strings, booleans, enums, numbers, null and anyOf unions (the
+    end, within minItems/maxItems), tuples (prefixItems), strings, booleans, enums, numbers, null and anyOf unions (the
     most likely alternative). One request at a time; each choice is one forward pass."""
 
     MAX_ITEMS = 12  # arrays without maxItems stop here at the latest
@@ -212,8 +236,9 @@ class SchemaDecoder:
             self.text += str(int(float(number))) if node["type"] == "integer" else number
         else:  # string, or a schema without a type: a string is the safest reading
             self.text += '"'
-            budget = max(0, min(STRING_FIELD_TOKENS, self.budget - self.used))
-            raw, count = _until_quote(self.model, self.tokenizer, [self.prompt + self.text], budget) if budget else ([""], [0])
+            low = node.get("minLength", 0)
+            budget = max(1 if low else 0, min(STRING_FIELD_TOKENS, self.budget - self.used))
+            raw, count = _until_quote(self.model, self.tokenizer, [self.prompt + self.text], budget, low) if budget else ([""], [0])
             self.used += count[0]
             self.text += json.dumps(_json_string(raw[0]))[1:]
 
@@ -225,6 +250,13 @@ class SchemaDecoder:
         self.text += "}"
 
     def _array(self, node: dict[str, Any]) -> None:
+        if "prefixItems" in node:  # a tuple: each position has its own schema
+            self.text += "["
+            for position, item in enumerate(node["prefixItems"]):
+                self.text += ", " if position else ""
+                self._value(item)
+            self.text += "]"
+            return
         self.text += "["
         items = node.get("items", {})
         low = node.get("minItems", 0)
