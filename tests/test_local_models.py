@@ -157,3 +157,21 @@ async def test_unknown_local_model_is_a_clear_error(tmp_path):
     client = LLMClient(tmp_path / "run")
     with pytest.raises(LocalModelError, match="unknown local model"):
         await client.generate("hi", config=CallConfig(model="local/gpt-7"))
+
+
+@needs_torch
+async def test_guided_decoding_samples_with_a_temperature_and_is_reproducible(tmp_path):
+    from a3.llm.constrained import decode_with_schema
+    from a3.llm.local_backend import LocalBackend
+    from tests.helpers.tiny_model import build_tiny_model
+
+    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"))
+    await backend.prepare()
+    model, tokenizer = backend._model, backend._tokenizer
+
+    def run(temperature, seed):
+        return decode_with_schema(model, tokenizer, "<|user|>plan<|end|><|assistant|>", Proposal, 30, temperature, seed)[0]
+
+    assert run(0.0, 1) == run(0.0, 2)  # greedy: the seed does not matter
+    assert run(1.0, 7) == run(1.0, 7)  # sampled: the same seed, the same reply
+    assert len({run(1.0, seed) for seed in range(5)}) > 1  # and different seeds explore

@@ -81,8 +81,10 @@ def _encode(tokenizer: Any, texts: list[str]) -> Any:
     return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
 
 
-def _most_likely(model: Any, tokenizer: Any, contexts: list[str], options: list[str]) -> list[int]:
-    """Index of the option with the highest total log-probability after each context."""
+def _most_likely(model: Any, tokenizer: Any, contexts: list[str], options: list[str], temperature: float = 0.0,
+                 generator: Any = None) -> list[int]:
+    """Per context, the option with the highest total log-probability, or with a temperature, an
+    option drawn from the softmax of those log-probabilities."""
     import torch
 
     scores = torch.empty(len(contexts), len(options))
@@ -96,6 +98,8 @@ def _most_likely(model: Any, tokenizer: Any, contexts: list[str], options: list[
             logits = model(input_ids=input_ids, attention_mask=mask).logits
         log_probs = torch.log_softmax(logits[:, -len(option_ids) - 1:-1, :].float(), dim=-1)
         scores[:, column] = log_probs.gather(2, suffix.unsqueeze(-1)).squeeze(-1).sum(dim=1)
+    if temperature > 0:
+        return torch.multinomial(torch.softmax(scores / temperature, dim=1), 1, generator=generator).squeeze(1).tolist()
     return scores.argmax(dim=1).tolist()
 
 
@@ -111,7 +115,8 @@ def _quote_token_ids(tokenizer: Any) -> list[int]:
     return _QUOTE_TOKENS[key]
 
 
-def _until_quote(model: Any, tokenizer: Any, contexts: list[str], budget: int, min_chars: int = 0) -> tuple[list[str], list[int]]:
+def _until_quote(model: Any, tokenizer: Any, contexts: list[str], budget: int, min_chars: int = 0,
+                 temperature: float = 0.0) -> tuple[list[str], list[int]]:
     """Generate each context's string content up to its first unescaped quote; while a string is
     shorter than ``min_chars``, tokens containing a quote (and the end of text) are not allowed."""
     import torch
@@ -136,8 +141,9 @@ def _until_quote(model: Any, tokenizer: Any, contexts: list[str], budget: int, m
 
     processors = LogitsProcessorList([NotYetClosed()]) if min_chars > 0 else None
     with torch.inference_mode():
-        output = model.generate(**encoded, max_new_tokens=budget, do_sample=False, pad_token_id=tokenizer.pad_token_id,
-                                stopping_criteria=StoppingCriteriaList([ClosedString()]), logits_processor=processors)
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        output = model.generate(**encoded, max_new_tokens=budget, pad_token_id=tokenizer.pad_token_id,
+                                stopping_criteria=StoppingCriteriaList([ClosedString()]), logits_processor=processors, **sampling)
     texts, counts = [], []
     stops = {tokenizer.eos_token_id, tokenizer.pad_token_id}
     for row in output:
@@ -191,8 +197,13 @@ class SchemaDecoder:
 
     MAX_ITEMS = 12  # arrays without maxItems stop here at the latest
 
-    def __init__(self, model: Any, tokenizer: Any, prompt: str, schema: dict[str, Any], max_tokens: int) -> None:
+    def __init__(self, model: Any, tokenizer: Any, prompt: str, schema: dict[str, Any], max_tokens: int,
+                 temperature: float = 0.0, seed: int = 0) -> None:
+        import torch
+
         self.model, self.tokenizer, self.prompt = model, tokenizer, prompt
+        self.temperature = temperature
+        self.generator = torch.Generator().manual_seed(seed)
         self.defs = schema.get("$defs", {})
         self.schema = schema
         self.text = ""
@@ -209,7 +220,7 @@ class SchemaDecoder:
         return node
 
     def _choose(self, options: list[str]) -> int:
-        return _most_likely(self.model, self.tokenizer, [self.prompt + self.text], options)[0]
+        return _most_likely(self.model, self.tokenizer, [self.prompt + self.text], options, self.temperature, self.generator)[0]
 
     def _value(self, node: dict[str, Any]) -> None:
         node = self._resolve(node)
@@ -238,7 +249,11 @@ class SchemaDecoder:
             self.text += '"'
             low = node.get("minLength", 0)
             budget = max(1 if low else 0, min(STRING_FIELD_TOKENS, self.budget - self.used))
-            raw, count = _until_quote(self.model, self.tokenizer, [self.prompt + self.text], budget, low) if budget else ([""], [0])
+            if budget:
+                torch_seed(self.generator)
+                raw, count = _until_quote(self.model, self.tokenizer, [self.prompt + self.text], budget, low, self.temperature)
+            else:
+                raw, count = [""], [0]
             self.used += count[0]
             self.text += json.dumps(_json_string(raw[0]))[1:]
 
@@ -279,5 +294,13 @@ def _start_of(node: dict[str, Any]) -> str:
     return {"object": "{", "array": "[", "string": '"', "null": "null", "boolean": "true", "integer": "0", "number": "0"}.get(kind, '"')
 
 
-def decode_with_schema(model: Any, tokenizer: Any, prompt: str, schema: type[BaseModel], max_tokens: int) -> tuple[str, int]:
-    return SchemaDecoder(model, tokenizer, prompt, schema.model_json_schema(), max_tokens).run()
+def torch_seed(generator: Any) -> None:
+    """Seed torch's global generator from ours, so sampled strings follow the request's seed."""
+    import torch
+
+    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+
+
+def decode_with_schema(model: Any, tokenizer: Any, prompt: str, schema: type[BaseModel], max_tokens: int,
+                       temperature: float = 0.0, seed: int = 0) -> tuple[str, int]:
+    return SchemaDecoder(model, tokenizer, prompt, schema.model_json_schema(), max_tokens, temperature, seed).run()

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from a3.llm.backends import BackendReply
 from a3.llm.constrained import decode_with_schema, generate_structured, is_flat
 from a3.llm.types import CallConfig, Message
+from a3.store.hashing import sha256_of
 
 _GATHER_S = 0.02  # how long the first request of a batch waits for companions
 
@@ -105,7 +106,11 @@ class LocalBackend:
         """Nested schemas: decoded one request at a time, valid JSON by construction."""
         assert request.schema is not None
         prompt = _chat_prompt(self._tokenizer, request)
-        text, count = decode_with_schema(self._model, self._tokenizer, prompt, request.schema, request.config.max_tokens or 512)
+        # With a temperature, sample; the seed comes from the request, so a repeated call (and the
+        # call cache) gives the same reply while a re-ask, whose prompt differs, draws afresh.
+        seed = request.config.seed if request.config.seed is not None else int(sha256_of(prompt)[:8], 16)
+        text, count = decode_with_schema(self._model, self._tokenizer, prompt, request.schema, request.config.max_tokens or 512,
+                                         request.config.temperature or 0.0, seed)
         self.batch_sizes.append(1)
         return BackendReply(text=text, input_tokens=len(self._tokenizer(prompt, add_special_tokens=False)["input_ids"]),
                             output_tokens=count, finish_reason="stop")
