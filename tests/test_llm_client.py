@@ -198,3 +198,21 @@ async def test_stage_attribution_in_ledger(tmp_path):
     await client.generate("b", config=cfg(), stage="expected")
     assert run.manifest("judge").usage["calls"] == 1
     assert [e["stage"] for e in run.ledger.entries()] == ["judge", "expected"]
+
+
+async def test_a_backend_can_lift_the_attempt_timeout():
+    from a3.llm.backends import ScriptedBackend
+
+    class SlowLocal(ScriptedBackend):
+        attempt_timeout = None  # like the local backend: bounded by its token budget, not a clock
+
+    async def slow(messages, config):
+        await asyncio.sleep(0.2)
+        return "finished"
+
+    from a3.llm import LLMClient
+
+    backend = SlowLocal(slow)
+    client = LLMClient(retry=FAST_RETRY, backend_factory=lambda model, args, limit: backend)
+    completion = await client.generate("hi", config=cfg(timeout=0.05))
+    assert completion.text == "finished" and completion.attempts == 1

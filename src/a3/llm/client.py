@@ -193,13 +193,16 @@ class LLMClient:
         if prepare is not None:  # e.g. loading a local model: not part of any attempt's timeout
             await prepare()
         semaphore = self._semaphore(config.model)
+        # A backend may set its own attempt timeout: a local model's work is bounded by its token
+        # budget, and a generation cut off in its thread would only keep the CPU busy.
+        attempt_timeout = getattr(backend, "attempt_timeout", config.timeout)
         backend_s = 0.0
         for attempt in range(1, self.retry.max_attempts + 1):
             t0 = time.perf_counter()
             try:
                 async with semaphore:
                     t0 = time.perf_counter()
-                    reply = await asyncio.wait_for(backend.complete(messages, config, schema), config.timeout)
+                    reply = await asyncio.wait_for(backend.complete(messages, config, schema), attempt_timeout)
                 if not allow_empty and not reply.text.strip():
                     raise TransientError("the model returned an empty reply")
                 return reply, attempt, backend_s + time.perf_counter() - t0
@@ -209,7 +212,7 @@ class LLMClient:
                 backend_s += time.perf_counter() - t0
                 exc = unwrap(raw)
                 if isinstance(exc, TimeoutError) or isinstance(raw, TimeoutError):
-                    exc = TransientError(f"no reply within {config.timeout:g} s")
+                    exc = TransientError(f"no reply within {attempt_timeout:g} s")
                 if not is_retryable(exc):
                     raise LLMCallError(
                         f"{config.model}: {_describe(exc)} (not retried)", model=config.model, attempts=attempt, cause=exc

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import types
 import typing
 from typing import Any, Literal
 
@@ -29,9 +28,7 @@ def field_choices(annotation: Any) -> list[Any] | type | None:
         return annotation
     if typing.get_origin(annotation) is Literal:
         return list(typing.get_args(annotation))
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return None
-    return None
+    return None  # unions, lists and models are not flat
 
 
 def is_flat(schema: type[BaseModel] | None) -> bool:
@@ -220,6 +217,8 @@ class SchemaDecoder:
         return node
 
     def _choose(self, options: list[str]) -> int:
+        if len(options) == 1:  # a const (a conversation turn's role, say): nothing to ask the model
+            return 0
         return _most_likely(self.model, self.tokenizer, [self.prompt + self.text], options, self.temperature, self.generator)[0]
 
     def _value(self, node: dict[str, Any]) -> None:

@@ -39,6 +39,8 @@ class LocalBackend:
     """``source`` is a model folder, or a function returning one (called once, in a worker thread,
     so that a first-use conversion does not block the event loop)."""
 
+    attempt_timeout = None  # no per-attempt timeout: generation is bounded by max_tokens
+
     def __init__(self, source: Path | Callable[[], Path], max_batch: int = 8, threads: int | None = None) -> None:
         self.source = source
         self.max_batch = max(1, max_batch)

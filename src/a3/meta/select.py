@@ -154,7 +154,7 @@ def select_runs(options: SelectOptions) -> dict[str, Any]:
     }
 
 
-def _domains(root: Path, domain: str, tally: _Tally) -> list[str]:
+def _domains(root: Path, domain: str) -> list[str]:
     if domain.lower() != "all":
         if not (root / domain).is_dir():
             raise UserInputError(f"{root / domain}: no such domain directory")
@@ -163,7 +163,7 @@ def _domains(root: Path, domain: str, tally: _Tally) -> list[str]:
 
 
 def _walk_tree(root: Path, options: SelectOptions, tally: _Tally) -> tuple[list[dict[str, Any]], list[str]]:
-    domains = _domains(root, options.domain, tally)
+    domains = _domains(root, options.domain)
     agent_dir_name = f"agent_{sanitise(options.agent)}"
     found = []
     for domain in domains:
