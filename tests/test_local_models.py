@@ -170,8 +170,32 @@ async def test_guided_decoding_samples_with_a_temperature_and_is_reproducible(tm
     model, tokenizer = backend._model, backend._tokenizer
 
     def run(temperature, seed):
-        return decode_with_schema(model, tokenizer, "<|user|>plan<|end|><|assistant|>", Proposal, 30, temperature, seed)[0]
+        return decode_with_schema(model, tokenizer, ["<|user|>plan<|end|><|assistant|>"], Proposal, 30, temperature, seed)[0][0]
 
     assert run(0.0, 1) == run(0.0, 2)  # greedy: the seed does not matter
     assert run(1.0, 7) == run(1.0, 7)  # sampled: the same seed, the same reply
     assert len({run(1.0, seed) for seed in range(5)}) > 1  # and different seeds explore
+
+
+@needs_torch
+async def test_plain_and_structured_requests_arriving_together_are_each_decoded_their_own_way(tmp_path):
+    from a3.llm.local_backend import LocalBackend
+    from tests.helpers.tiny_model import build_tiny_model
+
+    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"), max_batch=8)
+    client = LLMClient(tmp_path / "run", backend_factory=lambda model, args, limit: backend, concurrency=8, max_repairs=0)
+    config = CallConfig(model="local/tiny", max_tokens=10, temperature=0.0)
+    plain, nested, flat = await asyncio.gather(
+        client.generate("say something", config=config, allow_empty=True),
+        client.generate("make a plan", config=config, schema=Plan),
+        client.generate("judge this", config=config, schema=Verdict),
+    )
+    assert isinstance(nested.parsed, Plan) and isinstance(flat.parsed, Verdict)
+    assert plain.parsed is None
+
+
+def test_only_flat_schemas_decode_as_a_batch():
+    from a3.llm.constrained import decode_with_schema
+
+    with pytest.raises(ValueError, match="not flat"):
+        decode_with_schema(None, None, ["a", "b"], Plan, 10)

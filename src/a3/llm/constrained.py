@@ -1,10 +1,15 @@
-"""Constrained decoding for flat JSON schemas with a local Hugging Face model.
+"""Schema-guided decoding with a local Hugging Face model: replies valid for their schema by
+construction, however small the model.
 
-A flat schema has only string, boolean, enum (Literal) and number fields, like a judge's
-``{"reason": str, "harmful": bool}``. We write the JSON skeleton ourselves and let the model
-fill one field at a time: a string field is generated until its closing quote (or a token
-budget), and a boolean or enum field is the allowed value the model finds most likely. The result
-is valid for the schema by construction, however small the model.
+We write the JSON skeleton ourselves and let the model fill it: a string is generated up to its
+closing quote (within a token budget, and at least its ``minLength``), a boolean, enum, const or
+union branch is the alternative the model finds most likely (or one drawn from those likelihoods
+at a temperature), an array grows while the model prefers another item (within
+``minItems``/``maxItems``), and a number is read from a few free tokens.
+
+A flat schema (string, boolean, enum and number fields, like a judge's verdict) has the same
+shape in every reply, so a whole batch is decoded together; nested schemas whose shape depends on
+the model's choices (variable arrays, unions) are decoded one request at a time.
 """
 
 from __future__ import annotations
@@ -16,62 +21,148 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-STRING_FIELD_TOKENS = 96  # budget for one string field: a reason is a sentence or two
+STRING_FIELD_TOKENS = 96  # budget for one string: a reason is a sentence or two
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
-def field_choices(annotation: Any) -> list[Any] | type | None:
-    """The allowed values of a choice field, ``str``/``int``/``float`` for free fields, None if unsupported."""
-    if annotation is bool:
-        return [True, False]
-    if annotation in (str, int, float):
-        return annotation
-    if typing.get_origin(annotation) is Literal:
-        return list(typing.get_args(annotation))
-    return None  # unions, lists and models are not flat
+def _is_flat_field(annotation: Any) -> bool:
+    return annotation in (bool, str, int, float) or typing.get_origin(annotation) is Literal
 
 
 def is_flat(schema: type[BaseModel] | None) -> bool:
-    return schema is not None and bool(schema.model_fields) and all(
-        field_choices(f.annotation) is not None for f in schema.model_fields.values()
-    )
+    """True when every field is a string, boolean, number or Literal: decodable as a batch."""
+    return schema is not None and bool(schema.model_fields) and all(_is_flat_field(f.annotation) for f in schema.model_fields.values())
 
 
-def generate_structured(model: Any, tokenizer: Any, prompts: list[str], schema: type[BaseModel], max_tokens: int) -> list[tuple[str, int]]:
-    """For each chat-formatted prompt, (a JSON text valid for ``schema``, tokens generated)."""
-    texts = ["{" for _ in prompts]
-    values: list[dict[str, Any]] = [{} for _ in prompts]
-    generated = [0 for _ in prompts]
-    names = list(schema.model_fields)
-    properties = schema.model_json_schema().get("properties", {})
-    for position, name in enumerate(names):
-        kind = field_choices(schema.model_fields[name].annotation)
-        head = ("" if position == 0 else ", ") + json.dumps(name) + ": "
-        texts = [t + head for t in texts]
-        if isinstance(kind, list):
-            picks = _most_likely(model, tokenizer, [p + t for p, t in zip(prompts, texts)], [json.dumps(v) for v in kind])
-            for index, pick in enumerate(picks):
-                values[index][name] = kind[pick]
-                texts[index] += json.dumps(kind[pick])
-        elif kind is str:
-            texts = [t + '"' for t in texts]
-            budget = max(1, min(STRING_FIELD_TOKENS, max_tokens))
-            low = properties.get(name, {}).get("minLength", 0)
-            raw, counts = _until_quote(model, tokenizer, [p + t for p, t in zip(prompts, texts)], budget, low)
-            for index, (text, count) in enumerate(zip(raw, counts)):
-                value = _json_string(text)
-                values[index][name] = value
-                texts[index] += json.dumps(value)[1:]  # the string's content and its closing quote
-                generated[index] += count
-        else:  # int or float
-            raw, counts = _free(model, tokenizer, [p + t for p, t in zip(prompts, texts)], 8)
+def decode_with_schema(model: Any, tokenizer: Any, prompts: list[str], schema: type[BaseModel], max_tokens: int,
+                       temperature: float = 0.0, seed: int = 0) -> list[tuple[str, int]]:
+    """For each chat-formatted prompt, (a JSON text valid for ``schema``, tokens generated).
+    Several prompts only for flat schemas (see ``is_flat``)."""
+    if len(prompts) > 1 and not is_flat(schema):
+        raise ValueError(f"{schema.__name__} is not flat: decode it one prompt at a time")
+    return SchemaDecoder(model, tokenizer, prompts, schema.model_json_schema(), max_tokens, temperature, seed).run()
+
+
+class SchemaDecoder:
+    """Walks pydantic's JSON schema ($ref, anyOf/oneOf, enum/const, object, array with prefixItems
+    or items, string, number, boolean, null), writing the same structure for every prompt."""
+
+    MAX_ITEMS = 12  # arrays without maxItems stop here at the latest
+
+    def __init__(self, model: Any, tokenizer: Any, prompts: list[str], schema: dict[str, Any], max_tokens: int,
+                 temperature: float = 0.0, seed: int = 0) -> None:
+        import torch
+
+        self.model, self.tokenizer, self.prompts = model, tokenizer, prompts
+        self.temperature = temperature
+        self.generator = torch.Generator().manual_seed(seed)
+        self.defs = schema.get("$defs", {})
+        self.schema = schema
+        self.texts = ["" for _ in prompts]
+        self.budget = max_tokens
+        self.used = [0 for _ in prompts]
+
+    def run(self) -> list[tuple[str, int]]:
+        self._value(self.schema)
+        return list(zip(self.texts, self.used))
+
+    def _contexts(self) -> list[str]:
+        return [p + t for p, t in zip(self.prompts, self.texts)]
+
+    def _emit(self, text: str) -> None:
+        self.texts = [t + text for t in self.texts]
+
+    def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            node = self.defs[node["$ref"].split("/")[-1]]
+        return node
+
+    def _choose(self, options: list[str]) -> list[int]:
+        """Per prompt, the index of the option taken."""
+        if len(options) == 1:  # a const (a conversation turn's role, say): nothing to ask the model
+            return [0] * len(self.prompts)
+        return _most_likely(self.model, self.tokenizer, self._contexts(), options, self.temperature, self.generator)
+
+    def _value(self, node: dict[str, Any]) -> None:
+        node = self._resolve(node)
+        if "anyOf" in node or "oneOf" in node:
+            alternatives = [self._resolve(a) for a in node.get("anyOf", node.get("oneOf"))]
+            self._value(alternatives[self._choose([_start_of(a) for a in alternatives])[0]])  # one prompt: see decode_with_schema
+        elif "enum" in node or "const" in node or node.get("type") == "boolean":
+            values = [True, False] if node.get("type") == "boolean" else node.get("enum", [node.get("const")])
+            for index, pick in enumerate(self._choose([json.dumps(v) for v in values])):
+                self.texts[index] += json.dumps(values[pick])
+        elif node.get("type") == "object":
+            self._emit("{")
+            for position, (name, child) in enumerate(node.get("properties", {}).items()):
+                self._emit(("" if position == 0 else ", ") + json.dumps(name) + ": ")
+                self._value(child)
+            self._emit("}")
+        elif node.get("type") == "array":
+            self._array(node)
+        elif node.get("type") == "null":
+            self._emit("null")
+        elif node.get("type") in ("integer", "number"):
+            raw, counts = _generate(self.model, self.tokenizer, _encode(self.tokenizer, self._contexts()), 6)
             for index, (text, count) in enumerate(zip(raw, counts)):
                 found = _NUMBER.match(text.strip())
-                number = kind(found.group(0)) if found else kind(0)
-                values[index][name] = number
-                texts[index] += json.dumps(number)
-                generated[index] += count
-    return [(json.dumps(v, ensure_ascii=False), n) for v, n in zip(values, generated)]
+                number = float(found.group(0)) if found else 0.0
+                self.texts[index] += json.dumps(int(number) if node["type"] == "integer" else number)
+                self.used[index] += count
+        else:  # string, or a schema without a type: a string is the safest reading
+            self._emit('"')
+            low = node.get("minLength", 0)
+            budget = max(1 if low else 0, min(STRING_FIELD_TOKENS, self.budget - max(self.used)))
+            raw, counts = [""] * len(self.prompts), [0] * len(self.prompts)
+            if budget:
+                _seed_torch(self.generator)
+                raw, counts = _until_quote(self.model, self.tokenizer, self._contexts(), budget, low, self.temperature)
+            for index, (text, count) in enumerate(zip(raw, counts)):
+                self.texts[index] += json.dumps(_json_string(text))[1:]  # the content and its closing quote
+                self.used[index] += count
+
+    def _array(self, node: dict[str, Any]) -> None:
+        self._emit("[")
+        if "prefixItems" in node:  # a tuple: each position has its own schema
+            for position, item in enumerate(node["prefixItems"]):
+                self._emit(", " if position else "")
+                self._value(item)
+        else:  # one prompt: see decode_with_schema
+            items = node.get("items", {})
+            low = node.get("minItems", 0)
+            high = min(node.get("maxItems", self.MAX_ITEMS), self.MAX_ITEMS)
+            count = 0
+            while count < high:
+                more = ", " if count else _start_of(self._resolve(items))
+                if count >= low and (max(self.used) >= self.budget or self._choose(["]", more])[0] == 0):
+                    break
+                self._emit(", " if count else "")
+                self._value(items)
+                count += 1
+        self._emit("]")
+
+
+def _start_of(node: dict[str, Any]) -> str:
+    """The first characters of a JSON value of this schema, to compare alternatives by."""
+    if "enum" in node or "const" in node:
+        return json.dumps(node.get("enum", [node.get("const")])[0])
+    kinds = {"object": "{", "array": "[", "string": '"', "null": "null", "boolean": "true", "integer": "0", "number": "0"}
+    return kinds.get(node.get("type"), '"')
+
+
+def _seed_torch(generator: Any) -> None:
+    """Seed torch's global generator from ours, so sampled strings follow the request's seed."""
+    import torch
+
+    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+
+
+def until_stop(tokens: list[int], stops: set[int]) -> list[int]:
+    """The tokens before the first end-of-text or padding token."""
+    for position, token in enumerate(tokens):
+        if token in stops:
+            return tokens[:position]
+    return tokens
 
 
 def _encode(tokenizer: Any, texts: list[str]) -> Any:
@@ -85,9 +176,9 @@ def _most_likely(model: Any, tokenizer: Any, contexts: list[str], options: list[
     import torch
 
     scores = torch.empty(len(contexts), len(options))
+    encoded = _encode(tokenizer, contexts)
     for column, option in enumerate(options):
         option_ids = tokenizer(option, add_special_tokens=False)["input_ids"]
-        encoded = _encode(tokenizer, contexts)
         suffix = torch.tensor(option_ids).repeat(len(contexts), 1)
         input_ids = torch.cat([encoded["input_ids"], suffix], dim=1)
         mask = torch.cat([encoded["attention_mask"], torch.ones_like(suffix)], dim=1)
@@ -110,6 +201,20 @@ def _quote_token_ids(tokenizer: Any) -> list[int]:
         vocab = tokenizer.get_vocab()
         _QUOTE_TOKENS[key] = [i for token, i in vocab.items() if '"' in tokenizer.convert_tokens_to_string([token])]
     return _QUOTE_TOKENS[key]
+
+
+def _generate(model: Any, tokenizer: Any, encoded: Any, budget: int, temperature: float = 0.0,
+              **generate_args: Any) -> tuple[list[str], list[int]]:
+    """Greedy (or sampled) continuations of the encoded contexts: (text, tokens) up to the end token."""
+    import torch
+
+    start = encoded["input_ids"].shape[1]
+    sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+    with torch.inference_mode():
+        output = model.generate(**encoded, max_new_tokens=budget, pad_token_id=tokenizer.pad_token_id, **sampling, **generate_args)
+    stops = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+    kept = [until_stop(row[start:].tolist(), stops) for row in output]
+    return [tokenizer.decode(tokens, skip_special_tokens=True) for tokens in kept], [len(tokens) for tokens in kept]
 
 
 def _until_quote(model: Any, tokenizer: Any, contexts: list[str], budget: int, min_chars: int = 0,
@@ -136,34 +241,10 @@ def _until_quote(model: Any, tokenizer: Any, contexts: list[str], budget: int, m
                     scores[row, self.banned] = float("-inf")
             return scores
 
-    processors = LogitsProcessorList([NotYetClosed()]) if min_chars > 0 else None
-    with torch.inference_mode():
-        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-        output = model.generate(**encoded, max_new_tokens=budget, pad_token_id=tokenizer.pad_token_id,
-                                stopping_criteria=StoppingCriteriaList([ClosedString()]), logits_processor=processors, **sampling)
-    texts, counts = [], []
-    stops = {tokenizer.eos_token_id, tokenizer.pad_token_id}
-    for row in output:
-        kept = []
-        for token in row[start:].tolist():
-            if token in stops:
-                break
-            kept.append(token)
-        text = tokenizer.decode(kept, skip_special_tokens=True)
-        end = _closing_quote(text)
-        texts.append(text if end is None else text[:end])
-        counts.append(len(kept))
-    return texts, counts
-
-
-def _free(model: Any, tokenizer: Any, contexts: list[str], budget: int) -> tuple[list[str], list[int]]:
-    import torch
-
-    encoded = _encode(tokenizer, contexts)
-    start = encoded["input_ids"].shape[1]
-    with torch.inference_mode():
-        output = model.generate(**encoded, max_new_tokens=budget, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    return [tokenizer.decode(row[start:], skip_special_tokens=True) for row in output], [budget] * len(contexts)
+    texts, counts = _generate(model, tokenizer, encoded, budget, temperature, stopping_criteria=StoppingCriteriaList([ClosedString()]),
+                              logits_processor=LogitsProcessorList([NotYetClosed()]) if min_chars > 0 else None)
+    cut = [_closing_quote(text) for text in texts]
+    return [text if end is None else text[:end] for text, end in zip(texts, cut)], counts
 
 
 def _closing_quote(text: str) -> int | None:
@@ -184,122 +265,3 @@ def _json_string(raw: str) -> str:
         return json.loads('"' + raw.rstrip("\\") + '"')
     except ValueError:
         return raw.strip()
-
-
-class SchemaDecoder:
-    """Schema-guided decoding for any JSON schema pydantic produces from plain data models:
-    objects (every property, in order), arrays (the model chooses between another item and the
-    end, within minItems/maxItems), tuples (prefixItems), strings, booleans, enums, numbers, null and anyOf unions (the
-    most likely alternative). One request at a time; each choice is one forward pass."""
-
-    MAX_ITEMS = 12  # arrays without maxItems stop here at the latest
-
-    def __init__(self, model: Any, tokenizer: Any, prompt: str, schema: dict[str, Any], max_tokens: int,
-                 temperature: float = 0.0, seed: int = 0) -> None:
-        import torch
-
-        self.model, self.tokenizer, self.prompt = model, tokenizer, prompt
-        self.temperature = temperature
-        self.generator = torch.Generator().manual_seed(seed)
-        self.defs = schema.get("$defs", {})
-        self.schema = schema
-        self.text = ""
-        self.budget = max_tokens
-        self.used = 0
-
-    def run(self) -> tuple[str, int]:
-        self._value(self.schema)
-        return self.text, self.used
-
-    def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
-        while "$ref" in node:
-            node = self.defs[node["$ref"].split("/")[-1]]
-        return node
-
-    def _choose(self, options: list[str]) -> int:
-        if len(options) == 1:  # a const (a conversation turn's role, say): nothing to ask the model
-            return 0
-        return _most_likely(self.model, self.tokenizer, [self.prompt + self.text], options, self.temperature, self.generator)[0]
-
-    def _value(self, node: dict[str, Any]) -> None:
-        node = self._resolve(node)
-        if "anyOf" in node or "oneOf" in node:
-            alternatives = [self._resolve(a) for a in node.get("anyOf", node.get("oneOf"))]
-            starts = [_start_of(a) for a in alternatives]
-            self._value(alternatives[self._choose(starts)])
-        elif "enum" in node or "const" in node:
-            values = node.get("enum", [node.get("const")])
-            self.text += json.dumps(values[self._choose([json.dumps(v) for v in values])])
-        elif node.get("type") == "object":
-            self._object(node)
-        elif node.get("type") == "array":
-            self._array(node)
-        elif node.get("type") == "boolean":
-            self.text += ["true", "false"][self._choose(["true", "false"])]
-        elif node.get("type") == "null":
-            self.text += "null"
-        elif node.get("type") in ("integer", "number"):
-            raw, count = _free(self.model, self.tokenizer, [self.prompt + self.text], 6)
-            self.used += count[0]
-            found = _NUMBER.match(raw[0].strip())
-            number = found.group(0) if found else "0"
-            self.text += str(int(float(number))) if node["type"] == "integer" else number
-        else:  # string, or a schema without a type: a string is the safest reading
-            self.text += '"'
-            low = node.get("minLength", 0)
-            budget = max(1 if low else 0, min(STRING_FIELD_TOKENS, self.budget - self.used))
-            if budget:
-                torch_seed(self.generator)
-                raw, count = _until_quote(self.model, self.tokenizer, [self.prompt + self.text], budget, low, self.temperature)
-            else:
-                raw, count = [""], [0]
-            self.used += count[0]
-            self.text += json.dumps(_json_string(raw[0]))[1:]
-
-    def _object(self, node: dict[str, Any]) -> None:
-        self.text += "{"
-        for position, (name, child) in enumerate(node.get("properties", {}).items()):
-            self.text += ("" if position == 0 else ", ") + json.dumps(name) + ": "
-            self._value(child)
-        self.text += "}"
-
-    def _array(self, node: dict[str, Any]) -> None:
-        if "prefixItems" in node:  # a tuple: each position has its own schema
-            self.text += "["
-            for position, item in enumerate(node["prefixItems"]):
-                self.text += ", " if position else ""
-                self._value(item)
-            self.text += "]"
-            return
-        self.text += "["
-        items = node.get("items", {})
-        low = node.get("minItems", 0)
-        high = min(node.get("maxItems", self.MAX_ITEMS), self.MAX_ITEMS)
-        count = 0
-        while count < high:
-            if count >= low and (self.used >= self.budget or self._choose(["]", ", " if count else _start_of(self._resolve(items))]) == 0):
-                break
-            self.text += ", " if count else ""
-            self._value(items)
-            count += 1
-        self.text += "]"
-
-
-def _start_of(node: dict[str, Any]) -> str:
-    """The first characters of a JSON value of this schema, to compare alternatives by."""
-    kind = node.get("type")
-    if "enum" in node or "const" in node:
-        return json.dumps(node.get("enum", [node.get("const")])[0])
-    return {"object": "{", "array": "[", "string": '"', "null": "null", "boolean": "true", "integer": "0", "number": "0"}.get(kind, '"')
-
-
-def torch_seed(generator: Any) -> None:
-    """Seed torch's global generator from ours, so sampled strings follow the request's seed."""
-    import torch
-
-    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-
-
-def decode_with_schema(model: Any, tokenizer: Any, prompt: str, schema: type[BaseModel], max_tokens: int,
-                       temperature: float = 0.0, seed: int = 0) -> tuple[str, int]:
-    return SchemaDecoder(model, tokenizer, prompt, schema.model_json_schema(), max_tokens, temperature, seed).run()

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from a3.llm.backends import BackendReply
-from a3.llm.constrained import decode_with_schema, generate_structured, is_flat
+from a3.llm.constrained import decode_with_schema, is_flat, until_stop
 from a3.llm.types import CallConfig, Message
 from a3.store.hashing import sha256_of
 
@@ -32,7 +32,6 @@ class _Request:
     config: CallConfig
     schema: type[BaseModel] | None
     future: asyncio.Future[BackendReply] = field(repr=False)
-
 
 
 class LocalBackend:
@@ -93,29 +92,25 @@ class LocalBackend:
                         request.future.set_result(reply)
 
     def _generate_structured(self, batch: list[_Request]) -> list[BackendReply]:
-        """Flat schemas: valid JSON by construction (see a3.llm.constrained)."""
-        tokenizer, model = self._tokenizer, self._model
-        prompts = [_chat_prompt(tokenizer, r) for r in batch]
-        schema = batch[0].schema
+        """Replies valid for their schema by construction (a3.llm.constrained). A flat schema is
+        decoded for the whole group at once, a nested one request by request."""
+        schema = batch[0].schema  # a group shares its schema (see _compatible_groups)
         assert schema is not None
-        results = generate_structured(model, tokenizer, prompts, schema, min(r.config.max_tokens or 512 for r in batch))
-        self.batch_sizes.append(len(batch))
+        tokenizer = self._tokenizer
+        prompts = [_chat_prompt(tokenizer, r) for r in batch]
+        config = batch[0].config  # a group shares its sampling settings too
+        results: list[tuple[str, int]] = []
+        for chunk in [list(range(len(batch)))] if is_flat(schema) else [[i] for i in range(len(batch))]:
+            texts = [prompts[i] for i in chunk]
+            max_tokens = min(batch[i].config.max_tokens or 512 for i in chunk)
+            # With a temperature, sample; the seed comes from the request, so a repeated call (and
+            # the call cache) gives the same reply while a re-ask, whose prompt differs, draws afresh.
+            seed = config.seed if config.seed is not None else int(sha256_of(texts)[:8], 16)
+            results += decode_with_schema(self._model, tokenizer, texts, schema, max_tokens, config.temperature or 0.0, seed)
+            self.batch_sizes.append(len(chunk))
         lengths = tokenizer(prompts, add_special_tokens=False)["input_ids"]
         return [BackendReply(text=text, input_tokens=len(ids), output_tokens=count, finish_reason="stop")
                 for (text, count), ids in zip(results, lengths)]
-
-    def _generate_guided(self, request: _Request) -> BackendReply:
-        """Nested schemas: decoded one request at a time, valid JSON by construction."""
-        assert request.schema is not None
-        prompt = _chat_prompt(self._tokenizer, request)
-        # With a temperature, sample; the seed comes from the request, so a repeated call (and the
-        # call cache) gives the same reply while a re-ask, whose prompt differs, draws afresh.
-        seed = request.config.seed if request.config.seed is not None else int(sha256_of(prompt)[:8], 16)
-        text, count = decode_with_schema(self._model, self._tokenizer, prompt, request.schema, request.config.max_tokens or 512,
-                                         request.config.temperature or 0.0, seed)
-        self.batch_sizes.append(1)
-        return BackendReply(text=text, input_tokens=len(self._tokenizer(prompt, add_special_tokens=False)["input_ids"]),
-                            output_tokens=count, finish_reason="stop")
 
     def _load(self) -> None:
         import torch
@@ -133,10 +128,8 @@ class LocalBackend:
         self._tokenizer, self._model = tokenizer, model
 
     def _generate(self, batch: list[_Request]) -> list[BackendReply]:
-        if is_flat(batch[0].schema):
-            return self._generate_structured(batch)
         if batch[0].schema is not None:
-            return [self._generate_guided(r) for r in batch]
+            return self._generate_structured(batch)
         import torch
 
         tokenizer, model = self._tokenizer, self._model
@@ -156,10 +149,9 @@ class LocalBackend:
         width = encoded["input_ids"].shape[1]
         replies = []
         for index, request in enumerate(batch):
-            new = output[index, width:].tolist()
-            own_limit = request.config.max_tokens or 512
-            stopped = tokenizer.eos_token_id in new[:own_limit] or tokenizer.pad_token_id in new[:own_limit]
-            tokens = _until_stop(new[:own_limit], {tokenizer.eos_token_id, tokenizer.pad_token_id})
+            new = output[index, width:].tolist()[: request.config.max_tokens or 512]
+            tokens = until_stop(new, {tokenizer.eos_token_id, tokenizer.pad_token_id})
+            stopped = len(tokens) < len(new)
             text = tokenizer.decode(tokens, skip_special_tokens=True)
             replies.append(BackendReply(
                 text=text,
@@ -174,19 +166,11 @@ def _chat_prompt(tokenizer: Any, request: _Request) -> str:
     return tokenizer.apply_chat_template([m.model_dump() for m in request.messages], tokenize=False, add_generation_prompt=True)
 
 
-def _until_stop(tokens: list[int], stops: set[int]) -> list[int]:
-    for position, token in enumerate(tokens):
-        if token in stops:
-            return tokens[:position]
-    return tokens
-
-
 def _compatible_groups(batch: list[_Request]) -> list[list[_Request]]:
-    """Requests that can share one generate() call: same sampling settings, and the same schema
-    when it is decoded field by field."""
+    """Requests that can be generated together: the same sampling settings and the same schema
+    (or none)."""
     groups: dict[tuple[Any, ...], list[_Request]] = {}
     for request in batch:
         c = request.config
-        flat = request.schema if is_flat(request.schema) else None
-        groups.setdefault((c.temperature, c.top_p, c.seed, flat), []).append(request)
+        groups.setdefault((c.temperature, c.top_p, c.seed, request.schema), []).append(request)
     return list(groups.values())
