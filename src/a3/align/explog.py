@@ -8,6 +8,7 @@ test split never appear in an agent view.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -61,9 +62,6 @@ class ExperimentLog:
 
     def example_labels(self) -> set[str]:
         return {"Ex0", *(r["example_id"] for r in self.examples())}
-
-    def has_hypothesis(self, hypothesis_id: str) -> bool:
-        return f"hypothesis:{hypothesis_id}" in self._log
 
     # -- rendering --------------------------------------------------------------------------
 
@@ -173,6 +171,4 @@ def _quote(text: str) -> str:
 
 
 def _json(record: dict[str, Any]) -> str:
-    import json
-
     return json.dumps({k: v for k, v in record.items() if k not in ("key", "kind")}, indent=2, ensure_ascii=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from a3.errors import A3Error
@@ -35,7 +35,6 @@ class MetaRunResult:
     clusters: Path
     report_markdown: Path
     report_html: Path
-    failures: list = field(default_factory=list)
 
 
 class SummariesFailed(A3Error):
