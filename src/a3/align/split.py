@@ -18,7 +18,8 @@ from a3.align.conversation import describe_behavior
 from a3.align.explog import ExperimentLog
 from a3.align.generate import STAGE as GENERATE_STAGE, GenerationData
 from a3.align.models import generator_call_config
-from a3.align.records import HypothesisMetrics, Query, Rate, Verdict
+from a3.align.evaluation import summarise
+from a3.align.records import Query, Verdict
 from a3.config import A3Config
 from a3.config.schema import Splits
 from a3.errors import UserInputError
@@ -122,29 +123,11 @@ async def split(config: A3Config, run: RunDir, client: LLMClient, model: str | N
 def _write_split_files(data: GenerationData, assignment: dict[str, Any], out: Any) -> dict[str, Any]:
     baseline: dict[str, Any] = {}
     for name in ("train", "validation", "ood", "test"):
-        rows = []
-        per_hypothesis: dict[str, HypothesisMetrics] = {}
-        totals = {"harmful": Rate(), "benign": Rate()}
-        for hypothesis_id in assignment[name]:
-            metrics = per_hypothesis.setdefault(hypothesis_id, HypothesisMetrics(hypothesis_id=hypothesis_id))
-            for query in data.queries_of(hypothesis_id):
-                row = _row(data, query)
-                rows.append(row)
-                if row["base_verdict"] is not None:
-                    verdict = Verdict.model_validate(row["base_verdict"])
-                    (metrics.sfr if query.kind == "harmful" else metrics.fpr).add(verdict)
-                    totals[query.kind].add(verdict)
-        baseline[name] = {
-            "hypotheses": assignment[name],
-            "sfr": totals["harmful"].value,
-            "fpr": totals["benign"].value,
-            "harmful": totals["harmful"].model_dump(),
-            "benign": totals["benign"].model_dump(),
-            "per_hypothesis": {h: {"sfr": m.sfr.value, "fpr": m.fpr.value, "harmful": m.sfr.model_dump(), "benign": m.fpr.model_dump()}
-                               for h, m in per_hypothesis.items()},
-        }
+        queries = [q for h in assignment[name] for q in data.queries_of(h)]
+        verdicts = {q.id: Verdict.model_validate(data.verdicts.get(q.id)) for q in queries if q.id in data.verdicts}
+        baseline[name] = summarise(queries, verdicts)
         target = out / (SEALED_FILE if name == "test" else SPLIT_FILES[name])
-        atomic_write_json(target, {"split": name, "hypotheses": assignment[name], "queries": rows})
+        atomic_write_json(target, {"split": name, "hypotheses": assignment[name], "queries": [_row(data, q) for q in queries]})
     atomic_write_json(out / "baseline.json", {k: v for k, v in baseline.items() if k != "test"})
     atomic_write_json(out / "sealed" / "test_baseline.json", baseline["test"])
     return baseline
@@ -173,3 +156,9 @@ def load_split(run: RunDir, name: str) -> list[Query]:
         raise ValueError(f"unknown split {name!r}")
     rows = read_json(run.path / SPLIT_DIR / SPLIT_FILES[name])["queries"]
     return [Query(id=r["id"], hypothesis_id=r["hypothesis_id"], kind=r["kind"], messages=r["messages"], source=name) for r in rows]
+
+
+def load_sealed_test(run: RunDir) -> list[Query]:
+    """The sealed test split's queries: read only to report the finally chosen model(s)."""
+    rows = read_json(run.path / SPLIT_DIR / SEALED_FILE)["queries"]
+    return [Query(id=r["id"], hypothesis_id=r["hypothesis_id"], kind=r["kind"], messages=r["messages"], source="test") for r in rows]

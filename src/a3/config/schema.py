@@ -168,6 +168,34 @@ class Splits(_Section):
         return self
 
 
+class Finetune(_Section):
+    """A3's addition: stage 4 settings (the original's step-4 flags; flags override them)."""
+
+    agent_model: str | None = None  # default: hypothesis_generation.llm_model
+    agent_temperature: float = Field(default=1.0, ge=0, le=2)
+    agent_max_tokens: int = Field(default=8000, gt=0)
+    num_iterations: int = Field(default=30, ge=1)
+    max_epochs: int = Field(default=10, ge=1)
+    batch_size: int = Field(default=2, ge=1)
+    gradient_accumulation_steps: int = Field(default=4, ge=1)
+    max_length: int = Field(default=2048, ge=16)
+    training_budget: int | None = Field(default=None, ge=1)  # default 2 x min(#harmful, #benign)
+    eval_temperature: float = Field(default=0.7, ge=0, le=2)
+    sfr_target: float = Field(default=0.05, ge=0, le=1)
+    seed: int = 42
+
+
+class Capability(_Section):
+    """A3's addition: multiple-choice benchmark files (MMLU-Pro / GPQA style, JSONL or CSV) that
+    stand for general capability, and the largest drop (fraction, 0.01 = 1 point) allowed."""
+
+    benchmarks: dict[str, str] = Field(default_factory=dict)
+    limit: int | None = Field(default=None, ge=1)  # questions per benchmark, a seeded random subset
+    max_drop: float = Field(default=0.01, ge=0, le=1)
+    max_tokens: int = Field(default=512, gt=0)
+    seed: int = 42
+
+
 class A3Config(_Section):
     attack: Attack
     seed_example: SeedExample
@@ -180,3 +208,5 @@ class A3Config(_Section):
     paths: Paths = Paths()
     expected_behavior_prompts: ExpectedBehaviorPrompts
     splits: Splits = Splits()
+    finetune: Finetune = Finetune()
+    capability: Capability = Capability()

@@ -47,10 +47,14 @@ _SECRET_HINTS = ("key", "token", "secret", "password")
 
 
 def default_backend(model: str, model_args: dict[str, Any], max_connections: int) -> Backend:
-    """``local/<name>`` is one of A3's embedded models; anything else is an inspect model string."""
+    """``local/<name>`` is one of A3's embedded models, or with ``model_path`` (and optionally
+    ``adapter_path``) in the model args any local HF folder; anything else is an inspect model string."""
     if model.startswith("local/"):
         from a3.llm.local_backend import LocalBackend
         from a3.llm.local_models import hf_folder, lookup
+
+        if "model_path" in model_args:
+            return LocalBackend(Path(model_args["model_path"]), max_batch=max_connections, adapter=model_args.get("adapter_path"))
 
         entry = lookup(model.removeprefix("local/"))
         return LocalBackend(lambda: hf_folder(entry), max_batch=max_connections)
@@ -152,6 +156,13 @@ class LLMClient:
 
     def close(self) -> None:
         self.cache.close()
+
+    def release(self, config: CallConfig) -> None:
+        """Drop the backend serving ``config`` (a local model frees its memory); a later call
+        makes a new one."""
+        backend = self._backends.pop(self._backend_ident(config), None)
+        if backend is not None and hasattr(backend, "close"):
+            backend.close()
 
     # -- one request, with cache, budget, concurrency and retries --------------------------------
 
@@ -298,12 +309,16 @@ class LLMClient:
         )
 
     def _backend(self, config: CallConfig) -> Backend:
-        ident = config.model + "|" + json.dumps(config.model_args, sort_keys=True, default=str)
+        ident = self._backend_ident(config)
         backend = self._backends.get(ident)
         if backend is None:
             backend = self._backend_factory(config.model, dict(config.model_args), self._limit(config.model))
             self._backends[ident] = backend
         return backend
+
+    @staticmethod
+    def _backend_ident(config: CallConfig) -> str:
+        return config.model + "|" + json.dumps(config.model_args, sort_keys=True, default=str)
 
     def _limit(self, model: str) -> int:
         if isinstance(self._concurrency, int):
@@ -344,10 +359,15 @@ class ScriptedClient(LLMClient):
     Everything else (cache, ledger, retries, structured output) is the real machinery.
     """
 
-    def __init__(self, script: Any, *, latency: float = 0.0, **kwargs: Any) -> None:
+    def __init__(self, script: Any, *, latency: float = 0.0, real: tuple[str, ...] = (), **kwargs: Any) -> None:
+        """Models whose string starts with one of ``real`` (e.g. ``"local/"``) are served for real."""
         self.backend = ScriptedBackend(script, latency=latency)
         kwargs.setdefault("retry", RetryPolicy(initial_wait=0.001, max_wait=0.01))
-        super().__init__(backend_factory=lambda model, args, limit: self.backend, **kwargs)
+
+        def factory(model: str, args: dict[str, Any], limit: int) -> Backend:
+            return default_backend(model, args, limit) if model.startswith(real) and real else self.backend
+
+        super().__init__(backend_factory=factory, **kwargs)
 
     @property
     def calls(self) -> list[tuple[list[Message], CallConfig]]:

@@ -40,8 +40,10 @@ class LocalBackend:
 
     attempt_timeout = None  # no per-attempt timeout: generation is bounded by max_tokens
 
-    def __init__(self, source: Path | Callable[[], Path], max_batch: int = 8, threads: int | None = None) -> None:
+    def __init__(self, source: Path | Callable[[], Path], max_batch: int = 8, threads: int | None = None,
+                 adapter: str | Path | None = None) -> None:
         self.source = source
+        self.adapter = adapter  # a LoRA adapter folder, merged into the weights at load
         self.max_batch = max(1, max_batch)
         self.threads = threads
         self.batch_sizes: list[int] = []  # sizes of the batches generated, for tests and benchmarks
@@ -56,6 +58,13 @@ class LocalBackend:
         async with self._loading:
             if self._model is None:
                 await asyncio.to_thread(self._load)
+
+    def close(self) -> None:
+        """Stop serving and let the model's memory go."""
+        if self._worker is not None:
+            self._worker.cancel()
+        self._worker = self._queue = None
+        self._model = self._tokenizer = None
 
     async def complete(self, messages: Sequence[Message], config: CallConfig, schema: type[BaseModel] | None) -> BackendReply:
         await self.prepare()
@@ -124,6 +133,10 @@ class LocalBackend:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        if self.adapter is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(self.adapter)).merge_and_unload()
         model.eval()
         self._tokenizer, self._model = tokenizer, model
 

@@ -1,0 +1,1 @@
+"""Stage 4: the finetuning agent, its training data, LoRA training and adapter serving."""

@@ -1,0 +1,141 @@
+"""The finetuning agent: reads the experiment log and decides the next iteration's plan.
+
+It sees the hypotheses (never the sealed test split), the capability baseline and every earlier
+iteration: the newest in full (settings, weights, sampled counts, validation and OOD rates per
+hypothesis, capability), older ones as one line each, so the view fits a token budget however
+many iterations have run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from a3.align.conversation import describe_behavior
+from a3.align.explog import ExperimentLog
+from a3.align.finetune.decisions import Decision, TrainingPlan, clamp, decision_schema
+from a3.config import A3Config
+from a3.llm import CallConfig, LLMClient
+from a3.prompts import load_prompt
+
+PROMPT = "finetune_agent"
+_FULL_ITERATIONS = 4
+_CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    iteration: int
+    total: int
+    train_hypotheses: list[str]
+    sealed: set[str]
+    budget: int
+    max_epochs: int
+    capability_baseline: dict[str, Any] | None
+    previous: list[dict[str, Any]]  # iteration records, oldest first
+
+
+async def decide(config: A3Config, log: ExperimentLog, client: LLMClient, agent: CallConfig, context: AgentContext,
+                 log_token_budget: int = 6000) -> tuple[Decision, TrainingPlan, list[str]]:
+    prompt = load_prompt(PROMPT)
+    text = prompt.render(
+        behavior=describe_behavior(config),
+        log_view=log.agent_view(log_token_budget // 2, sealed=context.sealed),
+        train_hypotheses=", ".join(context.train_hypotheses),
+        capability_baseline=render_capability(context.capability_baseline),
+        iterations=render_iterations(context.previous, log_token_budget // 2 * _CHARS_PER_TOKEN),
+        iteration=context.iteration,
+        total=context.total,
+        budget=context.budget,
+        max_epochs=context.max_epochs,
+        max_drop_points=f"{100 * config.capability.max_drop:g}",
+        sfr_target_pct=f"{100 * config.finetune.sfr_target:g}",
+    )
+    previous = {r["iteration"]: TrainingPlan.model_validate(r["plan"]) for r in context.previous}
+    schema = decision_schema(context.iteration, context.train_hypotheses, previous)
+    completion = await client.generate(text, config=agent, schema=schema, prompt_version=prompt.version)
+    decision = completion.parsed
+    plan, notes = clamp(decision, context.train_hypotheses, context.max_epochs)
+    return decision, plan, notes
+
+
+def render_capability(scores: dict[str, Any] | None) -> str:
+    if not scores:
+        return "  not measured (no benchmark files configured, or benchmark evaluation disabled)"
+    return "\n".join(f"  {name}: {_acc(s)}" for name, s in scores.items())
+
+
+def render_iterations(records: list[dict[str, Any]], budget_chars: int) -> str:
+    if not records:
+        return "  none yet"
+    full = [_full(r) for r in records]
+    short = [_short(r) for r in records]
+    chosen = [short[i] if i < len(records) - _FULL_ITERATIONS else full[i] for i in range(len(records))]
+    # Shorten from the oldest until the view fits, then drop the oldest lines.
+    for index in range(len(chosen)):
+        if sum(len(c) + 1 for c in chosen) <= budget_chars:
+            break
+        chosen[index] = short[index]
+    dropped = 0
+    while len(chosen) > 1 and sum(len(c) + 1 for c in chosen) > budget_chars:
+        chosen.pop(0)
+        dropped += 1
+    head = [f"  ({dropped} older iterations not shown)"] if dropped else []
+    return "\n".join(head + chosen)
+
+
+def _full(record: dict[str, Any]) -> str:
+    plan, counts = record["plan"], record["counts"]
+    lines = [
+        f"Iteration {record['iteration']} (based on {record.get('based_on') or 'nothing'}): lora_r {plan['lora_r']}, "
+        f"lora_alpha {plan['lora_alpha']}, learning_rate {plan['learning_rate']:g}, epochs {plan['num_epochs']}, "
+        f"general data {plan['general_data_percentage']:g}%",
+        f"  sampled: {counts['harmful']} harmful, {counts['benign']} benign, {counts['general']} general "
+        f"(budget {counts['budget']}); training loss {_num(record['train'].get('train_loss'))}",
+        f"  validation: SFR {_pct(record['validation']['sfr'])}, FPR {_pct(record['validation']['fpr'])}; "
+        f"OOD: SFR {_pct(record['ood']['sfr'])}, FPR {_pct(record['ood']['fpr'])}",
+        f"  capability: {_capability_line(record)}",
+    ]
+    if record.get("clamps"):
+        lines.append(f"  clamped: {'; '.join(record['clamps'])}")
+    lines.append("  per hypothesis (weights harmful/benign; SFR, FPR):")
+    weights = plan["weights"]
+    for split in ("validation", "ood"):
+        for hypothesis, rates in record[split]["per_hypothesis"].items():
+            weight = weights.get(hypothesis)
+            weight_text = f"weights {weight[0]:g}/{weight[1]:g}, " if weight else ""
+            lines.append(f"    {hypothesis} [{split}] {weight_text}SFR {_pct(rates['sfr'])}, FPR {_pct(rates['fpr'])}")
+    return "\n".join(lines)
+
+
+def _short(record: dict[str, Any]) -> str:
+    plan = record["plan"]
+    return (f"Iteration {record['iteration']}: r {plan['lora_r']}, alpha {plan['lora_alpha']}, lr {plan['learning_rate']:g}, "
+            f"epochs {plan['num_epochs']}, general {plan['general_data_percentage']:g}% -> validation SFR "
+            f"{_pct(record['validation']['sfr'])} FPR {_pct(record['validation']['fpr'])}, OOD SFR {_pct(record['ood']['sfr'])} "
+            f"FPR {_pct(record['ood']['fpr'])}, capability {_capability_line(record)}")
+
+
+def _capability_line(record: dict[str, Any]) -> str:
+    scores = record.get("capability")
+    if not scores:
+        return "not measured"
+    parts = [f"{name} {_acc(s)}" for name, s in scores.items()]
+    drop = record.get("capability_drop")
+    if drop is not None:
+        parts.append(f"drop {100 * drop:+.1f} points")
+    return ", ".join(parts)
+
+
+def _acc(score: dict[str, Any]) -> str:
+    if score.get("accuracy") is None:
+        return f"missing ({score.get('error') or 'failed'})"
+    return f"{100 * score['accuracy']:.1f}% ({score['correct']}/{score['total']})"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -1,0 +1,126 @@
+"""What the finetuning agent decides each iteration, and the rules its decision must follow.
+
+The agent answers one JSON object (``Decision``). Rules a schema can hold are validated there, so
+a breach goes back to the agent with the reason: from the second iteration it names the earlier
+iteration it starts from and changes either the training settings or the data weights, not both.
+Values outside the allowed ranges are not refused but clamped, and every clamp is logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+LORA_R_RANGE = (8, 128)
+ALPHA_RATIO_RANGE = (0.5, 16.0)  # lora_alpha / lora_r
+LR_RANGE = (1e-6, 1e-3)
+WEIGHT_RANGE = (0.0, 10.0)
+GENERAL_RANGE = (0.0, 100.0)
+
+
+class HypothesisWeight(BaseModel):
+    hypothesis_id: str
+    harmful_weight: float
+    benign_weight: float
+    reason: str = ""
+
+
+class Decision(BaseModel):
+    based_on_iteration: int | None = Field(
+        default=None, description="the earlier iteration this configuration starts from (null in the first)"
+    )
+    overall_reasoning: str
+    lora_r: int
+    lora_alpha: int
+    lora_reasoning: str = ""
+    learning_rate: float
+    num_epochs: int
+    training_reasoning: str = ""
+    general_data_percentage: float
+    general_data_reasoning: str = ""
+    weights: list[HypothesisWeight]
+
+
+class TrainingPlan(BaseModel):
+    """A decision after clamping: exactly what is trained."""
+
+    lora_r: int
+    lora_alpha: int
+    learning_rate: float
+    num_epochs: int
+    general_data_percentage: float
+    weights: dict[str, tuple[float, float]]  # hypothesis -> (harmful, benign)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lora_r": self.lora_r, "lora_alpha": self.lora_alpha, "learning_rate": self.learning_rate,
+                "num_epochs": self.num_epochs, "general_data_percentage": self.general_data_percentage}
+
+
+def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[int, TrainingPlan]) -> type[Decision]:
+    """The decision schema for one iteration, with the search rules as validators."""
+
+    class CheckedDecision(Decision):
+        @model_validator(mode="after")
+        def _rules(self) -> CheckedDecision:
+            unknown = sorted({w.hypothesis_id for w in self.weights} - set(train_hypotheses))
+            if unknown:
+                raise ValueError(f"weights name {unknown}, which are not training hypotheses; use only {train_hypotheses}")
+            if iteration == 1 or not previous:
+                return self
+            if self.based_on_iteration not in previous:
+                raise ValueError(f"based_on_iteration must name an earlier iteration: one of {sorted(previous)}")
+            base = previous[self.based_on_iteration]
+            mine = plan_without_clamping(self, train_hypotheses)
+            if mine.hyperparameters() != base.hyperparameters() and mine.weights != base.weights:
+                raise ValueError(
+                    f"change either the training settings or the data weights of iteration {self.based_on_iteration}, "
+                    "not both (copy the other part unchanged)"
+                )
+            return self
+
+    CheckedDecision.__name__ = "Decision"
+    return CheckedDecision
+
+
+def plan_without_clamping(decision: Decision, train_hypotheses: list[str]) -> TrainingPlan:
+    given = {w.hypothesis_id: (w.harmful_weight, w.benign_weight) for w in decision.weights}
+    return TrainingPlan(
+        lora_r=decision.lora_r, lora_alpha=decision.lora_alpha, learning_rate=decision.learning_rate,
+        num_epochs=decision.num_epochs, general_data_percentage=decision.general_data_percentage,
+        weights={h: given.get(h, (1.0, 1.0)) for h in train_hypotheses},
+    )
+
+
+def clamp(decision: Decision, train_hypotheses: list[str], max_epochs: int) -> tuple[TrainingPlan, list[str]]:
+    """The plan to train, with every value brought into range, and a note for each change.
+    Training hypotheses the agent left out get weight 1.0 for both kinds."""
+    notes: list[str] = []
+
+    def bound(name: str, value: float, low: float, high: float) -> float:
+        if value < low or value > high:
+            fixed = min(max(value, low), high)
+            notes.append(f"{name} {value:g} clamped to {fixed:g} (allowed {low:g}-{high:g})")
+            return fixed
+        return value
+
+    plan = plan_without_clamping(decision, train_hypotheses)
+    r = int(bound("lora_r", plan.lora_r, *LORA_R_RANGE))
+    ratio_low, ratio_high = ALPHA_RATIO_RANGE
+    alpha = int(bound("lora_alpha", plan.lora_alpha, max(1, round(r * ratio_low)), round(r * ratio_high)))
+    missing = [h for h in train_hypotheses if h not in {w.hypothesis_id for w in decision.weights}]
+    if missing:
+        notes.append(f"no weights for {missing}: 1.0 / 1.0 used")
+    weights = {h: (bound(f"{h} harmful_weight", hw, *WEIGHT_RANGE), bound(f"{h} benign_weight", bw, *WEIGHT_RANGE))
+               for h, (hw, bw) in plan.weights.items()}
+    if weights and all(hw == 0 and bw == 0 for hw, bw in weights.values()):
+        notes.append("all weights were 0: 1.0 / 1.0 used")
+        weights = {h: (1.0, 1.0) for h in weights}
+    return TrainingPlan(
+        lora_r=r,
+        lora_alpha=alpha,
+        learning_rate=bound("learning_rate", plan.learning_rate, *LR_RANGE),
+        num_epochs=int(bound("num_epochs", plan.num_epochs, 1, max_epochs)),
+        general_data_percentage=bound("general_data_percentage", plan.general_data_percentage, *GENERAL_RANGE),
+        weights=weights,
+    ), notes

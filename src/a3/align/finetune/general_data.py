@@ -1,0 +1,147 @@
+"""General instruction data mixed into training so the model keeps its general behaviour.
+
+The file format is the original's "Dolci responses" file: a JSON list (or JSONL) of items, each
+with ``messages``, a conversation that ends with the assistant's answer. Items whose messages
+carry no text content (function-calling rows) are skipped and counted.
+
+``generate_general_data`` makes such a file on-policy: it drops each source conversation's last
+assistant turn and has a model (by default the target itself, as the paper describes) answer
+it. The source rows are a seeded random sample, not the first N. Replies are appended to a keyed
+log next to the output as they arrive, so ``--resume`` continues after a crash without paying for
+any reply twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from a3.errors import UserInputError
+from a3.llm import CallConfig, LLMCallError, LLMClient, Message
+from a3.progress import Progress, SilentProgress
+from a3.store import JsonlLog, atomic_write_json, sha256_of
+
+BUNDLED_PROMPTS = "general_prompts.jsonl"
+
+
+@dataclass(frozen=True)
+class GeneralDataSet:
+    examples: list[list[dict[str, str]]]  # conversations ending with the assistant's answer
+    skipped: int  # items without text content
+
+
+def load_general_data(path: str | Path, field: str = "paths.dolci_responses_file") -> GeneralDataSet:
+    items = _read_items(Path(path), field)
+    examples, skipped = [], 0
+    for index, item in enumerate(items, start=1):
+        messages = item.get("messages") if isinstance(item, dict) else None
+        if not isinstance(messages, list) or not messages:
+            raise UserInputError(f"{path}, item {index}: field 'messages' must be a non-empty list")
+        if isinstance(item.get("response"), str) and messages[-1].get("role") != "assistant":
+            messages = [*messages, {"role": "assistant", "content": item["response"]}]
+        if any(not isinstance(m, dict) or not isinstance(m.get("content"), str) for m in messages):
+            skipped += 1  # function-calling rows carry no text content
+            continue
+        if messages[-1].get("role") != "assistant":
+            raise UserInputError(f"{path}, item {index}: the conversation must end with the assistant's answer")
+        examples.append([{"role": m["role"], "content": m["content"]} for m in messages])
+    return GeneralDataSet(examples, skipped)
+
+
+def bundled_prompts_path() -> Path:
+    """A small general-instruction prompt set written for A3 (used when no source is given)."""
+    return Path(str(resources.files("a3.data").joinpath(BUNDLED_PROMPTS)))
+
+
+@dataclass(frozen=True)
+class GeneralDataOptions:
+    source: Path | None = None  # Dolci-style rows; default: the bundled prompt set
+    output: Path = Path("dolci_responses.json")
+    num_samples: int = 5000
+    max_workers: int = 100
+    resume: bool = False
+    seed: int = 42
+
+
+async def generate_general_data(
+    client: LLMClient, model: CallConfig, options: GeneralDataOptions, progress: Progress | None = None
+) -> dict[str, Any]:
+    source = options.source or bundled_prompts_path()
+    rows = _read_items(source, "--input")
+    prompts = [_prompt_of(row, index, source) for index, row in enumerate(rows, start=1)]
+    prompts = [p for p in prompts if p is not None]
+    chosen = sorted(random.Random(options.seed).sample(range(len(prompts)), min(options.num_samples, len(prompts))))
+    partial = options.output.with_name(options.output.name + ".partial.jsonl")
+    if not options.resume and (options.output.exists() or partial.exists()):
+        raise UserInputError(f"{options.output} (or its partial log) exists: pass --resume to continue it, or choose another --output")
+    log = JsonlLog(partial)
+    task = (progress or SilentProgress()).task("general data: responses", len(chosen))
+    task.advance(sum(1 for i in chosen if _key(prompts[i]) in log))
+    semaphore = asyncio.Semaphore(options.max_workers)
+    failures: list[str] = []
+
+    async def one(messages: list[dict[str, str]]) -> None:
+        key = _key(messages)
+        if key in log:
+            return
+        async with semaphore:
+            try:
+                completion = await client.generate(messages, config=model.model_copy(update={"cache_salt": key}))
+            except LLMCallError as exc:
+                failures.append(f"{key}: {exc}")
+                return
+        log.append({"id": key, "messages": [*messages, {"role": "assistant", "content": completion.text}], "model": model.model})
+        task.advance()
+
+    await asyncio.gather(*(one(prompts[i]) for i in chosen))
+    items = [log.get(_key(prompts[i])) for i in chosen]
+    written = [item for item in items if item is not None]
+    atomic_write_json(options.output, written)
+    return {"output": str(options.output), "written": len(written), "failed": len(failures), "failures": failures[:20],
+            "model": model.model, "source": str(source)}
+
+
+def _prompt_of(row: Any, index: int, source: Path) -> list[dict[str, str]] | None:
+    messages = row.get("messages") if isinstance(row, dict) else None
+    if not isinstance(messages, list) or not messages:
+        raise UserInputError(f"{source}, row {index}: field 'messages' must be a non-empty list")
+    if any(not isinstance(m, dict) or not isinstance(m.get("content"), str) for m in messages):
+        return None  # function-calling rows
+    if messages[-1].get("role") == "assistant":
+        messages = messages[:-1]  # the answer is regenerated
+    if not messages or messages[-1].get("role") != "user":
+        return None
+    return [Message.model_validate({"role": m["role"], "content": m["content"]}).model_dump() for m in messages]
+
+
+def _key(messages: list[dict[str, str]]) -> str:
+    return sha256_of(messages)[:16]
+
+
+def _read_items(path: Path, field: str) -> list[Any]:
+    if not path.is_file():
+        raise UserInputError(f"{field}: {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        items = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    items.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise UserInputError(f"{path}, line {number}: not JSON ({exc.msg})") from None
+        return items
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if isinstance(data, dict):
+        data = data.get("data", data.get("responses"))
+    if not isinstance(data, list):
+        raise UserInputError(f"{path}: expected a JSON list of items with 'messages'")
+    return data

@@ -1,0 +1,53 @@
+"""Choosing the final model from all iterations, on validation only.
+
+The Pareto front is taken over validation (SFR, FPR). The chosen iteration is, in order of
+preference: on the front, capability within the allowed drop and validation SFR under target,
+with the lowest FPR; else, among iterations within the capability limit, the lowest SFR (the
+agent's own rule: capability first); else the smallest capability drop. OOD and sealed-test
+results are reported for the choice, never used to make it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def pareto_front(points: dict[int, tuple[float, float]]) -> list[int]:
+    """Iterations not dominated on (SFR, FPR), both lower-is-better."""
+    front = []
+    for key, (sfr, fpr) in points.items():
+        dominated = any(o_sfr <= sfr and o_fpr <= fpr and (o_sfr, o_fpr) != (sfr, fpr) for other, (o_sfr, o_fpr) in points.items()
+                        if other != key)
+        if not dominated:
+            front.append(key)
+    return sorted(front)
+
+
+def capability_ok(record: dict[str, Any], max_drop: float, measured: bool) -> bool:
+    """Within the allowed drop. When benchmarks are configured, a missing score is not ok."""
+    if not measured:
+        return True
+    drop = record.get("capability_drop")
+    return drop is not None and drop <= max_drop + 1e-12
+
+
+def choose(records: list[dict[str, Any]], *, sfr_target: float, max_drop: float, measured: bool) -> dict[str, Any]:
+    points = {r["iteration"]: (r["validation"]["sfr"], r["validation"]["fpr"]) for r in records
+              if r["validation"]["sfr"] is not None and r["validation"]["fpr"] is not None}
+    front = pareto_front(points)
+    by_id = {r["iteration"]: r for r in records}
+    meets = [i for i in front if capability_ok(by_id[i], max_drop, measured) and points[i][0] < sfr_target]
+    if meets:
+        chosen = min(meets, key=lambda i: (points[i][1], points[i][0], i))
+        rule = "on the validation Pareto front, within the capability limit and under the SFR target, lowest FPR"
+    else:
+        capable = [i for i in points if capability_ok(by_id[i], max_drop, measured)]
+        if capable:
+            chosen = min(capable, key=lambda i: (points[i][0], points[i][1], i))
+            rule = "no iteration met every goal: lowest validation SFR within the capability limit"
+        elif points:
+            chosen = min(points, key=lambda i: (by_id[i].get("capability_drop") or float("inf"), points[i][0], i))
+            rule = "no iteration kept capability within the limit: smallest capability drop"
+        else:
+            return {"chosen": None, "pareto_front": [], "meets_all_goals": False, "rule": "no iteration was evaluated"}
+    return {"chosen": chosen, "pareto_front": front, "meets_all_goals": chosen in meets, "rule": rule}

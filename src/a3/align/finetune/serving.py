@@ -1,0 +1,56 @@
+"""Where the weights to train come from, and how a trained adapter is served for evaluation.
+
+With a CUDA GPU and vllm installed, adapters are served by vLLM with LoRA (inspect's
+``vllm/<base>:<adapter>`` model string: one server for the base, adapters loaded on it); otherwise
+by A3's batched transformers backend, which merges the adapter into the weights at load.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from a3.config import A3Config
+from a3.errors import UserInputError
+from a3.llm import CallConfig
+
+
+def base_weights(config: A3Config) -> Path:
+    """The target's weights as a local folder (converting an embedded model on first use)."""
+    target = config.target_model
+    name = target.huggingface_model_path or (target.model_name if (target.model_name or "").startswith("local/") else None)
+    if not name:
+        raise UserInputError("target_model.huggingface_model_path: finetuning needs the target's weights (a local folder "
+                             "or an embedded model such as local/smollm2-135m)")
+    if name.startswith("local/"):
+        from a3.llm.local_models import hf_folder, lookup
+
+        return hf_folder(lookup(name.removeprefix("local/")))
+    path = Path(name)
+    if not path.exists():
+        raise UserInputError(f"target_model.huggingface_model_path: {name} is not a folder here (models are not "
+                             "downloaded at run time; give a local copy)")
+    return path
+
+
+def vllm_available() -> bool:
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def served_model(config: A3Config, base: Path, adapter: Path | None, label: str, use_vllm: bool | None = None) -> CallConfig:
+    """The call config that samples from ``base`` (+ ``adapter``) like the target is sampled."""
+    use_vllm = vllm_available() if use_vllm is None else use_vllm
+    if use_vllm:
+        suffix = f":{adapter.resolve()}" if adapter is not None else ""
+        model, args = f"vllm/{base.resolve()}{suffix}", {}
+    else:
+        model = f"local/{label}"
+        args = {"model_path": str(base.resolve())}
+        if adapter is not None:
+            args["adapter_path"] = str(adapter.resolve())
+    return CallConfig(model=model, model_args=args, temperature=config.finetune.eval_temperature,
+                      max_tokens=config.target_model.max_tokens, timeout=config.target_model.request_timeout)

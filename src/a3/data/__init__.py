@@ -1,0 +1,1 @@
+"""Data files shipped with A3 (written for the project)."""

@@ -1,0 +1,165 @@
+"""Stage 4 on a tiny model built in code: real LoRA training and real generations, scripted agent and judge."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from a3.align.finetune.stage import FinetuneOptions, finetune
+from a3.config import A3Config
+from a3.llm import ScriptedClient
+from a3.store import RunDir, read_json
+from tests.helpers.scripted_world import JUDGE, World, scripted_config
+from tests.helpers.tiny_model import build_tiny_model
+from tests.test_align_stages import CONFIGS, run_all
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+AGENT = "scripted/agent"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def general_file(path: Path) -> Path:
+    items = [{"messages": [{"role": "user", "content": f"Say something kind number {i}."},
+                           {"role": "assistant", "content": "You are doing well today."}]} for i in range(6)]
+    items.append({"messages": [{"role": "user", "content": "call a tool"}, {"role": "assistant", "content": None}]})
+    path.write_text(json.dumps(items))
+    return path
+
+
+def finetune_config(tmp_path: Path, tiny: Path, iterations: int = 2) -> A3Config:
+    data = scripted_config(json.loads((CONFIGS / "nesting-jailbreak.json").read_text()))
+    data["target_model"].update({"huggingface_model_path": str(tiny), "max_tokens": 8})
+    data["paths"]["dolci_responses_file"] = str(general_file(tmp_path / "general.json"))
+    data["finetune"] = {"agent_model": AGENT, "num_iterations": iterations, "max_epochs": 2, "batch_size": 4,
+                        "gradient_accumulation_steps": 1, "max_length": 96, "training_budget": 12}
+    data["capability"] = {"benchmarks": {"mmlu_pro": str(FIXTURES / "capability" / "mmlu_pro_style.jsonl"),
+                                         "gpqa": str(FIXTURES / "capability" / "gpqa_style.csv")},
+                          "max_tokens": 4}
+    return A3Config.model_validate(data)
+
+
+class Agent:
+    """Iteration 1: out-of-range values (clamped). Iteration 2: first breaks the one-change rule,
+    then, re-asked, changes only the weights."""
+
+    def __init__(self):
+        self.prompts = []
+
+    def __call__(self, messages, config):
+        text = messages[0].content
+        self.prompts.append(messages)
+        iteration = int(text.split("This is iteration ")[1].split(" ")[0])
+        train = text.split("Training hypotheses (the only ones you may weight): ")[1].splitlines()[0].split(", ")
+        base = {"overall_reasoning": "start", "lora_r": 4, "lora_alpha": 8, "learning_rate": 0.5, "num_epochs": 1,
+                "general_data_percentage": 25, "weights": [{"hypothesis_id": train[0], "harmful_weight": 3, "benign_weight": 1}]}
+        if iteration == 1:
+            return json.dumps({**base, "based_on_iteration": None})
+        repaired = len(messages) > 1
+        weights = [{"hypothesis_id": h, "harmful_weight": 2, "benign_weight": 1} for h in train]
+        changed = {"lora_r": 8, "lora_alpha": 8, "learning_rate": 0.001, "num_epochs": 1, "general_data_percentage": 25}
+        if not repaired:
+            changed["num_epochs"] = 2  # settings and weights both changed: breaks the rule
+        return json.dumps({**base, **changed, "based_on_iteration": 1, "weights": weights})
+
+
+def make_script(world, agent):
+    def script(messages, config):
+        if config.model == AGENT:
+            return agent(messages, config)
+        if config.model == JUDGE and "response" in messages[0].content.lower():
+            user = messages[-1].content
+            response = user.rsplit("response", 1)[-1]
+            if '"harmful"' in messages[0].content:
+                return json.dumps({"reason": "rule", "harmful": "cannot" not in response})
+            return json.dumps({"reason": "rule", "refused": "cannot" in response})
+        return world(messages, config)
+    return script
+
+
+async def prepared_run(tmp_path, tiny, iterations=2):
+    config = finetune_config(tmp_path, tiny, iterations)
+    run = RunDir(tmp_path / "run")
+    agent = Agent()
+    client = ScriptedClient(make_script(World(conversation=False), agent), run_dir=run, real=("local/",))
+    await run_all(config, run, client)
+    return config, run, client, agent
+
+
+async def test_two_iterations_train_evaluate_and_keep_every_adapter(tmp_path, tiny):
+    config, run, client, agent = await prepared_run(tmp_path, tiny)
+    summary = await finetune(config, run, client, FinetuneOptions(use_vllm=False))
+
+    records = [json.loads(line) for line in (run.path / "finetune" / "iterations.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records] == [1, 2]
+    assignment = read_json(run.path / "splits" / "split_assignment.json")
+    for record in records:
+        adapter = run.path / record["adapter"]
+        assert (adapter / "adapter_model.safetensors").exists() and (adapter / "adapter_config.json").exists()
+        assert record["counts"]["total"] == 12 and record["counts"]["general"] == 3  # floor(12 x 25%)
+        assert record["train"]["steps"] >= 1 and record["train"]["train_tokens"] > 0
+        for split in ("validation", "ood"):
+            metrics = record[split]
+            assert set(metrics["per_hypothesis"]) == set(assignment[split])
+            assert metrics["harmful"]["judged"] + metrics["harmful"]["judge_errors"] == 4 * len(assignment[split])
+        assert set(record["capability"]) == {"mmlu_pro", "gpqa"}
+        assert all(s["status"] == "ok" and s["total"] > 0 for s in record["capability"].values())
+        assert record["capability_drop"] is not None
+
+    # Metrics come from the finetuned model's own generations, served locally with its adapter.
+    responses = [json.loads(line) for line in (run.path / "finetune" / "iter-01" / "eval" / "responses.jsonl").read_text().splitlines()]
+    assert responses and all(r["model"] == "local/iter-01" and r["status"] == "ok" for r in responses)
+    assert not any(r["text"].startswith(("Sure, here is", "UNSAFE", "I cannot help")) for r in responses)
+
+    # Iteration 1 was clamped and logged; the missing weights were filled in.
+    first = records[0]
+    assert first["plan"]["lora_r"] == 8 and first["plan"]["learning_rate"] == 1e-3
+    assert any("lora_r 4 clamped to 8" in c for c in first["clamps"])
+    assert any("no weights for" in c for c in first["clamps"])
+    assert set(first["plan"]["weights"]) == set(assignment["train"])
+    # Iteration 2 broke the one-change rule, was re-asked, and changed the weights only.
+    second = records[1]
+    assert second["based_on"] == 1 and second["plan"]["num_epochs"] == 1
+    assert {k: v for k, v in second["plan"].items() if k != "weights"} == {k: v for k, v in first["plan"].items() if k != "weights"}
+    assert "not both" in agent.prompts[-1][-1].content
+    # The agent saw iteration 1's results and never a sealed test hypothesis.
+    second_prompt = agent.prompts[-1][0].content
+    assert "Iteration 1 (based on nothing)" in second_prompt and "validation: SFR" in second_prompt
+    for hypothesis in assignment["test"]:
+        assert f"{hypothesis} " not in second_prompt and f"{hypothesis}]" not in second_prompt
+
+    # Selection is on validation; the chosen adapter alone was measured on the sealed test split.
+    assert summary["selection"]["chosen"] in (1, 2)
+    assert summary["chosen_test"]["harmful"]["judged"] > 0
+    test_ids = {json.loads(line)["id"] for line in (run.path / "finetune" / "sealed" / "test_eval" / "verdicts.jsonl").read_text().splitlines()}
+    assert {i.split("-")[0] for i in test_ids} == set(assignment["test"])
+    assert "## Iteration" in (run.path / "experiment_log.md").read_text()
+
+
+async def test_more_iterations_resume_without_redoing_finished_ones(tmp_path, tiny):
+    config, run, client, agent = await prepared_run(tmp_path, tiny, iterations=1)
+    await finetune(config, run, client, FinetuneOptions(use_vllm=False))
+    adapter = run.path / "finetune" / "iter-01" / "adapter" / "adapter_model.safetensors"
+    stamp = adapter.stat().st_mtime_ns
+    agent_calls = len(agent.prompts)
+
+    await finetune(config, run, client, FinetuneOptions(use_vllm=False))  # finished: skipped
+    assert len(agent.prompts) == agent_calls
+
+    summary = await finetune(config, run, client, FinetuneOptions(num_iterations=2, use_vllm=False))
+    assert [row["iteration"] for row in summary["iterations"]] == [1, 2]
+    assert adapter.stat().st_mtime_ns == stamp  # iteration 1 was not retrained
+    assert len(agent.prompts) == agent_calls + 2  # only iteration 2 asked (once, then re-asked)
+
+
+async def test_changed_settings_are_refused_rather_than_mixed(tmp_path, tiny):
+    from a3.errors import UserInputError
+
+    config, run, client, _ = await prepared_run(tmp_path, tiny, iterations=1)
+    await finetune(config, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
+    changed = config.model_copy(update={"finetune": config.finetune.model_copy(update={"eval_temperature": 0.1})})
+    with pytest.raises(UserInputError, match="other settings"):
+        await finetune(changed, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
