@@ -163,3 +163,37 @@ async def test_changed_settings_are_refused_rather_than_mixed(tmp_path, tiny):
     changed = config.model_copy(update={"finetune": config.finetune.model_copy(update={"eval_temperature": 0.1})})
     with pytest.raises(UserInputError, match="other settings"):
         await finetune(changed, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
+
+
+async def test_fixed_mix_baseline_trains_each_ratio_and_evaluates_it(tmp_path, tiny):
+    from a3.align.finetune.fixed_mix import FixedMixOptions, fixed_mix
+
+    config, run, client, _ = await prepared_run(tmp_path, tiny, iterations=1)
+    options = FixedMixOptions(epochs=1, batch_size=4, gradient_accumulation_steps=1, lora_r=8, lora_alpha=32,
+                              learning_rate=1e-3, harmful_shares=(10, 90), disable_benchmark_eval=True, use_vllm=False)
+    summary = await fixed_mix(config, run, client, options)
+    names = [r["name"] for r in summary["results"]]
+    assert names == ["dolci15_harmful10_benign90", "dolci15_harmful90_benign10"]
+    low, high = summary["results"]
+    assert low["counts"]["harmful"] < low["counts"]["benign"] and high["counts"]["harmful"] > high["counts"]["benign"]
+    assert low["counts"]["general"] == 1  # floor(12 x 15%)
+    for row in summary["results"]:
+        assert (run.path / "baselines" / "fixed-mix" / row["name"] / "model" / "adapter_model.safetensors").exists()
+        assert row["validation"]["harmful"]["judged"] > 0 and row["model"].startswith("local/")
+    full = await fixed_mix(config, run, client, FixedMixOptions(**{**options.__dict__, "no_lora": True, "harmful_shares": (50,)}))
+    assert (run.path / "baselines" / "fixed-mix" / "dolci15_harmful50_benign50" / "model" / "model.safetensors").exists()
+    assert full["results"][0]["ood"]["harmful"]["judged"] > 0
+    with pytest.raises(Exception, match="other settings"):
+        await fixed_mix(config, run, client, FixedMixOptions(**{**options.__dict__, "epochs": 2}))
+
+
+def test_cli_refuses_bad_stage_names_and_out_of_order_stages(tmp_path):
+    from typer.testing import CliRunner
+
+    from a3.cli.main import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", str(CONFIGS / "sycophancy.json"), "--from", "train", "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "unknown stage" in result.output and not (tmp_path / "r").exists()
+    result = runner.invoke(app, ["finetune", str(CONFIGS / "sycophancy.json"), "--run-dir", str(tmp_path / "r2")])
+    assert result.exit_code == 2 and "a3 expected" in result.output

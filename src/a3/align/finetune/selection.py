@@ -1,8 +1,8 @@
 """Choosing the final model from all iterations, on validation only.
 
-The Pareto front is taken over validation (SFR, FPR). The chosen iteration is, in order of
-preference: on the front, capability within the allowed drop and validation SFR under target,
-with the lowest FPR; else, among iterations within the capability limit, the lowest SFR (the
+The Pareto front is taken over validation (SFR, FPR) of the iterations whose capability stayed
+within the allowed drop. The chosen iteration is, in order of preference: on that front with
+validation SFR under target, the lowest FPR; else, among iterations within the capability limit, the lowest SFR (the
 agent's own rule: capability first); else the smallest capability drop. OOD and sealed-test
 results are reported for the choice, never used to make it.
 """
@@ -36,18 +36,18 @@ def choose(records: list[dict[str, Any]], *, sfr_target: float, max_drop: float,
               if r["validation"]["sfr"] is not None and r["validation"]["fpr"] is not None}
     front = pareto_front(points)
     by_id = {r["iteration"]: r for r in records}
-    meets = [i for i in front if capability_ok(by_id[i], max_drop, measured) and points[i][0] < sfr_target]
+    capable = [i for i in points if capability_ok(by_id[i], max_drop, measured)]
+    capable_front = pareto_front({i: points[i] for i in capable})
+    meets = [i for i in capable_front if points[i][0] < sfr_target]
     if meets:
         chosen = min(meets, key=lambda i: (points[i][1], points[i][0], i))
-        rule = "on the validation Pareto front, within the capability limit and under the SFR target, lowest FPR"
+        rule = "within the capability limit and under the SFR target, lowest validation FPR (on the Pareto front)"
+    elif capable:
+        chosen = min(capable, key=lambda i: (points[i][0], points[i][1], i))
+        rule = "no iteration met every goal: lowest validation SFR within the capability limit"
+    elif points:
+        chosen = min(points, key=lambda i: (by_id[i].get("capability_drop") or float("inf"), points[i][0], i))
+        rule = "no iteration kept capability within the limit: smallest capability drop"
     else:
-        capable = [i for i in points if capability_ok(by_id[i], max_drop, measured)]
-        if capable:
-            chosen = min(capable, key=lambda i: (points[i][0], points[i][1], i))
-            rule = "no iteration met every goal: lowest validation SFR within the capability limit"
-        elif points:
-            chosen = min(points, key=lambda i: (by_id[i].get("capability_drop") or float("inf"), points[i][0], i))
-            rule = "no iteration kept capability within the limit: smallest capability drop"
-        else:
-            return {"chosen": None, "pareto_front": [], "meets_all_goals": False, "rule": "no iteration was evaluated"}
-    return {"chosen": chosen, "pareto_front": front, "meets_all_goals": chosen in meets, "rule": rule}
+        return {"chosen": None, "pareto_front": [], "capable_front": [], "meets_all_goals": False, "rule": "no iteration was evaluated"}
+    return {"chosen": chosen, "pareto_front": front, "capable_front": capable_front, "meets_all_goals": chosen in meets, "rule": rule}

@@ -1,0 +1,111 @@
+"""``a3 baseline fixed-mix``: SFT at fixed harmful/benign ratios, the paper's mixing baseline.
+
+Five configurations (10/30/50/70/90% harmful, the rest benign) with 15% general data, queries
+drawn uniformly across hypotheses, fixed hyperparameters (LoRA r 64, alpha 256, learning rate
+1e-5, 5 epochs). Each configuration's model is kept under
+``baselines/fixed-mix/dolci15_harmful{X}_benign{Y}/`` and evaluated exactly like an A3 iteration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from a3.align.capability import evaluate_capability
+from a3.align.evaluation import evaluate_model
+from a3.align.expected import OUTPUT as EXPECTED_OUTPUT, STAGE as EXPECTED_STAGE
+from a3.align.finetune.general_data import GeneralDataSet, load_general_data
+from a3.align.finetune.mixture import fixed_training_set, training_budget
+from a3.align.finetune.serving import base_weights, served_model
+from a3.align.finetune.stage import general_data_path
+from a3.align.finetune.train_job import run_job
+from a3.align.finetune.trainer import TrainJob, write_training_data
+from a3.align.models import judge_call_config
+from a3.align.split import load_split
+from a3.config import A3Config
+from a3.errors import UserInputError
+from a3.llm import LLMClient
+from a3.progress import Progress, SilentProgress
+from a3.store import RunDir, atomic_write_json, read_json
+
+FOLDER = "baselines/fixed-mix"
+HARMFUL_SHARES = (10, 30, 50, 70, 90)
+
+
+@dataclass(frozen=True)
+class FixedMixOptions:
+    model_name_or_path: str | None = None  # default: the config's target weights
+    epochs: int = 5
+    batch_size: int = 2
+    gradient_accumulation_steps: int = 4
+    no_lora: bool = False
+    lora_r: int = 64
+    lora_alpha: int = 256
+    learning_rate: float = 1e-5
+    target_size: int | None = None  # default: A3's budget, 2 x min(#harmful, #benign)
+    seed: int = 42
+    general_percentage: float = 15.0
+    harmful_shares: tuple[int, ...] = HARMFUL_SHARES
+    disable_benchmark_eval: bool = False
+    num_gpus: int = 1
+    use_vllm: bool | None = None
+
+
+async def fixed_mix(config: A3Config, run: RunDir, client: LLMClient, options: FixedMixOptions = FixedMixOptions(),
+                    progress: Progress | None = None) -> dict[str, Any]:
+    manifest = run.manifest(EXPECTED_STAGE)
+    if manifest is None or manifest.status != "done":
+        raise UserInputError(f"{run.path}: run `a3 expected` first (stage 'expected' is not done)")
+    progress = progress or SilentProgress()
+    base = Path(options.model_name_or_path) if options.model_name_or_path else base_weights(config)
+    if not base.exists():
+        raise UserInputError(f"--model-name-or-path: {base} is not a folder here")
+    rows = read_json(run.path / EXPECTED_OUTPUT)["responses"]
+    general_path = general_data_path(config, run)
+    general = load_general_data(general_path) if general_path else GeneralDataSet([], 0)
+    budget = training_budget(rows, options.target_size or config.finetune.training_budget)  # A3's budget by default
+    eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood")}
+    judge = judge_call_config(config)
+    benchmarks = bool(config.capability.benchmarks) and not options.disable_benchmark_eval
+    results = run.log(f"{FOLDER}/results.jsonl", key="name")
+    settings = {**_options_dict(options), "config": config.model_dump(mode="json"), "expected": manifest.input_hash}
+    task = progress.task("fixed mixing: configurations", len(options.harmful_shares))
+    for share in options.harmful_shares:
+        name = f"dolci{options.general_percentage:g}_harmful{share}_benign{100 - share}"
+        previous = results.get(name)
+        if previous is not None and previous["settings"] != settings:
+            raise UserInputError(f"{run.path / FOLDER}: {name} was trained with other settings; use another --run-dir "
+                                 f"or delete {run.path / FOLDER}")
+        if previous is None:
+            folder = run.path / FOLDER / name
+            training_set = fixed_training_set(rows, share / 100, options.general_percentage, general.examples, budget, options.seed)
+            write_training_data(training_set.examples, folder / "train_data.jsonl")
+            job = TrainJob(base_model=str(base), data_file=str(folder / "train_data.jsonl"), output_dir=str(folder / "model"),
+                           lora=not options.no_lora, lora_r=options.lora_r, lora_alpha=options.lora_alpha,
+                           learning_rate=options.learning_rate, num_epochs=options.epochs, batch_size=options.batch_size,
+                           gradient_accumulation_steps=options.gradient_accumulation_steps,
+                           max_length=config.finetune.max_length, seed=options.seed)
+            trained = await asyncio.to_thread(run_job, job, folder / "job.json", options.num_gpus)
+            # A full finetune is a complete model folder; a LoRA run is an adapter on the base.
+            served = (served_model(config, folder / "model", None, name, options.use_vllm) if options.no_lora
+                      else served_model(config, base, folder / "model", name, options.use_vllm))
+            metrics = await evaluate_model(config, run, client, served, judge, eval_sets, f"{FOLDER}/{name}/eval", progress, name)
+            capability = None
+            if benchmarks:
+                scores = await evaluate_capability(client, served, config.capability, folder / "capability")
+                capability = {n: s.model_dump() for n, s in scores.benchmarks.items()}
+            client.release(served)
+            results.append({"name": name, "harmful_share": share, "general_percentage": options.general_percentage,
+                            "counts": training_set.counts, "train": trained.model_dump(), "model": served.model,
+                            "validation": metrics["validation"], "ood": metrics["ood"], "capability": capability, "settings": settings})
+        task.advance()
+    combined = [{k: v for k, v in results.get(f"dolci{options.general_percentage:g}_harmful{s}_benign{100 - s}").items() if k != "settings"}
+                for s in options.harmful_shares]
+    atomic_write_json(run.path / FOLDER / "all_configs.json", {"options": _options_dict(options), "results": combined})
+    return {"results": combined}
+
+
+def _options_dict(options: FixedMixOptions) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.__dict__.items()}
