@@ -197,3 +197,26 @@ def test_cli_refuses_bad_stage_names_and_out_of_order_stages(tmp_path):
     assert result.exit_code == 2 and "unknown stage" in result.output and not (tmp_path / "r").exists()
     result = runner.invoke(app, ["finetune", str(CONFIGS / "sycophancy.json"), "--run-dir", str(tmp_path / "r2")])
     assert result.exit_code == 2 and "a3 expected" in result.output
+
+
+async def test_run_pipeline_makes_on_policy_general_data_and_resumes_without_calls(tmp_path, tiny):
+    from a3.align.finetune.stage import FinetuneOptions
+    from a3.align.generate import GenerateOptions
+    from a3.align.pipeline import RunOptions, run_pipeline
+
+    data = finetune_config(tmp_path, tiny, iterations=1).model_dump(mode="json")
+    data["paths"]["dolci_responses_file"] = None
+    config = A3Config.model_validate(data)
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(make_script(World(conversation=False), Agent()), run_dir=run, real=("local/",))
+    options = RunOptions(generate=GenerateOptions(num_rounds=3), general_samples=10,
+                         finetune=FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
+    results = await run_pipeline(config, run, client, options)
+    assert list(results) == ["generate", "split", "expected", "general", "finetune"]
+    general = json.loads((run.path / "general" / "general_responses.json").read_text())
+    assert len(general) == 10 and all(item["model"] == "scripted/target" for item in general)  # the target answered
+    record = json.loads((run.path / "finetune" / "iterations.jsonl").read_text().splitlines()[0])
+    assert record["counts"]["general"] == 3  # floor(12 x 25%) drawn from the run's own general data
+    calls = len(client.calls)
+    await run_pipeline(config, run, client, options)
+    assert len(client.calls) == calls  # every stage was done: nothing asked again

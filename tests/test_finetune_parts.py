@@ -196,3 +196,16 @@ def test_stage_selection_flags():
         selected_stages(RunOptions(start="train"))
     with pytest.raises(UserInputError, match="comes after"):
         selected_stages(RunOptions(start="finetune", stop="split"))
+
+
+def test_adapters_are_served_by_vllm_with_lora_or_locally_merged(tmp_path):
+    from a3.align.finetune.serving import served_model
+    from tests.test_finetune import finetune_config
+
+    config = finetune_config(tmp_path, tmp_path / "base")
+    base, adapter = tmp_path / "base", tmp_path / "iter-01" / "adapter"
+    vllm = served_model(config, base, adapter, "iter-01", use_vllm=True)
+    assert vllm.model == f"vllm/{base.resolve()}:{adapter.resolve()}" and vllm.temperature == config.finetune.eval_temperature
+    local = served_model(config, base, adapter, "iter-01", use_vllm=False)
+    assert local.model == "local/iter-01" and local.model_args == {"model_path": str(base.resolve()), "adapter_path": str(adapter.resolve())}
+    assert served_model(config, base, None, "base", use_vllm=False).model_args == {"model_path": str(base.resolve())}
