@@ -93,6 +93,7 @@ def test_decision_rules_are_validated():
     with pytest.raises(ValueError, match="not both"):
         schema.model_validate(decision(based_on_iteration=1, learning_rate=5e-5,
                                        weights=[HypothesisWeight(hypothesis_id="H1", harmful_weight=5, benign_weight=1)]).model_dump())
+    assert decision_schema(1, ["H1"], {}).model_validate(decision(based_on_iteration=3).model_dump()).based_on_iteration is None
     with pytest.raises(ValueError, match="earlier iteration"):
         schema.model_validate(decision(based_on_iteration=7).model_dump())
     with pytest.raises(ValueError, match="not training hypotheses"):

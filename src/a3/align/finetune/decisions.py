@@ -67,6 +67,7 @@ def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[
             if unknown:
                 raise ValueError(f"weights name {unknown}, which are not training hypotheses; use only {train_hypotheses}")
             if iteration == 1 or not previous:
+                self.based_on_iteration = None  # nothing to start from yet
                 return self
             if self.based_on_iteration not in previous:
                 raise ValueError(f"based_on_iteration must name an earlier iteration: one of {sorted(previous)}")
