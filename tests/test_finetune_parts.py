@@ -57,7 +57,7 @@ def test_weights_steer_the_draw_and_the_draw_is_reproducible():
 
 def test_general_share_is_capped_by_what_exists():
     result = weighted_training_set(rows(), plan({}, general=90), GENERAL[:5], 20, seed=0)
-    assert result.counts["general"] == 5 and result.counts["total"] == 20
+    assert result.counts["general"] == 5 and result.counts["general_requested"] == 18 and result.counts["total"] == 20
 
 
 def test_fixed_mix_share_and_uniform_hypotheses():

@@ -90,7 +90,8 @@ def _full(record: dict[str, Any]) -> str:
         f"Iteration {record['iteration']} (based on {record.get('based_on') or 'nothing'}): lora_r {plan['lora_r']}, "
         f"lora_alpha {plan['lora_alpha']}, learning_rate {plan['learning_rate']:g}, epochs {plan['num_epochs']}, "
         f"general data {plan['general_data_percentage']:g}%",
-        f"  sampled: {counts['harmful']} harmful, {counts['benign']} benign, {counts['general']} general "
+        f"  sampled: {counts['harmful']} harmful, {counts['benign']} benign, {counts['general']} general"
+        f"{_shortfall(counts)} "
         f"(budget {counts['budget']}); training loss {_num(record['train'].get('train_loss'))}",
         f"  validation: SFR {_pct(record['validation']['sfr'])}, FPR {_pct(record['validation']['fpr'])}; "
         f"OOD: SFR {_pct(record['ood']['sfr'])}, FPR {_pct(record['ood']['fpr'])}",
@@ -106,6 +107,11 @@ def _full(record: dict[str, Any]) -> str:
             weight_text = f"weights {weight[0]:g}/{weight[1]:g}, " if weight else ""
             lines.append(f"    {hypothesis} [{split}] {weight_text}SFR {_pct(rates['sfr'])}, FPR {_pct(rates['fpr'])}")
     return "\n".join(lines)
+
+
+def _shortfall(counts: dict[str, Any]) -> str:
+    requested = counts.get("general_requested", counts["general"])
+    return f" (of {requested} requested: not enough general data)" if requested > counts["general"] else ""
 
 
 def _short(record: dict[str, Any]) -> str:

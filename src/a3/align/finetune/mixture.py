@@ -49,7 +49,7 @@ def weighted_training_set(expected_rows: list[dict[str, Any]], plan: TrainingPla
     rng = random.Random(seed)
     n_general = _general_count(budget, plan.general_data_percentage, len(general))
     safety = _draw(expected_rows, [weight(r) for r in expected_rows], budget - n_general, rng)
-    return _assemble(safety, general, n_general, budget, rng)
+    return _assemble(safety, general, n_general, budget, rng, int(budget * plan.general_data_percentage / 100))
 
 
 def fixed_training_set(expected_rows: list[dict[str, Any]], harmful_share: float, general_percentage: float,
@@ -62,7 +62,7 @@ def fixed_training_set(expected_rows: list[dict[str, Any]], harmful_share: float
     harmful = [r for r in expected_rows if r["kind"] == "harmful"]
     benign = [r for r in expected_rows if r["kind"] == "benign"]
     safety = _draw(harmful, [1.0] * len(harmful), n_harmful, rng) + _draw(benign, [1.0] * len(benign), n_safety - n_harmful, rng)
-    return _assemble(safety, general, n_general, budget, rng)
+    return _assemble(safety, general, n_general, budget, rng, int(budget * general_percentage / 100))
 
 
 def _general_count(budget: int, percentage: float, available: int) -> int:
@@ -76,7 +76,9 @@ def _draw(rows: list[dict[str, Any]], weights: list[float], k: int, rng: random.
 
 
 def _assemble(safety: list[dict[str, Any]], general: list[list[dict[str, str]]], n_general: int, budget: int,
-              rng: random.Random) -> TrainingSet:
+              rng: random.Random, general_requested: int) -> TrainingSet:
+    """``general_requested`` above ``n_general`` means there was not enough general data; the
+    shortfall went to safety examples and the counts say so."""
     examples = [TrainingExample([*row["messages"], {"role": "assistant", "content": row["response"]}], row["kind"], row["hypothesis_id"])
                 for row in safety]
     examples += [TrainingExample(conversation, "general") for conversation in rng.sample(general, n_general)]
@@ -88,5 +90,5 @@ def _assemble(safety: list[dict[str, Any]], general: list[list[dict[str, str]]],
             slot[example.source] += 1
     kinds = Counter(e.source for e in examples)
     counts = {"budget": budget, "total": len(examples), "harmful": kinds["harmful"], "benign": kinds["benign"],
-              "general": kinds["general"], "per_hypothesis": dict(sorted(per_hypothesis.items(), key=lambda kv: int(kv[0][1:])))}
+              "general": kinds["general"], "general_requested": general_requested, "per_hypothesis": dict(sorted(per_hypothesis.items(), key=lambda kv: int(kv[0][1:])))}
     return TrainingSet(examples, budget, counts)
