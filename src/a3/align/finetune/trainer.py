@@ -66,7 +66,7 @@ def train(job: TrainJob) -> TrainResult:
         return TrainResult.model_validate_json(done.read_text())
     import torch
     from datasets import load_dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     cuda = torch.cuda.is_available()
@@ -102,6 +102,7 @@ def train(job: TrainJob) -> TrainResult:
     )
     peft_config = _lora_config(job, model) if job.lora else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
+    trainer.remove_callback(PrinterCallback)  # A3 reports progress itself; per-step dicts would flood the console
     tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"]) * job.num_epochs
     started = time.perf_counter()
     outcome = trainer.train()
