@@ -167,6 +167,10 @@ def test_benchmark_files_map_to_questions_and_bad_rows_are_named(tmp_path):
     bad.write_text(json.dumps({"question": "q", "options": ["a", "b"], "answer": "E"}) + "\n")
     with pytest.raises(UserInputError, match="bad.jsonl, question 1: field 'answer'"):
         load_questions(bad)
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"question": "q",')
+    with pytest.raises(UserInputError, match="broken.json: not JSON"):
+        load_questions(broken)
 
 
 async def test_capability_scores_count_correct_answers_and_failures_are_missing(tmp_path):

@@ -15,7 +15,6 @@ A benchmark that fails to run is recorded as missing, never as 0% accuracy.
 from __future__ import annotations
 
 import csv
-import json
 import random
 import string
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from a3.align.data_files import read_items
 from a3.config.schema import Capability
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient
@@ -127,18 +127,7 @@ def _read_rows(path: Path, field: str) -> list[dict[str, Any]]:
             return list(csv.DictReader(handle))
     if path.suffix not in (".jsonl", ".json"):
         raise UserInputError(f"{field}: {path} should be .jsonl, .json or .csv")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        data = json.loads(text)
-        return data if isinstance(data, list) else data.get("questions", [])
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise UserInputError(f"{path}, line {number}: not JSON ({exc.msg})") from None
-    return rows
+    return read_items(path, field, ("questions",))
 
 
 def _question(row: dict[str, Any], index: int, path: Path) -> Question:

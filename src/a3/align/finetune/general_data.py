@@ -14,13 +14,13 @@ any reply twice.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from a3.align.data_files import read_items
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, Message
 from a3.progress import Progress, SilentProgress
@@ -36,7 +36,7 @@ class GeneralDataSet:
 
 
 def load_general_data(path: str | Path, field: str = "paths.dolci_responses_file") -> GeneralDataSet:
-    items = _read_items(Path(path), field)
+    items = read_items(Path(path), field, ("data", "responses"))
     examples, skipped = [], 0
     for index, item in enumerate(items, start=1):
         messages = item.get("messages") if isinstance(item, dict) else None
@@ -72,7 +72,7 @@ async def generate_general_data(
     client: LLMClient, model: CallConfig, options: GeneralDataOptions, progress: Progress | None = None
 ) -> dict[str, Any]:
     source = options.source or bundled_prompts_path()
-    rows = _read_items(source, "--input")
+    rows = read_items(source, "--input", ("data", "responses"))
     prompts = [_prompt_of(row, index, source) for index, row in enumerate(rows, start=1)]
     prompts = [p for p in prompts if p is not None]
     chosen = sorted(random.Random(options.seed).sample(range(len(prompts)), min(options.num_samples, len(prompts))))
@@ -121,27 +121,3 @@ def _prompt_of(row: Any, index: int, source: Path) -> list[dict[str, str]] | Non
 
 def _key(messages: list[dict[str, str]]) -> str:
     return sha256_of(messages)[:16]
-
-
-def _read_items(path: Path, field: str) -> list[Any]:
-    if not path.is_file():
-        raise UserInputError(f"{field}: {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".jsonl":
-        items = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    items.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise UserInputError(f"{path}, line {number}: not JSON ({exc.msg})") from None
-        return items
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    if isinstance(data, dict):
-        data = data.get("data", data.get("responses"))
-    if not isinstance(data, list):
-        raise UserInputError(f"{path}: expected a JSON list of items with 'messages'")
-    return data
