@@ -77,5 +77,5 @@ async def evaluate_model(
         task.advance()
 
     await asyncio.gather(*(one(q) for q in everything))
-    judged = {key: Verdict.model_validate(record) for key, record in ((r["id"], r) for r in verdicts)}
+    judged = {record["id"]: Verdict.model_validate(record) for record in verdicts}
     return {name: summarise(queries, judged) for name, queries in query_sets.items()}

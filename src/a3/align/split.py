@@ -154,11 +154,14 @@ def load_split(run: RunDir, name: str) -> list[Query]:
     ``load_sealed_test`` at final reporting."""
     if name not in SPLIT_FILES:
         raise ValueError(f"unknown split {name!r}")
-    rows = read_json(run.path / SPLIT_DIR / SPLIT_FILES[name])["queries"]
-    return [Query(id=r["id"], hypothesis_id=r["hypothesis_id"], kind=r["kind"], messages=r["messages"], source=name) for r in rows]
+    return _queries(run.path / SPLIT_DIR / SPLIT_FILES[name], name)
 
 
 def load_sealed_test(run: RunDir) -> list[Query]:
     """The sealed test split's queries: read only to report the finally chosen model(s)."""
-    rows = read_json(run.path / SPLIT_DIR / SEALED_FILE)["queries"]
-    return [Query(id=r["id"], hypothesis_id=r["hypothesis_id"], kind=r["kind"], messages=r["messages"], source="test") for r in rows]
+    return _queries(run.path / SPLIT_DIR / SEALED_FILE, "test")
+
+
+def _queries(path: Any, source: str) -> list[Query]:
+    rows = read_json(path)["queries"]
+    return [Query(id=r["id"], hypothesis_id=r["hypothesis_id"], kind=r["kind"], messages=r["messages"], source=source) for r in rows]

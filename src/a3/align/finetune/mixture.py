@@ -47,26 +47,28 @@ def weighted_training_set(expected_rows: list[dict[str, Any]], plan: TrainingPla
         return harmful if row["kind"] == "harmful" else benign
 
     rng = random.Random(seed)
-    n_general = _general_count(budget, plan.general_data_percentage, len(general))
+    requested, n_general = _general_counts(budget, plan.general_data_percentage, len(general))
     safety = _draw(expected_rows, [weight(r) for r in expected_rows], budget - n_general, rng)
-    return _assemble(safety, general, n_general, budget, rng, int(budget * plan.general_data_percentage / 100))
+    return _assemble(safety, general, n_general, budget, rng, requested)
 
 
 def fixed_training_set(expected_rows: list[dict[str, Any]], harmful_share: float, general_percentage: float,
                        general: list[list[dict[str, str]]], budget: int, seed: int) -> TrainingSet:
     """The fixed-mixing baseline: a set share of harmful queries, uniform across hypotheses."""
     rng = random.Random(seed)
-    n_general = _general_count(budget, general_percentage, len(general))
+    requested, n_general = _general_counts(budget, general_percentage, len(general))
     n_safety = budget - n_general
     n_harmful = round(n_safety * harmful_share)
     harmful = [r for r in expected_rows if r["kind"] == "harmful"]
     benign = [r for r in expected_rows if r["kind"] == "benign"]
     safety = _draw(harmful, [1.0] * len(harmful), n_harmful, rng) + _draw(benign, [1.0] * len(benign), n_safety - n_harmful, rng)
-    return _assemble(safety, general, n_general, budget, rng, int(budget * general_percentage / 100))
+    return _assemble(safety, general, n_general, budget, rng, requested)
 
 
-def _general_count(budget: int, percentage: float, available: int) -> int:
-    return min(int(budget * percentage / 100), available)
+def _general_counts(budget: int, percentage: float, available: int) -> tuple[int, int]:
+    """General examples asked for (floor of the share of the budget) and those there are to draw."""
+    requested = int(budget * percentage / 100)
+    return requested, min(requested, available)
 
 
 def _draw(rows: list[dict[str, Any]], weights: list[float], k: int, rng: random.Random) -> list[dict[str, Any]]:
