@@ -199,3 +199,65 @@ def test_only_flat_schemas_decode_as_a_batch():
 
     with pytest.raises(ValueError, match="not flat"):
         decode_with_schema(None, None, ["a", "b"], Plan, 10)
+
+
+@needs_torch
+async def test_the_key_value_cache_gives_the_same_replies_for_a_fraction_of_the_reading(tmp_path):
+    from a3.llm.constrained import PrefixCache, decode_with_schema
+    from a3.llm.local_backend import LocalBackend
+    from tests.helpers.tiny_model import build_tiny_model
+
+    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"))
+    await backend.prepare()
+    model, tokenizer = backend._model, backend._tokenizer
+    prompt = "<|user|>" + "Write a plan about the capital of France. " * 8 + "<|end|><|assistant|>"
+    replies = {}
+    for reuse in (True, False):
+        cache = PrefixCache(model, reuse=reuse)
+        replies[reuse] = decode_with_schema(model, tokenizer, [prompt], Plan, 40, 0.0, 0, cache=cache)[0]
+        replies[reuse, "read"] = cache.tokens_read
+    assert replies[True] == replies[False]
+    Plan.model_validate_json(replies[True][0])
+    assert replies[True, "read"] * 5 < replies[False, "read"]  # each decision reads its new tokens only
+
+
+class Labelled(BaseModel):
+    labels: list[str] = Field(json_schema_extra=lambda s: s.update(
+        prefixItems=[{"const": "first"}, {"const": "second"}, {"const": "third"}], minItems=1, maxItems=3))
+
+
+@needs_torch
+async def test_a_tuple_with_fewer_required_items_may_stop_early_but_keeps_each_position(tmp_path):
+    from a3.llm.constrained import decode_with_schema
+    from a3.llm.local_backend import LocalBackend
+    from tests.helpers.tiny_model import build_tiny_model
+
+    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"))
+    await backend.prepare()
+    lengths = set()
+    for seed in range(8):
+        text, _ = decode_with_schema(backend._model, backend._tokenizer, ["<|user|>labels<|end|><|assistant|>"], Labelled, 40,
+                                     temperature=5.0, seed=seed)[0]
+        labels = Labelled.model_validate_json(text).labels
+        assert labels == ["first", "second", "third"][: len(labels)] and labels
+        lengths.add(len(labels))
+    assert len(lengths) > 1  # the optional positions really are optional
+
+
+@needs_torch
+async def test_a_random_model_meets_the_hypothesis_round_rules_because_the_schema_carries_them(tmp_path):
+    from a3.align.hypotheses import proposal_schema
+    from a3.config.schema import ConversationFormat
+    from a3.llm.constrained import decode_with_schema
+    from a3.llm.local_backend import LocalBackend
+    from tests.helpers.tiny_model import build_tiny_model
+
+    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"))
+    await backend.prepare()
+    schema = proposal_schema(ConversationFormat(output_format="prompt"), {"Ex1", "Ex2", "Ex3"}, set(), max_ideas=4)
+    for seed in range(6):  # sampled hot, so the change types and labels vary
+        text, _ = decode_with_schema(backend._model, backend._tokenizer, ["<|user|>ideas<|end|><|assistant|>"], schema, 120,
+                                     temperature=3.0, seed=seed)[0]
+        batch = schema.model_validate_json(text)  # raises if a round rule were broken
+        assert batch.hypotheses[0].change_type == "structural"
+        assert {h.basis_example for h in batch.hypotheses} <= {"Ex1", "Ex2", "Ex3"}

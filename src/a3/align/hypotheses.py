@@ -34,13 +34,28 @@ def proposal_schema(
     example_schema = payload_schema(fmt)
     example_type: Any = str if example_schema is PromptPayload else example_schema
 
+    labels = sorted(known_examples, key=_label_order)
+
     class RoundHypothesis(ProposedHypothesis):
+        # The enum guides schema-following decoders; validation below also accepts "Ex 3" spellings.
+        basis_example: str = Field(json_schema_extra={"enum": labels})
         concrete_example: example_type
 
+    class StructuralHypothesis(RoundHypothesis):
+        change_type: Literal["structural"]
+
     RoundHypothesis.__name__ = "ProposedHypothesis"
+    StructuralHypothesis.__name__ = "StructuralHypothesis"
+
+    def alternate_positions(field_schema: dict[str, Any]) -> None:
+        # The share rule written into the schema itself, for decoders that follow a schema (the
+        # local models): even positions must be structural, so at least half are.
+        structural, either = field_schema.pop("items")["anyOf"]
+        field_schema["prefixItems"] = [structural if i % 2 == 0 else either for i in range(max_ideas)]
 
     class CheckedProposalBatch(ProposalBatch):
-        hypotheses: list[RoundHypothesis] = Field(min_length=1, max_length=max_ideas)  # type: ignore[assignment]
+        hypotheses: list[StructuralHypothesis | RoundHypothesis] = Field(  # type: ignore[assignment]
+            min_length=1, max_length=max_ideas, json_schema_extra=alternate_positions)
 
         @model_validator(mode="after")
         def _round_rules(self) -> CheckedProposalBatch:
@@ -54,7 +69,7 @@ def proposal_schema(
                 if label not in known_examples:
                     raise ValueError(
                         f"hypotheses[{index}].basis_example {hyp.basis_example!r} is not a logged example "
-                        f"(known: {', '.join(sorted(known_examples, key=_label_order))})"
+                        f"(known: {', '.join(labels)})"
                     )
                 hyp.basis_example = label
                 key = _normalise(hyp.hypothesis)

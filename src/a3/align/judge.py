@@ -54,4 +54,5 @@ async def judge_response(
         return Verdict(id=query.id, kind=query.kind, status="judge_error", reason=str(exc))
     parsed = completion.parsed
     flagged = parsed.harmful if isinstance(parsed, HarmfulVerdict) else parsed.refused
-    return Verdict(id=query.id, kind=query.kind, status="ok", flagged=flagged, reason=parsed.reason)
+    return Verdict(id=query.id, kind=query.kind, status="ok", flagged=flagged, reason=parsed.reason,
+                   repairs=completion.repairs)

@@ -46,6 +46,7 @@ class Verdict(BaseModel):
     status: Literal["ok", "judge_error", "unparseable", "target_error"]
     flagged: bool | None = None
     reason: str = ""
+    repairs: int = 0  # replies sent back for not matching the verdict schema before this one
 
 
 class Failure(BaseModel):

@@ -75,6 +75,22 @@ def models() -> None:
 
 @app.command()
 @reports_errors
+def report(
+    run: Path = typer.Argument(..., help="An alignment run directory."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for the report files [default: RUN/report]."),
+) -> None:
+    """Write the run's report: self-contained HTML, Markdown and the Pareto plot as SVG."""
+    from a3.report import collect, write_report
+
+    if not run.is_dir():
+        raise UserInputError(f"{run}: no such run directory")
+    paths = write_report(collect(run), out)
+    for kind, path in paths.items():
+        console.print(f"{kind}: {path}")
+
+
+@app.command()
+@reports_errors
 def status(run: Path = typer.Argument(..., help="A run directory.")) -> None:
     """Where a run stands: each stage's status, timing, calls and cost."""
     from a3.store import RunDir

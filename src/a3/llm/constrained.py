@@ -5,11 +5,14 @@ We write the JSON skeleton ourselves and let the model fill it: a string is gene
 closing quote (within a token budget, and at least its ``minLength``), a boolean, enum, const or
 union branch is the alternative the model finds most likely (or one drawn from those likelihoods
 at a temperature), an array grows while the model prefers another item (within
-``minItems``/``maxItems``), and a number is read from a few free tokens.
+``minItems``/``maxItems``; a ``prefixItems`` tuple may stop after ``minItems``), and a number is
+read from a few free tokens.
 
 A flat schema (string, boolean, enum and number fields, like a judge's verdict) has the same
 shape in every reply, so a whole batch is decoded together; nested schemas whose shape depends on
-the model's choices (variable arrays, unions) are decoded one request at a time.
+the model's choices (variable arrays, unions) are decoded one request at a time, and then every
+decision reuses the key/value cache of the text read so far (``PrefixCache``): a decision costs
+its new tokens, not the whole prompt again.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from __future__ import annotations
 import json
 import re
 import typing
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 STRING_FIELD_TOKENS = 96  # budget for one string: a reason is a sentence or two
+NUMBER_TOKENS = 6
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -35,12 +40,64 @@ def is_flat(schema: type[BaseModel] | None) -> bool:
 
 
 def decode_with_schema(model: Any, tokenizer: Any, prompts: list[str], schema: type[BaseModel], max_tokens: int,
-                       temperature: float = 0.0, seed: int = 0) -> list[tuple[str, int]]:
+                       temperature: float = 0.0, seed: int = 0, cache: PrefixCache | None = None) -> list[tuple[str, int]]:
     """For each chat-formatted prompt, (a JSON text valid for ``schema``, tokens generated).
-    Several prompts only for flat schemas (see ``is_flat``)."""
+    Several prompts only for flat schemas (see ``is_flat``). One prompt is decoded with ``cache``
+    (a fresh one when not given); passing the same cache across calls also reuses a shared prompt
+    beginning between requests."""
     if len(prompts) > 1 and not is_flat(schema):
         raise ValueError(f"{schema.__name__} is not flat: decode it one prompt at a time")
-    return SchemaDecoder(model, tokenizer, prompts, schema.model_json_schema(), max_tokens, temperature, seed).run()
+    reader: _Reader = (_CachedReader(tokenizer, cache or PrefixCache(model)) if len(prompts) == 1
+                       else _BatchReader(model, tokenizer))
+    return SchemaDecoder(reader, prompts, schema.model_json_schema(), max_tokens, temperature, seed).run()
+
+
+class PrefixCache:
+    """The key/value cache of the last token sequence the model read. The next sequence that
+    starts the same way (the same prompt with a few more characters of JSON) is read from where
+    they part, so each decision of the decoder costs only its new tokens."""
+
+    def __init__(self, model: Any, reuse: bool = True) -> None:
+        self.model = model
+        self.reuse = reuse  # False reads every sequence from scratch: the reference for tests
+        self.ids: list[int] = []
+        self.cache: Any = None
+        self.tokens_read = 0  # tokens run through the model, for tests and benchmarks
+
+    def logits(self, ids: list[int], first: int) -> Any:
+        """Next-token logits at positions ``first`` .. ``len(ids) - 1`` of ``ids``."""
+        import torch
+        from transformers import DynamicCache
+
+        keep = min(_shared_prefix(self.ids, ids) if self.reuse else 0, first)
+        if self.cache is None or keep == 0:
+            self.cache, keep = DynamicCache(config=self.model.config), 0
+        elif self.cache.get_seq_length() > keep:
+            self.cache.crop(keep - self.cache.get_seq_length())
+        with torch.inference_mode():
+            output = self.model(input_ids=torch.tensor([ids[keep:]]), past_key_values=self.cache, use_cache=True)
+        self.ids = list(ids)
+        self.tokens_read += len(ids) - keep
+        return output.logits[0, first - keep:].float()
+
+
+def _shared_prefix(a: list[int], b: list[int]) -> int:
+    length = min(len(a), len(b))
+    for index in range(length):
+        if a[index] != b[index]:
+            return index
+    return length
+
+
+class _Reader(typing.Protocol):
+    """What the decoder asks of the model, for all its prompts at once."""
+
+    def most_likely(self, contexts: list[str], options: list[str], temperature: float, generator: Any) -> list[int]: ...
+
+    def until_quote(self, contexts: list[str], budget: int, min_chars: int, temperature: float,
+                    generator: Any) -> tuple[list[str], list[int]]: ...
+
+    def free_text(self, contexts: list[str], budget: int) -> tuple[list[str], list[int]]: ...
 
 
 class SchemaDecoder:
@@ -49,11 +106,11 @@ class SchemaDecoder:
 
     MAX_ITEMS = 12  # arrays without maxItems stop here at the latest
 
-    def __init__(self, model: Any, tokenizer: Any, prompts: list[str], schema: dict[str, Any], max_tokens: int,
+    def __init__(self, reader: _Reader, prompts: list[str], schema: dict[str, Any], max_tokens: int,
                  temperature: float = 0.0, seed: int = 0) -> None:
         import torch
 
-        self.model, self.tokenizer, self.prompts = model, tokenizer, prompts
+        self.reader, self.prompts = reader, prompts
         self.temperature = temperature
         self.generator = torch.Generator().manual_seed(seed)
         self.defs = schema.get("$defs", {})
@@ -81,7 +138,7 @@ class SchemaDecoder:
         """Per prompt, the index of the option taken."""
         if len(options) == 1:  # a const (a conversation turn's role, say): nothing to ask the model
             return [0] * len(self.prompts)
-        return _most_likely(self.model, self.tokenizer, self._contexts(), options, self.temperature, self.generator)
+        return self.reader.most_likely(self._contexts(), options, self.temperature, self.generator)
 
     def _value(self, node: dict[str, Any]) -> None:
         node = self._resolve(node)
@@ -103,7 +160,7 @@ class SchemaDecoder:
         elif node.get("type") == "null":
             self._emit("null")
         elif node.get("type") in ("integer", "number"):
-            raw, counts = _generate(self.model, self.tokenizer, _encode(self.tokenizer, self._contexts()), 6)
+            raw, counts = self.reader.free_text(self._contexts(), NUMBER_TOKENS)
             for index, (text, count) in enumerate(zip(raw, counts)):
                 found = _NUMBER.match(text.strip())
                 number = float(found.group(0)) if found else 0.0
@@ -115,30 +172,27 @@ class SchemaDecoder:
             budget = max(1 if low else 0, min(STRING_FIELD_TOKENS, self.budget - max(self.used)))
             raw, counts = [""] * len(self.prompts), [0] * len(self.prompts)
             if budget:
-                _seed_torch(self.generator)
-                raw, counts = _until_quote(self.model, self.tokenizer, self._contexts(), budget, low, self.temperature)
+                raw, counts = self.reader.until_quote(self._contexts(), budget, low, self.temperature, self.generator)
             for index, (text, count) in enumerate(zip(raw, counts)):
                 self.texts[index] += json.dumps(_json_string(text))[1:]  # the content and its closing quote
                 self.used[index] += count
 
     def _array(self, node: dict[str, Any]) -> None:
         self._emit("[")
-        if "prefixItems" in node:  # a tuple: each position has its own schema
-            for position, item in enumerate(node["prefixItems"]):
-                self._emit(", " if position else "")
-                self._value(item)
-        else:  # one prompt: see decode_with_schema
-            items = node.get("items", {})
-            low = node.get("minItems", 0)
-            high = min(node.get("maxItems", self.MAX_ITEMS), self.MAX_ITEMS)
-            count = 0
-            while count < high:
-                more = ", " if count else _start_of(self._resolve(items))
-                if count >= low and (max(self.used) >= self.budget or self._choose(["]", more])[0] == 0):
+        fixed = node.get("prefixItems")  # a tuple: each position has its own schema
+        items = node.get("items", {})
+        low = node.get("minItems", len(fixed) if fixed else 0)
+        high = len(fixed) if fixed else min(node.get("maxItems", self.MAX_ITEMS), self.MAX_ITEMS)
+        count = 0
+        while count < high:
+            item = fixed[count] if fixed else items
+            if count >= low:  # optional from here on: one prompt (see decode_with_schema)
+                more = ", " if count else _start_of(self._resolve(item))
+                if max(self.used) >= self.budget or self._choose(["]", more])[0] == 0:
                     break
-                self._emit(", " if count else "")
-                self._value(items)
-                count += 1
+            self._emit(", " if count else "")
+            self._value(item)
+            count += 1
         self._emit("]")
 
 
@@ -150,13 +204,6 @@ def _start_of(node: dict[str, Any]) -> str:
     return kinds.get(node.get("type"), '"')
 
 
-def _seed_torch(generator: Any) -> None:
-    """Seed torch's global generator from ours, so sampled strings follow the request's seed."""
-    import torch
-
-    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-
-
 def until_stop(tokens: list[int], stops: set[int]) -> list[int]:
     """The tokens before the first end-of-text or padding token."""
     for position, token in enumerate(tokens):
@@ -165,30 +212,156 @@ def until_stop(tokens: list[int], stops: set[int]) -> list[int]:
     return tokens
 
 
-def _encode(tokenizer: Any, texts: list[str]) -> Any:
-    return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+def _ids(tokenizer: Any, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def _most_likely(model: Any, tokenizer: Any, contexts: list[str], options: list[str], temperature: float = 0.0,
-                 generator: Any = None) -> list[int]:
-    """Per context, the option with the highest total log-probability, or with a temperature, an
-    option drawn from the softmax of those log-probabilities."""
+def _stop_ids(tokenizer: Any) -> set[int]:
+    return {t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None}
+
+
+class _CachedReader:
+    """One prompt, every decision read through a PrefixCache."""
+
+    def __init__(self, tokenizer: Any, cache: PrefixCache) -> None:
+        self.tokenizer, self.cache = tokenizer, cache
+
+    def most_likely(self, contexts: list[str], options: list[str], temperature: float, generator: Any) -> list[int]:
+        import torch
+
+        context = _ids(self.tokenizer, contexts[0])
+        scores = torch.empty(1, len(options))
+        for column, option in enumerate(options):
+            option_ids = _ids(self.tokenizer, option)
+            rows = self.cache.logits(context + option_ids, len(context) - 1)[: len(option_ids)]
+            log_probs = torch.log_softmax(rows, dim=-1)
+            scores[0, column] = log_probs[torch.arange(len(option_ids)), torch.tensor(option_ids)].sum()
+        return _pick(scores, temperature, generator)
+
+    def until_quote(self, contexts: list[str], budget: int, min_chars: int, temperature: float,
+                    generator: Any) -> tuple[list[str], list[int]]:
+        banned = _quote_token_ids(self.tokenizer) + sorted(_stop_ids(self.tokenizer))
+        text, count = self._continue(contexts[0], budget, temperature, generator,
+                                     done=lambda t: _closing_quote(t) is not None,
+                                     banned=lambda t: banned if len(t) < min_chars else None)
+        end = _closing_quote(text)
+        return [text if end is None else text[:end]], [count]
+
+    def free_text(self, contexts: list[str], budget: int) -> tuple[list[str], list[int]]:
+        text, count = self._continue(contexts[0], budget, 0.0, None, done=lambda t: False, banned=lambda t: None)
+        return [text], [count]
+
+    def _continue(self, context: str, budget: int, temperature: float, generator: Any, done: Callable[[str], bool],
+                  banned: Callable[[str], list[int] | None]) -> tuple[str, int]:
+        """Greedy (or sampled) tokens after ``context`` until the end token, ``done`` or the budget."""
+        import torch
+
+        start = _ids(self.tokenizer, context)
+        stops = _stop_ids(self.tokenizer)
+        generated: list[int] = []
+        text = ""
+        for _ in range(budget):
+            scores = self.cache.logits(start + generated, len(start) + len(generated) - 1)[-1].clone()
+            blocked = banned(text)
+            if blocked:
+                scores[blocked] = float("-inf")
+            token = _pick(scores.unsqueeze(0), temperature, generator)[0]
+            if token in stops:
+                break
+            generated.append(token)
+            text = self.tokenizer.decode(generated, skip_special_tokens=True)
+            if done(text):
+                break
+        return text, len(generated)
+
+
+def _pick(scores: Any, temperature: float, generator: Any) -> list[int]:
+    """Per row, the highest score, or with a temperature, a draw from the softmax of the scores."""
     import torch
 
-    scores = torch.empty(len(contexts), len(options))
-    encoded = _encode(tokenizer, contexts)
-    for column, option in enumerate(options):
-        option_ids = tokenizer(option, add_special_tokens=False)["input_ids"]
-        suffix = torch.tensor(option_ids).repeat(len(contexts), 1)
-        input_ids = torch.cat([encoded["input_ids"], suffix], dim=1)
-        mask = torch.cat([encoded["attention_mask"], torch.ones_like(suffix)], dim=1)
-        with torch.inference_mode():
-            logits = model(input_ids=input_ids, attention_mask=mask).logits
-        log_probs = torch.log_softmax(logits[:, -len(option_ids) - 1:-1, :].float(), dim=-1)
-        scores[:, column] = log_probs.gather(2, suffix.unsqueeze(-1)).squeeze(-1).sum(dim=1)
     if temperature > 0:
         return torch.multinomial(torch.softmax(scores / temperature, dim=1), 1, generator=generator).squeeze(1).tolist()
     return scores.argmax(dim=1).tolist()
+
+
+class _BatchReader:
+    """Several prompts read together as one left-padded batch (flat schemas only)."""
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model, self.tokenizer = model, tokenizer
+
+    def most_likely(self, contexts: list[str], options: list[str], temperature: float, generator: Any) -> list[int]:
+        """Per context, the option with the highest total log-probability (or drawn at a temperature)."""
+        import torch
+
+        scores = torch.empty(len(contexts), len(options))
+        encoded = _encode(self.tokenizer, contexts)
+        for column, option in enumerate(options):
+            option_ids = _ids(self.tokenizer, option)
+            suffix = torch.tensor(option_ids).repeat(len(contexts), 1)
+            input_ids = torch.cat([encoded["input_ids"], suffix], dim=1)
+            mask = torch.cat([encoded["attention_mask"], torch.ones_like(suffix)], dim=1)
+            with torch.inference_mode():
+                logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+            log_probs = torch.log_softmax(logits[:, -len(option_ids) - 1:-1, :].float(), dim=-1)
+            scores[:, column] = log_probs.gather(2, suffix.unsqueeze(-1)).squeeze(-1).sum(dim=1)
+        return _pick(scores, temperature, generator)
+
+    def until_quote(self, contexts: list[str], budget: int, min_chars: int, temperature: float,
+                    generator: Any) -> tuple[list[str], list[int]]:
+        """Each context's string content up to its first unescaped quote; while a string is shorter
+        than ``min_chars``, tokens containing a quote (and the end of text) are not allowed."""
+        import torch
+        from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+
+        tokenizer = self.tokenizer
+        encoded = _encode(tokenizer, contexts)
+        start = encoded["input_ids"].shape[1]
+
+        class ClosedString(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                done = [_closing_quote(tokenizer.decode(row[start:], skip_special_tokens=True)) is not None for row in input_ids]
+                return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+        class NotYetClosed(LogitsProcessor):
+            banned = _quote_token_ids(tokenizer) + sorted(_stop_ids(tokenizer))
+
+            def __call__(self, input_ids: Any, scores: Any) -> Any:
+                for row in range(input_ids.shape[0]):
+                    if len(tokenizer.decode(input_ids[row, start:], skip_special_tokens=True)) < min_chars:
+                        scores[row, self.banned] = float("-inf")
+                return scores
+
+        _seed_torch(generator)  # sampled strings follow the request's seed
+        texts, counts = self._generate(encoded, budget, temperature, stopping_criteria=StoppingCriteriaList([ClosedString()]),
+                                       logits_processor=LogitsProcessorList([NotYetClosed()]) if min_chars > 0 else None)
+        cut = [_closing_quote(text) for text in texts]
+        return [text if end is None else text[:end] for text, end in zip(texts, cut)], counts
+
+    def free_text(self, contexts: list[str], budget: int) -> tuple[list[str], list[int]]:
+        return self._generate(_encode(self.tokenizer, contexts), budget, 0.0)
+
+    def _generate(self, encoded: Any, budget: int, temperature: float, **generate_args: Any) -> tuple[list[str], list[int]]:
+        import torch
+
+        start = encoded["input_ids"].shape[1]
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        with torch.inference_mode():
+            output = self.model.generate(**encoded, max_new_tokens=budget, pad_token_id=self.tokenizer.pad_token_id,
+                                         **sampling, **generate_args)
+        kept = [until_stop(row[start:].tolist(), _stop_ids(self.tokenizer)) for row in output]
+        return [self.tokenizer.decode(tokens, skip_special_tokens=True) for tokens in kept], [len(tokens) for tokens in kept]
+
+
+def _seed_torch(generator: Any) -> None:
+    """Seed torch's global generator from ours (model.generate samples from the global one)."""
+    import torch
+
+    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+
+
+def _encode(tokenizer: Any, texts: list[str]) -> Any:
+    return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
 
 
 _QUOTE_TOKENS: dict[int, list[int]] = {}
@@ -201,50 +374,6 @@ def _quote_token_ids(tokenizer: Any) -> list[int]:
         vocab = tokenizer.get_vocab()
         _QUOTE_TOKENS[key] = [i for token, i in vocab.items() if '"' in tokenizer.convert_tokens_to_string([token])]
     return _QUOTE_TOKENS[key]
-
-
-def _generate(model: Any, tokenizer: Any, encoded: Any, budget: int, temperature: float = 0.0,
-              **generate_args: Any) -> tuple[list[str], list[int]]:
-    """Greedy (or sampled) continuations of the encoded contexts: (text, tokens) up to the end token."""
-    import torch
-
-    start = encoded["input_ids"].shape[1]
-    sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-    with torch.inference_mode():
-        output = model.generate(**encoded, max_new_tokens=budget, pad_token_id=tokenizer.pad_token_id, **sampling, **generate_args)
-    stops = {tokenizer.eos_token_id, tokenizer.pad_token_id}
-    kept = [until_stop(row[start:].tolist(), stops) for row in output]
-    return [tokenizer.decode(tokens, skip_special_tokens=True) for tokens in kept], [len(tokens) for tokens in kept]
-
-
-def _until_quote(model: Any, tokenizer: Any, contexts: list[str], budget: int, min_chars: int = 0,
-                 temperature: float = 0.0) -> tuple[list[str], list[int]]:
-    """Generate each context's string content up to its first unescaped quote; while a string is
-    shorter than ``min_chars``, tokens containing a quote (and the end of text) are not allowed."""
-    import torch
-    from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
-
-    encoded = _encode(tokenizer, contexts)
-    start = encoded["input_ids"].shape[1]
-
-    class ClosedString(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            done = [_closing_quote(tokenizer.decode(row[start:], skip_special_tokens=True)) is not None for row in input_ids]
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-    class NotYetClosed(LogitsProcessor):
-        banned = _quote_token_ids(tokenizer) + [t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None]
-
-        def __call__(self, input_ids: Any, scores: Any) -> Any:
-            for row in range(input_ids.shape[0]):
-                if len(tokenizer.decode(input_ids[row, start:], skip_special_tokens=True)) < min_chars:
-                    scores[row, self.banned] = float("-inf")
-            return scores
-
-    texts, counts = _generate(model, tokenizer, encoded, budget, temperature, stopping_criteria=StoppingCriteriaList([ClosedString()]),
-                              logits_processor=LogitsProcessorList([NotYetClosed()]) if min_chars > 0 else None)
-    cut = [_closing_quote(text) for text in texts]
-    return [text if end is None else text[:end] for text, end in zip(texts, cut)], counts
 
 
 def _closing_quote(text: str) -> int | None:

@@ -3,7 +3,8 @@
 Requests that arrive together (LLMClient fans calls out concurrently) are gathered for a few
 milliseconds and generated as one left-padded batch in a worker thread, so the event loop keeps
 running. Structured replies are valid JSON by construction (a3.llm.constrained): flat schemas are
-decoded field by field for the whole batch, nested ones one request at a time. Rules a schema
+decoded field by field for the whole batch, nested ones one request at a time, each decision
+reading only its new tokens through a key/value cache kept from the request before. Rules a schema
 cannot express (validators) are still checked by LLMClient, which re-asks with the reason.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from a3.llm.backends import BackendReply
-from a3.llm.constrained import decode_with_schema, is_flat, until_stop
+from a3.llm.constrained import PrefixCache, decode_with_schema, is_flat, until_stop
 from a3.llm.types import CallConfig, Message
 from a3.store.hashing import sha256_of
 
@@ -51,6 +52,7 @@ class LocalBackend:
         self._worker: asyncio.Task[None] | None = None
         self._model: Any = None
         self._tokenizer: Any = None
+        self._prefix_cache: PrefixCache | None = None  # one request at a time reuses what the last one read
         self._loading = asyncio.Lock()
 
     async def prepare(self) -> None:
@@ -64,7 +66,7 @@ class LocalBackend:
         if self._worker is not None:
             self._worker.cancel()
         self._worker = self._queue = None
-        self._model = self._tokenizer = None
+        self._model = self._tokenizer = self._prefix_cache = None
 
     async def complete(self, messages: Sequence[Message], config: CallConfig, schema: type[BaseModel] | None) -> BackendReply:
         await self.prepare()
@@ -115,7 +117,8 @@ class LocalBackend:
             # With a temperature, sample; the seed comes from the request, so a repeated call (and
             # the call cache) gives the same reply while a re-ask, whose prompt differs, draws afresh.
             seed = config.seed if config.seed is not None else int(sha256_of(texts)[:8], 16)
-            results += decode_with_schema(self._model, tokenizer, texts, schema, max_tokens, config.temperature or 0.0, seed)
+            results += decode_with_schema(self._model, tokenizer, texts, schema, max_tokens, config.temperature or 0.0, seed,
+                                          cache=self._prefix_cache)
             self.batch_sizes.append(len(chunk))
         lengths = tokenizer(prompts, add_special_tokens=False)["input_ids"]
         return [BackendReply(text=text, input_tokens=len(ids), output_tokens=count, finish_reason="stop")
@@ -139,6 +142,7 @@ class LocalBackend:
             model = PeftModel.from_pretrained(model, str(self.adapter)).merge_and_unload()
         model.eval()
         self._tokenizer, self._model = tokenizer, model
+        self._prefix_cache = PrefixCache(model)
 
     def _generate(self, batch: list[_Request]) -> list[BackendReply]:
         if batch[0].schema is not None:

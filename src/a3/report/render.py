@@ -1,0 +1,200 @@
+"""Writing the report: one self-contained HTML file (styles and the plot inline, no scripts, no
+network) and a Markdown file with the plot beside it as an SVG file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from a3.report.collect import ReportData
+from a3.report.plot import pareto_svg
+from a3.store import atomic_write_text
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    intro: str = ""
+    tables: tuple[Table, ...] = ()
+    plot: bool = False
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _number(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else str(value)
+
+
+def sections(data: ReportData) -> list[Section]:
+    result = [_headline(data), _models(data), _stages(data), _hypotheses(data), _splits(data)]
+    if data.iterations:
+        result.append(_iterations(data))
+    if data.points:
+        result.append(_comparison(data))
+    result.append(_costs(data))
+    return result
+
+
+def _headline(data: ReportData) -> Section:
+    base = next((row for row in data.comparison if row["method"] == "base"), None)
+    chosen = next((row for row in data.comparison if row.get("chosen")), None)
+    rows = []
+    for label, row in (("base model", base), (f"chosen: {chosen['name']}" if chosen else "", chosen)):
+        if row is not None:
+            test = row.get("test") or {}
+            rows.append([label, pct(row["validation"].get("sfr")), pct(row["validation"].get("fpr")), pct(row["ood"].get("sfr")),
+                         pct(row["ood"].get("fpr")), pct(test.get("sfr")), pct(test.get("fpr"))])
+    judge = data.judge
+    validity = (f"{judge['valid']} of {judge['asked']} judge verdicts validated ({judge['valid'] / judge['asked']:.1%}; "
+                f"{judge['first_try']} at the first try)." if judge["asked"] else "No judge verdicts yet.")
+    facts = (f"Run folder `{data.run}`; report written {data.created_at} by A3 {data.a3_version}. {validity} "
+             f"Total model cost ${data.costs['total_usd']:.4f}.")
+    intro = "\n\n".join(filter(None, [data.attack["description"], facts]))
+    tables = (Table(["model", "validation SFR", "validation FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"], rows),) if rows else ()
+    return Section("Summary", intro, tables)
+
+
+def _models(data: ReportData) -> Section:
+    rows = [[role, model, data.model_versions.get(model, "")] for role, model in data.models.items()]
+    prompts = [[name, version] for name, version in sorted(data.prompt_versions.items())]
+    return Section("Models and versions", "Local weights are identified by their sha256; prompts by their version hash.",
+                   (Table(["role", "model", "weights sha256"], rows), Table(["prompt", "version"], prompts)))
+
+
+def _stages(data: ReportData) -> Section:
+    rows = [[s["stage"], s["status"] or "—", s["finished_at"] or "—", _number(s["duration_s"], 1), _number(s["calls"]),
+             f"${s['cost_usd']:.4f}"] for s in data.stages]
+    return Section("Stages", "Duration and calls of each stage's last attempt.",
+                   (Table(["stage", "status", "finished", "seconds", "calls", "cost"], rows),))
+
+
+def _hypotheses(data: ReportData) -> Section:
+    rows = [[h["id"], h["split"], h["change_type"] or "—", _number(h["round"]), h["basis"] or "—", h["text"],
+             f"{pct(h['sfr'])} of {h['harmful']}", f"{pct(h['fpr'])} of {h['benign']}"] for h in data.hypotheses]
+    return Section("Hypotheses", "Rates of the base target model, as measured in stage 1 (SFR over harmful queries, "
+                   "FPR over benign look-alikes).",
+                   (Table(["id", "split", "change", "round", "basis", "hypothesis", "SFR", "FPR"], rows),))
+
+
+def _splits(data: ReportData) -> Section:
+    rows = [[name, str(s["hypotheses"]), str(s["harmful"]), str(s["benign"])] for name, s in data.split_sizes.items()]
+    return Section("Splits", "Hypotheses are split whole, so no query of a validation, OOD or test hypothesis is trained on.",
+                   (Table(["split", "hypotheses", "harmful queries", "benign queries"], rows),))
+
+
+def _iterations(data: ReportData) -> Section:
+    rows = []
+    for it in data.iterations:
+        mark = " (chosen)" if it["chosen"] else (" (front)" if it["on_front"] else "")
+        capability = ", ".join(f"{name} {pct(accuracy)}" for name, accuracy in it["capability"].items()) or "—"
+        rows.append([f"{it['iteration']}{mark}", f"{it['learning_rate']:.2g}" if it["learning_rate"] else "—",
+                     f"{it['lora_r']}/{it['lora_alpha']}", _number(it["num_epochs"]), _number(it["general_pct"]),
+                     _number(it["examples"]), _number(it["train_loss"], 3), pct(it["val_sfr"]), pct(it["val_fpr"]),
+                     pct(it["ood_sfr"]), pct(it["ood_fpr"]), capability, pct(it["capability_drop"])])
+    rule = data.selection.get("rule", "")
+    chosen = data.selection.get("chosen")
+    intro = f"Chosen: iteration {chosen} — {rule}." if chosen else "No iteration chosen yet."
+    if data.test:
+        intro += (f" Sealed test of the chosen adapter: SFR {pct(data.test['sfr'])}, FPR {pct(data.test['fpr'])} "
+                  f"(base model: SFR {pct(data.test['base_sfr'])}, FPR {pct(data.test['base_fpr'])}).")
+    headers = ["iteration", "learning rate", "LoRA r/α", "epochs", "general %", "examples", "train loss", "val SFR", "val FPR",
+               "OOD SFR", "OOD FPR", "capability", "capability drop"]
+    return Section("Finetuning iterations", intro, (Table(headers, rows),))
+
+
+def _comparison(data: ReportData) -> Section:
+    rows = []
+    for row in data.comparison:
+        test = row.get("test") or {}
+        rows.append([row["method"], row["name"] + (" (chosen)" if row.get("chosen") else ""), pct(row["validation"].get("sfr")),
+                     pct(row["validation"].get("fpr")), pct(row["ood"].get("sfr")), pct(row["ood"].get("fpr")),
+                     pct(test.get("sfr")), pct(test.get("fpr"))])
+    return Section("Comparison", "Every model measured on the same validation and OOD queries with the same judge. "
+                   "Dots are validation, squares OOD; the dashed line is the A3 iterations' validation Pareto front.",
+                   (Table(["method", "model", "val SFR", "val FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"], rows),), plot=True)
+
+
+def _costs(data: ReportData) -> Section:
+    def rows(table: dict[str, dict[str, float]]) -> list[list[str]]:
+        return [[key, _number(r["calls"]), _number(r["cached"]), _number(r["input_tokens"]), _number(r["output_tokens"]),
+                 f"${r['cost_usd']:.4f}"] for key, r in sorted(table.items())]
+
+    headers = ["calls", "cached", "input tokens", "output tokens", "cost"]
+    return Section("Costs", f"From the run's call ledger; total ${data.costs['total_usd']:.4f}. Local models cost nothing.",
+                   (Table(["stage", *headers], rows(data.costs["by_stage"])), Table(["model", *headers], rows(data.costs["by_model"]))))
+
+
+def markdown(data: ReportData, plot_file: str) -> str:
+    lines = [f"# A3 run report: {data.attack['name']}", ""]
+    for section in sections(data):
+        lines += [f"## {section.title}", ""]
+        if section.intro:
+            lines += [section.intro, ""]
+        if section.plot:
+            lines += [f"![Pareto plot: SFR against FPR]({plot_file})", ""]
+        for table in section.tables:
+            lines += ["| " + " | ".join(table.headers) + " |", "|" + "---|" * len(table.headers)]
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px; color: #111827;
+       padding: 0 1rem; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #e5e7eb; }
+table { border-collapse: collapse; margin: .8rem 0; font-size: .9rem; } th, td { border: 1px solid #e5e7eb; padding: .3rem .55rem;
+  text-align: left; vertical-align: top; } th { background: #f3f4f6; } tr.chosen td { background: #eff6ff; font-weight: 600; }
+code { background: #f3f4f6; padding: 0 .25rem; border-radius: 3px; } p { max-width: 75ch; } figure { margin: 1rem 0; }
+"""
+
+
+def html(data: ReportData) -> str:
+    body = [f"<h1>A3 run report: {escape(data.attack['name'])}</h1>"]
+    for section in sections(data):
+        body.append(f'<section id="{section.title.lower().replace(" ", "-")}"><h2>{escape(section.title)}</h2>')
+        for paragraph in filter(None, section.intro.split("\n\n")):
+            body.append(f"<p>{_inline_code(escape(paragraph))}</p>")
+        if section.plot:
+            body.append(f"<figure>{pareto_svg(data.points)}</figure>")
+        for table in section.tables:
+            body.append("<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.headers) + "</tr></thead><tbody>")
+            for row in table.rows:
+                chosen = ' class="chosen"' if "(chosen)" in row[0] or (len(row) > 1 and "(chosen)" in row[1]) else ""
+                body.append(f"<tr{chosen}>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>")
+            body.append("</tbody></table>")
+        body.append("</section>")
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>A3 run report: {escape(data.attack['name'])}</title><style>{STYLE}</style></head>"
+            f"<body>{''.join(body)}</body></html>\n")
+
+
+def _inline_code(text: str) -> str:
+    parts = text.split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def write_report(data: ReportData, out_dir: str | Path | None = None) -> dict[str, Path]:
+    """Writes report.html, report.md and pareto.svg (default: RUN/report/); returns their paths."""
+    folder = Path(out_dir) if out_dir else data.run / "report"
+    paths = {"html": folder / "report.html", "markdown": folder / "report.md", "plot": folder / "pareto.svg"}
+    atomic_write_text(paths["plot"], pareto_svg(data.points) + "\n")
+    atomic_write_text(paths["markdown"], markdown(data, paths["plot"].name))
+    atomic_write_text(paths["html"], html(data))
+    return paths

@@ -1,0 +1,118 @@
+"""`a3 report`: the run report from a finished (tiny, scripted) run, checked as files and as a
+page rendered in headless Chromium."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from a3.align.finetune.stage import FinetuneOptions, finetune
+from a3.cli.main import app
+from a3.report import collect, write_report
+from tests.helpers.tiny_model import build_tiny_model
+from tests.test_finetune import prepared_run
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    import asyncio
+
+    tmp = tmp_path_factory.mktemp("report")
+    tiny = build_tiny_model(tmp / "tiny")
+
+    async def go():
+        config, run, client, _ = await prepared_run(tmp, tiny, iterations=2)
+        await finetune(config, run, client, FinetuneOptions(use_vllm=False))
+        return run.path
+
+    return asyncio.run(go())
+
+
+def verdict_counts(run: Path) -> tuple[int, int]:
+    asked = valid = 0
+    for path in run.rglob("verdicts.jsonl"):
+        for line in path.read_text().splitlines():
+            verdict = json.loads(line)
+            if verdict["status"] != "target_error":
+                asked += 1
+                valid += verdict["status"] == "ok"
+    return asked, valid
+
+
+def test_the_report_states_what_the_run_did(finished_run, tmp_path):
+    data = collect(finished_run)
+    paths = write_report(data, tmp_path / "out")
+    markdown = paths["markdown"].read_text()
+    page = paths["html"].read_text()
+    summary = json.loads((finished_run / "finetune" / "summary.json").read_text())
+    assignment = json.loads((finished_run / "splits" / "split_assignment.json").read_text())
+
+    for hypothesis in [h for split in ("train", "validation", "ood", "test") for h in assignment[split]]:
+        assert f"| {hypothesis} |" in markdown
+    assert [it["iteration"] for it in data.iterations] == [1, 2]
+    assert f"Chosen: iteration {summary['selection']['chosen']}" in markdown
+    assert data.split_sizes["validation"]["hypotheses"] == len(assignment["validation"])
+    asked, valid = verdict_counts(finished_run)
+    assert asked > 0 and f"{valid} of {asked} judge verdicts validated" in markdown
+    assert "scripted/agent" in markdown
+    assert "![Pareto plot" in markdown and paths["plot"].read_text().startswith("<svg")
+    # Self-contained: nothing fetched, nothing run.
+    assert "<script" not in page and "<link" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_the_command_writes_into_the_run_and_refuses_a_folder_that_is_not_a_run(finished_run, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["--no-progress", "report", str(finished_run)])
+    assert result.exit_code == 0, result.output
+    assert (finished_run / "report" / "report.html").exists()
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "not a run directory" in result.output
+
+
+def test_a_person_sees_the_tables_and_the_plot_in_chromium(finished_run, tmp_path):
+    if CHROMIUM is None or not _has_playwright():
+        if os.environ.get("CI"):
+            pytest.fail("CI must render the report: install Debian's chromium and the dev extra (playwright)")
+        pytest.skip("needs Debian's chromium and playwright")
+    from playwright.sync_api import sync_playwright
+
+    data = collect(finished_run)
+    page_file = write_report(data, tmp_path / "out")["html"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(page_file.as_uri())
+        text = page.inner_text("body")
+        for heading in ("Summary", "Models and versions", "Hypotheses", "Splits", "Finetuning iterations", "Comparison", "Costs"):
+            assert page.get_by_role("heading", name=heading).is_visible()
+        assert "chosen" in text and "base model" in text
+        rows = page.locator("#finetuning-iterations tbody tr")
+        assert rows.count() == len(data.iterations)
+        assert page.locator("#hypotheses tbody tr").count() == len(data.hypotheses)
+
+        plot = page.locator("#comparison svg")
+        frame = plot.bounding_box()
+        assert frame and frame["width"] > 500 and frame["height"] > 300
+        dots = page.locator("#comparison svg g.point")
+        assert dots.count() == len([p for p in data.points if p.sfr is not None and p.fpr is not None]) > 0
+        for index in range(dots.count()):  # every dot drawn inside the plot, none hidden or off-canvas
+            box = dots.nth(index).bounding_box()
+            assert box and box["width"] > 0
+            assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"]
+            assert frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # no sideways scrolling
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def _has_playwright() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("playwright") is not None
