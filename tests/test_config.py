@@ -139,3 +139,10 @@ def test_missing_file_and_non_mapping(tmp_path):
 
 def test_config_error_exit_code_is_2():
     assert ConfigError(Path("x"), [("a", "b")]).exit_code == 2
+
+
+def test_fewest_ideas_above_the_most_is_refused(tmp_path):
+    data = example()
+    data["hypothesis_generation"].update({"min_ideas": 5, "max_ideas": 3})
+    problems, _ = problems_of(tmp_path, data)
+    assert "min_ideas (5) is larger than max_ideas (3)" in problems["hypothesis_generation"]

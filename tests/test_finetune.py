@@ -220,3 +220,26 @@ async def test_run_pipeline_makes_on_policy_general_data_and_resumes_without_cal
     calls = len(client.calls)
     await run_pipeline(config, run, client, options)
     assert len(client.calls) == calls  # every stage was done: nothing asked again
+
+
+class StubbornAgent(Agent):
+    """Breaks the one-change rule at iteration 2 however often it is told."""
+
+    def __call__(self, messages, config):
+        reply = json.loads(super().__call__(messages[:1], config))
+        if reply["based_on_iteration"] == 1:
+            reply["num_epochs"] = 2  # the settings changed as well as the weights
+        return json.dumps(reply)
+
+
+async def test_an_agent_that_cannot_give_a_valid_plan_ends_the_search_and_keeps_what_was_trained(tmp_path, tiny):
+    config = finetune_config(tmp_path, tiny, iterations=2)
+    run = RunDir(tmp_path / "run")
+    agent = StubbornAgent()
+    client = ScriptedClient(make_script(World(conversation=False), agent), run_dir=run, real=("local/",))
+    await run_all(config, run, client)
+    summary = await finetune(config, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
+    assert [row["iteration"] for row in summary["iterations"]] == [1]
+    assert summary["stopped_early"].startswith("iteration 2: the agent gave no valid decision")
+    assert summary["selection"]["chosen"] == 1 and summary["chosen_test"] is not None
+    assert len(agent.prompts) == 1 + 3  # iteration 1, then iteration 2 asked once and re-asked twice

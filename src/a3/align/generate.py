@@ -149,7 +149,8 @@ class _Generation:
         gen = self.config.hypothesis_generation
         fmt = self.config.conversation_format
         existing = self.data.hypothesis_list()
-        schema = proposal_schema(fmt, self.log.example_labels(), {h.text.lower() for h in existing}, gen.max_ideas)
+        schema = proposal_schema(fmt, self.log.example_labels(), {h.text.lower() for h in existing}, gen.max_ideas,
+                                 gen.min_ideas)
         prompt = load_prompt("hypothesis_proposal")
         note = (
             "No hypotheses exist yet: propose hypotheses that explain why Ex0 works, each built on Ex0."
@@ -160,7 +161,7 @@ class _Generation:
             behavior=describe_behavior(self.config),
             log_view=self.log.agent_view(self.options.log_token_budget),
             round_note=note,
-            max_ideas=gen.max_ideas,
+            idea_count=_idea_count(gen.min_ideas, gen.max_ideas),
             example_format=example_format_note(fmt),
         )
         completion = await self.client.generate(text, config=self.generator, schema=schema, prompt_version=prompt.version)
@@ -292,3 +293,9 @@ class _Generation:
             "failures": len(self.data.failures),
             "harmful_per_hypothesis": self.n_harmful,
         })
+
+
+def _idea_count(low: int, high: int) -> str:
+    if low == high:
+        return f"exactly {high}"
+    return f"up to {high}" if low == 1 else f"between {low} and {high}"

@@ -26,7 +26,7 @@ class ProposalBatch(BaseModel):
 
 
 def proposal_schema(
-    fmt: ConversationFormat, known_examples: set[str], existing_texts: set[str], max_ideas: int
+    fmt: ConversationFormat, known_examples: set[str], existing_texts: set[str], max_ideas: int, min_ideas: int = 1
 ) -> type[ProposalBatch]:
     """A ProposalBatch for this round: the concrete example has the output format's shape, and
     validation also checks what only this round knows: the labels that exist, the hypotheses
@@ -55,7 +55,7 @@ def proposal_schema(
 
     class CheckedProposalBatch(ProposalBatch):
         hypotheses: list[StructuralHypothesis | RoundHypothesis] = Field(  # type: ignore[assignment]
-            min_length=1, max_length=max_ideas, json_schema_extra=alternate_positions)
+            min_length=min_ideas, max_length=max_ideas, json_schema_extra=alternate_positions)
 
         @model_validator(mode="after")
         def _round_rules(self) -> CheckedProposalBatch:

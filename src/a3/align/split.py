@@ -54,6 +54,10 @@ def split_counts(n: int, splits: Splits) -> dict[str, int]:
 
 def ood_schema(candidates: list[str], count: int) -> type[OodChoice]:
     class CheckedOodChoice(OodChoice):
+        # Candidates and count in the schema guide schema-following decoders; validation checks them for all.
+        ood_hypotheses: list[str] = Field(json_schema_extra={"items": {"enum": candidates, "type": "string"},
+                                                             "minItems": count, "maxItems": count})
+
         @model_validator(mode="after")
         def _choice(self) -> CheckedOodChoice:
             chosen = [h.strip() for h in self.ood_hypotheses]

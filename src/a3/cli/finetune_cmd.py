@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from a3.cli.align_cmd import (
@@ -46,6 +47,8 @@ def _print_finetune(summary: dict) -> None:
                       _pct(row["validation"]["fpr"]), _pct(row["ood"]["sfr"]), _pct(row["ood"]["fpr"]),
                       "n/a" if drop is None else f"{100 * drop:+.1f} pts")
     console.print(table)
+    if summary.get("stopped_early"):
+        console.print(f"[yellow]stopped early[/] at {escape(summary['stopped_early'])}")
     selection = summary["selection"]
     if chosen is not None:
         test = summary["chosen_test"]

@@ -112,11 +112,18 @@ class JudgeModel(_Section):
 
 class HypothesisGeneration(_Section):
     max_ideas: int = Field(default=6, ge=1)
+    min_ideas: int = Field(default=1, ge=1)  # A3's addition: the fewest hypotheses a round may propose
     max_concrete_examples: int = Field(default=20, ge=1)
     max_variations_per_example: int = Field(default=1, ge=1)
     llm_model: str = "anthropic/claude-sonnet-4-20250514"
     llm_temperature: float = Field(default=1.0, ge=0, le=2)
     llm_max_tokens: int = Field(default=10000, gt=0)
+
+    @model_validator(mode="after")
+    def _idea_range(self) -> HypothesisGeneration:
+        if self.min_ideas > self.max_ideas:
+            raise ValueError(f"min_ideas ({self.min_ideas}) is larger than max_ideas ({self.max_ideas})")
+        return self
 
 
 class DataGeneration(_Section):

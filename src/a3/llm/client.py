@@ -54,10 +54,11 @@ def default_backend(model: str, model_args: dict[str, Any], max_connections: int
         from a3.llm.local_models import hf_folder, lookup
 
         if "model_path" in model_args:
-            return LocalBackend(Path(model_args["model_path"]), max_batch=max_connections, adapter=model_args.get("adapter_path"))
+            return LocalBackend(Path(model_args["model_path"]), max_batch=max_connections, adapter=model_args.get("adapter_path"),
+                                dtype=model_args.get("dtype", "auto"))
 
         entry = lookup(model.removeprefix("local/"))
-        return LocalBackend(lambda: hf_folder(entry), max_batch=max_connections)
+        return LocalBackend(lambda: hf_folder(entry), max_batch=max_connections, dtype=model_args.get("dtype", "auto"))
     return InspectBackend(model, model_args, max_connections=max_connections)
 
 

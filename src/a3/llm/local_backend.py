@@ -42,8 +42,9 @@ class LocalBackend:
     attempt_timeout = None  # no per-attempt timeout: generation is bounded by max_tokens
 
     def __init__(self, source: Path | Callable[[], Path], max_batch: int = 8, threads: int | None = None,
-                 adapter: str | Path | None = None) -> None:
+                 adapter: str | Path | None = None, dtype: str = "auto") -> None:
         self.source = source
+        self.dtype = dtype  # "auto": bfloat16 where the hardware computes it natively, else float32
         self.adapter = adapter  # a LoRA adapter folder, merged into the weights at load
         self.max_batch = max(1, max_batch)
         self.threads = threads
@@ -114,9 +115,10 @@ class LocalBackend:
         for chunk in [list(range(len(batch)))] if is_flat(schema) else [[i] for i in range(len(batch))]:
             texts = [prompts[i] for i in chunk]
             max_tokens = min(batch[i].config.max_tokens or 512 for i in chunk)
-            # With a temperature, sample; the seed comes from the request, so a repeated call (and
-            # the call cache) gives the same reply while a re-ask, whose prompt differs, draws afresh.
-            seed = config.seed if config.seed is not None else int(sha256_of(texts)[:8], 16)
+            # With a temperature, sample; the seed comes from the request's seed and its prompt, so a
+            # repeated call gives the same reply while a re-ask, whose prompt differs, draws afresh
+            # (the same draws on a near-identical prompt would make a small model repeat its mistake).
+            seed = int(sha256_of([config.seed, texts])[:8], 16)
             results += decode_with_schema(self._model, tokenizer, texts, schema, max_tokens, config.temperature or 0.0, seed,
                                           cache=self._prefix_cache)
             self.batch_sizes.append(len(chunk))
@@ -127,7 +129,9 @@ class LocalBackend:
     def _load(self) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # our own progress bars say what is happening
         if self.threads:
             torch.set_num_threads(self.threads)
         model_dir = self.source() if callable(self.source) else Path(self.source)
@@ -135,7 +139,7 @@ class LocalBackend:
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=inference_dtype(self.dtype))
         if self.adapter is not None:
             from peft import PeftModel
 
@@ -177,6 +181,17 @@ class LocalBackend:
                 finish_reason="stop" if stopped else "max_tokens",
             ))
         return replies
+
+
+def inference_dtype(name: str) -> Any:
+    """The torch dtype for ``name``; "auto" is bfloat16 on a GPU or on a CPU with native bfloat16
+    arithmetic (about twice as fast as float32 there, measured for Qwen2.5-0.5B), else float32."""
+    import torch
+
+    if name != "auto":
+        return getattr(torch, name)
+    native_bf16 = torch.cuda.is_available() or torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return torch.bfloat16 if native_bf16 else torch.float32
 
 
 def _chat_prompt(tokenizer: Any, request: _Request) -> str:

@@ -106,6 +106,8 @@ def _iterations(data: ReportData) -> Section:
     rule = data.selection.get("rule", "")
     chosen = data.selection.get("chosen")
     intro = f"Chosen: iteration {chosen} — {rule}." if chosen else "No iteration chosen yet."
+    if data.selection.get("stopped_early"):
+        intro += f" The search stopped early at {data.selection['stopped_early']}."
     if data.test:
         intro += (f" Sealed test of the chosen adapter: SFR {pct(data.test['sfr'])}, FPR {pct(data.test['fpr'])} "
                   f"(base model: SFR {pct(data.test['base_sfr'])}, FPR {pct(data.test['base_fpr'])}).")

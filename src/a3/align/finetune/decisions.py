@@ -60,7 +60,15 @@ class TrainingPlan(BaseModel):
 def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[int, TrainingPlan]) -> type[Decision]:
     """The decision schema for one iteration, with the search rules as validators."""
 
+    def earlier_iterations(field_schema: dict[str, Any]) -> None:
+        # Guides schema-following decoders to a valid value; the validator below checks it for all.
+        field_schema.clear()
+        field_schema.update({"enum": sorted(previous)} if iteration > 1 and previous else {"type": "null"})
+
     class CheckedDecision(Decision):
+        based_on_iteration: int | None = Field(default=None, description=Decision.model_fields["based_on_iteration"].description,
+                                               json_schema_extra=earlier_iterations)
+
         @model_validator(mode="after")
         def _rules(self) -> CheckedDecision:
             unknown = sorted({w.hypothesis_id for w in self.weights} - set(train_hypotheses))

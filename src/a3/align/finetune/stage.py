@@ -32,7 +32,7 @@ from a3.align.models import judge_call_config, resolve_model
 from a3.align.split import ASSIGNMENT_FILE, SPLIT_DIR, load_sealed_test, load_split, sealed_hypotheses
 from a3.config import A3Config
 from a3.errors import UserInputError
-from a3.llm import CallConfig, LLMClient
+from a3.llm import CallConfig, LLMClient, StructuredOutputError
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, file_sha256, read_json, sha256_of
@@ -150,12 +150,21 @@ class _Loop:
         if baseline is not None:
             self.log.add("capability_baseline", "capability_baseline", scores=baseline)
         task = self.progress.task("finetune: iterations", self.settings.iterations)
+        stopped = None
         for iteration in range(1, self.settings.iterations + 1):
             if iteration not in self.records:
-                await self._iteration(iteration, baseline)
+                try:
+                    await self._iteration(iteration, baseline)
+                except StructuredOutputError as exc:
+                    # The agent could not give a valid plan even after being told why: the search
+                    # ends here, and the iterations already trained are still compared and kept.
+                    stopped = f"iteration {iteration}: the agent gave no valid decision ({exc})"
+                    if iteration == 1:
+                        raise
+                    break
             task.advance()
         self.log.write_markdown()
-        await self._finish(baseline)
+        await self._finish(baseline, stopped)
 
     async def _iteration(self, iteration: int, baseline: dict[str, Any] | None) -> None:
         folder = self.folder / f"iter-{iteration:02d}"
@@ -222,7 +231,7 @@ class _Loop:
         atomic_write_json(saved, result)
         return result
 
-    async def _finish(self, baseline: dict[str, Any] | None) -> None:
+    async def _finish(self, baseline: dict[str, Any] | None, stopped: str | None) -> None:
         records = list(self.records)
         selection = choose(records, sfr_target=self.config.finetune.sfr_target, max_drop=self.config.capability.max_drop,
                            measured=self.settings.benchmarks)
@@ -244,6 +253,7 @@ class _Loop:
             "test_baseline": read_json(self.run.path / SPLIT_DIR / "sealed" / "test_baseline.json"),
             "chosen_test": test,
             "general_data": {"examples": len(self.general.examples), "skipped": self.general.skipped},
+            "stopped_early": stopped,
         }
         atomic_write_json(self.folder / "summary.json", summary)
 

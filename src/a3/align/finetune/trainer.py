@@ -65,10 +65,13 @@ def train(job: TrainJob) -> TrainResult:
     if done.exists():
         return TrainResult.model_validate_json(done.read_text())
     import torch
-    from datasets import load_dataset
+    from datasets import disable_progress_bars, load_dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from transformers.utils import logging as transformers_logging
     from trl import SFTConfig, SFTTrainer
 
+    disable_progress_bars()  # per-step dataset bars; the stage's own progress bar covers the job
+    transformers_logging.disable_progress_bar()
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     tokenizer = AutoTokenizer.from_pretrained(job.base_model)
