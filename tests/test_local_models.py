@@ -261,3 +261,36 @@ async def test_a_random_model_meets_the_hypothesis_round_rules_because_the_schem
         batch = schema.model_validate_json(text)  # raises if a round rule were broken
         assert batch.hypotheses[0].change_type == "structural" and 2 <= len(batch.hypotheses) <= 4
         assert {h.basis_example for h in batch.hypotheses} <= {"Ex1", "Ex2", "Ex3"}
+
+
+@needs_torch
+async def test_a_string_never_takes_a_value_its_schema_forbids(tmp_path):
+    import torch
+
+    from a3.llm.constrained import _quote_token_ids, decode_with_schema
+    from a3.llm.local_backend import LocalBackend
+    from tests.helpers.tiny_model import build_tiny_model
+
+    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"), dtype="float32")
+    await backend.prepare()
+    model, tokenizer = backend._model, backend._tokenizer
+    # A model eager to close every string: its names are one character long unless told otherwise.
+    bias = torch.zeros(model.config.vocab_size)
+    bias[_quote_token_ids(tokenizer)] = 50.0
+    model.lm_head.register_forward_hook(lambda module, args, output: output + bias)
+
+    def names(forbidden):
+        class Named(BaseModel):
+            name: str = Field(min_length=1, json_schema_extra={"not": {"enum": forbidden}})
+
+        prompts = ["<|user|>name it<|end|><|assistant|>", "<|user|>name this one<|end|><|assistant|>"]
+        single = decode_with_schema(model, tokenizer, prompts[:1], Named, 30)[0][0]  # cached reader
+        batch = [text for text, _ in decode_with_schema(model, tokenizer, prompts, Named, 30)]  # batch reader
+        return [Named.model_validate_json(text).name for text in [single, *batch]]
+
+    free = names([])
+    assert all(len(name.strip()) == 1 for name in free)
+    banned = sorted({name.strip().upper() for name in free})  # compared ignoring case
+    guided = names(banned)
+    assert all(name.strip().lower() not in {b.lower() for b in banned} for name in guided)
+    assert all(len(name.strip()) >= 1 for name in guided)

@@ -338,3 +338,27 @@ async def test_pregrouped_categorization_runs_waves_across_groups(sample, tmp_pa
     assert all(len({sample.themes[r] for r in g}) == 1 for g in groups)
     path = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(pregroup=True, iterative_batch_size=2), embedder=embed)
     assert json.loads(path.read_text())["statistics"]["unique_runs_categorized"] == len(tasks.runs)
+
+
+async def test_a_first_batch_that_never_validates_hands_over_to_the_next_batch(sample, tmp_path):
+    tasks, run, _, _ = await summarized(sample, tmp_path)
+    world = MetaWorld()
+    first_batches = []  # distinct first-batch prompts, in order
+
+    def respond(messages, config):
+        prompt = messages[0].content
+        if prompt.startswith("Task: build a taxonomy"):
+            if prompt not in first_batches:
+                first_batches.append(prompt)
+            if prompt == first_batches[0] and not config.cache_salt:  # the first batch never validates
+                return "no JSON here"
+        return world(messages, config)
+
+    options = CategorizeOptions(initial_batch_size=4, iterative_batch_size=5)
+    path = await categorize(tasks.runs, run, ScriptedClient(respond, run_dir=run), context(sample), options)
+    doc = json.loads(path.read_text())
+    placed = {e["run_id"] for c in doc["categorization"]["categories"] for e in c["examples"]}
+    unassigned = {u["run_id"] for u in doc["categorization"]["unassigned"]}
+    assert doc["categorization"]["categories"]  # the taxonomy came from the second batch
+    assert placed | unassigned == {str(r.run) for r in tasks.runs}  # the failed batch's runs were retried, none lost
+    assert len(first_batches) >= 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -32,7 +32,7 @@ def proposal_schema(
     validation also checks what only this round knows: the labels that exist, the hypotheses
     already tested, the size cap and the structural share."""
     example_schema = payload_schema(fmt)
-    example_type: Any = str if example_schema is PromptPayload else example_schema
+    example_type: Any = Annotated[str, Field(min_length=1)] if example_schema is PromptPayload else example_schema
 
     labels = sorted(known_examples, key=_label_order)
 

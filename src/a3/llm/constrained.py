@@ -2,7 +2,8 @@
 construction, however small the model.
 
 We write the JSON skeleton ourselves and let the model fill it: a string is generated up to its
-closing quote (within a token budget, and at least its ``minLength``), a boolean, enum, const or
+closing quote (within a token budget, at least its ``minLength``, and never one of the values its
+``not: {enum: [...]}`` lists, compared ignoring case and spacing), a boolean, enum, const or
 union branch is the alternative the model finds most likely (or one drawn from those likelihoods
 at a temperature), an array grows while the model prefers another item (within
 ``minItems``/``maxItems``; a ``prefixItems`` tuple may stop after ``minItems``), and a number is
@@ -95,7 +96,7 @@ class _Reader(typing.Protocol):
     def most_likely(self, contexts: list[str], options: list[str], temperature: float, generator: Any) -> list[int]: ...
 
     def until_quote(self, contexts: list[str], budget: int, min_chars: int, temperature: float,
-                    generator: Any) -> tuple[list[str], list[int]]: ...
+                    generator: Any, forbidden: set[str]) -> tuple[list[str], list[int]]: ...
 
     def free_text(self, contexts: list[str], budget: int) -> tuple[list[str], list[int]]: ...
 
@@ -169,10 +170,12 @@ class SchemaDecoder:
         else:  # string, or a schema without a type: a string is the safest reading
             self._emit('"')
             low = node.get("minLength", 0)
-            budget = max(1 if low else 0, min(STRING_FIELD_TOKENS, self.budget - max(self.used)))
+            # A required length outranks the token budget: every token adds at least one character.
+            budget = max(low, min(STRING_FIELD_TOKENS, self.budget - max(self.used)))
             raw, counts = [""] * len(self.prompts), [0] * len(self.prompts)
+            forbidden = {_loose(v) for v in node.get("not", {}).get("enum", []) if isinstance(v, str)}
             if budget:
-                raw, counts = self.reader.until_quote(self._contexts(), budget, low, self.temperature, self.generator)
+                raw, counts = self.reader.until_quote(self._contexts(), budget, low, self.temperature, self.generator, forbidden)
             for index, (text, count) in enumerate(zip(raw, counts)):
                 self.texts[index] += json.dumps(_json_string(text))[1:]  # the content and its closing quote
                 self.used[index] += count
@@ -239,11 +242,11 @@ class _CachedReader:
         return _pick(scores, temperature, generator)
 
     def until_quote(self, contexts: list[str], budget: int, min_chars: int, temperature: float,
-                    generator: Any) -> tuple[list[str], list[int]]:
+                    generator: Any, forbidden: set[str]) -> tuple[list[str], list[int]]:
         banned = _quote_token_ids(self.tokenizer) + sorted(_stop_ids(self.tokenizer))
         text, count = self._continue(contexts[0], budget, temperature, generator,
                                      done=lambda t: _closing_quote(t) is not None,
-                                     banned=lambda t: banned if len(t) < min_chars else None)
+                                     banned=lambda t: banned if not _may_close(t, min_chars, forbidden) else None)
         end = _closing_quote(text)
         return [text if end is None else text[:end]], [count]
 
@@ -308,9 +311,9 @@ class _BatchReader:
         return _pick(scores, temperature, generator)
 
     def until_quote(self, contexts: list[str], budget: int, min_chars: int, temperature: float,
-                    generator: Any) -> tuple[list[str], list[int]]:
-        """Each context's string content up to its first unescaped quote; while a string is shorter
-        than ``min_chars``, tokens containing a quote (and the end of text) are not allowed."""
+                    generator: Any, forbidden: set[str]) -> tuple[list[str], list[int]]:
+        """Each context's string content up to its first unescaped quote; while a string may not
+        end yet (see ``_may_close``), tokens containing a quote (and the end of text) are not allowed."""
         import torch
         from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
@@ -328,13 +331,13 @@ class _BatchReader:
 
             def __call__(self, input_ids: Any, scores: Any) -> Any:
                 for row in range(input_ids.shape[0]):
-                    if len(tokenizer.decode(input_ids[row, start:], skip_special_tokens=True)) < min_chars:
+                    if not _may_close(tokenizer.decode(input_ids[row, start:], skip_special_tokens=True), min_chars, forbidden):
                         scores[row, self.banned] = float("-inf")
                 return scores
 
         _seed_torch(generator)  # sampled strings follow the request's seed
         texts, counts = self._generate(encoded, budget, temperature, stopping_criteria=StoppingCriteriaList([ClosedString()]),
-                                       logits_processor=LogitsProcessorList([NotYetClosed()]) if min_chars > 0 else None)
+                                       logits_processor=LogitsProcessorList([NotYetClosed()]) if min_chars or forbidden else None)
         cut = [_closing_quote(text) for text in texts]
         return [text if end is None else text[:end] for text, end in zip(texts, cut)], counts
 
@@ -374,6 +377,17 @@ def _quote_token_ids(tokenizer: Any) -> list[int]:
         vocab = tokenizer.get_vocab()
         _QUOTE_TOKENS[key] = [i for token, i in vocab.items() if '"' in tokenizer.convert_tokens_to_string([token])]
     return _QUOTE_TOKENS[key]
+
+
+def _loose(text: str) -> str:
+    """A string as ``not: {enum: [...]}`` compares it: ignoring case, hyphens and spacing."""
+    return " ".join(text.lower().replace("-", " ").split())
+
+
+def _may_close(text: str, min_chars: int, forbidden: set[str]) -> bool:
+    """Whether a string with this content may end here: long enough (not counting surrounding
+    blanks, so a required string is never blank), and not a forbidden value."""
+    return len(text.strip()) >= min_chars and (not forbidden or _loose(text) not in forbidden)
 
 
 def _closing_quote(text: str) -> int | None:

@@ -154,7 +154,7 @@ class _Engine:
         todo = [r for r in self.summaries if r not in set(state.processed) and r not in state.failed]
         task = self.progress.task("categorize: runs placed", len(todo))
         groups = self._groups(todo)
-        if not state.taxonomy.categories and todo:
+        while not state.taxonomy.categories and any(groups):  # a batch that never validates: the next one starts
             batch = _round_robin(groups, self.options.initial_batch_size)
             await self._initial(state, batch)
             task.advance(len(batch))
@@ -169,6 +169,13 @@ class _Engine:
         if state.failed:  # one more try for batches that never validated, with fresh samples
             retry = list(state.failed)
             state.failed = {}
+            if not state.taxonomy.categories:
+                await self._initial(state, retry[: self.options.initial_batch_size], salt="retry")
+                retry = retry[self.options.initial_batch_size:]
+                if not state.taxonomy.categories:
+                    state.failed.update({run: "no first batch validated, so there is no taxonomy to place it in" for run in retry})
+                    self.checkpoint(state)
+                    return
             waves = [retry[i:i + self.options.iterative_batch_size] for i in range(0, len(retry), self.options.iterative_batch_size)]
             await self._wave(state, waves, salt="retry")
             await self._merge(state)
@@ -181,11 +188,19 @@ class _Engine:
 
     # -- rounds ------------------------------------------------------------------------------
 
-    async def _initial(self, state: _State, batch: list[str]) -> None:
+    async def _initial(self, state: _State, batch: list[str], salt: str | None = None) -> None:
+        """The taxonomy from a first batch; if no reply validates, the batch's runs are failed."""
         labels = {f"R{i}": run for i, run in enumerate(batch, start=1)}
         prompt = load_prompt("meta_categorize_initial")
         text = prompt.render(summaries=self._show_runs(labels))
-        completion = await self.client.generate(text, config=self.config, schema=initial_schema(set(labels)), prompt_version=prompt.version)
+        config = self.config.model_copy(update={"cache_salt": salt}) if salt else self.config
+        try:
+            completion = await self.client.generate(text, config=config, schema=initial_schema(set(labels)), prompt_version=prompt.version)
+        except (LLMCallError, StructuredOutputError) as exc:
+            state.failed.update({run: str(exc) for run in batch})
+            state.rounds += 1
+            self.checkpoint(state)
+            return
         reply: InitialReply = completion.parsed
         taxonomy = state.taxonomy
         for new in reply.categories:

@@ -118,8 +118,34 @@ def _check_new_names(new: list[NewCategory], existing: set[str]) -> None:
         seen.add(name)
 
 
+def _guided_parts(labels: set[str], taken_names: set[str]) -> tuple[type[ReplyExample], type[ReplyUnassigned], type[NewCategory]]:
+    """Reply parts whose JSON schema lists this batch's run labels and the names a new category may
+    not take, so a schema-following decoder (the local models) cannot break those rules; the
+    validators below check them for every model."""
+    ordered = sorted(labels, key=_label_order)
+
+    class BatchExample(ReplyExample):
+        run: str = Field(json_schema_extra={"enum": ordered})
+
+    class BatchUnassigned(ReplyUnassigned):
+        run: str = Field(json_schema_extra={"enum": ordered})
+
+    class BatchCategory(NewCategory):
+        name: str = Field(min_length=3, json_schema_extra={"not": {"enum": sorted(BANNED_NAMES | taken_names)}})
+        examples: list[BatchExample] = Field(default_factory=list)  # type: ignore[assignment]
+
+    for part, name in ((BatchExample, "ReplyExample"), (BatchUnassigned, "ReplyUnassigned"), (BatchCategory, "NewCategory")):
+        part.__name__ = name
+    return BatchExample, BatchUnassigned, BatchCategory
+
+
 def initial_schema(labels: set[str]) -> type[InitialReply]:
+    _, unassigned_type, category_type = _guided_parts(labels, set())
+
     class CheckedInitialReply(InitialReply):
+        categories: list[category_type] = Field(min_length=1)  # type: ignore[valid-type]
+        unassigned: list[unassigned_type] = Field(default_factory=list)  # type: ignore[valid-type]
+
         @model_validator(mode="after")
         def _rules(self) -> CheckedInitialReply:
             _check_new_names(self.categories, set())
@@ -132,7 +158,20 @@ def initial_schema(labels: set[str]) -> type[InitialReply]:
 
 
 def update_schema(labels: set[str], category_ids: set[str], existing_names: set[str]) -> type[UpdateReply]:
+    _, unassigned_type, category_type = _guided_parts(labels, {_norm(n) for n in existing_names})
+    ordered = sorted(labels, key=_label_order)
+
+    class BatchAssignment(Assignment):
+        run: str = Field(json_schema_extra={"enum": ordered})
+        category: str = Field(json_schema_extra={"enum": sorted(category_ids, key=_label_order)})
+
+    BatchAssignment.__name__ = "Assignment"
+
     class CheckedUpdateReply(UpdateReply):
+        assignments: list[BatchAssignment] = Field(default_factory=list)  # type: ignore[valid-type]
+        new_categories: list[category_type] = Field(default_factory=list)  # type: ignore[valid-type]
+        unassigned: list[unassigned_type] = Field(default_factory=list)  # type: ignore[valid-type]
+
         @model_validator(mode="after")
         def _rules(self) -> CheckedUpdateReply:
             unknown = sorted({a.category for a in self.assignments} - category_ids)
