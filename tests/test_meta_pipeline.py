@@ -362,3 +362,29 @@ async def test_a_first_batch_that_never_validates_hands_over_to_the_next_batch(s
     assert doc["categorization"]["categories"]  # the taxonomy came from the second batch
     assert placed | unassigned == {str(r.run) for r in tasks.runs}  # the failed batch's runs were retried, none lost
     assert len(first_batches) >= 2
+
+
+async def test_a_run_the_model_keeps_leaving_out_is_unassigned_with_the_reason_and_the_batch_is_kept(sample, tmp_path):
+    from a3.meta.taxonomy import UNPLACED_REASON
+
+    tasks, run, _, _ = await summarized(sample, tmp_path)
+    world = MetaWorld()
+
+    def forgetful(messages, config):  # every reply forgets the first run it would have placed
+        reply = world(messages, config)
+        task = messages[0].content.splitlines()[0]
+        data = json.loads(reply) if task.startswith(("Task: build a taxonomy", "Task: extend a taxonomy")) else None
+        if data is None:
+            return reply
+        placed = data.get("assignments") or next(c["examples"] for c in data.get("categories", data.get("new_categories")) if c["examples"])
+        placed.pop(0)
+        return json.dumps(data)
+
+    options = CategorizeOptions(initial_batch_size=6, iterative_batch_size=6)
+    path = await categorize(tasks.runs, run, ScriptedClient(forgetful, run_dir=run), context(sample), options)
+    doc = json.loads(path.read_text())
+    placed = {e["run_id"] for c in doc["categorization"]["categories"] for e in c["examples"]}
+    unassigned = {u["run_id"]: u["reason"] for u in doc["categorization"]["unassigned"]}
+    assert placed | set(unassigned) == {str(r.run) for r in tasks.runs} and not placed & set(unassigned)
+    assert unassigned and all(reason == UNPLACED_REASON for reason in unassigned.values())
+    assert len(placed) > len(unassigned)  # the rest of each batch was kept, not failed

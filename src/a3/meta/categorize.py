@@ -18,8 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
+from a3.llm.structured import parse_reply
 from a3.meta.pregroup import Embedder, group
 from a3.meta.summarize import SummaryStore
 from a3.meta.tasklist import RunRef
@@ -196,12 +199,17 @@ class _Engine:
         config = self.config.model_copy(update={"cache_salt": salt}) if salt else self.config
         try:
             completion = await self.client.generate(text, config=config, schema=initial_schema(set(labels)), prompt_version=prompt.version)
-        except (LLMCallError, StructuredOutputError) as exc:
-            state.failed.update({run: str(exc) for run in batch})
+            reply: InitialReply | None = completion.parsed
+        except StructuredOutputError as exc:
+            reply = _salvage(exc, initial_schema(set(labels), require_all=False))
+            error = str(exc)
+        except LLMCallError as exc:
+            reply, error = None, str(exc)
+        if reply is None:
+            state.failed.update({run: error for run in batch})
             state.rounds += 1
             self.checkpoint(state)
             return
-        reply: InitialReply = completion.parsed
         taxonomy = state.taxonomy
         for new in reply.categories:
             category = Category(id=taxonomy.new_id(), name=new.name.strip(), definition=new.definition.strip())
@@ -227,7 +235,9 @@ class _Engine:
             text = prompt.render(categories=snapshot, summaries=self._show_runs(labels))
             try:
                 completion = await self.client.generate(text, config=config, schema=update_schema(set(labels), ids, names), prompt_version=prompt.version)
-            except (LLMCallError, StructuredOutputError) as exc:
+            except StructuredOutputError as exc:
+                return batch, labels, _salvage(exc, update_schema(set(labels), ids, names, require_all=False)) or str(exc)
+            except LLMCallError as exc:
                 return batch, labels, str(exc)
             return batch, labels, completion.parsed
 
@@ -419,3 +429,14 @@ def _write_output(run_dir: RunDir, state: _State, refs: list[RunRef], summaries:
     path = folder / f"elicitation_run_categorization_{context.agent}_{datetime.now():%Y%m%d_%H%M%S}.json"
     atomic_write_json(path, document)
     return path
+
+
+def _salvage(exc: StructuredOutputError, lenient: type[BaseModel]) -> Any:
+    """The model's latest reply that breaks no rule but coverage, with the runs it left out listed
+    as unassigned (and why), so one forgotten run does not cost the whole batch; else None."""
+    for raw in reversed(exc.raw_replies):
+        try:
+            return parse_reply(raw, lenient)
+        except ValueError:
+            continue
+    return None

@@ -95,16 +95,21 @@ def _norm(name: str) -> str:
     return " ".join(name.lower().replace("-", " ").split())
 
 
-def _check_batch(labels: set[str], placed: list[str], unassigned: list[str]) -> None:
+UNPLACED_REASON = "left out by the model: none of its replies placed every run of the batch"
+
+
+def _check_batch(labels: set[str], placed: list[str], unassigned: list[str], require_all: bool) -> list[str]:
+    """The batch's runs the reply left out (none when ``require_all``: then leaving one out is an error)."""
     unknown = sorted({r for r in placed + unassigned if r not in labels}, key=_label_order)
     if unknown:
         raise ValueError(f"unknown run labels {unknown}; this batch has {sorted(labels, key=_label_order)}")
     missing = sorted(labels - set(placed) - set(unassigned), key=_label_order)
-    if missing:
+    if missing and require_all:
         raise ValueError(f"runs {missing} were neither placed in a category nor listed as unassigned")
     both = sorted(set(placed) & set(unassigned), key=_label_order)
     if both:
         raise ValueError(f"runs {both} are both placed and listed as unassigned")
+    return missing
 
 
 def _check_new_names(new: list[NewCategory], existing: set[str]) -> None:
@@ -132,14 +137,18 @@ def _guided_parts(labels: set[str], taken_names: set[str]) -> tuple[type[ReplyEx
 
     class BatchCategory(NewCategory):
         name: str = Field(min_length=3, json_schema_extra={"not": {"enum": sorted(BANNED_NAMES | taken_names)}})
-        examples: list[BatchExample] = Field(default_factory=list)  # type: ignore[assignment]
+        # minItems is a hint for schema-following decoders (every category names a run of its own);
+        # validation does not demand it of other models.
+        examples: list[BatchExample] = Field(default_factory=list, json_schema_extra={"minItems": 1})  # type: ignore[assignment]
 
     for part, name in ((BatchExample, "ReplyExample"), (BatchUnassigned, "ReplyUnassigned"), (BatchCategory, "NewCategory")):
         part.__name__ = name
     return BatchExample, BatchUnassigned, BatchCategory
 
 
-def initial_schema(labels: set[str]) -> type[InitialReply]:
+def initial_schema(labels: set[str], require_all: bool = True) -> type[InitialReply]:
+    """``require_all=False`` accepts a reply that leaves runs out, listing them as unassigned with
+    ``UNPLACED_REASON`` (used only on a reply that already failed the full rules)."""
     _, unassigned_type, category_type = _guided_parts(labels, set())
 
     class CheckedInitialReply(InitialReply):
@@ -150,14 +159,15 @@ def initial_schema(labels: set[str]) -> type[InitialReply]:
         def _rules(self) -> CheckedInitialReply:
             _check_new_names(self.categories, set())
             placed = [e.run for c in self.categories for e in c.examples]
-            _check_batch(labels, placed, [u.run for u in self.unassigned])
+            missing = _check_batch(labels, placed, [u.run for u in self.unassigned], require_all)
+            self.unassigned += [unassigned_type(run=run, reason=UNPLACED_REASON) for run in missing]
             return self
 
     CheckedInitialReply.__name__ = "InitialReply"
     return CheckedInitialReply
 
 
-def update_schema(labels: set[str], category_ids: set[str], existing_names: set[str]) -> type[UpdateReply]:
+def update_schema(labels: set[str], category_ids: set[str], existing_names: set[str], require_all: bool = True) -> type[UpdateReply]:
     _, unassigned_type, category_type = _guided_parts(labels, {_norm(n) for n in existing_names})
     ordered = sorted(labels, key=_label_order)
 
@@ -179,7 +189,8 @@ def update_schema(labels: set[str], category_ids: set[str], existing_names: set[
                 raise ValueError(f"unknown category ids {unknown}; assign to one of the listed ids or create a new category")
             _check_new_names(self.new_categories, {_norm(n) for n in existing_names})
             placed = [a.run for a in self.assignments] + [e.run for c in self.new_categories for e in c.examples]
-            _check_batch(labels, placed, [u.run for u in self.unassigned])
+            missing = _check_batch(labels, placed, [u.run for u in self.unassigned], require_all)
+            self.unassigned += [unassigned_type(run=run, reason=UNPLACED_REASON) for run in missing]
             return self
 
     CheckedUpdateReply.__name__ = "UpdateReply"
