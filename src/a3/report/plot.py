@@ -68,7 +68,8 @@ def _dots(points: list[Point], x, y) -> list[str]:  # noqa: ANN001
     for point in points:
         px, py = x(point.fpr), y(point.sfr)
         spot = (round(px), round(py))
-        px += 7 * seen[spot]  # several models on the same spot: side by side, not hidden
+        nth = seen[spot]  # several models on one spot: side by side (0, +7, -7, +14 px...), not hidden
+        px += 7 * ((nth + 1) // 2) * (1 if nth % 2 else -1)
         seen[spot] += 1
         tip = escape(f"{point.method}: {point.name}, {point.split}: SFR {point.sfr:.0%}, FPR {point.fpr:.0%}")
         fill = colour(point.method)
@@ -79,8 +80,9 @@ def _dots(points: list[Point], x, y) -> list[str]:  # noqa: ANN001
         if point.highlight and point.split == "validation":
             parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="10" fill="none" stroke="{fill}" stroke-width="2"/>')
             parts.append(f'<text x="{px + 13:.1f}" y="{py - 9:.1f}" fill="{fill}" font-weight="600">chosen: {escape(point.name)}</text>')
-        if point.method == "base" and point.split == "validation":
-            parts.append(f'<text x="{px + 9:.1f}" y="{py - 9:.1f}" fill="{fill}">base model</text>')
+        if point.method == "base" and point.split == "validation":  # below the dot, or above it near the axis
+            below = point.sfr > 0.08
+            parts.append(f'<text x="{px + 9:.1f}" y="{py + (18 if below else -9):.1f}" fill="{fill}">base model</text>')
     return parts
 
 

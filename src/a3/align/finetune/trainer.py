@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ def train(job: TrainJob) -> TrainResult:
 
     disable_progress_bars()  # per-step dataset bars; the stage's own progress bar covers the job
     transformers_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)  # raised inside trl
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     tokenizer = AutoTokenizer.from_pretrained(job.base_model)
