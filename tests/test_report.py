@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -19,7 +20,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def finished(tmp_path_factory):
     import asyncio
 
     tmp = tmp_path_factory.mktemp("report")
@@ -28,7 +29,7 @@ def finished_run(tmp_path_factory):
     async def go():
         config, run, client, _ = await prepared_run(tmp, tiny, iterations=2)
         await finetune(config, run, client, FinetuneOptions(use_vllm=False))
-        return run.path
+        return SimpleNamespace(path=run.path, config=config, client=client, run=run)
 
     return asyncio.run(go())
 
@@ -44,7 +45,8 @@ def verdict_counts(run: Path) -> tuple[int, int]:
     return asked, valid
 
 
-def test_the_report_states_what_the_run_did(finished_run, tmp_path):
+def test_the_report_states_what_the_run_did(finished, tmp_path):
+    finished_run = finished.path
     data = collect(finished_run)
     paths = write_report(data, tmp_path / "out")
     markdown = paths["markdown"].read_text()
@@ -65,7 +67,8 @@ def test_the_report_states_what_the_run_did(finished_run, tmp_path):
     assert "<script" not in page and "<link" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
-def test_the_command_writes_into_the_run_and_refuses_a_folder_that_is_not_a_run(finished_run, tmp_path):
+def test_the_command_writes_into_the_run_and_refuses_a_folder_that_is_not_a_run(finished, tmp_path):
+    finished_run = finished.path
     runner = CliRunner()
     result = runner.invoke(app, ["--no-progress", "report", str(finished_run)])
     assert result.exit_code == 0, result.output
@@ -74,7 +77,8 @@ def test_the_command_writes_into_the_run_and_refuses_a_folder_that_is_not_a_run(
     assert result.exit_code == 2 and "not a run directory" in result.output
 
 
-def test_a_person_sees_the_tables_and_the_plot_in_chromium(finished_run, tmp_path):
+def test_a_person_sees_the_tables_and_the_plot_in_chromium(finished, tmp_path):
+    finished_run = finished.path
     if CHROMIUM is None or not _has_playwright():
         if os.environ.get("CI"):
             pytest.fail("CI must render the report: install Debian's chromium and the dev extra (playwright)")
@@ -116,3 +120,15 @@ def _has_playwright() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("playwright") is not None
+
+
+async def test_an_adapter_evaluated_on_its_own_joins_the_comparison(finished):
+    from a3.align.evaluate_any import EvaluateOptions, evaluate_any
+    from a3.align.split import load_split
+
+    options = EvaluateOptions(adapter=finished.path / "finetune" / "iter-01" / "adapter", name="iteration 1 again", use_vllm=False)
+    result = await evaluate_any(finished.config, finished.run, finished.client, options)
+    assert result["model"] == "local/iteration-1-again"  # served like stage 4 serves an iteration
+    harmful = sum(q.kind == "harmful" for q in load_split(finished.run, "validation"))
+    assert result["validation"]["harmful"]["judged"] + result["validation"]["harmful"]["judge_errors"] == harmful
+    assert any(row["method"] == "evaluated" and row["name"] == "iteration 1 again" for row in collect(finished.path).comparison)

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import a3
-from a3.cli import align_cmd, finetune_cmd, meta_cmd, progress
+from a3.cli import align_cmd, evaluate_cmd, finetune_cmd, meta_cmd, progress
 from a3.cli.errors import reports_errors
 from a3.errors import UserInputError
 
@@ -23,6 +23,7 @@ app = typer.Typer(
 console = Console()
 align_cmd.register(app)
 finetune_cmd.register(app)
+evaluate_cmd.register(app)
 app.add_typer(meta_cmd.meta_app, name="meta")
 
 

@@ -200,6 +200,10 @@ def _comparison(run: Path, baseline: dict[str, Any], iterations: list[dict[str, 
     for record in _jsonl(run / "baselines" / "fixed-mix" / "results.jsonl"):
         rows.append({"method": "fixed mixing", "name": record["name"], "validation": record.get("validation") or {},
                      "ood": record.get("ood") or {}, "test": None})
+    for path in sorted((run / "evaluations").glob("*/results.json")):
+        record = json.loads(path.read_text())
+        rows.append({"method": "evaluated", "name": record["name"], "validation": record.get("validation") or {},
+                     "ood": record.get("ood") or {}, "test": None})
     points = [Point(row["method"], row["name"], split, row[split].get("sfr"), row[split].get("fpr"), bool(row.get("chosen")))
               for row in rows for split in ("validation", "ood") if row[split]]
     return rows, points

@@ -1,0 +1,106 @@
+"""``a3 evaluate``: any model (an API model, a served one, or a local adapter) answering the run's
+validation and OOD queries, judged exactly as the target and every A3 iteration are.
+
+Like the original comparison scripts, all validation queries are used and OOD queries are
+subsampled (100 harmful and 100 benign by default, seeded), so frontier models cost little; the
+chosen query ids are kept, and a re-run with other sampling settings is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from a3.align.evaluation import evaluate_model
+from a3.align.finetune.serving import base_weights, served_model
+from a3.align.models import judge_call_config, resolve_model
+from a3.align.records import Query
+from a3.align.split import load_split
+from a3.config import A3Config
+from a3.errors import UserInputError
+from a3.llm import CallConfig, LLMClient
+from a3.progress import Progress
+from a3.store import RunDir, atomic_write_json, read_json
+
+FOLDER = "evaluations"
+RESULTS = "results.json"
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    model: str | None = None  # any model string; None with ``adapter`` means the config's base weights
+    adapter: Path | None = None  # a LoRA adapter folder on the target's base weights
+    name: str | None = None  # the row's name in reports [default: the model string or the adapter folder]
+    ood_sample: int | None = 100  # OOD queries of each kind (None: all)
+    seed: int = 42
+    use_vllm: bool | None = None  # for an adapter: vLLM when it is installed with a GPU
+
+
+def evaluation_name(options: EvaluateOptions) -> str:
+    if options.name:
+        return options.name
+    if options.adapter is not None:
+        return f"adapter {options.adapter.resolve().name}"
+    if options.model:
+        return options.model
+    raise UserInputError("--model or --adapter: say which model to evaluate")
+
+
+def sample_ood(queries: list[Query], per_kind: int | None, seed: int) -> list[Query]:
+    """Up to ``per_kind`` harmful and ``per_kind`` benign queries, a seeded random choice, in
+    their original order."""
+    if per_kind is None:
+        return list(queries)
+    rng = random.Random(seed)
+    kept: set[str] = set()
+    for kind in ("harmful", "benign"):
+        ids = [q.id for q in queries if q.kind == kind]
+        kept.update(ids if len(ids) <= per_kind else rng.sample(ids, per_kind))
+    return [q for q in queries if q.id in kept]
+
+
+def target_for(config: A3Config, options: EvaluateOptions) -> CallConfig:
+    """A model sampled like the target (its temperature, token limit and timeout); an adapter is
+    served exactly as stage 4 serves its iterations."""
+    settings = config.target_model
+    if options.adapter is not None:
+        if not (options.adapter / "adapter_config.json").exists():
+            raise UserInputError(f"--adapter: {options.adapter} is not a LoRA adapter folder (no adapter_config.json)")
+        base = Path(options.model) if options.model else base_weights(config)
+        return served_model(config, base, options.adapter, _slug(evaluation_name(options)), options.use_vllm)
+    model, args = resolve_model(options.model or "", field="--model")
+    return CallConfig(model=model, model_args=args, temperature=settings.temperature, max_tokens=settings.max_tokens,
+                      timeout=settings.request_timeout)
+
+
+async def evaluate_any(config: A3Config, run: RunDir, client: LLMClient, options: EvaluateOptions,
+                       progress: Progress | None = None) -> dict[str, Any]:
+    """Validation and OOD metrics of one model, kept in ``evaluations/<name>/``."""
+    name = evaluation_name(options)
+    if not (run.path / "splits" / "validation_split.json").exists():
+        raise UserInputError(f"{run.path}: run `a3 split` first (there are no validation and OOD splits)")
+    folder = f"{FOLDER}/{_slug(name)}"
+    target = target_for(config, options)
+    settings = {"name": name, "model": target.model, "adapter": str(options.adapter) if options.adapter else None,
+                "ood_sample": options.ood_sample, "seed": options.seed, "temperature": target.temperature,
+                "max_tokens": target.max_tokens, "judge": judge_call_config(config).model}
+    saved = run.path / folder / "settings.json"
+    if saved.exists() and read_json(saved) != settings:
+        raise UserInputError(f"{saved.parent}: {name} was evaluated with other settings; pass --name to keep both, "
+                             f"or delete the folder")
+    atomic_write_json(saved, settings)
+    query_sets = {"validation": load_split(run, "validation"),
+                  "ood": sample_ood(load_split(run, "ood"), options.ood_sample, options.seed)}
+    metrics = await evaluate_model(config, run, client, target, judge_call_config(config), query_sets, folder, progress, name)
+    client.release(target)
+    result = {**settings, "queries": {split: [q.id for q in queries] for split, queries in query_sets.items()},
+              "validation": metrics["validation"], "ood": metrics["ood"]}
+    atomic_write_json(run.path / folder / RESULTS, result)
+    return result
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "model"

@@ -1,0 +1,45 @@
+"""``a3 evaluate``: any model on the run's validation and OOD sets, judged like every other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from a3.cli.align_cmd import (
+    ConfigArg, ConfigFileOpt, MaxCostOpt, PricesOpt, RunDirOpt, _pct, _print_cost, _run_with_progress, _setup, console,
+)
+from a3.cli.errors import reports_errors
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @reports_errors
+    def evaluate(
+        config: Optional[Path] = ConfigArg,
+        config_file: Optional[Path] = ConfigFileOpt,
+        run_dir: Optional[Path] = RunDirOpt,
+        model: Optional[str] = typer.Option(None, "--model", help="Model string, e.g. anthropic/claude-sonnet-4-5, "
+                                            "openrouter/openai/gpt-5 (with --adapter: the base weights' folder)."),
+        adapter: Optional[Path] = typer.Option(None, "--adapter", help="A LoRA adapter folder, served on the target's base weights."),
+        name: Optional[str] = typer.Option(None, "--name", help="Name of this row in the report [default: the model string]."),
+        ood_sample: int = typer.Option(100, "--ood-sample", min=0, help="OOD queries of each kind, a seeded random subset (0: all)."),
+        seed: int = typer.Option(42, "--seed", help="Seed of the OOD subset."),
+        max_cost: Optional[float] = MaxCostOpt,
+        prices: Optional[Path] = PricesOpt,
+    ) -> None:
+        """Evaluate any model on the run's validation and OOD queries with the run's judge."""
+        from a3.align.evaluate_any import EvaluateOptions, evaluate_any
+
+        cfg, run, client = _setup(config, config_file, run_dir, max_cost, prices)
+        options = EvaluateOptions(model=model, adapter=adapter, name=name, ood_sample=ood_sample or None, seed=seed)
+        try:
+            result = _run_with_progress(lambda bars: evaluate_any(cfg, run, client, options, bars))
+        finally:
+            _print_cost(run)
+        for split in ("validation", "ood"):
+            metrics = result[split]
+            console.print(f"{escape(result['name'])} on {split} ({len(result['queries'][split])} queries): "
+                          f"SFR {_pct(metrics['sfr'])}, FPR {_pct(metrics['fpr'])}")
