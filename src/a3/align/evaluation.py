@@ -8,7 +8,7 @@ the caller's folder, so an interrupted evaluation resumes where it stopped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from a3.align.judge import judge_response, sample_target
@@ -56,8 +56,11 @@ async def evaluate_model(
     folder: str,
     progress: Progress | None = None,
     label: str = "evaluate",
+    prepare: Callable[[Query], Query] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Metrics per set (e.g. validation, ood) for ``target``; records under ``folder``."""
+    """Metrics per set (e.g. validation, ood) for ``target``; records under ``folder``.
+    ``prepare`` changes what the target is sent (an in-context defence, say); the judge always
+    sees the query as written."""
     responses = run.log(f"{folder}/responses.jsonl")
     verdicts = run.log(f"{folder}/verdicts.jsonl")
     everything = [q for queries in query_sets.values() for q in queries]
@@ -70,7 +73,7 @@ async def evaluate_model(
         if query.id in responses:
             response = TargetResponse.model_validate(responses.get(query.id))
         else:
-            response = await sample_target(client, target, query)
+            response = await sample_target(client, target, prepare(query) if prepare else query)
             responses.append(response.model_dump())
         verdict = await judge_response(client, judge, config.judge_prompts, query, response)
         verdicts.append(verdict.model_dump())

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import a3
-from a3.cli import align_cmd, evaluate_cmd, finetune_cmd, meta_cmd, progress
+from a3.cli import align_cmd, defend_cmd, evaluate_cmd, finetune_cmd, meta_cmd, progress
 from a3.cli.errors import reports_errors
 from a3.errors import UserInputError
 
@@ -25,6 +25,7 @@ align_cmd.register(app)
 finetune_cmd.register(app)
 evaluate_cmd.register(app)
 app.add_typer(meta_cmd.meta_app, name="meta")
+app.add_typer(defend_cmd.defend_app, name="defend")
 
 
 def _version(value: bool) -> None:

@@ -200,6 +200,12 @@ def _comparison(run: Path, baseline: dict[str, Any], iterations: list[dict[str, 
     for record in _jsonl(run / "baselines" / "fixed-mix" / "results.jsonl"):
         rows.append({"method": "fixed mixing", "name": record["name"], "validation": record.get("validation") or {},
                      "ood": record.get("ood") or {}, "test": None})
+    for path in sorted((run / "defences" / "icl").glob("*/summary.json")):
+        summary = json.loads(path.read_text())
+        chosen = next((r for r in summary["iterations"] if r["iteration"] == summary["selection"]["chosen"]), None)
+        if chosen is not None:
+            rows.append({"method": "ICL", "name": f"{summary['method']}, trial {summary['trial']}: iteration {chosen['iteration']}",
+                         "validation": chosen["validation"], "ood": chosen["ood"], "test": None})
     for path in sorted((run / "evaluations").glob("*/results.json")):
         record = json.loads(path.read_text())
         rows.append({"method": "evaluated", "name": record["name"], "validation": record.get("validation") or {},

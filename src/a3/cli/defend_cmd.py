@@ -1,0 +1,57 @@
+"""``a3 defend``: defences compared with finetuning on the same sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from a3.cli.align_cmd import (
+    ConfigArg, ConfigFileOpt, MaxCostOpt, PricesOpt, RunDirOpt, _pct, _print_cost, _run_with_progress, _setup, console,
+)
+from a3.cli.errors import reports_errors
+
+defend_app = typer.Typer(help="Defences evaluated on the run's sets: in-context examples (icl).", no_args_is_help=True)
+
+
+@defend_app.command("icl")
+@reports_errors
+def icl(
+    config: Optional[Path] = ConfigArg,
+    config_file: Optional[Path] = ConfigFileOpt,
+    run_dir: Optional[Path] = RunDirOpt,
+    selection_method: str = typer.Option("prompt_level", "--selection-method", help="prompt_level, hypothesis_level or random."),
+    num_iterations: int = typer.Option(5, "--num-iterations", min=1, help="Iterations of example selection."),
+    num_icl_examples: int = typer.Option(20, "--num-icl-examples", min=1, help="Examples shown before each request."),
+    trial: int = typer.Option(1, "--trial", min=1, help="Trial number (its own folder and random seed)."),
+    agent_model: Optional[str] = typer.Option(None, "--agent-model", help="Model string of the selecting agent [default: finetune.agent_model]."),
+    max_cost: Optional[float] = MaxCostOpt,
+    prices: Optional[Path] = PricesOpt,
+) -> None:
+    """In-context defence: an agent (or chance) picks worked examples put before every request."""
+    from a3.align.defend_icl import IclOptions, defend_icl
+    from a3.errors import UserInputError
+
+    if selection_method not in ("prompt_level", "hypothesis_level", "random"):
+        raise UserInputError(f"--selection-method: {selection_method!r} is not one of prompt_level, hypothesis_level, random")
+    cfg, run, client = _setup(config, config_file, run_dir, max_cost, prices)
+    options = IclOptions(selection_method=selection_method, num_iterations=num_iterations,  # type: ignore[arg-type]
+                         num_icl_examples=num_icl_examples, trial=trial, agent_model=agent_model)
+    try:
+        summary = _run_with_progress(lambda bars: defend_icl(cfg, run, client, options, bars))
+    finally:
+        _print_cost(run)
+    table = Table(title=f"ICL defence ({selection_method}, trial {trial}, {summary['examples']} examples)")
+    for column in ("iter", "val SFR", "val FPR", "OOD SFR", "OOD FPR"):
+        table.add_column(column)
+    chosen = summary["selection"]["chosen"]
+    for row in summary["iterations"]:
+        table.add_row(f"{row['iteration']}{' *' if row['iteration'] == chosen else ''}", _pct(row["validation"]["sfr"]),
+                      _pct(row["validation"]["fpr"]), _pct(row["ood"]["sfr"]), _pct(row["ood"]["fpr"]))
+    console.print(table)
+    if summary["stopped_early"]:
+        console.print(f"[yellow]stopped early[/] at {escape(summary['stopped_early'])}")
+    console.print(f"chosen on validation: iteration {chosen} ({summary['selection']['rule']})")
