@@ -286,6 +286,27 @@ async def test_clustering_covers_each_category_once_even_hierarchically(sample, 
         assert (doc["statistics"]["levels"] == 1) == (per_call == 40)
 
 
+async def test_a_clustering_that_keeps_missing_or_repeating_categories_is_completed_not_lost(sample, tmp_path):
+    tasks, run, client, _ = await summarized(sample, tmp_path)
+    categorization = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions())
+    world = MetaWorld()
+
+    def sloppy(messages, config):  # drops the first cluster and repeats an id in the second, however often asked
+        reply = json.loads(world(messages, config))
+        if messages[0].content.startswith("Task: group benign-input") and len(reply["clusters"]) > 1:
+            reply["clusters"] = reply["clusters"][1:]
+            reply["clusters"][0]["members"].append(dict(reply["clusters"][0]["members"][0]))
+        return json.dumps(reply)
+
+    path = await cluster_categories(categorization, RunDir(tmp_path / "c"), ScriptedClient(sloppy), ClusterOptions(),
+                                    output_dir=tmp_path / "clusters")
+    doc = json.loads(path.read_text())
+    members = [m["category_id"] for c in doc["clusters"] for m in c["member_categories"]]
+    cat_ids = [c["category_id"] for c in json.loads(categorization.read_text())["categorization"]["categories"]]
+    assert sorted(members) == sorted(cat_ids)  # each category exactly once
+    assert any(c["definition"] == "a cluster of its own: the model placed it nowhere" for c in doc["clusters"])
+
+
 async def test_report_counts_unique_runs_and_lists_them(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
     categorization = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions())

@@ -18,7 +18,8 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from a3.errors import UserInputError
-from a3.llm import CallConfig, LLMClient
+from a3.llm import CallConfig, LLMClient, StructuredOutputError
+from a3.llm.structured import parse_reply
 from a3.meta.runs import sanitise
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, file_sha256
@@ -56,14 +57,31 @@ class ClusterReply(BaseModel):
     clusters: list[ClusterDraft] = Field(min_length=1)
 
 
-def cluster_schema(ids: list[str]) -> type[ClusterReply]:
+def cluster_schema(ids: list[str], complete_with: dict[str, str] | None = None) -> type[ClusterReply]:
+    """Every id in exactly one cluster. ``complete_with`` (id -> name), used only on a reply that
+    already failed that rule, accepts it with repeats dropped (the first cluster keeps an id) and
+    each missing id as a cluster of its own, which the rule allows anyway."""
+
+    class ListedMember(Member):
+        category: str = Field(json_schema_extra={"enum": ids})  # guides schema-following decoders
+
+    class ListedDraft(ClusterDraft):
+        members: list[ListedMember] = Field(min_length=1)  # type: ignore[assignment]
+
+    ListedMember.__name__, ListedDraft.__name__ = "Member", "ClusterDraft"
+
     class CheckedClusterReply(ClusterReply):
+        clusters: list[ListedDraft] = Field(min_length=1)  # type: ignore[assignment]
+
         @model_validator(mode="after")
         def _exactly_once(self) -> CheckedClusterReply:
             placed = [m.category.strip() for c in self.clusters for m in c.members]
             unknown = sorted(set(placed) - set(ids))
             if unknown:
                 raise ValueError(f"unknown ids {unknown}; use only {ids}")
+            if complete_with is not None:
+                self._complete(complete_with)
+                return self
             twice = sorted({i for i in placed if placed.count(i) > 1})
             if twice:
                 raise ValueError(f"ids {twice} are in more than one cluster; each must be in exactly one")
@@ -71,6 +89,20 @@ def cluster_schema(ids: list[str]) -> type[ClusterReply]:
             if missing:
                 raise ValueError(f"ids {missing} are in no cluster; every id must be in exactly one (a cluster of its own is fine)")
             return self
+
+        def _complete(self, names: dict[str, str]) -> None:
+            seen: set[str] = set()
+            for cluster in self.clusters:
+                kept = []
+                for member in cluster.members:
+                    if member.category.strip() not in seen:
+                        seen.add(member.category.strip())
+                        kept.append(member)
+                cluster.members = kept
+            self.clusters = [c for c in self.clusters if c.members]
+            for missing in [i for i in ids if i not in seen]:
+                self.clusters.append(ListedDraft(name=names[missing], definition="a cluster of its own: the model placed it nowhere",
+                                                 members=[ListedMember(category=missing, justification="placed by A3")]))
 
     CheckedClusterReply.__name__ = "ClusterReply"
     return CheckedClusterReply
@@ -157,7 +189,17 @@ async def _cluster_chunk(client: LLMClient, config: CallConfig, prompt: Any, chu
         triggers = "; ".join(repr(t) for t in item.triggers)
         lines.append(f"{item.id}: {item.name}\n  Definition: {item.definition}\n  Runs: {item.size}" + (f"\n  Example triggers: {triggers}" if triggers else ""))
     text = prompt.render(categories="\n".join(lines))
-    completion = await client.generate(text, config=config, schema=cluster_schema([i.id for i in chunk]), prompt_version=prompt.version)
+    ids = [i.id for i in chunk]
+    try:
+        completion = await client.generate(text, config=config, schema=cluster_schema(ids), prompt_version=prompt.version)
+    except StructuredOutputError as exc:
+        lenient = cluster_schema(ids, complete_with={i.id: i.name for i in chunk})
+        for raw in reversed(exc.raw_replies):  # the latest reply whose only fault is coverage, completed
+            try:
+                return parse_reply(raw, lenient)
+            except ValueError:
+                continue
+        raise
     return completion.parsed
 
 
