@@ -88,3 +88,14 @@ def test_stage_sets_current_stage_for_cost_attribution(tmp_path):
     with run.stage("summarize", inputs={}):
         assert current_stage.get() == "summarize"
     assert current_stage.get() is None
+
+
+def test_reading_a_log_skips_a_torn_line_and_leaves_the_file_as_it_is(tmp_path):
+    from a3.store import read_records
+
+    path = tmp_path / "log.jsonl"
+    raw = b'{"id": "a", "n": 1}\n{"id": "b", "n": 2}\n{"id": "c", "n'
+    path.write_bytes(raw)
+    assert [r["id"] for r in read_records(path)] == ["a", "b"]
+    assert path.read_bytes() == raw  # a reader never truncates (JsonlLog, the writer, does)
+    assert read_records(tmp_path / "missing.jsonl") == []

@@ -6,7 +6,6 @@ cost ledger, the judge's verdicts); a stage that has not run yet is simply absen
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,6 +15,8 @@ from typing import Any
 from a3 import __version__
 from a3.errors import UserInputError
 from a3.llm.local_models import CATALOG
+from a3.store import read_json, read_records
+from a3.store.ledger import read_ledger
 
 SPLITS = ("train", "validation", "ood", "test")
 STAGE_ORDER = ("generate", "split", "expected", "general", "finetune")
@@ -67,7 +68,7 @@ def collect(run_dir: str | Path) -> ReportData:
     assignment = _read(run / "splits" / "split_assignment.json") or {}
     split_of = {h: name for name in SPLITS for h in assignment.get(name, [])}
     finetune = _read(run / "finetune" / "summary.json") or {}
-    iterations = _jsonl(run / "finetune" / "iterations.jsonl")
+    iterations = read_records(run / "finetune" / "iterations.jsonl", key="iteration")
     selection = {**finetune.get("selection", {}), "stopped_early": finetune.get("stopped_early")}
     baseline = _read(run / "splits" / "baseline.json") or {}
     test = _test_results(run)
@@ -96,18 +97,7 @@ def collect(run_dir: str | Path) -> ReportData:
 
 
 def _read(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows: dict[Any, dict[str, Any]] = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            record = json.loads(line)
-            rows[record.get("iteration", record.get("name", len(rows)))] = record  # the last record of a key wins
-    return list(rows.values())
+    return read_json(path) if path.exists() else None
 
 
 def _stage_order(name: str) -> int:
@@ -197,17 +187,17 @@ def _comparison(run: Path, baseline: dict[str, Any], iterations: list[dict[str, 
         rows.append({"method": "A3", "name": f"iteration {record['iteration']}", "validation": record.get("validation") or {},
                      "ood": record.get("ood") or {}, "chosen": chosen,
                      "test": {"sfr": test["sfr"], "fpr": test["fpr"]} if test and chosen else None})
-    for record in _jsonl(run / "baselines" / "fixed-mix" / "results.jsonl"):
+    for record in read_records(run / "baselines" / "fixed-mix" / "results.jsonl", key="name"):
         rows.append({"method": "fixed mixing", "name": record["name"], "validation": record.get("validation") or {},
                      "ood": record.get("ood") or {}, "test": None})
     for path in sorted((run / "defences" / "icl").glob("*/summary.json")):
-        summary = json.loads(path.read_text())
+        summary = read_json(path)
         chosen = next((r for r in summary["iterations"] if r["iteration"] == summary["selection"]["chosen"]), None)
         if chosen is not None:
             rows.append({"method": "ICL", "name": f"{summary['method']}, trial {summary['trial']}: iteration {chosen['iteration']}",
                          "validation": chosen["validation"], "ood": chosen["ood"], "test": None})
     for path in sorted((run / "evaluations").glob("*/results.json")):
-        record = json.loads(path.read_text())
+        record = read_json(path)
         rows.append({"method": "evaluated", "name": record["name"], "validation": record.get("validation") or {},
                      "ood": record.get("ood") or {}, "test": None})
     points = [Point(row["method"], row["name"], split, row[split].get("sfr"), row[split].get("fpr"), bool(row.get("chosen")))
@@ -219,11 +209,7 @@ def _costs(run: Path) -> dict[str, Any]:
     """Calls, tokens and dollars from the ledger, per stage and per model."""
     by_stage: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     by_model: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    ledger = run / "ledger.jsonl"
-    for line in ledger.read_text().splitlines() if ledger.exists() else []:
-        if not line.strip():
-            continue
-        entry = json.loads(line)
+    for entry in read_ledger(run / "ledger.jsonl"):
         for table, key in ((by_stage, entry.get("stage") or "—"), (by_model, entry.get("model") or "—")):
             row = table[key]
             row["calls"] += 1
@@ -240,10 +226,7 @@ def _judge_validity(run: Path) -> dict[str, int]:
     """How many judge verdicts validated (at all, and at the first try) among those asked of the judge."""
     counts = {"asked": 0, "valid": 0, "first_try": 0}
     for path in run.rglob("verdicts.jsonl"):
-        for line in path.read_text().splitlines():
-            if not line.strip():
-                continue
-            verdict = json.loads(line)
+        for verdict in read_records(path):
             if verdict.get("status") == "target_error":
                 continue  # nothing was asked of the judge
             counts["asked"] += 1

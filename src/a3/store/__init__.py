@@ -2,7 +2,7 @@
 
 from a3.store.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from a3.store.hashing import canonical_json, file_sha256, sha256_of
-from a3.store.jsonl import JsonlLog
+from a3.store.jsonl import JsonlLog, read_records
 from a3.store.run import RunDir, Stage, StageManifest
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "canonical_json",
     "file_sha256",
     "read_json",
+    "read_records",
     "sha256_of",
 ]

@@ -31,25 +31,7 @@ class JsonlLog:
     def _load(self) -> bool:
         if not self.path.exists():
             return False
-        raw = self.path.read_bytes()
-        good_end = 0
-        torn = False
-        start = 0
-        while start < len(raw):
-            newline = raw.find(b"\n", start)
-            if newline == -1:  # last line never got its newline: the writer died mid-line
-                torn = True
-                break
-            line = raw[start:newline]
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    torn = True
-                    break
-                self._records.setdefault(str(record[self.key]), record)
-            good_end = newline + 1
-            start = newline + 1
+        self._records, good_end, torn = _complete_records(self.path.read_bytes(), self.key)
         if torn:
             with open(self.path, "r+b") as handle:
                 handle.truncate(good_end)
@@ -86,3 +68,29 @@ class JsonlLog:
         finally:
             os.close(fd)
         self._records[key] = record
+
+
+def read_records(path: str | os.PathLike[str], key: str = "id") -> list[dict[str, Any]]:
+    """The whole records of a log, read only: a torn last line is skipped, the file left as it is
+    (for readers such as the run report, which may look at a run that is still being written)."""
+    path = Path(path)
+    return list(_complete_records(path.read_bytes(), key)[0].values()) if path.exists() else []
+
+
+def _complete_records(raw: bytes, key: str) -> tuple[dict[str, dict[str, Any]], int, bool]:
+    """(records by key, the byte offset where the complete lines end, whether a torn line follows)."""
+    records: dict[str, dict[str, Any]] = {}
+    good_end = start = 0
+    while start < len(raw):
+        newline = raw.find(b"\n", start)
+        if newline == -1:  # last line never got its newline: the writer died mid-line
+            return records, good_end, True
+        line = raw[start:newline]
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                return records, good_end, True
+            records.setdefault(str(record[key]), record)
+        good_end = start = newline + 1
+    return records, good_end, False
