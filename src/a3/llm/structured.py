@@ -54,3 +54,14 @@ def parse_reply(text: str, schema: type[BaseModel], extract: Callable[[str], Any
 
 def schema_text(schema: type[BaseModel]) -> str:
     return json.dumps(schema.model_json_schema(), indent=1)
+
+
+def latest_valid(replies: list[str], schema: type[BaseModel]) -> BaseModel | None:
+    """The latest of ``replies`` that validates against ``schema`` (a more lenient schema than the
+    one they failed, say), else None."""
+    for reply in reversed(replies):
+        try:
+            return parse_reply(reply, schema)
+        except ValueError:
+            continue
+    return None

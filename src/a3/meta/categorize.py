@@ -18,11 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
-from a3.llm.structured import parse_reply
+from a3.llm.structured import latest_valid
 from a3.meta.pregroup import Embedder, group
 from a3.meta.summarize import SummaryStore
 from a3.meta.tasklist import RunRef
@@ -201,7 +199,7 @@ class _Engine:
             completion = await self.client.generate(text, config=config, schema=initial_schema(set(labels)), prompt_version=prompt.version)
             reply: InitialReply | None = completion.parsed
         except StructuredOutputError as exc:
-            reply = _salvage(exc, initial_schema(set(labels), require_all=False))
+            reply = latest_valid(exc.raw_replies, initial_schema(set(labels), require_all=False))
             error = str(exc)
         except LLMCallError as exc:
             reply, error = None, str(exc)
@@ -236,7 +234,7 @@ class _Engine:
             try:
                 completion = await self.client.generate(text, config=config, schema=update_schema(set(labels), ids, names), prompt_version=prompt.version)
             except StructuredOutputError as exc:
-                return batch, labels, _salvage(exc, update_schema(set(labels), ids, names, require_all=False)) or str(exc)
+                return batch, labels, latest_valid(exc.raw_replies, update_schema(set(labels), ids, names, require_all=False)) or str(exc)
             except LLMCallError as exc:
                 return batch, labels, str(exc)
             return batch, labels, completion.parsed
@@ -430,13 +428,3 @@ def _write_output(run_dir: RunDir, state: _State, refs: list[RunRef], summaries:
     atomic_write_json(path, document)
     return path
 
-
-def _salvage(exc: StructuredOutputError, lenient: type[BaseModel]) -> Any:
-    """The model's latest reply that breaks no rule but coverage, with the runs it left out listed
-    as unassigned (and why), so one forgotten run does not cost the whole batch; else None."""
-    for raw in reversed(exc.raw_replies):
-        try:
-            return parse_reply(raw, lenient)
-        except ValueError:
-            continue
-    return None

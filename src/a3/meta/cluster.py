@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient, StructuredOutputError
-from a3.llm.structured import parse_reply
+from a3.llm.structured import latest_valid
 from a3.meta.runs import sanitise
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, file_sha256
@@ -192,14 +192,11 @@ async def _cluster_chunk(client: LLMClient, config: CallConfig, prompt: Any, chu
     ids = [i.id for i in chunk]
     try:
         completion = await client.generate(text, config=config, schema=cluster_schema(ids), prompt_version=prompt.version)
-    except StructuredOutputError as exc:
-        lenient = cluster_schema(ids, complete_with={i.id: i.name for i in chunk})
-        for raw in reversed(exc.raw_replies):  # the latest reply whose only fault is coverage, completed
-            try:
-                return parse_reply(raw, lenient)
-            except ValueError:
-                continue
-        raise
+    except StructuredOutputError as exc:  # the latest reply whose only fault is coverage, completed
+        completed = latest_valid(exc.raw_replies, cluster_schema(ids, complete_with={i.id: i.name for i in chunk}))
+        if completed is None:
+            raise
+        return completed
     return completion.parsed
 
 
