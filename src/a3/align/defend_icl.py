@@ -30,7 +30,7 @@ from a3.llm import CallConfig, LLMClient, StructuredOutputError
 from a3.llm.types import Message
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
-from a3.store import RunDir, atomic_write_json, read_json
+from a3.store import RunDir, atomic_write_json, pin_settings, read_json
 
 Method = Literal["prompt_level", "hypothesis_level", "random"]
 FOLDER = "defences/icl"
@@ -206,10 +206,8 @@ class _IclSearch:
         settings = {"method": self.options.selection_method, "k": self.k, "trial": self.options.trial,
                     "target": self.target.model, "judge": self.judge.model, "agent": self.agent.model,
                     "pool": sorted(c.id for c in self.pool)}
-        path = self.run.path / self.folder / "settings.json"
-        if path.exists() and read_json(path) != settings:
-            raise UserInputError(f"{path.parent}: this trial ran with other settings; use another --trial or delete the folder")
-        atomic_write_json(path, settings)
+        pin_settings(self.run.path / self.folder / "settings.json", settings,
+                     f"{self.run.path / self.folder}: this trial ran with other settings; use another --trial or delete the folder")
 
     async def search(self) -> dict[str, Any]:
         self._check_settings()

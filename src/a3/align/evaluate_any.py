@@ -23,7 +23,7 @@ from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient
 from a3.progress import Progress
-from a3.store import RunDir, atomic_write_json, read_json
+from a3.store import RunDir, atomic_write_json, pin_settings
 
 FOLDER = "evaluations"
 RESULTS = "results.json"
@@ -87,11 +87,8 @@ async def evaluate_any(config: A3Config, run: RunDir, client: LLMClient, options
     settings = {"name": name, "model": target.model, "adapter": str(options.adapter) if options.adapter else None,
                 "ood_sample": options.ood_sample, "seed": options.seed, "temperature": target.temperature,
                 "max_tokens": target.max_tokens, "judge": judge_call_config(config).model}
-    saved = run.path / folder / "settings.json"
-    if saved.exists() and read_json(saved) != settings:
-        raise UserInputError(f"{saved.parent}: {name} was evaluated with other settings; pass --name to keep both, "
-                             f"or delete the folder")
-    atomic_write_json(saved, settings)
+    pin_settings(run.path / folder / "settings.json", settings,
+                 f"{run.path / folder}: {name} was evaluated with other settings; pass --name to keep both, or delete the folder")
     query_sets = {"validation": load_split(run, "validation"),
                   "ood": sample_ood(load_split(run, "ood"), options.ood_sample, options.seed)}
     metrics = await evaluate_model(config, run, client, target, judge_call_config(config), query_sets, folder, progress, name)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from a3.errors import UserInputError
 from a3.store.atomic import atomic_write_json, read_json
 from a3.store.hashing import file_sha256, sha256_of
 from a3.store.jsonl import JsonlLog
@@ -172,3 +173,11 @@ class Stage:
     def _write(self) -> None:
         assert self._manifest is not None
         atomic_write_json(self.manifest_path, self._manifest.model_dump(mode="json"))
+
+
+def pin_settings(path: Path, settings: dict[str, Any], conflict: str) -> None:
+    """Record the settings a folder's results are made with; if it already holds results made
+    with other settings, refuse (exit 2) with ``conflict`` rather than mix the two."""
+    if path.exists() and read_json(path) != settings:
+        raise UserInputError(conflict)
+    atomic_write_json(path, settings)

@@ -35,7 +35,7 @@ from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient, StructuredOutputError
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
-from a3.store import RunDir, atomic_write_json, file_sha256, read_json, sha256_of
+from a3.store import RunDir, atomic_write_json, file_sha256, pin_settings, read_json, sha256_of
 
 STAGE = "finetune"
 FOLDER = "finetune"
@@ -90,7 +90,10 @@ async def finetune(config: A3Config, run: RunDir, client: LLMClient, options: Fi
         "judge": judge_call_config(config).model_dump(), "target": config.target_model.model_dump(),
         "log_token_budget": options.log_token_budget,
     }
-    _check_identity(run, sha256_of(identity))
+    path = run.path / FOLDER / "settings.json"
+    pin_settings(path, {"identity": sha256_of(identity)},
+                 f"{path}: this run's finetuning iterations were made with other settings (config, flags or data); "
+                 "use another --run-dir, or delete the finetune folder to start over")
     stage = run.stage(STAGE, inputs={"identity": identity, "iterations": settings.iterations},
                       prompt_versions={PROMPT: load_prompt(PROMPT).version}, models={"agent": agent.model})
     with stage:
@@ -117,16 +120,6 @@ def general_data_path(config: A3Config, run: RunDir) -> Path | None:
         return path
     own = run.path / GENERAL_OUTPUT
     return own if own.is_file() else None
-
-
-def _check_identity(run: RunDir, identity: str) -> None:
-    path = run.path / FOLDER / "settings.json"
-    if path.exists() and read_json(path)["identity"] != identity:
-        raise UserInputError(
-            f"{path}: this run's finetuning iterations were made with other settings (config, flags or data); "
-            "use another --run-dir, or delete the finetune folder to start over"
-        )
-    atomic_write_json(path, {"identity": identity})
 
 
 class _Loop:
