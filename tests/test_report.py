@@ -58,6 +58,7 @@ def test_the_report_states_what_the_run_did(finished, tmp_path):
         assert f"| {hypothesis} |" in markdown
     assert [it["iteration"] for it in data.iterations] == [1, 2]
     assert f"Chosen: iteration {summary['selection']['chosen']}" in markdown
+    assert page.count('<tr class="chosen">') == 2  # the chosen iteration, in the iterations and the comparison
     assert data.split_sizes["validation"]["hypotheses"] == len(assignment["validation"])
     asked, valid = verdict_counts(finished_run)
     assert asked > 0 and f"{valid} of {asked} judge verdicts validated" in markdown
@@ -132,3 +133,13 @@ async def test_an_adapter_evaluated_on_its_own_joins_the_comparison(finished):
     harmful = sum(q.kind == "harmful" for q in load_split(finished.run, "validation"))
     assert result["validation"]["harmful"]["judged"] + result["validation"]["harmful"]["judge_errors"] == harmful
     assert any(row["method"] == "evaluated" and row["name"] == "iteration 1 again" for row in collect(finished.path).comparison)
+
+
+def test_the_plot_draws_the_validation_front_of_the_a3_iterations_only():
+    from a3.report.collect import Point
+    from a3.report.plot import _front_lines
+
+    points = [Point("A3", f"iteration {i}", "validation", sfr, fpr) for i, (sfr, fpr) in enumerate([(0.5, 0.1), (0.2, 0.4), (0.3, 0.5), (0.1, 0.9)])]
+    points += [Point("A3", "iteration 0", "ood", 0.0, 0.0), Point("base", "base model", "validation", 0.0, 0.0)]
+    line = _front_lines(points, lambda fpr: 100 * fpr, lambda sfr: 100 * sfr)[0]
+    assert 'points="10.0,50.0 40.0,20.0 90.0,10.0"' in line  # (SFR 30%, FPR 50%) is dominated; OOD and base are not A3 validation

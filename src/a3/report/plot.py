@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from html import escape
 
+from a3.align.finetune.selection import pareto_front
 from a3.report.collect import Point
 
 WIDTH, HEIGHT = 680, 440
@@ -50,12 +51,9 @@ def pareto_svg(points: list[Point], title: str = "SFR against FPR (lower left is
 
 
 def _front_lines(points: list[Point], x, y) -> list[str]:  # noqa: ANN001 - the scale functions above
-    """The validation Pareto front of the A3 iterations, as a dashed step line."""
-    a3 = sorted(((p.fpr, p.sfr) for p in points if p.method == "A3" and p.split == "validation"))
-    front: list[tuple[float, float]] = []
-    for fpr, sfr in a3:
-        if not front or sfr < front[-1][1]:
-            front.append((fpr, sfr))
+    """The validation Pareto front of the A3 iterations (as stage 4 computes it), a dashed line."""
+    a3 = {i: (p.sfr, p.fpr) for i, p in enumerate(points) if p.method == "A3" and p.split == "validation"}
+    front = sorted({(a3[i][1], a3[i][0]) for i in pareto_front(a3)})  # distinct (FPR, SFR), left to right
     if len(front) < 2:
         return []
     path = " ".join(f"{x(f):.1f},{y(s):.1f}" for f, s in front)

@@ -17,6 +17,7 @@ from a3.store import atomic_write_text
 class Table:
     headers: list[str]
     rows: list[list[str]]
+    highlight: frozenset[int] = frozenset()  # indices of the rows to stand out (the chosen model)
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def _iterations(data: ReportData) -> Section:
                   f"(base model: SFR {pct(data.test['base_sfr'])}, FPR {pct(data.test['base_fpr'])}).")
     headers = ["iteration", "learning rate", "LoRA r/α", "epochs", "general %", "examples", "train loss", "val SFR", "val FPR",
                "OOD SFR", "OOD FPR", "capability", "capability drop"]
-    return Section("Finetuning iterations", intro, (Table(headers, rows),))
+    chosen_rows = frozenset(i for i, it in enumerate(data.iterations) if it["chosen"])
+    return Section("Finetuning iterations", intro, (Table(headers, rows, chosen_rows),))
 
 
 def _comparison(data: ReportData) -> Section:
@@ -125,7 +127,8 @@ def _comparison(data: ReportData) -> Section:
                      pct(test.get("sfr")), pct(test.get("fpr"))])
     return Section("Comparison", "Every model measured on the same validation and OOD queries with the same judge. "
                    "Dots are validation, squares OOD; the dashed line is the A3 iterations' validation Pareto front.",
-                   (Table(["method", "model", "val SFR", "val FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"], rows),), plot=True)
+                   (Table(["method", "model", "val SFR", "val FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"], rows,
+                          frozenset(i for i, row in enumerate(data.comparison) if row.get("chosen"))),), plot=True)
 
 
 def _costs(data: ReportData) -> Section:
@@ -177,8 +180,8 @@ def html(data: ReportData) -> str:
             body.append(f"<figure>{pareto_svg(data.points)}</figure>")
         for table in section.tables:
             body.append("<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.headers) + "</tr></thead><tbody>")
-            for row in table.rows:
-                chosen = ' class="chosen"' if "(chosen)" in row[0] or (len(row) > 1 and "(chosen)" in row[1]) else ""
+            for index, row in enumerate(table.rows):
+                chosen = ' class="chosen"' if index in table.highlight else ""
                 body.append(f"<tr{chosen}>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>")
             body.append("</tbody></table>")
         body.append("</section>")
