@@ -216,3 +216,35 @@ async def test_a_backend_can_lift_the_attempt_timeout():
     client = LLMClient(retry=FAST_RETRY, backend_factory=lambda model, args, limit: backend)
     completion = await client.generate("hi", config=cfg(timeout=0.05))
     assert completion.text == "finished" and completion.attempts == 1
+
+
+async def test_identical_calls_in_flight_share_one_reply_and_one_failure():
+    made = []
+
+    async def slow(messages, config):
+        made.append(messages[-1].content)
+        await asyncio.sleep(0.02)
+        if messages[-1].content == "broken":
+            raise HTTPError(400)
+        return f"reply {len(made)}"
+
+    client = ScriptedClient(slow)
+    first, second, other = await asyncio.gather(*(client.generate(q, config=cfg()) for q in ("same", "same", "other")))
+    assert made == ["same", "other"]  # the second identical request waited for the first one's reply
+    assert first.text == second.text and not first.cached and second.cached and second.cost_usd == 0
+    results = await asyncio.gather(*(client.generate("broken", config=cfg()) for _ in range(2)), return_exceptions=True)
+    assert made.count("broken") == 1 and all(isinstance(r, LLMCallError) for r in results)
+
+
+async def test_a_cancelled_call_does_not_leave_its_twin_waiting():
+    async def slow(messages, config):
+        await asyncio.sleep(0.05)
+        return "done"
+
+    client = ScriptedClient(slow)
+    first = asyncio.ensure_future(client.generate("q", config=cfg()))
+    second = asyncio.ensure_future(client.generate("q", config=cfg()))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    assert (await asyncio.wait_for(second, 1)).text == "done"
+    assert first.cancelled()

@@ -96,6 +96,7 @@ class LLMClient:
         self._spent = self.ledger.totals().cost_usd  # a resumed run keeps counting what it already spent
         self._reserved = 0.0
         self._warned_unpriced: set[str] = set()
+        self._in_flight: dict[str, asyncio.Future[BackendReply]] = {}
 
     # -- public -------------------------------------------------------------------------------
 
@@ -185,17 +186,48 @@ class LLMClient:
             totals.add(reply, 0.0, cached=True, attempts=0, backend_s=0.0)
             return reply
 
+        reply = await self._share_in_flight(key)
+        if reply is not None:  # the same request was already being made (a retried straggler, say)
+            self._record(key, config.model, stage, prompt_version, reply, cost=0.0, cached=True, attempts=0, backend_s=0.0)
+            totals.add(reply, 0.0, cached=True, attempts=0, backend_s=0.0)
+            return reply
+
         estimate = self._reserve(messages, config)
+        pending: asyncio.Future[BackendReply] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = pending
         try:
             reply, attempts, backend_s = await self._call_with_retries(messages, config, schema, allow_empty)
+        except asyncio.CancelledError:
+            pending.cancel()
+            raise
+        except BaseException as exc:
+            pending.set_exception(exc)
+            pending.exception()  # retrieved here, so an unshared failure is not logged a second time
+            raise
         finally:
             self._reserved -= estimate
+            del self._in_flight[key]
+        pending.set_result(reply)
         cost = self.prices.cost(config.model, reply.input_tokens, reply.output_tokens)
         self._spent += cost or 0.0
         self.cache.put(key, reply.__dict__)  # persist the paid reply before anything else can fail
         self._record(key, config.model, stage, prompt_version, reply, cost=cost, cached=False, attempts=attempts, backend_s=backend_s)
         totals.add(reply, cost, cached=False, attempts=attempts, backend_s=backend_s)
         return reply
+
+    async def _share_in_flight(self, key: str) -> BackendReply | None:
+        """The reply of an identical call already under way, or None when there is none (or it was
+        cancelled, so this caller makes the call itself). Its failure is this caller's failure."""
+        shared = self._in_flight.get(key)
+        if shared is None:
+            return None
+        try:
+            return await asyncio.shield(shared)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not shared.cancelled() or (task is not None and task.cancelling()):
+                raise
+            return None
 
     async def _call_with_retries(
         self, messages: list[Message], config: CallConfig, schema: type[BaseModel] | None, allow_empty: bool
