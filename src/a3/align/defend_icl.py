@@ -30,7 +30,7 @@ from a3.llm import CallConfig, LLMClient, StructuredOutputError
 from a3.llm.types import Message
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
-from a3.store import RunDir, atomic_write_json, pin_settings, read_json
+from a3.store import RunDir, atomic_write_json, ledger_label, pin_settings, read_json
 
 Method = Literal["prompt_level", "hypothesis_level", "random"]
 FOLDER = "defences/icl"
@@ -184,7 +184,8 @@ def with_demonstrations(query: Query, block: str) -> Query:
 
 async def defend_icl(config: A3Config, run: RunDir, client: LLMClient, options: IclOptions,
                      progress: Progress | None = None) -> dict[str, Any]:
-    return await _IclSearch(config, run, client, options, progress or SilentProgress()).search()
+    with ledger_label("defend-icl"):
+        return await _IclSearch(config, run, client, options, progress or SilentProgress()).search()
 
 
 class _IclSearch:

@@ -23,7 +23,7 @@ from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient
 from a3.progress import Progress
-from a3.store import RunDir, atomic_write_json, pin_settings
+from a3.store import RunDir, atomic_write_json, ledger_label, pin_settings
 
 FOLDER = "evaluations"
 RESULTS = "results.json"
@@ -91,7 +91,8 @@ async def evaluate_any(config: A3Config, run: RunDir, client: LLMClient, options
                  f"{run.path / folder}: {name} was evaluated with other settings; pass --name to keep both, or delete the folder")
     query_sets = {"validation": load_split(run, "validation"),
                   "ood": sample_ood(load_split(run, "ood"), options.ood_sample, options.seed)}
-    metrics = await evaluate_model(config, run, client, target, judge_call_config(config), query_sets, folder, progress, name)
+    with ledger_label("evaluate"):
+        metrics = await evaluate_model(config, run, client, target, judge_call_config(config), query_sets, folder, progress, name)
     client.release(target)
     result = {**settings, "queries": {split: [q.id for q in queries] for split, queries in query_sets.items()},
               "validation": metrics["validation"], "ood": metrics["ood"]}

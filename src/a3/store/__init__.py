@@ -3,7 +3,7 @@
 from a3.store.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from a3.store.hashing import canonical_json, file_sha256, sha256_of
 from a3.store.jsonl import JsonlLog, read_records
-from a3.store.run import RunDir, Stage, StageManifest, pin_settings
+from a3.store.run import RunDir, Stage, StageManifest, ledger_label, pin_settings
 
 __all__ = [
     "JsonlLog",
@@ -15,6 +15,7 @@ __all__ = [
     "atomic_write_text",
     "canonical_json",
     "file_sha256",
+    "ledger_label",
     "pin_settings",
     "read_json",
     "read_records",

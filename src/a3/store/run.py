@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +32,17 @@ StageStatus = Literal["running", "done", "failed"]
 
 #: The stage that model calls made in this context belong to (read by the cost ledger).
 current_stage: ContextVar[str | None] = ContextVar("a3_current_stage", default=None)
+
+
+@contextmanager
+def ledger_label(name: str) -> Iterator[None]:
+    """Calls made inside are attributed to ``name`` in the ledger, for work that is not a stage
+    with a manifest (a defence, an evaluation)."""
+    token = current_stage.set(name)
+    try:
+        yield
+    finally:
+        current_stage.reset(token)
 
 
 def _now() -> str:
