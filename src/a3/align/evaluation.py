@@ -57,10 +57,12 @@ async def evaluate_model(
     progress: Progress | None = None,
     label: str = "evaluate",
     prepare: Callable[[Query], Query] | None = None,
+    response_text: Callable[[str], str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Metrics per set (e.g. validation, ood) for ``target``; records under ``folder``.
     ``prepare`` changes what the target is sent (an in-context defence, say); the judge always
-    sees the query as written."""
+    sees the query as written. ``response_text`` picks what of the target's raw reply (which is
+    what is recorded) the judge sees, e.g. one field of a formatted reply."""
     responses = run.log(f"{folder}/responses.jsonl")
     verdicts = run.log(f"{folder}/verdicts.jsonl")
     everything = [q for queries in query_sets.values() for q in queries]
@@ -75,6 +77,8 @@ async def evaluate_model(
         else:
             response = await sample_target(client, target, prepare(query) if prepare else query)
             responses.append(response.model_dump())
+        if response_text is not None and response.status == "ok":
+            response = response.model_copy(update={"text": response_text(response.text)})
         verdict = await judge_response(client, judge, config.judge_prompts, query, response)
         verdicts.append(verdict.model_dump())
         task.advance()

@@ -14,7 +14,8 @@ from a3.cli.align_cmd import (
 )
 from a3.cli.errors import reports_errors
 
-defend_app = typer.Typer(help="Defences evaluated on the run's sets: in-context examples (icl).", no_args_is_help=True)
+defend_app = typer.Typer(help="Defences evaluated on the run's sets: in-context examples (icl), a GEPA-optimised prompt (dspy).",
+                         no_args_is_help=True)
 
 
 @defend_app.command("icl")
@@ -55,3 +56,42 @@ def icl(
     if summary["stopped_early"]:
         console.print(f"[yellow]stopped early[/] at {escape(summary['stopped_early'])}")
     console.print(f"chosen on validation: iteration {chosen} ({summary['selection']['rule']})")
+
+
+@defend_app.command("dspy")
+@reports_errors
+def dspy(
+    config: Optional[Path] = ConfigArg,
+    config_file: Optional[Path] = ConfigFileOpt,
+    run_dir: Optional[Path] = RunDirOpt,
+    auto: str = typer.Option("medium", "--auto", help="GEPA's budget: light, medium or heavy."),
+    max_train_samples: Optional[int] = typer.Option(None, "--max-train-samples", min=1, help="Training queries GEPA learns from [default: all]."),
+    max_metric_calls: Optional[int] = typer.Option(None, "--max-metric-calls", min=1, help="An exact GEPA budget (program runs judged) instead of --auto."),
+    name: Optional[str] = typer.Option(None, "--name", help="Results folder under defences/dspy [default: from the options]."),
+    max_cost: Optional[float] = MaxCostOpt,
+    prices: Optional[Path] = PricesOpt,
+) -> None:
+    """Prompt defence: DSPy's GEPA rewrites a chain-of-thought program's instructions from the judge's verdicts."""
+    from a3.align.defend_dspy import DspyOptions, defend_dspy
+    from a3.errors import UserInputError
+
+    if auto not in ("light", "medium", "heavy"):
+        raise UserInputError(f"--auto: {auto!r} is not one of light, medium, heavy")
+    cfg, run, client = _setup(config, config_file, run_dir, max_cost, prices)
+    options = DspyOptions(auto=auto, max_train_samples=max_train_samples, max_metric_calls=max_metric_calls, name=name)  # type: ignore[arg-type]
+    try:
+        results = _run_with_progress(lambda bars: defend_dspy(cfg, run, client, options, bars))
+    finally:
+        _print_cost(run)
+    budget = f"{results['auto']} budget" if results["auto"] else "exact budget"
+    table = Table(title=f"DSPy defence ({budget}: {results['metric_calls']} of {results['budget']} metric calls, "
+                        f"{results['train_queries']} training queries)")
+    for column in ("split", "SFR", "FPR"):
+        table.add_column(column)
+    for split in ("validation", "ood", "test"):
+        table.add_row(split, _pct(results[split]["sfr"]), _pct(results[split]["fpr"]))
+    console.print(table)
+    if results["unparsed_responses"]:
+        console.print(f"[yellow]{results['unparsed_responses']} responses ignored DSPy's field format[/] (judged as written)")
+    console.print(f"optimised instructions: {escape(results['instructions'])}")
+    console.print(f"saved in {run.path / 'defences' / 'dspy' / results['name']}")

@@ -203,6 +203,17 @@ class Capability(_Section):
     seed: int = 42
 
 
+class Dspy(_Section):
+    """A3's addition: settings of ``a3 defend dspy`` (the original hard-coded Claude Sonnet 4 as
+    GEPA's reflection model)."""
+
+    reflection_model: str | None = None  # default: hypothesis_generation.llm_model
+    reflection_temperature: float = Field(default=1.0, ge=0, le=2)
+    reflection_max_tokens: int = Field(default=8000, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0)  # the program's replies (reasoning + response); default target_model.max_tokens
+    seed: int = 0
+
+
 class A3Config(_Section):
     attack: Attack
     seed_example: SeedExample
@@ -217,3 +228,4 @@ class A3Config(_Section):
     splits: Splits = Splits()
     finetune: Finetune = Finetune()
     capability: Capability = Capability()
+    dspy: Dspy = Dspy()

@@ -196,6 +196,10 @@ def _comparison(run: Path, baseline: dict[str, Any], iterations: list[dict[str, 
         if chosen is not None:
             rows.append({"method": "ICL", "name": f"{summary['method']}, trial {summary['trial']}: iteration {chosen['iteration']}",
                          "validation": chosen["validation"], "ood": chosen["ood"], "test": None})
+    for path in sorted((run / "defences" / "dspy").glob("*/results.json")):
+        record = read_json(path)
+        rows.append({"method": "DSPy", "name": f"GEPA, {record['name']}", "validation": record["validation"],
+                     "ood": record["ood"], "test": record.get("test")})
     for path in sorted((run / "evaluations").glob("*/results.json")):
         record = read_json(path)
         rows.append({"method": "evaluated", "name": record["name"], "validation": record.get("validation") or {},

@@ -1,0 +1,161 @@
+"""``a3 defend dspy``: the whole defence, from the run's splits to measured rates.
+
+Folder ``RUN/defences/dspy/<name>/``: ``settings.json`` (what it was made with; other settings
+under the same name are refused), ``gepa/`` (GEPA's state, candidates and log), ``program.json``
+(the optimised program's state, DSPy's ``dump_state``), ``optimized_prompt.json`` (its instructions, the system
+message the target receives, every candidate with its validation score), ``eval/`` (responses
+and verdicts) and ``results.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from a3.align.defend_dspy.optimise import Budget, budget_for, run_gepa
+from a3.align.defend_dspy.program import (
+    SEED_PROMPT,
+    JudgeMetric,
+    NewInstruction,
+    SavedProgram,
+    respond_program,
+    to_example,
+    training_sample,
+)
+from a3.align.evaluation import evaluate_model
+from a3.align.models import judge_call_config, resolve_model, target_call_config
+from a3.align.split import load_sealed_test, load_split
+from a3.config import A3Config
+from a3.errors import UserInputError
+from a3.llm import CallConfig, LLMClient
+from a3.llm.dspy_engine import LLMClientEngine, StopProgram, dspy_lm
+from a3.progress import Progress, SilentProgress
+from a3.prompts import load_prompt
+from a3.store import RunDir, atomic_write_json, ledger_label, pin_settings, read_json, read_records
+
+Auto = Literal["light", "medium", "heavy"]
+FOLDER = "defences/dspy"
+STAGE = "defend-dspy"
+_THREADS = 8  # DSPy's worker threads; the client's per-model limits still bound the calls
+
+
+@dataclass(frozen=True)
+class DspyOptions:
+    auto: Auto = "medium"
+    max_train_samples: int | None = None
+    max_metric_calls: int | None = None  # an exact GEPA budget instead of --auto
+    name: str | None = None
+
+    @property
+    def folder_name(self) -> str:
+        if self.name:
+            return self.name
+        base = f"calls{self.max_metric_calls}" if self.max_metric_calls else self.auto
+        return base + (f"-train{self.max_train_samples}" if self.max_train_samples else "")
+
+
+async def defend_dspy(config: A3Config, run: RunDir, client: LLMClient, options: DspyOptions,
+                      progress: Progress | None = None) -> dict[str, Any]:
+    with ledger_label(STAGE):
+        return await _DspyDefence(config, run, client, options, progress or SilentProgress()).defend()
+
+
+class _DspyDefence:
+    def __init__(self, config: A3Config, run: RunDir, client: LLMClient, options: DspyOptions, progress: Progress) -> None:
+        _require_dspy()
+        self.config, self.run, self.client, self.options, self.progress = config, run, client, options, progress
+        self.folder = run.path / FOLDER / options.folder_name
+        self.train = training_sample(load_split(run, "train"), options.max_train_samples, config.dspy.seed)
+        self.validation = load_split(run, "validation")
+        if not self.train or not self.validation:
+            raise UserInputError(f"{run.path}: the DSPy defence needs training and validation queries; run `a3 split` first")
+        self.judge = judge_call_config(config)
+        target = target_call_config(config.target_model)
+        self.task = target.model_copy(update={"max_tokens": config.dspy.max_tokens or target.max_tokens})
+        name = config.dspy.reflection_model or config.hypothesis_generation.llm_model
+        model, args = resolve_model(name, field="dspy.reflection_model")
+        self.reflection = CallConfig(model=model, model_args=args, temperature=config.dspy.reflection_temperature,
+                                     max_tokens=config.dspy.reflection_max_tokens)
+        self.seed_prompt = load_prompt(SEED_PROMPT)
+
+    async def defend(self) -> dict[str, Any]:
+        budget = budget_for(self.options.auto, self.options.max_metric_calls, len(self.validation))
+        pin_settings(self.folder / "settings.json", self._settings(budget),
+                     f"{self.folder}: this name was used with other settings; pass --name or delete the folder")
+        program = await self._optimised(budget)
+        saved = SavedProgram(program)
+        sets = {"validation": self.validation, "ood": load_split(self.run, "ood"), "test": load_sealed_test(self.run)}
+        metrics = await evaluate_model(self.config, self.run, self.client, self.task, self.judge, sets,
+                                       f"{FOLDER}/{self.options.folder_name}/eval", self.progress, "DSPy program",
+                                       prepare=saved.prepare, response_text=saved.response)
+        responses = read_records(self.folder / "eval" / "responses.jsonl", key="id")
+        unparsed = sum(1 for r in responses if r["status"] == "ok" and not saved.parses(r["text"]))
+        prompt = read_json(self.folder / "optimized_prompt.json")
+        results = {"method": "DSPy", "name": self.options.folder_name, "auto": budget.auto, "budget": budget.metric_calls,
+                   "metric_calls": prompt["metric_calls"], "train_queries": len(self.train),
+                   "instructions": saved.instructions, "seed_prompt_version": self.seed_prompt.version,
+                   "unparsed_responses": unparsed, **metrics}
+        atomic_write_json(self.folder / "results.json", results)
+        return results
+
+    def _settings(self, budget: Budget) -> dict[str, Any]:
+        return {"auto": budget.auto, "metric_calls": budget.metric_calls, "seed": self.config.dspy.seed,
+                "target": self.task.model_dump(exclude={"timeout"}), "judge": self.judge.model, "reflection": self.reflection.model,
+                "seed_prompt": self.seed_prompt.version, "train": [q.id for q in self.train],
+                "validation": [q.id for q in self.validation]}
+
+    async def _optimised(self, budget: Budget) -> Any:
+        """The optimised program: loaded when this folder already has it, else GEPA's result."""
+        import dspy
+
+        program_file = self.folder / "program.json"
+        program = respond_program(self.seed_prompt.text.strip())
+        if program_file.exists():
+            program.load_state(read_json(program_file))
+            return program
+        bar = self.progress.task(f"DSPy (GEPA, {budget.auto or 'exact'} budget): metric calls", budget.metric_calls)
+        loop = asyncio.get_running_loop()
+        expected = _expected_replies(self.run)
+        metric = JudgeMetric(self.client, self.judge, self.config.judge_prompts, loop,
+                             {q.id: q for q in [*self.train, *self.validation]}, expected, STAGE)
+        task_lm = dspy_lm(LLMClientEngine(self.client, self.task, loop, stage=STAGE))
+        reflection_lm = dspy_lm(LLMClientEngine(self.client, self.reflection, loop, schema=NewInstruction,
+                                                prompt_version="gepa-reflection", stage=STAGE))
+        trainset, valset = [to_example(q) for q in self.train], [to_example(q) for q in self.validation]
+        try:
+            optimised = await asyncio.to_thread(run_gepa, program, metric, task_lm, reflection_lm, trainset, valset,
+                                                budget, self.folder / "gepa", self.config.dspy.seed, _THREADS, bar)
+        except StopProgram as stop:  # the cost cap: GEPA's state is saved, a re-run resumes
+            raise stop.error from None
+        self._save(optimised, dspy.ChatAdapter())
+        return optimised
+
+    def _save(self, program: Any, adapter: Any) -> None:
+        results = program.detailed_results
+        predictor = program.predictors()[0]
+        system = adapter.format(predictor.signature, predictor.demos, {"conversation": "{conversation}"})[0]["content"]
+        candidates = [{"instructions": c.predictors()[0].signature.instructions, "validation_score": s}
+                      for c, s in zip(results.candidates, results.val_aggregate_scores, strict=True)]
+        atomic_write_json(self.folder / "optimized_prompt.json", {
+            "instructions": predictor.signature.instructions, "system_message": system,
+            "seed_instructions": self.seed_prompt.text.strip(), "best_candidate": results.best_idx,
+            "candidates": candidates, "metric_calls": results.total_metric_calls,
+        })
+        # program.json last: its presence means the optimisation is done.
+        atomic_write_json(self.folder / "program.json", program.dump_state())
+
+
+def _expected_replies(run: RunDir) -> dict[str, str]:
+    """Stage 3's replies for training queries, quoted in GEPA's feedback where there are some."""
+    path = run.path / "expected" / "expected_behaviors.json"
+    return {r["id"]: r["response"] for r in read_json(path)["responses"]} if path.exists() else {}
+
+
+def _require_dspy() -> None:
+    try:
+        import dspy  # noqa: F401
+    except ImportError:
+        raise UserInputError("the DSPy defence needs DSPy: install it with `bash scripts/setup.sh --full` "
+                             "(dspy with --no-deps, so litellm stays out)") from None
+
