@@ -83,9 +83,10 @@ def dspy(
         results = _run_with_progress(lambda bars: defend_dspy(cfg, run, client, options, bars))
     finally:
         _print_cost(run)
-    budget = f"{results['auto']} budget" if results["auto"] else "exact budget"
-    table = Table(title=f"DSPy defence ({budget}: {results['metric_calls']} of {results['budget']} metric calls, "
-                        f"{results['train_queries']} training queries)")
+    budget = f"GEPA's {results['auto']} budget" if results["auto"] else "an exact budget"
+    console.print(f"{results['metric_calls']} of {results['budget']} metric calls ({budget}), "
+                  f"{results['train_queries']} training queries")
+    table = Table(title="DSPy defence")
     for column in ("split", "SFR", "FPR"):
         table.add_column(column)
     for split in ("validation", "ood", "test"):

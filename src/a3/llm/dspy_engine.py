@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from a3.llm.client import LLMClient, current_stage
+from a3.llm.client import LLMClient
 from a3.llm.errors import BudgetExceededError
 from a3.llm.types import CallConfig, Completion, Message
+from a3.store.run import ledger_label
 
 T = TypeVar("T")
 
@@ -54,11 +55,8 @@ def run_in_loop(coroutine: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLo
 async def _in_stage(coroutine: Coroutine[Any, Any, T], stage: str | None) -> T:
     if stage is None:
         return await coroutine
-    token = current_stage.set(stage)  # this task's own copy of the context
-    try:
+    with ledger_label(stage):  # this task's own copy of the context
         return await coroutine
-    finally:
-        current_stage.reset(token)
 
 
 def request_messages(request: Any) -> list[Message]:

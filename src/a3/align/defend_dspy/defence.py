@@ -101,14 +101,13 @@ class _DspyDefence:
 
     def _settings(self, budget: Budget) -> dict[str, Any]:
         return {"auto": budget.auto, "metric_calls": budget.metric_calls, "seed": self.config.dspy.seed,
-                "target": self.task.model_dump(exclude={"timeout"}), "judge": self.judge.model, "reflection": self.reflection.model,
+                "target": self.task.model_dump(include={"model", "temperature", "max_tokens"}), "judge": self.judge.model,
+                "reflection": self.reflection.model,
                 "seed_prompt": self.seed_prompt.version, "train": [q.id for q in self.train],
                 "validation": [q.id for q in self.validation]}
 
     async def _optimised(self, budget: Budget) -> Any:
         """The optimised program: loaded when this folder already has it, else GEPA's result."""
-        import dspy
-
         program_file = self.folder / "program.json"
         program = respond_program(self.seed_prompt.text.strip())
         if program_file.exists():
@@ -128,17 +127,16 @@ class _DspyDefence:
                                                 budget, self.folder / "gepa", self.config.dspy.seed, _THREADS, bar)
         except StopProgram as stop:  # the cost cap: GEPA's state is saved, a re-run resumes
             raise stop.error from None
-        self._save(optimised, dspy.ChatAdapter())
+        self._save(optimised)
         return optimised
 
-    def _save(self, program: Any, adapter: Any) -> None:
+    def _save(self, program: Any) -> None:
         results = program.detailed_results
-        predictor = program.predictors()[0]
-        system = adapter.format(predictor.signature, predictor.demos, {"conversation": "{conversation}"})[0]["content"]
-        candidates = [{"instructions": c.predictors()[0].signature.instructions, "validation_score": s}
+        saved = SavedProgram(program)
+        candidates = [{"instructions": SavedProgram(c).instructions, "validation_score": s}
                       for c, s in zip(results.candidates, results.val_aggregate_scores, strict=True)]
         atomic_write_json(self.folder / "optimized_prompt.json", {
-            "instructions": predictor.signature.instructions, "system_message": system,
+            "instructions": saved.instructions, "system_message": saved.system_message,
             "seed_instructions": self.seed_prompt.text.strip(), "best_candidate": results.best_idx,
             "candidates": candidates, "metric_calls": results.total_metric_calls,
         })

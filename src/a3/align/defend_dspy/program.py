@@ -117,6 +117,12 @@ class SavedProgram:
     def instructions(self) -> str:
         return self.predictor.signature.instructions
 
+    @property
+    def system_message(self) -> str:
+        """The system message every query is sent with (DSPy's field layout and the instructions)."""
+        formatted = self.adapter.format(self.predictor.signature, self.predictor.demos, {"conversation": "{conversation}"})
+        return formatted[0]["content"]
+
     def messages(self, query: Query) -> list[Message]:
         formatted = self.adapter.format(self.predictor.signature, self.predictor.demos, {"conversation": render(query.messages)})
         return [Message(role=m["role"], content=m["content"]) for m in formatted]
