@@ -53,6 +53,7 @@ def test_status_shows_stages_and_costs(tmp_path):
     with run.stage("generate", inputs={"a": 1}):
         run.ledger.record({"stage": "generate", "model": "m", "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.25, "cached": False})
         run.ledger.record({"stage": "generate", "model": "m", "input_tokens": 10, "output_tokens": 5, "cost_usd": None, "cached": False})
+    run.ledger.record({"stage": "defend-dspy", "model": "m", "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.5, "cached": False})
     try:
         with run.stage("judge", inputs={"a": 1}):
             raise RuntimeError("provider down")
@@ -63,6 +64,8 @@ def test_status_shows_stages_and_costs(tmp_path):
     assert "generate" in result.stdout and "done" in result.stdout
     assert "failed" in result.stdout and "provider down" in result.stdout
     assert "$0.2500 + 1 unpriced calls" in result.stdout
+    other = next(line for line in result.stdout.splitlines() if "defend-dspy" in line)
+    assert "other work" in other and "$0.5000" in other
 
 
 def test_status_of_missing_run_exits_2(tmp_path):

@@ -119,6 +119,10 @@ def status(run: Path = typer.Argument(..., help="A run directory.")) -> None:
             str(usage.get("cache_hits", 0)),
             money_text(usage.get("cost_usd", 0.0), usage.get("unpriced_calls", 0)),
         )
+    stages = {manifest.stage for manifest in manifests}
+    for label in sorted({entry.get("stage") for entry in run_dir.ledger.entries()} - stages - {None}):
+        usage = run_dir.ledger.totals(stage=label)  # work without a manifest: defences, evaluations
+        table.add_row(label, "[dim]other work[/]", "—", "—", str(usage.calls), str(usage.cache_hits), usage.money())
     console.print(table)
     totals = run_dir.ledger.totals()
     console.print(
