@@ -172,7 +172,7 @@ def _test_results(run: Path) -> dict[str, Any] | None:
         return None
     base = _read(run / "splits" / "sealed" / "test_baseline.json") or {}
     return {"iteration": chosen["iteration"], "sfr": chosen["test"]["sfr"], "fpr": chosen["test"]["fpr"],
-            "base_sfr": base.get("sfr"), "base_fpr": base.get("fpr")}
+            "base_sfr": base.get("sfr"), "base_fpr": base.get("fpr"), "metrics": chosen["test"], "base_metrics": base}
 
 
 def _comparison(run: Path, baseline: dict[str, Any], iterations: list[dict[str, Any]], selection: dict[str, Any],
@@ -181,12 +181,12 @@ def _comparison(run: Path, baseline: dict[str, Any], iterations: list[dict[str, 
     rows: list[dict[str, Any]] = []
     if baseline:
         rows.append({"method": "base", "name": "base model", "validation": baseline.get("validation", {}),
-                     "ood": baseline.get("ood", {}), "test": {"sfr": test["base_sfr"], "fpr": test["base_fpr"]} if test else None})
+                     "ood": baseline.get("ood", {}), "test": test["base_metrics"] if test else None})
     for record in iterations:
         chosen = record["iteration"] == selection.get("chosen")
         rows.append({"method": "A3", "name": f"iteration {record['iteration']}", "validation": record.get("validation") or {},
                      "ood": record.get("ood") or {}, "chosen": chosen,
-                     "test": {"sfr": test["sfr"], "fpr": test["fpr"]} if test and chosen else None})
+                     "test": test["metrics"] if test and chosen else None})
     for record in read_records(run / "baselines" / "fixed-mix" / "results.jsonl", key="name"):
         rows.append({"method": "fixed mixing", "name": record["name"], "validation": record.get("validation") or {},
                      "ood": record.get("ood") or {}, "test": None})

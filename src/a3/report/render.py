@@ -10,6 +10,7 @@ from typing import Any
 
 from a3.report.collect import ReportData
 from a3.report.plot import pareto_svg
+from a3.report.stats import wilson_interval
 from a3.store import atomic_write_text
 
 
@@ -30,6 +31,27 @@ class Section:
 
 def pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
+
+
+def rate(metrics: dict[str, Any] | None, kind: str) -> str:
+    """A rate with the counts it rests on, e.g. "33.3% (1/3)": SFR over harmful queries, FPR over benign."""
+    metrics = metrics or {}
+    value = metrics.get("sfr" if kind == "harmful" else "fpr")
+    counts = metrics.get(kind)
+    if value is None or not counts:
+        return pct(value)
+    return f"{pct(value)} ({counts['flagged']}/{counts['judged']})"
+
+
+def _noise_note(base: dict[str, Any] | None) -> str:
+    """One sentence on sampling noise, from the base model's validation SFR."""
+    counts = ((base or {}).get("validation") or {}).get("harmful")
+    interval = wilson_interval(counts["flagged"], counts["judged"]) if counts else None
+    if interval is None:
+        return ""
+    return (f" Rates are followed by their counts (flagged/judged). The base model's validation SFR, "
+            f"{rate(base['validation'], 'harmful')}, has a 95% Wilson interval of {pct(interval[0])}–{pct(interval[1])}: "
+            "differences smaller than such intervals are within sampling noise.")
 
 
 def _number(value: Any, digits: int = 0) -> str:
@@ -54,9 +76,7 @@ def _headline(data: ReportData) -> Section:
     rows = []
     for label, row in (("base model", base), (f"chosen: {chosen['name']}" if chosen else "", chosen)):
         if row is not None:
-            test = row.get("test") or {}
-            rows.append([label, pct(row["validation"].get("sfr")), pct(row["validation"].get("fpr")), pct(row["ood"].get("sfr")),
-                         pct(row["ood"].get("fpr")), pct(test.get("sfr")), pct(test.get("fpr"))])
+            rows.append([label, *_rate_cells(row)])
     judge = data.judge
     validity = (f"{judge['valid']} of {judge['asked']} judge verdicts validated ({judge['valid'] / judge['asked']:.1%}; "
                 f"{judge['first_try']} at the first try)." if judge["asked"] else "No judge verdicts yet.")
@@ -119,16 +139,17 @@ def _iterations(data: ReportData) -> Section:
 
 
 def _comparison(data: ReportData) -> Section:
-    rows = []
-    for row in data.comparison:
-        test = row.get("test") or {}
-        rows.append([row["method"], row["name"] + (" (chosen)" if row.get("chosen") else ""), pct(row["validation"].get("sfr")),
-                     pct(row["validation"].get("fpr")), pct(row["ood"].get("sfr")), pct(row["ood"].get("fpr")),
-                     pct(test.get("sfr")), pct(test.get("fpr"))])
+    rows = [[row["method"], row["name"] + (" (chosen)" if row.get("chosen") else ""), *_rate_cells(row)] for row in data.comparison]
+    base = next((row for row in data.comparison if row["method"] == "base"), None)
     return Section("Comparison", "Every model measured on the same validation and OOD queries with the same judge. "
-                   "Dots are validation, squares OOD; the dashed line is the A3 iterations' validation Pareto front.",
+                   "Dots are validation, squares OOD; the dashed line is the A3 iterations' validation Pareto front."
+                   + _noise_note(base),
                    (Table(["method", "model", "val SFR", "val FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"], rows,
                           frozenset(i for i, row in enumerate(data.comparison) if row.get("chosen"))),), plot=True)
+
+
+def _rate_cells(row: dict[str, Any]) -> list[str]:
+    return [rate(row.get(split), kind) for split in ("validation", "ood", "test") for kind in ("harmful", "benign")]
 
 
 def _costs(data: ReportData) -> Section:
