@@ -138,3 +138,24 @@ def test_cli_runs_the_defence_and_refuses_a_clashing_name(prepared, tmp_path, mo
     assert "DSPy defence" in result.output and "Hold firm" in result.output
     clash = CliRunner().invoke(app, [*args, "--max-metric-calls", "30", "--name", "calls20-train4"])
     assert clash.exit_code == 2 and "other settings" in clash.output
+
+
+def test_auto_budgets_are_gepas_own_and_an_exact_budget_overrides_them():
+    from a3.align.defend_dspy.optimise import Budget, budget_for
+
+    # GEPA's formula for one predictor, 6 candidates (light) and 6 validation queries: 6 + 30 + 10 x 35 + 3 x 6.
+    assert budget_for("light", None, 6) == Budget("light", 404)
+    assert budget_for("heavy", None, 6).metric_calls > budget_for("medium", None, 6).metric_calls > 404
+    assert budget_for("heavy", 25, 6) == Budget(None, 25)
+
+
+async def test_bad_auto_and_missing_dspy_are_clear_errors(prepared, tmp_path, monkeypatch):
+    config, run, world = prepared
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config.model_dump(mode="json")))
+    result = CliRunner().invoke(app, ["--no-progress", "defend", "dspy", str(path), "--run-dir", str(run.path), "--auto", "huge"])
+    assert result.exit_code == 2 and "light, medium, heavy" in result.output
+    monkeypatch.setitem(sys.modules, "dspy", None)  # as if DSPy were not installed
+    with pytest.raises(UserInputError, match="setup.sh --full"):
+        await defend_dspy(config, run, ScriptedClient(world, run_dir=run), DspyOptions(max_metric_calls=5))
+    assert not (run.path / "defences" / "dspy").exists()  # refused before anything was written
