@@ -37,7 +37,6 @@ from a3.store import RunDir, atomic_write_json, ledger_label, pin_settings, read
 Auto = Literal["light", "medium", "heavy"]
 FOLDER = "defences/dspy"
 STAGE = "defend-dspy"
-_THREADS = 8  # DSPy's worker threads; the client's per-model limits still bound the calls
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,8 @@ class _DspyDefence:
         trainset, valset = [to_example(q) for q in self.train], [to_example(q) for q in self.validation]
         try:
             optimised = await asyncio.to_thread(run_gepa, program, metric, task_lm, reflection_lm, trainset, valset,
-                                                budget, self.folder / "gepa", self.config.dspy.seed, _THREADS, bar)
+                                                budget, self.folder / "gepa", self.config.dspy.seed,
+                                                self.config.data_generation.max_concurrent, bar)
         except StopProgram as stop:  # the cost cap: GEPA's state is saved, a re-run resumes
             raise stop.error from None
         self._save(optimised)
