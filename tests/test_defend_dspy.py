@@ -13,6 +13,7 @@ from a3.cli.main import app
 from a3.errors import UserInputError
 from a3.llm import BudgetExceededError, PriceTable, ScriptedClient
 from a3.report import collect
+from a3.report.render import markdown
 from a3.store import RunDir
 from tests.helpers.scripted_world import GENERATOR, JUDGE, TARGET, World
 from tests.test_align_stages import make_config, run_all
@@ -89,8 +90,11 @@ async def test_gepa_learns_the_judges_lesson_and_the_saved_prompt_is_measured_ev
     assert world.judge_texts and not any("[[ ##" in text for text in world.judge_texts)
     ledger = run.ledger.entries()[earlier:]  # GEPA's calls from DSPy's threads and the final evaluation alike
     assert {e["stage"] for e in ledger} == {"defend-dspy"} and {e["model"] for e in ledger} == {TARGET, JUDGE, GENERATOR}
-    row = next(r for r in collect(run.path).comparison if r["method"] == "DSPy")
+    data = collect(run.path)
+    row = next(r for r in data.comparison if r["method"] == "DSPy")
     assert row["validation"]["sfr"] == 0 and row["test"]["sfr"] == 0
+    assert [d["instructions"] for d in data.defences if d["method"] == "DSPy"] == [RULE]
+    assert "## Prompt defences" in markdown(data, "pareto.svg") and RULE in markdown(data, "pareto.svg")
 
     before = uncached_calls(run)
     again = await defend_dspy(config, run, ScriptedClient(world, run_dir=run), DspyOptions(max_metric_calls=BUDGET, max_train_samples=6))

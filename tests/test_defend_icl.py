@@ -78,6 +78,8 @@ async def test_agent_chosen_examples_go_before_every_request_and_each_iteration_
         folder = run.path / "defences" / "icl" / "prompt_level-trial1" / f"iter-{iteration:02d}"
         assert (folder / "selection.json").exists() and (folder / "eval" / "verdicts.jsonl").exists()
     assert any(row["method"] == "ICL" for row in collect(run.path).comparison)
+    shown = [d for d in collect(run.path).defences if d["method"] == "ICL"]
+    assert len(shown) == 1 and len(shown[0]["examples"]) == 4 and shown[0]["reasoning"] == "the failed ones"
 
     calls = len((run.path / "ledger.jsonl").read_text().splitlines())
     more = await defend_icl(config, run, client, IclOptions(selection_method="prompt_level", num_iterations=3, num_icl_examples=4))

@@ -54,6 +54,7 @@ class ReportData:
     costs: dict[str, Any]
     judge: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    defences: list[dict[str, Any]] = field(default_factory=list)  # what each prompt defence put before the target
 
 
 def collect(run_dir: str | Path) -> ReportData:
@@ -89,6 +90,7 @@ def collect(run_dir: str | Path) -> ReportData:
         iterations=[_iteration_row(i, selection) for i in iterations],
         selection=selection,
         comparison=comparison,
+        defences=_defences(run),
         points=points,
         test=test,
         costs=_costs(run),
@@ -207,6 +209,25 @@ def _comparison(run: Path, baseline: dict[str, Any], iterations: list[dict[str, 
     points = [Point(row["method"], row["name"], split, row[split].get("sfr"), row[split].get("fpr"), bool(row.get("chosen")))
               for row in rows for split in ("validation", "ood") if row[split]]
     return rows, points
+
+
+def _defences(run: Path) -> list[dict[str, Any]]:
+    """The prompt each DSPy program was optimised to, and the examples of each ICL trial's chosen iteration."""
+    found = []
+    for path in sorted((run / "defences" / "dspy").glob("*/results.json")):
+        record = read_json(path)
+        prompt = _read(path.parent / "optimized_prompt.json") or {}
+        found.append({"method": "DSPy", "name": record["name"], "budget": record["budget"], "metric_calls": record["metric_calls"],
+                      "candidates": len(prompt.get("candidates", [])), "unparsed": record["unparsed_responses"],
+                      "instructions": record["instructions"]})
+    for path in sorted((run / "defences" / "icl").glob("*/summary.json")):
+        summary = read_json(path)
+        chosen = summary["selection"]["chosen"]
+        selection = _read(path.parent / f"iter-{chosen:02d}" / "selection.json") if chosen else None
+        if selection is not None:
+            found.append({"method": "ICL", "name": f"{summary['method']}, trial {summary['trial']}", "iteration": chosen,
+                          "examples": selection["example_ids"], "reasoning": selection["reasoning"]})
+    return found
 
 
 def _costs(run: Path) -> dict[str, Any]:

@@ -66,6 +66,8 @@ def sections(data: ReportData) -> list[Section]:
         result.append(_iterations(data))
     if data.points:
         result.append(_comparison(data))
+    if data.defences:
+        result.append(_defences(data))
     result.append(_costs(data))
     return result
 
@@ -146,6 +148,22 @@ def _comparison(data: ReportData) -> Section:
                    + _noise_note(base),
                    (Table(["method", "model", "val SFR", "val FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"], rows,
                           frozenset(i for i, row in enumerate(data.comparison) if row.get("chosen"))),), plot=True)
+
+
+def _defences(data: ReportData) -> Section:
+    tables = []
+    dspy = [d for d in data.defences if d["method"] == "DSPy"]
+    if dspy:
+        tables.append(Table(["DSPy program", "metric calls (budget)", "candidates", "replies out of format", "optimised instructions"],
+                            [[d["name"], f"{d['metric_calls']} ({d['budget']})", str(d["candidates"]), str(d["unparsed"]),
+                              d["instructions"]] for d in dspy]))
+    icl = [d for d in data.defences if d["method"] == "ICL"]
+    if icl:
+        tables.append(Table(["ICL trial", "chosen iteration", "examples", "the agent's reasoning"],
+                            [[d["name"], str(d["iteration"]), ", ".join(d["examples"]), d["reasoning"]] for d in icl]))
+    return Section("Prompt defences", "What each prompt defence put before the target: the instructions GEPA settled on "
+                   "(a reply out of DSPy's field format is judged as written), and the worked examples of each ICL trial's "
+                   "chosen iteration.", tuple(tables))
 
 
 def _rate_cells(row: dict[str, Any]) -> list[str]:
