@@ -1,5 +1,6 @@
 """`a3 defend dspy`: DSPy + GEPA offline, every model scripted, litellm not installed."""
 
+import asyncio
 import importlib.util
 import json
 import sys
@@ -163,3 +164,21 @@ async def test_bad_auto_and_missing_dspy_are_clear_errors(prepared, tmp_path, mo
     with pytest.raises(UserInputError, match="setup.sh --full"):
         await defend_dspy(config, run, ScriptedClient(world, run_dir=run), DspyOptions(max_metric_calls=5))
     assert not (run.path / "defences" / "dspy").exists()  # refused before anything was written
+
+
+async def test_a_cancelled_search_stops_calling_models_and_a_rerun_finishes_it(prepared):
+    config, run, world = prepared
+    slow = ScriptedClient(world, run_dir=run, latency=0.1)
+    options = DspyOptions(max_metric_calls=BUDGET, max_train_samples=6)
+    search = asyncio.ensure_future(defend_dspy(config, run, slow, options))
+    while sum(e["stage"] == "defend-dspy" for e in run.ledger.entries()) < 10:
+        await asyncio.sleep(0.02)
+    search.cancel()  # what Ctrl-C does to the CLI's task
+    with pytest.raises(asyncio.CancelledError):
+        await search
+    await asyncio.sleep(0.3)  # calls already handed to the loop finish
+    settled = len(slow.calls)
+    await asyncio.sleep(1.0)  # DSPy's threads would go on calling models through this live loop if not stopped
+    assert len(slow.calls) == settled
+    resumed = await defend_dspy(config, run, ScriptedClient(world, run_dir=run), options)
+    assert resumed["instructions"] == RULE and resumed["validation"]["sfr"] == 0

@@ -9,7 +9,7 @@ from dspy.lm15 import Message as DspyMessage
 from dspy.lm15 import Request
 
 from a3.llm import BudgetExceededError, CallConfig, PriceTable, ScriptedClient
-from a3.llm.dspy_engine import LLMClientEngine, StopProgram, dspy_lm, request_messages
+from a3.llm.dspy_engine import LLMClientEngine, LoopBridge, StopProgram, dspy_lm, request_messages
 from a3.store import RunDir
 
 
@@ -30,7 +30,7 @@ async def test_a_program_in_a_worker_thread_calls_the_client_with_its_settings(t
 
     client = ScriptedClient(script, run_dir=run)
     config = CallConfig(model="scripted/task", temperature=0.3, max_tokens=50)
-    lm = dspy_lm(LLMClientEngine(client, config, asyncio.get_running_loop(), stage="dspy-test"))
+    lm = dspy_lm(LLMClientEngine(client, config, LoopBridge(asyncio.get_running_loop(), "dspy-test")))
 
     def ask():
         with dspy.context(lm=lm):
@@ -44,7 +44,7 @@ async def test_a_program_in_a_worker_thread_calls_the_client_with_its_settings(t
 
 
 async def test_calling_from_the_clients_own_loop_is_refused_rather_than_deadlocking():
-    engine = LLMClientEngine(ScriptedClient(lambda m, c: "x"), CallConfig(model="scripted/m"), asyncio.get_running_loop())
+    engine = LLMClientEngine(ScriptedClient(lambda m, c: "x"), CallConfig(model="scripted/m"), LoopBridge(asyncio.get_running_loop()))
     with pytest.raises(RuntimeError, match="worker thread"):
         engine.complete(Request(model="a3", messages=(DspyMessage.user("hi"),)))
 
@@ -54,7 +54,7 @@ async def test_a_schema_reply_reaches_dspy_as_validated_json():
 
     replies = iter(['{"new_instruction": ""}', '{"new_instruction": "Be careful."}'])
     client = ScriptedClient(lambda m, c: next(replies))
-    engine = LLMClientEngine(client, CallConfig(model="scripted/reflect"), asyncio.get_running_loop(), schema=NewInstruction)
+    engine = LLMClientEngine(client, CallConfig(model="scripted/reflect"), LoopBridge(asyncio.get_running_loop()), schema=NewInstruction)
     response = await asyncio.to_thread(engine.complete, Request(model="a3", messages=(DspyMessage.user("propose"),)))
     assert json.loads(response.message.parts[0].text) == {"new_instruction": "Be careful."}
 
@@ -62,7 +62,7 @@ async def test_a_schema_reply_reaches_dspy_as_validated_json():
 async def test_a_spent_budget_is_raised_past_dspys_per_example_error_handling():
     client = ScriptedClient(lambda m, c: "[[ ## answer ## ]]\nx\n\n[[ ## completed ## ]]",
                             prices=PriceTable({"scripted/task": (1e6, 1e6)}), max_cost=0.5)
-    lm = dspy_lm(LLMClientEngine(client, CallConfig(model="scripted/task", max_tokens=10), asyncio.get_running_loop()))
+    lm = dspy_lm(LLMClientEngine(client, CallConfig(model="scripted/task", max_tokens=10), LoopBridge(asyncio.get_running_loop())))
     devset = [dspy.Example(question=f"q{i}", answer="x").with_inputs("question") for i in range(4)]
 
     def evaluate():

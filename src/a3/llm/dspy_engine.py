@@ -7,13 +7,15 @@ limits, ledger and cost cap. The ``CallConfig`` given here is authoritative: the
 no sampling settings of its own.
 
 DSPy calls engines from its worker threads while the client lives in an asyncio loop, so the sync
-engine hands each call to that loop and waits for it.
+engine hands each call to that loop through a ``LoopBridge`` and waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
+import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -31,32 +33,46 @@ _FINISH = {"max_tokens": "length", "model_length": "length", "content_filter": "
 
 
 class StopProgram(BaseException):  # noqa: N818 - a stop signal, like KeyboardInterrupt
-    """A spent budget, raised where DSPy runs a program. DSPy catches ``Exception`` around each
-    example and scores it as failed, so the cost cap would otherwise be met with a string of zero
-    scores; this passes through those handlers and ends the whole run. ``error`` is the cause."""
+    """The run must end: the budget is spent, or the caller was cancelled (Ctrl-C). DSPy catches
+    ``Exception`` around each example and scores it as failed, so either would otherwise be met
+    with a string of zero scores that GEPA then saves; this passes through those handlers and
+    ends the whole run. ``error`` is the cause."""
 
-    def __init__(self, error: BudgetExceededError) -> None:
-        super().__init__(str(error))
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error) or type(error).__name__)
         self.error = error
 
 
-def run_in_loop(coroutine: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop, stage: str | None = None) -> T:
-    """Run ``coroutine`` in ``loop`` (the client's, in another thread) and wait for its result.
-    ``stage`` names the calls in the ledger: DSPy's worker threads do not carry the caller's."""
-    if _running_loop() is loop:
-        coroutine.close()
-        raise RuntimeError("call DSPy programs from a worker thread (asyncio.to_thread), not from the client's event loop")
-    try:
-        return asyncio.run_coroutine_threadsafe(_in_stage(coroutine, stage), loop).result()
-    except BudgetExceededError as exc:
-        raise StopProgram(exc) from exc
+class LoopBridge:
+    """Runs coroutines in the client's event loop from DSPy's worker threads, naming their calls
+    ``stage`` in the ledger (worker threads do not carry the caller's context), and stops them
+    all at once: after ``stop()`` every further call raises ``StopProgram``. A cancelled caller
+    must stop the bridge, or DSPy's threads would go on calling models through the live loop."""
 
+    def __init__(self, loop: asyncio.AbstractEventLoop, stage: str | None = None) -> None:
+        self.loop, self.stage = loop, stage
+        self._stopped = threading.Event()
 
-async def _in_stage(coroutine: Coroutine[Any, Any, T], stage: str | None) -> T:
-    if stage is None:
-        return await coroutine
-    with ledger_label(stage):  # this task's own copy of the context
-        return await coroutine
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if _running_loop() is self.loop:
+            coroutine.close()
+            raise RuntimeError("call DSPy programs from a worker thread (asyncio.to_thread), not from the client's event loop")
+        if self._stopped.is_set():
+            coroutine.close()
+            raise StopProgram(RuntimeError("the run was stopped"))
+        try:
+            return asyncio.run_coroutine_threadsafe(self.staged(coroutine), self.loop).result()
+        except (BudgetExceededError, concurrent.futures.CancelledError) as exc:
+            raise StopProgram(exc) from exc
+
+    async def staged(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if self.stage is None:
+            return await coroutine
+        with ledger_label(self.stage):  # this task's own copy of the context
+            return await coroutine
 
 
 def request_messages(request: Any) -> list[Message]:
@@ -95,23 +111,23 @@ class LLMClientEngine:
     A spent budget is raised as ``StopProgram``.
     """
 
-    def __init__(self, client: LLMClient, config: CallConfig, loop: asyncio.AbstractEventLoop, *,
-                 schema: type[BaseModel] | None = None, prompt_version: str | None = None, stage: str | None = None) -> None:
-        self.client, self.config, self.loop = client, config, loop
-        self.schema, self.prompt_version, self.stage = schema, prompt_version, stage
+    def __init__(self, client: LLMClient, config: CallConfig, bridge: LoopBridge, *,
+                 schema: type[BaseModel] | None = None, prompt_version: str | None = None) -> None:
+        self.client, self.config, self.bridge = client, config, bridge
+        self.schema, self.prompt_version = schema, prompt_version
 
     async def generate(self, request: Any) -> Any:
         from dspy.clients.engines.base import validate_request
 
         validate_request(request)
         completion = await self.client.generate(request_messages(request), config=self.config, schema=self.schema,
-                                                stage=self.stage, prompt_version=self.prompt_version,
+                                                stage=self.bridge.stage, prompt_version=self.prompt_version,
                                                 allow_empty=self.schema is None)
         text = completion.text if self.schema is None else json.dumps(completion.parsed.model_dump())
         return to_response(completion, text)
 
     def complete(self, request: Any) -> Any:
-        return run_in_loop(self.generate(request), self.loop, self.stage)
+        return self.bridge.call(self.generate(request))
 
     def stream(self, request: Any) -> Any:
         from dspy.lm15 import response_to_events
@@ -129,10 +145,11 @@ class AsyncLLMClientEngine:
         self.engine = engine
 
     async def complete(self, request: Any) -> Any:
+        loop = self.engine.bridge.loop
         try:
-            if _running_loop() is self.engine.loop:
+            if _running_loop() is loop:
                 return await self.engine.generate(request)
-            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.engine.generate(request), self.engine.loop))
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.engine.generate(request), loop))
         except BudgetExceededError as exc:
             raise StopProgram(exc) from exc
 

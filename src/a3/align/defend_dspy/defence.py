@@ -29,7 +29,7 @@ from a3.align.split import load_sealed_test, load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient
-from a3.llm.dspy_engine import LLMClientEngine, StopProgram, dspy_lm
+from a3.llm.dspy_engine import LLMClientEngine, LoopBridge, StopProgram, dspy_lm
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, ledger_label, pin_settings, read_json, read_records
@@ -113,18 +113,20 @@ class _DspyDefence:
             program.load_state(read_json(program_file))
             return program
         bar = self.progress.task(f"DSPy (GEPA, {budget.auto or 'exact'} budget): metric calls", budget.metric_calls)
-        loop = asyncio.get_running_loop()
-        expected = _expected_replies(self.run)
-        metric = JudgeMetric(self.client, self.judge, self.config.judge_prompts, loop,
-                             {q.id: q for q in [*self.train, *self.validation]}, expected, STAGE)
-        task_lm = dspy_lm(LLMClientEngine(self.client, self.task, loop, stage=STAGE))
-        reflection_lm = dspy_lm(LLMClientEngine(self.client, self.reflection, loop, schema=NewInstruction,
-                                                prompt_version="gepa-reflection", stage=STAGE))
+        bridge = LoopBridge(asyncio.get_running_loop(), STAGE)
+        metric = JudgeMetric(self.client, self.judge, self.config.judge_prompts, bridge,
+                             {q.id: q for q in [*self.train, *self.validation]}, _expected_replies(self.run))
+        task_lm = dspy_lm(LLMClientEngine(self.client, self.task, bridge))
+        reflection_lm = dspy_lm(LLMClientEngine(self.client, self.reflection, bridge, schema=NewInstruction,
+                                                prompt_version="gepa-reflection"))
         trainset, valset = [to_example(q) for q in self.train], [to_example(q) for q in self.validation]
         try:
             optimised = await asyncio.to_thread(run_gepa, program, metric, task_lm, reflection_lm, trainset, valset,
                                                 budget, self.folder / "gepa", self.config.dspy.seed,
                                                 self.config.data_generation.max_concurrent, bar)
+        except asyncio.CancelledError:  # Ctrl-C: DSPy's threads end at their next call, before GEPA saves anything more
+            bridge.stop()
+            raise
         except StopProgram as stop:  # the cost cap: GEPA's state is saved, a re-run resumes
             raise stop.error from None
         self._save(optimised)

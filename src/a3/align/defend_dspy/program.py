@@ -6,7 +6,6 @@ DSPy is imported inside functions: it is an optional install (``scripts/setup.sh
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 from typing import Any
@@ -18,7 +17,7 @@ from a3.align.judge import judge_response
 from a3.align.records import Query, TargetResponse, Verdict
 from a3.config.schema import JudgePrompts
 from a3.llm import CallConfig, LLMClient
-from a3.llm.dspy_engine import run_in_loop
+from a3.llm.dspy_engine import LoopBridge
 from a3.llm.types import Message
 
 SEED_PROMPT = "dspy_respond"
@@ -87,19 +86,19 @@ def feedback(query: Query, verdict: Verdict, expected: str | None) -> str:
 
 class JudgeMetric:
     """GEPA's metric: the run's judge on the program's response, as a score and written feedback.
-    DSPy calls it from worker threads; the judge call runs in the client's loop."""
+    DSPy calls it from worker threads; the judge call runs in the client's loop through ``bridge``."""
 
-    def __init__(self, client: LLMClient, judge: CallConfig, prompts: JudgePrompts, loop: asyncio.AbstractEventLoop,
-                 queries: dict[str, Query], expected: dict[str, str], stage: str) -> None:
-        self.client, self.judge, self.prompts, self.loop = client, judge, prompts, loop
-        self.queries, self.expected, self.stage = queries, expected, stage
+    def __init__(self, client: LLMClient, judge: CallConfig, prompts: JudgePrompts, bridge: LoopBridge,
+                 queries: dict[str, Query], expected: dict[str, str]) -> None:
+        self.client, self.judge, self.prompts, self.bridge = client, judge, prompts, bridge
+        self.queries, self.expected = queries, expected
 
     def __call__(self, gold: Any, pred: Any, trace: Any = None, pred_name: str | None = None, pred_trace: Any = None) -> Any:
         import dspy
 
         query = self.queries[gold.query_id]
         response = TargetResponse(id=query.id, model="dspy-program", status="ok", text=str(pred.response))
-        verdict = run_in_loop(judge_response(self.client, self.judge, self.prompts, query, response), self.loop, self.stage)
+        verdict = self.bridge.call(judge_response(self.client, self.judge, self.prompts, query, response))
         return dspy.Prediction(score=score(verdict), feedback=feedback(query, verdict, self.expected.get(query.id)))
 
 
