@@ -2,6 +2,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import a3
@@ -93,3 +94,17 @@ def test_progress_is_off_without_a_tty_or_with_flag(monkeypatch):
     assert result.exit_code == 0
     assert make_progress(Console(file=Tty(), force_terminal=True)).disable is True
     set_enabled(True)
+
+
+def test_ctrl_c_says_the_work_is_saved_and_exits_130():
+    import typer
+
+    from a3.cli.errors import reports_errors
+
+    @reports_errors
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(typer.Exit) as stopped:
+        interrupted()
+    assert stopped.value.exit_code == 130

@@ -24,5 +24,8 @@ def reports_errors(command: F) -> F:
         except A3Error as exc:
             _stderr.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _stderr.print("[yellow]interrupted:[/] what finished is saved; run the same command again to resume", soft_wrap=True)
+            raise typer.Exit(130) from None  # the shell's code for SIGINT
 
     return wrapper  # type: ignore[return-value]
