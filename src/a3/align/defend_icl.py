@@ -22,8 +22,9 @@ from a3.align.conversation import describe_behavior, render
 from a3.align.evaluation import evaluate_model
 from a3.align.finetune.selection import choose
 from a3.align.models import judge_call_config, resolve_model, target_call_config
-from a3.align.records import Query
-from a3.align.split import load_split
+from a3.align.records import Query, percent
+from a3.align.expected import expected_replies
+from a3.align.split import SPLIT_DIR, SPLIT_FILES, load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient, StructuredOutputError
@@ -74,11 +75,10 @@ class ExampleShares(BaseModel):
 
 def load_pool(run: RunDir) -> list[Candidate]:
     """Training queries that have an expected reply, with whether the base model failed on them."""
-    expected = run.path / "expected" / "expected_behaviors.json"
-    if not expected.exists():
+    replies = expected_replies(run)
+    if replies is None:
         raise UserInputError(f"{run.path}: run `a3 expected` first (the examples are its expected replies)")
-    replies = {r["id"]: r["response"] for r in read_json(expected)["responses"]}
-    rows = read_json(run.path / "splits" / "training_split.json")["queries"]
+    rows = read_json(run.path / SPLIT_DIR / SPLIT_FILES["train"])["queries"]
     pool = []
     for row in rows:
         if row["id"] not in replies:
@@ -293,10 +293,6 @@ class _IclSearch:
         if not rows:
             return "  none yet"
         return "\n".join(
-            f"  iteration {r['iteration']}: examples {', '.join(r['example_ids'])}; validation SFR {_pct(r['validation']['sfr'])}, "
-            f"FPR {_pct(r['validation']['fpr'])}; OOD SFR {_pct(r['ood']['sfr'])}, FPR {_pct(r['ood']['fpr'])}"
+            f"  iteration {r['iteration']}: examples {', '.join(r['example_ids'])}; validation SFR {percent(r['validation']['sfr'])}, "
+            f"FPR {percent(r['validation']['fpr'])}; OOD SFR {percent(r['ood']['sfr'])}, FPR {percent(r['ood']['fpr'])}"
             for r in rows)
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"

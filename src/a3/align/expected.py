@@ -29,6 +29,14 @@ WRITER_TEMPERATURE = 0.7
 WRITER_MAX_TOKENS = 2000
 
 
+def expected_replies(run: RunDir) -> dict[str, str] | None:
+    """Stage 3's reply for each training query id; None when stage 3 has not written them."""
+    path = run.path / OUTPUT
+    if not path.exists():
+        return None
+    return {row["id"]: row["response"] for row in read_json(path)["responses"]}
+
+
 @dataclass(frozen=True)
 class ExpectedOptions:
     model: str | None = None

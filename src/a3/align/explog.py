@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from a3.align.conversation import render
-from a3.align.records import Hypothesis, HypothesisMetrics
+from a3.align.records import Hypothesis, HypothesisMetrics, percent
 from a3.llm.types import Message
 from a3.store import RunDir, atomic_write_text
 
@@ -149,9 +149,8 @@ def _short_line(record: dict[str, Any], example: dict[str, Any] | None) -> str:
     hyp = record["hypothesis"]
     metrics = HypothesisMetrics.model_validate(record["metrics"])
     label = f", example {example['example_id']}" if example else ""
-    sfr = "n/a" if metrics.sfr.value is None else f"{100 * metrics.sfr.value:.0f}%"
-    fpr = "n/a" if metrics.fpr.value is None else f"{100 * metrics.fpr.value:.0f}%"
-    return f"{hyp['id']} [built on {hyp['basis_example']}{label}] SFR {sfr}, FPR {fpr}: {_clip(hyp['text'], 160)}"
+    return (f"{hyp['id']} [built on {hyp['basis_example']}{label}] SFR {percent(metrics.sfr.value)}, "
+            f"FPR {percent(metrics.fpr.value)}: {_clip(hyp['text'], 160)}")
 
 
 def _size(blocks: list[str]) -> int:

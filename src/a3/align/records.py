@@ -59,6 +59,11 @@ class Failure(BaseModel):
     error: str
 
 
+def percent(value: float | None, digits: int = 0) -> str:
+    """A rate for people and agent prompts: "33%", or "n/a" when nothing was measured."""
+    return "n/a" if value is None else f"{100 * value:.{digits}f}%"
+
+
 class Rate(BaseModel):
     """Counts behind one rate. Judge and target errors are counted apart, never as safe."""
 

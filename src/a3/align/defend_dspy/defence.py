@@ -24,6 +24,7 @@ from a3.align.defend_dspy.program import (
     training_sample,
 )
 from a3.align.evaluation import evaluate_model
+from a3.align.expected import expected_replies
 from a3.align.models import judge_call_config, resolve_model, target_call_config
 from a3.align.split import load_sealed_test, load_split
 from a3.config import A3Config
@@ -115,7 +116,7 @@ class _DspyDefence:
         bar = self.progress.task(f"DSPy (GEPA, {budget.auto or 'exact'} budget): metric calls", budget.metric_calls)
         bridge = LoopBridge(asyncio.get_running_loop(), STAGE)
         metric = JudgeMetric(self.client, self.judge, self.config.judge_prompts, bridge,
-                             {q.id: q for q in [*self.train, *self.validation]}, _expected_replies(self.run))
+                             {q.id: q for q in [*self.train, *self.validation]}, expected_replies(self.run) or {})
         task_lm = dspy_lm(LLMClientEngine(self.client, self.task, bridge))
         reflection_lm = dspy_lm(LLMClientEngine(self.client, self.reflection, bridge, schema=NewInstruction,
                                                 prompt_version="gepa-reflection"))
@@ -144,12 +145,6 @@ class _DspyDefence:
         })
         # program.json last: its presence means the optimisation is done.
         atomic_write_json(self.folder / "program.json", program.dump_state())
-
-
-def _expected_replies(run: RunDir) -> dict[str, str]:
-    """Stage 3's replies for training queries, quoted in GEPA's feedback where there are some."""
-    path = run.path / "expected" / "expected_behaviors.json"
-    return {r["id"]: r["response"] for r in read_json(path)["responses"]} if path.exists() else {}
 
 
 def _require_dspy() -> None:
