@@ -180,14 +180,9 @@ class LLMClient:
     ) -> BackendReply:
         key = self._cache_key(messages, config, schema)
         hit = self.cache.get(key)
-        if hit is not None:
-            reply = BackendReply(**hit)
-            self._record(key, config.model, stage, prompt_version, reply, cost=0.0, cached=True, attempts=0, backend_s=0.0)
-            totals.add(reply, 0.0, cached=True, attempts=0, backend_s=0.0)
-            return reply
-
-        reply = await self._share_in_flight(key)
-        if reply is not None:  # the same request was already being made (a retried straggler, say)
+        # A cached reply, or that of the same request already being made (a retried straggler, say).
+        reply = BackendReply(**hit) if hit is not None else await self._share_in_flight(key)
+        if reply is not None:
             self._record(key, config.model, stage, prompt_version, reply, cost=0.0, cached=True, attempts=0, backend_s=0.0)
             totals.add(reply, 0.0, cached=True, attempts=0, backend_s=0.0)
             return reply
