@@ -57,16 +57,30 @@ class LoopBridge:
         self._stopped.set()
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """From a worker thread: run ``coroutine`` in the loop and wait for it."""
         if _running_loop() is self.loop:
             coroutine.close()
             raise RuntimeError("call DSPy programs from a worker thread (asyncio.to_thread), not from the client's event loop")
-        if self._stopped.is_set():
-            coroutine.close()
-            raise StopProgram(RuntimeError("the run was stopped"))
+        self._refuse_if_stopped(coroutine)
         try:
             return asyncio.run_coroutine_threadsafe(self.staged(coroutine), self.loop).result()
         except (BudgetExceededError, concurrent.futures.CancelledError) as exc:
             raise StopProgram(exc) from exc
+
+    async def acall(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """From any event loop: run ``coroutine`` in the client's loop and await it."""
+        self._refuse_if_stopped(coroutine)
+        try:
+            if _running_loop() is self.loop:
+                return await self.staged(coroutine)
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.staged(coroutine), self.loop))
+        except BudgetExceededError as exc:
+            raise StopProgram(exc) from exc
+
+    def _refuse_if_stopped(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        if self._stopped.is_set():
+            coroutine.close()
+            raise StopProgram(RuntimeError("the run was stopped"))
 
     async def staged(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if self.stage is None:
@@ -145,13 +159,7 @@ class AsyncLLMClientEngine:
         self.engine = engine
 
     async def complete(self, request: Any) -> Any:
-        loop = self.engine.bridge.loop
-        try:
-            if _running_loop() is loop:
-                return await self.engine.generate(request)
-            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.engine.generate(request), loop))
-        except BudgetExceededError as exc:
-            raise StopProgram(exc) from exc
+        return await self.engine.bridge.acall(self.engine.generate(request))
 
     async def stream(self, request: Any) -> Any:
         from dspy.lm15 import response_to_events
