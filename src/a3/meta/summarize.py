@@ -15,21 +15,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
+from a3.llm import LLMCallError, LLMClient, StructuredOutputError
 from a3.meta.runs import successful_attempt, success_threshold
+from a3.meta.settings import call_config
 from a3.meta.tasklist import RunRef
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
-from a3.store import JsonlLog, RunDir, atomic_write_json, sha256_of
+from a3.store import JsonlLog, RunDir, atomic_write_json, ledger_label, sha256_of
 
 SUMMARIES = "summaries.jsonl"
+STAGE = "meta-summarize"  # its calls' label in the ledger (summaries have no stage manifest)
+API_MAX_TOKENS = 32768  # the original's allowance for GPT-5
 _TRUNCATED = {"max_tokens", "length", "model_length"}
 
 
 @dataclass(frozen=True)
 class SummaryOptions:
     model: str = "openai/gpt-5-2025-08-07"
-    max_tokens: int = 32768
+    max_tokens: int | None = None  # None: API_MAX_TOKENS for API models, the engine's bound for local ones
     temperature: float | None = 1.0
     force: bool = False
     beside_runs: bool = False  # also write the original's elicitation_run_summary.json next to each run
@@ -138,7 +141,7 @@ async def summarize_runs(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     store = SummaryStore(run_dir)
-    config = CallConfig(model=options.model, max_tokens=options.max_tokens, temperature=options.temperature)
+    config = call_config(options.model, options.max_tokens, options.temperature, API_MAX_TOKENS)
     task = (progress or SilentProgress()).task("summaries", len(refs))
     counts = {"total": len(refs), "generated": 0, "reused": 0, "failed": 0}
     failures: list[dict[str, str]] = []
@@ -164,7 +167,7 @@ async def summarize_runs(
                 completion, error = None, str(exc)
             else:
                 truncated = completion.finish_reason in _TRUNCATED
-                error = f"the summary was cut off at max_tokens={options.max_tokens}; raise --max_tokens" if truncated else None
+                error = f"the summary was cut off at max_tokens={config.max_tokens}; raise --max_tokens" if truncated else None
             if error is not None:
                 failures.append({"run_id": run_id, "error": error})
                 counts["failed"] += 1
@@ -174,7 +177,7 @@ async def summarize_runs(
             existing = {
                 "run_id": run_id, "input_hash": input_hash, **facts, "summary": completion.text.strip(),
                 "model": options.model, "prompt_version": version, "input_tokens": completion.usage.input_tokens,
-                "output_tokens": completion.usage.output_tokens, "cost_usd": completion.cost_usd,
+                "output_tokens": completion.usage.output_tokens, "cost_usd": completion.cost_usd, "max_tokens": config.max_tokens,
                 "generated_at": datetime.now().isoformat(timespec="seconds"),
             }
             store.add(existing)
@@ -183,7 +186,8 @@ async def summarize_runs(
             _write_beside_run(ref, existing, options)
         task.advance()
 
-    await asyncio.gather(*(one(ref) for ref in refs))
+    with ledger_label(STAGE):
+        await asyncio.gather(*(one(ref) for ref in refs))
     return {"counts": counts, "failures": sorted(failures, key=lambda f: f["run_id"])}
 
 
@@ -198,7 +202,7 @@ def _write_beside_run(ref: RunRef, record: dict[str, Any], options: SummaryOptio
         "output_tokens": record["output_tokens"],
         "total_tokens": record["input_tokens"] + record["output_tokens"],
         "cost": f"{cost:.8f}" if cost is not None else None,
-        "summary_metadata": {"model_name": options.model, "max_tokens": options.max_tokens,
+        "summary_metadata": {"model_name": options.model, "max_tokens": record["max_tokens"],
                              "temperature": options.temperature, "generated_at": record["generated_at"],
                              "prompt_version": record["prompt_version"]},
     })

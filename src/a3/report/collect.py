@@ -14,7 +14,7 @@ from typing import Any
 
 from a3 import __version__
 from a3.errors import UserInputError
-from a3.llm.local_models import CATALOG
+from a3.llm.local import CATALOG
 from a3.store import read_json, read_records
 from a3.store.ledger import read_ledger
 

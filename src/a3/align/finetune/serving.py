@@ -1,8 +1,9 @@
 """Where the weights to train come from, and how a trained adapter is served for evaluation.
 
 With a CUDA GPU and vllm installed, adapters are served by vLLM with LoRA (inspect's
-``vllm/<base>:<adapter>`` model string: one server for the base, adapters loaded on it); otherwise
-by A3's batched transformers backend, which merges the adapter into the weights at load.
+``vllm/<base>:<adapter>`` model string: one server for the base, adapters loaded on it). Otherwise
+an embedded model's adapter is merged into its GGUF file and served by the local inference
+engine, and any other folder by A3's batched transformers backend (adapter merged at load).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def base_weights(config: A3Config) -> Path:
         raise UserInputError("target_model.huggingface_model_path: finetuning needs the target's weights (a local folder "
                              "or an embedded model such as local/smollm2-135m)")
     if name.startswith("local/"):
-        from a3.llm.local_models import hf_folder, lookup
+        from a3.llm.local import hf_folder, lookup
 
         return hf_folder(lookup(name.removeprefix("local/")))
     path = Path(name)

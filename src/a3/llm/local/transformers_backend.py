@@ -1,11 +1,12 @@
-"""Generation with a local Hugging Face model, batching concurrent requests.
+"""Generation with any local Hugging Face folder (a user's own weights, a fully finetuned
+model), batching concurrent requests.
 
-Requests that arrive together (LLMClient fans calls out concurrently) are gathered for a few
-milliseconds and generated as one left-padded batch in a worker thread, so the event loop keeps
-running. Structured replies are valid JSON by construction (a3.llm.constrained): flat schemas are
-decoded field by field for the whole batch, nested ones one request at a time, each decision
-reading only its new tokens through a key/value cache kept from the request before. Rules a schema
-cannot express (validators) are still checked by LLMClient, which re-asks with the reason.
+The embedded models are served by the inference engine (a3.llm.local.engine); this backend is
+for weights that exist only as a transformers folder. Requests that arrive together (LLMClient
+fans calls out concurrently) are gathered for a few milliseconds and generated as one
+left-padded batch in a worker thread, so the event loop keeps running. Replies are not
+constrained by a schema here: LLMClient validates them and re-asks with the reason, as it does
+for API models without JSON-schema support.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from a3.llm.backends import BackendReply
-from a3.llm.constrained import PrefixCache, decode_with_schema, is_flat, until_stop
 from a3.llm.types import CallConfig, Message
-from a3.store.hashing import sha256_of
 
 _GATHER_S = 0.02  # how long the first request of a batch waits for companions
 
@@ -35,7 +34,7 @@ class _Request:
     future: asyncio.Future[BackendReply] = field(repr=False)
 
 
-class LocalBackend:
+class TransformersBackend:
     """``source`` is a model folder, or a function returning one (called once, in a worker thread,
     so that a first-use conversion does not block the event loop)."""
 
@@ -53,7 +52,6 @@ class LocalBackend:
         self._worker: asyncio.Task[None] | None = None
         self._model: Any = None
         self._tokenizer: Any = None
-        self._prefix_cache: PrefixCache | None = None  # one request at a time reuses what the last one read
         self._loading = asyncio.Lock()
 
     async def prepare(self) -> None:
@@ -67,7 +65,7 @@ class LocalBackend:
         if self._worker is not None:
             self._worker.cancel()
         self._worker = self._queue = None
-        self._model = self._tokenizer = self._prefix_cache = None
+        self._model = self._tokenizer = None
 
     async def complete(self, messages: Sequence[Message], config: CallConfig, schema: type[BaseModel] | None) -> BackendReply:
         await self.prepare()
@@ -103,29 +101,6 @@ class LocalBackend:
                     if not request.future.done():
                         request.future.set_result(reply)
 
-    def _generate_structured(self, batch: list[_Request]) -> list[BackendReply]:
-        """Replies valid for their schema by construction (a3.llm.constrained). A flat schema is
-        decoded for the whole group at once, a nested one request by request."""
-        schema = batch[0].schema  # a group shares its schema (see _compatible_groups)
-        assert schema is not None
-        tokenizer = self._tokenizer
-        prompts = [_chat_prompt(tokenizer, r) for r in batch]
-        config = batch[0].config  # a group shares its sampling settings too
-        results: list[tuple[str, int]] = []
-        for chunk in [list(range(len(batch)))] if is_flat(schema) else [[i] for i in range(len(batch))]:
-            texts = [prompts[i] for i in chunk]
-            max_tokens = min(batch[i].config.max_tokens or 512 for i in chunk)
-            # With a temperature, sample; the seed comes from the request's seed and its prompt, so a
-            # repeated call gives the same reply while a re-ask, whose prompt differs, draws afresh
-            # (the same draws on a near-identical prompt would make a small model repeat its mistake).
-            seed = int(sha256_of([config.seed, texts])[:8], 16)
-            results += decode_with_schema(self._model, tokenizer, texts, schema, max_tokens, config.temperature or 0.0, seed,
-                                          cache=self._prefix_cache)
-            self.batch_sizes.append(len(chunk))
-        lengths = tokenizer(prompts, add_special_tokens=False)["input_ids"]
-        return [BackendReply(text=text, input_tokens=len(ids), output_tokens=count, finish_reason="stop")
-                for (text, count), ids in zip(results, lengths)]
-
     def _load(self) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -146,11 +121,8 @@ class LocalBackend:
             model = PeftModel.from_pretrained(model, str(self.adapter)).merge_and_unload()
         model.eval()
         self._tokenizer, self._model = tokenizer, model
-        self._prefix_cache = PrefixCache(model)
 
     def _generate(self, batch: list[_Request]) -> list[BackendReply]:
-        if batch[0].schema is not None:
-            return self._generate_structured(batch)
         import torch
 
         tokenizer, model = self._tokenizer, self._model
@@ -171,7 +143,7 @@ class LocalBackend:
         replies = []
         for index, request in enumerate(batch):
             new = output[index, width:].tolist()[: request.config.max_tokens or 512]
-            tokens = until_stop(new, {tokenizer.eos_token_id, tokenizer.pad_token_id})
+            tokens = _until_stop(new, {tokenizer.eos_token_id, tokenizer.pad_token_id})
             stopped = len(tokens) < len(new)
             text = tokenizer.decode(tokens, skip_special_tokens=True)
             replies.append(BackendReply(
@@ -198,11 +170,18 @@ def _chat_prompt(tokenizer: Any, request: _Request) -> str:
     return tokenizer.apply_chat_template([m.model_dump() for m in request.messages], tokenize=False, add_generation_prompt=True)
 
 
+def _until_stop(tokens: list[int], stop_ids: set[int]) -> list[int]:
+    """The tokens before the first stop token."""
+    for index, token in enumerate(tokens):
+        if token in stop_ids:
+            return tokens[:index]
+    return tokens
+
+
 def _compatible_groups(batch: list[_Request]) -> list[list[_Request]]:
-    """Requests that can be generated together: the same sampling settings and the same schema
-    (or none)."""
+    """Requests that can be generated together: the same sampling settings."""
     groups: dict[tuple[Any, ...], list[_Request]] = {}
     for request in batch:
         c = request.config
-        groups.setdefault((c.temperature, c.top_p, c.seed, request.schema), []).append(request)
+        groups.setdefault((c.temperature, c.top_p, c.seed), []).append(request)
     return list(groups.values())

@@ -2,15 +2,19 @@
 
 The packages are data carriers: their files are located without importing them (the SmolLM2
 package would import llm and llama_cpp). Each model's GGUF file is checked against the upstream
-release's sha256 before use; a mismatch is refused. The GGUF is converted once into a plain
-Hugging Face folder in the cache (``A3_CACHE_DIR``, default ``~/.cache/a3``), because the trainer
-and ``save_pretrained`` refuse GGUF-loaded models; later loads take seconds.
+release's sha256 before use; a mismatch is refused. From it, once each, in the cache
+(``A3_CACHE_DIR``, default ``~/.cache/a3``), each marked with the source's sha256:
+
+- ``engine_file``: the GGUF rewritten for the inference engine (a3.llm.local.gguf_rewrite);
+- ``hf_folder``: a plain Hugging Face folder for training, because the trainer and
+  ``save_pretrained`` refuse GGUF-loaded models.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -18,7 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from a3.errors import A3Error
+from a3.llm.local.gguf_rewrite import EngineLayout
+from a3.store.atomic import atomic_write_json
 from a3.store.hashing import file_sha256
+
+log = logging.getLogger("a3.llm")
 
 
 class LocalModelError(A3Error):
@@ -111,6 +119,28 @@ def gguf_file(model: LocalModel) -> Path:
     return path
 
 
+def engine_file(model: LocalModel) -> Path:
+    """The model's GGUF file rewritten for the inference engine, made from the verified GGUF once."""
+    return _engine_prepared(model)[0]
+
+
+def _engine_prepared(model: LocalModel) -> tuple[Path, EngineLayout]:
+    from a3.llm.local.gguf_rewrite import REWRITE_VERSION, rewrite_for_engine
+
+    target = cache_root() / "engine" / f"{model.name}.gguf"
+    marker = target.with_suffix(".json")
+    source = {"gguf_sha256": model.sha256, "rewrite": REWRITE_VERSION}
+    if target.exists() and marker.exists():
+        recorded = json.loads(marker.read_text())
+        if recorded.get("source") == source:
+            return target, EngineLayout.model_validate(recorded["layout"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("preparing local/%s for the inference engine (once)", model.name)
+    layout = rewrite_for_engine(gguf_file(model), target)
+    atomic_write_json(marker, {"source": source, "layout": layout.model_dump()})
+    return target, layout
+
+
 def hf_folder(model: LocalModel) -> Path:
     """A plain Hugging Face folder with the model, converted from the verified GGUF once."""
     target = cache_root() / "hf" / model.name
@@ -120,6 +150,12 @@ def hf_folder(model: LocalModel) -> Path:
     source = gguf_file(model)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    log.info("converting local/%s to a Hugging Face folder for training (once)", model.name)
+    # Quiet: transformers warns about the GGUF's dtype and draws its own bars; A3 says what it does.
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{model.name}.", dir=target.parent))
@@ -138,3 +174,56 @@ def hf_folder(model: LocalModel) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def embedded_model_of(folder: Path) -> LocalModel | None:
+    """The embedded model whose converted Hugging Face folder ``folder`` is, if any."""
+    for model in CATALOG.values():
+        converted = cache_root() / "hf" / model.name
+        if (converted / "a3-source.json").exists() and folder.resolve() == converted.resolve():
+            return model
+    return None
+
+
+@dataclass
+class MergedEngineFile:
+    """An embedded model with a LoRA adapter merged in, for the engine: built on first use in a
+    private folder of the cache, removed when the backend closes (a folder left by a process that
+    died is removed by the next one)."""
+
+    model: LocalModel
+    adapter: Path
+    folder: Path | None = None
+
+    def build(self) -> Path:
+        from a3.llm.local.gguf_rewrite import merge_adapter
+
+        engine_path, layout = _engine_prepared(self.model)
+        parent = cache_root() / "engine" / "merged"
+        parent.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(parent)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=parent))
+        log.info("merging %s into local/%s for the inference engine", self.adapter, self.model.name)
+        return merge_adapter(engine_path, layout, self.adapter, self.folder / f"{self.model.name}.gguf")
+
+    def remove(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+def _remove_orphans(parent: Path) -> None:
+    for folder in parent.iterdir():
+        pid = folder.name.split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
