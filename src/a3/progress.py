@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 
 class ProgressTask(Protocol):
@@ -28,3 +30,21 @@ class SilentProgress:
 
     def task(self, description: str, total: int) -> ProgressTask:
         return _SilentTask()
+
+
+@contextmanager
+def no_library_bars() -> Iterator[None]:
+    """tqdm bars of the libraries A3 calls (transformers' GGUF conversion, DSPy, GEPA) are not
+    drawn while this lasts: they would break through the CLI's own display. Process-wide."""
+    import tqdm
+
+    draw = tqdm.tqdm.__init__
+
+    def undrawn(self: Any, *args: Any, **kwargs: Any) -> None:
+        draw(self, *args, **{**kwargs, "disable": True})
+
+    tqdm.tqdm.__init__ = undrawn  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        tqdm.tqdm.__init__ = draw  # type: ignore[method-assign]

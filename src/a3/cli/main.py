@@ -40,6 +40,7 @@ def main(
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw progress bars."),
 ) -> None:
     progress.set_enabled(not no_progress)
+    progress.show_a3_messages()
 
 
 @app.command()

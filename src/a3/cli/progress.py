@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 _enabled = True
@@ -13,6 +15,19 @@ _enabled = True
 def set_enabled(enabled: bool) -> None:
     global _enabled
     _enabled = enabled
+
+
+def show_a3_messages() -> None:
+    """A3's own notices (a model prepared once, a call retried) on stderr, one line each; other
+    libraries' logs stay at their warnings."""
+    logger = logging.getLogger("a3")
+    if not any(isinstance(h, RichHandler) for h in logger.handlers):
+        handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False, show_level=False,
+                              markup=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def progress_enabled(stream: object = None) -> bool:

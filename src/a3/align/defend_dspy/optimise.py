@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from a3.progress import ProgressTask
+from a3.progress import ProgressTask, no_library_bars
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,6 @@ def _quiet(log_file: Path) -> Iterator[None]:
     """DSPy's and GEPA's log lines go to ``log_file`` and their tqdm bars are not drawn, so they
     do not break through the CLI's progress display. Process-wide while it lasts: nothing else
     runs in the process meanwhile."""
-    import tqdm
     from dspy.utils.logging_utils import DSPY_LOGGING_STREAM
 
     handler = logging.FileHandler(log_file, encoding="utf-8")
@@ -80,16 +79,10 @@ def _quiet(log_file: Path) -> Iterator[None]:
         logger.addHandler(handler)
     stream_was_enabled = DSPY_LOGGING_STREAM.enabled
     DSPY_LOGGING_STREAM.enabled = False
-    draw = tqdm.tqdm.__init__
-
-    def undrawn(self: Any, *args: Any, **kwargs: Any) -> None:
-        draw(self, *args, **{**kwargs, "disable": True})
-
-    tqdm.tqdm.__init__ = undrawn  # type: ignore[method-assign]
     try:
-        yield
+        with no_library_bars():
+            yield
     finally:
-        tqdm.tqdm.__init__ = draw  # type: ignore[method-assign]
         DSPY_LOGGING_STREAM.enabled = stream_was_enabled
         for logger in loggers:
             logger.removeHandler(handler)

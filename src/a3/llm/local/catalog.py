@@ -23,6 +23,7 @@ from pathlib import Path
 
 from a3.errors import A3Error
 from a3.llm.local.gguf_rewrite import EngineLayout
+from a3.progress import no_library_bars
 from a3.store.atomic import atomic_write_json
 from a3.store.hashing import file_sha256
 
@@ -160,8 +161,9 @@ def hf_folder(model: LocalModel) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{model.name}.", dir=target.parent))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-        weights = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.bfloat16)
+        with no_library_bars():
+            tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+            weights = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.bfloat16)
         weights.hf_quantizer = None  # the weights are dense now; drop transformers' "GGUF-quantized" marker
         if hasattr(weights.config, "quantization_config"):
             del weights.config.quantization_config
