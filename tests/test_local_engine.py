@@ -113,7 +113,7 @@ async def test_a_call_without_max_tokens_is_bounded(tiny_gguf, tmp_path, monkeyp
     backend.close()
 
 
-async def test_structured_requests_are_constrained_by_the_schema(tiny_gguf, tmp_path):
+async def test_structured_requests_are_constrained_by_the_schema(tiny_gguf, tmp_path, capfd):
     from typing import Literal
 
     from pydantic import BaseModel
@@ -129,6 +129,12 @@ async def test_structured_requests_are_constrained_by_the_schema(tiny_gguf, tmp_
     replies = await asyncio.gather(*(client.generate(f"pick {i}", config=noise(100, temperature=0.0), schema=Choice)
                                      for i in range(6)))
     assert all(isinstance(r.parsed, Choice) and r.repairs == 0 for r in replies)
+
+    class Note(BaseModel):
+        text: str
+
+    await backend.complete([], noise(1), Note)  # compiles a grammar with a free string
+    assert "Warning" not in capfd.readouterr().err  # the grammar compiler had nothing to complain of
     backend.close()
 
 

@@ -247,7 +247,10 @@ def schema_regex(schema: type[BaseModel]) -> str:
     took 7.5 s to compile with its 10-character minimums, 0.3 s without)."""
     from outlines_core.json_schema import build_regex_from_schema
 
-    return build_regex_from_schema(json.dumps(_at_most_one(schema.model_json_schema(), "minLength")))
+    regex = build_regex_from_schema(json.dumps(_at_most_one(schema.model_json_schema(), "minLength")))
+    # outlines-core keeps the C1 controls (\x80-\x9F) out of strings; xgrammar's classes are
+    # bytes up to 127, so it would clamp that range to \x7F and print a warning on every compile.
+    return regex.replace(r"\x7F-\x9F", r"\x7F")
 
 
 def _at_most_one(node: Any, keyword: str) -> Any:
