@@ -50,7 +50,7 @@ def base_folder(model: str, workdir: Path) -> Path:
 
         return build_tiny_model(workdir / "tiny")
     if model.startswith("local/"):
-        from a3.llm.local_models import hf_folder, lookup
+        from a3.llm.local import hf_folder, lookup
 
         return hf_folder(lookup(model.removeprefix("local/")))
     return Path(model)

@@ -56,6 +56,27 @@ def test_meta_run_writes_only_into_the_work_dir(data, scripted, tmp_path):
     assert all(entry["cached"] for entry in new_entries)
 
 
+def test_meta_run_passes_its_model_settings_to_every_step(data, monkeypatch, tmp_path):
+    world = MetaWorld()
+    clients = []
+
+    def client(work_dir, max_cost, prices, concurrency=16):
+        from a3.store import RunDir
+
+        run = RunDir(work_dir)
+        clients.append(ScriptedClient(world, run_dir=run, concurrency=concurrency))
+        return run, clients[-1]
+
+    monkeypatch.setattr("a3.cli.meta_cmd._client", client)
+    args = ["meta", "run", "--base-dir", str(data / "perturbed_queries"), "--agent", "claude-haiku-4-5-20251001",
+            "--work-dir", str(tmp_path / "work"), "--max_tokens", "1500", "--temperature", "0.2"]
+    result = runner.invoke(app, args, env=ENV)
+    assert result.exit_code == 0, result.output
+    assert {(c.max_tokens, c.temperature) for _, c in clients[0].calls} == {(1500, 0.2)}
+    stages = {entry["stage"] for entry in clients[0].ledger.entries()}
+    assert stages == {"meta-summarize", "categorize", "cluster"}  # every call labelled
+
+
 def test_meta_steps_by_hand_with_the_original_flags(data, scripted, tmp_path):
     work = tmp_path / "work"
     task_list = tmp_path / "task_list.json"
@@ -103,3 +124,33 @@ def test_bad_inputs_exit_2(tmp_path):
     assert result.exit_code == 2 and "task list not found" in result.stderr
     result = runner.invoke(app, ["meta", "select", "--base-dir", str(tmp_path)])
     assert result.exit_code == 2 and "--agent is required" in result.stderr
+
+
+def test_a_run_that_cannot_be_summarised_does_not_stop_the_others(data, monkeypatch, tmp_path):
+    from a3.llm.backends import BackendReply
+
+    world = MetaWorld()
+    cut = []
+
+    def respond(messages, config):
+        if not cut and "Attempt" in messages[0].content:  # the first summary request loops until its budget ends
+            cut.append(messages[0].content)
+            return BackendReply(text="The perturbation " * 40, input_tokens=10, output_tokens=1024, finish_reason="max_tokens")
+        return world(messages, config)
+
+    def client(work_dir, max_cost, prices, concurrency=16):
+        from a3.store import RunDir
+
+        run = RunDir(work_dir)
+        return run, ScriptedClient(respond, run_dir=run, concurrency=1)
+
+    monkeypatch.setattr("a3.cli.meta_cmd._client", client)
+    work = tmp_path / "work"
+    result = runner.invoke(app, ["meta", "run", "--base-dir", str(data / "perturbed_queries"), "--agent",
+                                 "claude-haiku-4-5-20251001", "--work-dir", str(work)], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "1 runs could not be summarised" in result.output and "cut off at max_tokens" in result.output
+    categorization = json.loads(next(work.rglob("elicitation_run_categorization_*.json")).read_text())
+    reasons = [u["reason"] for u in categorization["categorization"]["unassigned"]]
+    assert sum("no summary" in r for r in reasons) == 1
+    assert next(work.rglob("cluster_report_*.md")).exists()

@@ -235,9 +235,11 @@ def run_cmd(
     data_filter: Optional[Path] = DataFilterOpt, human_annotation_filter: Optional[Path] = HumanFilterOpt, work_dir: Path = WorkDirOpt,
     model: str = ModelOpt, api: str = ApiOpt, max_parallel: int = typer.Option(16, "--max_parallel", "--max-parallel", min=1),
     parallel_batches: int = typer.Option(16, "--parallel-batches", min=1), pregroup: bool = typer.Option(False, "--pregroup"),
+    max_tokens: Optional[int] = MaxTokensOpt, temperature: float = TemperatureOpt,
     max_cost: Optional[float] = MaxCostOpt, prices: Optional[Path] = PricesOpt,
 ) -> None:
-    """All steps, resumable, into --work-dir with one cost ledger."""
+    """All steps, resumable, into --work-dir with one cost ledger. --max_tokens and --temperature
+    apply to every step (as each step's own flags do)."""
     from a3.meta.categorize import CategorizeOptions
     from a3.meta.cluster import ClusterOptions
     from a3.meta.pipeline import MetaRunOptions, run_meta
@@ -246,8 +248,10 @@ def run_cmd(
     name = model_string(model, api)
     options = MetaRunOptions(
         select=_select_options(base_dir, benchmark_dir, domain, perturbation_model, refinement_model, agent, data_filter, human_annotation_filter),
-        summary=SummaryOptions(model=name), categorize=CategorizeOptions(model=name, parallel_batches=parallel_batches, pregroup=pregroup),
-        cluster=ClusterOptions(model=name))
+        summary=SummaryOptions(model=name, max_tokens=max_tokens, temperature=temperature),
+        categorize=CategorizeOptions(model=name, max_tokens=max_tokens, temperature=temperature, parallel_batches=parallel_batches,
+                                     pregroup=pregroup),
+        cluster=ClusterOptions(model=name, max_tokens=max_tokens, temperature=temperature))
     embedder = None
     if pregroup:
         from a3.meta.pregroup import minilm_embedder
@@ -258,6 +262,11 @@ def run_cmd(
         result = _with_progress(lambda bars: run_meta(options, run, client, embedder=embedder, progress=bars))
     finally:
         console.print(_cost_line(run))
+    if result.summary_failures:
+        console.print(f"[yellow]{len(result.summary_failures)} runs could not be summarised; the report lists them as "
+                      "unassigned:[/]")
+        for failure in result.summary_failures[:20]:
+            console.print(f"  {failure['run_id']}: {failure['error']}", soft_wrap=True, markup=False)
     console.print(f"task list: {result.task_list}\ncategorization: {result.categorization}\nclusters: {result.clusters}")
     console.print(f"report: {result.report_markdown}\nreport (HTML): {result.report_html}")
 

@@ -373,7 +373,7 @@ def _write_output(run_dir: RunDir, state: _State, refs: list[RunRef], summaries:
     taxonomy = state.taxonomy
     unassigned = list(taxonomy.unassigned)
     unassigned += [Unassigned(run_id=run, reason=f"categorization failed: {error}") for run, error in sorted(state.failed.items())]
-    unassigned += [Unassigned(run_id=str(r.run), reason="no summary (run `a3 meta summarize` first)") for r in refs if str(r.run) not in summaries]
+    unassigned += [Unassigned(run_id=str(r.run), reason="no summary (`a3 meta summarize` has not made one; its failures say why)") for r in refs if str(r.run) not in summaries]
     short_of = {str(r.run): r.run.short_id for r in refs}
     usage = run_dir.ledger.totals(stage=STAGE)
     placed = taxonomy.placed_runs()

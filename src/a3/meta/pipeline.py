@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from a3.errors import A3Error
 from a3.llm import LLMClient
 from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize
 from a3.meta.cluster import ClusterOptions, cluster_categories
@@ -30,15 +29,12 @@ class MetaRunOptions:
 @dataclass
 class MetaRunResult:
     task_list: Path
-    summaries: dict
+    summaries: dict  # counts
+    summary_failures: list[dict[str, str]]  # run_id, error: these runs are listed as unassigned
     categorization: Path
     clusters: Path
     report_markdown: Path
     report_html: Path
-
-
-class SummariesFailed(A3Error):
-    """Some runs could not be summarised; the rest of the pipeline did not run."""
 
 
 async def run_meta(options: MetaRunOptions, run_dir: RunDir, client: LLMClient, *, embedder: Embedder | None = None,
@@ -46,13 +42,11 @@ async def run_meta(options: MetaRunOptions, run_dir: RunDir, client: LLMClient, 
     task_list_path = run_dir.path / "task_list.json"
     atomic_write_json(task_list_path, select_runs(options.select))
     task_list = load_task_list(task_list_path)
+    # A run that cannot be summarised does not stop the others: it is listed as unassigned.
     summaries = await summarize_runs(task_list.runs, run_dir, client, options.summary, progress)
-    if summaries["failures"]:
-        lines = "\n".join(f"  {f['run_id']}: {f['error']}" for f in summaries["failures"][:20])
-        raise SummariesFailed(f"{len(summaries['failures'])} runs could not be summarised (re-run to retry them):\n{lines}")
     context = CategorizeContext(agent=options.select.agent, perturbation_model=options.select.perturbation_model,
                                 task_list_path=str(task_list_path), refinement_model_filter=options.select.refinement_model)
     categorization = await categorize(task_list.runs, run_dir, client, context, options.categorize, embedder=embedder, progress=progress)
     clusters = await cluster_categories(categorization, run_dir, client, options.cluster)
     markdown, page = write_report(clusters, categorization, max_examples=options.max_examples)
-    return MetaRunResult(task_list_path, summaries["counts"], categorization, clusters, markdown, page)
+    return MetaRunResult(task_list_path, summaries["counts"], summaries["failures"], categorization, clusters, markdown, page)

@@ -13,7 +13,7 @@ and Qwen2.5-0.5B, asked for a ``null`` it did not want to write, wrote newlines 
 ran out. Rules that a grammar cannot express (``not``, cross-field checks) stay with the
 validators; LLMClient re-asks with the reason, as it does for API models, and a reply cut short
 by the budget is re-asked the same way. Small models also loop inside a string until the budget
-runs out, so structured requests carry a mild repetition penalty.
+runs out, so greedy structured requests carry a mild repetition penalty.
 """
 
 from __future__ import annotations
@@ -42,11 +42,12 @@ log = logging.getLogger("a3.llm")
 # Without a max_tokens, a local model stops here: an API model's long default (the original
 # meta-analysis asks for 32,768 tokens) would keep a 2-core CPU busy for an hour.
 DEFAULT_MAX_TOKENS = 1024
-# Under a grammar a small model's string can loop ("It's also a good idea to ...") until the budget
-# cuts the reply short. A mild penalty on repeated tokens breaks the loops: Qwen2.5-0.5B judge
-# verdicts at 120 tokens were valid 8 of 12 times without it, 12 of 12 with it (docs/design-notes.md).
-# Plain replies are left as the model writes them: a target's loops are part of its behaviour.
-STRUCTURED_REPETITION_PENALTY = 1.2
+# Decoded greedily under a grammar, a small model's string can loop ("It's also a good idea to ...")
+# until the budget cuts the reply short. A mild penalty on repeated tokens breaks the loops:
+# Qwen2.5-0.5B judge verdicts at 120 tokens were valid 8 of 12 times without it, 12 of 12 with it.
+# Sampled replies get none (sampling breaks loops itself, and at temperature 1 the penalty pushed
+# Qwen into multilingual word salad), nor do plain ones: a target's loops are its behaviour.
+GREEDY_STRUCTURED_REPETITION_PENALTY = 1.2
 
 
 @dataclass
@@ -230,7 +231,8 @@ class EngineBackend:
             generation.do_sample = False
         if job.schema is not None:
             generation.structured_output_config = ov_genai.StructuredOutputConfig(regex=schema_regex(job.schema))
-            generation.repetition_penalty = STRUCTURED_REPETITION_PENALTY
+            if not config.temperature:
+                generation.repetition_penalty = GREEDY_STRUCTURED_REPETITION_PENALTY
         return generation
 
 
