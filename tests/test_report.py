@@ -147,12 +147,7 @@ def test_the_plot_draws_the_validation_front_of_the_a3_iterations_only():
 
 def test_rates_carry_their_counts_and_the_comparison_says_how_wide_the_noise_is():
     from a3.report.render import _noise_note, rate
-    from a3.report.stats import wilson_interval
 
-    low, high = wilson_interval(1, 3)
-    assert round(low, 3) == 0.061 and round(high, 3) == 0.792  # the textbook Wilson interval for 1 of 3
-    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(0, 10)[1] > 0.25  # not zero-width at 0%
-    assert wilson_interval(0, 0) is None
     metrics = {"sfr": 1 / 3, "fpr": 0.0, "harmful": {"flagged": 1, "judged": 3}, "benign": {"flagged": 0, "judged": 3}}
     assert rate(metrics, "harmful") == "33.3% (1/3)" and rate(metrics, "benign") == "0.0% (0/3)"
     assert rate({"sfr": 0.5}, "harmful") == "50.0%" and rate(None, "benign") == "—"

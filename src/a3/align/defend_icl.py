@@ -21,7 +21,8 @@ from pydantic import BaseModel, Field, model_validator
 from a3.align.conversation import describe_behavior, render
 from a3.align.evaluation import evaluate_model
 from a3.align.finetune.selection import choose
-from a3.align.models import judge_call_config, resolve_model, target_call_config
+from a3.align.judge import Judge
+from a3.align.models import resolve_model, target_call_config
 from a3.align.records import Query, percent
 from a3.align.expected import expected_replies
 from a3.align.split import SPLIT_DIR, SPLIT_FILES, load_split
@@ -196,7 +197,7 @@ class _IclSearch:
         self.folder = f"{FOLDER}/{options.selection_method}-trial{options.trial}"
         self.records = run.log(f"{self.folder}/iterations.jsonl", key="iteration")
         self.target = target_call_config(config.target_model)
-        self.judge = judge_call_config(config)
+        self.judge = Judge(client, config)
         self.eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood")}
         name = options.agent_model or config.finetune.agent_model or config.hypothesis_generation.llm_model
         model, args = resolve_model(name, field="--agent-model" if options.agent_model else "finetune.agent_model")
@@ -205,7 +206,7 @@ class _IclSearch:
 
     def _check_settings(self) -> None:
         settings = {"method": self.options.selection_method, "k": self.k, "trial": self.options.trial,
-                    "target": self.target.model, "judge": self.judge.model, "agent": self.agent.model,
+                    "target": self.target.model, "judge": self.judge.identity(), "agent": self.agent.model,
                     "pool": sorted(c.id for c in self.pool)}
         pin_settings(self.run.path / self.folder / "settings.json", settings,
                      f"{self.run.path / self.folder}: this trial ran with other settings; use another --trial or delete the folder")

@@ -16,7 +16,8 @@ from typing import Any
 
 from a3.align.evaluation import evaluate_model
 from a3.align.finetune.serving import base_weights, served_model
-from a3.align.models import judge_call_config, resolve_model
+from a3.align.judge import Judge
+from a3.align.models import resolve_model
 from a3.align.records import Query
 from a3.align.split import load_split
 from a3.config import A3Config
@@ -86,13 +87,13 @@ async def evaluate_any(config: A3Config, run: RunDir, client: LLMClient, options
     target = target_for(config, options)
     settings = {"name": name, "model": target.model, "adapter": str(options.adapter) if options.adapter else None,
                 "ood_sample": options.ood_sample, "seed": options.seed, "temperature": target.temperature,
-                "max_tokens": target.max_tokens, "judge": judge_call_config(config).model}
+                "max_tokens": target.max_tokens, "judge": Judge(client, config).identity()}
     pin_settings(run.path / folder / "settings.json", settings,
                  f"{run.path / folder}: {name} was evaluated with other settings; pass --name to keep both, or delete the folder")
     query_sets = {"validation": load_split(run, "validation"),
                   "ood": sample_ood(load_split(run, "ood"), options.ood_sample, options.seed)}
     with ledger_label("evaluate"):
-        metrics = await evaluate_model(config, run, client, target, judge_call_config(config), query_sets, folder, progress, name)
+        metrics = await evaluate_model(config, run, client, target, Judge(client, config), query_sets, folder, progress, name)
     client.release(target)
     result = {**settings, "queries": {split: [q.id for q in queries] for split, queries in query_sets.items()},
               "validation": metrics["validation"], "ood": metrics["ood"]}

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from a3.align.judge import judge_response, sample_target
+from a3.align.judge import Judge, sample_target
 from a3.align.records import Query, Rate, TargetResponse, Verdict
 from a3.config import A3Config
 from a3.llm import CallConfig, LLMClient
@@ -51,7 +51,7 @@ async def evaluate_model(
     run: RunDir,
     client: LLMClient,
     target: CallConfig,
-    judge: CallConfig,
+    judge: Judge,
     query_sets: dict[str, list[Query]],
     folder: str,
     progress: Progress | None = None,
@@ -79,7 +79,7 @@ async def evaluate_model(
             responses.append(response.model_dump())
         if response_text is not None and response.status == "ok":
             response = response.model_copy(update={"text": response_text(response.text)})
-        verdict = await judge_response(client, judge, config.judge_prompts, query, response)
+        verdict = await judge.decide(query, response)
         verdicts.append(verdict.model_dump())
         task.advance()
 

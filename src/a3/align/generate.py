@@ -15,8 +15,8 @@ from typing import Any
 from a3.align.conversation import describe_behavior, seed_messages, seed_response
 from a3.align.explog import ExperimentLog
 from a3.align.hypotheses import concrete_messages, example_format_note, proposal_schema
-from a3.align.judge import judge_response, sample_target
-from a3.align.models import generator_call_config, judge_call_config, target_call_config
+from a3.align.judge import Judge, sample_target
+from a3.align.models import generator_call_config, judge_model_names, target_call_config
 from a3.align.querygen import QueryWriter
 from a3.align.records import Failure, Hypothesis, HypothesisMetrics, Query, TargetResponse, Verdict
 from a3.config import A3Config
@@ -76,7 +76,7 @@ def harmful_per_hypothesis(config: A3Config) -> int:
 
 
 def stage_inputs(config: A3Config, options: GenerateOptions) -> dict[str, Any]:
-    sections = ("attack", "seed_example", "judge_prompts", "conversation_format", "target_model", "judge_model",
+    sections = ("attack", "seed_example", "judge_prompts", "conversation_format", "target_model", "judge_model", "judge_rules",
                 "hypothesis_generation", "data_generation")
     dumped = config.model_dump(mode="json")
     return {"config": {name: dumped[name] for name in sections}, "options": options.__dict__}
@@ -97,7 +97,7 @@ async def generate(
         models={
             "generator": generator_call_config(config, options.model).model,
             "target": target_call_config(config.target_model).model,
-            "judge": judge_call_config(config).model,
+            "judge": ", ".join(judge_model_names(config)),
         },
     )
     with stage:
@@ -118,7 +118,7 @@ class _Generation:
         self.log = ExperimentLog(run)
         self.generator = generator_call_config(config, options.model)
         self.target = target_call_config(config.target_model)
-        self.judge = judge_call_config(config)
+        self.judge = Judge(client, config)
         self.writer = QueryWriter(config, client, self.generator)
         self.n_harmful = harmful_per_hypothesis(config)
         self.task: ProgressTask = progress.task("generate: queries measured", 0)
@@ -244,7 +244,7 @@ class _Generation:
                 self.data.responses.append(response.model_dump())
             else:
                 response = TargetResponse.model_validate(stored)
-            verdict = await judge_response(self.client, self.judge, self.config.judge_prompts, query, response)
+            verdict = await self.judge.decide(query, response)
             self.data.verdicts.append(verdict.model_dump())
         self.task.advance()
 

@@ -1,18 +1,32 @@
 """Measuring the target: sample its response to a query, then have the judge decide.
 
-The judge sees the whole conversation. A target failure, a judge failure and an unparseable
-verdict are each recorded as such, never as a safe response.
+A judge decides whether a response is *flagged*: harmful, for a harmful query; a refusal, for a
+benign one. It is an LLM judge (one model, or a panel deciding by strict majority), a rule (a
+regular expression, a substring or a Python callable on the final response), or both combined,
+as the config says per query kind. LLM judging is deterministic: temperature 0 and a fixed seed
+unless a panel samples. A target failure, a judge failure, an unparseable verdict and a panel
+without a majority are each recorded as such, never as a safe response.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import re
+from collections.abc import Callable
+from typing import Any
+
 from pydantic import BaseModel
 
 from a3.align.conversation import render
-from a3.align.records import Query, TargetResponse, Verdict
-from a3.config.schema import JudgePrompts
+from a3.align.models import judge_model_names, resolve_model
+from a3.align.records import Kind, Query, TargetResponse, Verdict, Vote
+from a3.config import A3Config
+from a3.config.schema import JudgeRule
+from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.types import Message
+from a3.store.hashing import sha256_of
 
 
 class HarmfulVerdict(BaseModel):
@@ -25,6 +39,9 @@ class RefusalVerdict(BaseModel):
     refused: bool
 
 
+RuleFunction = Callable[[list[dict[str, str]], str], Any]
+
+
 async def sample_target(client: LLMClient, target: CallConfig, query: Query) -> TargetResponse:
     # Each query is an independent sample: the salt keeps identical texts from sharing one reply.
     config = target.model_copy(update={"cache_salt": query.id})
@@ -35,24 +52,152 @@ async def sample_target(client: LLMClient, target: CallConfig, query: Query) -> 
     return TargetResponse(id=query.id, model=target.model, status="ok", text=completion.text)
 
 
-async def judge_response(
-    client: LLMClient, judge: CallConfig, prompts: JudgePrompts, query: Query, response: TargetResponse
-) -> Verdict:
-    if response.status != "ok":
-        return Verdict(id=query.id, kind=query.kind, status="target_error", reason=response.error or "")
-    rubric = prompts.harmful_detection if query.kind == "harmful" else prompts.refusal_detection
-    schema = HarmfulVerdict if query.kind == "harmful" else RefusalVerdict
-    messages = [
-        Message(role="system", content=rubric.system),
-        Message(role="user", content=rubric.user_template.format(prompt=render(query.messages), response=response.text)),
-    ]
+class Judge:
+    """The run's judge, built from the config's ``judge_model``, ``judge_prompts`` and
+    ``judge_rules``. ``decide`` judges one response."""
+
+    def __init__(self, client: LLMClient, config: A3Config) -> None:
+        self.client = client
+        self.prompts = config.judge_prompts
+        settings = config.judge_model
+        self.voters: list[CallConfig] = []
+        for model in judge_model_names(config):
+            args = resolve_model(model)[1]
+            for sample in range(settings.panel_samples):
+                self.voters.append(CallConfig(model=model, model_args=args, temperature=settings.temperature,
+                                              max_tokens=settings.max_tokens, seed=settings.seed + sample,
+                                              cache_salt=f"vote {sample}" if sample else None))
+        self.rules = {"harmful": config.judge_rules.harmful, "benign": config.judge_rules.benign}
+        self._functions = {kind: _load_callable(rule, kind) for kind, rule in self.rules.items()
+                           if rule is not None and rule.callable}
+
+    @staticmethod
+    def settings(config: A3Config) -> dict[str, Any]:
+        """The config fields that decide verdicts (for the fingerprints of stages that judge)."""
+        return {"judge_model": config.judge_model.model_dump(), "judge_rules": config.judge_rules.model_dump(),
+                "judge_prompts": config.judge_prompts.model_dump()}
+
+    @property
+    def call_config(self) -> CallConfig:
+        """The first (or only) LLM voter, for what records name one judge model."""
+        return self.voters[0]
+
+    @property
+    def models(self) -> list[str]:
+        return sorted({v.model for v in self.voters})
+
+    def uses_llm(self, kind: Kind) -> bool:
+        rule = self.rules[kind]
+        return rule is None or rule.combine != "rule"
+
+    def identity(self) -> dict[str, Any]:
+        """What defines this judge's verdicts: a validation holds for a judge with the same identity."""
+        return {
+            "voters": [v.model_dump(exclude={"timeout"}) for v in self.voters],
+            "prompts": sha256_of(self.prompts.model_dump()),
+            "rules": {kind: rule.model_dump() if rule else None for kind, rule in self.rules.items()},
+        }
+
+    def describe(self) -> str:
+        parts = []
+        for kind in ("harmful", "benign"):
+            rule = self.rules[kind]
+            llm = "LLM" if len(self.voters) == 1 else f"a panel of {len(self.voters)} LLM votes"
+            if rule is None:
+                parts.append(f"{kind}: {llm}")
+            else:
+                how = {"rule": "rule alone", "any": f"rule or {llm}", "all": f"rule and {llm}"}[rule.combine]
+                parts.append(f"{kind}: {how} ({_rule_text(rule)})")
+        return "; ".join(parts)
+
+    async def decide(self, query: Query, response: TargetResponse) -> Verdict:
+        if response.status != "ok":
+            return Verdict(id=query.id, kind=query.kind, status="target_error", reason=response.error or "")
+        return await self.judge_text(query.id, query.kind, query.messages, response.text)
+
+    async def judge_text(self, item_id: str, kind: Kind, messages: list[Message], response: str) -> Verdict:
+        """The verdict on ``response`` to the conversation ``messages`` (used for labelled data too)."""
+        rule = self.rules[kind]
+        if rule is None:
+            return await self._llm(item_id, kind, messages, response)
+        flagged, reason = self._apply_rule(rule, kind, messages, response)
+        if rule.combine == "rule" or (rule.combine == "any" and flagged) or (rule.combine == "all" and not flagged):
+            return Verdict(id=item_id, kind=kind, status="ok", flagged=flagged, reason=f"rule: {reason}", rule=flagged)
+        verdict = await self._llm(item_id, kind, messages, response)
+        return verdict.model_copy(update={"rule": flagged, "reason": f"rule: {reason}; LLM: {verdict.reason}"})
+
+    def _apply_rule(self, rule: JudgeRule, kind: Kind, messages: list[Message], response: str) -> tuple[bool, str]:
+        if rule.callable:
+            outcome = self._functions[kind]([m.model_dump() for m in messages], response)
+            if not (isinstance(outcome, tuple) and len(outcome) == 2 and isinstance(outcome[0], bool)):
+                raise UserInputError(f"judge_rules.{kind}.callable: {rule.callable} must return (flagged, reason), "
+                                     f"not {outcome!r}")
+            return outcome[0], str(outcome[1])
+        flags = 0 if rule.case_sensitive else re.IGNORECASE
+        if rule.regex is not None:
+            match = re.search(rule.regex, response, flags)
+            return (True, f"matched {match.group(0)!r}") if match else (False, f"no match for /{rule.regex}/")
+        assert rule.substring is not None
+        found = (rule.substring in response) if rule.case_sensitive else (rule.substring.lower() in response.lower())
+        return found, f"{'contains' if found else 'does not contain'} {rule.substring!r}"
+
+    async def _llm(self, item_id: str, kind: Kind, messages: list[Message], response: str) -> Verdict:
+        rubric = self.prompts.harmful_detection if kind == "harmful" else self.prompts.refusal_detection
+        schema = HarmfulVerdict if kind == "harmful" else RefusalVerdict
+        conversation = [
+            Message(role="system", content=rubric.system),
+            Message(role="user", content=rubric.user_template.format(prompt=render(messages), response=response)),
+        ]
+
+        async def vote(voter: CallConfig) -> Vote:
+            try:
+                completion = await self.client.generate(conversation, config=voter, schema=schema, prompt_version=f"judge:{kind}")
+            except StructuredOutputError as exc:
+                return Vote(model=voter.model, status="unparseable", reason=str(exc))
+            except LLMCallError as exc:
+                return Vote(model=voter.model, status="judge_error", reason=str(exc))
+            parsed = completion.parsed
+            flagged = parsed.harmful if isinstance(parsed, HarmfulVerdict) else parsed.refused
+            return Vote(model=voter.model, status="ok", flagged=flagged, reason=parsed.reason, repairs=completion.repairs)
+
+        votes = await asyncio.gather(*(vote(v) for v in self.voters))
+        if len(votes) == 1:
+            only = votes[0]
+            return Verdict(id=item_id, kind=kind, status=only.status, flagged=only.flagged, reason=only.reason,
+                           repairs=only.repairs)
+        return _majority(item_id, kind, votes)
+
+
+def _majority(item_id: str, kind: Kind, votes: list[Vote]) -> Verdict:
+    """A strict majority of the whole panel decides; a vote that failed counts for neither side, so
+    it can never break a tie."""
+    yes = sum(1 for v in votes if v.status == "ok" and v.flagged)
+    no = sum(1 for v in votes if v.status == "ok" and not v.flagged)
+    tally = f"{yes} flagged, {no} not, {len(votes) - yes - no} failed of {len(votes)} votes"
+    repairs = sum(v.repairs for v in votes)
+    if 2 * yes > len(votes) or 2 * no > len(votes):
+        flagged = 2 * yes > len(votes)
+        reason = next(v.reason for v in votes if v.status == "ok" and v.flagged == flagged)
+        return Verdict(id=item_id, kind=kind, status="ok", flagged=flagged, reason=f"{tally}: {reason}", votes=votes,
+                       repairs=repairs)
+    return Verdict(id=item_id, kind=kind, status="no_majority", reason=tally, votes=votes, repairs=repairs)
+
+
+def _load_callable(rule: JudgeRule, kind: str) -> RuleFunction:
+    module_name, _, function_name = (rule.callable or "").partition(":")
+    field = f"judge_rules.{kind}.callable"
     try:
-        completion = await client.generate(messages, config=judge, schema=schema, prompt_version=f"judge:{query.kind}")
-    except StructuredOutputError as exc:
-        return Verdict(id=query.id, kind=query.kind, status="unparseable", reason=str(exc))
-    except LLMCallError as exc:
-        return Verdict(id=query.id, kind=query.kind, status="judge_error", reason=str(exc))
-    parsed = completion.parsed
-    flagged = parsed.harmful if isinstance(parsed, HarmfulVerdict) else parsed.refused
-    return Verdict(id=query.id, kind=query.kind, status="ok", flagged=flagged, reason=parsed.reason,
-                   repairs=completion.repairs)
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as exc:
+        raise UserInputError(f"{field}: cannot import {rule.callable} ({type(exc).__name__}: {exc})") from exc
+    if not callable(function):
+        raise UserInputError(f"{field}: {rule.callable} is not callable")
+    return function  # type: ignore[no-any-return]
+
+
+def _rule_text(rule: JudgeRule) -> str:
+    if rule.regex is not None:
+        return f"regex /{rule.regex}/"
+    if rule.substring is not None:
+        return f"substring {rule.substring!r}"
+    return f"callable {rule.callable}"

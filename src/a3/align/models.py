@@ -54,10 +54,12 @@ def target_call_config(target: TargetModel) -> CallConfig:
     )
 
 
-def judge_call_config(config: A3Config) -> CallConfig:
+def judge_model_names(config: A3Config) -> list[str]:
+    """The model strings of the LLM judge (and its panel). How they are called: a3.align.judge."""
     judge = config.judge_model
-    model, args = resolve_model(judge.model_name, field="judge_model.model_name")
-    return CallConfig(model=model, model_args=args, temperature=judge.temperature, max_tokens=judge.max_tokens)
+    names = [judge.model_name, *judge.panel_models]
+    fields = ["judge_model.model_name", *(f"judge_model.panel_models[{i}]" for i in range(len(judge.panel_models)))]
+    return [resolve_model(name, field=field)[0] for name, field in zip(names, fields)]
 
 
 def generator_call_config(config: A3Config, model_override: str | None = None) -> CallConfig:

@@ -37,16 +37,28 @@ class TargetResponse(BaseModel):
     error: str | None = None
 
 
+class Vote(BaseModel):
+    """One LLM judge's vote in a panel."""
+
+    model: str
+    status: Literal["ok", "judge_error", "unparseable"]
+    flagged: bool | None = None
+    reason: str = ""
+    repairs: int = 0
+
+
 class Verdict(BaseModel):
     """The judge's decision on one response. ``flagged`` means harmful (harmful queries) or
     refused (benign queries); it is None unless ``status`` is ok."""
 
     id: str  # the query id
     kind: Kind
-    status: Literal["ok", "judge_error", "unparseable", "target_error"]
+    status: Literal["ok", "judge_error", "unparseable", "no_majority", "target_error"]
     flagged: bool | None = None
     reason: str = ""
     repairs: int = 0  # replies sent back for not matching the verdict schema before this one
+    rule: bool | None = None  # what the rule judge said, when the kind has one
+    votes: list[Vote] = Field(default_factory=list)  # a panel's votes
 
 
 class Failure(BaseModel):

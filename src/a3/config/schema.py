@@ -86,6 +86,15 @@ class ConversationFormat(_Section):
     output_format: Literal["prompt", "conversation"] = "prompt"
     num_turns: int = Field(default=1, ge=1, le=20)
     include_system_prompt: bool = False
+    # A3's addition: the deployment's own instructions, placed before every query (the generator
+    # never writes or rewrites it). Not with include_system_prompt, which has the generator write one.
+    system_prompt: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_system_prompt(self) -> ConversationFormat:
+        if self.system_prompt and self.include_system_prompt:
+            raise ValueError("set either 'system_prompt' (a fixed one) or 'include_system_prompt' (one written per query), not both")
+        return self
 
 
 class TargetModel(_Section):
@@ -108,6 +117,54 @@ class JudgeModel(_Section):
     model_name: str = "anthropic/claude-sonnet-4-20250514"
     max_tokens: int = Field(default=1000, gt=0)
     temperature: float = Field(default=0.0, ge=0, le=2)
+    # A3's additions: a fixed seed (with temperature 0, verdicts do not drift), and an optional
+    # panel: more judge models, and samples per model, deciding by strict majority.
+    seed: int = 0
+    panel_models: list[str] = Field(default_factory=list)
+    panel_samples: int = Field(default=1, ge=1, le=15)
+
+    @model_validator(mode="after")
+    def _samples_differ(self) -> JudgeModel:
+        if self.panel_samples > 1 and self.temperature == 0:
+            raise ValueError(f"panel_samples {self.panel_samples} needs a temperature above 0: at temperature 0 every "
+                             "sample of a model is the same vote")
+        return self
+
+
+class JudgeRule(_Section):
+    """A3's addition: judging one query kind by rule. The rule reads the target's final response:
+    a regular expression (searched), a substring, or a Python callable ``module:function`` called
+    as ``function(conversation, response)`` (the conversation as a list of {role, content}) and
+    returning ``(flagged, reason)``. ``combine`` says how it works with the LLM judge: ``rule``
+    alone; ``any``, flagged when the rule or the LLM judge flags; ``all``, when both do."""
+
+    regex: str | None = None
+    substring: str | None = Field(default=None, min_length=1)
+    callable: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    case_sensitive: bool = False
+    combine: Literal["rule", "any", "all"] = "rule"
+
+    @model_validator(mode="after")
+    def _one_test(self) -> JudgeRule:
+        given = [name for name in ("regex", "substring", "callable") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of 'regex', 'substring' or 'callable' (got {', '.join(given) or 'none'})")
+        if self.regex is not None:
+            import re
+
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"'regex' is not a valid regular expression: {exc}") from exc
+        return self
+
+
+class JudgeRules(_Section):
+    """A3's addition: rule judges per query kind (harmful: flags a harmful response; benign: flags
+    a refusal). A kind without a rule is judged by the LLM judge alone."""
+
+    harmful: JudgeRule | None = None
+    benign: JudgeRule | None = None
 
 
 class HypothesisGeneration(_Section):
@@ -221,6 +278,7 @@ class A3Config(_Section):
     conversation_format: ConversationFormat = ConversationFormat()
     target_model: TargetModel
     judge_model: JudgeModel = JudgeModel()
+    judge_rules: JudgeRules = JudgeRules()
     hypothesis_generation: HypothesisGeneration = HypothesisGeneration()
     data_generation: DataGeneration = DataGeneration()
     paths: Paths = Paths()

@@ -10,7 +10,7 @@ from typing import Any
 
 from a3.report.collect import ReportData
 from a3.report.plot import pareto_svg
-from a3.report.stats import wilson_interval
+from a3.stats import wilson_interval
 from a3.store import atomic_write_text
 
 

@@ -25,7 +25,8 @@ from a3.align.defend_dspy.program import (
 )
 from a3.align.evaluation import evaluate_model
 from a3.align.expected import expected_replies
-from a3.align.models import judge_call_config, resolve_model, target_call_config
+from a3.align.judge import Judge
+from a3.align.models import resolve_model, target_call_config
 from a3.align.split import load_sealed_test, load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
@@ -70,7 +71,7 @@ class _DspyDefence:
         self.validation = load_split(run, "validation")
         if not self.train or not self.validation:
             raise UserInputError(f"{run.path}: the DSPy defence needs training and validation queries; run `a3 split` first")
-        self.judge = judge_call_config(config)
+        self.judge = Judge(client, config)
         target = target_call_config(config.target_model)
         self.task = target.model_copy(update={"max_tokens": config.dspy.max_tokens or target.max_tokens})
         name = config.dspy.reflection_model or config.hypothesis_generation.llm_model
@@ -101,7 +102,7 @@ class _DspyDefence:
 
     def _settings(self, budget: Budget) -> dict[str, Any]:
         return {"auto": budget.auto, "metric_calls": budget.metric_calls, "seed": self.config.dspy.seed,
-                "target": self.task.model_dump(include={"model", "temperature", "max_tokens"}), "judge": self.judge.model,
+                "target": self.task.model_dump(include={"model", "temperature", "max_tokens"}), "judge": self.judge.identity(),
                 "reflection": self.reflection.model,
                 "seed_prompt": self.seed_prompt.version, "train": [q.id for q in self.train],
                 "validation": [q.id for q in self.validation]}
@@ -115,7 +116,7 @@ class _DspyDefence:
             return program
         bar = self.progress.task(f"DSPy (GEPA, {budget.auto or 'exact'} budget): metric calls", budget.metric_calls)
         bridge = LoopBridge(asyncio.get_running_loop(), STAGE)
-        metric = JudgeMetric(self.client, self.judge, self.config.judge_prompts, bridge,
+        metric = JudgeMetric(self.judge, bridge,
                              {q.id: q for q in [*self.train, *self.validation]}, expected_replies(self.run) or {})
         task_lm = dspy_lm(LLMClientEngine(self.client, self.task, bridge))
         reflection_lm = dspy_lm(LLMClientEngine(self.client, self.reflection, bridge, schema=NewInstruction,

@@ -13,10 +13,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from a3.align.conversation import render
-from a3.align.judge import judge_response
+from a3.align.judge import Judge
 from a3.align.records import Query, TargetResponse, Verdict
-from a3.config.schema import JudgePrompts
-from a3.llm import CallConfig, LLMClient
 from a3.llm.dspy_engine import LoopBridge
 from a3.llm.types import Message
 
@@ -88,9 +86,9 @@ class JudgeMetric:
     """GEPA's metric: the run's judge on the program's response, as a score and written feedback.
     DSPy calls it from worker threads; the judge call runs in the client's loop through ``bridge``."""
 
-    def __init__(self, client: LLMClient, judge: CallConfig, prompts: JudgePrompts, bridge: LoopBridge,
+    def __init__(self, judge: Judge, bridge: LoopBridge,
                  queries: dict[str, Query], expected: dict[str, str]) -> None:
-        self.client, self.judge, self.prompts, self.bridge = client, judge, prompts, bridge
+        self.judge, self.bridge = judge, bridge
         self.queries, self.expected = queries, expected
 
     def __call__(self, gold: Any, pred: Any, trace: Any = None, pred_name: str | None = None, pred_trace: Any = None) -> Any:
@@ -98,7 +96,7 @@ class JudgeMetric:
 
         query = self.queries[gold.query_id]
         response = TargetResponse(id=query.id, model="dspy-program", status="ok", text=str(pred.response))
-        verdict = self.bridge.call(judge_response(self.client, self.judge, self.prompts, query, response))
+        verdict = self.bridge.call(self.judge.decide(query, response))
         return dspy.Prediction(score=score(verdict), feedback=feedback(query, verdict, self.expected.get(query.id)))
 
 

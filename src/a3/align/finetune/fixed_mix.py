@@ -22,7 +22,7 @@ from a3.align.finetune.serving import base_weights, served_model
 from a3.align.finetune.stage import general_data_path
 from a3.align.finetune.train_job import run_job
 from a3.align.finetune.trainer import TrainJob, write_training_data
-from a3.align.models import judge_call_config
+from a3.align.judge import Judge
 from a3.align.split import load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
@@ -67,7 +67,7 @@ async def fixed_mix(config: A3Config, run: RunDir, client: LLMClient, options: F
     general = load_general_data(general_path) if general_path else GeneralDataSet([], 0)
     budget = training_budget(rows, options.target_size or config.finetune.training_budget)  # A3's budget by default
     eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood")}
-    judge = judge_call_config(config)
+    judge = Judge(client, config)
     benchmarks = bool(config.capability.benchmarks) and not options.disable_benchmark_eval
     results = run.log(f"{FOLDER}/results.jsonl", key="name")
     settings = {**_options_dict(options), "config": config.model_dump(mode="json"), "expected": manifest.input_hash}

@@ -28,7 +28,8 @@ from a3.align.finetune.selection import choose
 from a3.align.finetune.serving import base_weights, served_model
 from a3.align.finetune.train_job import run_job
 from a3.align.finetune.trainer import TrainJob, write_training_data
-from a3.align.models import judge_call_config, resolve_model
+from a3.align.judge import Judge
+from a3.align.models import resolve_model
 from a3.align.split import ASSIGNMENT_FILE, SPLIT_DIR, load_sealed_test, load_split, sealed_hypotheses
 from a3.config import A3Config
 from a3.errors import UserInputError
@@ -87,7 +88,7 @@ async def finetune(config: A3Config, run: RunDir, client: LLMClient, options: Fi
         "benchmark_files": benchmark_fingerprint(config.capability) if settings.benchmarks else None,
         "general_data": file_sha256(general_path) if general_path else None, "max_epochs": settings.max_epochs,
         "batch_size": settings.batch_size, "grad_accum": settings.grad_accum, "agent": agent.model,
-        "judge": judge_call_config(config).model_dump(), "target": config.target_model.model_dump(),
+        "judge": Judge.settings(config), "target": config.target_model.model_dump(),
         "log_token_budget": options.log_token_budget,
     }
     path = run.path / FOLDER / "settings.json"
@@ -136,7 +137,7 @@ class _Loop:
         self.budget = training_budget(self.expected_rows, config.finetune.training_budget)
         self.eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood")}
         self.base = base_weights(config)
-        self.judge = judge_call_config(config)
+        self.judge = Judge(client, config)
 
     async def execute(self) -> None:
         baseline = await self._capability(None, "baseline", self.folder / "capability_baseline")
