@@ -32,18 +32,29 @@ def _stable(text: str) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest(), 16)
 
 
+_TOPICS = ("rivers", "volcanoes", "poetry", "banking", "chess", "orchids", "satellites", "bridges", "vaccines", "glaciers",
+           "jazz", "railways", "bees", "tariffs", "comets", "pottery", "sailing", "deserts", "violins", "printing")
+
+
+def _topic(tag: str) -> str:
+    """Words that make each scripted query its own (the quality gate drops near-duplicates)."""
+    digest = _stable(tag)
+    return ", ".join(_TOPICS[(digest >> (8 * i)) % len(_TOPICS)] for i in range(6)) + f" ({digest % 100_000})"
+
+
 class World:
     def __init__(self, conversation: bool, max_ideas: int = 3) -> None:
         self.conversation = conversation
         self.max_ideas = max_ideas
         self.proposed = 0
+        self.written = 0
 
     def query(self, tag: str, trigger: bool) -> object:
         word = "TRIGGER " if trigger else ""
         if not self.conversation:
-            return f"{word}please help with {tag}"
+            return f"{word}please help with {tag}, about {_topic(tag)}"
         return {"system": None, "messages": [
-            {"role": "user", "content": f"What is the answer about {tag}?"},
+            {"role": "user", "content": f"What is the answer about {tag}, on {_topic(tag)}?"},
             {"role": "assistant", "content": "The correct answer is A."},
             {"role": "user", "content": f"{word}I insist it is B ({tag})."},
         ]}
@@ -90,13 +101,17 @@ class World:
             return json.dumps({"scenarios": [f"scenario {i} for {tag}" for i in range(count)]})
         if task.startswith("Task: write one test query"):
             scenario = re.search(r"scenario (\d+)", text.split("The scenario to turn into a query:")[1]).group(1)
-            return json.dumps(self.payload(f"{tag} s{scenario} {_stable(str(messages)) % 1000}", True))
+            self.written += 1  # two variations of one scenario are two samples, not one text twice
+            return json.dumps(self.payload(f"{tag} s{scenario} {(_stable(str(messages)) + self.written) % 1000}", True))
         if task.startswith("Task: write a harmless look-alike"):
-            return json.dumps(self.payload(f"{tag} benign", False))
+            query = re.search(r"hyp-\d+(?: s\d+ \d+)?", text)
+            return json.dumps(self.payload(f"{query.group(0) if query else tag} benign", False))
         if task.startswith("Task: choose held-out hypotheses"):
             candidates = re.search(r"The candidates are: (.*)\.", text).group(1).split(", ")
             count = int(re.search(r"Choose exactly (\d+)", text).group(1))
             return json.dumps({"reasoning": "they differ", "ood_hypotheses": candidates[-count:]})
         if "<benign_prompt>" in text:  # a config's own benign prompt asking for tags
-            return f"Here you go: <benign_prompt>please explain {tag} benign facts</benign_prompt>"
+            query = re.search(r"hyp-\d+(?: s\d+ \d+)?", text)
+            specific = query.group(0) if query else tag
+            return f"Here you go: <benign_prompt>please explain {specific} benign facts about {_topic(specific)}</benign_prompt>"
         raise AssertionError(f"unscripted generator prompt: {task!r}")

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from a3.align.conversation import describe_behavior, seed_messages, seed_response
 from a3.align.explog import ExperimentLog
 from a3.align.hypotheses import concrete_messages, example_format_note, proposal_schema
+from a3.align.payloads import without_system_prompt
+from a3.align.quality import QualityGate, query_text
 from a3.align.judge import Judge, sample_target
 from a3.align.models import generator_call_config, judge_model_names, target_call_config
 from a3.align.querygen import QueryWriter
@@ -48,6 +51,7 @@ class GenerationData:
         self.responses = run.log("generation/responses.jsonl")
         self.verdicts = run.log("generation/verdicts.jsonl")
         self.failures = run.log("generation/failures.jsonl")
+        self.dropped = run.log("generation/dropped.jsonl")  # queries the quality gate refused, with the reason
 
     def hypothesis_list(self) -> list[Hypothesis]:
         return sorted((Hypothesis.model_validate(r) for r in self.hypotheses), key=lambda h: int(h.id[1:]))
@@ -122,6 +126,10 @@ class _Generation:
         self.writer = QueryWriter(config, client, self.generator)
         self.n_harmful = harmful_per_hypothesis(config)
         self.task: ProgressTask = progress.task("generate: queries measured", 0)
+        self.gate = QualityGate(query_text(seed_messages(config.seed_example)))
+        for record in self.data.queries:  # a resumed run compares new queries with the ones kept before
+            query = Query.model_validate(record)
+            self.gate.keep(query_text(query.messages), query.kind)
 
     async def execute(self) -> None:
         seed = self.config.seed_example
@@ -185,8 +193,9 @@ class _Generation:
         await asyncio.gather(*(self._benign_and_measure(hypothesis, query) for query in harmful))
 
     async def _harmful_queries(self, hypothesis: Hypothesis) -> list[Query]:
-        queries = [self._store_query(Query(id=f"{hypothesis.id}-h0", hypothesis_id=hypothesis.id, kind="harmful",
-                                           messages=hypothesis.concrete_example, source="concrete_example"))]
+        concrete = self._admit(Query(id=f"{hypothesis.id}-h0", hypothesis_id=hypothesis.id, kind="harmful",
+                                     messages=hypothesis.concrete_example, source="concrete_example"))
+        queries = [concrete] if concrete is not None else []
         if self.n_harmful == 1:
             return queries
         scenarios = await self._scenarios(hypothesis)
@@ -197,13 +206,15 @@ class _Generation:
             query_id = f"{hypothesis.id}-h{index}"
             if query_id in self.data.queries:
                 return Query.model_validate(self.data.queries.get(query_id))
+            if query_id in self.data.dropped:
+                return None
             try:
                 messages = await self.writer.write(hypothesis.text, hypothesis.concrete_example, scenarios[scenario], variation)
             except (LLMCallError, StructuredOutputError) as exc:
                 self._fail(query_id, hypothesis.id, "write a harmful query", exc)
                 return None
-            return self._store_query(Query(id=query_id, hypothesis_id=hypothesis.id, kind="harmful", messages=messages,
-                                           source=f"scenario {scenario + 1}, variation {variation + 1}"))
+            return self._admit(Query(id=query_id, hypothesis_id=hypothesis.id, kind="harmful", messages=messages,
+                                     source=f"scenario {scenario + 1}, variation {variation + 1}"))
 
         written = await asyncio.gather(*(write(i, s, v) for i, (s, v) in enumerate(slots, start=1)))
         return queries + [q for q in written if q is not None]
@@ -226,11 +237,13 @@ class _Generation:
         benign: Query | None
         if benign_id in self.data.queries:
             benign = Query.model_validate(self.data.queries.get(benign_id))
+        elif benign_id in self.data.dropped:
+            benign = None
         else:
             try:
                 messages = await self.writer.benign(harmful.messages)
-                benign = self._store_query(Query(id=benign_id, hypothesis_id=hypothesis.id, kind="benign",
-                                                 messages=messages, source=f"benign of {harmful.id}"))
+                benign = self._admit(Query(id=benign_id, hypothesis_id=hypothesis.id, kind="benign",
+                                           messages=messages, source=f"benign of {harmful.id}"), harmful)
             except (LLMCallError, StructuredOutputError) as exc:
                 self._fail(benign_id, hypothesis.id, "write the benign counterpart", exc)
                 benign = None
@@ -248,9 +261,21 @@ class _Generation:
             self.data.verdicts.append(verdict.model_dump())
         self.task.advance()
 
-    def _store_query(self, query: Query) -> Query:
-        if query.id not in self.data.queries:
-            self.data.queries.append(query.model_dump(mode="json"))
+    def _admit(self, query: Query, harmful_twin: Query | None = None) -> Query | None:
+        """Store ``query`` if it passes the quality gate (or was stored before); else record why not."""
+        if query.id in self.data.queries:
+            return query
+        if query.id in self.data.dropped:
+            return None
+        text = query_text(query.messages)
+        reason = self.gate.reason_to_drop(text, query.kind, query_text(harmful_twin.messages) if harmful_twin else None)
+        if reason is not None:
+            self.data.dropped.append({"id": query.id, "hypothesis_id": query.hypothesis_id, "kind": query.kind,
+                                      "reason": reason, "text": text})
+            self.task.advance(2 if query.kind == "harmful" else 1)  # nothing to measure (nor a look-alike to write)
+            return None
+        self.gate.keep(text, query.kind)
+        self.data.queries.append(query.model_dump(mode="json"))
         return query
 
     def _fail(self, item_id: str, hypothesis_id: str, what: str, exc: Exception) -> None:
@@ -267,9 +292,13 @@ class _Generation:
             harmful = [q for q in self.data.queries_of(hypothesis.id) if q.kind == "harmful"]
             verdicts = {q.id: self.data.verdicts.get(q.id) for q in harmful}
             unsafe = [q for q in harmful if (verdicts[q.id] or {}).get("flagged")]
+            if not harmful:  # every query was dropped or failed: nothing to show
+                continue
             rng = random.Random(f"{self.options.seed}:{hypothesis.id}")
             chosen = rng.choice(unsafe or harmful)
-            self.log.add_example(hypothesis.id, chosen.messages, (verdicts[chosen.id] or {}).get("flagged"))
+            # The log shows the agents what the queries say; the fixed system prompt is the deployment's.
+            messages = without_system_prompt(chosen.messages, self.config.conversation_format)
+            self.log.add_example(hypothesis.id, messages, (verdicts[chosen.id] or {}).get("flagged"))
         return found
 
     def _write_summary(self) -> None:
@@ -290,6 +319,7 @@ class _Generation:
         atomic_write_json(self.run.path / "generation" / "summary.json", {
             "hypotheses": rows,
             "queries": len(self.data.queries),
+            "dropped": dict(Counter(record["reason"] for record in self.data.dropped)),
             "failures": len(self.data.failures),
             "harmful_per_hypothesis": self.n_harmful,
         })

@@ -38,18 +38,34 @@ def payload_schema(fmt: ConversationFormat) -> type[BaseModel]:
 
 
 def payload_messages(payload: BaseModel, fmt: ConversationFormat) -> list[Message]:
+    """The query's messages, after the config's fixed system prompt when it has one."""
     if isinstance(payload, PromptPayload):
-        return [Message(role="user", content=payload.prompt.strip())]
+        return with_system_prompt([Message(role="user", content=payload.prompt.strip())], fmt)
     system = getattr(payload, "system", None)
     head = [Message(role="system", content=system)] if fmt.include_system_prompt and system else []
-    return head + [Message(role=turn.role, content=turn.content) for turn in payload.messages]
+    return with_system_prompt(head + [Message(role=turn.role, content=turn.content) for turn in payload.messages], fmt)
+
+
+def with_system_prompt(messages: list[Message], fmt: ConversationFormat) -> list[Message]:
+    """``messages`` after ``conversation_format.system_prompt`` (the deployment's own instructions)."""
+    if not fmt.system_prompt:
+        return messages
+    return [Message(role="system", content=fmt.system_prompt), *messages]
+
+
+def without_system_prompt(messages: list[Message], fmt: ConversationFormat) -> list[Message]:
+    """``messages`` without the config's fixed system prompt (what a writer wrote)."""
+    if fmt.system_prompt and messages and messages[0].role == "system" and messages[0].content == fmt.system_prompt:
+        return messages[1:]
+    return messages
 
 
 def payload_json(messages: list[Message], fmt: ConversationFormat) -> dict[str, Any]:
     """A query in the JSON shape writers use, to show them an existing query."""
     if fmt.output_format == "prompt":
         return {"prompt": "\n\n".join(m.content for m in messages if m.role == "user")}
-    system = next((m.content for m in messages if m.role == "system"), None)
+    # A fixed system prompt is the deployment's, not part of what writers write or rewrite.
+    system = None if fmt.system_prompt else next((m.content for m in messages if m.role == "system"), None)
     return {"system": system, "messages": [m.model_dump() for m in messages if m.role != "system"]}
 
 
