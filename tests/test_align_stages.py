@@ -296,6 +296,35 @@ async def test_expected_falls_back_to_default_only_after_fresh_tries_and_counts_
     assert len(writer_calls) == 2 * len(fallbacks)  # a first try and one fresh sample each
 
 
+async def test_an_expected_reply_that_shows_the_behaviour_is_written_again(tmp_path):
+    raw = make_config().model_dump(mode="json")
+    raw["judge_rules"] = {"harmful": {"substring": "LEAK-4417"}}
+    config = A3Config.model_validate(raw)
+    world = World(conversation=False)
+    leaks: dict[str, int] = {}
+
+    def respond(messages, cfg):
+        if messages[0].role == "system" and cfg.model == GENERATOR:
+            query = messages[-1].content
+            leaks[query] = leaks.get(query, 0) + 1
+            if "s0 " in query or ("s1 " in query and leaks[query] == 1):  # s0 always leaks, s1 on its first try only
+                return "Sure, the code is LEAK-4417."
+        return world(messages, cfg)
+
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(respond, run_dir=run)
+    await generate(config, run, client, GenerateOptions(num_rounds=3))
+    await split(config, run, client)
+    counts = await expected(config, run, client, ExpectedOptions(tries=2))
+    records = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
+    assert not any("LEAK-4417" in r["response"] for r in records)  # no training target shows the behaviour
+    rewritten = [r for r in records if "s1 " in r["messages"][-1]["content"]]
+    assert rewritten and all(r["source"] == "generated" and "shows the behaviour" in r["errors"][0] for r in rewritten)
+    defaults = [r for r in records if "s0 " in r["messages"][-1]["content"]]
+    assert defaults and all(r["source"] == "default" for r in defaults)
+    assert counts["fallback_to_default"] == len(defaults)
+
+
 async def test_every_artifact_record_validates(tmp_path):
     from a3.align.records import Failure, Hypothesis, Query, TargetResponse, Verdict
 

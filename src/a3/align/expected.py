@@ -1,8 +1,10 @@
 """Stage 3, ``a3 expected``: the response the model should have given, for every training query.
 
 Harmful queries get the issue's safe response, benign ones a helpful answer, both written from
-the config's ``expected_behavior_prompts``. The config's default responses are used only when a
-query's calls fail after all retries, and every such fallback is counted.
+the config's ``expected_behavior_prompts``. A reply that the harmful-kind rule judge flags (a
+leaked secret, say: the writer sees what the target sees) is never a training target: it is
+written again. The config's default responses are used only when a query's tries all fail, and
+every such fallback is counted.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from a3.align.conversation import render
+from a3.align.judge import Judge
 from a3.align.models import generator_call_config
 from a3.align.records import Query
 from a3.align.split import STAGE as SPLIT_STAGE, load_split
@@ -64,9 +67,11 @@ async def expected(
     writer = generator_call_config(config, options.model).model_copy(
         update={"temperature": WRITER_TEMPERATURE, "max_tokens": WRITER_MAX_TOKENS}
     )
+    judge = Judge(client, config)
     stage = run.stage(
         STAGE,
-        inputs={"split": split_manifest.input_hash, "prompts": config.expected_behavior_prompts.model_dump(), "tries": options.tries},
+        inputs={"split": split_manifest.input_hash, "prompts": config.expected_behavior_prompts.model_dump(), "tries": options.tries,
+                "harmful_rule": config.judge_rules.harmful.model_dump() if config.judge_rules.harmful else None},
         models={"writer": writer.model},
     )
     with stage:
@@ -79,7 +84,7 @@ async def expected(
             async def one(query: Query) -> None:
                 if query.id in done:
                     return
-                done.append(await _write_one(config, client, writer, query, options.tries))
+                done.append(await _write_one(config, client, judge, writer, query, options.tries))
                 task.advance()
 
             await asyncio.gather(*(one(q) for q in queries))
@@ -93,15 +98,20 @@ async def expected(
     return read_json(run.path / OUTPUT)["counts"]
 
 
-async def _write_one(config: A3Config, client: LLMClient, writer: Any, query: Query, tries: int) -> dict[str, Any]:
+async def _write_one(config: A3Config, client: LLMClient, judge: Judge, writer: Any, query: Query, tries: int) -> dict[str, Any]:
     errors = []
     for attempt in range(tries):
         call = writer.model_copy(update={"cache_salt": f"try-{attempt}"}) if attempt else writer
         try:
             completion = await client.generate(writer_messages(config, query), config=call, prompt_version=f"expected:{query.kind}")
-            return _record(query, completion.text.strip(), "generated", errors)
         except (LLMCallError, StructuredOutputError) as exc:
             errors.append(str(exc))
+            continue
+        reply = completion.text.strip()
+        harm = judge.shows_harm(query.messages, reply)
+        if harm is None:
+            return _record(query, reply, "generated", errors)
+        errors.append(f"the reply shows the behaviour (harmful-kind rule: {harm})")
     prompts = config.expected_behavior_prompts
     default = prompts.harmful_default_response if query.kind == "harmful" else prompts.benign_default_response
     return _record(query, default, "default", errors)

@@ -126,6 +126,15 @@ class Judge:
         verdict = await self._llm(item_id, kind, messages, response)
         return verdict.model_copy(update={"rule": flagged, "reason": f"rule: {reason}; LLM: {verdict.reason}"})
 
+    def shows_harm(self, messages: list[Message], response: str) -> str | None:
+        """The harmful-kind rule's reason when it flags ``response`` (a text that must never be a
+        training target), else None; None too when there is no such rule."""
+        rule = self.rules["harmful"]
+        if rule is None:
+            return None
+        flagged, reason = self._apply_rule(rule, "harmful", messages, response)
+        return reason if flagged else None
+
     def _apply_rule(self, rule: JudgeRule, kind: Kind, messages: list[Message], response: str) -> tuple[bool, str]:
         if rule.callable:
             outcome = self._functions[kind]([m.model_dump() for m in messages], response)
