@@ -1,7 +1,9 @@
 """The pieces of stage 4 that need no model: mixture, decisions, selection, general data, benchmarks, stage order."""
 
+import importlib.util
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -192,6 +194,36 @@ async def test_capability_scores_count_correct_answers_and_failures_are_missing(
     failed = await evaluate_capability(ScriptedClient(broken, run_dir=tmp_path / "b"), CallConfig(model="scripted/m"), capability, tmp_path / "logs2")
     assert failed.benchmarks["mmlu_pro"].status == "error" and failed.benchmarks["mmlu_pro"].accuracy is None
     assert failed.overall is None
+
+
+needs_torch = pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="needs the train extra")
+
+
+@needs_torch
+async def test_a_model_whose_weights_are_here_is_scored_by_likelihood(tmp_path):
+    from a3.align.loglik import weights_of
+    from tests.helpers.tiny_model import build_tiny_model
+
+    folder = build_tiny_model(tmp_path / "tiny")
+    capability = Capability(benchmarks={"mmlu_pro": str(FIXTURES / "capability" / "mmlu_pro_style.jsonl")})
+    local = CallConfig(model="local/tiny", model_args={"model_path": str(folder)})
+    client = ScriptedClient(lambda m, c: pytest.fail("no model call: the choices are ranked by likelihood"), run_dir=tmp_path)
+    score = (await evaluate_capability(client, local, capability, tmp_path / "logs")).benchmarks["mmlu_pro"]
+    assert score.status == "ok" and score.total == 6 and 0 <= score.correct <= 6
+    answers = json.loads(Path(score.log).read_text())
+    choices = {q.id: len(q.choices) for q in load_questions(FIXTURES / "capability" / "mmlu_pro_style.jsonl")}
+    assert answers["method"] == "loglik" and [len(q["scores"]) for q in answers["questions"]] == list(choices.values())
+    assert score.correct == sum(q["chosen"] == q["answer"] for q in answers["questions"])
+    assert weights_of(CallConfig(model="anthropic/claude-sonnet-4-5")) is None
+    adapted = CallConfig(model="local/iter-01", model_args={"model_path": str(folder), "adapter_path": "runs/x/adapter"})
+    assert weights_of(adapted) == (folder, Path("runs/x/adapter"))
+    generate = Capability(benchmarks=capability.benchmarks, method="generate")
+    writer = ScriptedClient(lambda m, c: "ANSWER: A", run_dir=tmp_path / "w")
+    written = (await evaluate_capability(writer, local, generate, tmp_path / "logs2")).benchmarks["mmlu_pro"]
+    assert written.status == "ok" and len(writer.calls) == 6  # "generate": the model writes its letter
+    with pytest.raises(UserInputError, match="'loglik' needs the model's weights here"):
+        await evaluate_capability(client, CallConfig(model="scripted/api"), Capability(benchmarks=capability.benchmarks, method="loglik"),
+                                  tmp_path / "logs3")
 
 
 def test_stage_selection_flags():

@@ -106,3 +106,19 @@ def test_a_merged_adapter_matches_the_weights_transformers_trains(tmp_path):
     assert np.abs(stored - merged_q).max() > 0.5  # without the permutation they would not match
     merged.remove()
     assert not path.exists()
+
+
+@needs_smollm2
+@needs_torch
+async def test_smollm2_ranks_answers_well_above_chance_on_the_demo_benchmark(tmp_path):
+    from pathlib import Path
+
+    from a3.align.capability import evaluate_capability
+    from a3.config.schema import Capability
+
+    demo = Path(__file__).resolve().parent.parent / "configs" / "demo-benchmarks" / "general_knowledge.jsonl"
+    client = LLMClient(tmp_path / "run")
+    scores = await evaluate_capability(client, CallConfig(model="local/smollm2-135m"),
+                                       Capability(benchmarks={"general": str(demo)}), tmp_path / "logs")
+    score = scores.benchmarks["general"]
+    assert score.total == 100 and score.correct >= 45  # chance is 25 of 100; measured: 64

@@ -7,13 +7,16 @@ Three row shapes are read, from JSONL or CSV:
   with a per-question seed, so every model sees the same order);
 - generic: ``question``, ``choices`` (list), ``answer`` (a letter or an index).
 
-The model answers through A3's model layer (``a3.llm.inspect_bridge``) and inspect's
-``multiple_choice`` solver and ``choice`` scorer grade it; each run leaves an inspect eval log.
-A benchmark that fails to run is recorded as missing, never as 0% accuracy.
+An API model answers through A3's model layer (``a3.llm.inspect_bridge``) and inspect's
+``multiple_choice`` solver and ``choice`` scorer grade it; each run leaves an inspect eval log. A
+model whose weights are here (local and hf targets, their adapters) is scored by the
+log-likelihood of each choice instead (``a3.align.loglik``), with its answers kept in a JSON file;
+``capability.method`` chooses. A benchmark that fails to run is recorded as missing, never as 0%.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import random
 import string
@@ -23,9 +26,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from a3.align.data_files import read_items
+from a3.align.loglik import weights_of
 from a3.config.schema import Capability
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient
+from a3.store import atomic_write_json
 from a3.store.hashing import file_sha256
 
 LETTERS = string.ascii_uppercase
@@ -84,8 +89,33 @@ async def evaluate_capability(
         questions = load_questions(path, f"capability.benchmarks.{name}")
         if capability.limit and len(questions) > capability.limit:
             questions = random.Random(capability.seed).sample(questions, capability.limit)
-        scores[name] = await _run_benchmark(client, model, name, questions, capability, log_dir, max_connections)
+        weights = weights_of(model) if capability.method != "generate" else None
+        if capability.method == "loglik" and weights is None:
+            raise UserInputError(f"capability.method: 'loglik' needs the model's weights here; {model.model} is served "
+                                 "elsewhere (use 'generate' or 'auto')")
+        if weights is not None:
+            scores[name] = await _score_by_likelihood(name, questions, *weights, log_dir)
+        else:
+            scores[name] = await _run_benchmark(client, model, name, questions, capability, log_dir, max_connections)
     return CapabilityScores(benchmarks=scores)
+
+
+async def _score_by_likelihood(name: str, questions: list[Question], folder: Path, adapter: Path | None,
+                               log_dir: Path) -> BenchmarkScore:
+    from a3.align.loglik import choose_by_likelihood
+
+    try:
+        scores = await asyncio.to_thread(choose_by_likelihood, folder, adapter, [(q.question, q.choices) for q in questions])
+    except Exception as exc:  # noqa: BLE001 - a benchmark failure is recorded, not fatal
+        return BenchmarkScore(name=name, status="error", error=f"{type(exc).__name__}: {exc}")
+    answers = [LETTERS[max(range(len(row)), key=row.__getitem__)] for row in scores]
+    correct = sum(answer == q.answer for answer, q in zip(answers, questions))
+    log = log_dir / f"{name}_loglik.json"
+    atomic_write_json(log, {"method": "loglik", "weights": str(folder), "adapter": str(adapter) if adapter else None,
+                            "questions": [{"id": q.id, "answer": q.answer, "chosen": a, "scores": [round(s, 4) for s in row]}
+                                          for q, a, row in zip(questions, answers, scores)]})
+    return BenchmarkScore(name=name, status="ok", accuracy=correct / len(questions), correct=correct, total=len(questions),
+                          log=str(log))
 
 
 async def _run_benchmark(client: LLMClient, model: CallConfig, name: str, questions: list[Question],

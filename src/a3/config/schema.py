@@ -258,6 +258,9 @@ class Capability(_Section):
     max_drop: float = Field(default=0.01, ge=0, le=1)
     max_tokens: int = Field(default=512, gt=0)
     seed: int = 42
+    # "loglik": the choice the model finds most likely (its weights must be here); "generate": the
+    # letter it writes; "auto": loglik for local and hf targets, generate for API models.
+    method: Literal["auto", "generate", "loglik"] = "auto"
 
 
 class Dspy(_Section):
