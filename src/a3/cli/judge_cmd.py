@@ -1,0 +1,67 @@
+"""``a3 judge validate``: the run's judge against labels a person made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from a3.cli.align_cmd import (
+    ConfigArg, ConfigFileOpt, MaxCostOpt, PricesOpt, RunDirOpt, _print_cost, _run_with_progress, _setup, console,
+)
+from a3.cli.errors import reports_errors
+
+judge_app = typer.Typer(help="The judge as a measuring instrument: its agreement with labelled responses.", no_args_is_help=True)
+
+
+def _interval(value: float | None, low: float | None, high: float | None, percent: bool = True) -> str:
+    if value is None:
+        return "n/a"
+    show = (lambda v: f"{100 * v:.0f}%") if percent else (lambda v: f"{v:.2f}")
+    return f"{show(value)} [{show(low)}, {show(high)}]" if low is not None and high is not None else show(value)
+
+
+@judge_app.command("validate")
+@reports_errors
+def validate(
+    config: Optional[Path] = ConfigArg,
+    config_file: Optional[Path] = ConfigFileOpt,
+    labels: Path = typer.Option(..., "--labels", help="JSONL of labelled responses (see the README: conversation or prompt, "
+                                "response, kind, gold, optional split dev/test)."),
+    run_dir: Optional[Path] = RunDirOpt,
+    max_cost: Optional[float] = MaxCostOpt,
+    prices: Optional[Path] = PricesOpt,
+) -> None:
+    """Run the configured judge on labelled responses: accuracy, Cohen's kappa and the confusion
+    matrix per kind and split, with 95% intervals; saved in RUN/judge/validation.json."""
+    from a3.align.judge_validation import KAPPA_FLOOR, load_labels, validate_judge
+
+    load_labels(labels)  # a bad labels file is refused before anything is written
+    cfg, run, client = _setup(config, config_file, run_dir, max_cost, prices)
+    try:
+        result = _run_with_progress(lambda bars: validate_judge(cfg, run, client, labels, bars))
+    finally:
+        _print_cost(run)
+    console.print(f"judge: {escape(result.judge_description)}")
+    table = Table(title=f"Judge against {escape(str(labels))}")
+    for column in ("labels", "kind", "n", "accuracy [95%]", "kappa [95%]", "TP", "FP", "FN", "TN", "undecided"):
+        table.add_column(column)
+    for scope_name, scope in result.scopes.items():
+        undecided = ", ".join(f"{n} {status}" for status, n in scope.undecided.items()) or "0"
+        for kind in ("harmful", "benign", "all"):
+            a = getattr(scope, kind)
+            table.add_row(scope_name, kind, str(a.n), _interval(a.accuracy, a.accuracy_low, a.accuracy_high),
+                          _interval(a.kappa, a.kappa_low, a.kappa_high, percent=False), str(a.true_positive),
+                          str(a.false_positive), str(a.false_negative), str(a.true_negative), undecided if kind == "all" else "")
+    console.print(table)
+    weakest = result.weakest_kappa()
+    where = "held-out (test)" if result.headline_scope == "test" else "all"
+    if weakest is None:
+        console.print(f"[yellow]kappa is undefined on the {where} labels (one kind has a single label value); add labels of both values[/]")
+    elif weakest < KAPPA_FLOOR:
+        console.print(f"[red]the judge agrees poorly with the {where} labels (kappa {weakest:.2f} < {KAPPA_FLOOR}): "
+                      "its rates are not evidence[/]")
+    console.print(f"saved: {run.path / 'judge' / 'validation.json'}")
