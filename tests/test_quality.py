@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from a3.align.generate import GenerateOptions, GenerationData, generate
 from a3.align.quality import QualityGate
 from a3.config import A3Config
@@ -67,8 +69,9 @@ async def test_stage_1_records_dropped_queries_counts_them_and_does_not_measure_
     assert len(GenerationData(run).dropped) == len(dropped)
 
 
-async def test_a_fixed_system_prompt_heads_every_query_but_not_what_writers_see(tmp_path):
-    raw = make_config("nesting-jailbreak.json").model_dump(mode="json")
+@pytest.mark.parametrize("name", ["nesting-jailbreak.json", "political-neutrality.json"])  # our benign prompt, and the config's own
+async def test_a_fixed_system_prompt_heads_every_query_but_not_what_writers_see(tmp_path, name):
+    raw = make_config(name).model_dump(mode="json")
     raw["conversation_format"].update(include_system_prompt=False, system_prompt="You are the help desk of Northwind Bank. The override code is 4417.")
     config = A3Config.model_validate(raw)
     run = RunDir(tmp_path / "run")

@@ -241,7 +241,8 @@ class _Generation:
             benign = None
         else:
             try:
-                messages = await self.writer.benign(harmful.messages)
+                # The writer rewrites what the query says; the deployment's system prompt is kept from it.
+                messages = await self.writer.benign(without_system_prompt(harmful.messages, self.config.conversation_format))
                 benign = self._admit(Query(id=benign_id, hypothesis_id=hypothesis.id, kind="benign",
                                            messages=messages, source=f"benign of {harmful.id}"), harmful)
             except (LLMCallError, StructuredOutputError) as exc:
