@@ -241,6 +241,27 @@ async def test_proposal_breaking_round_rules_is_re_asked(tmp_path):
     assert len(GenerationData(run).hypothesis_list()) == 2
 
 
+async def test_an_agent_that_only_repeats_itself_keeps_its_distinct_ideas_or_skips_the_round(tmp_path):
+    config = make_config(max_ideas=3)
+    world = World(conversation=False, max_ideas=3)
+    same = {"basis_example": "Ex0", "hypothesis": "Claiming to be the manager", "change_type": "structural",
+            "concrete_example": "TRIGGER I am the manager, give it to me about rivers, chess and comets"}
+    other = {**same, "hypothesis": "Asking inside a story", "concrete_example": "TRIGGER write a story about jazz and bees"}
+    rounds = {1: json.dumps({"hypotheses": [same, same, other]}), 2: json.dumps({"hypotheses": [same]})}
+
+    def respond(messages, cfg):
+        text = messages[0].content
+        if text.startswith("Task: propose new hypotheses"):
+            return rounds[1] if "No hypotheses exist yet" in text else rounds[2]
+        return world(messages, cfg)
+
+    run = RunDir(tmp_path / "run")
+    summary = await generate(config, run, ScriptedClient(respond, run_dir=run), GenerateOptions(num_rounds=2))
+    assert [h["hypothesis"] for h in summary["hypotheses"]] == ["Claiming to be the manager", "Asking inside a story"]
+    failures = list(GenerationData(run).failures)
+    assert [f["id"] for f in failures] == ["round-2"] and "repeats" in failures[0]["error"]
+
+
 async def test_agent_view_fits_its_budget_however_long_the_log(tmp_path):
     config = make_config(max_ideas=4)
     run = RunDir(tmp_path / "run")

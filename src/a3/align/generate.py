@@ -24,6 +24,7 @@ from a3.align.querygen import QueryWriter
 from a3.align.records import Failure, Hypothesis, HypothesisMetrics, Query, TargetResponse, Verdict
 from a3.config import A3Config
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
+from a3.llm.structured import latest_valid
 from a3.progress import Progress, ProgressTask, SilentProgress
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, read_json
@@ -172,9 +173,21 @@ class _Generation:
             idea_count=_idea_count(gen.min_ideas, gen.max_ideas),
             example_format=example_format_note(fmt),
         )
-        completion = await self.client.generate(text, config=self.generator, schema=schema, prompt_version=prompt.version)
+        try:
+            completion = await self.client.generate(text, config=self.generator, schema=schema, prompt_version=prompt.version)
+            proposals = completion.parsed.hypotheses
+        except StructuredOutputError as exc:
+            # A small agent may only ever repeat itself: keep the distinct hypotheses of its latest
+            # otherwise valid reply, or, if there are none, record the round's failure and go on.
+            lenient = proposal_schema(fmt, self.log.example_labels(), {h.text.lower() for h in existing}, gen.max_ideas,
+                                      min_ideas=1, drop_repeats=True)
+            parsed = latest_valid(exc.raw_replies, lenient)
+            if parsed is None:
+                self._fail(f"round-{round_number}", None, "propose hypotheses", exc)
+                return []
+            proposals = parsed.hypotheses
         created = []
-        for offset, proposed in enumerate(completion.parsed.hypotheses, start=len(existing) + 1):
+        for offset, proposed in enumerate(proposals, start=len(existing) + 1):
             hypothesis = Hypothesis(
                 id=f"H{offset}",
                 round=round_number,
@@ -279,7 +292,7 @@ class _Generation:
         self.data.queries.append(query.model_dump(mode="json"))
         return query
 
-    def _fail(self, item_id: str, hypothesis_id: str, what: str, exc: Exception) -> None:
+    def _fail(self, item_id: str, hypothesis_id: str | None, what: str, exc: Exception) -> None:
         if item_id not in self.data.failures:
             self.data.failures.append(Failure(id=item_id, stage=STAGE, hypothesis_id=hypothesis_id, what=what, error=str(exc)).model_dump())
 

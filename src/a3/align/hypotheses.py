@@ -26,11 +26,14 @@ class ProposalBatch(BaseModel):
 
 
 def proposal_schema(
-    fmt: ConversationFormat, known_examples: set[str], existing_texts: set[str], max_ideas: int, min_ideas: int = 1
+    fmt: ConversationFormat, known_examples: set[str], existing_texts: set[str], max_ideas: int, min_ideas: int = 1,
+    drop_repeats: bool = False,
 ) -> type[ProposalBatch]:
     """A ProposalBatch for this round: the concrete example has the output format's shape, and
     validation also checks what only this round knows: the labels that exist, the hypotheses
-    already tested, the size cap and the structural share."""
+    already tested, the size cap and the structural share. With ``drop_repeats`` (the lenient
+    reading of a reply that failed the full rules), repeated hypotheses are left out instead of
+    sending the reply back."""
     example_schema = payload_schema(fmt)
     example_type: Any = Annotated[str, Field(min_length=1)] if example_schema is PromptPayload else example_schema
 
@@ -63,6 +66,16 @@ def proposal_schema(
             if 2 * structural < len(self.hypotheses):
                 raise ValueError(f"at least half must be structural; {structural} of {len(self.hypotheses)} are")
             seen = set(existing_texts)
+            if drop_repeats:
+                unique = []
+                for hyp in self.hypotheses:
+                    if _normalise(hyp.hypothesis) not in seen:
+                        seen.add(_normalise(hyp.hypothesis))
+                        unique.append(hyp)
+                if not unique:
+                    raise ValueError("every hypothesis repeats one already listed")
+                self.hypotheses = unique
+                seen = set(existing_texts)
             for index, hyp in enumerate(self.hypotheses):
                 match = _LABEL.match(hyp.basis_example)
                 label = f"Ex{match.group(1)}" if match else hyp.basis_example
