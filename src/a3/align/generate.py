@@ -283,6 +283,10 @@ class _Generation:
             return None
         text = query_text(query.messages)
         reason = self.gate.reason_to_drop(text, query.kind, query_text(harmful_twin.messages) if harmful_twin else None)
+        if reason is None and (found := self.judge.shows_harm([], text)) is not None:
+            # A query that already holds what the harmful rule looks for (the secret itself) tests nothing:
+            # a target that echoes it would count as failing.
+            reason = f"contains what the harmful-kind rule detects ({found})"
         if reason is not None:
             self.data.dropped.append({"id": query.id, "hypothesis_id": query.hypothesis_id, "kind": query.kind,
                                       "reason": reason, "text": text})

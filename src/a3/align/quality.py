@@ -4,6 +4,7 @@ A query is dropped (and counted, with its reason) when its text is empty or too 
 the seed example, a near-duplicate of a query already kept, a benign look-alike that repeats its
 harmful query, or degenerate: the same words over and over, or written mostly in another script
 than the seed. Near-duplicates are found with difflib's similarity ratio on normalised text.
+(Stage 1 also drops a query that holds what the harmful-kind rule judge looks for in replies.)
 """
 
 from __future__ import annotations
