@@ -22,7 +22,7 @@ from a3.align.conversation import render
 from a3.align.models import judge_model_names, resolve_model
 from a3.align.records import Kind, Query, TargetResponse, Verdict, Vote
 from a3.config import A3Config
-from a3.config.schema import JudgeRule
+from a3.config.schema import JudgePrompts, JudgeRule
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.types import Message
@@ -59,15 +59,8 @@ class Judge:
     def __init__(self, client: LLMClient, config: A3Config) -> None:
         self.client = client
         self.prompts = config.judge_prompts
-        settings = config.judge_model
-        self.voters: list[CallConfig] = []
-        for model in judge_model_names(config):
-            args = resolve_model(model)[1]
-            for sample in range(settings.panel_samples):
-                self.voters.append(CallConfig(model=model, model_args=args, temperature=settings.temperature,
-                                              max_tokens=settings.max_tokens, seed=settings.seed + sample,
-                                              cache_salt=f"vote {sample}" if sample else None))
-        self.rules = {"harmful": config.judge_rules.harmful, "benign": config.judge_rules.benign}
+        self.voters = _voters(config)
+        self.rules = _rules(config)
         self._functions = {kind: _load_callable(rule, kind) for kind, rule in self.rules.items()
                            if rule is not None and rule.callable}
 
@@ -92,23 +85,10 @@ class Judge:
 
     def identity(self) -> dict[str, Any]:
         """What defines this judge's verdicts: a validation holds for a judge with the same identity."""
-        return {
-            "voters": [v.model_dump(exclude={"timeout"}) for v in self.voters],
-            "prompts": sha256_of(self.prompts.model_dump()),
-            "rules": {kind: rule.model_dump() if rule else None for kind, rule in self.rules.items()},
-        }
+        return judge_identity(self.voters, self.prompts, self.rules)
 
     def describe(self) -> str:
-        parts = []
-        for kind in ("harmful", "benign"):
-            rule = self.rules[kind]
-            llm = "LLM" if len(self.voters) == 1 else f"a panel of {len(self.voters)} LLM votes"
-            if rule is None:
-                parts.append(f"{kind}: {llm}")
-            else:
-                how = {"rule": "rule alone", "any": f"rule or {llm}", "all": f"rule and {llm}"}[rule.combine]
-                parts.append(f"{kind}: {how} ({_rule_text(rule)})")
-        return "; ".join(parts)
+        return _describe(self.voters, self.rules)
 
     async def decide(self, query: Query, response: TargetResponse) -> Verdict:
         if response.status != "ok":
@@ -175,6 +155,55 @@ class Judge:
             return Verdict(id=item_id, kind=kind, status=only.status, flagged=only.flagged, reason=only.reason,
                            repairs=only.repairs)
         return _majority(item_id, kind, votes)
+
+
+def judge_identity(voters: list[CallConfig], prompts: JudgePrompts, rules: dict[str, JudgeRule | None]) -> dict[str, Any]:
+    return {
+        "voters": [v.model_dump(exclude={"timeout"}) for v in voters],
+        "prompts": sha256_of(prompts.model_dump()),
+        "rules": {kind: rule.model_dump() if rule else None for kind, rule in rules.items()},
+    }
+
+
+def config_judge_identity(config: A3Config) -> dict[str, Any]:
+    """The identity of the judge a config describes (without building one)."""
+    return judge_identity(_voters(config), config.judge_prompts, _rules(config))
+
+
+def describe_judge(config: A3Config) -> str:
+    """How the judge a config describes decides, per kind, in one line."""
+    return _describe(_voters(config), _rules(config))
+
+
+def _rules(config: A3Config) -> dict[str, JudgeRule | None]:
+    return {"harmful": config.judge_rules.harmful, "benign": config.judge_rules.benign}
+
+
+def _describe(voters: list[CallConfig], rules: dict[str, JudgeRule | None]) -> str:
+    parts = []
+    for kind, noun in (("harmful", "harmful replies"), ("benign", "refusals")):
+        rule = rules[kind]
+        models = ", ".join(sorted({v.model for v in voters}))
+        llm = f"LLM {models}" if len(voters) == 1 else f"a panel of {len(voters)} votes ({models})"
+        if rule is None:
+            parts.append(f"{noun}: {llm}")
+        else:
+            how = {"rule": "rule alone", "any": f"rule or {llm}", "all": f"rule and {llm}"}[rule.combine]
+            parts.append(f"{noun}: {how}, {_rule_text(rule)}")
+    return "; ".join(parts)
+
+
+def _voters(config: A3Config) -> list[CallConfig]:
+    """One call config per vote: every judge model, ``panel_samples`` seeded samples of each."""
+    settings = config.judge_model
+    voters = []
+    for model in judge_model_names(config):
+        args = resolve_model(model)[1]
+        for sample in range(settings.panel_samples):
+            voters.append(CallConfig(model=model, model_args=args, temperature=settings.temperature,
+                                     max_tokens=settings.max_tokens, seed=settings.seed + sample,
+                                     cache_salt=f"vote {sample}" if sample else None))
+    return voters
 
 
 def _majority(item_id: str, kind: Kind, votes: list[Vote]) -> Verdict:

@@ -14,7 +14,9 @@ from typing import Any
 
 from a3 import __version__
 from a3.errors import UserInputError
+from a3.align.judge_validation import JudgeValidation, load_validation
 from a3.llm.local import CATALOG
+from a3.stats import PairedComparison, paired_comparison
 from a3.store import read_json, read_records
 from a3.store.ledger import read_ledger
 
@@ -32,6 +34,13 @@ class Point:
     sfr: float | None
     fpr: float | None
     highlight: bool = False  # the chosen iteration
+
+
+@dataclass(frozen=True)
+class JudgeCheck:
+    description: str  # how the run's judge decides, per kind
+    validation: JudgeValidation | None
+    current: bool  # the validation was made for the judge this run's config describes
 
 
 @dataclass
@@ -53,6 +62,9 @@ class ReportData:
     test: dict[str, Any] | None
     costs: dict[str, Any]
     judge: dict[str, int]
+    judge_check: JudgeCheck | None = None  # the judge's validation against labels, and whether it holds for this run
+    paired_test: dict[str, PairedComparison] = field(default_factory=dict)  # kind -> base vs chosen on the sealed test
+    dropped: dict[str, int] = field(default_factory=dict)  # queries the quality gate refused, by reason
     notes: list[str] = field(default_factory=list)
     defences: list[dict[str, Any]] = field(default_factory=list)  # what each prompt defence put before the target
 
@@ -95,6 +107,9 @@ def collect(run_dir: str | Path) -> ReportData:
         test=test,
         costs=_costs(run),
         judge=_judge_validity(run),
+        judge_check=_judge_check(run, config),
+        paired_test=_paired_test(run, test),
+        dropped=((_read(run / "generation" / "summary.json") or {}).get("dropped") or {}),
     )
 
 
@@ -245,6 +260,37 @@ def _costs(run: Path) -> dict[str, Any]:
     total = sum(row["cost_usd"] for row in by_stage.values())
     return {"by_stage": {k: dict(v) for k, v in by_stage.items()}, "by_model": {k: dict(v) for k, v in by_model.items()},
             "total_usd": total}
+
+
+def _judge_check(run: Path, config: dict[str, Any]) -> JudgeCheck | None:
+    from a3.align.judge import config_judge_identity, describe_judge
+    from a3.config import A3Config
+    from a3.store import RunDir
+
+    try:
+        parsed = A3Config.model_validate(config)
+    except ValueError:
+        return None  # a config this version cannot read: the report says nothing rather than guess
+    validation = load_validation(RunDir(run))
+    current = validation is not None and validation.judge == config_judge_identity(parsed)
+    return JudgeCheck(description=describe_judge(parsed), validation=validation, current=current)
+
+
+def _paired_test(run: Path, test: dict[str, Any] | None) -> dict[str, PairedComparison]:
+    """Base model and chosen adapter on the same sealed test queries, per kind, for a paired test."""
+    if test is None:
+        return {}
+    queries = (_read(run / "splits" / "sealed" / "test_split.json") or {}).get("queries", [])
+    base = {r["id"]: r for r in read_records(run / "generation" / "verdicts.jsonl")}
+    chosen = {r["id"]: r for r in read_records(run / "finetune" / "sealed" / "test_eval" / "verdicts.jsonl")}
+    result = {}
+    for kind in ("harmful", "benign"):
+        pairs = [(base[q["id"]]["flagged"], chosen[q["id"]]["flagged"]) for q in queries
+                 if q["kind"] == kind and base.get(q["id"], {}).get("status") == "ok"
+                 and chosen.get(q["id"], {}).get("status") == "ok"]
+        if pairs:
+            result[kind] = paired_comparison([b for b, _ in pairs], [a for _, a in pairs])
+    return result
 
 
 def _judge_validity(run: Path) -> dict[str, int]:

@@ -8,7 +8,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from a3.report.collect import ReportData
+from a3.align.judge_validation import KAPPA_FLOOR
+from a3.report.collect import JudgeCheck, ReportData
 from a3.report.plot import pareto_svg
 from a3.stats import wilson_interval
 from a3.store import atomic_write_text
@@ -54,6 +55,49 @@ def _noise_note(base: dict[str, Any] | None) -> str:
             "differences smaller than such intervals are within sampling noise.")
 
 
+def judge_note(check: JudgeCheck | None) -> str:
+    """One or two sentences on the instrument behind every rate: how the judge decides and how far
+    it agrees with labels; said plainly when it is unvalidated or agrees poorly."""
+    if check is None:
+        return ""
+    head = f" Judge: {check.description}."
+    validation = check.validation
+    if validation is None:
+        return head + (" **The judge is unvalidated**: no `a3 judge validate` has measured it against labels, so its "
+                       "rates are not yet evidence.")
+    if not check.current:
+        return head + (" **Its validation was made for another judge** (the judge settings changed since): run "
+                       "`a3 judge validate` again.")
+    scope = validation.scopes[validation.headline_scope]
+    held = "held-out " if validation.headline_scope == "test" else ""
+    parts = []
+    for kind, noun in (("harmful", "harmful replies"), ("benign", "refusals")):
+        a = getattr(scope, kind)
+        if a.n:
+            kappa = "κ undefined" if a.kappa is None else f"κ {a.kappa:.2f} [{a.kappa_low:.2f}, {a.kappa_high:.2f}]"
+            parts.append(f"{noun}: {kappa}, accuracy {pct(a.accuracy)} on {a.n} {held}labels")
+    note = f"{head} Against labels made by reading replies — {'; '.join(parts)}."
+    weakest = validation.weakest_kappa()
+    if weakest is None or weakest < KAPPA_FLOOR:
+        note += f" **The judge agrees poorly with the labels (κ below {KAPPA_FLOOR} or undefined): its rates are not evidence.**"
+    return note
+
+
+def _paired(data: ReportData) -> Table | None:
+    if not data.paired_test:
+        return None
+    rows = []
+    for kind, label in (("harmful", "SFR"), ("benign", "FPR")):
+        c = data.paired_test.get(kind)
+        if c is None:
+            continue
+        reading = ("significant (p < 0.05)" if c.significant else "within the noise (p ≥ 0.05)")
+        rows.append([label, f"{pct(c.before_flagged / c.n)} ({c.before_flagged}/{c.n})", f"{pct(c.after_flagged / c.n)} ({c.after_flagged}/{c.n})",
+                     f"{100 * c.difference:+.1f} points [{100 * c.low:+.1f}, {100 * c.high:+.1f}]", f"{c.only_before} / {c.only_after}",
+                     f"{c.p_value:.3g}", reading])
+    return Table(["rate", "base model", "chosen adapter", "difference [95% CI]", "changed: fixed / broken", "exact McNemar p", "reading"], rows)
+
+
 def _number(value: Any, digits: int = 0) -> str:
     if value is None:
         return "—"
@@ -84,9 +128,13 @@ def _headline(data: ReportData) -> Section:
                 f"{judge['first_try']} at the first try)." if judge["asked"] else "No judge verdicts yet.")
     facts = (f"Run folder `{data.run}`; report written {data.created_at} by A3 {data.a3_version}. {validity} "
              f"Total model cost ${data.costs['total_usd']:.4f}.")
-    intro = "\n\n".join(filter(None, [data.attack["description"], facts]))
+    paired = _paired(data)
+    test_note = ("The last table compares the base model and the chosen adapter query by query on the sealed test "
+                 "split: the difference with Newcombe's 95% interval and the exact McNemar test on the queries whose "
+                 "verdict changed." if paired else "")
+    intro = "\n\n".join(filter(None, [data.attack["description"], facts + judge_note(data.judge_check), test_note]))
     tables = (Table(["model", "validation SFR", "validation FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"], rows),) if rows else ()
-    return Section("Summary", intro, tables)
+    return Section("Summary", intro, tables + ((paired,) if paired else ()))
 
 
 def _models(data: ReportData) -> Section:
@@ -106,8 +154,11 @@ def _stages(data: ReportData) -> Section:
 def _hypotheses(data: ReportData) -> Section:
     rows = [[h["id"], h["split"], h["change_type"] or "—", _number(h["round"]), h["basis"] or "—", h["text"],
              f"{pct(h['sfr'])} of {h['harmful']}", f"{pct(h['fpr'])} of {h['benign']}"] for h in data.hypotheses]
+    dropped = "; ".join(f"{reason}: {count}" for reason, count in sorted(data.dropped.items(), key=lambda x: -x[1]))
+    gate = (f" The quality gate dropped {sum(data.dropped.values())} generated queries before they were measured "
+            f"({dropped}); `generation/dropped.jsonl` has each with its text." if data.dropped else "")
     return Section("Hypotheses", "Rates of the base target model, as measured in stage 1 (SFR over harmful queries, "
-                   "FPR over benign look-alikes).",
+                   "FPR over benign look-alikes)." + gate + judge_note(data.judge_check),
                    (Table(["id", "split", "change", "round", "basis", "hypothesis", "SFR", "FPR"], rows),))
 
 
@@ -128,7 +179,7 @@ def _iterations(data: ReportData) -> Section:
                      pct(it["ood_sfr"]), pct(it["ood_fpr"]), capability, pct(it["capability_drop"])])
     rule = data.selection.get("rule", "")
     chosen = data.selection.get("chosen")
-    intro = f"Chosen: iteration {chosen} — {rule}." if chosen else "No iteration chosen yet."
+    intro = (f"Chosen: iteration {chosen} — {rule}." if chosen else "No iteration chosen yet.") + judge_note(data.judge_check)
     if data.selection.get("stopped_early"):
         intro += f" The search stopped early at {data.selection['stopped_early']}."
     if data.test:
@@ -145,7 +196,7 @@ def _comparison(data: ReportData) -> Section:
     base = next((row for row in data.comparison if row["method"] == "base"), None)
     return Section("Comparison", "Every model measured on the same validation and OOD queries with the same judge. "
                    "Dots are validation, squares OOD; the dashed line is the A3 iterations' validation Pareto front."
-                   + _noise_note(base),
+                   + _noise_note(base) + judge_note(data.judge_check),
                    (Table(["method", "model", "val SFR", "val FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"], rows,
                           frozenset(i for i, row in enumerate(data.comparison) if row.get("chosen"))),), plot=True)
 
@@ -230,8 +281,11 @@ def html(data: ReportData) -> str:
 
 
 def _inline_code(text: str) -> str:
+    """Markdown's `code` and **strong** in an already escaped paragraph."""
     parts = text.split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    text = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    parts = text.split("**")
+    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
 
 
 def write_report(data: ReportData, out_dir: str | Path | None = None) -> dict[str, Path]:
