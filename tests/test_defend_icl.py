@@ -74,6 +74,8 @@ async def test_agent_chosen_examples_go_before_every_request_and_each_iteration_
     baseline = json.loads((run.path / "splits" / "baseline.json").read_text())
     assert baseline["validation"]["sfr"] > 0 and summary["iterations"][0]["validation"]["sfr"] == 0  # the scripted target learnt
     assert summary["selection"]["chosen"] in (1, 2)
+    sealed = json.loads((run.path / "splits" / "sealed" / "test_split.json").read_text())["queries"]
+    assert summary["test"]["harmful"]["judged"] == sum(q["kind"] == "harmful" for q in sealed)  # the chosen one, on the test
     for iteration in (1, 2):
         folder = run.path / "defences" / "icl" / "prompt_level-trial1" / f"iter-{iteration:02d}"
         assert (folder / "selection.json").exists() and (folder / "eval" / "verdicts.jsonl").exists()

@@ -180,6 +180,7 @@ async def test_fixed_mix_baseline_trains_each_ratio_and_evaluates_it(tmp_path, t
     for row in summary["results"]:
         assert (run.path / "baselines" / "fixed-mix" / row["name"] / "model" / "adapter_model.safetensors").exists()
         assert row["validation"]["harmful"]["judged"] > 0 and row["model"].startswith("local/")
+        assert row["test"]["harmful"]["judged"] > 0  # on the sealed test too, for the report's comparison
     full = await fixed_mix(config, run, client, FixedMixOptions(**{**options.__dict__, "no_lora": True, "harmful_shares": (50,)}))
     assert (run.path / "baselines" / "fixed-mix" / "dolci15_harmful50_benign50" / "model" / "model.safetensors").exists()
     assert full["results"][0]["ood"]["harmful"]["judged"] > 0

@@ -58,7 +58,10 @@ def test_the_report_states_what_the_run_did(finished, tmp_path):
         assert f"| {hypothesis} |" in markdown
     assert [it["iteration"] for it in data.iterations] == [1, 2]
     assert f"Chosen: iteration {summary['selection']['chosen']}" in markdown
-    assert page.count('<tr class="chosen">') == 2  # the chosen iteration, in the iterations and the comparison
+    assert page.count('<tr class="chosen">') == 3  # the chosen iteration: iterations, comparison, sealed test comparison
+    assert "## Sealed test comparison" in markdown
+    assert "No method dominates A3's chosen iteration" in markdown or "is dominated by" in markdown
+    assert (tmp_path / "out" / "pareto_test.svg").exists()
     assert data.split_sizes["validation"]["hypotheses"] == len(assignment["validation"])
     asked, valid = verdict_counts(finished_run)
     assert asked > 0 and f"{valid} of {asked} judge verdicts validated" in markdown
@@ -93,8 +96,9 @@ def test_a_person_sees_the_tables_and_the_plot_in_chromium(finished, tmp_path):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(page_file.as_uri())
         text = page.inner_text("body")
-        for heading in ("Summary", "Models and versions", "Hypotheses", "Splits", "Finetuning iterations", "Comparison", "Costs"):
-            assert page.get_by_role("heading", name=heading).is_visible()
+        for heading in ("Summary", "Models and versions", "Hypotheses", "Splits", "Finetuning iterations", "Comparison",
+                        "Sealed test comparison", "Costs"):
+            assert page.get_by_role("heading", name=heading, exact=True).is_visible()
         assert "chosen" in text and "base model" in text
         rows = page.locator("#finetuning-iterations tbody tr")
         assert rows.count() == len(data.iterations)
@@ -104,7 +108,8 @@ def test_a_person_sees_the_tables_and_the_plot_in_chromium(finished, tmp_path):
         frame = plot.bounding_box()
         assert frame and frame["width"] > 500 and frame["height"] > 300
         dots = page.locator("#comparison svg g.point")
-        assert dots.count() == len([p for p in data.points if p.sfr is not None and p.fpr is not None]) > 0
+        assert dots.count() == len([p for p in data.points if p.sfr is not None and p.fpr is not None and p.split != "test"]) > 0
+        assert page.locator("#sealed-test-comparison svg g.point").count() == sum(p.split == "test" for p in data.points)
         for index in range(dots.count()):  # every dot drawn inside the plot, none hidden or off-canvas
             box = dots.nth(index).bounding_box()
             assert box and box["width"] > 0

@@ -25,7 +25,7 @@ from a3.align.judge import Judge
 from a3.align.models import resolve_model, target_call_config
 from a3.align.records import Query, percent
 from a3.align.expected import expected_replies
-from a3.align.split import SPLIT_DIR, SPLIT_FILES, load_split
+from a3.align.split import SPLIT_DIR, SPLIT_FILES, load_sealed_test, load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient, StructuredOutputError
@@ -227,11 +227,24 @@ class _IclSearch:
             task.advance()
         records = sorted(self.records, key=lambda r: r["iteration"])
         selection = choose(records, sfr_target=self.config.finetune.sfr_target, max_drop=1.0, measured=False)
+        test = await self._sealed_test(selection.get("chosen"))
         summary = {"method": self.options.selection_method, "trial": self.options.trial, "examples": self.k,
                    "iterations": [{k: r[k] for k in ("iteration", "example_ids", "validation", "ood")} for r in records],
-                   "selection": selection, "stopped_early": stopped}
+                   "selection": selection, "test": test, "stopped_early": stopped}
         atomic_write_json(self.run.path / self.folder / "summary.json", summary)
         return summary
+
+    async def _sealed_test(self, chosen: int | None) -> dict[str, Any] | None:
+        """The chosen iteration on the sealed test split, for the report's comparison only."""
+        if chosen is None:
+            return None
+        saved = read_json(self.run.path / self.folder / f"iter-{chosen:02d}" / "selection.json")
+        by_id = {c.id: c for c in self.pool}
+        block = demonstration_block([by_id[i] for i in saved["example_ids"]])
+        metrics = await evaluate_model(self.config, self.run, self.client, self.target, self.judge, {"test": load_sealed_test(self.run)},
+                                       f"{self.folder}/sealed/test_eval", self.progress, f"ICL iteration {chosen}: sealed test",
+                                       prepare=lambda query: with_demonstrations(query, block))
+        return metrics["test"]
 
     async def _iteration(self, iteration: int) -> None:
         folder = self.run.path / self.folder / f"iter-{iteration:02d}"

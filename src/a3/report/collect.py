@@ -206,13 +206,13 @@ def _comparison(run: Path, baseline: dict[str, Any], iterations: list[dict[str, 
                      "test": test["metrics"] if test and chosen else None})
     for record in read_records(run / "baselines" / "fixed-mix" / "results.jsonl", key="name"):
         rows.append({"method": "fixed mixing", "name": record["name"], "validation": record.get("validation") or {},
-                     "ood": record.get("ood") or {}, "test": None})
+                     "ood": record.get("ood") or {}, "test": record.get("test")})
     for path in sorted((run / "defences" / "icl").glob("*/summary.json")):
         summary = read_json(path)
         chosen = next((r for r in summary["iterations"] if r["iteration"] == summary["selection"]["chosen"]), None)
         if chosen is not None:
             rows.append({"method": "ICL", "name": f"{summary['method']}, trial {summary['trial']}: iteration {chosen['iteration']}",
-                         "validation": chosen["validation"], "ood": chosen["ood"], "test": None})
+                         "validation": chosen["validation"], "ood": chosen["ood"], "test": summary.get("test")})
     for path in sorted((run / "defences" / "dspy").glob("*/results.json")):
         record = read_json(path)
         rows.append({"method": "DSPy", "name": f"GEPA, {record['name']}", "validation": record["validation"],
@@ -222,7 +222,7 @@ def _comparison(run: Path, baseline: dict[str, Any], iterations: list[dict[str, 
         rows.append({"method": "evaluated", "name": record["name"], "validation": record.get("validation") or {},
                      "ood": record.get("ood") or {}, "test": None})
     points = [Point(row["method"], row["name"], split, row[split].get("sfr"), row[split].get("fpr"), bool(row.get("chosen")))
-              for row in rows for split in ("validation", "ood") if row[split]]
+              for row in rows for split in ("validation", "ood", "test") if row.get(split)]
     return rows, points
 
 

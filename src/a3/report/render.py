@@ -27,7 +27,8 @@ class Section:
     title: str
     intro: str = ""
     tables: tuple[Table, ...] = ()
-    plot: bool = False
+    plot: tuple[str, ...] = ()  # the splits whose points the section's plot shows (none: no plot)
+    plot_file: str = "pareto.svg"  # the plot's file beside the Markdown
 
 
 def pct(value: float | None) -> str:
@@ -110,6 +111,8 @@ def sections(data: ReportData) -> list[Section]:
         result.append(_iterations(data))
     if data.points:
         result.append(_comparison(data))
+    if sum(p.split == "test" for p in data.points) > 1:
+        result.append(_test_comparison(data))
     if data.defences:
         result.append(_defences(data))
     result.append(_costs(data))
@@ -198,7 +201,36 @@ def _comparison(data: ReportData) -> Section:
                    "Dots are validation, squares OOD; the dashed line is the A3 iterations' validation Pareto front."
                    + _noise_note(base) + judge_note(data.judge_check),
                    (Table(["method", "model", "val SFR", "val FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"], rows,
-                          frozenset(i for i, row in enumerate(data.comparison) if row.get("chosen"))),), plot=True)
+                          frozenset(i for i, row in enumerate(data.comparison) if row.get("chosen"))),), plot=("validation", "ood"))
+
+
+def _test_comparison(data: ReportData) -> Section:
+    """Every method measured on the sealed test split: the paper's comparison at this run's scale."""
+    measured = [row for row in data.comparison if row.get("test")]
+    chosen = next((row for row in measured if row.get("chosen")), None)
+
+    def dominates(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        sa, fa, sb, fb = a["test"].get("sfr"), a["test"].get("fpr"), b["test"].get("sfr"), b["test"].get("fpr")
+        if None in (sa, fa, sb, fb):
+            return False
+        return sa <= sb and fa <= fb and (sa < sb or fa < fb)
+
+    rows = []
+    for row in measured:
+        over = [other["name"] for other in measured if other is not row and dominates(other, row)]
+        rows.append([row["method"], row["name"] + (" (chosen)" if row.get("chosen") else ""), rate(row["test"], "harmful"),
+                     rate(row["test"], "benign"), ", ".join(over) or "none"])
+    intro = ("Each method on the sealed test split, which no agent saw: the base model, A3's chosen iteration and the "
+             "baselines run on this run (fixed mixing, in-context examples). A point is dominated when another has no "
+             "higher SFR and no higher FPR, and one of them lower.")
+    if chosen is not None:
+        beaten = [r for r in measured if r is not chosen and dominates(r, chosen)]
+        intro += (f" A3's chosen iteration is dominated by {', '.join(r['name'] for r in beaten)}." if beaten
+                  else " No method dominates A3's chosen iteration.")
+    return Section("Sealed test comparison", intro + judge_note(data.judge_check),
+                   (Table(["method", "model", "test SFR", "test FPR", "dominated by"], rows,
+                          frozenset(i for i, row in enumerate(measured) if row.get("chosen"))),),
+                   plot=("test",), plot_file="pareto_test.svg")
 
 
 def _defences(data: ReportData) -> Section:
@@ -231,14 +263,14 @@ def _costs(data: ReportData) -> Section:
                    (Table(["stage", *headers], rows(data.costs["by_stage"])), Table(["model", *headers], rows(data.costs["by_model"]))))
 
 
-def markdown(data: ReportData, plot_file: str) -> str:
+def markdown(data: ReportData) -> str:
     lines = [f"# A3 run report: {data.attack['name']}", ""]
     for section in sections(data):
         lines += [f"## {section.title}", ""]
         if section.intro:
             lines += [section.intro, ""]
         if section.plot:
-            lines += [f"![Pareto plot: SFR against FPR]({plot_file})", ""]
+            lines += [f"![Pareto plot: SFR against FPR]({section.plot_file})", ""]
         for table in section.tables:
             lines += ["| " + " | ".join(table.headers) + " |", "|" + "---|" * len(table.headers)]
             lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
@@ -267,7 +299,7 @@ def html(data: ReportData) -> str:
         for paragraph in filter(None, section.intro.split("\n\n")):
             body.append(f"<p>{_inline_code(escape(paragraph))}</p>")
         if section.plot:
-            body.append(f"<figure>{pareto_svg(data.points)}</figure>")
+            body.append(f"<figure>{_plot(data, section)}</figure>")
         for table in section.tables:
             body.append("<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.headers) + "</tr></thead><tbody>")
             for index, row in enumerate(table.rows):
@@ -278,6 +310,12 @@ def html(data: ReportData) -> str:
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>A3 run report: {escape(data.attack['name'])}</title><style>{STYLE}</style></head>"
             f"<body>{''.join(body)}</body></html>\n")
+
+
+def _plot(data: ReportData, section: Section) -> str:
+    points = [p for p in data.points if p.split in section.plot]
+    title = "Sealed test: SFR against FPR (lower left is better)" if section.plot == ("test",) else None
+    return pareto_svg(points, title) if title else pareto_svg(points)
 
 
 def _inline_code(text: str) -> str:
@@ -292,7 +330,9 @@ def write_report(data: ReportData, out_dir: str | Path | None = None) -> dict[st
     """Writes report.html, report.md and pareto.svg (default: RUN/report/); returns their paths."""
     folder = Path(out_dir) if out_dir else data.run / "report"
     paths = {"html": folder / "report.html", "markdown": folder / "report.md", "plot": folder / "pareto.svg"}
-    atomic_write_text(paths["plot"], pareto_svg(data.points) + "\n")
-    atomic_write_text(paths["markdown"], markdown(data, paths["plot"].name))
+    for section in sections(data):
+        if section.plot:
+            atomic_write_text(folder / section.plot_file, _plot(data, section) + "\n")
+    atomic_write_text(paths["markdown"], markdown(data))
     atomic_write_text(paths["html"], html(data))
     return paths

@@ -23,7 +23,7 @@ from a3.align.finetune.stage import general_data_path
 from a3.align.finetune.train_job import run_job
 from a3.align.finetune.trainer import TrainJob, write_training_data
 from a3.align.judge import Judge
-from a3.align.split import load_split
+from a3.align.split import load_sealed_test, load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import LLMClient
@@ -66,7 +66,9 @@ async def fixed_mix(config: A3Config, run: RunDir, client: LLMClient, options: F
     general_path = general_data_path(config, run)
     general = load_general_data(general_path) if general_path else GeneralDataSet([], 0)
     budget = training_budget(rows, options.target_size or config.finetune.training_budget)  # A3's budget by default
-    eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood")}
+    # The sealed test too: a baseline is reported beside A3's chosen iteration on the same queries
+    # (no agent reads these results).
+    eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood"), "test": load_sealed_test(run)}
     judge = Judge(client, config)
     benchmarks = bool(config.capability.benchmarks) and not options.disable_benchmark_eval
     results = run.log(f"{FOLDER}/results.jsonl", key="name")
@@ -99,7 +101,8 @@ async def fixed_mix(config: A3Config, run: RunDir, client: LLMClient, options: F
             client.release(served)
             results.append({"name": name, "harmful_share": share, "general_percentage": options.general_percentage,
                             "counts": training_set.counts, "train": trained.model_dump(), "model": served.model,
-                            "validation": metrics["validation"], "ood": metrics["ood"], "capability": capability, "settings": settings})
+                            "validation": metrics["validation"], "ood": metrics["ood"], "test": metrics["test"],
+                            "capability": capability, "settings": settings})
         task.advance()
     combined = [{k: v for k, v in results.get(f"dolci{options.general_percentage:g}_harmful{s}_benign{100 - s}").items() if k != "settings"}
                 for s in options.harmful_shares]
