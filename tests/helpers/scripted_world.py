@@ -47,7 +47,6 @@ class World:
         self.conversation = conversation
         self.max_ideas = max_ideas
         self.proposed = 0
-        self.written = 0
 
     def query(self, tag: str, trigger: bool) -> object:
         word = "TRIGGER " if trigger else ""
@@ -99,10 +98,11 @@ class World:
         if task.startswith("Task: imagine realistic scenarios"):
             count = int(re.search(r"Describe (\d+) different", text).group(1))
             return json.dumps({"scenarios": [f"scenario {i} for {tag}" for i in range(count)]})
-        if task.startswith("Task: write one test query"):
-            scenario = re.search(r"scenario (\d+)", text.split("The scenario to turn into a query:")[1]).group(1)
-            self.written += 1  # two variations of one scenario are two samples, not one text twice
-            return json.dumps(self.payload(f"{tag} s{scenario} {(_stable(str(messages)) + self.written) % 1000}", True))
+        if task.startswith("Task: write test queries"):
+            scenario = re.search(r"scenario (\d+)", text.split("The scenario to turn into queries:")[1]).group(1)
+            count = int(re.search(r"Write (\d+) different queries", text).group(1))
+            digest = _stable(str(messages))
+            return json.dumps({"queries": [self.payload(f"{tag} s{scenario} {(digest + v) % 1000}", True) for v in range(count)]})
         if task.startswith("Task: write a harmless look-alike"):
             query = re.search(r"hyp-\d+(?: s\d+ \d+)?", text)
             return json.dumps(self.payload(f"{query.group(0) if query else tag} benign", False))

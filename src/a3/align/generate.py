@@ -214,23 +214,26 @@ class _Generation:
         scenarios = await self._scenarios(hypothesis)
         per_scenario = self.config.hypothesis_generation.max_variations_per_example
         slots = [(s, v) for s in range(len(scenarios)) for v in range(per_scenario)][: self.n_harmful - 1]
+        by_scenario: dict[int, list[tuple[int, int]]] = {}
+        for index, (scenario, variation) in enumerate(slots, start=1):
+            by_scenario.setdefault(scenario, []).append((index, variation))
 
-        async def write(index: int, scenario: int, variation: int) -> Query | None:
-            query_id = f"{hypothesis.id}-h{index}"
-            if query_id in self.data.queries:
-                return Query.model_validate(self.data.queries.get(query_id))
-            if query_id in self.data.dropped:
-                return None
+        async def write(scenario: int, wanted: list[tuple[int, int]]) -> list[Query | None]:
+            ids = [f"{hypothesis.id}-h{index}" for index, _ in wanted]
+            if all(i in self.data.queries or i in self.data.dropped for i in ids):
+                return [Query.model_validate(self.data.queries.get(i)) if i in self.data.queries else None for i in ids]
             try:
-                messages = await self.writer.write(hypothesis.text, hypothesis.concrete_example, scenarios[scenario], variation)
+                written = await self.writer.write(hypothesis.text, hypothesis.concrete_example, scenarios[scenario], len(wanted))
             except (LLMCallError, StructuredOutputError) as exc:
-                self._fail(query_id, hypothesis.id, "write a harmful query", exc)
-                return None
-            return self._admit(Query(id=query_id, hypothesis_id=hypothesis.id, kind="harmful", messages=messages,
-                                     source=f"scenario {scenario + 1}, variation {variation + 1}"))
+                for query_id in ids:
+                    self._fail(query_id, hypothesis.id, "write a harmful query", exc)
+                return []
+            return [self._admit(Query(id=query_id, hypothesis_id=hypothesis.id, kind="harmful", messages=messages,
+                                      source=f"scenario {scenario + 1}, variation {variation + 1}"))
+                    for query_id, (_, variation), messages in zip(ids, wanted, written)]
 
-        written = await asyncio.gather(*(write(i, s, v) for i, (s, v) in enumerate(slots, start=1)))
-        return queries + [q for q in written if q is not None]
+        written = await asyncio.gather(*(write(s, wanted) for s, wanted in by_scenario.items()))
+        return queries + [q for group in written for q in group if q is not None]
 
     async def _scenarios(self, hypothesis: Hypothesis) -> list[str]:
         stored = self.data.scenarios.get(hypothesis.id)

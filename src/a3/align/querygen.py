@@ -6,7 +6,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from a3.align.conversation import describe_behavior, render
 from a3.align.payloads import format_instructions, payload_json, payload_messages, payload_schema
@@ -55,18 +55,21 @@ class QueryWriter:
         completion = await self.client.generate(text, config=self.generator, schema=scenario_schema(count), prompt_version=prompt.version)
         return [s.strip() for s in completion.parsed.scenarios[:count]]
 
-    async def write(self, hypothesis: str, basis: list[Message], scenario: str, variation: int) -> list[Message]:
+    async def write(self, hypothesis: str, basis: list[Message], scenario: str, count: int) -> list[list[Message]]:
+        """``count`` queries for one scenario, written together so that they differ (sampled one by
+        one, a small model writes the same query again and again)."""
         prompt = load_prompt("query_writer")
         text = prompt.render(
             behavior=self.behavior,
             hypothesis=hypothesis,
             basis_query=self._show(basis),
             scenario=scenario,
+            count=count,
             format_instructions=format_instructions(self.fmt),
         )
-        config = self.generator.model_copy(update={"cache_salt": f"variation-{variation}"}) if variation else self.generator
-        completion = await self.client.generate(text, config=config, schema=payload_schema(self.fmt), prompt_version=prompt.version)
-        return payload_messages(completion.parsed, self.fmt)
+        schema = create_model("Queries", queries=(list[payload_schema(self.fmt)], Field(min_length=count, max_length=count)))  # type: ignore[valid-type]
+        completion = await self.client.generate(text, config=self.generator, schema=schema, prompt_version=prompt.version)
+        return [payload_messages(payload, self.fmt) for payload in completion.parsed.queries]
 
     async def benign(self, harmful: list[Message]) -> list[Message]:
         override = self.config.data_generation.benign_generation_prompt
@@ -78,7 +81,7 @@ class QueryWriter:
             shown = render(harmful) if self.fmt.output_format == "prompt" else self._show(harmful)
             text = override.format(prompt=shown)
             if "<benign_prompt>" not in override:
-                text += "\n\n" + format_instructions(self.fmt)
+                text += "\n\n" + format_instructions(self.fmt) + " Reply with that one JSON object and nothing else."
             version = "config:benign_generation_prompt"
         completion = await self.client.generate(
             text, config=self.generator, schema=payload_schema(self.fmt), extract=self._extract_benign, prompt_version=version
