@@ -34,7 +34,7 @@ if [ "$compare" = yes ]; then
   exit 0
 fi
 
-$a3 run configs/demo.yaml --run-dir runs/demo --num-rounds 4 --general-samples 16
+$a3 run configs/demo.yaml --run-dir runs/demo --num-rounds 2 --general-samples 16
 $a3 judge validate configs/demo.yaml --run-dir runs/demo --labels configs/demo-judge-labels.jsonl
 $a3 report runs/demo
 

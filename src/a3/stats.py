@@ -1,9 +1,9 @@
 """How far a rate, a difference or an agreement measured on a few items can be trusted.
 
 Rates carry Wilson score intervals and the base-versus-adapter comparison an exact McNemar test,
-both from scipy. Two pieces scipy does not have are written here from their published formulas:
-Newcombe's interval for a difference of paired proportions (1998, method 10) and the large-sample
-interval of Cohen's kappa.
+both from scipy. Two pieces scipy does not have are written here: Newcombe's interval for a difference of paired
+proportions (1998, method 10, from its published formula) and an interval for Cohen's kappa (the
+Wilson interval of the observed agreement, carried through kappa's formula).
 """
 
 from __future__ import annotations
@@ -109,8 +109,8 @@ def _wilson(successes: int, n: int, z: float) -> tuple[float, float]:
 
 
 class Agreement(BaseModel):
-    """A judge against gold labels: accuracy (Wilson interval), Cohen's kappa (large-sample
-    interval) and the confusion matrix, "flagged" being the positive class."""
+    """A judge against gold labels: accuracy (Wilson interval), Cohen's kappa (the same interval
+    carried through kappa's formula) and the confusion matrix, "flagged" being the positive class."""
 
     n: int
     true_positive: int
@@ -143,8 +143,9 @@ def agreement(gold: Sequence[bool], predicted: Sequence[bool]) -> Agreement:
         kappa = kappa_low = kappa_high = None  # both raters used one label only: kappa is undefined
     else:
         kappa = (accuracy - expected) / (1 - expected)
-        # Cohen's (1960) large-sample standard error
-        se = math.sqrt(accuracy * (1 - accuracy) / (n * (1 - expected) ** 2))
-        kappa_low, kappa_high = max(-1.0, kappa - Z_95 * se), min(1.0, kappa + Z_95 * se)
+        # The Wilson interval of the observed agreement, carried through kappa's formula with the
+        # chance agreement held fixed: unlike the large-sample standard error, it does not shrink
+        # to nothing when every label agrees.
+        kappa_low, kappa_high = (max(-1.0, (bound - expected) / (1 - expected)) for bound in (low, high))
     return Agreement(n=n, true_positive=tp, false_positive=fp, false_negative=fn, true_negative=tn, accuracy=accuracy,
                      accuracy_low=low, accuracy_high=high, kappa=kappa, kappa_low=kappa_low, kappa_high=kappa_high)

@@ -34,11 +34,15 @@ def choose_by_likelihood(folder: Path, adapter: Path | None, questions: list[tup
     """For each (question, choices): the length-normalised log-likelihood of every choice."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
     from a3.llm.local.transformers_backend import inference_dtype
+    from a3.progress import no_library_bars
 
+    transformers_logging.disable_progress_bar()  # A3's own progress says what is happening
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model: Any = AutoModelForCausalLM.from_pretrained(folder, dtype=inference_dtype("auto"))
+    with no_library_bars():
+        model: Any = AutoModelForCausalLM.from_pretrained(folder, dtype=inference_dtype("auto"))
     if adapter is not None:
         from peft import PeftModel
 
