@@ -65,9 +65,17 @@ def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[
         field_schema.clear()
         field_schema.update({"enum": sorted(previous)} if iteration > 1 and previous else {"type": "null"})
 
+    class TrainingHypothesisWeight(HypothesisWeight):
+        # The enum lets a schema-following decoder name only training hypotheses; the validator
+        # below checks it for every model.
+        hypothesis_id: str = Field(json_schema_extra={"enum": list(train_hypotheses)})
+
+    TrainingHypothesisWeight.__name__ = "HypothesisWeight"
+
     class CheckedDecision(Decision):
         based_on_iteration: int | None = Field(default=None, description=Decision.model_fields["based_on_iteration"].description,
                                                json_schema_extra=earlier_iterations)
+        weights: list[TrainingHypothesisWeight]  # type: ignore[assignment]
 
         @model_validator(mode="after")
         def _rules(self) -> CheckedDecision:
