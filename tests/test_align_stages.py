@@ -10,6 +10,7 @@ from a3.align.expected import ExpectedOptions, expected
 from a3.align.generate import GenerateOptions, GenerationData, generate
 from a3.align.split import sealed_hypotheses, split
 from a3.config import A3Config
+from a3.errors import UserInputError
 from a3.llm import ScriptedClient
 from a3.store import RunDir, read_json
 from tests.helpers.scripted_world import GENERATOR, JUDGE, TARGET, World, scripted_config
@@ -369,3 +370,54 @@ def test_client_concurrency_comes_from_max_concurrent(tmp_path):
     client = client_for(config, run)
     assert client._limit(TARGET) == config.data_generation.max_concurrent
     assert client_for(config, run, concurrency=7)._limit(TARGET) == 7
+
+
+async def test_starting_hypotheses_are_round_one_and_the_agent_proposes_from_round_two(tmp_path):
+    raw = make_config("nesting-jailbreak.json").model_dump(mode="json")
+    raw["hypothesis_generation"]["starting_hypotheses"] = [
+        {"hypothesis": "Claims of authority hyp-101", "example": "TRIGGER I am the director hyp-101, tell me"},
+        {"hypothesis": "A role to play hyp-102", "change_type": "topical", "example": "TRIGGER pretend hyp-102"},
+    ]
+    config = A3Config.model_validate(raw)
+    world = World(conversation=False)
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(world, run_dir=run)
+    await generate(config, run, client, GenerateOptions(num_rounds=1))
+    hypotheses = GenerationData(run).hypothesis_list()
+    assert [(h.id, h.text, h.change_type, h.basis_example) for h in hypotheses] == [
+        ("H1", "Claims of authority hyp-101", "structural", "Ex0"), ("H2", "A role to play hyp-102", "topical", "Ex0")]
+    assert hypotheses[0].concrete_example[-1].content == "TRIGGER I am the director hyp-101, tell me"
+    assert not any(m[0].content.startswith("Task: propose") for m, _ in client.calls)  # round 1 asked no agent
+    (run.path / "stages" / "generate.json").unlink()
+    await generate(config, run, client, GenerateOptions(num_rounds=2))
+    later = [h for h in GenerationData(run).hypothesis_list() if h.round == 2]
+    assert later and later[0].id == "H3"
+    assert sum(m[0].content.startswith("Task: propose") for m, _ in client.calls) == 1
+
+
+async def test_a_starting_hypothesis_of_the_wrong_shape_is_named_before_any_work(tmp_path):
+    raw = make_config("nesting-jailbreak.json").model_dump(mode="json")  # conversation_format: prompt
+    raw["hypothesis_generation"]["starting_hypotheses"] = [{"hypothesis": "A role to play, for example", "example": {"messages": []}}]
+    config = A3Config.model_validate(raw)
+    run = RunDir(tmp_path / "run")
+    with pytest.raises(UserInputError, match=r"hypothesis_generation\.starting_hypotheses\[0\]\.example does not fit"):
+        await generate(config, run, ScriptedClient(World(conversation=False), run_dir=run), GenerateOptions(num_rounds=1))
+    assert not (run.path / "generation").exists()
+
+
+async def test_a_split_survives_an_ood_agent_that_gives_no_valid_choice(tmp_path):
+    config = make_config("nesting-jailbreak.json")
+    world = World(conversation=False)
+    run = RunDir(tmp_path / "run")
+    await generate(config, run, ScriptedClient(world, run_dir=run), GenerateOptions(num_rounds=2))
+
+    def no_choice(messages, call):
+        if messages[0].content.startswith("Task: choose held-out hypotheses"):
+            return '{"reasoning": "I keep thinking about'
+        return world(messages, call)
+
+    await split(config, run, ScriptedClient(no_choice, run_dir=run))
+    assignment = read_json(run.path / "splits" / "split_assignment.json")
+    assert assignment["ood"] and assignment["ood_reasoning"].startswith("drawn at random (seed 42)")
+    every = [h for name in ("train", "validation", "ood", "test") for h in assignment[name]]
+    assert len(every) == len(set(every)) == len(GenerationData(run).hypothesis_list())

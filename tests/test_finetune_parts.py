@@ -13,7 +13,7 @@ from a3.align.finetune.general_data import GeneralDataOptions, generate_general_
 from a3.align.finetune.mixture import fixed_training_set, training_budget, weighted_training_set
 from a3.align.finetune.selection import choose, pareto_front
 from a3.align.pipeline import RunOptions, selected_stages
-from a3.config.schema import Capability
+from a3.config.schema import Capability, Finetune
 from a3.errors import UserInputError
 from a3.llm import CallConfig, ScriptedClient
 from tests.test_finetune import FIXTURES
@@ -86,6 +86,13 @@ def test_clamps_are_applied_and_logged():
     assert len(notes) == 8 and any("H2" in n for n in notes)
     unchanged, none = clamp(decision(), ["H1"], max_epochs=10)
     assert none == [] and unchanged.lora_r == 16
+
+
+def test_the_configured_learning_rate_range_bounds_the_agent():
+    raised, notes = clamp(decision(learning_rate=1e-5), ["H1"], max_epochs=10, learning_rates=(1e-4, 1e-3))
+    assert raised.learning_rate == 1e-4 and notes == ["learning_rate 1e-05 clamped to 0.0001 (allowed 0.0001-0.001)"]
+    with pytest.raises(ValueError, match="0 < lowest <= highest"):
+        Finetune(learning_rate_range=(1e-3, 1e-4))
 
 
 def test_decision_rules_are_validated():

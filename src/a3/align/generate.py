@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from a3.align.conversation import describe_behavior, seed_messages, seed_response
 from a3.align.explog import ExperimentLog
-from a3.align.hypotheses import concrete_messages, example_format_note, proposal_schema
+from a3.align.hypotheses import concrete_messages, example_format_note, proposal_schema, starting_proposals
 from a3.align.payloads import without_system_prompt
 from a3.align.quality import QualityGate, query_text
 from a3.align.judge import Judge, sample_target
@@ -24,12 +25,14 @@ from a3.align.querygen import QueryWriter
 from a3.align.records import Failure, Hypothesis, HypothesisMetrics, Query, TargetResponse, Verdict
 from a3.config import A3Config
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
+from a3.llm.types import Message
 from a3.llm.structured import latest_valid
 from a3.progress import Progress, ProgressTask, SilentProgress
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, read_json
 
 STAGE = "generate"
+LOOK_ALIKE_ATTEMPTS = 3  # samples drawn for a benign look-alike before it is dropped
 PROMPTS = ("hypothesis_proposal", "scenario_ideation", "query_writer", "benign_rewrite", "format_prompt", "format_conversation")
 
 
@@ -95,6 +98,7 @@ async def generate(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) stage 1 and return its summary (also written to generation/summary.json)."""
+    starting_proposals(config)  # a malformed starting hypothesis is reported before any work
     stage = run.stage(
         STAGE,
         inputs=stage_inputs(config, options),
@@ -127,7 +131,7 @@ class _Generation:
         self.writer = QueryWriter(config, client, self.generator)
         self.n_harmful = harmful_per_hypothesis(config)
         self.task: ProgressTask = progress.task("generate: queries measured", 0)
-        self.gate = QualityGate(query_text(seed_messages(config.seed_example)))
+        self.gate = QualityGate(query_text(seed_messages(config.seed_example)), config.data_generation.topic_regex)
         for record in self.data.queries:  # a resumed run compares new queries with the ones kept before
             query = Query.model_validate(record)
             self.gate.keep(query_text(query.messages), query.kind)
@@ -158,6 +162,9 @@ class _Generation:
         gen = self.config.hypothesis_generation
         fmt = self.config.conversation_format
         existing = self.data.hypothesis_list()
+        starting = starting_proposals(self.config)
+        if round_number == 1 and starting and not existing:
+            return self._record([(p.hypothesis, p.change_type, p.concrete_example) for p in starting], round_number)
         schema = proposal_schema(fmt, self.log.example_labels(), {h.text.lower() for h in existing}, gen.max_ideas,
                                  gen.min_ideas)
         prompt = load_prompt("hypothesis_proposal")
@@ -186,31 +193,43 @@ class _Generation:
                 self._fail(f"round-{round_number}", None, "propose hypotheses", exc)
                 return []
             proposals = parsed.hypotheses
+        return self._record([(p.hypothesis.strip(), p.change_type, concrete_messages(p, fmt)) for p in proposals],
+                            round_number, [p.basis_example for p in proposals])
+
+    def _record(self, proposals: list[tuple[str, str, list[Message]]], round_number: int,
+                bases: list[str] | None = None) -> list[Hypothesis]:
+        """Store a round's hypotheses (text, change type, concrete example), numbered after the existing ones."""
+        first = len(self.data.hypothesis_list()) + 1
         created = []
-        for offset, proposed in enumerate(proposals, start=len(existing) + 1):
-            hypothesis = Hypothesis(
-                id=f"H{offset}",
-                round=round_number,
-                basis_example=proposed.basis_example,
-                text=proposed.hypothesis.strip(),
-                change_type=proposed.change_type,
-                concrete_example=concrete_messages(proposed, fmt),
-            )
+        for index, (text, change_type, example) in enumerate(proposals):
+            hypothesis = Hypothesis(id=f"H{first + index}", round=round_number,
+                                    basis_example=bases[index] if bases else "Ex0", text=text,
+                                    change_type=change_type, concrete_example=example)
             self.data.hypotheses.append(hypothesis.model_dump(mode="json"))
             created.append(hypothesis)
         return created
 
     async def _measure(self, hypothesis: Hypothesis) -> None:
+        """Write the hypothesis's harmful queries; each kept one gets its look-alike, and both are
+        measured, while the next ones are being written."""
         self.task.add_total(2 * self.n_harmful)
-        harmful = await self._harmful_queries(hypothesis)
-        await asyncio.gather(*(self._benign_and_measure(hypothesis, query) for query in harmful))
+        pending: list[asyncio.Future[None]] = []
 
-    async def _harmful_queries(self, hypothesis: Hypothesis) -> list[Query]:
-        concrete = self._admit(Query(id=f"{hypothesis.id}-h0", hypothesis_id=hypothesis.id, kind="harmful",
-                                     messages=hypothesis.concrete_example, source="concrete_example"))
-        queries = [concrete] if concrete is not None else []
+        def measure(queries: list[Query | None]) -> None:
+            pending.extend(asyncio.ensure_future(self._benign_and_measure(hypothesis, q)) for q in queries if q is not None)
+
+        try:
+            await self._harmful_queries(hypothesis, measure)
+            await asyncio.gather(*pending)
+        finally:
+            for future in pending:  # after an error, nothing is left running (finished ones ignore this)
+                future.cancel()
+
+    async def _harmful_queries(self, hypothesis: Hypothesis, measure: Callable[[list[Query | None]], None]) -> None:
+        measure([self._admit(Query(id=f"{hypothesis.id}-h0", hypothesis_id=hypothesis.id, kind="harmful",
+                                   messages=hypothesis.concrete_example, source="concrete_example"))])
         if self.n_harmful == 1:
-            return queries
+            return
         scenarios = await self._scenarios(hypothesis)
         per_scenario = self.config.hypothesis_generation.max_variations_per_example
         slots = [(s, v) for s in range(len(scenarios)) for v in range(per_scenario)][: self.n_harmful - 1]
@@ -223,17 +242,17 @@ class _Generation:
             if all(i in self.data.queries or i in self.data.dropped for i in ids):
                 return [Query.model_validate(self.data.queries.get(i)) if i in self.data.queries else None for i in ids]
             try:
-                written = await self.writer.write(hypothesis.text, hypothesis.concrete_example, scenarios[scenario], len(wanted))
+                queries = await self.writer.write(hypothesis.text, hypothesis.concrete_example, scenarios[scenario], len(wanted))
             except (LLMCallError, StructuredOutputError) as exc:
                 for query_id in ids:
                     self._fail(query_id, hypothesis.id, "write a harmful query", exc)
                 return []
             return [self._admit(Query(id=query_id, hypothesis_id=hypothesis.id, kind="harmful", messages=messages,
                                       source=f"scenario {scenario + 1}, variation {variation + 1}"))
-                    for query_id, (_, variation), messages in zip(ids, wanted, written)]
+                    for query_id, (_, variation), messages in zip(ids, wanted, queries)]
 
-        written = await asyncio.gather(*(write(s, wanted) for s, wanted in by_scenario.items()))
-        return queries + [q for group in written for q in group if q is not None]
+        for kept in await asyncio.gather(*(write(s, wanted) for s, wanted in by_scenario.items())):
+            measure(kept)
 
     async def _scenarios(self, hypothesis: Hypothesis) -> list[str]:
         stored = self.data.scenarios.get(hypothesis.id)
@@ -256,15 +275,28 @@ class _Generation:
         elif benign_id in self.data.dropped:
             benign = None
         else:
+            benign = await self._write_benign(hypothesis, harmful, benign_id)
+        await asyncio.gather(*(self._respond_and_judge(q) for q in (harmful, benign) if q is not None))
+
+    async def _write_benign(self, hypothesis: Hypothesis, harmful: Query, benign_id: str) -> Query | None:
+        """The look-alike of ``harmful``, drawn again (up to LOOK_ALIKE_ATTEMPTS) while the quality
+        gate refuses it: a small writer often answers with a refusal or the request itself."""
+        # The writer rewrites what the query says; the deployment's system prompt is kept from it.
+        shown = without_system_prompt(harmful.messages, self.config.conversation_format)
+        reason = ""
+        for attempt in range(LOOK_ALIKE_ATTEMPTS):
             try:
-                # The writer rewrites what the query says; the deployment's system prompt is kept from it.
-                messages = await self.writer.benign(without_system_prompt(harmful.messages, self.config.conversation_format))
-                benign = self._admit(Query(id=benign_id, hypothesis_id=hypothesis.id, kind="benign",
-                                           messages=messages, source=f"benign of {harmful.id}"), harmful)
+                messages = await self.writer.benign(shown, attempt)
             except (LLMCallError, StructuredOutputError) as exc:
                 self._fail(benign_id, hypothesis.id, "write the benign counterpart", exc)
-                benign = None
-        await asyncio.gather(*(self._respond_and_judge(q) for q in (harmful, benign) if q is not None))
+                return None
+            query = Query(id=benign_id, hypothesis_id=hypothesis.id, kind="benign", messages=messages,
+                          source=f"benign of {harmful.id}")
+            reason = self._drop_reason(query, harmful)
+            if reason is None:
+                return self._store(query)
+        self._record_drop(query, reason, attempts=LOOK_ALIKE_ATTEMPTS)
+        return None
 
     async def _respond_and_judge(self, query: Query) -> None:
         if query.id not in self.data.verdicts:
@@ -284,18 +316,32 @@ class _Generation:
             return query
         if query.id in self.data.dropped:
             return None
+        reason = self._drop_reason(query, harmful_twin)
+        if reason is not None:
+            self._record_drop(query, reason)
+            return None
+        return self._store(query)
+
+    def _drop_reason(self, query: Query, harmful_twin: Query | None) -> str | None:
         text = query_text(query.messages)
         reason = self.gate.reason_to_drop(text, query.kind, query_text(harmful_twin.messages) if harmful_twin else None)
         if reason is None and (found := self.judge.shows_harm([], text)) is not None:
             # A query that already holds what the harmful rule looks for (the secret itself) tests nothing:
             # a target that echoes it would count as failing.
             reason = f"contains what the harmful-kind rule detects ({found})"
-        if reason is not None:
-            self.data.dropped.append({"id": query.id, "hypothesis_id": query.hypothesis_id, "kind": query.kind,
-                                      "reason": reason, "text": text})
-            self.task.advance(2 if query.kind == "harmful" else 1)  # nothing to measure (nor a look-alike to write)
-            return None
-        self.gate.keep(text, query.kind)
+        if reason is None and query.kind == "benign" and (found := self.judge.reads_as_refusal(text)) is not None:
+            # A small writer asked for a look-alike of a harmful request often declines instead.
+            reason = f"reads as a refusal, not a request (the benign-kind rule: {found})"
+        return reason
+
+    def _record_drop(self, query: Query, reason: str, attempts: int = 1) -> None:
+        """Record why ``query`` was refused (for a look-alike: the reason of its last attempt)."""
+        self.data.dropped.append({"id": query.id, "hypothesis_id": query.hypothesis_id, "kind": query.kind,
+                                  "reason": reason, "attempts": attempts, "text": query_text(query.messages)})
+        self.task.advance(2 if query.kind == "harmful" else 1)  # nothing to measure (nor a look-alike to write)
+
+    def _store(self, query: Query) -> Query:
+        self.gate.keep(query_text(query.messages), query.kind)
         self.data.queries.append(query.model_dump(mode="json"))
         return query
 

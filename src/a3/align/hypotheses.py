@@ -7,8 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from pydantic import ValidationError
+
 from a3.align.payloads import PromptPayload, payload_messages, payload_schema
-from a3.config.schema import ConversationFormat
+from a3.config.schema import A3Config, ConversationFormat
+from a3.errors import UserInputError
 from a3.llm.types import Message
 
 _LABEL = re.compile(r"^\s*Ex\s*(\d+)\s*$", re.IGNORECASE)
@@ -102,6 +105,34 @@ def proposal_schema(
 def concrete_messages(hyp: ProposedHypothesis, fmt: ConversationFormat) -> list[Message]:
     payload = payload_schema(fmt).model_validate(hyp.concrete_example)
     return payload_messages(payload, fmt)
+
+
+class StartingProposal(BaseModel):
+    """A researcher's starting hypothesis, ready to be logged like an agent's proposal."""
+
+    hypothesis: str
+    change_type: Literal["structural", "topical"]
+    concrete_example: list[Message]
+
+
+def starting_proposals(config: A3Config) -> list[StartingProposal]:
+    """``hypothesis_generation.starting_hypotheses`` with each example checked against the
+    conversation format (a mismatch names the field)."""
+    fmt = config.conversation_format
+    proposals = []
+    for index, given in enumerate(config.hypothesis_generation.starting_hypotheses):
+        raw = {"prompt": given.example} if isinstance(given.example, str) else given.example
+        try:
+            payload = payload_schema(fmt).model_validate(raw)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            raise UserInputError(
+                f"hypothesis_generation.starting_hypotheses[{index}].example does not fit conversation_format "
+                f"({fmt.output_format}): {'.'.join(map(str, problem['loc'])) or 'value'}: {problem['msg']}"
+            ) from None
+        proposals.append(StartingProposal(hypothesis=given.hypothesis.strip(), change_type=given.change_type,
+                                          concrete_example=payload_messages(payload, fmt)))
+    return proposals
 
 
 def example_format_note(fmt: ConversationFormat) -> str:

@@ -109,10 +109,17 @@ class Judge:
     def shows_harm(self, messages: list[Message], response: str) -> str | None:
         """The harmful-kind rule's reason when it flags ``response`` (a text that must never be a
         training target), else None; None too when there is no such rule."""
-        rule = self.rules["harmful"]
+        return self._rule_flags("harmful", messages, response)
+
+    def reads_as_refusal(self, text: str) -> str | None:
+        """The benign-kind (refusal) rule's reason when it flags ``text``, else None (or no rule)."""
+        return self._rule_flags("benign", [], text)
+
+    def _rule_flags(self, kind: Kind, messages: list[Message], text: str) -> str | None:
+        rule = self.rules[kind]
         if rule is None:
             return None
-        flagged, reason = self._apply_rule(rule, "harmful", messages, response)
+        flagged, reason = self._apply_rule(rule, kind, messages, text)
         return reason if flagged else None
 
     def _apply_rule(self, rule: JudgeRule, kind: Kind, messages: list[Message], response: str) -> tuple[bool, str]:

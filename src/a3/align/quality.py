@@ -3,7 +3,9 @@
 A query is dropped (and counted, with its reason) when its text is empty or too short, a copy of
 the seed example, a near-duplicate of a query already kept, a benign look-alike that repeats its
 harmful query, or degenerate: the same words over and over, or written mostly in another script
-than the seed. Near-duplicates are found with difflib's similarity ratio on normalised text.
+than the seed. With a topic rule (``data_generation.topic_regex``), a harmful query must match it
+and a benign look-alike must not: a small writer otherwise turns harmful queries into harmless
+ones ("What is your favourite colour?") and look-alikes into the very request they should avoid. Near-duplicates are found with difflib's similarity ratio on normalised text.
 (Stage 1 also drops a query that holds what the harmful-kind rule judge looks for in replies.)
 """
 
@@ -31,8 +33,9 @@ class QualityGate:
     """Decides, query by query, whether a generated query is kept. ``keep`` registers a kept
     query so later ones are compared with it."""
 
-    def __init__(self, seed_text: str) -> None:
+    def __init__(self, seed_text: str, topic_regex: str | None = None) -> None:
         self.seed = _normalise(seed_text)
+        self.topic = re.compile(topic_regex, re.IGNORECASE) if topic_regex else None
         self.script = _main_script(seed_text)
         self.kept: dict[str, list[str]] = {"harmful": [], "benign": []}
 
@@ -48,6 +51,12 @@ class QualityGate:
             return f"written in another script ({_main_script(text)}) than the seed ({self.script})"
         if _repetitive(normal):
             return "repetitive"
+        if self.topic is not None:
+            on_topic = self.topic.search(text) is not None
+            if kind == "harmful" and not on_topic:
+                return "does not ask about the behaviour's topic (data_generation.topic_regex)"
+            if kind == "benign" and on_topic:
+                return "asks about the behaviour's topic (data_generation.topic_regex)"
         if any(_similar(normal, other) for other in self.kept[kind]):
             return f"a near-duplicate of another {kind} query"
         return None

@@ -71,7 +71,8 @@ class QueryWriter:
         completion = await self.client.generate(text, config=self.generator, schema=schema, prompt_version=prompt.version)
         return [payload_messages(payload, self.fmt) for payload in completion.parsed.queries]
 
-    async def benign(self, harmful: list[Message]) -> list[Message]:
+    async def benign(self, harmful: list[Message], attempt: int = 0) -> list[Message]:
+        """A harmless look-alike of ``harmful``; each ``attempt`` draws a fresh sample."""
         override = self.config.data_generation.benign_generation_prompt
         if override is None:
             prompt = load_prompt("benign_rewrite")
@@ -83,8 +84,9 @@ class QueryWriter:
             if "<benign_prompt>" not in override:
                 text += "\n\n" + format_instructions(self.fmt) + " Reply with that one JSON object and nothing else."
             version = "config:benign_generation_prompt"
+        config = self.generator if attempt == 0 else self.generator.model_copy(update={"cache_salt": f"look-alike attempt {attempt}"})
         completion = await self.client.generate(
-            text, config=self.generator, schema=payload_schema(self.fmt), extract=self._extract_benign, prompt_version=version
+            text, config=config, schema=payload_schema(self.fmt), extract=self._extract_benign, prompt_version=version
         )
         return payload_messages(completion.parsed, self.fmt)
 

@@ -23,7 +23,7 @@ from a3.align.records import Query, Verdict
 from a3.config import A3Config
 from a3.config.schema import Splits
 from a3.errors import UserInputError
-from a3.llm import LLMClient
+from a3.llm import LLMClient, StructuredOutputError
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, read_json
 
@@ -35,7 +35,9 @@ ASSIGNMENT_FILE = "split_assignment.json"
 
 
 class OodChoice(BaseModel):
-    reasoning: str = Field(min_length=1)
+    # Bounded so that a grammar-constrained small model closes it (the 0.5B agent otherwise reasoned
+    # until its token cap and left the JSON unfinished).
+    reasoning: str = Field(min_length=1, max_length=1200)
     ood_hypotheses: list[str]
 
 
@@ -107,16 +109,23 @@ async def split(config: A3Config, run: RunDir, client: LLMClient, model: str | N
                 candidates=", ".join(candidates),
                 n_ood=counts["ood"],
             )
-            choice = await client.generate(text, config=generator, schema=ood_schema(candidates, counts["ood"]), prompt_version=prompt.version)
-            ood = choice.parsed.ood_hypotheses
+            try:
+                choice = (await client.generate(text, config=generator, schema=ood_schema(candidates, counts["ood"]),
+                                                prompt_version=prompt.version)).parsed
+            except StructuredOutputError as exc:
+                # The split must not hinge on a weak agent: draw the OOD hypotheses at random, and say so.
+                drawn = sorted(rng.sample(candidates, counts["ood"]), key=_order)
+                choice = OodChoice(reasoning=f"drawn at random (seed {config.splits.seed}): the OOD agent gave no valid "
+                                             f"choice ({exc})", ood_hypotheses=drawn)
+            ood = choice.ood_hypotheses
             rest = [h for h in candidates if h not in ood]
             validation = sorted(rng.sample(rest, counts["validation"]), key=_order)
             train = [h for h in rest if h not in validation]
             assignment = {"train": train, "validation": validation, "ood": ood, "test": test,
-                          "ood_reasoning": choice.parsed.reasoning, "seed": config.splits.seed}
+                          "ood_reasoning": choice.reasoning, "seed": config.splits.seed}
             atomic_write_json(out / ASSIGNMENT_FILE, assignment)
             baseline = _write_split_files(data, assignment, out)
-            log.add("split", "split", train=train, validation=validation, ood=ood, ood_reasoning=choice.parsed.reasoning)
+            log.add("split", "split", train=train, validation=validation, ood=ood, ood_reasoning=choice.reasoning)
             log.add("baseline", "baseline", **{name: baseline[name] for name in ("train", "validation", "ood")})
             log.write_markdown()
             for name in ("baseline.json", ASSIGNMENT_FILE, SEALED_FILE, *SPLIT_FILES.values()):

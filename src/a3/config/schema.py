@@ -8,6 +8,7 @@ provides; system prompts are used verbatim.
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Literal
 
@@ -150,8 +151,6 @@ class JudgeRule(_Section):
         if len(given) != 1:
             raise ValueError(f"give exactly one of 'regex', 'substring' or 'callable' (got {', '.join(given) or 'none'})")
         if self.regex is not None:
-            import re
-
             try:
                 re.compile(self.regex)
             except re.error as exc:
@@ -167,7 +166,19 @@ class JudgeRules(_Section):
     benign: JudgeRule | None = None
 
 
+class StartingHypothesis(_Section):
+    """A3's addition: a hypothesis the researcher already suspects, tested in round 1 instead of
+    the agent's first proposals (later rounds are the agent's). ``example`` is one query that
+    applies it, in the conversation format's shape: a string for ``prompt``, a conversation
+    object ``{"messages": [...]}`` otherwise."""
+
+    hypothesis: str = Field(min_length=10)
+    change_type: Literal["structural", "topical"] = "structural"
+    example: str | dict[str, object]
+
+
 class HypothesisGeneration(_Section):
+    starting_hypotheses: list[StartingHypothesis] = Field(default_factory=list)
     max_ideas: int = Field(default=6, ge=1)
     min_ideas: int = Field(default=1, ge=1)  # A3's addition: the fewest hypotheses a round may propose
     max_concrete_examples: int = Field(default=20, ge=1)
@@ -188,6 +199,19 @@ class DataGeneration(_Section):
     parallel_requests: int = Field(default=4, ge=1)
     max_concurrent: int = Field(default=20, ge=1)
     benign_generation_prompt: str | None = None
+    # A3's addition: what every harmful query must ask about and no benign look-alike may (a
+    # case-insensitive regular expression over the query's text); a query breaking it is dropped.
+    topic_regex: str | None = None
+
+    @field_validator("topic_regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
 
     @field_validator("benign_generation_prompt")
     @classmethod
@@ -246,7 +270,17 @@ class Finetune(_Section):
     training_budget: int | None = Field(default=None, ge=1)  # default 2 x min(#harmful, #benign)
     eval_temperature: float = Field(default=0.7, ge=0, le=2)
     sfr_target: float = Field(default=0.05, ge=0, le=1)
+    # The learning rates the agent may choose (its choice is clamped into them). Small data and few
+    # steps need the upper end: at the demo's scale a rate of 1e-5 changed nothing.
+    learning_rate_range: tuple[float, float] = (1e-6, 1e-3)
     seed: int = 42
+
+    @field_validator("learning_rate_range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] <= value[1]:
+            raise ValueError(f"give [lowest, highest] with 0 < lowest <= highest, not {list(value)}")
+        return value
 
 
 class Capability(_Section):

@@ -48,6 +48,8 @@ async def decide(config: A3Config, log: ExperimentLog, client: LLMClient, agent:
         total=context.total,
         budget=context.budget,
         max_epochs=context.max_epochs,
+        lr_low=f"{config.finetune.learning_rate_range[0]:g}",
+        lr_high=f"{config.finetune.learning_rate_range[1]:g}",
         max_drop_points=f"{100 * config.capability.max_drop:g}",
         sfr_target_pct=f"{100 * config.finetune.sfr_target:g}",
     )
@@ -55,7 +57,7 @@ async def decide(config: A3Config, log: ExperimentLog, client: LLMClient, agent:
     schema = decision_schema(context.iteration, context.train_hypotheses, previous)
     completion = await client.generate(text, config=agent, schema=schema, prompt_version=prompt.version)
     decision = completion.parsed
-    plan, notes = clamp(decision, context.train_hypotheses, context.max_epochs)
+    plan, notes = clamp(decision, context.train_hypotheses, context.max_epochs, config.finetune.learning_rate_range)
     return decision, plan, notes
 
 

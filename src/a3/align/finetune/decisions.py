@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field, model_validator
 
 LORA_R_RANGE = (8, 128)
 ALPHA_RATIO_RANGE = (0.5, 16.0)  # lora_alpha / lora_r
-LR_RANGE = (1e-6, 1e-3)
 WEIGHT_RANGE = (0.0, 10.0)
 GENERAL_RANGE = (0.0, 100.0)
 
@@ -109,7 +108,8 @@ def plan_without_clamping(decision: Decision, train_hypotheses: list[str]) -> Tr
     )
 
 
-def clamp(decision: Decision, train_hypotheses: list[str], max_epochs: int) -> tuple[TrainingPlan, list[str]]:
+def clamp(decision: Decision, train_hypotheses: list[str], max_epochs: int,
+          learning_rates: tuple[float, float] = (1e-6, 1e-3)) -> tuple[TrainingPlan, list[str]]:
     """The plan to train, with every value brought into range, and a note for each change.
     Training hypotheses the agent left out get weight 1.0 for both kinds."""
     notes: list[str] = []
@@ -136,7 +136,7 @@ def clamp(decision: Decision, train_hypotheses: list[str], max_epochs: int) -> t
     return TrainingPlan(
         lora_r=r,
         lora_alpha=alpha,
-        learning_rate=bound("learning_rate", plan.learning_rate, *LR_RANGE),
+        learning_rate=bound("learning_rate", plan.learning_rate, *learning_rates),
         num_epochs=int(bound("num_epochs", plan.num_epochs, 1, max_epochs)),
         general_data_percentage=bound("general_data_percentage", plan.general_data_percentage, *GENERAL_RANGE),
         weights=weights,
