@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -266,3 +267,20 @@ def test_adapters_the_merge_cannot_serve_are_refused_with_the_reason(tiny_gguf, 
     with pytest.raises(AdapterMergeError, match="use_dora"):
         merge_adapter(tmp_path / "engine.gguf", layout, write_adapter(tmp_path / "b", tensor, use_dora=True), tmp_path / "m.gguf")
     assert not (tmp_path / "m.gguf").exists()
+
+
+def test_the_grammar_leaves_string_lengths_to_the_validator():
+    # A counted repetition compiles into one grammar rule per character: a 400-character maximum
+    # took minutes and held up every other request of the engine.
+    from pydantic import BaseModel, Field
+
+    from a3.llm.local.engine import schema_regex
+
+    class Bounded(BaseModel):
+        text: str = Field(min_length=10, max_length=400)
+        tags: list[str] = Field(min_length=2, max_length=3)
+
+    regex = schema_regex(Bounded)
+    assert "400" not in regex and "{9" not in regex and "{10" not in regex
+    assert re.fullmatch(regex, '{"text":"' + "x" * 500 + '","tags":["a","b"]}')  # long text: the validator's to refuse
+    assert not re.fullmatch(regex, '{"text":"x","tags":["a"]}')  # item counts stay in the grammar

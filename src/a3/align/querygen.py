@@ -19,8 +19,8 @@ from a3.prompts import load_prompt
 _BENIGN_TAG = re.compile(r"<benign_prompt>(.*?)</benign_prompt>", re.DOTALL)
 
 
-# A scenario is a few sentences; the bound also lets a grammar-constrained local model close each one
-# (sampled, the 0.5B model otherwise looped inside a scenario until its token budget ran out).
+# A scenario is a few sentences; a longer one (sampled, the 0.5B model looped inside a scenario) is
+# refused by validation and the reply asked for again.
 Scenario = Annotated[str, Field(min_length=1, max_length=400)]
 
 

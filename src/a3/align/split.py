@@ -35,8 +35,7 @@ ASSIGNMENT_FILE = "split_assignment.json"
 
 
 class OodChoice(BaseModel):
-    # Bounded so that a grammar-constrained small model closes it (the 0.5B agent otherwise reasoned
-    # until its token cap and left the JSON unfinished).
+    # A few sentences: the 0.5B agent reasoned on until its token cap and left the JSON unfinished.
     reasoning: str = Field(min_length=1, max_length=1200)
     ood_hypotheses: list[str]
 
