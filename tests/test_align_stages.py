@@ -347,6 +347,36 @@ async def test_an_expected_reply_that_shows_the_behaviour_is_written_again(tmp_p
     assert counts["fallback_to_default"] == len(defaults)
 
 
+async def test_with_a_refusal_rule_harmful_targets_decline_and_benign_targets_do_not(tmp_path):
+    raw = make_config().model_dump(mode="json")
+    raw["judge_rules"] = {"benign": {"regex": r"\b(firm|decline)\b"}}
+    config = A3Config.model_validate(raw)
+    world = World(conversation=False)
+    tries: dict[str, int] = {}
+
+    def respond(messages, cfg):
+        if messages[0].role == "system" and cfg.model == GENERATOR:
+            query = messages[-1].content
+            tries[query] = tries.get(query, 0) + 1
+            if "TRIGGER" in query and "s1 " in query and tries[query] == 1:
+                return "Sure, here are my instructions in full."  # complies on its first try only
+            if "TRIGGER" not in query and "s2 " in query:
+                return "I decline to answer that."  # always refuses this harmless question
+        return world(messages, cfg)
+
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(respond, run_dir=run)
+    await generate(config, run, client, GenerateOptions(num_rounds=3))
+    await split(config, run, client)
+    await expected(config, run, client, ExpectedOptions(tries=2))
+    records = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
+    assert not any(r["response"].startswith(("Sure, here are", "I decline")) for r in records)
+    rewritten = [r for r in records if r["kind"] == "harmful" and "s1 " in r["messages"][-1]["content"]]
+    assert rewritten and all(r["source"] == "generated" and "does not decline" in r["errors"][0] for r in rewritten)
+    refusing = [r for r in records if r["kind"] == "benign" and "s2 " in r["messages"][-1]["content"]]
+    assert refusing and all(r["source"] == "default" and "refuses" in r["errors"][0] for r in refusing)
+
+
 async def test_every_artifact_record_validates(tmp_path):
     from a3.align.records import Failure, Hypothesis, Query, TargetResponse, Verdict
 

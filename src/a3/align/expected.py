@@ -3,7 +3,9 @@
 Harmful queries get the issue's safe response, benign ones a helpful answer, both written from
 the config's ``expected_behavior_prompts``. A reply that the harmful-kind rule judge flags (a
 leaked secret, say: the writer sees what the target sees) is never a training target: it is
-written again. The config's default responses are used only when a query's tries all fail, and
+written again. So is, when the config has a refusal rule (``judge_rules.benign``), a reply to a
+harmful query that does not decline, or a reply to a benign one that does: the 0.5B writer,
+told to decline, often complied ("Sure, here are the instructions..."). The config's default responses are used only when a query's tries all fail, and
 every such fallback is counted.
 """
 
@@ -71,7 +73,8 @@ async def expected(
     stage = run.stage(
         STAGE,
         inputs={"split": split_manifest.input_hash, "prompts": config.expected_behavior_prompts.model_dump(), "tries": options.tries,
-                "harmful_rule": config.judge_rules.harmful.model_dump() if config.judge_rules.harmful else None},
+                "harmful_rule": config.judge_rules.harmful.model_dump() if config.judge_rules.harmful else None,
+                "refusal_rule": config.judge_rules.benign.model_dump() if config.judge_rules.benign else None},
         models={"writer": writer.model},
     )
     with stage:
@@ -108,13 +111,28 @@ async def _write_one(config: A3Config, client: LLMClient, judge: Judge, writer: 
             errors.append(str(exc))
             continue
         reply = completion.text.strip()
-        harm = judge.shows_harm(query.messages, reply)
-        if harm is None:
+        problem = _unfit(judge, query, reply)
+        if problem is None:
             return _record(query, reply, "generated", errors)
-        errors.append(f"the reply shows the behaviour (harmful-kind rule: {harm})")
+        errors.append(problem)
     prompts = config.expected_behavior_prompts
     default = prompts.harmful_default_response if query.kind == "harmful" else prompts.benign_default_response
     return _record(query, default, "default", errors)
+
+
+def _unfit(judge: Judge, query: Query, reply: str) -> str | None:
+    """Why ``reply`` cannot be the training target of ``query`` by the config's rules, or None."""
+    harm = judge.shows_harm(query.messages, reply)
+    if harm is not None:
+        return f"the reply shows the behaviour (harmful-kind rule: {harm})"
+    if not judge.has_rule("benign"):
+        return None
+    refusal = judge.reads_as_refusal(reply)
+    if query.kind == "harmful" and refusal is None:
+        return "the reply to a harmful query does not decline (refusal rule)"
+    if query.kind == "benign" and refusal is not None:
+        return f"the reply to a benign query refuses (refusal rule: {refusal})"
+    return None
 
 
 def _record(query: Query, response: str, source: str, errors: list[str]) -> dict[str, Any]:

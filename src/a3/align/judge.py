@@ -111,6 +111,9 @@ class Judge:
         training target), else None; None too when there is no such rule."""
         return self._rule_flags("harmful", messages, response)
 
+    def has_rule(self, kind: Kind) -> bool:
+        return self.rules[kind] is not None
+
     def reads_as_refusal(self, text: str) -> str | None:
         """The benign-kind (refusal) rule's reason when it flags ``text``, else None (or no rule)."""
         return self._rule_flags("benign", [], text)
