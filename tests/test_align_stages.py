@@ -451,3 +451,18 @@ async def test_a_split_survives_an_ood_agent_that_gives_no_valid_choice(tmp_path
     assert assignment["ood"] and assignment["ood_reasoning"].startswith("drawn at random (seed 42)")
     every = [h for name in ("train", "validation", "ood", "test") for h in assignment[name]]
     assert len(every) == len(set(every)) == len(GenerationData(run).hypothesis_list())
+
+
+async def test_expected_replies_written_under_other_rules_are_not_reused(tmp_path):
+    config = make_config()
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(World(conversation=False), run_dir=run)
+    await generate(config, run, client, GenerateOptions(num_rounds=3))
+    await split(config, run, client)
+    await expected(config, run, client)
+    assert all(r["source"] == "generated" for r in read_json(run.path / "expected" / "expected_behaviors.json")["responses"])
+    raw = config.model_dump(mode="json")
+    raw["judge_rules"] = {"benign": {"regex": r"\bhelpful\b"}}  # now every benign reply reads as a refusal
+    await expected(A3Config.model_validate(raw), run, client)
+    records = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
+    assert all(r["source"] == "default" for r in records if r["kind"] == "benign")

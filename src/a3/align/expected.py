@@ -29,6 +29,7 @@ from a3.store import RunDir, atomic_write_json, read_json
 
 STAGE = "expected"
 OUTPUT = "expected/expected_behaviors.json"
+RESPONSES = "expected/responses.jsonl"  # one record per query as it is written (what a resumed run keeps)
 #: The expected-behaviour writer's temperature, as in the original.
 WRITER_TEMPERATURE = 0.7
 WRITER_MAX_TOKENS = 2000
@@ -80,7 +81,9 @@ async def expected(
     with stage:
         if not stage.skipped:
             queries = load_split(run, "train")
-            done = run.log("expected/responses.jsonl")
+            if stage.inputs_changed:  # replies written under other prompts or rules are not reused (the call cache still is)
+                (run.path / RESPONSES).unlink(missing_ok=True)
+            done = run.log(RESPONSES)
             task = (progress or SilentProgress()).task("expected: responses written", len(queries))
             task.advance(sum(1 for q in queries if q.id in done))
 
