@@ -248,8 +248,29 @@ def test_adapters_are_served_by_vllm_with_lora_or_locally_merged(tmp_path):
 
     config = finetune_config(tmp_path, tmp_path / "base")
     base, adapter = tmp_path / "base", tmp_path / "iter-01" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text('{"r": 8}')
+    (adapter / "adapter_model.safetensors").write_bytes(b"first training")
     vllm = served_model(config, base, adapter, "iter-01", use_vllm=True)
     assert vllm.model == f"vllm/{base.resolve()}:{adapter.resolve()}" and vllm.temperature == config.finetune.eval_temperature
     local = served_model(config, base, adapter, "iter-01", use_vllm=False)
     assert local.model == "local/iter-01" and local.model_args == {"model_path": str(base.resolve()), "adapter_path": str(adapter.resolve())}
     assert served_model(config, base, None, "base", use_vllm=False).model_args == {"model_path": str(base.resolve())}
+
+
+async def test_an_adapter_retrained_at_the_same_path_does_not_replay_the_old_replies(tmp_path):
+    from a3.align.finetune.serving import served_model
+    from tests.test_finetune import finetune_config
+
+    config = finetune_config(tmp_path, tmp_path / "base")
+    adapter = tmp_path / "iter-01" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text('{"r": 8}')
+    weights = adapter / "adapter_model.safetensors"
+    trainings = iter(["first training", "second training"])
+    weights.write_bytes(next(trainings).encode())
+    client = ScriptedClient(lambda messages, call: weights.read_text(), run_dir=tmp_path / "run")
+    first = await client.generate("Tell me the code.", config=served_model(config, tmp_path / "base", adapter, "iter-01", use_vllm=False))
+    weights.write_bytes(next(trainings).encode())  # the iteration is trained again in the same folder
+    again = await client.generate("Tell me the code.", config=served_model(config, tmp_path / "base", adapter, "iter-01", use_vllm=False))
+    assert (first.text, again.text, again.cached) == ("first training", "second training", False)

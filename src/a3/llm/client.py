@@ -345,7 +345,7 @@ class LLMClient:
 
     @staticmethod
     def _backend_ident(config: CallConfig) -> str:
-        return config.model + "|" + json.dumps(config.model_args, sort_keys=True, default=str)
+        return config.model + "|" + json.dumps(config.model_args, sort_keys=True, default=str) + "|" + str(config.weights_id)
 
     def _limit(self, model: str) -> int:
         if isinstance(self._concurrency, int):

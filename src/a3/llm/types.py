@@ -30,6 +30,11 @@ class CallConfig(BaseModel):
     model_args: dict[str, Any] = Field(default_factory=dict, description="provider arguments, e.g. base_url")
     provider_json_schema: bool = Field(default=True, description="ask the provider for schema-shaped JSON when a schema is given")
     cache_salt: str | None = Field(default=None, description="change to draw a fresh sample for otherwise identical calls")
+    weights_id: str | None = Field(
+        default=None,
+        description="identifies the served weights where the model string and args do not (an adapter retrained at "
+                    "the same path); part of the cache key only, never sent",
+    )
 
 
 class Usage(BaseModel):

@@ -14,6 +14,7 @@ from pathlib import Path
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import CallConfig
+from a3.store.hashing import file_sha256, sha256_of
 
 
 def base_weights(config: A3Config) -> Path:
@@ -53,5 +54,17 @@ def served_model(config: A3Config, base: Path, adapter: Path | None, label: str,
         args = {"model_path": str(base.resolve())}
         if adapter is not None:
             args["adapter_path"] = str(adapter.resolve())
+    # The adapter's content keys the call cache: a retrained adapter at the same path must not
+    # replay the replies of the one before it.
+    weights_id = _adapter_fingerprint(adapter) if adapter is not None else None
     return CallConfig(model=model, model_args=args, temperature=config.finetune.eval_temperature,
-                      max_tokens=config.target_model.max_tokens, timeout=config.target_model.request_timeout)
+                      max_tokens=config.target_model.max_tokens, timeout=config.target_model.request_timeout,
+                      weights_id=weights_id)
+
+
+def _adapter_fingerprint(adapter: Path) -> str:
+    """A hash of the adapter's weights and settings (its ``adapter_*`` files)."""
+    files = sorted(adapter.glob("adapter_*"))
+    if not files:
+        raise UserInputError(f"{adapter}: no adapter files (adapter_config.json, adapter_model.safetensors) to serve")
+    return sha256_of({f.name: file_sha256(f) for f in files})
