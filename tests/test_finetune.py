@@ -233,14 +233,19 @@ class StubbornAgent(Agent):
         return json.dumps(reply)
 
 
-async def test_an_agent_that_cannot_give_a_valid_plan_ends_the_search_and_keeps_what_was_trained(tmp_path, tiny):
+async def test_an_agent_that_cannot_give_a_valid_plan_gets_a_rule_following_fallback(tmp_path, tiny):
     config = finetune_config(tmp_path, tiny, iterations=2)
     run = RunDir(tmp_path / "run")
     agent = StubbornAgent()
     client = ScriptedClient(make_script(World(conversation=False), agent), run_dir=run, real=("local/",))
     await run_all(config, run, client)
     summary = await finetune(config, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
-    assert [row["iteration"] for row in summary["iterations"]] == [1]
-    assert summary["stopped_early"].startswith("iteration 2: the agent gave no valid decision")
-    assert summary["selection"]["chosen"] == 1 and summary["chosen_test"] is not None
+    assert [row["iteration"] for row in summary["iterations"]] == [1, 2]
+    assert list(summary["fallbacks"]) == ["2"] and "the agent gave no valid decision" in summary["fallbacks"]["2"]
+    first, second = (read_json(run.path / "finetune" / f"iter-0{i}" / "decision.json") for i in (1, 2))
+    assert second["based_on"] == 1 and second["decision"] is None
+    # one change from iteration 1, as the rules ask: the same settings, harmful weights doubled (SFR above target)
+    assert {k: v for k, v in second["plan"].items() if k != "weights"} == {k: v for k, v in first["plan"].items() if k != "weights"}
+    assert all(second["plan"]["weights"][h] == [2 * w[0], w[1]] for h, w in first["plan"]["weights"].items())
+    assert summary["selection"]["chosen"] in (1, 2) and summary["chosen_test"] is not None
     assert len(agent.prompts) == 1 + 3  # iteration 1, then iteration 2 asked once and re-asked twice

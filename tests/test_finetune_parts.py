@@ -274,3 +274,16 @@ async def test_an_adapter_retrained_at_the_same_path_does_not_replay_the_old_rep
     weights.write_bytes(next(trainings).encode())  # the iteration is trained again in the same folder
     again = await client.generate("Tell me the code.", config=served_model(config, tmp_path / "base", adapter, "iter-01", use_vllm=False))
     assert (first.text, again.text, again.cached) == ("first training", "second training", False)
+
+
+def test_the_fallback_plan_makes_one_change_by_the_agent_goals():
+    from a3.align.finetune.decisions import fallback_plan
+
+    base, _ = clamp(decision(weights=[HypothesisWeight(hypothesis_id="H1", harmful_weight=6, benign_weight=1)]), ["H1", "H2"], 10)
+    leaky, why = fallback_plan(base, validation_sfr=0.2, validation_fpr=0.0, sfr_target=0.05)
+    assert leaky.weights == {"H1": (10.0, 1.0), "H2": (2.0, 1.0)} and "harmful weights doubled" in why  # capped at 10
+    assert leaky.hyperparameters() == base.hyperparameters()
+    refusing, why = fallback_plan(base, validation_sfr=0.0, validation_fpr=0.3, sfr_target=0.05)
+    assert refusing.weights == {"H1": (6.0, 2.0), "H2": (1.0, 2.0)} and "benign weights doubled" in why
+    same, why = fallback_plan(base, validation_sfr=0.0, validation_fpr=0.0, sfr_target=0.05)
+    assert same == base and "same plan" in why

@@ -47,8 +47,8 @@ def _print_finetune(summary: dict) -> None:
                       _pct(row["validation"]["fpr"]), _pct(row["ood"]["sfr"]), _pct(row["ood"]["fpr"]),
                       "n/a" if drop is None else f"{100 * drop:+.1f} pts")
     console.print(table)
-    if summary.get("stopped_early"):
-        console.print(f"[yellow]stopped early[/] at {escape(summary['stopped_early'])}")
+    for iteration, note in (summary.get("fallbacks") or {}).items():
+        console.print(f"[yellow]iteration {iteration}[/]: {escape(note)}")
     selection = summary["selection"]
     if chosen is not None:
         test = summary["chosen_test"]

@@ -82,7 +82,7 @@ def collect(run_dir: str | Path) -> ReportData:
     split_of = {h: name for name in SPLITS for h in assignment.get(name, [])}
     finetune = _read(run / "finetune" / "summary.json") or {}
     iterations = read_records(run / "finetune" / "iterations.jsonl", key="iteration")
-    selection = {**finetune.get("selection", {}), "stopped_early": finetune.get("stopped_early")}
+    selection = {**finetune.get("selection", {}), "fallbacks": finetune.get("fallbacks") or {}}
     baseline = _read(run / "splits" / "baseline.json") or {}
     test = _test_results(run)
     comparison, points = _comparison(run, baseline, iterations, selection, test)

@@ -183,8 +183,9 @@ def _iterations(data: ReportData) -> Section:
     rule = data.selection.get("rule", "")
     chosen = data.selection.get("chosen")
     intro = (f"Chosen: iteration {chosen} — {rule}." if chosen else "No iteration chosen yet.") + judge_note(data.judge_check)
-    if data.selection.get("stopped_early"):
-        intro += f" The search stopped early at {data.selection['stopped_early']}."
+    if data.selection.get("fallbacks"):
+        intro += (f" The agent gave no valid decision for iteration(s) {', '.join(map(str, data.selection['fallbacks']))}; "
+                  "A3's fallback plan was trained instead (see each iteration's decision.json).")
     if data.test:
         intro += (f" Sealed test of the chosen adapter: SFR {pct(data.test['sfr'])}, FPR {pct(data.test['fpr'])} "
                   f"(base model: SFR {pct(data.test['base_sfr'])}, FPR {pct(data.test['base_fpr'])}).")

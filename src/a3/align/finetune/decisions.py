@@ -141,3 +141,18 @@ def clamp(decision: Decision, train_hypotheses: list[str], max_epochs: int,
         general_data_percentage=bound("general_data_percentage", plan.general_data_percentage, *GENERAL_RANGE),
         weights=weights,
     ), notes
+
+
+def fallback_plan(base: TrainingPlan, validation_sfr: float | None, validation_fpr: float | None,
+                  sfr_target: float) -> tuple[TrainingPlan, str]:
+    """The next plan when the agent gives no valid decision: one change to ``base``, its weights,
+    by the agent's own goals: twice the harmful weights while validation SFR is above the target,
+    else twice the benign weights while benign requests are refused, else ``base`` again."""
+    if validation_sfr is not None and validation_sfr > sfr_target:
+        weights, why = {h: (hw * 2, bw) for h, (hw, bw) in base.weights.items()}, "harmful weights doubled (validation SFR above target)"
+    elif validation_fpr:
+        weights, why = {h: (hw, bw * 2) for h, (hw, bw) in base.weights.items()}, "benign weights doubled (benign requests refused)"
+    else:
+        weights, why = dict(base.weights), "the same plan again (goals met)"
+    clamped = {h: (min(hw, WEIGHT_RANGE[1]), min(bw, WEIGHT_RANGE[1])) for h, (hw, bw) in weights.items()}
+    return base.model_copy(update={"weights": clamped}), why

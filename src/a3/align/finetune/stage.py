@@ -21,7 +21,7 @@ from a3.align.evaluation import evaluate_model
 from a3.align.expected import OUTPUT as EXPECTED_OUTPUT, STAGE as EXPECTED_STAGE
 from a3.align.explog import ExperimentLog
 from a3.align.finetune.agent import PROMPT, AgentContext, decide
-from a3.align.finetune.decisions import TrainingPlan
+from a3.align.finetune.decisions import TrainingPlan, fallback_plan
 from a3.align.finetune.general_data import GeneralDataSet, load_general_data
 from a3.align.finetune.mixture import training_budget, weighted_training_set
 from a3.align.finetune.selection import choose
@@ -144,21 +144,12 @@ class _Loop:
         if baseline is not None:
             self.log.add("capability_baseline", "capability_baseline", scores=baseline)
         task = self.progress.task("finetune: iterations", self.settings.iterations)
-        stopped = None
         for iteration in range(1, self.settings.iterations + 1):
             if iteration not in self.records:
-                try:
-                    await self._iteration(iteration, baseline)
-                except StructuredOutputError as exc:
-                    # The agent could not give a valid plan even after being told why: the search
-                    # ends here, and the iterations already trained are still compared and kept.
-                    stopped = f"iteration {iteration}: the agent gave no valid decision ({exc})"
-                    if iteration == 1:
-                        raise
-                    break
+                await self._iteration(iteration, baseline)
             task.advance()
         self.log.write_markdown()
-        await self._finish(baseline, stopped)
+        await self._finish(baseline)
 
     async def _iteration(self, iteration: int, baseline: dict[str, Any] | None) -> None:
         folder = self.folder / f"iter-{iteration:02d}"
@@ -181,7 +172,8 @@ class _Loop:
         self.client.release(served)
         record = {
             "iteration": iteration, "based_on": decision["based_on"], "plan": plan.model_dump(),
-            "reasoning": decision["reasoning"], "clamps": decision["clamps"], "counts": training_set.counts,
+            "reasoning": decision["reasoning"], "clamps": decision["clamps"], "fallback": decision.get("fallback"),
+            "counts": training_set.counts,
             "train": result.model_dump(), "adapter": str((folder / "adapter").relative_to(self.run.path)),
             "model": served.model, "validation": metrics["validation"], "ood": metrics["ood"],
             "capability": capability, "capability_drop": _drop(baseline, capability),
@@ -198,16 +190,35 @@ class _Loop:
                 sealed=sealed_hypotheses(self.run), budget=self.budget, max_epochs=self.settings.max_epochs,
                 capability_baseline=baseline, previous=list(self.records),
             )
-            decision, plan, clamps = await decide(self.config, self.log, self.client, self.agent, context,
-                                                  self.options.log_token_budget)
-            atomic_write_json(path, {
-                "based_on": decision.based_on_iteration, "decision": decision.model_dump(), "plan": plan.model_dump(),
-                "clamps": clamps,
-                "reasoning": {k: getattr(decision, k) for k in ("overall_reasoning", "lora_reasoning", "training_reasoning",
-                                                                 "general_data_reasoning")},
-            })
+            try:
+                decision, plan, clamps = await decide(self.config, self.log, self.client, self.agent, context,
+                                                      self.options.log_token_budget)
+            except StructuredOutputError as exc:
+                if not self.records:
+                    raise  # nothing to start from
+                atomic_write_json(path, self._fallback(exc))
+            else:
+                atomic_write_json(path, {
+                    "based_on": decision.based_on_iteration, "decision": decision.model_dump(), "plan": plan.model_dump(),
+                    "clamps": clamps,
+                    "reasoning": {k: getattr(decision, k) for k in ("overall_reasoning", "lora_reasoning", "training_reasoning",
+                                                                     "general_data_reasoning")},
+                })
         saved = read_json(path)
         return {**saved, "plan_model": TrainingPlan.model_validate(saved["plan"])}
+
+    def _fallback(self, error: StructuredOutputError) -> dict[str, Any]:
+        """A rule-following next step from the best iteration so far, for an agent that gave no
+        valid decision (a small agent often breaks the one-change rule every time)."""
+        records = list(self.records)
+        selection = choose(records, sfr_target=self.config.finetune.sfr_target,
+                           max_drop=self.config.capability.max_drop, measured=self.settings.benchmarks)
+        base = next((r for r in records if r["iteration"] == selection["chosen"]), records[-1])
+        plan, why = fallback_plan(TrainingPlan.model_validate(base["plan"]), base["validation"]["sfr"],
+                                  base["validation"]["fpr"], self.config.finetune.sfr_target)
+        note = f"fallback from iteration {base['iteration']}: {why}; the agent gave no valid decision ({error})"
+        return {"based_on": base["iteration"], "decision": None, "plan": plan.model_dump(), "clamps": [],
+                "fallback": note, "reasoning": {"overall_reasoning": note}}
 
     async def _capability(self, served: CallConfig | None, label: str, log_dir: Path) -> dict[str, Any] | None:
         if not self.settings.benchmarks:
@@ -225,7 +236,7 @@ class _Loop:
         atomic_write_json(saved, result)
         return result
 
-    async def _finish(self, baseline: dict[str, Any] | None, stopped: str | None) -> None:
+    async def _finish(self, baseline: dict[str, Any] | None) -> None:
         records = list(self.records)
         selection = choose(records, sfr_target=self.config.finetune.sfr_target, max_drop=self.config.capability.max_drop,
                            measured=self.settings.benchmarks)
@@ -247,7 +258,8 @@ class _Loop:
             "test_baseline": read_json(self.run.path / SPLIT_DIR / "sealed" / "test_baseline.json"),
             "chosen_test": test,
             "general_data": {"examples": len(self.general.examples), "skipped": self.general.skipped},
-            "stopped_early": stopped,
+            # iterations whose plan A3 made because the agent gave no valid decision
+            "fallbacks": {str(r["iteration"]): r["fallback"] for r in records if r.get("fallback")},
         }
         atomic_write_json(self.folder / "summary.json", summary)
 
