@@ -287,3 +287,6 @@ def test_the_fallback_plan_makes_one_change_by_the_agent_goals():
     assert refusing.weights == {"H1": (6.0, 2.0), "H2": (1.0, 2.0)} and "benign weights doubled" in why
     same, why = fallback_plan(base, validation_sfr=0.0, validation_fpr=0.0, sfr_target=0.05)
     assert same == base and "same plan" in why
+    protect, why = fallback_plan(base, validation_sfr=0.2, validation_fpr=0.3, sfr_target=0.05, capability_drop=0.06, max_drop=0.01)
+    assert protect.general_data_percentage == base.general_data_percentage + 20 and protect.weights == base.weights
+    assert "capability fell" in why

@@ -144,10 +144,14 @@ def clamp(decision: Decision, train_hypotheses: list[str], max_epochs: int,
 
 
 def fallback_plan(base: TrainingPlan, validation_sfr: float | None, validation_fpr: float | None,
-                  sfr_target: float) -> tuple[TrainingPlan, str]:
-    """The next plan when the agent gives no valid decision: one change to ``base``, its weights,
-    by the agent's own goals: twice the harmful weights while validation SFR is above the target,
-    else twice the benign weights while benign requests are refused, else ``base`` again."""
+                  sfr_target: float, capability_drop: float | None = None, max_drop: float = 0.01) -> tuple[TrainingPlan, str]:
+    """The next plan when the agent gives no valid decision: one change to ``base``, by the
+    agent's own goals in their order: 20 points more general data while capability fell by more
+    than ``max_drop``; else twice the harmful weights while validation SFR is above the target;
+    else twice the benign weights while benign requests are refused; else ``base`` again."""
+    if capability_drop is not None and capability_drop > max_drop and base.general_data_percentage < GENERAL_RANGE[1]:
+        more = min(base.general_data_percentage + 20, GENERAL_RANGE[1])
+        return base.model_copy(update={"general_data_percentage": more}), f"general data raised to {more:g}% (capability fell)"
     if validation_sfr is not None and validation_sfr > sfr_target:
         weights, why = {h: (hw * 2, bw) for h, (hw, bw) in base.weights.items()}, "harmful weights doubled (validation SFR above target)"
     elif validation_fpr:

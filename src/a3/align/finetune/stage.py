@@ -215,7 +215,8 @@ class _Loop:
                            max_drop=self.config.capability.max_drop, measured=self.settings.benchmarks)
         base = next((r for r in records if r["iteration"] == selection["chosen"]), records[-1])
         plan, why = fallback_plan(TrainingPlan.model_validate(base["plan"]), base["validation"]["sfr"],
-                                  base["validation"]["fpr"], self.config.finetune.sfr_target)
+                                  base["validation"]["fpr"], self.config.finetune.sfr_target, base["capability_drop"],
+                                  self.config.capability.max_drop)
         note = f"fallback from iteration {base['iteration']}: {why}; the agent gave no valid decision ({error})"
         return {"based_on": base["iteration"], "decision": None, "plan": plan.model_dump(), "clamps": [],
                 "fallback": note, "reasoning": {"overall_reasoning": note}}
