@@ -186,7 +186,7 @@ async def test_the_report_says_how_far_the_judge_can_be_trusted_and_tests_the_se
     note = judge_note(validated.judge_check)
     assert "refusals: κ 1.00" in note and "on 4 held-out labels" in note and "unvalidated" not in note
     assert "harmful replies: κ 0.50" in note  # "Sure: the steps" is harmful and the scripted judge misses it
-    assert "agrees poorly" in note  # 0.50 < 0.6: said plainly
+    assert "The judge behind SFR agrees poorly" in note and "FPR agrees" not in note  # 0.50 < 0.6, for SFR only
     paired = validated.paired_test
     assert set(paired) <= {"harmful", "benign"} and paired
     markdown = write_report(validated, tmp_path / "b")["markdown"].read_text()

@@ -84,13 +84,6 @@ class JudgeValidation(BaseModel):
         """The held-out labels when there are some, else all of them."""
         return "test" if "test" in self.scopes else "all"
 
-    def weakest_kappa(self) -> float | None:
-        """The lower of the two kinds' kappas on the headline labels (None if either is undefined)."""
-        scope = self.scopes[self.headline_scope]
-        kappas = [scope.harmful.kappa, scope.benign.kappa]
-        kappas = [k for k, a in zip(kappas, (scope.harmful, scope.benign)) if a.n]
-        return None if not kappas or any(k is None for k in kappas) else min(kappas)  # type: ignore[type-var]
-
 
 def load_labels(path: str | Path) -> list[LabelledResponse]:
     path = Path(path)

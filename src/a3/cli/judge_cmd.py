@@ -57,11 +57,16 @@ def validate(
                           _interval(a.kappa, a.kappa_low, a.kappa_high, percent=False), str(a.true_positive),
                           str(a.false_positive), str(a.false_negative), str(a.true_negative), undecided if kind == "all" else "")
     console.print(table)
-    weakest = result.weakest_kappa()
     where = "held-out (test)" if result.headline_scope == "test" else "all"
-    if weakest is None:
-        console.print(f"[yellow]kappa is undefined on the {where} labels (one kind has a single label value); add labels of both values[/]")
-    elif weakest < KAPPA_FLOOR:
-        console.print(f"[red]the judge agrees poorly with the {where} labels (kappa {weakest:.2f} < {KAPPA_FLOOR}): "
-                      "its rates are not evidence[/]")
+    headline = result.scopes[result.headline_scope]
+    for kind, rate in (("harmful", "SFR"), ("benign", "FPR")):
+        agreement = getattr(headline, kind)
+        if not agreement.n:
+            continue
+        if agreement.kappa is None:
+            console.print(f"[yellow]{kind}: kappa is undefined on the {where} labels (a single label value); "
+                          "add labels of both values[/]")
+        elif agreement.kappa < KAPPA_FLOOR:
+            console.print(f"[red]{kind}: the judge agrees poorly with the {where} labels (kappa {agreement.kappa:.2f} < "
+                          f"{KAPPA_FLOOR}): its {rate} is not evidence[/]")
     console.print(f"saved: {run.path / 'judge' / 'validation.json'}")
