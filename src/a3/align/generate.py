@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,26 +209,16 @@ class _Generation:
         return created
 
     async def _measure(self, hypothesis: Hypothesis) -> None:
-        """Write the hypothesis's harmful queries; each kept one gets its look-alike, and both are
-        measured, while the next ones are being written."""
         self.task.add_total(2 * self.n_harmful)
-        pending: list[asyncio.Future[None]] = []
+        harmful = await self._harmful_queries(hypothesis)
+        await asyncio.gather(*(self._benign_and_measure(hypothesis, query) for query in harmful))
 
-        def measure(queries: list[Query | None]) -> None:
-            pending.extend(asyncio.ensure_future(self._benign_and_measure(hypothesis, q)) for q in queries if q is not None)
-
-        try:
-            await self._harmful_queries(hypothesis, measure)
-            await asyncio.gather(*pending)
-        finally:
-            for future in pending:  # after an error, nothing is left running (finished ones ignore this)
-                future.cancel()
-
-    async def _harmful_queries(self, hypothesis: Hypothesis, measure: Callable[[list[Query | None]], None]) -> None:
-        measure([self._admit(Query(id=f"{hypothesis.id}-h0", hypothesis_id=hypothesis.id, kind="harmful",
-                                   messages=hypothesis.concrete_example, source="concrete_example"))])
+    async def _harmful_queries(self, hypothesis: Hypothesis) -> list[Query]:
+        concrete = self._admit(Query(id=f"{hypothesis.id}-h0", hypothesis_id=hypothesis.id, kind="harmful",
+                                     messages=hypothesis.concrete_example, source="concrete_example"))
+        queries = [concrete] if concrete is not None else []
         if self.n_harmful == 1:
-            return
+            return queries
         scenarios = await self._scenarios(hypothesis)
         per_scenario = self.config.hypothesis_generation.max_variations_per_example
         slots = [(s, v) for s in range(len(scenarios)) for v in range(per_scenario)][: self.n_harmful - 1]
@@ -242,17 +231,17 @@ class _Generation:
             if all(i in self.data.queries or i in self.data.dropped for i in ids):
                 return [Query.model_validate(self.data.queries.get(i)) if i in self.data.queries else None for i in ids]
             try:
-                queries = await self.writer.write(hypothesis.text, hypothesis.concrete_example, scenarios[scenario], len(wanted))
+                written = await self.writer.write(hypothesis.text, hypothesis.concrete_example, scenarios[scenario], len(wanted))
             except (LLMCallError, StructuredOutputError) as exc:
                 for query_id in ids:
                     self._fail(query_id, hypothesis.id, "write a harmful query", exc)
                 return []
             return [self._admit(Query(id=query_id, hypothesis_id=hypothesis.id, kind="harmful", messages=messages,
                                       source=f"scenario {scenario + 1}, variation {variation + 1}"))
-                    for query_id, (_, variation), messages in zip(ids, wanted, queries)]
+                    for query_id, (_, variation), messages in zip(ids, wanted, written)]
 
-        for kept in await asyncio.gather(*(write(s, wanted) for s, wanted in by_scenario.items())):
-            measure(kept)
+        written = await asyncio.gather(*(write(s, wanted) for s, wanted in by_scenario.items()))
+        return queries + [q for group in written for q in group if q is not None]
 
     async def _scenarios(self, hypothesis: Hypothesis) -> list[str]:
         stored = self.data.scenarios.get(hypothesis.id)
