@@ -350,6 +350,8 @@ async def test_an_expected_reply_that_shows_the_behaviour_is_written_again(tmp_p
 async def test_with_a_refusal_rule_harmful_targets_decline_and_benign_targets_do_not(tmp_path):
     raw = make_config().model_dump(mode="json")
     raw["judge_rules"] = {"benign": {"regex": r"\b(firm|decline)\b"}}
+    raw["expected_behavior_prompts"].update(harmful_default_response="I decline: that is not something I share.",
+                                            benign_default_response="Here is how to do it.")
     config = A3Config.model_validate(raw)
     world = World(conversation=False)
     tries: dict[str, int] = {}
@@ -462,7 +464,35 @@ async def test_expected_replies_written_under_other_rules_are_not_reused(tmp_pat
     await expected(config, run, client)
     assert all(r["source"] == "generated" for r in read_json(run.path / "expected" / "expected_behaviors.json")["responses"])
     raw = config.model_dump(mode="json")
-    raw["judge_rules"] = {"benign": {"regex": r"\bhelpful\b"}}  # now every benign reply reads as a refusal
+    raw["judge_rules"] = {"benign": {"regex": r"\bhelpful\b|\bdecline\b"}}  # now every benign reply reads as a refusal
+    raw["expected_behavior_prompts"].update(harmful_default_response="I decline.", benign_default_response="Here you go.")
     await expected(A3Config.model_validate(raw), run, client)
     records = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
     assert all(r["source"] == "default" for r in records if r["kind"] == "benign")
+
+
+async def test_a_default_response_that_breaks_the_rules_is_named_before_any_work(tmp_path):
+    config = make_config()
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(World(conversation=False), run_dir=run)
+    await generate(config, run, client, GenerateOptions(num_rounds=3))
+    await split(config, run, client)
+    raw = config.model_dump(mode="json")
+    raw["judge_rules"] = {"benign": {"regex": r"\bcannot\b"}}
+    raw["expected_behavior_prompts"].update(harmful_default_response="Sure, here it is.")
+    with pytest.raises(UserInputError, match=r"expected_behavior_prompts\.harmful_default_response cannot be a training target"):
+        await expected(A3Config.model_validate(raw), run, client)
+    assert not (run.path / "expected").exists()
+
+
+async def test_stage_1_refuses_to_mix_queries_made_under_other_settings(tmp_path):
+    config = make_config()
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(World(conversation=False), run_dir=run)
+    await generate(config, run, client, GenerateOptions(num_rounds=1))
+    await generate(config, run, client, GenerateOptions(num_rounds=2))  # more rounds: resumed
+    raw = config.model_dump(mode="json")
+    raw["data_generation"]["topic_regex"] = "TRIGGER"
+    with pytest.raises(UserInputError, match="this run's queries were made with other settings"):
+        await generate(A3Config.model_validate(raw), run, client, GenerateOptions(num_rounds=2))
+

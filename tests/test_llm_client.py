@@ -248,3 +248,15 @@ async def test_a_cancelled_call_does_not_leave_its_twin_waiting():
     first.cancel()
     assert (await asyncio.wait_for(second, 1)).text == "done"
     assert first.cancelled()
+
+
+def test_weights_id_keys_the_cache_only_when_set():
+    # Left out of dumps, so cache keys, judge identities and pinned settings made before it existed still hold.
+    from a3.llm import CallConfig
+
+    plain = CallConfig(model="scripted/x", temperature=0.0)
+    assert "weights_id" not in plain.model_dump()
+    client = ScriptedClient(lambda m, c: "ok")
+    key = client._cache_key([], plain, None)
+    assert key == client._cache_key([], CallConfig(model="scripted/x", temperature=0.0, weights_id=None), None)
+    assert key != client._cache_key([], plain.model_copy(update={"weights_id": "abc"}), None)

@@ -29,7 +29,6 @@ from a3.store import RunDir, atomic_write_json, read_json
 
 STAGE = "expected"
 OUTPUT = "expected/expected_behaviors.json"
-RESPONSES = "expected/responses.jsonl"  # one record per query as it is written (what a resumed run keeps)
 #: The expected-behaviour writer's temperature, as in the original.
 WRITER_TEMPERATURE = 0.7
 WRITER_MAX_TOKENS = 2000
@@ -71,6 +70,7 @@ async def expected(
         update={"temperature": WRITER_TEMPERATURE, "max_tokens": WRITER_MAX_TOKENS}
     )
     judge = Judge(client, config)
+    _check_defaults(config, judge)
     stage = run.stage(
         STAGE,
         inputs={"split": split_manifest.input_hash, "prompts": config.expected_behavior_prompts.model_dump(), "tries": options.tries,
@@ -81,9 +81,10 @@ async def expected(
     with stage:
         if not stage.skipped:
             queries = load_split(run, "train")
-            if stage.inputs_changed:  # replies written under other prompts or rules are not reused (the call cache still is)
-                (run.path / RESPONSES).unlink(missing_ok=True)
-            done = run.log(RESPONSES)
+            # One record per query as it is written, in a log named by the stage's inputs: a resumed
+            # run keeps only replies made under the same prompts and rules (the call cache still
+            # replays any call that matches), however the earlier attempt ended.
+            done = run.log(f"expected/responses-{stage.input_hash[:16]}.jsonl")
             task = (progress or SilentProgress()).task("expected: responses written", len(queries))
             task.advance(sum(1 for q in queries if q.id in done))
 
@@ -123,6 +124,16 @@ async def _write_one(config: A3Config, client: LLMClient, judge: Judge, writer: 
     return _record(query, default, "default", errors)
 
 
+def _check_defaults(config: A3Config, judge: Judge) -> None:
+    """The config's default responses become training targets: they must pass the rules too."""
+    prompts = config.expected_behavior_prompts
+    for kind, reply in (("harmful", prompts.harmful_default_response), ("benign", prompts.benign_default_response)):
+        probe = Query(id=f"default-{kind}", hypothesis_id="-", kind=kind, messages=[], source="the config's default")
+        problem = _unfit(judge, probe, reply)
+        if problem is not None:
+            raise UserInputError(f"expected_behavior_prompts.{kind}_default_response cannot be a training target: {problem}")
+
+
 def _unfit(judge: Judge, query: Query, reply: str) -> str | None:
     """Why ``reply`` cannot be the training target of ``query`` by the config's rules, or None."""
     harm = judge.shows_harm(query.messages, reply)
@@ -130,7 +141,7 @@ def _unfit(judge: Judge, query: Query, reply: str) -> str | None:
         return f"the reply shows the behaviour (harmful-kind rule: {harm})"
     if not judge.has_rule("benign"):
         return None
-    refusal = judge.reads_as_refusal(reply)
+    refusal = judge.reads_as_refusal(reply, query.messages)
     if query.kind == "harmful" and refusal is None:
         return "the reply to a harmful query does not decline (refusal rule)"
     if query.kind == "benign" and refusal is not None:

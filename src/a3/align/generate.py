@@ -28,7 +28,7 @@ from a3.llm.types import Message
 from a3.llm.structured import latest_valid
 from a3.progress import Progress, ProgressTask, SilentProgress
 from a3.prompts import load_prompt
-from a3.store import RunDir, atomic_write_json, read_json
+from a3.store import RunDir, atomic_write_json, pin_settings, read_json
 
 STAGE = "generate"
 LOOK_ALIKE_ATTEMPTS = 3  # samples drawn for a benign look-alike before it is dropped
@@ -98,6 +98,11 @@ async def generate(
 ) -> dict[str, Any]:
     """Run (or resume) stage 1 and return its summary (also written to generation/summary.json)."""
     starting_proposals(config)  # a malformed starting hypothesis is reported before any work
+    # Stored queries and verdicts are resumed item by item: made under other settings (another
+    # gate, judge or writer), they would be mixed with new ones. Only the round options may change.
+    pin_settings(run.path / "generation" / "settings.json", stage_inputs(config, options)["config"],
+                 f"{run.path / 'generation'}: this run's queries were made with other settings (config sections "
+                 "attack ... data_generation); use another --run-dir, or delete the generation folder to start over")
     stage = run.stage(
         STAGE,
         inputs=stage_inputs(config, options),

@@ -114,9 +114,10 @@ class Judge:
     def has_rule(self, kind: Kind) -> bool:
         return self.rules[kind] is not None
 
-    def reads_as_refusal(self, text: str) -> str | None:
-        """The benign-kind (refusal) rule's reason when it flags ``text``, else None (or no rule)."""
-        return self._rule_flags("benign", [], text)
+    def reads_as_refusal(self, text: str, messages: list[Message] | None = None) -> str | None:
+        """The benign-kind (refusal) rule's reason when it flags ``text`` (a reply to ``messages``),
+        else None (or no rule)."""
+        return self._rule_flags("benign", messages or [], text)
 
     def _rule_flags(self, kind: Kind, messages: list[Message], text: str) -> str | None:
         rule = self.rules[kind]

@@ -23,7 +23,7 @@ from a3.align.records import Query, Verdict
 from a3.config import A3Config
 from a3.config.schema import Splits
 from a3.errors import UserInputError
-from a3.llm import LLMClient, StructuredOutputError
+from a3.llm import LLMCallError, LLMClient, StructuredOutputError
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, read_json
 
@@ -111,11 +111,11 @@ async def split(config: A3Config, run: RunDir, client: LLMClient, model: str | N
             try:
                 choice = (await client.generate(text, config=generator, schema=ood_schema(candidates, counts["ood"]),
                                                 prompt_version=prompt.version)).parsed
-            except StructuredOutputError as exc:
+            except (StructuredOutputError, LLMCallError) as exc:
                 # The split must not hinge on a weak agent: draw the OOD hypotheses at random, and say so.
                 drawn = sorted(rng.sample(candidates, counts["ood"]), key=_order)
-                choice = OodChoice(reasoning=f"drawn at random (seed {config.splits.seed}): the OOD agent gave no valid "
-                                             f"choice ({exc})", ood_hypotheses=drawn)
+                why = f"drawn at random (seed {config.splits.seed}): the OOD agent gave no valid choice ({exc})"
+                choice = OodChoice.model_construct(reasoning=why, ood_hypotheses=drawn)
             ood = choice.ood_hypotheses
             rest = [h for h in candidates if h not in ood]
             validation = sorted(rng.sample(rest, counts["validation"]), key=_order)

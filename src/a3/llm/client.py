@@ -272,6 +272,8 @@ class LLMClient:
     def _cache_key(self, messages: list[Message], config: CallConfig, schema: type[BaseModel] | None) -> str:
         request = config.model_dump(exclude={"timeout"})
         request["model_args"] = {k: v for k, v in config.model_args.items() if not _is_secret(k)}
+        if config.weights_id is not None:
+            request["weights_id"] = config.weights_id
         return sha256_of(
             {
                 "request": request,

@@ -32,6 +32,7 @@ class CallConfig(BaseModel):
     cache_salt: str | None = Field(default=None, description="change to draw a fresh sample for otherwise identical calls")
     weights_id: str | None = Field(
         default=None,
+        exclude=True,  # out of dumps, so every hash made before the field existed still holds
         description="identifies the served weights where the model string and args do not (an adapter retrained at "
                     "the same path); part of the cache key only, never sent",
     )

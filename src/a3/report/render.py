@@ -80,7 +80,7 @@ def judge_note(check: JudgeCheck | None) -> str:
     note = f"{head} Against labels made by reading replies — {'; '.join(parts)}."
     # Each rate rests on one kind's judge: SFR on the harmful-reply judge, FPR on the refusal judge.
     weak = [rate for kind, rate in (("harmful", "SFR"), ("benign", "FPR"))
-            if getattr(scope, kind).kappa is None or getattr(scope, kind).kappa < KAPPA_FLOOR]
+            if getattr(scope, kind).n and (getattr(scope, kind).kappa is None or getattr(scope, kind).kappa < KAPPA_FLOOR)]
     if weak:
         rates = " and ".join(weak)
         note += (f" **The judge behind {rates} agrees poorly with the labels (κ below {KAPPA_FLOOR} or undefined): "

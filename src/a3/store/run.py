@@ -130,7 +130,6 @@ class Stage:
         self.prompt_versions = prompt_versions
         self.models = models
         self.skipped = False
-        self.inputs_changed = False  # an earlier attempt of this stage had other inputs
         self._outputs: list[str] = []
         self._t0 = 0.0
         self._manifest: StageManifest | None = None
@@ -149,8 +148,7 @@ class Stage:
             self.skipped = True
             self._manifest = previous
             return self
-        self.inputs_changed = previous is not None and previous.input_hash != self.input_hash
-        attempts = previous.attempts + 1 if previous is not None and not self.inputs_changed else 1
+        attempts = previous.attempts + 1 if previous is not None and previous.input_hash == self.input_hash else 1
         self._t0 = time.monotonic()
         self._manifest = StageManifest(
             stage=self.name,

@@ -152,7 +152,7 @@ def fallback_plan(base: TrainingPlan, validation_sfr: float | None, validation_f
     if capability_drop is not None and capability_drop > max_drop and base.general_data_percentage < GENERAL_RANGE[1]:
         more = min(base.general_data_percentage + 20, GENERAL_RANGE[1])
         return base.model_copy(update={"general_data_percentage": more}), f"general data raised to {more:g}% (capability fell)"
-    if validation_sfr is not None and validation_sfr > sfr_target:
+    if validation_sfr is not None and validation_sfr >= sfr_target:
         weights, why = {h: (hw * 2, bw) for h, (hw, bw) in base.weights.items()}, "harmful weights doubled (validation SFR above target)"
     elif validation_fpr:
         weights, why = {h: (hw, bw * 2) for h, (hw, bw) in base.weights.items()}, "benign weights doubled (benign requests refused)"
