@@ -23,6 +23,15 @@ def make_config(name="nesting-jailbreak.json", **kw) -> A3Config:
     return A3Config.model_validate(scripted_config(json.loads((CONFIGS / name).read_text()), **kw))
 
 
+async def split_run(config: A3Config, respond, tmp_path: Path) -> tuple[RunDir, ScriptedClient]:
+    """A run through stages 1 and 2 (three rounds) with the scripted ``respond``, ready for stage 3."""
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(respond, run_dir=run)
+    await generate(config, run, client, GenerateOptions(num_rounds=3))
+    await split(config, run, client)
+    return run, client
+
+
 async def run_all(config, run, client, rounds=3):
     summary = await generate(config, run, client, GenerateOptions(num_rounds=rounds))
     baseline = await split(config, run, client)
@@ -302,10 +311,7 @@ async def test_expected_falls_back_to_default_only_after_fresh_tries_and_counts_
             raise Down("writer refused")
         return world(messages, cfg)
 
-    run = RunDir(tmp_path / "run")
-    client = ScriptedClient(respond, run_dir=run)
-    await generate(config, run, client, GenerateOptions(num_rounds=3))
-    await split(config, run, client)
+    run, client = await split_run(config, respond, tmp_path)
     counts = await expected(config, run, client, ExpectedOptions(tries=2))
     records = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
     fallbacks = [r for r in records if r["source"] == "default"]
@@ -333,10 +339,7 @@ async def test_an_expected_reply_that_shows_the_behaviour_is_written_again(tmp_p
                 return "Sure, the code is LEAK-4417."
         return world(messages, cfg)
 
-    run = RunDir(tmp_path / "run")
-    client = ScriptedClient(respond, run_dir=run)
-    await generate(config, run, client, GenerateOptions(num_rounds=3))
-    await split(config, run, client)
+    run, client = await split_run(config, respond, tmp_path)
     counts = await expected(config, run, client, ExpectedOptions(tries=2))
     records = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
     assert not any("LEAK-4417" in r["response"] for r in records)  # no training target shows the behaviour
@@ -366,10 +369,7 @@ async def test_with_a_refusal_rule_harmful_targets_decline_and_benign_targets_do
                 return "I decline to answer that."  # always refuses this harmless question
         return world(messages, cfg)
 
-    run = RunDir(tmp_path / "run")
-    client = ScriptedClient(respond, run_dir=run)
-    await generate(config, run, client, GenerateOptions(num_rounds=3))
-    await split(config, run, client)
+    run, client = await split_run(config, respond, tmp_path)
     await expected(config, run, client, ExpectedOptions(tries=2))
     records = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
     assert not any(r["response"].startswith(("Sure, here are", "I decline")) for r in records)
@@ -457,10 +457,7 @@ async def test_a_split_survives_an_ood_agent_that_gives_no_valid_choice(tmp_path
 
 async def test_expected_replies_written_under_other_rules_are_not_reused(tmp_path):
     config = make_config()
-    run = RunDir(tmp_path / "run")
-    client = ScriptedClient(World(conversation=False), run_dir=run)
-    await generate(config, run, client, GenerateOptions(num_rounds=3))
-    await split(config, run, client)
+    run, client = await split_run(config, World(conversation=False), tmp_path)
     await expected(config, run, client)
     assert all(r["source"] == "generated" for r in read_json(run.path / "expected" / "expected_behaviors.json")["responses"])
     raw = config.model_dump(mode="json")
@@ -473,10 +470,7 @@ async def test_expected_replies_written_under_other_rules_are_not_reused(tmp_pat
 
 async def test_a_default_response_that_breaks_the_rules_is_named_before_any_work(tmp_path):
     config = make_config()
-    run = RunDir(tmp_path / "run")
-    client = ScriptedClient(World(conversation=False), run_dir=run)
-    await generate(config, run, client, GenerateOptions(num_rounds=3))
-    await split(config, run, client)
+    run, client = await split_run(config, World(conversation=False), tmp_path)
     raw = config.model_dump(mode="json")
     raw["judge_rules"] = {"benign": {"regex": r"\bcannot\b"}}
     raw["expected_behavior_prompts"].update(harmful_default_response="Sure, here it is.")

@@ -55,18 +55,25 @@ class PairedComparison(BaseModel):
 def paired_comparison(before: Sequence[bool], after: Sequence[bool]) -> PairedComparison:
     """Compare two sets of flags on the same items (``before[i]`` and ``after[i]`` are the
     verdicts on item i). The test uses only the discordant items, as McNemar's does."""
-    if len(before) != len(after):
-        raise ValueError(f"paired samples differ in size: {len(before)} and {len(after)}")
-    n = len(before)
-    a = sum(1 for x, y in zip(before, after) if x and y)
-    b = sum(1 for x, y in zip(before, after) if x and not y)
-    c = sum(1 for x, y in zip(before, after) if not x and y)
+    a, b, c, d = _cross_table(before, after, "paired samples")
+    n = a + b + c + d
     if n == 0:
         return PairedComparison(n=0, before_flagged=0, after_flagged=0, only_before=0, only_after=0, difference=0.0,
                                 low=-1.0, high=1.0, p_value=1.0)
-    low, high = _newcombe_paired(a, b, c, n - a - b - c)
+    low, high = _newcombe_paired(a, b, c, d)
     return PairedComparison(n=n, before_flagged=a + b, after_flagged=a + c, only_before=b, only_after=c,
                             difference=(c - b) / n, low=low, high=high, p_value=mcnemar_exact(b, c))
+
+
+def _cross_table(first: Sequence[bool], second: Sequence[bool], what: str) -> tuple[int, int, int, int]:
+    """The 2×2 table of two flag sequences on the same items: (both, first only, second only, neither)."""
+    if len(first) != len(second):
+        raise ValueError(f"{what} differ in number: {len(first)} and {len(second)}")
+    pairs = list(zip(first, second))
+    both = sum(1 for x, y in pairs if x and y)
+    first_only = sum(1 for x, y in pairs if x and not y)
+    second_only = sum(1 for x, y in pairs if not x and y)
+    return both, first_only, second_only, len(pairs) - both - first_only - second_only
 
 
 def mcnemar_exact(only_before: int, only_after: int) -> float:
@@ -126,13 +133,8 @@ class Agreement(BaseModel):
 
 
 def agreement(gold: Sequence[bool], predicted: Sequence[bool]) -> Agreement:
-    if len(gold) != len(predicted):
-        raise ValueError(f"gold and predicted labels differ in number: {len(gold)} and {len(predicted)}")
-    n = len(gold)
-    tp = sum(1 for g, p in zip(gold, predicted) if g and p)
-    fp = sum(1 for g, p in zip(gold, predicted) if not g and p)
-    fn = sum(1 for g, p in zip(gold, predicted) if g and not p)
-    tn = n - tp - fp - fn
+    tp, fn, fp, tn = _cross_table(gold, predicted, "gold and predicted labels")
+    n = tp + fn + fp + tn
     if n == 0:
         return Agreement(n=0, true_positive=0, false_positive=0, false_negative=0, true_negative=0, accuracy=None,
                          accuracy_low=None, accuracy_high=None, kappa=None, kappa_low=None, kappa_high=None)

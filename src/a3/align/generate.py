@@ -166,8 +166,7 @@ class _Generation:
         gen = self.config.hypothesis_generation
         fmt = self.config.conversation_format
         existing = self.data.hypothesis_list()
-        starting = starting_proposals(self.config)
-        if round_number == 1 and starting and not existing:
+        if round_number == 1 and not existing and (starting := starting_proposals(self.config)):
             return self._record([(p.hypothesis, p.change_type, p.concrete_example) for p in starting], round_number)
         schema = proposal_schema(fmt, self.log.example_labels(), {h.text.lower() for h in existing}, gen.max_ideas,
                                  gen.min_ideas)
