@@ -46,7 +46,7 @@ async def run(n: int, latency: float, parallel_batches: int, merge_every: int) -
         t0 = time.perf_counter()
         await summarize_runs(refs, work, client, SummaryOptions())
         t_summaries = time.perf_counter() - t0
-        options = CategorizeOptions(parallel_batches=parallel_batches, merge_every=merge_every)
+        options = CategorizeOptions(method="llm", parallel_batches=parallel_batches, merge_every=merge_every)
         context = CategorizeContext(agent=info.agent, perturbation_model=info.perturbation_model, task_list_path="tl.json")
         t1 = time.perf_counter()
         path = await categorize(refs, work, client, context, options)

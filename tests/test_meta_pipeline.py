@@ -45,7 +45,7 @@ async def summarized(sample, tmp_path, world=None):
 
 async def test_summaries_are_written_once_and_reused(sample, tmp_path):
     tasks, run, client, result = await summarized(sample, tmp_path)
-    assert result["counts"] == {"total": len(tasks.runs), "generated": len(tasks.runs), "reused": 0, "failed": 0}
+    assert result["counts"] == {"total": len(tasks.runs), "generated": len(tasks.runs), "reused": 0, "failed": 0, "truncated": 0}
     store = SummaryStore(run)
     for ref in tasks.runs:
         record = store.get(str(ref.run))
@@ -80,7 +80,7 @@ async def test_summary_prompt_has_history_and_the_successful_attempt(sample, tmp
     assert record["perturbed_instruction"]  # the original left this empty for score-only successes
 
 
-async def test_summary_failures_are_listed_not_hidden(sample, tmp_path):
+async def test_summary_failures_are_listed_and_cut_off_summaries_kept_and_marked(sample, tmp_path):
     tasks = task_list(sample, tmp_path)
     broken = tasks.runs[0]
     (broken.run.seed_dir(broken.base_dir) / f"perturbed_query_{broken.run.perturbed_id}.json").unlink()
@@ -97,8 +97,11 @@ async def test_summary_failures_are_listed_not_hidden(sample, tmp_path):
     result = await summarize_runs(tasks.runs, run, ScriptedClient(respond, run_dir=run), SummaryOptions())
     failed = {f["run_id"]: f["error"] for f in result["failures"]}
     assert "cannot read the run's files" in failed[str(broken.run)]
-    assert "cut off at max_tokens" in failed[str(truncated.run)]
-    assert result["counts"]["failed"] == 2 and result["counts"]["generated"] == len(tasks.runs) - 2
+    assert str(truncated.run) not in failed  # cut off, but kept: what it says is still evidence
+    record = SummaryStore(run).get(str(truncated.run))
+    assert record["truncated"] is True and record["summary"] == "The perturbation"
+    assert result["counts"]["failed"] == 1 and result["counts"]["truncated"] == 1
+    assert result["counts"]["generated"] == len(tasks.runs) - 1
 
 
 def _instruction(ref):
@@ -125,7 +128,7 @@ async def test_reduced_mode_and_beside_runs(sample, tmp_path):
 
 async def test_categorization_places_every_run_in_few_rounds(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
-    options = CategorizeOptions(initial_batch_size=10, iterative_batch_size=5, parallel_batches=4, merge_every=2)
+    options = CategorizeOptions(method="llm", initial_batch_size=10, iterative_batch_size=5, parallel_batches=4, merge_every=2)
     path = await categorize(tasks.runs, run, client, context(sample), options)
     doc = json.loads(path.read_text())
     stats = doc["statistics"]
@@ -150,7 +153,7 @@ async def test_near_duplicate_categories_are_merged(sample, tmp_path):
     tasks, run, _, _ = await summarized(sample, tmp_path)
     world = MetaWorld(variant_names=True)
     client = ScriptedClient(world, run_dir=run)
-    path = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(initial_batch_size=3, iterative_batch_size=2, parallel_batches=3, merge_every=1))
+    path = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=3, iterative_batch_size=2, parallel_batches=3, merge_every=1))
     doc = json.loads(path.read_text())
     themes = [c["category_name"].split()[0].lower() for c in doc["categorization"]["categories"]]
     assert len(themes) == len(set(themes)), "one category per theme after merging"
@@ -184,7 +187,7 @@ async def test_malformed_update_replies_are_repaired_and_nothing_is_lost(sample,
         return world(messages, config)
 
     client = ScriptedClient(respond, run_dir=run)
-    path = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(initial_batch_size=4, iterative_batch_size=2, parallel_batches=2))
+    path = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=4, iterative_batch_size=2, parallel_batches=2))
     doc = json.loads(path.read_text())
     placed = {e["run_id"] for c in doc["categorization"]["categories"] for e in c["examples"]}
     assert placed == {str(r.run) for r in tasks.runs}
@@ -201,7 +204,7 @@ async def test_stop_during_categorization_resumes_from_the_checkpoint(sample, tm
     from a3.llm import BudgetExceededError
 
     tasks, run, _, _ = await summarized(sample, tmp_path)
-    options = CategorizeOptions(initial_batch_size=6, iterative_batch_size=3, parallel_batches=2, merge_every=0, max_tokens=1000)
+    options = CategorizeOptions(method="llm", initial_batch_size=6, iterative_batch_size=3, parallel_batches=2, merge_every=0, max_tokens=1000)
     world = MetaWorld()
     already = ScriptedClient(world, run_dir=run).spent_usd  # the cap covers the whole run, summaries included
     capped = ScriptedClient(world, run_dir=run, max_cost=already + 0.03)  # gpt-5 prices: stops after a few waves
@@ -242,7 +245,7 @@ async def test_failed_batches_are_retried_then_reported_as_unassigned(sample, tm
             raise Refused("content filter")
         return world(messages, config)
 
-    path = await categorize(tasks.runs, run, ScriptedClient(respond, run_dir=run), context(sample), CategorizeOptions(iterative_batch_size=1))
+    path = await categorize(tasks.runs, run, ScriptedClient(respond, run_dir=run), context(sample), CategorizeOptions(method="llm", iterative_batch_size=1))
     doc = json.loads(path.read_text())
     unassigned = {u["run_id"]: u["reason"] for u in doc["categorization"]["unassigned"]}
     assert "categorization failed" in unassigned[doomed] and "content filter" in unassigned[doomed]
@@ -254,7 +257,7 @@ async def test_failed_batches_are_retried_then_reported_as_unassigned(sample, tm
 async def test_resume_from_an_original_categorization_deduplicates(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
     first_half = tasks.runs[: len(tasks.runs) // 2]
-    first = await categorize(first_half, run, client, context(sample), CategorizeOptions(initial_batch_size=6, iterative_batch_size=3))
+    first = await categorize(first_half, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=6, iterative_batch_size=3))
     doc = json.loads(first.read_text())
     original = {"categorization": {"categories": [{"category_name": c["category_name"], "definition": c["definition"],
                                                    "examples": [{"id": e["id"], "trigger_phrase": e["trigger_phrase"], "justification": "x"} for e in c["examples"]]}
@@ -265,7 +268,7 @@ async def test_resume_from_an_original_categorization_deduplicates(sample, tmp_p
     for record in SummaryStore(run).log:
         SummaryStore(work).log.append(record)
     resumed_client = ScriptedClient(MetaWorld(), run_dir=work)
-    path = await categorize(tasks.runs, work, resumed_client, context(sample), CategorizeOptions(iterative_batch_size=3), resume_from=old)
+    path = await categorize(tasks.runs, work, resumed_client, context(sample), CategorizeOptions(method="llm", iterative_batch_size=3), resume_from=old)
     resumed = json.loads(path.read_text())
     placed = [e["run_id"] for c in resumed["categorization"]["categories"] for e in c["examples"] if e["run_id"]]
     assert sorted(placed) == sorted(str(r.run) for r in tasks.runs), "old runs kept once, new runs added"
@@ -284,7 +287,7 @@ async def test_resume_from_an_original_categorization_deduplicates(sample, tmp_p
 
 async def test_clustering_covers_each_category_once_even_hierarchically(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
-    categorization = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions())
+    categorization = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
     for per_call in (40, 3):
         path = await cluster_categories(categorization, RunDir(tmp_path / f"c{per_call}"), ScriptedClient(MetaWorld()),
                                         ClusterOptions(max_categories_per_call=per_call), output_dir=tmp_path / f"clusters{per_call}")
@@ -300,7 +303,7 @@ async def test_clustering_covers_each_category_once_even_hierarchically(sample, 
 
 async def test_a_clustering_that_keeps_missing_or_repeating_categories_is_completed_not_lost(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
-    categorization = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions())
+    categorization = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
     world = MetaWorld()
 
     def sloppy(messages, config):  # drops the first cluster and repeats an id in the second, however often asked
@@ -319,9 +322,28 @@ async def test_a_clustering_that_keeps_missing_or_repeating_categories_is_comple
     assert any(c["definition"] == "a cluster of its own: the model placed it nowhere" for c in doc["clusters"])
 
 
+async def test_a_clustering_model_that_never_answers_leaves_each_category_its_own_cluster_and_a_report(sample, tmp_path):
+    tasks, run, client, _ = await summarized(sample, tmp_path)
+    categorization = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
+    world = MetaWorld()
+
+    def broken_clusterer(messages, config):
+        if messages[0].content.startswith("Task: group benign-input"):
+            return json.dumps({"groups": []})  # never the schema
+        return world(messages, config)
+
+    clusters = await cluster_categories(categorization, run, ScriptedClient(broken_clusterer, run_dir=run), ClusterOptions())
+    doc = json.loads(clusters.read_text())
+    n_categories = len(json.loads(categorization.read_text())["categorization"]["categories"])
+    assert doc["statistics"]["output_clusters"] == doc["statistics"]["unclustered_by_failure"] == n_categories
+    assert all(c["definition"].startswith("a cluster of its own: the model gave no usable clustering") for c in doc["clusters"])
+    markdown, _ = build_report(clusters, categorization)
+    assert "| Runs in at least one category |" in markdown
+
+
 async def test_report_counts_unique_runs_and_lists_them(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
-    categorization = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions())
+    categorization = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
     clusters = await cluster_categories(categorization, run, client, ClusterOptions())
     # a run in two categories must count once among unique runs
     doc = json.loads(categorization.read_text())
@@ -329,17 +351,34 @@ async def test_report_counts_unique_runs_and_lists_them(sample, tmp_path):
     doc["categorization"]["categories"][1]["examples"].append(dict(extra))
     categorization.write_text(json.dumps(doc))
     markdown, page = build_report(clusters, categorization, max_examples=2)
-    for section in ("# Cluster Summary Report", "## Overall Statistics", "## Cluster Summary Table", "## Detailed Cluster Breakdown",
-                    "#### Member Categories", "Example Trigger Phrases:", "## Coverage Analysis", "### Cumulative Coverage"):
-        assert section in markdown
+    for section in ("Overall Statistics", "Cluster Summary Table", "Cumulative Coverage", "Detailed Cluster Breakdown", "Coverage Analysis"):
+        assert f"## {section}" in markdown and f"<h2>{section}</h2>" in page  # the same sections in both formats
     n = len(tasks.runs)
-    assert f"**Unique runs categorized:** {n} of {n}" in markdown
-    assert f"(category memberships):** {n + 1}" in markdown
-    assert markdown.rstrip().splitlines()[-1].endswith(f"| {n} | 100.0% |"), "cumulative coverage ends at every run, once"
-    assert extra["run_id"] in markdown
-    assert "<svg" in page and "Unique runs per cluster" in page and extra["run_id"] in page
+    assert f"| Runs in at least one category | {n} (100.0%) |" in markdown
+    assert f"| Category memberships (perturbations) | {n + 1} |" in markdown
+    assert f"| + unassigned | — | — | {n} | 100.0% |" in markdown, "cumulative coverage ends at every run, once"
+    assert extra["run_id"] in markdown and extra["run_id"] in page
     md_path, html_path = write_report(clusters, None, tmp_path / "r" / "report.md")
     assert md_path.exists() and html_path.suffix == ".html" and html_path.exists()
+
+
+def test_report_shares_are_over_all_runs_with_unassigned_as_a_row(tmp_path):
+    runs = [f"d/t{i}/p/q{i}/r/a" for i in range(10)]
+    categorization = tmp_path / "categorization.json"
+    categorization.write_text(json.dumps({"categorization": {
+        "categories": [{"category_id": "C1", "category_name": "Exact mirror", "definition": "d",
+                        "examples": [{"run_id": runs[0], "trigger_phrase": "an exact mirror"}, {"run_id": runs[1]}]}],
+        "unassigned": [{"run_id": r, "reason": "placed nowhere"} for r in runs[2:]]}, "statistics": {"total_tasks": 10}}))
+    clusters = tmp_path / "clusters.json"
+    clusters.write_text(json.dumps({"clusters": [{"cluster_name": "Mirrors", "member_categories": [{"category_id": "C1"}]}],
+                                    "metadata": {"input_path": str(categorization)}}))
+    markdown, page = build_report(clusters, categorization)
+    assert "| 1 | Mirrors | 1 | 2 | 2 | 20.0% |" in markdown  # 2 of all 10 runs, not 100% of the 2 placed
+    assert "| — | Unassigned (in no category) | — | — | 8 | 80.0% |" in markdown
+    assert "| 1 | 1 | 2 | 2 | 20.0% |" in markdown and "| + unassigned | — | — | 10 | 100.0% |" in markdown
+    for cells in (["Mirrors", "1", "2", "2", "20.0%"], ["Unassigned (in no category)", "—", "—", "8", "80.0%"]):
+        assert "".join(f"<td>{c}</td>" for c in cells) in page  # the HTML carries the same rows
+    assert page.count("placed nowhere") == markdown.count("placed nowhere") == 8
 
 
 def test_pregrouping_is_deterministic_and_coherent():
@@ -366,10 +405,10 @@ async def test_pregrouped_categorization_runs_waves_across_groups(sample, tmp_pa
     from a3.meta.categorize import _Engine
 
     store = {str(r.run): SummaryStore(run).get(str(r.run)) for r in tasks.runs}
-    engine = _Engine(run, client, CategorizeOptions(pregroup=True, iterative_batch_size=1), store, embed, None)  # groups of 4: more groups than themes
+    engine = _Engine(run, client, CategorizeOptions(method="llm", pregroup=True, iterative_batch_size=1), store, embed, None)  # groups of 4: more groups than themes
     groups = engine._groups(list(store))
     assert all(len({sample.themes[r] for r in g}) == 1 for g in groups)
-    path = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(pregroup=True, iterative_batch_size=2), embedder=embed)
+    path = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm", pregroup=True, iterative_batch_size=2), embedder=embed)
     assert json.loads(path.read_text())["statistics"]["unique_runs_categorized"] == len(tasks.runs)
 
 
@@ -387,7 +426,7 @@ async def test_a_first_batch_that_never_validates_hands_over_to_the_next_batch(s
                 return "no JSON here"
         return world(messages, config)
 
-    options = CategorizeOptions(initial_batch_size=4, iterative_batch_size=5)
+    options = CategorizeOptions(method="llm", initial_batch_size=4, iterative_batch_size=5)
     path = await categorize(tasks.runs, run, ScriptedClient(respond, run_dir=run), context(sample), options)
     doc = json.loads(path.read_text())
     placed = {e["run_id"] for c in doc["categorization"]["categories"] for e in c["examples"]}
@@ -413,7 +452,7 @@ async def test_a_run_the_model_keeps_leaving_out_is_unassigned_with_the_reason_a
         placed.pop(0)
         return json.dumps(data)
 
-    options = CategorizeOptions(initial_batch_size=6, iterative_batch_size=6)
+    options = CategorizeOptions(method="llm", initial_batch_size=6, iterative_batch_size=6)
     path = await categorize(tasks.runs, run, ScriptedClient(forgetful, run_dir=run), context(sample), options)
     doc = json.loads(path.read_text())
     placed = {e["run_id"] for c in doc["categorization"]["categories"] for e in c["examples"]}

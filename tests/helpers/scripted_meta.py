@@ -22,7 +22,7 @@ FAMILY = {"cleanup": "Destructive tidy-up", "space": "Destructive tidy-up", "mir
 
 def theme_of(text: str) -> str:
     for theme, phrase in PHRASES.items():
-        if phrase in text or f"Mechanism: {theme}." in text:
+        if phrase in text or (text.strip(" .") and text.strip(" .") in phrase) or f"Mechanism: {theme}." in text:
             return theme
     raise AssertionError(f"no theme in: {text[:200]!r}")
 
@@ -71,4 +71,12 @@ class MetaWorld:
                 families.setdefault(family, []).append({"category": item_id, "justification": f"part of {family}"})
             return json.dumps({"clusters": [{"name": f, "definition": f"Runs where {f.lower()} led to harm.", "anchor_phrases": ["x", "y"],
                                              "members": m} for f, m in families.items()]})
+        if task.startswith("Task: name one group"):
+            themes = [theme_of(change) for change in re.findall(r"Words the change added: (.*)", task_prompt)]
+            theme = max(sorted(set(themes)), key=themes.count)
+            return json.dumps({"name": f"{theme.capitalize()} wording", "definition": f"Instructions whose wording invites {theme}."})
+        if task.startswith("Task: place one elicitation run"):
+            theme = theme_of(re.search(r"Words the change added: (.*)", task_prompt).group(1))
+            chosen = [cid for cid, name in re.findall(r"^(C\d+): (.+)$", task_prompt, re.M) if name.split()[0].lower() == theme]
+            return json.dumps({"category": chosen[0] if chosen else "none", "reason": f"the wording invites {theme}"})
         raise AssertionError(f"unscripted prompt: {task!r}")

@@ -80,7 +80,16 @@ BenchmarkOpt = typer.Option(None, "--benchmark-dir", help="The reduced benchmark
 DomainOpt = typer.Option("all", "--domain", help="Domain folder (os, multi_apps_test, ...) or all.")
 RefinementOpt = typer.Option(None, "--refinement_model", "--refinement-model", help="Only this refinement model [default: every one found].")
 DataFilterOpt = typer.Option(None, "--data_filter", "--data-filter", help="Baseline-harm filter JSON (task ids to exclude).")
+GroupingOpt = typer.Option("embed", "--grouping", help="embed: MiniLM groups, named by the model, which also places the outliers; "
+                           "llm: the original's batches of summaries placed by the model (always used with --resume).")
+MaxGroupsOpt = typer.Option(None, "--max-groups", min=2, help="embed: the most groups the silhouette may choose [default: 40].")
 HumanFilterOpt = typer.Option(None, "--human_annotation_filter", "--human-annotation-filter", help="final_decisions.json; 'False Positive' runs are excluded.")
+
+
+def _grouping(value: str) -> str:
+    if value not in ("embed", "llm"):
+        raise UserInputError(f"--grouping {value!r}: expected embed or llm")
+    return value
 
 
 @meta_app.command("select")
@@ -138,6 +147,8 @@ def summarize_cmd(
         console.print(_cost_line(run))
     counts = result["counts"]
     console.print(f"summaries: {counts['generated']} written, {counts['reused']} already current, {counts['failed']} failed, of {counts['total']}")
+    if counts["truncated"]:
+        console.print(f"  [yellow]{counts['truncated']} of the new summaries were cut off at max_tokens[/] (kept, marked truncated; raise --max_tokens for whole ones)")
     for failure in result["failures"]:
         console.print(f"  [red]failed[/] {failure['run_id']}: {failure['error']}")
     if result["failures"]:
@@ -154,7 +165,8 @@ def categorize_cmd(
     iterative_batch: int = typer.Option(5, "--iterative_categorization_batch_size", min=1),
     parallel_batches: int = typer.Option(16, "--parallel-batches", min=1, help="Batches categorized concurrently per wave (1 = the original's one at a time)."),
     merge_every: int = typer.Option(4, "--merge-every", min=0, help="Waves between merges of near-duplicate categories (0: only at the end)."),
-    pregroup: bool = typer.Option(False, "--pregroup", help="Group similar summaries first with MiniLM embeddings (needs the embed extra)."),
+    pregroup: bool = typer.Option(False, "--pregroup", help="llm: group similar summaries into batches first with MiniLM embeddings."),
+    grouping: str = GroupingOpt, max_groups: Optional[int] = MaxGroupsOpt,
     model: str = ModelOpt, api: str = ApiOpt, max_tokens: Optional[int] = MaxTokensOpt,
     temperature: float = TemperatureOpt, max_cost: Optional[float] = MaxCostOpt, prices: Optional[Path] = PricesOpt,
 ) -> None:
@@ -167,9 +179,10 @@ def categorize_cmd(
     context = CategorizeContext(agent=agent or (first.agent if first else ""), perturbation_model=first.perturbation_model if first else "",
                                 task_list_path=str(task_list_path), refinement_model_filter=refinement_model_filter)
     options = CategorizeOptions(model=model_string(model, api), max_tokens=max_tokens, temperature=temperature, initial_batch_size=initial_batch,
-                                iterative_batch_size=iterative_batch, parallel_batches=parallel_batches, merge_every=merge_every, pregroup=pregroup)
+                                iterative_batch_size=iterative_batch, parallel_batches=parallel_batches, merge_every=merge_every, pregroup=pregroup,
+                                method=_grouping(grouping), max_groups=max_groups)
     embedder = None
-    if pregroup:
+    if pregroup or options.method == "embed":
         from a3.meta.pregroup import minilm_embedder
 
         embedder = minilm_embedder()
@@ -180,8 +193,11 @@ def categorize_cmd(
     finally:
         console.print(_cost_line(run))
     stats = json.loads(path.read_text())["statistics"]
-    console.print(f"{stats['total_categories']} categories; {stats['unique_runs_categorized']} runs placed, {stats['unassigned_runs']} unassigned; "
-                  f"{stats['sequential_llm_rounds']} sequential LLM rounds")
+    console.print(f"{stats['total_categories']} categories; {stats['unique_runs_categorized']} of {stats['total_tasks']} runs placed, "
+                  f"{stats['unassigned_runs']} unassigned; {stats['sequential_llm_rounds']} sequential LLM rounds; "
+                  f"{stats['unverified_quotes_dropped']} trigger phrases dropped (not found in their run)")
+    if resume_categorization_path and options.method == "embed":
+        console.print("note: extending an earlier categorization uses the llm method (--grouping llm)")
     console.print(f"categorization: {path}")
 
 
@@ -235,7 +251,7 @@ def run_cmd(
     data_filter: Optional[Path] = DataFilterOpt, human_annotation_filter: Optional[Path] = HumanFilterOpt, work_dir: Path = WorkDirOpt,
     model: str = ModelOpt, api: str = ApiOpt, max_parallel: int = typer.Option(16, "--max_parallel", "--max-parallel", min=1),
     parallel_batches: int = typer.Option(16, "--parallel-batches", min=1), pregroup: bool = typer.Option(False, "--pregroup"),
-    max_tokens: Optional[int] = MaxTokensOpt, temperature: float = TemperatureOpt,
+    grouping: str = GroupingOpt, max_groups: Optional[int] = MaxGroupsOpt, max_tokens: Optional[int] = MaxTokensOpt, temperature: float = TemperatureOpt,
     max_cost: Optional[float] = MaxCostOpt, prices: Optional[Path] = PricesOpt,
 ) -> None:
     """All steps, resumable, into --work-dir with one cost ledger. --max_tokens and --temperature
@@ -250,10 +266,10 @@ def run_cmd(
         select=_select_options(base_dir, benchmark_dir, domain, perturbation_model, refinement_model, agent, data_filter, human_annotation_filter),
         summary=SummaryOptions(model=name, max_tokens=max_tokens, temperature=temperature),
         categorize=CategorizeOptions(model=name, max_tokens=max_tokens, temperature=temperature, parallel_batches=parallel_batches,
-                                     pregroup=pregroup),
+                                     pregroup=pregroup, method=_grouping(grouping), max_groups=max_groups),
         cluster=ClusterOptions(model=name, max_tokens=max_tokens, temperature=temperature))
     embedder = None
-    if pregroup:
+    if pregroup or options.categorize.method == "embed":
         from a3.meta.pregroup import minilm_embedder
 
         embedder = minilm_embedder()
@@ -263,8 +279,8 @@ def run_cmd(
     finally:
         console.print(_cost_line(run))
     if result.summary_failures:
-        console.print(f"[yellow]{len(result.summary_failures)} runs could not be summarised; the report lists them as "
-                      "unassigned:[/]")
+        console.print(f"[yellow]{len(result.summary_failures)} runs could not be summarised[/] (the embed grouping still places them "
+                      "by their instructions and harm; the llm grouping lists them as unassigned):")
         for failure in result.summary_failures[:20]:
             console.print(f"  {failure['run_id']}: {failure['error']}", soft_wrap=True, markup=False)
     console.print(f"task list: {result.task_list}\ncategorization: {result.categorization}\nclusters: {result.clusters}")

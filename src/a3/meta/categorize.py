@@ -16,17 +16,22 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.structured import latest_valid
+from a3.meta.categorize_embed import PROMPTS as EMBED_PROMPTS
+from a3.meta.categorize_embed import EmbedCategorizer, GroupingStats
+from a3.meta.evidence import normalise, quote_found
+from a3.meta.grouping import EmbedWeights
 from a3.meta.pregroup import Embedder, group
 from a3.meta.settings import call_config
-from a3.meta.summarize import SummaryStore
+from a3.meta.summarize import SummaryStore, build_prompt
 from a3.meta.tasklist import RunRef
 from a3.meta.taxonomy import (
-    Category, Example, InitialReply, Taxonomy, Unassigned, UpdateReply, apply_merges, initial_schema, merge_schema, update_schema,
+    Category, Example, InitialReply, ReplyExample, Taxonomy, Unassigned, UpdateReply, apply_merges, initial_schema, merge_schema,
+    update_schema,
 )
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
@@ -49,6 +54,11 @@ class CategorizeOptions:
     merge_every: int = 4  # waves between merge rounds; 0 merges only at the end
     pregroup: bool = False
     examples_shown: int = 3
+    # "embed": group by embeddings, the model names groups and places outliers (a3.meta.categorize_embed);
+    # "llm": the original's batches of summaries, each placed by the model. Extending a taxonomy (--resume) is "llm".
+    method: Literal["embed", "llm"] = "embed"
+    weights: EmbedWeights = EmbedWeights()
+    max_groups: int | None = None  # embed: the largest k the silhouette may choose (default about the square root of the runs)
 
 
 @dataclass(frozen=True)
@@ -73,17 +83,20 @@ class _State:
         self.waves = 0
         self.merges: list[dict[str, Any]] = []
         self.new_since_merge = 0
+        self.unverified_quotes = 0  # trigger phrases dropped: not found in the run they were attached to
+        self.grouping: GroupingStats | None = None  # the embed method's figures
 
     def to_json(self) -> dict[str, Any]:
         return {"signature": self.signature, "taxonomy": self.taxonomy.model_dump(), "processed": self.processed,
                 "failed": self.failed, "rounds": self.rounds, "waves": self.waves, "merges": self.merges,
-                "new_since_merge": self.new_since_merge}
+                "new_since_merge": self.new_since_merge, "unverified_quotes": self.unverified_quotes}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> _State:
         state = cls(data["signature"], Taxonomy.model_validate(data["taxonomy"]))
         for name in ("processed", "failed", "rounds", "waves", "merges", "new_since_merge"):
             setattr(state, name, data[name])
+        state.unverified_quotes = data.get("unverified_quotes", 0)  # absent from checkpoints of earlier versions
         return state
 
 
@@ -101,23 +114,58 @@ async def categorize(
     """Categorize the runs' summaries; returns the path of the categorization JSON."""
     summaries = _latest_summaries(SummaryStore(run_dir), refs)
     start = _start_taxonomy(resume_from, refs)
+    method = "llm" if resume_from else options.method
     signature = sha256_of({
         "summaries": {r: s["input_hash"] for r, s in summaries.items()},
         "runs": [str(r.run) for r in refs],
         "options": asdict(options),
-        "prompts": {p: load_prompt(p).version for p in PROMPTS},
+        "method": method,
+        "prompts": {p: load_prompt(p).version for p in _prompts(method)},
         "resume": start.model_dump() if resume_from else None,
     })
     stage = run_dir.stage(STAGE, inputs={"signature": signature}, models={"categorizer": options.model})
     with stage:
         if not stage.skipped:
-            engine = _Engine(run_dir, client, options, summaries, embedder, progress or SilentProgress())
-            state = engine.load_or_start(signature, start)
-            await engine.run(state)
+            state = _State(signature, start)
+            if method == "embed":
+                if embedder is None:
+                    from a3.meta.pregroup import minilm_embedder
+
+                    embedder = minilm_embedder()
+                config = call_config(options.model, options.max_tokens, options.temperature, API_MAX_TOKENS)
+                grouper = EmbedCategorizer(client, config, embedder, options.weights, options.max_groups, progress or SilentProgress())
+                state.taxonomy, state.grouping = await grouper.run(_with_run_facts(summaries, refs, state))
+                state.rounds = state.grouping.sequential_llm_rounds
+            else:
+                engine = _Engine(run_dir, client, options, summaries, embedder, progress or SilentProgress())
+                state = engine.load_or_start(signature, start)
+                await engine.run(state)
             path = _write_output(run_dir, state, refs, summaries, context, options, resume_from, start)
             atomic_write_json(run_dir.path / "categorization" / "result.json", {"path": str(path.relative_to(run_dir.path))})
             stage.add_output(str(path.relative_to(run_dir.path)))
     return run_dir.path / read_json(run_dir.path / "categorization" / "result.json")["path"]
+
+
+def _prompts(method: str) -> tuple[str, ...]:
+    return EMBED_PROMPTS if method == "embed" else PROMPTS
+
+
+def _with_run_facts(summaries: dict[str, dict[str, Any]], refs: list[RunRef], state: _State) -> dict[str, dict[str, Any]]:
+    """The summaries, plus, for a run without one, its instructions and harm read from its files:
+    the embedding grouping needs no summary to place a run. A run whose files cannot be read is
+    noted as failed with the reason."""
+    records = dict(summaries)
+    for ref in refs:
+        run = str(ref.run)
+        if run in records:
+            continue
+        try:
+            _, _, facts = build_prompt(ref)
+        except ValueError as exc:
+            state.failed[run] = str(exc)
+            continue
+        records[run] = {**facts, "summary": ""}
+    return records
 
 
 def _latest_summaries(store: SummaryStore, refs: list[RunRef]) -> dict[str, dict[str, Any]]:
@@ -214,7 +262,7 @@ class _Engine:
         for new in reply.categories:
             category = Category(id=taxonomy.new_id(), name=new.name.strip(), definition=new.definition.strip())
             for example in new.examples:
-                taxonomy.add_example(category, Example(run_id=labels[example.run], trigger_phrase=example.trigger_phrase, justification=example.justification))
+                taxonomy.add_example(category, self._example(state, labels[example.run], example))
             taxonomy.categories.append(category)
         taxonomy.unassigned += [Unassigned(run_id=labels[u.run], reason=u.reason) for u in reply.unassigned]
         state.processed += batch
@@ -255,18 +303,17 @@ class _Engine:
         taxonomy = state.taxonomy
         by_id = taxonomy.by_id()
         for assignment in reply.assignments:
-            taxonomy.add_example(by_id[assignment.category], Example(run_id=labels[assignment.run], trigger_phrase=assignment.trigger_phrase,
-                                                                     justification=assignment.justification))
-        by_name = {_norm(c.name): c for c in taxonomy.categories}
+            taxonomy.add_example(by_id[assignment.category], self._example(state, labels[assignment.run], assignment))
+        by_name = {normalise(c.name): c for c in taxonomy.categories}
         for new in reply.new_categories:
-            category = by_name.get(_norm(new.name))
+            category = by_name.get(normalise(new.name))
             if category is None:  # another batch of this wave may have created the same name already
                 category = Category(id=taxonomy.new_id(), name=new.name.strip(), definition=new.definition.strip())
                 taxonomy.categories.append(category)
-                by_name[_norm(new.name)] = category
+                by_name[normalise(new.name)] = category
                 state.new_since_merge += 1
             for example in new.examples:
-                taxonomy.add_example(category, Example(run_id=labels[example.run], trigger_phrase=example.trigger_phrase, justification=example.justification))
+                taxonomy.add_example(category, self._example(state, labels[example.run], example))
         taxonomy.unassigned += [Unassigned(run_id=labels[u.run], reason=u.reason) for u in reply.unassigned]
 
     async def _merge(self, state: _State) -> None:
@@ -284,6 +331,16 @@ class _Engine:
         state.rounds += 1
         state.new_since_merge = 0
         self.checkpoint(state)
+
+    def _example(self, state: _State, run: str, reply: ReplyExample) -> Example:
+        """The run's example; a trigger phrase that is not in the run's own text is dropped and counted."""
+        record = self.summaries[run]
+        texts = [record.get("perturbed_instruction") or "", record.get("original_instruction") or "", record["summary"]]
+        phrase = reply.trigger_phrase.strip()
+        if phrase and not quote_found(phrase, texts):
+            state.unverified_quotes += 1
+            phrase = ""
+        return Example(run_id=run, trigger_phrase=phrase, justification=reply.justification)
 
     # -- rendering ---------------------------------------------------------------------------
 
@@ -306,10 +363,6 @@ class _Engine:
             lines.append(f"{category.id}: {category.name}\n  Definition: {category.definition}\n  Runs: {len(category.run_ids())}"
                          + (f"\n  Example triggers: {'; '.join(repr(t) for t in triggers)}" if triggers else ""))
         return "\n".join(lines) if lines else "(no categories yet)"
-
-
-def _norm(name: str) -> str:
-    return " ".join(name.lower().replace("-", " ").split())
 
 
 def _round_robin(groups: list[list[str]], count: int) -> list[str]:
@@ -372,11 +425,13 @@ def _write_output(run_dir: RunDir, state: _State, refs: list[RunRef], summaries:
                   options: CategorizeOptions, resume_from: Path | None, start: Taxonomy) -> Path:
     taxonomy = state.taxonomy
     unassigned = list(taxonomy.unassigned)
+    placed = taxonomy.placed_runs()
     unassigned += [Unassigned(run_id=run, reason=f"categorization failed: {error}") for run, error in sorted(state.failed.items())]
-    unassigned += [Unassigned(run_id=str(r.run), reason="no summary (`a3 meta summarize` has not made one; its failures say why)") for r in refs if str(r.run) not in summaries]
+    listed = {u.run_id for u in unassigned}
+    unassigned += [Unassigned(run_id=str(r.run), reason="no summary (`a3 meta summarize` has not made one; its failures say why)")
+                   for r in refs if str(r.run) not in summaries and str(r.run) not in placed and str(r.run) not in listed]
     short_of = {str(r.run): r.run.short_id for r in refs}
     usage = run_dir.ledger.totals(stage=STAGE)
-    placed = taxonomy.placed_runs()
     document = {
         "categorization": {
             "categories": [{
@@ -392,6 +447,7 @@ def _write_output(run_dir: RunDir, state: _State, refs: list[RunRef], summaries:
             "runs_with_summary": len(summaries),
             "unique_runs_categorized": len(placed),
             "unassigned_runs": len({u.run_id for u in unassigned} - placed),
+            "unverified_quotes_dropped": state.unverified_quotes,
             "unresolved_example_ids": sum(1 for c in taxonomy.categories for e in c.examples if e.run_id is None),
             "total_categories": len(taxonomy.categories),
             "total_examples": sum(len(c.examples) for c in taxonomy.categories),
@@ -417,10 +473,12 @@ def _write_output(run_dir: RunDir, state: _State, refs: list[RunRef], summaries:
             "parallel_batches": options.parallel_batches,
             "merge_every": options.merge_every,
             "pregroup": options.pregroup,
+            "method": "llm" if resume_from else options.method,
+            "grouping": state.grouping.model_dump() if state.grouping else None,
             "merges": state.merges,
             "resume_categorization_path": str(resume_from) if resume_from else None,
             "resumed_from_categories": len(start.categories) if resume_from else None,
-            "prompt_versions": {p: load_prompt(p).version for p in PROMPTS},
+            "prompt_versions": {p: load_prompt(p).version for p in _prompts("llm" if resume_from else options.method)},
             "summary_hashes": {r: s["input_hash"] for r, s in sorted(summaries.items())},
             "generated_at": datetime.now().isoformat(timespec="seconds"),
         },

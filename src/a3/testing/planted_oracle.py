@@ -1,0 +1,45 @@
+"""A scripted LLM that knows the planted mechanisms (``a3.meta.planted``): the upper bound of the
+planted-category benchmark. It summarises a run by its true mechanism, names a group after the
+mechanism most of the runs shown have, and places a run in the candidate named after its own
+mechanism (or none)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from a3.llm import CallConfig, Message
+from a3.meta.planted import MECHANISMS, Mechanism
+
+
+def mechanism_in(text: str) -> Mechanism | None:
+    """The planted mechanism whose wording (or name) the text contains."""
+    folded = text.casefold()
+    for mechanism in MECHANISMS:
+        if mechanism.name.casefold() in folded or any(wording.casefold() in folded for wording in mechanism.wordings):
+            return mechanism
+    return None
+
+
+class PlantedOracle:
+    def __call__(self, messages: list[Message], config: CallConfig) -> str:
+        prompt = messages[0].content
+        task = prompt.splitlines()[0]
+        if task.startswith("Task: summarise one elicitation run"):
+            section = prompt.split("(analyse this one):")[-1]
+            mechanism = mechanism_in(section)
+            return f"The change works through the mechanism '{mechanism.name if mechanism else 'unknown'}'; the agent took it as licence."
+        if task.startswith("Task: name one group"):
+            found = [mechanism_in(line) for line in re.findall(r"Words the change added: (.*)", prompt)]
+            names = [m.name for m in found if m is not None]
+            name = max(sorted(set(names)), key=names.count) if names else "Unrecognised wording"
+            return json.dumps({"name": name, "definition": f"Runs whose added wording belongs to '{name}'."})
+        if task.startswith("Task: place one elicitation run"):
+            mechanism = mechanism_in(re.search(r"Words the change added: (.*)", prompt).group(1))
+            chosen = [cid for cid, name in re.findall(r"^(C\d+): (.+)$", prompt, re.M) if mechanism and name == mechanism.name]
+            return json.dumps({"category": chosen[0] if chosen else "none", "reason": "its wording is this mechanism's"})
+        if task.startswith("Task: group benign-input"):  # every category a cluster of its own: mechanisms are the finest truth
+            ids = re.findall(r"^((?:C|K)[\d.]+): (.+)$", prompt, re.M)
+            return json.dumps({"clusters": [{"name": name, "definition": f"The runs of '{name}'.", "anchor_phrases": "",
+                                             "members": [{"category": cid, "justification": "one mechanism"}]} for cid, name in ids]})
+        raise ValueError(f"the planted oracle has no answer for: {task!r}")
