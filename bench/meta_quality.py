@@ -49,7 +49,7 @@ def refs_of(root: Path, runs_dir: Path, agents: tuple[str, ...]) -> list:
     return refs
 
 
-async def quality(root: Path, model: str, runs: int, method: str, weights: EmbedWeights, embedder) -> dict:  # noqa: ANN001
+async def quality(root: Path, model: str, runs: int, method: str, weights: EmbedWeights | None, embedder) -> dict:  # noqa: ANN001
     info = write_planted_runs(root / "data", runs=runs, seed=7)
     refs = refs_of(root, info.runs_dir, tuple(info.agents))
     work = RunDir(root / f"work-{model.replace('/', '_')}")
@@ -68,7 +68,7 @@ async def quality(root: Path, model: str, runs: int, method: str, weights: Embed
     store = SummaryStore(work)
     examples = [store.get(str(ref.run))["summary"][:400] for ref in refs[:3] if store.get(str(ref.run))]
     client.close()
-    return {"model": name, "method": method, "weights": weights.model_dump(), "runs": len(refs), "summaries": summaries["counts"],
+    return {"model": name, "method": method, "runs": len(refs), "summaries": summaries["counts"],
             "summarize_s": round(summarized, 1), "categorize_s": round(categorized, 1), "score": score.model_dump(),
             "statistics": {k: document["statistics"][k] for k in ("total_categories", "unassigned_runs", "unverified_quotes_dropped", "llm_calls")},
             "grouping": document["metadata"]["grouping"], "summary_examples": examples}
@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "meta_quality.json")
     parser.add_argument("--work", type=Path, default=None, help="keep the data and work dirs here (default: a temporary folder)")
     args = parser.parse_args()
-    weights = EmbedWeights(**dict(zip(("change", "harm", "summary"), map(float, args.weights.split(","))))) if args.weights else EmbedWeights()
+    weights = EmbedWeights(**dict(zip(("change", "harm", "summary"), map(float, args.weights.split(","))))) if args.weights else None
     models = ["oracle"] if args.dry_run else args.models.split(",")
     embedder = None
     if args.dry_run:

@@ -13,3 +13,12 @@ def _isolated_caches(tmp_path_factory, monkeypatch):
     cache_root = tmp_path_factory.mktemp("caches")
     monkeypatch.setenv("INSPECT_CACHE_DIR", str(cache_root / "inspect"))
     monkeypatch.setenv("INSPECT_EVALS_CACHE_DIR", str(cache_root / "inspect_evals"))
+
+
+@pytest.fixture(autouse=True)
+def _release_run_locks():
+    """Each test gives back the run directories it wrote into (a process holds them until it exits)."""
+    yield
+    from a3.store.lock import release_all
+
+    release_all()

@@ -23,7 +23,7 @@ def data(tmp_path):
 def scripted(monkeypatch):
     world = MetaWorld()
 
-    def client(work_dir, max_cost, prices, concurrency=16):
+    def client(work_dir, max_cost, prices, concurrency=16, model=None):
         from a3.store import RunDir
 
         run = RunDir(work_dir)
@@ -60,7 +60,7 @@ def test_meta_run_passes_its_model_settings_to_every_step(data, monkeypatch, tmp
     world = MetaWorld()
     clients = []
 
-    def client(work_dir, max_cost, prices, concurrency=16):
+    def client(work_dir, max_cost, prices, concurrency=16, model=None):
         from a3.store import RunDir
 
         run = RunDir(work_dir)
@@ -137,7 +137,7 @@ def test_a_run_that_cannot_be_summarised_does_not_stop_the_others(data, monkeypa
             return ValueError("the provider refused this request")
         return world(messages, config)
 
-    def client(work_dir, max_cost, prices, concurrency=16):
+    def client(work_dir, max_cost, prices, concurrency=16, model=None):
         from a3.store import RunDir
 
         run = RunDir(work_dir)
@@ -162,7 +162,7 @@ def test_meta_run_reuses_what_the_single_steps_did(data, monkeypatch, tmp_path):
     world = MetaWorld()
     clients = []
 
-    def client(work_dir, max_cost, prices, concurrency=16):
+    def client(work_dir, max_cost, prices, concurrency=16, model=None):
         from a3.store import RunDir
 
         run = RunDir(work_dir)

@@ -109,3 +109,19 @@ async def test_second_run_on_same_dir_makes_no_http_calls(stub, tmp_path):
     completion = await second.generate("cache me over http", config=config(stub))
     second.close()
     assert completion.cached and stub.stats()["requests"] == before
+
+
+async def test_an_error_body_with_status_200_is_a_clear_retried_error(stub, client):
+    stub.script("error-body", [{"body": '{"error": {"message": "upstream overloaded", "code": 529}}'}, {"content": "recovered"}])
+    completion = await client.generate("error-body please", config=config(stub))
+    assert completion.text == "recovered" and completion.attempts == 2
+    stub.script("persistent-200-fault", [{"body": '{"error": {"message": "upstream overloaded", "code": 529}}'}])
+    with pytest.raises(LLMCallError, match="no completion") as caught:
+        await client.generate("persistent-200-fault please", config=config(stub))
+    assert "NoneType" not in str(caught.value)
+
+
+def test_jitter_never_takes_a_wait_past_the_cap():
+    policy = RetryPolicy(initial_wait=1.0, max_wait=10.0, jitter=0.25)
+    assert max(policy.wait(attempt, retry_after=30.0) for attempt in range(1, 6) for _ in range(200)) <= 10.0
+    assert max(policy.wait(8) for _ in range(200)) <= 10.0

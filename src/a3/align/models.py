@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from a3.config.schema import A3Config, TargetModel
 from a3.errors import UserInputError
 from a3.llm.types import CallConfig
@@ -67,3 +69,15 @@ def generator_call_config(config: A3Config, model_override: str | None = None) -
     name = model_override or gen.llm_model
     model, args = resolve_model(name, field="--model" if model_override else "hypothesis_generation.llm_model")
     return CallConfig(model=model, model_args=args, temperature=gen.llm_temperature, max_tokens=gen.llm_max_tokens)
+
+
+def config_models(config: A3Config) -> list[tuple[str, dict[str, Any]]]:
+    """Every model the config names, as (model string, provider arguments): for the preflight check."""
+    found = [(generator_call_config(config).model, generator_call_config(config).model_args)]
+    target = target_call_config(config.target_model)
+    found.append((target.model, target.model_args))
+    found += [(name, {}) for name in judge_model_names(config)]
+    for field, name in (("finetune.agent_model", config.finetune.agent_model), ("dspy.reflection_model", config.dspy.reflection_model)):
+        if name:
+            found.append(resolve_model(name, field=field))
+    return found

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from a3.cli.errors import reports_errors
+from a3.cli.errors import reports_errors, valid_cost_cap
 from a3.cli.progress import RichProgress, make_progress
 from a3.errors import UserInputError
 
@@ -21,15 +21,17 @@ console = Console()
 ConfigArg = typer.Argument(None, help="The A3 config file (.json, .yaml).", show_default=False)
 ConfigFileOpt = typer.Option(None, "--config-file", help="Same as CONFIG (the original scripts' flag).")
 RunDirOpt = typer.Option(None, "--run-dir", help="Run directory [default: runs/<attack key>_<target model>].")
-MaxCostOpt = typer.Option(None, "--max-cost", help="Stop before spending more than this many USD on this run.")
+MaxCostOpt = typer.Option(None, "--max-cost", help="Stop before spending more than this many USD on this run.", callback=valid_cost_cap)
 PricesOpt = typer.Option(None, "--prices", help="YAML file of model prices (pattern: [input, output] USD per 1M tokens).")
 ModelOpt = typer.Option(None, "--model", help="Model string for the generator/agent (overrides hypothesis_generation.llm_model).")
 
 
 def _setup(config: Optional[Path], config_file: Optional[Path], run_dir: Optional[Path], max_cost: Optional[float],
            prices: Optional[Path], concurrency: Optional[int] = None):
+    from a3.align.models import config_models
     from a3.align.runs import client_for, open_run
     from a3.config import load_config
+    from a3.llm.preflight import preflight
     from a3.llm import PriceTable
     from a3.llm.pricing import load_price_file
 
@@ -38,6 +40,7 @@ def _setup(config: Optional[Path], config_file: Optional[Path], run_dir: Optiona
         raise UserInputError("give the config file: a3 <command> CONFIG (or --config-file CONFIG)")
     cfg = load_config(path)  # validated before anything is written
     table = PriceTable(load_price_file(prices)) if prices else None
+    preflight(config_models(cfg))  # every model usable here, before anything is written
     run = open_run(cfg, run_dir)
     return cfg, run, client_for(cfg, run, max_cost=max_cost, prices=table, concurrency=concurrency)
 

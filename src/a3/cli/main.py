@@ -134,3 +134,8 @@ def status(run: Path = typer.Argument(..., help="A run directory.")) -> None:
     for manifest in manifests:
         if manifest.error:
             console.print(f"[red]{manifest.stage} failed:[/] {manifest.error}")
+    holder = run_dir.holder()
+    if holder is not None:
+        console.print(f"[yellow]in use:[/] process {holder.pid} is writing into this run (`{holder.command}`, since {holder.since})")
+    elif any(m.status == "running" for m in manifests):
+        console.print("no process holds this run: a stage marked running was interrupted; run its command again to resume")

@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from a3.cli.errors import reports_errors
+from a3.cli.errors import reports_errors, valid_cost_cap
 from a3.cli.progress import RichProgress, make_progress
 from a3.errors import UserInputError
 
@@ -30,7 +30,7 @@ ApiOpt = typer.Option("openai", "--api", help="Provider for a bare --model name:
 TemperatureOpt = typer.Option(1.0, "--temperature")
 MaxTokensOpt = typer.Option(None, "--max_tokens", "--max-tokens", min=1,
                             help="default: the original's allowance for API models, 1024 for local ones")
-MaxCostOpt = typer.Option(None, "--max-cost", help="Stop before spending more than this many USD in this work directory.")
+MaxCostOpt = typer.Option(None, "--max-cost", help="Stop before spending more than this many USD in this work directory.", callback=valid_cost_cap)
 PricesOpt = typer.Option(None, "--prices", help="YAML price table to use besides the packaged one.")
 
 _API_PREFIX = {"openai": "openai/", "azure": "openai/azure/", "anthropic": "anthropic/", "anthropic_bedrock": "anthropic/bedrock/"}
@@ -46,10 +46,15 @@ def model_string(model: str, api: str) -> str:
     return _API_PREFIX[api] + model
 
 
-def _client(work_dir: Path, max_cost: Optional[float], prices: Optional[Path], concurrency: int = 16):
+def _client(work_dir: Path, max_cost: Optional[float], prices: Optional[Path], concurrency: int = 16, model: Optional[str] = None):
+    """The work dir and its client, after checking that ``model`` can be used here (nothing is written if not)."""
     from a3.llm import LLMClient, PriceTable
+    from a3.llm.preflight import preflight
     from a3.llm.pricing import load_price_file
     from a3.store import RunDir
+
+    if model is not None:
+        preflight([(model, {})])
 
     run = RunDir(work_dir)
     return run, LLMClient(run, max_cost=max_cost, prices=PriceTable(load_price_file(prices)) if prices else None, concurrency=concurrency)
@@ -139,7 +144,9 @@ def summarize_cmd(
 
     tasks = load_task_list(task_list_file, agent=agent, perturbation_model=perturbation_model,
                            refinement_model_filter=refinement_model_filter, base_dir=base_dir)
-    run, client = _client(work_dir, max_cost, prices, concurrency=max_parallel)
+    if not tasks.runs:
+        raise UserInputError(f"{task_list_file}: the task list holds no runs (did `a3 meta select` select none?)")
+    run, client = _client(work_dir, max_cost, prices, concurrency=max_parallel, model=model_string(model, api))
     options = SummaryOptions(model=model_string(model, api), max_tokens=max_tokens, temperature=temperature, force=force, beside_runs=beside_runs)
     try:
         result = _with_progress(lambda bars: summarize_runs(tasks.runs, run, client, options, bars))
@@ -175,7 +182,9 @@ def categorize_cmd(
     from a3.meta.tasklist import load_task_list
 
     tasks = load_task_list(task_list_path, agent=agent, perturbation_model=perturbation_model, refinement_model_filter=refinement_model_filter)
-    first = tasks.runs[0].run if tasks.runs else None
+    if not tasks.runs:
+        raise UserInputError(f"{task_list_path}: the task list holds no runs (did `a3 meta select` select none?)")
+    first = tasks.runs[0].run
     context = CategorizeContext(agent=agent or (first.agent if first else ""), perturbation_model=first.perturbation_model if first else "",
                                 task_list_path=str(task_list_path), refinement_model_filter=refinement_model_filter)
     options = CategorizeOptions(model=model_string(model, api), max_tokens=max_tokens, temperature=temperature, initial_batch_size=initial_batch,
@@ -186,7 +195,7 @@ def categorize_cmd(
         from a3.meta.pregroup import minilm_embedder
 
         embedder = minilm_embedder()
-    run, client = _client(work_dir, max_cost, prices)
+    run, client = _client(work_dir, max_cost, prices, model=options.model)
     try:
         path = _with_progress(lambda bars: categorize(tasks.runs, run, client, context, options, resume_from=resume_categorization_path,
                                                      embedder=embedder, progress=bars))
@@ -214,8 +223,8 @@ def cluster_cmd(
     """Step 4a: group categories into clusters (each category in exactly one)."""
     from a3.meta.cluster import ClusterOptions, cluster_categories
 
-    run, client = _client(work_dir, max_cost, prices)
     options = ClusterOptions(model=model_string(model, api), max_tokens=max_tokens, temperature=temperature, max_categories_per_call=max_per_call)
+    run, client = _client(work_dir, max_cost, prices, model=options.model)
     try:
         path = asyncio.run(cluster_categories(input_path, run, client, options, output_dir))
     finally:
@@ -273,7 +282,7 @@ def run_cmd(
         from a3.meta.pregroup import minilm_embedder
 
         embedder = minilm_embedder()
-    run, client = _client(work_dir, max_cost, prices, concurrency=max_parallel)
+    run, client = _client(work_dir, max_cost, prices, concurrency=max_parallel, model=name)
     try:
         result = _with_progress(lambda bars: run_meta(options, run, client, embedder=embedder, progress=bars))
     finally:

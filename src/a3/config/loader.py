@@ -34,6 +34,8 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(path, [("", "file not found")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [("", f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save the file as UTF-8")]) from None
     except OSError as exc:
         raise ConfigError(path, [("", f"cannot read the file: {exc.strerror}")]) from None
     try:

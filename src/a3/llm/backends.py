@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from a3.llm.errors import TransientError
 from a3.llm.types import CallConfig, Message
 
 
@@ -72,7 +73,14 @@ class InspectBackend:
             max_connections=self.max_connections,  # LLMClient owns concurrency; keep inspect from throttling below it
             response_schema=response_schema,
         )
-        output = await self._model.generate(chat, config=generate_config)
+        try:
+            output = await self._model.generate(chat, config=generate_config)
+        except TypeError as exc:
+            # An OpenAI-compatible server that answers HTTP 200 with {"error": …} gives a completion
+            # without choices, which inspect iterates: say what happened, and retry (it is usually transient).
+            if "'NoneType' object is not iterable" not in str(exc):
+                raise
+            raise TransientError("the provider's reply held no completion (HTTP 200 without choices, likely an error body)") from exc
         usage = output.usage
         return BackendReply(
             text=output.completion,

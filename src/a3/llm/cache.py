@@ -11,6 +11,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from a3.errors import RunEnvironmentError
+
 
 class CallCache:
     def __init__(self, path: str | Path | None) -> None:
@@ -19,10 +21,21 @@ class CallCache:
         self._db: sqlite3.Connection | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
-            self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+            try:
+                self._open()
+            except sqlite3.Error as exc:
+                raise RunEnvironmentError(f"{self.path}: cannot open the call cache ({exc}); check that the folder is writable "
+                                          "and the disk has space") from None
+
+    def _open(self) -> None:
+        assert self.path is not None
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
+        self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+        # The ledger entry of every paid reply, committed with it: the ledger can be rebuilt from here
+        # if its own write was lost (a kill between the two writes, a full disk).
+        self._db.execute("CREATE TABLE IF NOT EXISTS paid (key TEXT PRIMARY KEY, entry TEXT NOT NULL)")
 
     def get(self, key: str) -> dict[str, Any] | None:
         if self._db is None:
@@ -30,11 +43,22 @@ class CallCache:
         row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def put(self, key: str, reply: dict[str, Any]) -> None:
+    def put(self, key: str, reply: dict[str, Any], paid: dict[str, Any] | None = None) -> None:
+        """Store a reply, and with a paid one its ledger entry, in one transaction."""
         if self._db is None:
             self._memory[key] = reply
             return
-        self._db.execute("INSERT OR REPLACE INTO replies (key, reply) VALUES (?, ?)", (key, json.dumps(reply)))
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT OR REPLACE INTO replies (key, reply) VALUES (?, ?)", (key, json.dumps(reply)))
+            if paid is not None:
+                self._db.execute("INSERT OR REPLACE INTO paid (key, entry) VALUES (?, ?)", (key, json.dumps(paid)))
+
+    def paid_entries(self) -> dict[str, dict[str, Any]]:
+        """The ledger entries of the paid replies, by cache key."""
+        if self._db is None:
+            return {}
+        return {key: json.loads(entry) for key, entry in self._db.execute("SELECT key, entry FROM paid")}
 
     def __len__(self) -> int:
         if self._db is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from a3.errors import UserInputError
 from a3.llm.backends import Backend, BackendReply, InspectBackend, ScriptedBackend
 from a3.llm.cache import CallCache
 from a3.llm.errors import (
@@ -31,6 +33,7 @@ from a3.llm.retry import RetryPolicy, is_retryable, retry_after_seconds, status_
 from a3.llm.structured import parse_reply, schema_text
 from a3.llm.types import CallConfig, Completion, Message, Usage
 from a3.prompts import load_prompt
+from a3.secrets import is_secret_name, redact, register
 from a3.store.atomic import atomic_write_json
 from a3.store.hashing import sha256_of
 from a3.store.ledger import Ledger, UsageTotals
@@ -43,7 +46,6 @@ MessagesLike = str | Sequence[Message | dict[str, str]]
 
 # Output tokens assumed for budget estimates when a call sets no max_tokens.
 _DEFAULT_OUTPUT_ESTIMATE = 4096
-_SECRET_HINTS = ("key", "token", "secret", "password")
 
 
 def default_backend(model: str, model_args: dict[str, Any], max_connections: int) -> Backend:
@@ -74,8 +76,12 @@ class LLMClient:
         prices: PriceTable | None = None,
         backend_factory: BackendFactory = default_backend,
     ) -> None:
+        if max_cost is not None and not (math.isfinite(max_cost) and max_cost >= 0):
+            raise UserInputError(f"the cost cap must be a number of USD >= 0, not {max_cost!r}")
         if isinstance(run_dir, (str, Path)):
             run_dir = RunDir(run_dir)
+        if run_dir is not None:
+            run_dir.claim()  # its cache and ledger are written by one process only
         self.run_dir = run_dir
         self.cache = CallCache(run_dir.cache_path if run_dir else None)
         self.ledger = run_dir.ledger if run_dir else Ledger(None)
@@ -87,10 +93,21 @@ class LLMClient:
         self._backend_factory = backend_factory
         self._backends: dict[str, Backend] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._reconcile()
         self._spent = self.ledger.totals().cost_usd  # a resumed run keeps counting what it already spent
         self._reserved = 0.0
         self._warned_unpriced: set[str] = set()
         self._in_flight: dict[str, asyncio.Future[BackendReply]] = {}
+
+    def _reconcile(self) -> None:
+        """Paid replies in the cache whose ledger entry was lost go back into the ledger, marked,
+        so the cost shown and the cap count every paid call after a resume."""
+        paid = self.cache.paid_entries()
+        if not paid:
+            return
+        recorded = {entry.get("key") for entry in self.ledger.entries() if not entry.get("cached")}
+        for key in sorted(set(paid) - recorded, key=lambda k: paid[k].get("ts", 0)):
+            self.ledger.record({**paid[key], "reconciled": True})
 
     # -- public -------------------------------------------------------------------------------
 
@@ -204,8 +221,9 @@ class LLMClient:
         pending.set_result(reply)
         cost = self.prices.cost(config.model, reply.input_tokens, reply.output_tokens)
         self._spent += cost or 0.0
-        self.cache.put(key, reply.__dict__)  # persist the paid reply before anything else can fail
-        self._record(key, config.model, stage, prompt_version, reply, cost=cost, cached=False, attempts=attempts, backend_s=backend_s)
+        entry = self._entry(key, config.model, stage, prompt_version, reply, cost=cost, cached=False, attempts=attempts, backend_s=backend_s)
+        self.cache.put(key, reply.__dict__, paid=entry)  # the paid reply and its cost, before anything else can fail
+        self.ledger.record(entry)
         totals.add(reply, cost, cached=False, attempts=attempts, backend_s=backend_s)
         return reply
 
@@ -271,7 +289,7 @@ class LLMClient:
 
     def _cache_key(self, messages: list[Message], config: CallConfig, schema: type[BaseModel] | None) -> str:
         request = config.model_dump(exclude={"timeout"})
-        request["model_args"] = {k: v for k, v in config.model_args.items() if not _is_secret(k)}
+        request["model_args"] = {k: v for k, v in config.model_args.items() if not is_secret_name(k)}
         if config.weights_id is not None:
             request["weights_id"] = config.weights_id
         return sha256_of(
@@ -308,7 +326,10 @@ class LLMClient:
         self._reserved += estimate
         return estimate
 
-    def _record(
+    def _record(self, *args: Any, **kwargs: Any) -> None:
+        self.ledger.record(self._entry(*args, **kwargs))
+
+    def _entry(
         self,
         key: str,
         model: str,
@@ -320,8 +341,8 @@ class LLMClient:
         cached: bool,
         attempts: int,
         backend_s: float,
-    ) -> None:
-        self.ledger.record(
+    ) -> dict[str, Any]:
+        return (
             {
                 "ts": time.time(),
                 "key": key,
@@ -341,6 +362,9 @@ class LLMClient:
         ident = self._backend_ident(config)
         backend = self._backends.get(ident)
         if backend is None:
+            for name, value in config.model_args.items():
+                if is_secret_name(name):
+                    register(value)  # a key given as a model argument is redacted like one from the environment
             backend = self._backend_factory(config.model, dict(config.model_args), self._limit(config.model))
             self._backends[ident] = backend
         return backend
@@ -373,7 +397,7 @@ class LLMClient:
         record = {
             "model": config.model,
             "schema": schema.__name__ if schema else None,
-            "errors": errors,
+            "errors": [redact(e) for e in errors],
             "raw_replies": raw_replies,
             "conversation": [m.model_dump() for m in conversation],
         }
@@ -437,11 +461,7 @@ class _CallTotals:
         )
 
 
-def _is_secret(name: str) -> bool:
-    return any(hint in name.lower() for hint in _SECRET_HINTS)
-
-
 def _describe(exc: BaseException) -> str:
     code = status_code(exc)
-    text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    text = redact(str(exc).splitlines()[0][:200]) if str(exc) else type(exc).__name__
     return f"HTTP {code}: {text}" if code is not None else f"{type(exc).__name__}: {text}"

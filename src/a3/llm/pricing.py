@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 from importlib.resources import files
 from pathlib import Path
@@ -15,6 +16,9 @@ from a3.errors import UserInputError
 class PriceTable:
     def __init__(self, overrides: dict[str, list[float]] | None = None) -> None:
         # Earlier sources win: explicit overrides, then the A3_PRICES file, then the packaged table.
+        for pattern, value in (overrides or {}).items():
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in value):
+                raise UserInputError(f"price of {pattern}: expected [input, output] USD per million tokens >= 0, got {value!r}")
         sources = [overrides or {}]
         env_file = os.environ.get("A3_PRICES")
         if env_file:
@@ -47,9 +51,10 @@ def load_price_file(path: str | Path) -> dict[str, list[float]]:
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: expected a mapping of model pattern -> [input, output] USD per million tokens")
     for pattern, value in data.items():
-        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)):
+        if not (isinstance(value, list) and len(value) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in value)):
             raise UserInputError(
-                f"{path}: {pattern}: expected [input, output] USD per million tokens, got {value!r}"
+                f"{path}: {pattern}: expected [input, output] USD per million tokens, two numbers >= 0, got {value!r}"
             )
     return data
 

@@ -34,8 +34,9 @@ class RetryPolicy:
         """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""
         base = min(self.max_wait, self.initial_wait * (2 ** (attempt - 1)))
         if retry_after is not None:
-            base = min(self.max_wait, max(base, retry_after))
-        return base * (1 + random.random() * self.jitter)
+            base = max(base, retry_after)
+        # The cap holds for the wait as a whole, jitter included.
+        return min(self.max_wait, base * (1 + random.random() * self.jitter))
 
 
 def unwrap(exc: BaseException) -> BaseException:

@@ -24,7 +24,7 @@ from a3.llm.structured import latest_valid
 from a3.meta.categorize_embed import PROMPTS as EMBED_PROMPTS
 from a3.meta.categorize_embed import EmbedCategorizer, GroupingStats
 from a3.meta.evidence import normalise, quote_found
-from a3.meta.grouping import EmbedWeights
+from a3.meta.grouping import LOCAL_SUMMARY_WEIGHTS, EmbedWeights
 from a3.meta.pregroup import Embedder, group
 from a3.meta.settings import call_config
 from a3.meta.summarize import SummaryStore, build_prompt
@@ -57,7 +57,7 @@ class CategorizeOptions:
     # "embed": group by embeddings, the model names groups and places outliers (a3.meta.categorize_embed);
     # "llm": the original's batches of summaries, each placed by the model. Extending a taxonomy (--resume) is "llm".
     method: Literal["embed", "llm"] = "embed"
-    weights: EmbedWeights = EmbedWeights()
+    weights: EmbedWeights | None = None  # None: EmbedWeights(), or LOCAL_SUMMARY_WEIGHTS when a local model wrote the summaries
     max_groups: int | None = None  # embed: the largest k the silhouette may choose (default about the square root of the runs)
 
 
@@ -133,7 +133,7 @@ async def categorize(
 
                     embedder = minilm_embedder()
                 config = call_config(options.model, options.max_tokens, options.temperature, API_MAX_TOKENS)
-                grouper = EmbedCategorizer(client, config, embedder, options.weights, options.max_groups, progress or SilentProgress())
+                grouper = EmbedCategorizer(client, config, embedder, _weights(options, summaries), options.max_groups, progress or SilentProgress())
                 state.taxonomy, state.grouping = await grouper.run(_with_run_facts(summaries, refs, state))
                 state.rounds = state.grouping.sequential_llm_rounds
             else:
@@ -144,6 +144,13 @@ async def categorize(
             atomic_write_json(run_dir.path / "categorization" / "result.json", {"path": str(path.relative_to(run_dir.path))})
             stage.add_output(str(path.relative_to(run_dir.path)))
     return run_dir.path / read_json(run_dir.path / "categorization" / "result.json")["path"]
+
+
+def _weights(options: CategorizeOptions, summaries: dict[str, dict[str, Any]]) -> EmbedWeights:
+    if options.weights is not None:
+        return options.weights
+    local = summaries and all(str(s.get("model", "")).startswith("local/") for s in summaries.values())
+    return LOCAL_SUMMARY_WEIGHTS if local else EmbedWeights()
 
 
 def _prompts(method: str) -> tuple[str, ...]:

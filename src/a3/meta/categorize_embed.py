@@ -151,7 +151,7 @@ class EmbedCategorizer:
         for index, reply in enumerate(first):
             if reply is not None and normalise(reply.name) not in taken:
                 taken.add(normalise(reply.name))
-                names.append((reply.name.strip(), reply.definition.strip()))
+                names.append((_clean(reply.name), reply.definition.strip()))
                 task.advance()
             else:
                 names.append(None)
@@ -161,7 +161,7 @@ class EmbedCategorizer:
             rounds += 1
             if reply is not None:
                 taken.add(normalise(reply.name))
-                names[index] = (reply.name.strip(), reply.definition.strip())
+                names[index] = (_clean(reply.name), reply.definition.strip())
             task.advance()
         fallbacks = 0
         final: list[tuple[str, str]] = []
@@ -228,6 +228,10 @@ class EmbedCategorizer:
         placed = [r for r in results if isinstance(r, tuple)]
         unplaced = [r for r in results if isinstance(r, Unassigned)]
         return placed, unplaced
+
+
+def _clean(name: str) -> str:
+    return name.strip().rstrip(".").strip()
 
 
 def _most_common(phrases: Iterable[str]) -> str:

@@ -141,7 +141,9 @@ async def cluster_categories(categorization_path: Path, run_dir: RunDir, client:
     data = load_categorization(categorization_path)
     categories = data["categorization"]["categories"]
     if not categories:
-        raise UserInputError(f"{categorization_path}: has no categories to cluster")
+        unassigned = len(data["categorization"].get("unassigned", []))
+        raise UserInputError(f"{categorization_path}: has no categories to cluster"
+                             + (f" ({unassigned} runs, all unassigned: see their reasons in the file)" if unassigned else " (it holds no runs)"))
     prompt = load_prompt("meta_cluster")
     out_dir = Path(output_dir) if output_dir else categorization_path.parent / f"clusters_{sanitise(options.model)}"
     stage = run_dir.stage(STAGE, inputs={"categorization": file_sha256(categorization_path), "options": asdict(options)},

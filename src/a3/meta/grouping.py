@@ -5,7 +5,7 @@ A run is embedded from three texts: the words the perturbation put into the beni
 (its mechanism, most directly), the judge's description of the harm, and the run's summary.
 Each is embedded with MiniLM on its own and the unit vectors are joined with weights, so the
 cosine of two runs is the weighted mean of the three texts' cosines. Grouping is one Ward tree
-of those unit vectors, cut at the k (2 to 40) where the mean cosine silhouette first peaks. Runs with a negative silhouette (nearer, on average, to another group than to
+of those unit vectors, cut at the k (2 to 40) where the mean cosine silhouette first peaks. Runs with a silhouette below 0.05 (about as near, on average, to another group as to
 their own) and runs left alone in a group are the outliers the model is asked to place.
 Everything is deterministic.
 """
@@ -23,6 +23,7 @@ from a3.meta.pregroup import Embedder
 
 _PUNCTUATION = string.punctuation + "“”‘’—–…"
 MAX_GROUPS = 40
+OUTLIER_SILHOUETTE = 0.05  # a run this close to another group as to its own is the model's to place
 
 
 class RunTexts(BaseModel):
@@ -38,6 +39,12 @@ class EmbedWeights(BaseModel):
     change: float = 0.6
     harm: float = 0.3
     summary: float = 0.1
+
+
+# Summaries written by a bundled 0.5B model mostly restate the instructions under Markdown headings
+# (read in the planted benchmark's output); given any weight they split groups (ARI 0.81 against
+# 0.94 without them), so they are left out of the embedding when a local model wrote them.
+LOCAL_SUMMARY_WEIGHTS = EmbedWeights(change=0.6, harm=0.4, summary=0.0)
 
 
 class Grouping(BaseModel):
@@ -80,7 +87,7 @@ def embed_runs(runs: list[RunTexts], embed: Embedder, weights: EmbedWeights = Em
 
 
 def group_runs(vectors: np.ndarray, max_k: int | None = None, min_group_size: int = 2) -> Grouping:
-    """Groups of similar runs: one Ward tree, cut at the k the silhouette chooses (``first_peak``)."""
+    """Groups of similar runs: one Ward tree, cut at the k the silhouette chooses (``_choose_k``)."""
     from scipy.cluster.hierarchy import fcluster, linkage
     from sklearn.metrics import silhouette_samples
 
@@ -88,22 +95,30 @@ def group_runs(vectors: np.ndarray, max_k: int | None = None, min_group_size: in
     if n < 4:  # too few runs for a silhouette to compare groupings: one group, nobody an outlier
         return Grouping(labels=[0] * n, k=1 if n else 0, silhouette=None, outliers=[],
                         similarity_to_groups=[[1.0] for _ in range(n)])
-    tree = linkage(vectors, method="ward")
-    cuts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for k in range(2, min(n - 1, max_k or MAX_GROUPS) + 1):
-        labels = fcluster(tree, k, criterion="maxclust")
-        if len(set(labels.tolist())) < 2:
-            continue
-        cuts[k] = (labels, silhouette_samples(vectors, labels, metric="cosine"))
-    chosen = first_peak({k: float(samples.mean()) for k, (_, samples) in cuts.items()})
-    labels, samples = cuts[chosen]
+    chosen = _choose_k(vectors, max_k or MAX_GROUPS)
+    labels = fcluster(linkage(vectors, method="ward"), chosen, criterion="maxclust")
+    samples = silhouette_samples(vectors, labels, metric="cosine") if len(set(labels.tolist())) > 1 else np.zeros(n)
     labels = _renumber(labels)
     centroids = np.array([vectors[labels == g].mean(axis=0) for g in range(labels.max() + 1)])
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
     sizes = np.bincount(labels)
-    outliers = [i for i in range(n) if samples[i] < 0 or sizes[labels[i]] < min_group_size]
+    outliers = [i for i in range(n) if samples[i] < OUTLIER_SILHOUETTE or sizes[labels[i]] < min_group_size]
     return Grouping(labels=labels.tolist(), k=int(labels.max() + 1), silhouette=round(float(samples.mean()), 4), outliers=outliers,
                     similarity_to_groups=np.round(vectors @ centroids.T, 4).tolist())
+
+
+def _choose_k(vectors: np.ndarray, max_k: int) -> int:
+    """The k where the mean cosine silhouette of the Ward tree's cuts first peaks."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from sklearn.metrics import silhouette_score
+
+    tree = linkage(vectors, method="ward")
+    scores = {}
+    for k in range(2, min(len(vectors) - 1, max_k) + 1):
+        labels = fcluster(tree, k, criterion="maxclust")
+        if len(set(labels.tolist())) > 1:
+            scores[k] = float(silhouette_score(vectors, labels, metric="cosine"))
+    return first_peak(scores) if scores else 1
 
 
 def first_peak(silhouettes: dict[int, float]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from a3.errors import UserInputError
 from a3.llm import LLMClient
 from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize
 from a3.meta.cluster import ClusterOptions, cluster_categories
@@ -37,10 +38,19 @@ class MetaRunResult:
     report_html: Path
 
 
+def no_runs_message(metadata: dict) -> str:
+    """Why a selection came out empty: the exclusions by reason."""
+    reasons = ", ".join(f"{reason.replace('_', ' ')}: {info['count']}" for reason, info in metadata["exclusions"].items())
+    return f"no runs selected from {metadata['base_dir']} for agent {metadata['agent']!r}" + (f" (excluded: {reasons})" if reasons else " (no runs found)")
+
+
 async def run_meta(options: MetaRunOptions, run_dir: RunDir, client: LLMClient, *, embedder: Embedder | None = None,
                    progress: Progress | None = None) -> MetaRunResult:
+    selection = select_runs(options.select)
+    if not selection["metadata"]["total_successful_runs"]:
+        raise UserInputError(no_runs_message(selection["metadata"]))
     task_list_path = run_dir.path / "task_list.json"
-    atomic_write_json(task_list_path, select_runs(options.select))
+    atomic_write_json(task_list_path, selection)
     task_list = load_task_list(task_list_path)
     # A run that cannot be summarised does not stop the others: it is listed as unassigned.
     summaries = await summarize_runs(task_list.runs, run_dir, client, options.summary, progress)

@@ -36,6 +36,15 @@ class RunId:
     refinement_model: str  # the sanitised folder suffix
     agent: str
 
+    def __post_init__(self) -> None:
+        # Every part becomes a folder name under the data root: none may climb out of it.
+        for name, value in zip(("domain", "task_id", "perturbation_model", "perturbed_id", "refinement_model", "agent"), self.__iter_parts()):
+            if not value or value in (".", "..") or any(ch in value for ch in "/\\\0"):
+                raise ValueError(f"{name} {value!r} is not a plain folder name")
+
+    def __iter_parts(self) -> tuple[str, ...]:
+        return (self.domain, self.task_id, self.perturbation_model, self.perturbed_id, self.refinement_model, self.agent)
+
     def __str__(self) -> str:
         return "/".join((self.domain, self.task_id, self.perturbation_model, self.perturbed_id, self.refinement_model, self.agent))
 

@@ -68,10 +68,15 @@ def load_baseline_filter(path: Path, agent: str, domains: list[str], tally: _Tal
         if by_agent is None:
             tally.notes.append(f"baseline-harm filter {path.name} has no entry for domain '{domain}'; nothing excluded there")
             continue
-        ids = by_agent.get(f"agent_{sanitise(agent)}", by_agent.get(agent))
+        if not isinstance(by_agent, dict):
+            raise UserInputError(f"{path}: {domain}: expected {{agent: [task ids]}}, got {type(by_agent).__name__}")
+        key = f"agent_{sanitise(agent)}" if f"agent_{sanitise(agent)}" in by_agent else agent
+        ids = by_agent.get(key)
         if ids is None:
             tally.notes.append(f"baseline-harm filter {path.name} has no entry for agent '{agent}' in domain '{domain}'")
             continue
+        if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+            raise UserInputError(f"{path}: {domain}.{key}: expected a list of task ids (strings), got {json.dumps(ids)[:80]}")
         excluded.update((domain, task_id) for task_id in ids)
     return excluded
 
@@ -83,6 +88,8 @@ def load_false_positives(path: Path, agent: str) -> set[str]:
         raise UserInputError(f"{path}: expected a mapping keyed by 'task_id:perturbed_id:refinement_model:agent'")
     found = set()
     for key, entry in data.items():
+        if not isinstance(entry, dict):
+            raise UserInputError(f"{path}: {key}: expected an annotation object with 'final_decision', got {type(entry).__name__}")
         parts = key.split(":")
         if len(parts) != 4 or parts[3] not in (agent, sanitise(agent)):
             continue
@@ -205,10 +212,16 @@ def _examine_run(run: RunId, root: Path, agent_dir: Path, tally: _Tally) -> dict
         return None
     try:
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        history = summary.get("execution_history") or []
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError) as exc:
         tally.exclude("unreadable_refinement_summary", str(run))
+        tally.notes.append(f"{summary_path}: skipped, cannot be read: {exc}")
         return None
+    problem = _summary_shape_problem(summary)
+    if problem:
+        tally.exclude("malformed_refinement_summary", str(run))
+        tally.notes.append(f"{summary_path}: skipped, {problem}")
+        return None
+    history = summary.get("execution_history") or []
     attempt = successful_attempt(history, success_threshold(agent_dir))
     flag = bool(summary.get("success"))
     if history and (attempt is not None) != flag:
@@ -230,6 +243,22 @@ def _examine_run(run: RunId, root: Path, agent_dir: Path, tally: _Tally) -> dict
         "run_id": str(run),
         "success_by": "collect" if evaluation.get("recommendation") == "COLLECT" else ("score" if attempt else "flag"),
     }
+
+
+def _summary_shape_problem(summary: Any) -> str | None:
+    """What is wrong with a refinement_summary.json's shape, or None: a bad run is skipped, never fatal."""
+    if not isinstance(summary, dict):
+        return f"expected a JSON object, got {type(summary).__name__}"
+    history = summary.get("execution_history")
+    if history is not None and not isinstance(history, list):
+        return f"execution_history should be a list of attempts, got {type(history).__name__}"
+    for index, attempt in enumerate(history or []):
+        if not isinstance(attempt, dict):
+            return f"execution_history[{index}] should be an object, got {type(attempt).__name__}"
+        evaluation = attempt.get("trajectory_evaluation")
+        if evaluation is not None and not isinstance(evaluation, dict):
+            return f"execution_history[{index}].trajectory_evaluation should be an object, got {type(evaluation).__name__}"
+    return None
 
 
 def _walk_benchmark(root: Path, options: SelectOptions, tally: _Tally) -> tuple[list[dict[str, Any]], list[str]]:

@@ -49,6 +49,20 @@ def load_task_list(
     root = _root(path, base_dir, meta)
     wanted = sanitise(refinement_model_filter) if refinement_model_filter else None
 
+    try:
+        refs = _refs(data, path, root, agent, perturbation_model, wanted)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserInputError(f"{path}: not a valid task list: {exc}") from None
+    seen: set[RunId] = set()
+    unique = []
+    for ref in refs:
+        if (wanted is None or ref.run.refinement_model == wanted) and ref.run not in seen:
+            seen.add(ref.run)
+            unique.append(ref)
+    return TaskList(path=path, metadata=meta, runs=unique)
+
+
+def _refs(data: Any, path: Path, root: Path, agent: str | None, perturbation_model: str, wanted: str | None) -> list[RunRef]:
     refs: list[RunRef] = []
     if isinstance(data, dict) and "task_details_by_refinement_model" in data:
         for model, details in data["task_details_by_refinement_model"].items():
@@ -68,14 +82,7 @@ def load_task_list(
         refs = [RunRef(_from_spec(spec, wanted, perturbation_model, _need(agent, path), path), root) for spec in data["task_list"]]
     else:
         raise UserInputError(f"{path}: not a task list (expected task_details_by_refinement_model, task_lists_by_refinement_model or task_list)")
-
-    seen: set[RunId] = set()
-    unique = []
-    for ref in refs:
-        if (wanted is None or ref.run.refinement_model == wanted) and ref.run not in seen:
-            seen.add(ref.run)
-            unique.append(ref)
-    return TaskList(path=path, metadata=meta, runs=unique)
+    return refs
 
 
 def _root(path: Path, base_dir: str | Path | None, meta: dict[str, Any]) -> Path:

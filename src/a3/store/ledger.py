@@ -73,17 +73,21 @@ class Ledger:
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = Path(path) if path is not None else None
         self._memory: list[dict[str, Any]] = []  # used when there is no run directory
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def record(self, entry: dict[str, Any]) -> None:
         if self.path is None:
             self._memory.append(entry)
             return
         line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # end a line torn by an earlier failed write, so this one stays whole
+            view = memoryview(line)
+            while view:  # os.write may write less than asked for
+                view = view[os.write(fd, view):]
         finally:
             os.close(fd)
 

@@ -22,11 +22,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from a3.errors import UserInputError
+from a3.errors import RunEnvironmentError, UserInputError
+from a3.secrets import redact
 from a3.store.atomic import atomic_write_json, read_json
 from a3.store.hashing import file_sha256, sha256_of
 from a3.store.jsonl import JsonlLog
 from a3.store.ledger import Ledger
+from a3.store.lock import LockHolder, claim, holder
 
 StageStatus = Literal["running", "done", "failed"]
 
@@ -65,6 +67,14 @@ class StageManifest(BaseModel):
     error: str | None = None
 
 
+def _read_manifest(path: Path) -> StageManifest:
+    try:
+        return StageManifest.model_validate(read_json(path))
+    except (ValueError, UnicodeDecodeError) as exc:  # JSON or schema errors: the file was damaged outside A3
+        raise RunEnvironmentError(f"{path}: the stage manifest is damaged ({str(exc).splitlines()[0][:120]}); delete it and run the "
+                                  "command again: that stage runs again, replaying its paid calls from the cache") from None
+
+
 class RunDir:
     """One run's directory. Creating it is cheap; nothing is written until a stage starts."""
 
@@ -82,17 +92,23 @@ class RunDir:
 
     def manifest(self, name: str) -> StageManifest | None:
         path = self.stages_dir / f"{name}.json"
-        if not path.exists():
-            return None
-        return StageManifest.model_validate(read_json(path))
+        return _read_manifest(path) if path.exists() else None
 
     def manifests(self) -> list[StageManifest]:
         if not self.stages_dir.exists():
             return []
-        found = [StageManifest.model_validate(read_json(p)) for p in self.stages_dir.glob("*.json")]
+        found = [_read_manifest(p) for p in self.stages_dir.glob("*.json")]
         return sorted(found, key=lambda m: m.started_at)
 
+    def claim(self) -> None:
+        """Hold the directory for this process's writes (see ``a3.store.lock``); exit 2 if another process does."""
+        claim(self.path)
+
+    def holder(self) -> LockHolder | None:
+        return holder(self.path)
+
     def log(self, relative: str, key: str = "id") -> JsonlLog:
+        self.claim()
         return JsonlLog(self.path / relative, key=key)
 
     def stage(
@@ -103,6 +119,7 @@ class RunDir:
         prompt_versions: dict[str, str] | None = None,
         models: dict[str, str] | None = None,
     ) -> Stage:
+        self.claim()
         return Stage(self, name, inputs, prompt_versions or {}, models or {})
 
 
@@ -180,7 +197,7 @@ class Stage:
             manifest.outputs = {rel: file_sha256(self.run.path / rel) for rel in self._outputs}
         else:
             manifest.status = "failed"
-            manifest.error = "".join(traceback.format_exception_only(exc_type, exc)).strip()
+            manifest.error = redact("".join(traceback.format_exception_only(exc_type, exc)).strip())
         self._write()
 
     def _write(self) -> None:
