@@ -1,0 +1,47 @@
+"""`a3 meta run` in a process of its own, for the kill test: scripted models that answer after a
+short latency and log every paid call, the hashing embedder, small batches so there are many
+waves and checkpoints to be killed between.
+
+    python -m tests.helpers.chaos_meta_worker WORK_DIR RUN_TREE METHOD
+"""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from a3.llm import ScriptedClient
+from a3.meta.categorize import CategorizeOptions
+from a3.meta.cluster import ClusterOptions
+from a3.meta.pipeline import MetaRunOptions, run_meta
+from a3.meta.sample_data import AGENT
+from a3.meta.select import SelectOptions
+from a3.store import RunDir
+from a3.testing.embedders import hashing_embedder
+from tests.helpers.scripted_meta import MetaWorld
+
+CONCURRENCY = 4
+
+
+def main(work: str, tree: str, method: str) -> None:
+    run = RunDir(work)
+    world = MetaWorld()
+    paid_log = os.path.join(work, "paid_calls.log")
+
+    def respond(messages, config):
+        fd = os.open(paid_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, b"call\n")  # what a provider would bill
+        os.close(fd)
+        return world(messages, config)
+
+    client = ScriptedClient(respond, latency=0.1, run_dir=run, concurrency=CONCURRENCY)
+    options = MetaRunOptions(
+        select=SelectOptions(agent=AGENT, base_dir=Path(tree)),
+        categorize=CategorizeOptions(method=method, initial_batch_size=4, iterative_batch_size=2, parallel_batches=2, merge_every=1),
+        cluster=ClusterOptions(max_categories_per_call=3),
+    )
+    asyncio.run(run_meta(options, run, client, embedder=hashing_embedder()))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
