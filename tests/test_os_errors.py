@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from a3.cli.main import app
 from a3.store import JsonlLog
+from tests.helpers.meta_cli import sample_task_list, scripted_clients
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "300"}
@@ -38,11 +39,7 @@ def test_a_run_dir_under_a_file_is_one_line_with_exit_3(tmp_path):
 def test_a_full_disk_is_one_line_with_exit_3_and_the_log_stays_whole(tmp_path, monkeypatch):
     log = JsonlLog(tmp_path / "run" / "log.jsonl")
     log.append({"id": "a"})
-    from a3.meta.sample_data import write_sample_data
-
-    data = write_sample_data(tmp_path / "data", n_runs=6, seed=1)
-    tasks = tmp_path / "tasks.json"
-    assert runner.invoke(app, ["meta", "select", "--base-dir", str(data.runs_dir), "--agent", data.agent, "--output", str(tasks)]).exit_code == 0
+    tasks = sample_task_list(tmp_path)
     real_open = os.open
 
     def full_disk(path, flags, *args):
@@ -51,14 +48,7 @@ def test_a_full_disk_is_one_line_with_exit_3_and_the_log_stays_whole(tmp_path, m
         return real_open(path, flags, *args)
 
     monkeypatch.setattr(os, "open", full_disk)
-    from a3.llm import ScriptedClient
-    from a3.store import RunDir
-
-    def client(work_dir, max_cost, prices, concurrency=16, model=None):
-        run = RunDir(work_dir)
-        return run, ScriptedClient(lambda m, c: "a summary", run_dir=run)
-
-    monkeypatch.setattr("a3.cli.meta_cmd._client", client)
+    monkeypatch.setattr("a3.cli.meta_cmd._client", scripted_clients(lambda messages, config: "a summary"))
     result = runner.invoke(app, ["meta", "summarize", "--task_list_file", str(tasks), "--work-dir", str(tmp_path / "work")], env=WIDE)
     assert result.exit_code == 4
     line = one_line(result)

@@ -13,6 +13,7 @@ from a3.cli.main import app
 from a3.llm import LLMClient
 from a3.store import RunDir
 from a3.store.lock import RunInUseError, release
+from tests.helpers.meta_cli import sample_task_list
 
 HOLD = """
 import sys, time
@@ -64,11 +65,7 @@ def test_one_process_may_open_its_run_many_times(tmp_path):
 def test_the_cli_says_so_in_one_line_with_exit_2_and_status_shows_the_holder(other_process, tmp_path):
     run, child = other_process
     runner = CliRunner()
-    data = tmp_path / "data"
-    assert runner.invoke(app, ["meta", "sample-data", str(data), "--runs", "6"]).exit_code == 0
-    tasks = tmp_path / "tasks.json"
-    assert runner.invoke(app, ["meta", "select", "--base-dir", str(data / "perturbed_queries"), "--agent", "claude-haiku-4-5-20251001",
-                               "--output", str(tasks)]).exit_code == 0
+    tasks = sample_task_list(tmp_path)
     result = runner.invoke(app, ["meta", "summarize", "--task_list_file", str(tasks), "--work-dir", str(run), "--model", "mockllm/model"],
                            env={"COLUMNS": "300"})
     assert result.exit_code == 2

@@ -6,9 +6,9 @@ import pytest
 from typer.testing import CliRunner
 
 from a3.cli.main import app
-from a3.llm import ScriptedClient
 from a3.secrets import redact, register
 from a3.store import RunDir
+from tests.helpers.meta_cli import sample_task_list, scripted_clients
 
 KEY = "sk-proj-Zq81mKx0aLw93Jd7Tq2Vb5Ns"
 
@@ -38,17 +38,9 @@ def test_the_cli_and_the_saved_failures_never_show_the_key(api_key, monkeypatch,
     def echo_key(messages, config):
         return PermissionError(f"Error code: 401 - Incorrect API key provided: {KEY}. You can find your API key at ...")
 
-    def client(work_dir, max_cost, prices, concurrency=16, model=None):
-        run = RunDir(work_dir)
-        return run, ScriptedClient(echo_key, run_dir=run)
-
-    monkeypatch.setattr("a3.cli.meta_cmd._client", client)
+    monkeypatch.setattr("a3.cli.meta_cmd._client", scripted_clients(echo_key))
     runner = CliRunner()
-    data = tmp_path / "data"
-    assert runner.invoke(app, ["meta", "sample-data", str(data), "--runs", "6"]).exit_code == 0
-    tasks = tmp_path / "tasks.json"
-    assert runner.invoke(app, ["meta", "select", "--base-dir", str(data / "perturbed_queries"), "--agent", "claude-haiku-4-5-20251001",
-                               "--output", str(tasks)]).exit_code == 0
+    tasks = sample_task_list(tmp_path)
     work = tmp_path / "work"
     result = runner.invoke(app, ["meta", "summarize", "--task_list_file", str(tasks), "--work-dir", str(work)], env={"COLUMNS": "300"})
     assert result.exit_code == 1 and "Incorrect API key provided" in result.output
