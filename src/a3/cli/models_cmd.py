@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 from dataclasses import dataclass
+
+from a3.llm.preflight import port_open
 
 
 @dataclass(frozen=True)
@@ -22,14 +23,6 @@ def _has_module(name: str) -> bool:
 
 def _env_any(*names: str) -> str | None:
     return next((n for n in names if os.environ.get(n)), None)
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def _key_status(name: str, example: str, *env: str) -> BackendStatus:
@@ -56,7 +49,7 @@ def backend_statuses() -> list[BackendStatus]:
         statuses.append(BackendStatus("vLLM", "vllm/<model>", True, "vllm is installed (inspect starts a server)"))
     else:
         statuses.append(BackendStatus("vLLM", "vllm/<model>", False, "set VLLM_BASE_URL or install vllm (GPU)"))
-    ollama_up = _port_open("127.0.0.1", 11434)
+    ollama_up = port_open("127.0.0.1", 11434)
     statuses.append(
         BackendStatus(
             "Ollama",

@@ -65,7 +65,7 @@ def problem(model: str, model_args: dict[str, Any] | None = None) -> str | None:
             return None
         return f"{model}: set VLLM_BASE_URL to a running vLLM server (or install vllm on a GPU machine)"
     if prefix == "ollama":
-        if os.environ.get("OLLAMA_BASE_URL") or args.get("base_url") or _port_open("127.0.0.1", 11434):
+        if os.environ.get("OLLAMA_BASE_URL") or args.get("base_url") or port_open("127.0.0.1", 11434):
             return None
         return f"{model}: no Ollama server on 127.0.0.1:11434; run `ollama serve` or set OLLAMA_BASE_URL"
     provider = "bedrock" if "bedrock" in parts[:2] else "azure" if parts[:2] == ["openai", "azure"] else prefix
@@ -86,7 +86,7 @@ def preflight(models: Iterable[tuple[str, dict[str, Any]]]) -> None:
         raise ModelUnusableError("; ".join(problems))
 
 
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.3):
             return True
