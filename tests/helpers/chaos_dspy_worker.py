@@ -1,0 +1,51 @@
+"""Stages 1-3, then the DSPy + GEPA prompt defence, in a process of their own, for the kill test:
+every model scripted (DspyWorld over the stateless scripted world), every paid call logged.
+
+    python -m tests.helpers.chaos_dspy_worker RUN_DIR
+"""
+
+import asyncio
+import json
+import os
+import sys
+
+from a3.align.defend_dspy import DspyOptions, defend_dspy
+from a3.align.expected import expected
+from a3.align.generate import GenerateOptions, generate
+from a3.align.split import split
+from a3.config import A3Config
+from a3.llm import ScriptedClient
+from a3.store import RunDir
+from tests.helpers.chaos_align_worker import CONFIG, StatelessWorld
+from tests.helpers.scripted_world import scripted_config
+from tests.test_defend_dspy import DspyWorld
+
+CONCURRENCY = 4
+
+
+def main(run_path: str) -> None:
+    config = A3Config.model_validate(scripted_config(json.loads(CONFIG.read_text())))
+    run = RunDir(run_path)
+    world = DspyWorld()
+    world.world = StatelessWorld(conversation=False)
+    paid_log = os.path.join(run_path, "paid_calls.log")
+
+    def respond(messages, call):
+        fd = os.open(paid_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, b"call\n")  # what a provider would bill
+        os.close(fd)
+        return world(messages, call)
+
+    client = ScriptedClient(respond, latency=0.1, run_dir=run, concurrency=CONCURRENCY)
+
+    async def stages() -> None:
+        await generate(config, run, client, GenerateOptions(num_rounds=3))
+        await split(config, run, client)
+        await expected(config, run, client)
+        await defend_dspy(config, run, client, DspyOptions(max_metric_calls=40, max_train_samples=6))
+
+    asyncio.run(stages())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
