@@ -3,16 +3,14 @@ every artifact equals an uninterrupted run's (timestamps aside), nothing is lost
 and the calls paid again are at most the calls in flight at each kill."""
 
 import json
-import random
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.chaos import kill_repeatedly
 from tests.helpers.chaos_align_worker import CONCURRENCY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,15 +57,7 @@ def test_stages_1_to_3_killed_at_random_moments_end_as_an_uninterrupted_run(tmp_
     paid_clean = (clean / "paid_calls.log").read_text().count("\n")
 
     chaos = tmp_path / "chaos"
-    rng = random.Random(5)
-    kills = 0
-    for _ in range(10):
-        process = _start(chaos)
-        time.sleep(rng.uniform(1.5, 4.0))  # imports take about 1.5 s; the whole run about 25 s
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait()
+    kills = kill_repeatedly(lambda: _start(chaos), seed=5, window=(1.5, 3.0))  # imports take about 1.5 s; the whole run about 25 s
     assert kills >= 3, "the run finished before it could be killed; the test proves nothing"
     assert _start(chaos).wait(timeout=300) == 0
 

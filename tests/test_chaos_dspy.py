@@ -4,15 +4,13 @@ run's, and the calls paid again are at most the calls in flight at each kill."""
 
 import importlib.util
 import json
-import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.chaos import kill_repeatedly
 from tests.helpers.chaos_dspy_worker import CONCURRENCY
 from tests.test_chaos_align import _stable
 
@@ -43,15 +41,7 @@ def test_the_dspy_defence_killed_at_random_moments_ends_as_an_uninterrupted_run(
     paid_clean = (clean / "paid_calls.log").read_text().count("\n")
 
     chaos = tmp_path / "chaos"
-    rng = random.Random(13)
-    kills = 0
-    for _ in range(10):
-        process = _start(chaos)
-        time.sleep(rng.uniform(2.0, 5.0))  # imports take about 2 s; the whole run about 11 s
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait()
+    kills = kill_repeatedly(lambda: _start(chaos), seed=13, window=(2.0, 3.5))  # imports take about 2 s; the whole run about 11 s
     assert kills >= 3, "the run finished before it could be killed; the test proves nothing"
     assert _start(chaos).wait(timeout=600) == 0
 

@@ -4,15 +4,13 @@ iteration records, the adapters and every verdict equal an uninterrupted run's, 
 again are at most the calls in flight at each kill."""
 
 import json
-import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.chaos import kill_repeatedly
 from tests.helpers.chaos_finetune_worker import CONCURRENCY
 from tests.helpers.tiny_model import build_tiny_model
 from tests.test_chaos_align import _stable
@@ -66,15 +64,7 @@ def test_finetuning_killed_at_random_moments_ends_as_an_uninterrupted_run(tmp_pa
     paid_clean = (clean / "paid_calls.log").read_text().count("\n")
 
     chaos = tmp_path / "chaos" / "run"
-    rng = random.Random(3)
-    kills = 0
-    for _ in range(10):
-        process = _start(chaos, tiny)
-        time.sleep(rng.uniform(2.5, 7.0))  # imports take about 2.5 s; the whole run about 15 s
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait()
+    kills = kill_repeatedly(lambda: _start(chaos, tiny), seed=3, window=(2.5, 4.5))  # imports take about 2.5 s; the whole run about 15 s
     assert kills >= 3, "the run finished before it could be killed; the test proves nothing"
     assert _start(chaos, tiny).wait(timeout=600) == 0
 

@@ -3,18 +3,16 @@ artifacts equal those of an uninterrupted run, nothing is lost or duplicated, an
 again are at most the calls in flight at each kill."""
 
 import json
-import random
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from a3.meta.sample_data import write_sample_data
+from tests.helpers.chaos import kill_repeatedly
 from tests.helpers.chaos_meta_worker import CONCURRENCY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,15 +51,7 @@ def test_meta_run_killed_at_random_moments_ends_as_an_uninterrupted_run(tmp_path
     paid_clean = (clean / "paid_calls.log").read_text().count("\n")
 
     chaos = tmp_path / "chaos"
-    rng = random.Random(11)
-    kills = 0
-    for _ in range(8):
-        process = _start(chaos, sample.runs_dir, method)
-        time.sleep(rng.uniform(1.2, 3.0))  # the interpreter and imports take about a second; a whole run 7-9 s
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait()
+    kills = kill_repeatedly(lambda: _start(chaos, sample.runs_dir, method), seed=11, window=(1.2, 2.5))  # imports take about a second; a whole run 7-9 s
     assert kills >= 3, "the run finished before it could be killed; the test proves nothing"
     assert _start(chaos, sample.runs_dir, method).wait(timeout=300) == 0
 
