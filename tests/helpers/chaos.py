@@ -1,9 +1,11 @@
 """The kill tests' common step: start a worker, SIGKILL it after a random pause, again and again."""
 
+import os
 import random
 import signal
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 
 def kill_repeatedly(start: Callable[[], subprocess.Popen], seed: int, window: tuple[float, float], attempts: int = 20) -> int:
@@ -23,3 +25,33 @@ def kill_repeatedly(start: Callable[[], subprocess.Popen], seed: int, window: tu
         else:
             break
     return kills
+
+
+def billed(respond, run_path: str):
+    """``respond``, with one line appended to RUN/paid_calls.log per call: what a provider would bill."""
+    paid_log = os.path.join(run_path, "paid_calls.log")
+
+    def answer(messages, config):
+        fd = os.open(paid_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, b"call\n")
+        os.close(fd)
+        return respond(messages, config)
+
+    return answer
+
+
+def paid_calls(run_path) -> int:
+    return (Path(run_path) / "paid_calls.log").read_text().count("\n")
+
+
+def clean_then_chaos(start: Callable[[Path], subprocess.Popen], clean: Path, chaos: Path, seed: int, window: tuple[float, float],
+                     concurrency: int) -> None:
+    """An uninterrupted run into ``clean``; into ``chaos``, the same run killed again and again, then
+    finished. Checks the kills were real and that no more calls were paid again than were in flight
+    at the kills; the caller compares the artifacts."""
+    assert start(clean).wait(timeout=600) == 0
+    kills = kill_repeatedly(lambda: start(chaos), seed=seed, window=window)
+    assert kills >= 3, "the run finished before it could be killed; the test proves nothing"
+    assert start(chaos).wait(timeout=600) == 0
+    repaid = paid_calls(chaos) - paid_calls(clean)
+    assert 0 <= repaid <= kills * concurrency, f"{repaid} calls paid again over {kills} kills"

@@ -6,7 +6,6 @@ world answering after a short latency, every paid call logged.
 
 import asyncio
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from a3.align.split import split
 from a3.config import A3Config
 from a3.llm import ScriptedClient
 from a3.store import RunDir
+from tests.helpers.chaos import billed
 from tests.helpers.scripted_world import World, scripted_config
 
 CONCURRENCY = 4
@@ -38,14 +38,7 @@ def main(run_path: str) -> None:
     config = A3Config.model_validate(scripted_config(json.loads(CONFIG.read_text())))
     run = RunDir(run_path)
     world = StatelessWorld(conversation=config.conversation_format.output_format == "conversation")
-    paid_log = os.path.join(run_path, "paid_calls.log")
-
-    def respond(messages, call):
-        fd = os.open(paid_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        os.write(fd, b"call\n")  # what a provider would bill
-        os.close(fd)
-        return world(messages, call)
-
+    respond = billed(world, run_path)
     client = ScriptedClient(respond, latency=0.3, run_dir=run, concurrency=CONCURRENCY)
 
     async def stages() -> None:

@@ -6,7 +6,6 @@ every model scripted (DspyWorld over the stateless scripted world), every paid c
 
 import asyncio
 import json
-import os
 import sys
 
 from a3.align.defend_dspy import DspyOptions, defend_dspy
@@ -16,6 +15,7 @@ from a3.align.split import split
 from a3.config import A3Config
 from a3.llm import ScriptedClient
 from a3.store import RunDir
+from tests.helpers.chaos import billed
 from tests.helpers.chaos_align_worker import CONFIG, StatelessWorld
 from tests.helpers.scripted_world import scripted_config
 from tests.test_defend_dspy import DspyWorld
@@ -28,14 +28,7 @@ def main(run_path: str) -> None:
     run = RunDir(run_path)
     world = DspyWorld()
     world.world = StatelessWorld(conversation=False)
-    paid_log = os.path.join(run_path, "paid_calls.log")
-
-    def respond(messages, call):
-        fd = os.open(paid_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        os.write(fd, b"call\n")  # what a provider would bill
-        os.close(fd)
-        return world(messages, call)
-
+    respond = billed(world, run_path)
     client = ScriptedClient(respond, latency=0.1, run_dir=run, concurrency=CONCURRENCY)
 
     async def stages() -> None:

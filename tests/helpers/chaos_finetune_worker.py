@@ -6,7 +6,6 @@ for the kill test: the scripted world, two finetuning iterations of the tiny mod
 """
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from a3.align.pipeline import RunOptions, run_pipeline
 from a3.config import A3Config
 from a3.llm import ScriptedClient
 from a3.store import RunDir
+from tests.helpers.chaos import billed
 from tests.helpers.chaos_align_worker import StatelessWorld
 from tests.test_finetune import Agent, finetune_config, make_script
 
@@ -29,15 +29,7 @@ def main(run_path: str, tiny: str) -> None:
     data = finetune_config(Path(run_path).parent, Path(tiny), iterations=2).model_dump(mode="json")
     data["paths"]["dolci_responses_file"] = None  # the general stage makes it, on policy
     config = A3Config.model_validate(data)
-    paid_log = os.path.join(run_path, "paid_calls.log")
-    script = make_script(StatelessWorld(conversation=False), Agent())
-
-    def respond(messages, call):
-        fd = os.open(paid_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        os.write(fd, b"call\n")  # what a provider would bill
-        os.close(fd)
-        return script(messages, call)
-
+    respond = billed(make_script(StatelessWorld(conversation=False), Agent()), run_path)
     client = ScriptedClient(respond, latency=0.02, run_dir=run, concurrency=CONCURRENCY, real=("local/",))
     options = RunOptions(generate=GenerateOptions(num_rounds=3), general_samples=10, finetune=FinetuneOptions(use_vllm=False))
 

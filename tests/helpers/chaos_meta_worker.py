@@ -6,7 +6,6 @@ waves and checkpoints to be killed between.
 """
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from a3.meta.pipeline import MetaRunOptions, run_meta
 from a3.meta.sample_data import AGENT
 from a3.meta.select import SelectOptions
 from a3.store import RunDir
+from tests.helpers.chaos import billed
 from a3.testing.embedders import hashing_embedder
 from tests.helpers.scripted_meta import MetaWorld
 
@@ -26,14 +26,7 @@ CONCURRENCY = 4
 def main(work: str, tree: str, method: str) -> None:
     run = RunDir(work)
     world = MetaWorld()
-    paid_log = os.path.join(work, "paid_calls.log")
-
-    def respond(messages, config):
-        fd = os.open(paid_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        os.write(fd, b"call\n")  # what a provider would bill
-        os.close(fd)
-        return world(messages, config)
-
+    respond = billed(world, work)
     client = ScriptedClient(respond, latency=0.1, run_dir=run, concurrency=CONCURRENCY)
     options = MetaRunOptions(
         select=SelectOptions(agent=AGENT, base_dir=Path(tree)),
