@@ -58,7 +58,7 @@ class CategorizeOptions:
     # "llm": the original's batches of summaries, each placed by the model. Extending a taxonomy (--resume) is "llm".
     method: Literal["embed", "llm"] = "embed"
     weights: EmbedWeights | None = None  # None: EmbedWeights(), or LOCAL_SUMMARY_WEIGHTS when a local model wrote the summaries
-    max_groups: int | None = None  # embed: the largest k the silhouette may choose (default about the square root of the runs)
+    max_groups: int | None = None  # embed: the largest k the silhouette may choose (default grouping.MAX_GROUPS, 40)
 
 
 @dataclass(frozen=True)
