@@ -199,7 +199,7 @@ class LLMClient:
         # A cached reply, or that of the same request already being made (a retried straggler, say).
         reply = BackendReply(**hit) if hit is not None else await self._share_in_flight(key)
         if reply is not None:
-            self._record(key, config.model, stage, prompt_version, reply, cost=0.0, cached=True, attempts=0, backend_s=0.0)
+            self.ledger.record(self._entry(key, config.model, stage, prompt_version, reply, cost=0.0, cached=True, attempts=0, backend_s=0.0))
             totals.add(reply, 0.0, cached=True, attempts=0, backend_s=0.0)
             return reply
 
@@ -325,9 +325,6 @@ class LLMClient:
             )
         self._reserved += estimate
         return estimate
-
-    def _record(self, *args: Any, **kwargs: Any) -> None:
-        self.ledger.record(self._entry(*args, **kwargs))
 
     def _entry(
         self,
