@@ -5,22 +5,16 @@ world answering after a short latency, every paid call logged.
 """
 
 import asyncio
-import json
 import re
 import sys
-from pathlib import Path
 
-from a3.align.expected import expected
-from a3.align.generate import GenerateOptions, generate
-from a3.align.split import split
-from a3.config import A3Config
 from a3.llm import ScriptedClient
 from a3.store import RunDir
 from tests.helpers.chaos import billed
-from tests.helpers.scripted_world import World, scripted_config
+from tests.helpers.scripted_world import World
+from tests.test_align_stages import make_config, run_all
 
 CONCURRENCY = 4
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "nesting-jailbreak.json"
 
 
 class StatelessWorld(World):
@@ -35,18 +29,11 @@ class StatelessWorld(World):
 
 
 def main(run_path: str) -> None:
-    config = A3Config.model_validate(scripted_config(json.loads(CONFIG.read_text())))
+    config = make_config()
     run = RunDir(run_path)
     world = StatelessWorld(conversation=config.conversation_format.output_format == "conversation")
-    respond = billed(world, run_path)
-    client = ScriptedClient(respond, latency=0.3, run_dir=run, concurrency=CONCURRENCY)
-
-    async def stages() -> None:
-        await generate(config, run, client, GenerateOptions(num_rounds=3))
-        await split(config, run, client)
-        await expected(config, run, client)
-
-    asyncio.run(stages())
+    client = ScriptedClient(billed(world, run_path), latency=0.3, run_dir=run, concurrency=CONCURRENCY)
+    asyncio.run(run_all(config, run, client))
 
 
 if __name__ == "__main__":

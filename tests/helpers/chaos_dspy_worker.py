@@ -5,36 +5,28 @@ every model scripted (DspyWorld over the stateless scripted world), every paid c
 """
 
 import asyncio
-import json
 import sys
 
 from a3.align.defend_dspy import DspyOptions, defend_dspy
-from a3.align.expected import expected
-from a3.align.generate import GenerateOptions, generate
-from a3.align.split import split
-from a3.config import A3Config
 from a3.llm import ScriptedClient
 from a3.store import RunDir
 from tests.helpers.chaos import billed
-from tests.helpers.chaos_align_worker import CONFIG, StatelessWorld
-from tests.helpers.scripted_world import scripted_config
+from tests.helpers.chaos_align_worker import StatelessWorld
+from tests.test_align_stages import make_config, run_all
 from tests.test_defend_dspy import DspyWorld
 
 CONCURRENCY = 4
 
 
 def main(run_path: str) -> None:
-    config = A3Config.model_validate(scripted_config(json.loads(CONFIG.read_text())))
+    config = make_config()
     run = RunDir(run_path)
     world = DspyWorld()
     world.world = StatelessWorld(conversation=False)
-    respond = billed(world, run_path)
-    client = ScriptedClient(respond, latency=0.1, run_dir=run, concurrency=CONCURRENCY)
+    client = ScriptedClient(billed(world, run_path), latency=0.1, run_dir=run, concurrency=CONCURRENCY)
 
     async def stages() -> None:
-        await generate(config, run, client, GenerateOptions(num_rounds=3))
-        await split(config, run, client)
-        await expected(config, run, client)
+        await run_all(config, run, client)
         await defend_dspy(config, run, client, DspyOptions(max_metric_calls=40, max_train_samples=6))
 
     asyncio.run(stages())
