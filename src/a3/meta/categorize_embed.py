@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from pydantic import BaseModel, Field, model_validator
 
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
-from a3.meta.evidence import banned_name, normalise
+from a3.meta.evidence import normalise
 from a3.meta.grouping import EmbedWeights, Grouping, RunTexts, changed_words, embed_runs, group_runs
 from a3.meta.pregroup import Embedder
-from a3.meta.taxonomy import Category, Example, Taxonomy, Unassigned
+from a3.meta.taxonomy import Category, Example, Taxonomy, Unassigned, check_name
 from a3.progress import Progress, ProgressTask
 from a3.prompts import load_prompt
 
@@ -59,11 +59,7 @@ def name_schema(taken: set[str]) -> type[GroupName]:
     class CheckedName(GroupName):
         @model_validator(mode="after")
         def _rules(self) -> CheckedName:
-            family = banned_name(self.name)
-            if family:
-                raise ValueError(f"'{self.name}' is the broad strategy family '{family}', not a mechanism; name the mechanism")
-            if normalise(self.name) in taken:
-                raise ValueError(f"the name '{self.name}' is already another group's; choose a different one")
+            check_name(self.name, taken)
             return self
 
     CheckedName.__name__ = "GroupName"

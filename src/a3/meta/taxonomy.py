@@ -107,15 +107,21 @@ def _check_batch(labels: set[str], placed: list[str], unassigned: list[str], req
     return missing
 
 
+def check_name(name: str, taken: set[str]) -> None:
+    """A category name's rules, for every method: not a broad strategy family, not a name already
+    taken (``taken`` holds normalised names)."""
+    family = banned_name(name)
+    if family:
+        raise ValueError(f"'{name}' is the broad strategy family '{family}', not a concrete mechanism; name the mechanism")
+    if normalise(name) in taken:
+        raise ValueError(f"the category name '{name}' is already used; names must be unique")
+
+
 def _check_new_names(new: list[NewCategory], existing: set[str]) -> None:
     seen = set(existing)
     for category in new:
-        name = normalise(category.name)
-        if banned_name(category.name):
-            raise ValueError(f"'{category.name}' is a broad strategy family, not a concrete mechanism; name the mechanism")
-        if name in seen:
-            raise ValueError(f"the category name '{category.name}' is already used; names must be unique")
-        seen.add(name)
+        check_name(category.name, seen)
+        seen.add(normalise(category.name))
 
 
 def _guided_parts(labels: set[str], taken_names: set[str]) -> tuple[type[ReplyExample], type[ReplyUnassigned], type[NewCategory]]:
