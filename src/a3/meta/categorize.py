@@ -217,6 +217,8 @@ class _Engine:
             await self._initial(state, batch)
             task.advance(len(batch))
             groups = [[r for r in g if r not in set(batch)] for g in groups]
+        if self.options.merge_every and state.waves and state.waves % self.options.merge_every == 0:
+            await self._merge(state)  # a merge due after the last checkpointed wave, lost to a kill: done before the next wave
         batches = [g[i:i + self.options.iterative_batch_size] for g in groups for i in range(0, len(g), self.options.iterative_batch_size)]
         for wave in _waves(batches, groups, self.options.parallel_batches, self.options.iterative_batch_size):
             await self._wave(state, wave)
