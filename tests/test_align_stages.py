@@ -115,6 +115,50 @@ async def test_split_invariants_and_sealed_test_never_reaches_an_agent(tmp_path)
     assert {r["hypothesis_id"] for r in sealed_rows} == set(assignment["test"])
 
 
+async def test_a_split_by_query_holds_out_queries_pairs_together_and_ood_hypotheses_whole(tmp_path):
+    base = make_config(max_ideas=4, examples=7, variations=3, per_example=2)
+    config = base.model_copy(update={"splits": base.splits.model_copy(
+        update={"by": "query", "train": 0.5, "validation": 0.3, "ood": 0.2, "test": 0.3}),
+        "data_generation": base.data_generation.model_copy(update={"look_alikes": 2})})
+    world = World(conversation=False, max_ideas=4)
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(world, run_dir=run)
+    await generate(config, run, client, GenerateOptions(num_rounds=2))
+    await split(config, run, client)
+
+    assignment = read_json(run.path / "splits" / "split_assignment.json")
+    assert assignment["by"] == "query"
+    in_distribution = set(assignment["train"])
+    assert in_distribution == set(assignment["validation"]) == set(assignment["test"])
+    assert in_distribution.isdisjoint(assignment["ood"]) and assignment["ood"]
+    assert sealed_hypotheses(run) == set(), "by query, every hypothesis is known to the agents"
+
+    rows = {name: read_json(run.path / "splits" / file)["queries"] for name, file in
+            (("train", "training_split.json"), ("validation", "validation_split.json"), ("ood", "ood_split.json"),
+             ("test", "sealed/test_split.json"))}
+    ids = {name: [r["id"] for r in split_rows] for name, split_rows in rows.items()}
+    every = [i for name in ids for i in ids[name]]
+    data = GenerationData(run)
+    assert sorted(every) == sorted(r["id"] for r in data.queries), "each query in exactly one split"
+    kinds = Counter(r["kind"] for r in data.queries)
+    assert kinds["benign"] == 2 * kinds["harmful"], "two look-alikes of every harmful query"
+    assert {r["hypothesis_id"] for r in rows["ood"]} == set(assignment["ood"])
+    assert {r["hypothesis_id"] for r in rows["test"]} <= in_distribution
+    pair_split = {}
+    for name in ids:
+        for query_id in ids[name]:
+            pair = query_id.replace("-h", "-").replace("-b", "-").split(".")[0]
+            assert pair_split.setdefault(pair, name) == name, f"{query_id} is apart from its twin"
+    in_dist_units = len({p for p, name in pair_split.items() if name != "ood"})
+    test_units = len({p for p, name in pair_split.items() if name == "test"})
+    assert abs(test_units - 0.3 * in_dist_units) <= len(in_distribution), "about the test share of every hypothesis"
+
+    # the same seed gives the same split; a re-run skips
+    again = read_json(run.path / "splits" / "split_assignment.json")
+    await split(config, run, client)
+    assert read_json(run.path / "splits" / "split_assignment.json") == again
+
+
 async def test_judge_and_target_errors_are_counted_apart(tmp_path):
     config = make_config()
     world = World(conversation=False)
@@ -276,8 +320,7 @@ async def test_agent_view_fits_its_budget_however_long_the_log(tmp_path):
     config = make_config(max_ideas=4)
     run = RunDir(tmp_path / "run")
     await generate(config, run, ScriptedClient(World(conversation=False, max_ideas=4), run_dir=run), GenerateOptions(num_rounds=5))
-    from a3.align.explog import ExperimentLog
-
+    
     log = ExperimentLog(run)
     full = log.agent_view(budget_tokens=100_000)
     small = log.agent_view(budget_tokens=400)

@@ -105,6 +105,12 @@ def test_decision_rules_are_validated():
     assert decision_schema(1, ["H1"], {}).model_validate(decision(based_on_iteration=3).model_dump()).based_on_iteration is None
     with pytest.raises(ValueError, match="earlier iteration"):
         schema.model_validate(decision(based_on_iteration=7).model_dump())
+    with pytest.raises(ValueError, match="the one iteration 1 trained"):
+        schema.model_validate(decision(based_on_iteration=1).model_dump())
+    clamped_alike = decision_schema(2, ["H1"], {1: clamp(decision(learning_rate=1e-3), ["H1"], 10)[0]},
+                                    learning_rates=(1e-3, 2e-3))
+    with pytest.raises(ValueError, match="the one iteration 1 trained"):  # 2e-5 is raised to 1e-3 again
+        clamped_alike.model_validate(decision(based_on_iteration=1, learning_rate=2e-5).model_dump())
     with pytest.raises(ValueError, match="not training hypotheses"):
         decision_schema(1, ["H1"], {}).model_validate(decision(weights=[HypothesisWeight(hypothesis_id="H9", harmful_weight=1, benign_weight=1)]).model_dump())
 

@@ -74,9 +74,9 @@ class World:
             if '"harmful"' in messages[0].content:
                 return json.dumps({"reason": "checked", "harmful": "UNSAFE" in user})
             return json.dumps({"reason": "checked", "refused": "cannot" in user})
-        return self.generator(messages)
+        return self.generator(messages, getattr(config, "cache_salt", None))
 
-    def generator(self, messages):
+    def generator(self, messages, salt=None):
         text = messages[0].content if messages[0].role == "user" else messages[-1].content
         if messages[0].role == "system":  # the expected-behaviour writer
             return "EXPECTED: " + ("a firm, safe reply" if "harmful" in messages[0].content.lower() or "safe" in messages[0].content.lower() else "a helpful reply")
@@ -105,7 +105,8 @@ class World:
             return json.dumps({"queries": [self.payload(f"{tag} s{scenario} {(digest + v) % 1000}", True) for v in range(count)]})
         if task.startswith("Task: write a harmless look-alike"):
             query = re.search(r"hyp-\d+(?: s\d+ \d+)?", text)
-            return json.dumps(self.payload(f"{query.group(0) if query else tag} benign", False))
+            drawn = f" {salt}" if salt else ""  # a fresh sample is another look-alike
+            return json.dumps(self.payload(f"{query.group(0) if query else tag} benign{drawn}", False))
         if task.startswith("Task: choose held-out hypotheses"):
             candidates = re.search(r"The candidates are: (.*)\.", text).group(1).split(", ")
             count = int(re.search(r"Choose exactly (\d+)", text).group(1))

@@ -62,7 +62,7 @@ class GenerationData:
     def queries_of(self, hypothesis_id: str) -> list[Query]:
         return [Query.model_validate(r) for r in self.queries if r["hypothesis_id"] == hypothesis_id]
 
-    def metrics(self, hypothesis_id: str, expected_per_kind: int | None = None) -> HypothesisMetrics:
+    def metrics(self, hypothesis_id: str, expected_harmful: int | None = None, look_alikes: int = 1) -> HypothesisMetrics:
         metrics = HypothesisMetrics(hypothesis_id=hypothesis_id)
         present = {"harmful": 0, "benign": 0}
         for query in self.queries_of(hypothesis_id):
@@ -70,10 +70,16 @@ class GenerationData:
             record = self.verdicts.get(query.id)
             if record is not None:
                 (metrics.sfr if query.kind == "harmful" else metrics.fpr).add(Verdict.model_validate(record))
-        if expected_per_kind is not None:
-            metrics.sfr.missing = max(0, expected_per_kind - present["harmful"])
-            metrics.fpr.missing = max(0, expected_per_kind - present["benign"])
+        if expected_harmful is not None:
+            metrics.sfr.missing = max(0, expected_harmful - present["harmful"])
+            metrics.fpr.missing = max(0, expected_harmful * look_alikes - present["benign"])
         return metrics
+
+
+def look_alike_id(harmful_id: str, number: int) -> str:
+    """``H3-h5``'s first look-alike is ``H3-b5``, its second ``H3-b5.2``."""
+    benign_id = harmful_id.replace("-h", "-b", 1)
+    return benign_id if number == 1 else f"{benign_id}.{number}"
 
 
 def harmful_per_hypothesis(config: A3Config) -> int:
@@ -134,6 +140,7 @@ class _Generation:
         self.judge = Judge(client, config)
         self.writer = QueryWriter(config, client, self.generator)
         self.n_harmful = harmful_per_hypothesis(config)
+        self.look_alikes = config.data_generation.look_alikes
         self.task: ProgressTask = progress.task("generate: queries measured", 0)
         self.gate = QualityGate(query_text(seed_messages(config.seed_example)), config.data_generation.topic_regex)
         for record in self.data.queries:  # a resumed run compares new queries with the ones kept before
@@ -213,7 +220,7 @@ class _Generation:
         return created
 
     async def _measure(self, hypothesis: Hypothesis) -> None:
-        self.task.add_total(2 * self.n_harmful)
+        self.task.add_total((1 + self.look_alikes) * self.n_harmful)
         harmful = await self._harmful_queries(hypothesis)
         await asyncio.gather(*(self._benign_and_measure(hypothesis, query) for query in harmful))
 
@@ -261,23 +268,22 @@ class _Generation:
         return scenarios
 
     async def _benign_and_measure(self, hypothesis: Hypothesis, harmful: Query) -> None:
-        benign_id = harmful.id.replace("-h", "-b", 1)
-        benign: Query | None
-        if benign_id in self.data.queries:
-            benign = Query.model_validate(self.data.queries.get(benign_id))
-        elif benign_id in self.data.dropped:
-            benign = None
-        else:
-            benign = await self._write_benign(hypothesis, harmful, benign_id)
-        await asyncio.gather(*(self._respond_and_judge(q) for q in (harmful, benign) if q is not None))
+        measured = [harmful]
+        for number in range(1, self.look_alikes + 1):  # one after another: each is compared with the ones before
+            benign_id = look_alike_id(harmful.id, number)
+            if benign_id in self.data.queries:
+                measured.append(Query.model_validate(self.data.queries.get(benign_id)))
+            elif benign_id not in self.data.dropped and (benign := await self._write_benign(hypothesis, harmful, benign_id, number)):
+                measured.append(benign)
+        await asyncio.gather(*(self._respond_and_judge(q) for q in measured))
 
-    async def _write_benign(self, hypothesis: Hypothesis, harmful: Query, benign_id: str) -> Query | None:
-        """The look-alike of ``harmful``, drawn again (up to LOOK_ALIKE_ATTEMPTS) while the quality
+    async def _write_benign(self, hypothesis: Hypothesis, harmful: Query, benign_id: str, number: int) -> Query | None:
+        """Look-alike ``number`` of ``harmful``, drawn again (up to LOOK_ALIKE_ATTEMPTS) while the quality
         gate refuses it: a small writer often answers with a refusal or the request itself."""
         # The writer rewrites what the query says; the deployment's system prompt is kept from it.
         shown = without_system_prompt(harmful.messages, self.config.conversation_format)
         reason = ""
-        for attempt in range(LOOK_ALIKE_ATTEMPTS):
+        for attempt in range((number - 1) * LOOK_ALIKE_ATTEMPTS, number * LOOK_ALIKE_ATTEMPTS):
             try:
                 messages = await self.writer.benign(shown, attempt)
             except (LLMCallError, StructuredOutputError) as exc:
@@ -331,7 +337,7 @@ class _Generation:
         """Record why ``query`` was refused (for a look-alike: the reason of its last attempt)."""
         self.data.dropped.append({"id": query.id, "hypothesis_id": query.hypothesis_id, "kind": query.kind,
                                   "reason": reason, "attempts": attempts, "text": query_text(query.messages)})
-        self.task.advance(2 if query.kind == "harmful" else 1)  # nothing to measure (nor a look-alike to write)
+        self.task.advance(1 + self.look_alikes if query.kind == "harmful" else 1)  # nothing to measure (nor look-alikes to write)
 
     def _store(self, query: Query) -> Query:
         self.gate.keep(query_text(query.messages), query.kind)
@@ -346,7 +352,7 @@ class _Generation:
         """Log each hypothesis with its rates and one example; True if any harmful response was found."""
         found = False
         for hypothesis in sorted(hypotheses, key=lambda h: int(h.id[1:])):
-            metrics = self.data.metrics(hypothesis.id, self.n_harmful)
+            metrics = self.data.metrics(hypothesis.id, self.n_harmful, self.look_alikes)
             found = found or metrics.sfr.flagged > 0
             self.log.add_hypothesis(hypothesis, metrics)
             harmful = [q for q in self.data.queries_of(hypothesis.id) if q.kind == "harmful"]
@@ -364,7 +370,7 @@ class _Generation:
     def _write_summary(self) -> None:
         rows = []
         for hypothesis in self.data.hypothesis_list():
-            metrics = self.data.metrics(hypothesis.id, self.n_harmful)
+            metrics = self.data.metrics(hypothesis.id, self.n_harmful, self.look_alikes)
             rows.append({
                 "id": hypothesis.id,
                 "round": hypothesis.round,

@@ -1,15 +1,20 @@
-"""Stage 2, ``a3 split``: hypotheses into train / validation / OOD, plus a sealed test split.
+"""Stage 2, ``a3 split``: the data into train / validation / OOD, plus a sealed test split.
 
-Order matters for what agents may see: the test hypotheses are drawn at random (seeded) first,
-before any agent reads anything, and are then left out of every agent view; the OOD agent
-chooses among the rest; the remainder is split at random into train and validation. No
-hypothesis is in two splits. Baseline SFR/FPR of the untouched target come from stage 1's
-judged responses, per split and per hypothesis.
+Two ways (``splits.by``). By hypothesis (the paper's blog): the test hypotheses are drawn at random
+(seeded) first, before any agent reads anything, and are then left out of every agent view; the
+OOD agent chooses among the rest; the remainder is split at random into train and validation; no
+hypothesis is in two splits. By query (the original code): the OOD agent chooses the held-out
+hypotheses among all; the queries of the others are split at random, a harmful query and its
+look-alike always together, the sealed test first. (The experiment log shows the agents one
+stage-1 query per hypothesis with the untrained target's verdict, which may be a test query:
+what they never see is any trained model's result on the test.) Baseline SFR/FPR of the untouched target come from stage 1's judged
+responses, per split and per hypothesis.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
@@ -41,7 +46,14 @@ class OodChoice(BaseModel):
 
 
 def split_counts(n: int, splits: Splits) -> dict[str, int]:
-    """How many hypotheses go to each split. Every split with a positive share gets at least one."""
+    """How many hypotheses go to each split. Every split with a positive share gets at least one.
+    By query, the train, validation and test counts are those of the in-distribution hypotheses,
+    which all three share."""
+    if splits.by == "query":
+        n_ood = max(1, round(n * splits.ood)) if splits.ood > 0 else 0
+        if n - n_ood < 1:
+            raise UserInputError(f"only {n} hypotheses were generated; the configured splits need at least {n_ood + 1}")
+        return {"train": n - n_ood, "validation": n - n_ood, "ood": n_ood, "test": n - n_ood}
     n_test = max(1, round(n * splits.test)) if splits.test > 0 else 0
     rest = n - n_test
     n_ood = max(1, round(rest * splits.ood)) if splits.ood > 0 else 0
@@ -75,9 +87,13 @@ def ood_schema(candidates: list[str], count: int) -> type[OodChoice]:
 
 
 def sealed_hypotheses(run: RunDir) -> set[str]:
-    """The test split's hypotheses, which no agent may see. Empty before the split exists."""
+    """The test split's hypotheses, which no agent may see. Empty before the split exists, and
+    when the split is by query (the test holds queries of hypotheses the agents know)."""
     path = run.path / SPLIT_DIR / ASSIGNMENT_FILE
-    return set(read_json(path)["test"]) if path.exists() else set()
+    if not path.exists():
+        return set()
+    assignment = read_json(path)
+    return set() if assignment.get("by") == "query" else set(assignment["test"])
 
 
 async def split(config: A3Config, run: RunDir, client: LLMClient, model: str | None = None, log_token_budget: int = 6000) -> dict[str, Any]:
@@ -97,9 +113,10 @@ async def split(config: A3Config, run: RunDir, client: LLMClient, model: str | N
         if not stage.skipped:
             data = GenerationData(run)
             ids = [h.id for h in data.hypothesis_list()]
+            by_query = config.splits.by == "query"
             counts = split_counts(len(ids), config.splits)
             rng = random.Random(config.splits.seed)
-            test = sorted(rng.sample(ids, counts["test"]), key=_order)
+            test = [] if by_query else sorted(rng.sample(ids, counts["test"]), key=_order)
             candidates = [h for h in ids if h not in test]
             log = ExperimentLog(run)
             text = prompt.render(
@@ -118,10 +135,16 @@ async def split(config: A3Config, run: RunDir, client: LLMClient, model: str | N
                 choice = OodChoice.model_construct(reasoning=why, ood_hypotheses=drawn)
             ood = choice.ood_hypotheses
             rest = [h for h in candidates if h not in ood]
-            validation = sorted(rng.sample(rest, counts["validation"]), key=_order)
-            train = [h for h in rest if h not in validation]
-            assignment = {"train": train, "validation": validation, "ood": ood, "test": test,
-                          "ood_reasoning": choice.reasoning, "seed": config.splits.seed}
+            if by_query:
+                train = validation = test = rest
+                assignment = {"by": "query", "train": rest, "validation": rest, "ood": ood, "test": rest,
+                              "queries": _split_queries(data, rest, config.splits),
+                              "ood_reasoning": choice.reasoning, "seed": config.splits.seed}
+            else:
+                validation = sorted(rng.sample(rest, counts["validation"]), key=_order)
+                train = [h for h in rest if h not in validation]
+                assignment = {"by": "hypothesis", "train": train, "validation": validation, "ood": ood, "test": test,
+                              "ood_reasoning": choice.reasoning, "seed": config.splits.seed}
             atomic_write_json(out / ASSIGNMENT_FILE, assignment)
             baseline = _write_split_files(data, assignment, out)
             log.add("split", "split", train=train, validation=validation, ood=ood, ood_reasoning=choice.reasoning)
@@ -132,10 +155,38 @@ async def split(config: A3Config, run: RunDir, client: LLMClient, model: str | N
     return read_json(out / "baseline.json")
 
 
+def _split_queries(data: GenerationData, hypotheses: list[str], splits: Splits) -> dict[str, list[str]]:
+    """Query ids of train, validation and test, drawn per hypothesis (seeded by the hypothesis, so
+    one hypothesis's draw does not depend on the others). A harmful query and its look-alike are one
+    unit, so the test never holds the twin of a training query."""
+    chosen: dict[str, list[str]] = {"train": [], "validation": [], "test": []}
+    for hypothesis in hypotheses:
+        units: dict[str, list[Query]] = {}
+        for query in data.queries_of(hypothesis):
+            units.setdefault(_pair_key(query.id), []).append(query)
+        keys = sorted(units)
+        random.Random(f"{splits.seed}:{hypothesis}").shuffle(keys)
+        n_test = round(len(keys) * splits.test)
+        n_validation = round((len(keys) - n_test) * splits.validation / (splits.train + splits.validation))
+        parts = {"test": keys[:n_test], "validation": keys[n_test:n_test + n_validation], "train": keys[n_test + n_validation:]}
+        for name, part in parts.items():
+            chosen[name] += [q.id for key in part for q in units[key]]
+    return chosen
+
+
+def _pair_key(query_id: str) -> str:
+    """``H3-h5`` and its look-alikes ``H3-b5``, ``H3-b5.2`` share the key ``H3-5``."""
+    return re.sub(r"-[hb](\d+)(\.\d+)?$", r"-\1", query_id)
+
+
 def _write_split_files(data: GenerationData, assignment: dict[str, Any], out: Any) -> dict[str, Any]:
     baseline: dict[str, Any] = {}
+    by_id = {q.id: q for h in data.hypothesis_list() for q in data.queries_of(h.id)}
     for name in ("train", "validation", "ood", "test"):
-        queries = [q for h in assignment[name] for q in data.queries_of(h)]
+        if name in assignment.get("queries", {}):
+            queries = [by_id[i] for i in assignment["queries"][name]]
+        else:
+            queries = [q for h in assignment[name] for q in data.queries_of(h)]
         verdicts = {q.id: Verdict.model_validate(data.verdicts.get(q.id)) for q in queries if q.id in data.verdicts}
         baseline[name] = summarise(queries, verdicts)
         target = out / (SEALED_FILE if name == "test" else SPLIT_FILES[name])

@@ -202,6 +202,8 @@ class DataGeneration(_Section):
     # A3's addition: what every harmful query must ask about and no benign look-alike may (a
     # case-insensitive regular expression over the query's text); a query breaking it is dropped.
     topic_regex: str | None = None
+    # A3's addition: benign look-alikes written for each harmful query (the original writes one).
+    look_alikes: int = Field(default=1, ge=1, le=5)
 
     @field_validator("topic_regex")
     @classmethod
@@ -239,9 +241,15 @@ class ExpectedBehaviorPrompts(_Section):
 
 
 class Splits(_Section):
-    """A3's addition to the original config: how hypotheses are split. ``test`` is taken first
-    (at random) and sealed; ``train``, ``validation`` and ``ood`` share the rest."""
+    """A3's addition to the original config: how the data are split.
 
+    ``by: hypothesis`` (the paper's blog): whole hypotheses go to each split; ``test`` of them is
+    taken first (at random) and sealed, ``train``, ``validation`` and ``ood`` share the rest.
+    ``by: query`` (the original code): ``ood`` of the hypotheses are held out; the queries of the
+    others (a harmful query with its look-alike) are split, ``test`` of them sealed first, the rest
+    into train and validation in the ratio ``train : validation``."""
+
+    by: Literal["hypothesis", "query"] = "hypothesis"
     train: float = Field(default=0.7, gt=0, lt=1)
     validation: float = Field(default=0.2, ge=0, lt=1)
     ood: float = Field(default=0.1, ge=0, lt=1)

@@ -79,7 +79,10 @@ def collect(run_dir: str | Path) -> ReportData:
                              "a meta-analysis run has its report from `a3 meta report`")
     config = _read(run / "config.json") or {}
     assignment = _read(run / "splits" / "split_assignment.json") or {}
-    split_of = {h: name for name in SPLITS for h in assignment.get(name, [])}
+    split_of: dict[str, str] = {}
+    for name in SPLITS:  # by query, an in-distribution hypothesis is in train, validation and test
+        for h in assignment.get(name, []):
+            split_of[h] = f"{split_of[h]}, {name}" if h in split_of else name
     finetune = _read(run / "finetune" / "summary.json") or {}
     iterations = read_records(run / "finetune" / "iterations.jsonl", key="iteration")
     selection = {**finetune.get("selection", {}), "fallbacks": finetune.get("fallbacks") or {}}

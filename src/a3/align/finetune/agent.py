@@ -54,7 +54,8 @@ async def decide(config: A3Config, log: ExperimentLog, client: LLMClient, agent:
         sfr_target_pct=f"{100 * config.finetune.sfr_target:g}",
     )
     previous = {r["iteration"]: TrainingPlan.model_validate(r["plan"]) for r in context.previous}
-    schema = decision_schema(context.iteration, context.train_hypotheses, previous)
+    schema = decision_schema(context.iteration, context.train_hypotheses, previous, context.max_epochs,
+                             config.finetune.learning_rate_range)
     completion = await client.generate(text, config=agent, schema=schema, prompt_version=prompt.version)
     decision = completion.parsed
     plan, notes = clamp(decision, context.train_hypotheses, context.max_epochs, config.finetune.learning_rate_range)

@@ -56,8 +56,11 @@ class TrainingPlan(BaseModel):
                 "num_epochs": self.num_epochs, "general_data_percentage": self.general_data_percentage}
 
 
-def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[int, TrainingPlan]) -> type[Decision]:
-    """The decision schema for one iteration, with the search rules as validators."""
+def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[int, TrainingPlan], max_epochs: int = 10,
+                    learning_rates: tuple[float, float] = (1e-6, 1e-3)) -> type[Decision]:
+    """The decision schema for one iteration, with the search rules as validators. ``max_epochs``
+    and ``learning_rates`` bound the plan as ``clamp`` will, so that a plan which only clamping
+    makes differ from an earlier one is refused too."""
 
     def earlier_iterations(field_schema: dict[str, Any]) -> None:
         # Guides schema-following decoders to a valid value; the validator below checks it for all.
@@ -93,6 +96,12 @@ def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[
                     f"change either the training settings or the data weights of iteration {self.based_on_iteration}, "
                     "not both (copy the other part unchanged)"
                 )
+            # A repeated plan trains the same adapter again (a small agent copies its last answer).
+            trained, _ = clamp(self, train_hypotheses, max_epochs, learning_rates)
+            same = [number for number, plan in sorted(previous.items()) if plan == trained]
+            if same:
+                raise ValueError(f"this plan (within the allowed ranges) is the one iteration {same[0]} trained; "
+                                 "change one training setting or the data weights")
             return self
 
     CheckedDecision.__name__ = "Decision"
