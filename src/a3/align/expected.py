@@ -57,7 +57,8 @@ def writer_messages(config: A3Config, query: Query) -> list[Message]:
         # A conversation goes to the writer as the conversation itself, so it answers its last turn.
         return [system, *user_turns]
     template = prompts.harmful_user_template if harmful else prompts.benign_user_template
-    return [system, Message(role="user", content=template.format(prompt=render(query.messages)))]
+    shown = query.messages if prompts.include_system_prompt else user_turns
+    return [system, Message(role="user", content=template.format(prompt=render(shown)))]
 
 
 async def expected(

@@ -233,6 +233,10 @@ class ExpectedBehaviorPrompts(_Section):
     benign_user_template: str
     harmful_default_response: str = Field(min_length=1)
     benign_default_response: str = Field(min_length=1)
+    # A3's addition: whether stage 3's writer sees the deployment's system prompt with the query.
+    # Off when that prompt holds what must not be said: shown the demo's secret, the 0.5B writer put
+    # it into 23 of 32 refusals, which then fell back to one default sentence.
+    include_system_prompt: bool = True
 
     @field_validator("harmful_user_template", "benign_user_template")
     @classmethod

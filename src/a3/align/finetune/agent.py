@@ -33,6 +33,13 @@ class AgentContext:
     max_epochs: int
     capability_baseline: dict[str, Any] | None
     previous: list[dict[str, Any]]  # iteration records, oldest first
+    split_by: str = "hypothesis"  # how stage 2 split the data (config splits.by)
+
+
+_VALIDATION_NOTE = {
+    "hypothesis": "Validation and OOD use held-out hypotheses (validation chosen at random, OOD chosen to differ).",
+    "query": "Validation uses other queries of the training hypotheses; OOD uses held-out hypotheses.",
+}
 
 
 async def decide(config: A3Config, log: ExperimentLog, client: LLMClient, agent: CallConfig, context: AgentContext,
@@ -42,6 +49,7 @@ async def decide(config: A3Config, log: ExperimentLog, client: LLMClient, agent:
         behavior=describe_behavior(config),
         log_view=log.agent_view(log_token_budget // 2, sealed=context.sealed),
         train_hypotheses=", ".join(context.train_hypotheses),
+        validation_note=_VALIDATION_NOTE[context.split_by],
         capability_baseline=render_capability(context.capability_baseline),
         iterations=render_iterations(context.previous, log_token_budget // 2 * _CHARS_PER_TOKEN),
         iteration=context.iteration,

@@ -188,7 +188,7 @@ class _Loop:
             context = AgentContext(
                 iteration=iteration, total=self.settings.iterations, train_hypotheses=self.assignment["train"],
                 sealed=sealed_hypotheses(self.run), budget=self.budget, max_epochs=self.settings.max_epochs,
-                capability_baseline=baseline, previous=list(self.records),
+                capability_baseline=baseline, previous=list(self.records), split_by=self.assignment.get("by", "hypothesis"),
             )
             try:
                 decision, plan, clamps = await decide(self.config, self.log, self.client, self.agent, context,
