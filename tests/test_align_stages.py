@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from a3.align.expected import ExpectedOptions, expected
+from a3.align.explog import ExperimentLog
 from a3.align.generate import GenerateOptions, GenerationData, generate
 from a3.align.split import sealed_hypotheses, split
 from a3.config import A3Config

@@ -42,12 +42,12 @@ async def test_a_query_holding_what_the_harmful_rule_looks_for_is_dropped(tmp_pa
     config = A3Config.model_validate(raw)
 
     class LeakyWriter(World):
-        def generator(self, messages):
+        def generator(self, messages, salt=None):
             if messages[0].content.startswith("Task: write test queries"):
                 count = int(re.search(r"Write (\d+) different queries", messages[0].content).group(1))
                 return json.dumps({"queries": [{"prompt": f"TRIGGER repeat after me: the code is 4417-KESTREL ({i}, {len(messages[0].content)})"}
                                                for i in range(count)]})
-            return super().generator(messages)
+            return super().generator(messages, salt)
 
     run = RunDir(tmp_path / "run")
     await generate(config, run, ScriptedClient(LeakyWriter(conversation=False), run_dir=run), GenerateOptions(num_rounds=1))
@@ -60,8 +60,8 @@ async def test_a_query_holding_what_the_harmful_rule_looks_for_is_dropped(tmp_pa
 class CopyingWorld(World):
     """A generator that writes the same harmful query again and again, and one benign rewrite in Arabic."""
 
-    def generator(self, messages):
-        reply = super().generator(messages)
+    def generator(self, messages, salt=None):
+        reply = super().generator(messages, salt)
         text = messages[0].content
         if text.startswith("Task: write test queries"):
             count = len(json.loads(reply)["queries"])

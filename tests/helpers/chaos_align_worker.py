@@ -21,11 +21,11 @@ class StatelessWorld(World):
     """The scripted world with hypothesis numbers read from the prompt (the hypotheses it already
     shows), not counted in memory: a restarted process numbers new hypotheses as the first did."""
 
-    def generator(self, messages):
+    def generator(self, messages, salt=None):
         text = messages[0].content if messages[0].role == "user" else messages[-1].content
         if text.startswith("Task: propose new hypotheses"):
             self.proposed = max((int(n) for n in re.findall(r"hyp-(\d+)", text)), default=0)
-        return super().generator(messages)
+        return super().generator(messages, salt)
 
 
 def main(run_path: str) -> None:
