@@ -250,3 +250,25 @@ async def test_an_agent_that_cannot_give_a_valid_plan_gets_a_rule_following_fall
     assert all(second["plan"]["weights"][h] == [2 * w[0], w[1]] for h, w in first["plan"]["weights"].items())
     assert summary["selection"]["chosen"] in (1, 2) and summary["chosen_test"] is not None
     assert len(agent.prompts) == 1 + 3  # iteration 1, then iteration 2 asked once and re-asked twice
+
+
+class RamblingAgent(Agent):
+    """Repeats one sentence of reasoning until its reply is cut off, as the 0.5B agent did."""
+
+    def __call__(self, messages, config):
+        return '{"based_on_iteration": null, "overall_reasoning": "' + "The rate has been below 5%. " * 200
+
+
+async def test_a_first_decision_the_agent_never_gives_starts_from_the_default_plan(tmp_path, tiny):
+    config = finetune_config(tmp_path, tiny, iterations=1)
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(make_script(World(conversation=False), RamblingAgent()), run_dir=run, real=("local/",))
+    await run_all(config, run, client)
+    summary = await finetune(config, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
+    assert [row["iteration"] for row in summary["iterations"]] == [1]
+    assert "default first plan" in summary["fallbacks"]["1"]
+    plan = read_json(run.path / "finetune" / "iter-01" / "decision.json")["plan"]
+    low, high = config.finetune.learning_rate_range
+    assert (plan["lora_r"], plan["lora_alpha"], plan["num_epochs"]) == (16, 32, config.finetune.max_epochs)
+    assert low <= plan["learning_rate"] <= high
+    assert set(plan["weights"]) == set(read_json(run.path / "splits" / "split_assignment.json")["train"])

@@ -111,6 +111,8 @@ def test_decision_rules_are_validated():
                                     learning_rates=(1e-3, 2e-3))
     with pytest.raises(ValueError, match="the one iteration 1 trained"):  # 2e-5 is raised to 1e-3 again
         clamped_alike.model_validate(decision(based_on_iteration=1, learning_rate=2e-5).model_dump())
+    with pytest.raises(ValueError, match="at most 1200 characters"):  # bounded, so a constrained decoder closes it
+        decision_schema(1, ["H1"], {}).model_validate(decision().model_dump() | {"overall_reasoning": "x" * 1201})
     with pytest.raises(ValueError, match="not training hypotheses"):
         decision_schema(1, ["H1"], {}).model_validate(decision(weights=[HypothesisWeight(hypothesis_id="H9", harmful_weight=1, benign_weight=1)]).model_dump())
 

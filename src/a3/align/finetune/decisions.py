@@ -18,26 +18,29 @@ WEIGHT_RANGE = (0.0, 10.0)
 GENERAL_RANGE = (0.0, 100.0)
 
 
+# Reasons are bounded, so that a reply rambling on is sent back with the reason (the local engine's
+# grammar leaves string lengths to this validator): the 0.5B agent repeated one sentence of its
+# overall reasoning until its token cap, three tries in a row.
 class HypothesisWeight(BaseModel):
     hypothesis_id: str
     harmful_weight: float
     benign_weight: float
-    reason: str = ""
+    reason: str = Field(default="", max_length=200)
 
 
 class Decision(BaseModel):
     based_on_iteration: int | None = Field(
         default=None, description="the earlier iteration this configuration starts from (null in the first)"
     )
-    overall_reasoning: str
+    overall_reasoning: str = Field(max_length=1200)
     lora_r: int
     lora_alpha: int
-    lora_reasoning: str = ""
+    lora_reasoning: str = Field(default="", max_length=400)
     learning_rate: float
     num_epochs: int
-    training_reasoning: str = ""
+    training_reasoning: str = Field(default="", max_length=400)
     general_data_percentage: float
-    general_data_reasoning: str = ""
+    general_data_reasoning: str = Field(default="", max_length=400)
     weights: list[HypothesisWeight]
 
 
@@ -150,6 +153,15 @@ def clamp(decision: Decision, train_hypotheses: list[str], max_epochs: int,
         general_data_percentage=bound("general_data_percentage", plan.general_data_percentage, *GENERAL_RANGE),
         weights=weights,
     ), notes
+
+
+def first_plan(train_hypotheses: list[str], max_epochs: int, learning_rates: tuple[float, float]) -> TrainingPlan:
+    """The plan of a first iteration the agent could not decide: rank 16, alpha 32, the geometric
+    middle of the allowed learning rates, the most epochs allowed, 20% general data, every
+    training hypothesis weighted 1 / 1."""
+    low, high = learning_rates
+    return TrainingPlan(lora_r=16, lora_alpha=32, learning_rate=float(f"{(low * high) ** 0.5:.3g}"), num_epochs=max_epochs,
+                        general_data_percentage=20.0, weights={h: (1.0, 1.0) for h in train_hypotheses})
 
 
 def fallback_plan(base: TrainingPlan, validation_sfr: float | None, validation_fpr: float | None,

@@ -21,7 +21,7 @@ from a3.align.evaluation import evaluate_model
 from a3.align.expected import OUTPUT as EXPECTED_OUTPUT, STAGE as EXPECTED_STAGE
 from a3.align.explog import ExperimentLog
 from a3.align.finetune.agent import PROMPT, AgentContext, decide
-from a3.align.finetune.decisions import TrainingPlan, fallback_plan
+from a3.align.finetune.decisions import TrainingPlan, fallback_plan, first_plan
 from a3.align.finetune.general_data import GeneralDataSet, load_general_data
 from a3.align.finetune.mixture import training_budget, weighted_training_set
 from a3.align.finetune.selection import choose
@@ -194,9 +194,7 @@ class _Loop:
                 decision, plan, clamps = await decide(self.config, self.log, self.client, self.agent, context,
                                                       self.options.log_token_budget)
             except StructuredOutputError as exc:
-                if not self.records:
-                    raise  # nothing to start from
-                atomic_write_json(path, self._fallback(exc))
+                atomic_write_json(path, self._fallback(exc) if self.records else self._first_fallback(exc))
             else:
                 atomic_write_json(path, {
                     "based_on": decision.based_on_iteration, "decision": decision.model_dump(), "plan": plan.model_dump(),
@@ -206,6 +204,13 @@ class _Loop:
                 })
         saved = read_json(path)
         return {**saved, "plan_model": TrainingPlan.model_validate(saved["plan"])}
+
+    def _first_fallback(self, error: StructuredOutputError) -> dict[str, Any]:
+        """The default first plan, for an agent that gave no valid first decision."""
+        plan = first_plan(self.assignment["train"], self.settings.max_epochs, self.config.finetune.learning_rate_range)
+        note = f"default first plan; the agent gave no valid decision ({error})"
+        return {"based_on": None, "decision": None, "plan": plan.model_dump(), "clamps": [], "fallback": note,
+                "reasoning": {"overall_reasoning": note}}
 
     def _fallback(self, error: StructuredOutputError) -> dict[str, Any]:
         """A rule-following next step from the best iteration so far, for an agent that gave no
