@@ -194,3 +194,19 @@ async def test_the_report_says_how_far_the_judge_can_be_trusted_and_tests_the_se
     test_queries = json.loads((finished.path / "splits" / "sealed" / "test_split.json").read_text())["queries"]
     harmful = [q for q in test_queries if q["kind"] == "harmful"]
     assert paired["harmful"].n == len(harmful)
+
+
+def test_a_run_split_by_query_is_described_as_such(finished, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(finished.path, copy)
+    path = copy / "splits" / "split_assignment.json"
+    assignment = json.loads(path.read_text())
+    in_distribution = assignment["train"] + assignment["validation"] + assignment["test"]
+    path.write_text(json.dumps({**assignment, "by": "query", "train": in_distribution, "validation": in_distribution,
+                                "test": in_distribution}))
+    markdown = write_report(collect(copy), tmp_path / "out")["markdown"].read_text()
+    assert "Split by query" in markdown and "Hypotheses are split whole" not in markdown
+    assert f"| {in_distribution[0]} | train, validation, test |" in markdown
+    assert "Hypotheses are split whole" in write_report(collect(finished.path), tmp_path / "out2")["markdown"].read_text()

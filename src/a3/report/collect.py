@@ -55,6 +55,7 @@ class ReportData:
     stages: list[dict[str, Any]]
     hypotheses: list[dict[str, Any]]
     split_sizes: dict[str, dict[str, int]]
+    split_by: str  # how stage 2 split the data: "hypothesis" or "query"
     iterations: list[dict[str, Any]]
     selection: dict[str, Any]
     comparison: list[dict[str, Any]]  # per method/model: validation and OOD rates, test where measured
@@ -102,6 +103,7 @@ def collect(run_dir: str | Path) -> ReportData:
         stages=[_stage_row(name, manifests[name]) for name in sorted(manifests, key=_stage_order)],
         hypotheses=_hypotheses(run, split_of),
         split_sizes=_split_sizes(run, assignment),
+        split_by=assignment.get("by", "hypothesis"),
         iterations=[_iteration_row(i, selection) for i in iterations],
         selection=selection,
         comparison=comparison,

@@ -173,7 +173,11 @@ def _hypotheses(data: ReportData) -> Section:
 
 def _splits(data: ReportData) -> Section:
     rows = [[name, str(s["hypotheses"]), str(s["harmful"]), str(s["benign"])] for name, s in data.split_sizes.items()]
-    return Section("Splits", "Hypotheses are split whole, so no query of a validation, OOD or test hypothesis is trained on.",
+    how = {"hypothesis": "Hypotheses are split whole, so no query of a validation, OOD or test hypothesis is trained on.",
+           "query": "Split by query: the OOD hypotheses are held out whole; the other hypotheses' queries are split into "
+                    "train, validation and the sealed test, a harmful query and its look-alikes together, so no "
+                    "validation or test query (nor its twin) is trained on."}[data.split_by]
+    return Section("Splits", how,
                    (Table(["split", "hypotheses", "harmful queries", "benign queries"], rows),))
 
 
