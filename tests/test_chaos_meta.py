@@ -49,6 +49,6 @@ def test_meta_run_killed_at_random_moments_ends_as_an_uninterrupted_run(tmp_path
     clean = tmp_path / "clean"
     chaos = tmp_path / "chaos"
     clean_then_chaos(lambda run: _start(run, sample.runs_dir, method), clean, chaos, seed=11, window=(1.2, 2.5),
-                     concurrency=CONCURRENCY)  # imports take about a second; a whole run 7-9 s
+                     concurrency=CONCURRENCY)  # imports take about a second; a whole run about 8 s
 
     assert _artifacts(chaos) == _artifacts(clean)

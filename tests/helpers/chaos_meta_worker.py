@@ -27,7 +27,8 @@ def main(work: str, tree: str, method: str) -> None:
     run = RunDir(work)
     world = MetaWorld()
     respond = billed(world, work)
-    client = ScriptedClient(respond, latency=0.1, run_dir=run, concurrency=CONCURRENCY)
+    # The latency, not the CPU, sets how long a run takes (about 8 s), so the kills land mid-run on any machine.
+    client = ScriptedClient(respond, latency=0.25, run_dir=run, concurrency=CONCURRENCY)
     options = MetaRunOptions(
         select=SelectOptions(agent=AGENT, base_dir=Path(tree)),
         categorize=CategorizeOptions(method=method, initial_batch_size=4, iterative_batch_size=2, parallel_batches=2, merge_every=1),
