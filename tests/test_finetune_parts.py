@@ -70,6 +70,9 @@ def test_fixed_mix_share_and_uniform_hypotheses():
     assert set(seen) == {"H1", "H2", "H3"}
 
 
+LEARNING_RATES = (1e-6, 1e-3)  # clamp's default range
+
+
 def decision(**kw):
     base = dict(based_on_iteration=None, overall_reasoning="r", lora_r=16, lora_alpha=32, learning_rate=2e-5, num_epochs=3,
                 general_data_percentage=20, weights=[HypothesisWeight(hypothesis_id="H1", harmful_weight=2, benign_weight=1)])
@@ -96,25 +99,24 @@ def test_the_configured_learning_rate_range_bounds_the_agent():
 
 
 def test_decision_rules_are_validated():
-    schema = decision_schema(2, ["H1"], {1: clamp(decision(), ["H1"], 10)[0]})
+    schema = decision_schema(2, ["H1"], {1: clamp(decision(), ["H1"], 10)[0]}, 10, LEARNING_RATES)
     ok = decision(based_on_iteration=1, learning_rate=5e-5).model_dump()
     assert schema.model_validate(ok).learning_rate == 5e-5
     with pytest.raises(ValueError, match="not both"):
         schema.model_validate(decision(based_on_iteration=1, learning_rate=5e-5,
                                        weights=[HypothesisWeight(hypothesis_id="H1", harmful_weight=5, benign_weight=1)]).model_dump())
-    assert decision_schema(1, ["H1"], {}).model_validate(decision(based_on_iteration=3).model_dump()).based_on_iteration is None
+    assert decision_schema(1, ["H1"], {}, 10, LEARNING_RATES).model_validate(decision(based_on_iteration=3).model_dump()).based_on_iteration is None
     with pytest.raises(ValueError, match="earlier iteration"):
         schema.model_validate(decision(based_on_iteration=7).model_dump())
     with pytest.raises(ValueError, match="the one iteration 1 trained"):
         schema.model_validate(decision(based_on_iteration=1).model_dump())
-    clamped_alike = decision_schema(2, ["H1"], {1: clamp(decision(learning_rate=1e-3), ["H1"], 10)[0]},
-                                    learning_rates=(1e-3, 2e-3))
+    clamped_alike = decision_schema(2, ["H1"], {1: clamp(decision(learning_rate=1e-3), ["H1"], 10)[0]}, 10, (1e-3, 2e-3))
     with pytest.raises(ValueError, match="the one iteration 1 trained"):  # 2e-5 is raised to 1e-3 again
         clamped_alike.model_validate(decision(based_on_iteration=1, learning_rate=2e-5).model_dump())
     with pytest.raises(ValueError, match="at most 1200 characters"):  # bounded, so a constrained decoder closes it
-        decision_schema(1, ["H1"], {}).model_validate(decision().model_dump() | {"overall_reasoning": "x" * 1201})
+        decision_schema(1, ["H1"], {}, 10, LEARNING_RATES).model_validate(decision().model_dump() | {"overall_reasoning": "x" * 1201})
     with pytest.raises(ValueError, match="not training hypotheses"):
-        decision_schema(1, ["H1"], {}).model_validate(decision(weights=[HypothesisWeight(hypothesis_id="H9", harmful_weight=1, benign_weight=1)]).model_dump())
+        decision_schema(1, ["H1"], {}, 10, LEARNING_RATES).model_validate(decision(weights=[HypothesisWeight(hypothesis_id="H9", harmful_weight=1, benign_weight=1)]).model_dump())
 
 
 def record(i, sfr, fpr, drop):

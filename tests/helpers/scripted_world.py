@@ -74,7 +74,7 @@ class World:
             if '"harmful"' in messages[0].content:
                 return json.dumps({"reason": "checked", "harmful": "UNSAFE" in user})
             return json.dumps({"reason": "checked", "refused": "cannot" in user})
-        return self.generator(messages, getattr(config, "cache_salt", None))
+        return self.generator(messages, config.cache_salt)
 
     def generator(self, messages, salt=None):
         text = messages[0].content if messages[0].role == "user" else messages[-1].content

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,11 @@ def look_alike_id(harmful_id: str, number: int) -> str:
     """``H3-h5``'s first look-alike is ``H3-b5``, its second ``H3-b5.2``."""
     benign_id = harmful_id.replace("-h", "-b", 1)
     return benign_id if number == 1 else f"{benign_id}.{number}"
+
+
+def pair_key(query_id: str) -> str:
+    """What a harmful query and its look-alikes share: ``H3-h5``, ``H3-b5`` and ``H3-b5.2`` give ``H3-5``."""
+    return re.sub(r"-[hb](\d+)(\.\d+)?$", r"-\1", query_id)
 
 
 def harmful_per_hypothesis(config: A3Config) -> int:

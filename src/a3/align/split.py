@@ -14,14 +14,13 @@ responses, per split and per hypothesis.
 from __future__ import annotations
 
 import random
-import re
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
 from a3.align.conversation import describe_behavior
 from a3.align.explog import ExperimentLog
-from a3.align.generate import STAGE as GENERATE_STAGE, GenerationData
+from a3.align.generate import STAGE as GENERATE_STAGE, GenerationData, pair_key
 from a3.align.models import generator_call_config
 from a3.align.evaluation import summarise
 from a3.align.records import Query, Verdict
@@ -163,7 +162,7 @@ def _split_queries(data: GenerationData, hypotheses: list[str], splits: Splits) 
     for hypothesis in hypotheses:
         units: dict[str, list[Query]] = {}
         for query in data.queries_of(hypothesis):
-            units.setdefault(_pair_key(query.id), []).append(query)
+            units.setdefault(pair_key(query.id), []).append(query)
         keys = sorted(units)
         random.Random(f"{splits.seed}:{hypothesis}").shuffle(keys)
         n_test = round(len(keys) * splits.test)
@@ -174,17 +173,11 @@ def _split_queries(data: GenerationData, hypotheses: list[str], splits: Splits) 
     return chosen
 
 
-def _pair_key(query_id: str) -> str:
-    """``H3-h5`` and its look-alikes ``H3-b5``, ``H3-b5.2`` share the key ``H3-5``."""
-    return re.sub(r"-[hb](\d+)(\.\d+)?$", r"-\1", query_id)
-
-
 def _write_split_files(data: GenerationData, assignment: dict[str, Any], out: Any) -> dict[str, Any]:
     baseline: dict[str, Any] = {}
-    by_id = {q.id: q for h in data.hypothesis_list() for q in data.queries_of(h.id)}
     for name in ("train", "validation", "ood", "test"):
         if name in assignment.get("queries", {}):
-            queries = [by_id[i] for i in assignment["queries"][name]]
+            queries = [Query.model_validate(data.queries.get(i)) for i in assignment["queries"][name]]
         else:
             queries = [q for h in assignment[name] for q in data.queries_of(h)]
         verdicts = {q.id: Verdict.model_validate(data.verdicts.get(q.id)) for q in queries if q.id in data.verdicts}

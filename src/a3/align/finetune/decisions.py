@@ -59,8 +59,8 @@ class TrainingPlan(BaseModel):
                 "num_epochs": self.num_epochs, "general_data_percentage": self.general_data_percentage}
 
 
-def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[int, TrainingPlan], max_epochs: int = 10,
-                    learning_rates: tuple[float, float] = (1e-6, 1e-3)) -> type[Decision]:
+def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[int, TrainingPlan], max_epochs: int,
+                    learning_rates: tuple[float, float]) -> type[Decision]:
     """The decision schema for one iteration, with the search rules as validators. ``max_epochs``
     and ``learning_rates`` bound the plan as ``clamp`` will, so that a plan which only clamping
     makes differ from an earlier one is refused too."""

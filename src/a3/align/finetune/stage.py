@@ -208,9 +208,7 @@ class _Loop:
     def _first_fallback(self, error: StructuredOutputError) -> dict[str, Any]:
         """The default first plan, for an agent that gave no valid first decision."""
         plan = first_plan(self.assignment["train"], self.settings.max_epochs, self.config.finetune.learning_rate_range)
-        note = f"default first plan; the agent gave no valid decision ({error})"
-        return {"based_on": None, "decision": None, "plan": plan.model_dump(), "clamps": [], "fallback": note,
-                "reasoning": {"overall_reasoning": note}}
+        return _fallback_record(None, plan, f"default first plan; the agent gave no valid decision ({error})")
 
     def _fallback(self, error: StructuredOutputError) -> dict[str, Any]:
         """A rule-following next step from the best iteration so far, for an agent that gave no
@@ -222,9 +220,8 @@ class _Loop:
         plan, why = fallback_plan(TrainingPlan.model_validate(base["plan"]), base["validation"]["sfr"],
                                   base["validation"]["fpr"], self.config.finetune.sfr_target, base["capability_drop"],
                                   self.config.capability.max_drop)
-        note = f"fallback from iteration {base['iteration']}: {why}; the agent gave no valid decision ({error})"
-        return {"based_on": base["iteration"], "decision": None, "plan": plan.model_dump(), "clamps": [],
-                "fallback": note, "reasoning": {"overall_reasoning": note}}
+        return _fallback_record(base["iteration"], plan,
+                                f"fallback from iteration {base['iteration']}: {why}; the agent gave no valid decision ({error})")
 
     async def _capability(self, served: CallConfig | None, label: str, log_dir: Path) -> dict[str, Any] | None:
         if not self.settings.benchmarks:
@@ -288,3 +285,9 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "capability_drop": record["capability_drop"], "train_loss": record["train"]["train_loss"],
         "train_tokens_per_s": record["train"]["tokens_per_s"], "adapter": record["adapter"],
     }
+
+
+def _fallback_record(based_on: int | None, plan: TrainingPlan, note: str) -> dict[str, Any]:
+    """``decision.json`` for a plan A3 chose because the agent gave no valid decision."""
+    return {"based_on": based_on, "decision": None, "plan": plan.model_dump(), "clamps": [], "fallback": note,
+            "reasoning": {"overall_reasoning": note}}
