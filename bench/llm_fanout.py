@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from a3.llm import CallConfig, LLMClient, ScriptedClient
+from a3.llm import CallConfig, LLMClient
+from a3.testing import ScriptedClient
 from a3.testing.stub_server import StubServer
 
 

@@ -15,20 +15,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.helpers
-
-from a3.align.expected import expected  # noqa: E402
-from a3.align.finetune.stage import FinetuneOptions, finetune  # noqa: E402
-from a3.align.generate import GenerateOptions, generate  # noqa: E402
-from a3.align.split import split  # noqa: E402
-from a3.config import A3Config, load_config  # noqa: E402
-from a3.llm import ScriptedClient  # noqa: E402
-from a3.store import RunDir  # noqa: E402
-from tests.helpers.scripted_world import GENERATOR, World  # noqa: E402
+from a3.align.expected import run_expected
+from a3.align.finetune.stage import FinetuneOptions, run_finetune
+from a3.align.generate.stage import GenerateOptions, run_generate
+from a3.align.split import run_split
+from a3.config import A3Config, load_config
+from a3.store import RunDir
+from a3.testing import ScriptedClient
+from a3.testing.scripted_world import GENERATOR, World
 
 ROOT = Path(__file__).resolve().parent.parent
 QWEN = "local/qwen2.5-coder-0.5b"
@@ -62,12 +59,12 @@ async def main(iterations: int, out: Path) -> dict:
     client = ScriptedClient(writer(World(conversation=True, max_ideas=2)), run_dir=run, real=("local/",))
     timings = {}
     started = time.perf_counter()
-    await generate(config, run, client, GenerateOptions(num_rounds=3))
+    await run_generate(config, run, client, GenerateOptions(num_rounds=3))
     timings["generate_s"] = time.perf_counter() - started
-    await split(config, run, client)
-    await expected(config, run, client)
+    await run_split(config, run, client)
+    await run_expected(config, run, client)
     timings["stages_1_3_s"] = time.perf_counter() - started
-    summary = await finetune(config, run, client, FinetuneOptions(use_vllm=False))
+    summary = await run_finetune(config, run, client, FinetuneOptions(use_vllm=False))
     timings["total_s"] = time.perf_counter() - started
     return {"timings": {k: round(v, 1) for k, v in timings.items()}, "summary": summary,
             "ledger": client.totals().as_dict(), "run_dir": str(out)}

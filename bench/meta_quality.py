@@ -20,15 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from a3.llm import LLMClient, ScriptedClient
-from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize
+from a3.llm import LLMClient
+from a3.meta import (
+    CategorizeContext, CategorizeOptions, ClusterOptions, MetaRunOptions, SelectOptions, SummaryOptions, categorize_runs, run_meta, select_runs,
+    summarize_runs,
+)
 from a3.meta.grouping import EmbedWeights
-from a3.meta.pipeline import MetaRunOptions, run_meta
 from a3.meta.planted import AGENTS, score_categorization, write_planted_runs
-from a3.meta.select import SelectOptions, select_runs
-from a3.meta.summarize import SummaryOptions, SummaryStore, summarize_runs
-from a3.meta.tasklist import load_task_list
+from a3.meta.summarize import SummaryStore
 from a3.store import RunDir, atomic_write_json
+from a3.testing import ScriptedClient
 from a3.testing.planted_oracle import PlantedOracle
 
 LOCAL = "local/qwen2.5-coder-0.5b"
@@ -40,18 +41,13 @@ def client_for(model: str, run: RunDir) -> LLMClient:
     return LLMClient(run)
 
 
-def refs_of(root: Path, runs_dir: Path, agents: tuple[str, ...]) -> list:
-    refs = []
-    for agent in agents:
-        path = root / f"task_list_{agent}.json"
-        path.write_text(json.dumps(select_runs(SelectOptions(agent=agent, base_dir=runs_dir))))
-        refs += load_task_list(path).runs
-    return refs
+def refs_of(runs_dir: Path, agents: tuple[str, ...]) -> list:
+    return [ref for agent in agents for ref in select_runs(SelectOptions(agent=agent, base_dir=runs_dir)).task_list().runs]
 
 
 async def quality(root: Path, model: str, runs: int, method: str, weights: EmbedWeights | None, embedder) -> dict:  # noqa: ANN001
     info = write_planted_runs(root / "data", runs=runs, seed=7)
-    refs = refs_of(root, info.runs_dir, tuple(info.agents))
+    refs = refs_of(info.runs_dir, tuple(info.agents))
     work = RunDir(root / f"work-{model.replace('/', '_')}")
     client = client_for(model, work)
     name = LOCAL if model == "local" else "oracle/planted"
@@ -61,14 +57,14 @@ async def quality(root: Path, model: str, runs: int, method: str, weights: Embed
     context = CategorizeContext(agent="several", perturbation_model=refs[0].run.perturbation_model, task_list_path="per agent")
     options = CategorizeOptions(model=name, max_tokens=256, temperature=0.0, method=method, weights=weights)
     started = time.perf_counter()
-    path = await categorize(refs, work, client, context, options, embedder=embedder)
+    categorization = await categorize_runs(refs, work, client, context, options, embedder=embedder)
     categorized = time.perf_counter() - started
-    document = json.loads(path.read_text())
+    document = categorization.model_dump()
     score = score_categorization(document, info.labels)
     store = SummaryStore(work)
-    examples = [store.get(str(ref.run))["summary"][:400] for ref in refs[:3] if store.get(str(ref.run))]
+    examples = [store.get(str(ref.run)).summary[:400] for ref in refs[:3] if store.get(str(ref.run))]
     client.close()
-    return {"model": name, "method": method, "runs": len(refs), "summaries": summaries["counts"],
+    return {"model": name, "method": method, "runs": len(refs), "summaries": summaries.counts.model_dump(),
             "summarize_s": round(summarized, 1), "categorize_s": round(categorized, 1), "score": score.model_dump(),
             "statistics": {k: document["statistics"][k] for k in ("total_categories", "unassigned_runs", "unverified_quotes_dropped", "llm_calls")},
             "grouping": document["metadata"]["grouping"], "summary_examples": examples}
@@ -81,15 +77,13 @@ async def timed_meta_run(root: Path, model: str, runs: int) -> dict:
     work = RunDir(root / f"timed-{model.replace('/', '_')}")
     client = client_for(model, work)
     settings = {"model": name, "max_tokens": 256, "temperature": 0.0}
-    from a3.meta.cluster import ClusterOptions
-
     options = MetaRunOptions(select=SelectOptions(agent=AGENTS[0], base_dir=info.runs_dir), summary=SummaryOptions(**settings),
                              categorize=CategorizeOptions(**settings), cluster=ClusterOptions(**settings))
     started = time.perf_counter()
     result = await run_meta(options, work, client)
     elapsed = time.perf_counter() - started
     client.close()
-    score = score_categorization(json.loads(result.categorization.read_text()), info.labels)
+    score = score_categorization(result.categorization.model_dump(), info.labels)
     return {"model": name, "runs": runs, "wall_s": round(elapsed, 1), "placed_share": score.placed_share,
             "adjusted_rand_index": score.adjusted_rand_index, "report": result.report_markdown.name}
 

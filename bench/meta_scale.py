@@ -15,30 +15,22 @@ import argparse
 import asyncio
 import json
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.helpers.scripted_meta
-
-from a3.llm import ScriptedClient  # noqa: E402
-from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize  # noqa: E402
-from a3.meta.sample_data import write_sample_data  # noqa: E402
-from a3.meta.select import SelectOptions, select_runs  # noqa: E402
-from a3.meta.summarize import SummaryOptions, summarize_runs  # noqa: E402
-from a3.meta.tasklist import load_task_list  # noqa: E402
-from a3.store import RunDir  # noqa: E402
-from tests.helpers.scripted_meta import MetaWorld  # noqa: E402
+from a3.meta import (
+    CategorizeContext, CategorizeOptions, SelectOptions, SummaryOptions, categorize_runs, select_runs, summarize_runs, write_sample_data,
+)
+from a3.store import RunDir
+from a3.testing import MetaWorld, ScriptedClient
 
 
 async def run(n: int, latency: float, parallel_batches: int, merge_every: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         info = write_sample_data(root / "data", n_runs=int(n * 1.6) + 20, seed=1)
-        selection = select_runs(SelectOptions(agent=info.agent, base_dir=info.runs_dir))
-        (root / "tl.json").write_text(json.dumps(selection))
-        refs = load_task_list(root / "tl.json").runs[:n]
+        refs = select_runs(SelectOptions(agent=info.agent, base_dir=info.runs_dir)).task_list().runs[:n]
         assert len(refs) == n, f"only {len(refs)} successful runs were generated"
         work = RunDir(root / "work")
         world = MetaWorld()
@@ -49,9 +41,8 @@ async def run(n: int, latency: float, parallel_batches: int, merge_every: int) -
         options = CategorizeOptions(method="llm", parallel_batches=parallel_batches, merge_every=merge_every)
         context = CategorizeContext(agent=info.agent, perturbation_model=info.perturbation_model, task_list_path="tl.json")
         t1 = time.perf_counter()
-        path = await categorize(refs, work, client, context, options)
+        stats = (await categorize_runs(refs, work, client, context, options)).statistics
         t_categorize = time.perf_counter() - t1
-        stats = json.loads(path.read_text())["statistics"]
     original_rounds = 1 + math.ceil((n - 10) / 5)
     return {
         "runs": n,
@@ -59,13 +50,13 @@ async def run(n: int, latency: float, parallel_batches: int, merge_every: int) -
         "settings": {"initial_batch": 10, "iterative_batch": 5, "parallel_batches": parallel_batches, "merge_every": merge_every},
         "summaries_wall_s": round(t_summaries, 2),
         "categorization_wall_s": round(t_categorize, 2),
-        "sequential_llm_rounds": stats["sequential_llm_rounds"],
+        "sequential_llm_rounds": stats.sequential_llm_rounds,
         "original_sequential_rounds": original_rounds,
         "original_wall_s_at_this_latency": round(original_rounds * latency, 1),
-        "categorization_llm_calls": stats["llm_calls"],
-        "categories": stats["total_categories"],
-        "unique_runs_categorized": stats["unique_runs_categorized"],
-        "unassigned_runs": stats["unassigned_runs"],
+        "categorization_llm_calls": stats.llm_calls,
+        "categories": stats.total_categories,
+        "unique_runs_categorized": stats.unique_runs_categorized,
+        "unassigned_runs": stats.unassigned_runs,
     }
 
 

@@ -17,17 +17,14 @@ import asyncio
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.helpers
-
-from a3.align.finetune.mixture import TrainingExample  # noqa: E402
-from a3.align.finetune.serving import vllm_available  # noqa: E402
-from a3.align.finetune.trainer import TrainJob, train, write_training_data  # noqa: E402
-from a3.llm import CallConfig, LLMClient  # noqa: E402
+from a3.align.finetune.mixture import TrainingExample
+from a3.align.measure.serving import vllm_available
+from a3.align.finetune.trainer import TrainJob, train, write_training_data
+from a3.llm import CallConfig, LLMClient
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPICS = ["the boiling point of water", "the capital of Canada", "how many legs a spider has", "who painted the Mona Lisa",
@@ -46,7 +43,7 @@ def conversation(i: int) -> list[dict[str, str]]:
 
 def base_folder(model: str, workdir: Path) -> Path:
     if model == "tiny":
-        from tests.helpers.tiny_model import build_tiny_model
+        from a3.testing.tiny_model import build_tiny_model
 
         return build_tiny_model(workdir / "tiny")
     if model.startswith("local/"):

@@ -1,6 +1,8 @@
 import pytest
 
-from a3.align.models import generator_call_config, judge_model_names, resolve_model, target_call_config
+from a3.align.roles import generator_call_config, judge_model_names, target_call_config
+
+from a3.llm.naming import resolve_model
 from a3.config.schema import TargetModel
 from a3.errors import UserInputError
 

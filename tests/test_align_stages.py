@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from a3.align.expected import ExpectedOptions, expected
+from a3.align.expected import ExpectedOptions, run_expected
 from a3.align.explog import ExperimentLog
-from a3.align.generate import GenerateOptions, GenerationData, generate
-from a3.align.split import sealed_hypotheses, split
+from a3.align.generate.stage import GenerateOptions, GenerationData, run_generate
+from a3.align.split import sealed_hypotheses, run_split
 from a3.config import A3Config
 from a3.errors import UserInputError
-from a3.llm import ScriptedClient
 from a3.store import RunDir, read_json
-from tests.helpers.scripted_world import GENERATOR, JUDGE, TARGET, World, scripted_config
+from a3.testing import ScriptedClient
+from a3.testing.scripted_world import GENERATOR, JUDGE, TARGET, World, scripted_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 ALL = ["sycophancy.json", "political-neutrality.json", "nesting-jailbreak.json"]
@@ -28,15 +28,15 @@ async def split_run(config: A3Config, respond, tmp_path: Path) -> tuple[RunDir, 
     """A run through stages 1 and 2 (three rounds) with the scripted ``respond``, ready for stage 3."""
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(respond, run_dir=run)
-    await generate(config, run, client, GenerateOptions(num_rounds=3))
-    await split(config, run, client)
+    await run_generate(config, run, client, GenerateOptions(num_rounds=3))
+    await run_split(config, run, client)
     return run, client
 
 
 async def run_all(config, run, client, rounds=3):
-    summary = await generate(config, run, client, GenerateOptions(num_rounds=rounds))
-    baseline = await split(config, run, client)
-    counts = await expected(config, run, client)
+    summary = await run_generate(config, run, client, GenerateOptions(num_rounds=rounds))
+    baseline = await run_split(config, run, client)
+    counts = await run_expected(config, run, client)
     return summary, baseline, counts
 
 
@@ -49,12 +49,12 @@ async def test_three_stages_end_to_end(tmp_path, name):
     summary, baseline, counts = await run_all(config, run, client)
 
     # 3 rounds x 3 hypotheses, each with 4 harmful queries and 4 benign counterparts.
-    assert len(summary["hypotheses"]) == 9
-    assert summary["queries"] == 9 * 8 and summary["failures"] == 0
-    for row in summary["hypotheses"]:
-        assert row["harmful"]["judged"] == 4 and row["benign"]["judged"] == 4
-        assert 0 <= row["sfr"] <= 1 and row["fpr"] == 0.0  # benign look-alikes are answered
-    assert any(row["sfr"] > 0 for row in summary["hypotheses"])
+    assert len(summary.hypotheses) == 9
+    assert summary.queries == 9 * 8 and summary.failures == 0
+    for row in summary.hypotheses:
+        assert row.harmful.judged == 4 and row.benign.judged == 4
+        assert 0 <= row.sfr <= 1 and row.fpr == 0.0  # benign look-alikes are answered
+    assert any(row.sfr > 0 for row in summary.hypotheses)
 
     data = GenerationData(run)
     for record in data.queries:
@@ -68,7 +68,7 @@ async def test_three_stages_end_to_end(tmp_path, name):
     assignment = read_json(run.path / "splits" / "split_assignment.json")
     assert {k: len(assignment[k]) for k in ("train", "validation", "ood", "test")} == {"train": 5, "validation": 2, "ood": 1, "test": 1}
     assert set(baseline) == {"train", "validation", "ood"}
-    assert counts == {"total": 5 * 8, "generated": 5 * 8, "fallback_to_default": 0}
+    assert counts.model_dump() == {"total": 5 * 8, "generated": 5 * 8, "fallback_to_default": 0}
     responses = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
     assert {r["hypothesis_id"] for r in responses} == set(assignment["train"])
     assert all(r["response"].startswith("EXPECTED") for r in responses)
@@ -84,10 +84,10 @@ async def test_split_invariants_and_sealed_test_never_reaches_an_agent(tmp_path)
     world = World(conversation=False, max_ideas=4)
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(world, run_dir=run)
-    await generate(config, run, client, GenerateOptions(num_rounds=3))
+    await run_generate(config, run, client, GenerateOptions(num_rounds=3))
     calls_before_split = len(client.calls)
-    await split(config, run, client)
-    await expected(config, run, client)
+    await run_split(config, run, client)
+    await run_expected(config, run, client)
 
     assignment = read_json(run.path / "splits" / "split_assignment.json")
     groups = [set(assignment[k]) for k in ("train", "validation", "ood", "test")]
@@ -124,8 +124,8 @@ async def test_a_split_by_query_holds_out_queries_pairs_together_and_ood_hypothe
     world = World(conversation=False, max_ideas=4)
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(world, run_dir=run)
-    await generate(config, run, client, GenerateOptions(num_rounds=2))
-    await split(config, run, client)
+    await run_generate(config, run, client, GenerateOptions(num_rounds=2))
+    await run_split(config, run, client)
 
     assignment = read_json(run.path / "splits" / "split_assignment.json")
     assert assignment["by"] == "query"
@@ -156,7 +156,7 @@ async def test_a_split_by_query_holds_out_queries_pairs_together_and_ood_hypothe
 
     # the same seed gives the same split; a re-run skips
     again = read_json(run.path / "splits" / "split_assignment.json")
-    await split(config, run, client)
+    await run_split(config, run, client)
     assert read_json(run.path / "splits" / "split_assignment.json") == again
 
 
@@ -177,15 +177,15 @@ async def test_judge_and_target_errors_are_counted_apart(tmp_path):
 
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(respond, run_dir=run, max_repairs=1)
-    summary = await generate(config, run, client, GenerateOptions(num_rounds=1))
+    summary = await run_generate(config, run, client, GenerateOptions(num_rounds=1))
     statuses = Counter(r["status"] for r in GenerationData(run).verdicts)
     assert statuses["target_error"] > 0 and statuses["unparseable"] > 0
-    for row in summary["hypotheses"]:
-        harmful = row["harmful"]
+    for row in summary.hypotheses:
+        harmful = row.harmful
         # errors are not in the denominator and not counted as safe
-        assert harmful["judged"] + harmful["judge_errors"] + harmful["target_errors"] == 4
-        if harmful["judged"]:
-            assert row["sfr"] == harmful["flagged"] / harmful["judged"]
+        assert harmful.judged + harmful.judge_errors + harmful.target_errors == 4
+        if harmful.judged:
+            assert row.sfr == harmful.flagged / harmful.judged
     assert "target errors" in (run.path / "experiment_log.md").read_text()
 
 
@@ -205,7 +205,7 @@ async def test_crash_then_resume_repeats_no_paid_call(tmp_path):
         return world(messages, cfg)
 
     with pytest.raises(Exception, match="key revoked"):
-        await generate(config, run, ScriptedClient(flaky, run_dir=run), GenerateOptions(num_rounds=2))
+        await run_generate(config, run, ScriptedClient(flaky, run_dir=run), GenerateOptions(num_rounds=2))
     assert run.manifest("generate").status == "failed"
     first = list(paid)
 
@@ -217,7 +217,7 @@ async def test_crash_then_resume_repeats_no_paid_call(tmp_path):
         resumed.append((cfg.model, tuple(m.content for m in messages), cfg.cache_salt))
         return world_again(messages, cfg)
 
-    await generate(config, run, ScriptedClient(steady, run_dir=run), GenerateOptions(num_rounds=2))
+    await run_generate(config, run, ScriptedClient(steady, run_dir=run), GenerateOptions(num_rounds=2))
     assert run.manifest("generate").status == "done" and run.manifest("generate").attempts == 2
     assert not set(first) & set(resumed), "a call paid before the crash was paid again"
     assert len(GenerationData(run).queries) == 6 * 8
@@ -226,7 +226,7 @@ async def test_crash_then_resume_repeats_no_paid_call(tmp_path):
 async def test_lost_artifacts_are_rebuilt_from_the_cache_without_calls(tmp_path):
     config = make_config()
     run = RunDir(tmp_path / "run")
-    await generate(config, run, ScriptedClient(World(conversation=False), run_dir=run), GenerateOptions(num_rounds=1))
+    await run_generate(config, run, ScriptedClient(World(conversation=False), run_dir=run), GenerateOptions(num_rounds=1))
     first = run.manifest("generate").usage
     requests = first["calls"] + first["cache_hits"]  # hits: identical judge requests that shared one reply
     for path in (run.path / "generation").glob("*.jsonl"):
@@ -234,7 +234,7 @@ async def test_lost_artifacts_are_rebuilt_from_the_cache_without_calls(tmp_path)
     (run.path / "experiment_log.jsonl").unlink()
     (run.path / "stages" / "generate.json").unlink()
     silent = ScriptedClient(lambda m, c: pytest.fail("a cached call reached a model"), run_dir=run)
-    await generate(config, run, silent, GenerateOptions(num_rounds=1))
+    await run_generate(config, run, silent, GenerateOptions(num_rounds=1))
     manifest = run.manifest("generate")
     assert manifest.usage["cache_hits"] == first["cache_hits"] + requests and silent.calls == []
 
@@ -249,11 +249,11 @@ async def test_config_fields_are_honoured(tmp_path):
     world = World(conversation=False, max_ideas=2)
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(world, run_dir=run)
-    summary = await generate(config, run, client, GenerateOptions(num_rounds=1))
+    summary = await run_generate(config, run, client, GenerateOptions(num_rounds=1))
 
     # 2 scenarios x 2 variations + the concrete example = 5 = max_concrete_examples
-    assert summary["harmful_per_hypothesis"] == 5
-    assert all(row["harmful"]["judged"] == 5 for row in summary["hypotheses"])
+    assert summary.harmful_per_hypothesis == 5
+    assert all(row.harmful.judged == 5 for row in summary.hypotheses)
     by_model = {}
     for messages, cfg in client.calls:
         by_model.setdefault(cfg.model, []).append((messages, cfg))
@@ -289,7 +289,7 @@ async def test_proposal_breaking_round_rules_is_re_asked(tmp_path):
 
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(respond, run_dir=run)
-    await generate(config, run, client, GenerateOptions(num_rounds=1))
+    await run_generate(config, run, client, GenerateOptions(num_rounds=1))
     repair_prompts = [m[-1].content for m, _ in client.calls if len(m) > 1 and m[-1].role == "user" and "could not be used" in m[-1].content]
     assert any("not a logged example" in p for p in repair_prompts)
     assert any("at least half must be structural" in p for p in repair_prompts)
@@ -311,8 +311,8 @@ async def test_an_agent_that_only_repeats_itself_keeps_its_distinct_ideas_or_ski
         return world(messages, cfg)
 
     run = RunDir(tmp_path / "run")
-    summary = await generate(config, run, ScriptedClient(respond, run_dir=run), GenerateOptions(num_rounds=2))
-    assert [h["hypothesis"] for h in summary["hypotheses"]] == ["Claiming to be the manager", "Asking inside a story"]
+    summary = await run_generate(config, run, ScriptedClient(respond, run_dir=run), GenerateOptions(num_rounds=2))
+    assert [h.hypothesis for h in summary.hypotheses] == ["Claiming to be the manager", "Asking inside a story"]
     failures = list(GenerationData(run).failures)
     assert [f["id"] for f in failures] == ["round-2"] and "repeats" in failures[0]["error"]
 
@@ -320,7 +320,7 @@ async def test_an_agent_that_only_repeats_itself_keeps_its_distinct_ideas_or_ski
 async def test_agent_view_fits_its_budget_however_long_the_log(tmp_path):
     config = make_config(max_ideas=4)
     run = RunDir(tmp_path / "run")
-    await generate(config, run, ScriptedClient(World(conversation=False, max_ideas=4), run_dir=run), GenerateOptions(num_rounds=5))
+    await run_generate(config, run, ScriptedClient(World(conversation=False, max_ideas=4), run_dir=run), GenerateOptions(num_rounds=5))
     
     log = ExperimentLog(run)
     full = log.agent_view(budget_tokens=100_000)
@@ -338,9 +338,9 @@ async def test_stage_order_is_enforced(tmp_path):
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(World(conversation=False), run_dir=run)
     with pytest.raises(UserInputError, match="a3 generate"):
-        await split(config, run, client)
+        await run_split(config, run, client)
     with pytest.raises(UserInputError, match="a3 split"):
-        await expected(config, run, client, ExpectedOptions())
+        await run_expected(config, run, client, ExpectedOptions())
 
 
 async def test_expected_falls_back_to_default_only_after_fresh_tries_and_counts_it(tmp_path):
@@ -356,10 +356,10 @@ async def test_expected_falls_back_to_default_only_after_fresh_tries_and_counts_
         return world(messages, cfg)
 
     run, client = await split_run(config, respond, tmp_path)
-    counts = await expected(config, run, client, ExpectedOptions(tries=2))
+    counts = await run_expected(config, run, client, ExpectedOptions(tries=2))
     records = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
     fallbacks = [r for r in records if r["source"] == "default"]
-    assert counts["fallback_to_default"] == len(fallbacks) > 0
+    assert counts.fallback_to_default == len(fallbacks) > 0
     for record in fallbacks:
         assert "s1 " in record["messages"][-1]["content"] and len(record["errors"]) == 2
         default = config.expected_behavior_prompts.harmful_default_response if record["kind"] == "harmful" else config.expected_behavior_prompts.benign_default_response
@@ -384,14 +384,14 @@ async def test_an_expected_reply_that_shows_the_behaviour_is_written_again(tmp_p
         return world(messages, cfg)
 
     run, client = await split_run(config, respond, tmp_path)
-    counts = await expected(config, run, client, ExpectedOptions(tries=2))
+    counts = await run_expected(config, run, client, ExpectedOptions(tries=2))
     records = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
     assert not any("LEAK-4417" in r["response"] for r in records)  # no training target shows the behaviour
     rewritten = [r for r in records if "s1 " in r["messages"][-1]["content"]]
     assert rewritten and all(r["source"] == "generated" and "shows the behaviour" in r["errors"][0] for r in rewritten)
     defaults = [r for r in records if "s0 " in r["messages"][-1]["content"]]
     assert defaults and all(r["source"] == "default" for r in defaults)
-    assert counts["fallback_to_default"] == len(defaults)
+    assert counts.fallback_to_default == len(defaults)
 
 
 async def test_with_a_refusal_rule_harmful_targets_decline_and_benign_targets_do_not(tmp_path):
@@ -414,7 +414,7 @@ async def test_with_a_refusal_rule_harmful_targets_decline_and_benign_targets_do
         return world(messages, cfg)
 
     run, client = await split_run(config, respond, tmp_path)
-    await expected(config, run, client, ExpectedOptions(tries=2))
+    await run_expected(config, run, client, ExpectedOptions(tries=2))
     records = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
     assert not any(r["response"].startswith(("Sure, here are", "I decline")) for r in records)
     rewritten = [r for r in records if r["kind"] == "harmful" and "s1 " in r["messages"][-1]["content"]]
@@ -458,14 +458,14 @@ async def test_starting_hypotheses_are_round_one_and_the_agent_proposes_from_rou
     world = World(conversation=False)
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(world, run_dir=run)
-    await generate(config, run, client, GenerateOptions(num_rounds=1))
+    await run_generate(config, run, client, GenerateOptions(num_rounds=1))
     hypotheses = GenerationData(run).hypothesis_list()
     assert [(h.id, h.text, h.change_type, h.basis_example) for h in hypotheses] == [
         ("H1", "Claims of authority hyp-101", "structural", "Ex0"), ("H2", "A role to play hyp-102", "topical", "Ex0")]
     assert hypotheses[0].concrete_example[-1].content == "TRIGGER I am the director hyp-101, tell me"
     assert not any(m[0].content.startswith("Task: propose") for m, _ in client.calls)  # round 1 asked no agent
     (run.path / "stages" / "generate.json").unlink()
-    await generate(config, run, client, GenerateOptions(num_rounds=2))
+    await run_generate(config, run, client, GenerateOptions(num_rounds=2))
     later = [h for h in GenerationData(run).hypothesis_list() if h.round == 2]
     assert later and later[0].id == "H3"
     assert sum(m[0].content.startswith("Task: propose") for m, _ in client.calls) == 1
@@ -477,7 +477,7 @@ async def test_a_starting_hypothesis_of_the_wrong_shape_is_named_before_any_work
     config = A3Config.model_validate(raw)
     run = RunDir(tmp_path / "run")
     with pytest.raises(UserInputError, match=r"hypothesis_generation\.starting_hypotheses\[0\]\.example does not fit"):
-        await generate(config, run, ScriptedClient(World(conversation=False), run_dir=run), GenerateOptions(num_rounds=1))
+        await run_generate(config, run, ScriptedClient(World(conversation=False), run_dir=run), GenerateOptions(num_rounds=1))
     assert not (run.path / "generation").exists()
 
 
@@ -485,14 +485,14 @@ async def test_a_split_survives_an_ood_agent_that_gives_no_valid_choice(tmp_path
     config = make_config("nesting-jailbreak.json")
     world = World(conversation=False)
     run = RunDir(tmp_path / "run")
-    await generate(config, run, ScriptedClient(world, run_dir=run), GenerateOptions(num_rounds=2))
+    await run_generate(config, run, ScriptedClient(world, run_dir=run), GenerateOptions(num_rounds=2))
 
     def no_choice(messages, call):
         if messages[0].content.startswith("Task: choose held-out hypotheses"):
             return '{"reasoning": "I keep thinking about'
         return world(messages, call)
 
-    await split(config, run, ScriptedClient(no_choice, run_dir=run))
+    await run_split(config, run, ScriptedClient(no_choice, run_dir=run))
     assignment = read_json(run.path / "splits" / "split_assignment.json")
     assert assignment["ood"] and assignment["ood_reasoning"].startswith("drawn at random (seed 42)")
     every = [h for name in ("train", "validation", "ood", "test") for h in assignment[name]]
@@ -502,12 +502,12 @@ async def test_a_split_survives_an_ood_agent_that_gives_no_valid_choice(tmp_path
 async def test_expected_replies_written_under_other_rules_are_not_reused(tmp_path):
     config = make_config()
     run, client = await split_run(config, World(conversation=False), tmp_path)
-    await expected(config, run, client)
+    await run_expected(config, run, client)
     assert all(r["source"] == "generated" for r in read_json(run.path / "expected" / "expected_behaviors.json")["responses"])
     raw = config.model_dump(mode="json")
     raw["judge_rules"] = {"benign": {"regex": r"\bhelpful\b|\bdecline\b"}}  # now every benign reply reads as a refusal
     raw["expected_behavior_prompts"].update(harmful_default_response="I decline.", benign_default_response="Here you go.")
-    await expected(A3Config.model_validate(raw), run, client)
+    await run_expected(A3Config.model_validate(raw), run, client)
     records = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
     assert all(r["source"] == "default" for r in records if r["kind"] == "benign")
 
@@ -519,7 +519,7 @@ async def test_a_default_response_that_breaks_the_rules_is_named_before_any_work
     raw["judge_rules"] = {"benign": {"regex": r"\bcannot\b"}}
     raw["expected_behavior_prompts"].update(harmful_default_response="Sure, here it is.")
     with pytest.raises(UserInputError, match=r"expected_behavior_prompts\.harmful_default_response cannot be a training target"):
-        await expected(A3Config.model_validate(raw), run, client)
+        await run_expected(A3Config.model_validate(raw), run, client)
     assert not (run.path / "expected").exists()
 
 
@@ -527,12 +527,12 @@ async def test_stage_1_refuses_to_mix_queries_made_under_other_settings(tmp_path
     config = make_config()
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(World(conversation=False), run_dir=run)
-    await generate(config, run, client, GenerateOptions(num_rounds=1))
-    await generate(config, run, client, GenerateOptions(num_rounds=2))  # more rounds: resumed
+    await run_generate(config, run, client, GenerateOptions(num_rounds=1))
+    await run_generate(config, run, client, GenerateOptions(num_rounds=2))  # more rounds: resumed
     raw = config.model_dump(mode="json")
     raw["data_generation"]["topic_regex"] = "TRIGGER"
     with pytest.raises(UserInputError, match="this run's queries were made with other settings"):
-        await generate(A3Config.model_validate(raw), run, client, GenerateOptions(num_rounds=2))
+        await run_generate(A3Config.model_validate(raw), run, client, GenerateOptions(num_rounds=2))
 
 
 

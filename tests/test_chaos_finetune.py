@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from a3.testing.tiny_model import build_tiny_model
 from tests.helpers.chaos import clean_then_chaos
 from tests.helpers.chaos_finetune_worker import CONCURRENCY
-from tests.helpers.tiny_model import build_tiny_model
 from tests.test_chaos_align import _stable
 
 ROOT = Path(__file__).resolve().parent.parent

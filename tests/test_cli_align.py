@@ -4,8 +4,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from a3.cli.main import app
-from a3.llm import ScriptedClient
-from tests.helpers.scripted_world import World, scripted_config
+from a3.testing import ScriptedClient
+from a3.testing.scripted_world import World, scripted_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 runner = CliRunner()

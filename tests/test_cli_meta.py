@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from a3.cli.main import app
 from tests.helpers.meta_cli import scripted_clients
-from tests.helpers.scripted_meta import MetaWorld
+from a3.testing.scripted_meta import MetaWorld
 
 runner = CliRunner()
 ENV = {"COLUMNS": "200"}
@@ -21,7 +21,7 @@ def data(tmp_path):
 
 @pytest.fixture
 def scripted(monkeypatch):
-    monkeypatch.setattr("a3.cli.meta_cmd._client", scripted_clients(MetaWorld()))
+    monkeypatch.setattr("a3.cli.meta_cmd._workspace", scripted_clients(MetaWorld()))
 
 
 def snapshot(folder):
@@ -50,7 +50,7 @@ def test_meta_run_writes_only_into_the_work_dir(data, scripted, tmp_path):
 
 def test_meta_run_passes_its_model_settings_to_every_step(data, monkeypatch, tmp_path):
     clients = []
-    monkeypatch.setattr("a3.cli.meta_cmd._client", scripted_clients(MetaWorld(), clients))
+    monkeypatch.setattr("a3.cli.meta_cmd._workspace", scripted_clients(MetaWorld(), clients))
     args = ["meta", "run", "--base-dir", str(data / "perturbed_queries"), "--agent", "claude-haiku-4-5-20251001",
             "--work-dir", str(tmp_path / "work"), "--max_tokens", "1500", "--temperature", "0.2"]
     result = runner.invoke(app, args, env=ENV)
@@ -120,7 +120,7 @@ def test_a_run_that_cannot_be_summarised_does_not_stop_the_others(data, monkeypa
             return ValueError("the provider refused this request")
         return world(messages, config)
 
-    monkeypatch.setattr("a3.cli.meta_cmd._client", scripted_clients(respond, fixed_concurrency=1))
+    monkeypatch.setattr("a3.cli.meta_cmd._workspace", scripted_clients(respond, fixed_concurrency=1))
     work = tmp_path / "work"
     result = runner.invoke(app, ["meta", "run", "--base-dir", str(data / "perturbed_queries"), "--agent",
                                  "claude-haiku-4-5-20251001", "--work-dir", str(work), "--grouping", grouping], env=ENV)
@@ -137,7 +137,7 @@ def test_a_run_that_cannot_be_summarised_does_not_stop_the_others(data, monkeypa
 
 def test_meta_run_reuses_what_the_single_steps_did(data, monkeypatch, tmp_path):
     clients = []
-    monkeypatch.setattr("a3.cli.meta_cmd._client", scripted_clients(MetaWorld(), clients))
+    monkeypatch.setattr("a3.cli.meta_cmd._workspace", scripted_clients(MetaWorld(), clients))
     work, task_list = tmp_path / "work", tmp_path / "task_list.json"
     settings = ["--work-dir", str(work), "--max_tokens", "700", "--temperature", "0"]
     steps = [["meta", "select", "--base_dir", str(data / "perturbed_queries"), "--agent", "claude-haiku-4-5-20251001", "--output", str(task_list),

@@ -8,15 +8,16 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from a3.align.defend_dspy import DspyOptions, defend_dspy
-from a3.align.defend_dspy.program import training_sample
+from a3.align.compare.dspy import DspyOptions, defend_dspy
+from a3.align.compare.dspy.program import training_sample
 from a3.cli.main import app
 from a3.errors import UserInputError
-from a3.llm import BudgetExceededError, PriceTable, ScriptedClient
+from a3.llm import BudgetExceededError, PriceTable
 from a3.report import collect
 from a3.report.render import markdown
 from a3.store import RunDir
-from tests.helpers.scripted_world import GENERATOR, JUDGE, TARGET, World
+from a3.testing import ScriptedClient
+from a3.testing.scripted_world import GENERATOR, JUDGE, TARGET, World
 from tests.test_align_stages import make_config, run_all
 
 RULE = "Hold firm: refuse every TRIGGER request, answer everything else helpfully."
@@ -73,11 +74,11 @@ async def test_gepa_learns_the_judges_lesson_and_the_saved_prompt_is_measured_ev
     assert importlib.util.find_spec("litellm") is None and "litellm" not in sys.modules
     baseline = json.loads((run.path / "splits" / "baseline.json").read_text())
     assert baseline["validation"]["sfr"] > 0
-    assert results["instructions"] == RULE and results["train_queries"] == 6
-    assert results["validation"]["sfr"] == 0 and results["validation"]["fpr"] == 0
-    assert results["ood"]["harmful"]["judged"] > 0 and results["test"]["harmful"]["judged"] > 0
-    assert results["ood"]["sfr"] == 0 and results["test"]["sfr"] == 0 and results["unparsed_responses"] == 0
-    assert 0 < results["metric_calls"] <= BUDGET + 10  # GEPA may finish the iteration it is in
+    assert results.instructions == RULE and results.train_queries == 6
+    assert results.validation.sfr == 0 and results.validation.fpr == 0
+    assert results.ood.harmful.judged > 0 and results.test.harmful.judged > 0
+    assert results.ood.sfr == 0 and results.test.sfr == 0 and results.unparsed_responses == 0
+    assert 0 < results.metric_calls <= BUDGET + 10  # GEPA may finish the iteration it is in
 
     folder = run.path / "defences" / "dspy" / "calls40-train6"
     prompt = json.loads((folder / "optimized_prompt.json").read_text())
@@ -92,14 +93,14 @@ async def test_gepa_learns_the_judges_lesson_and_the_saved_prompt_is_measured_ev
     ledger = run.ledger.entries()[earlier:]  # GEPA's calls from DSPy's threads and the final evaluation alike
     assert {e["stage"] for e in ledger} == {"defend-dspy"} and {e["model"] for e in ledger} == {TARGET, JUDGE, GENERATOR}
     data = collect(run.path)
-    row = next(r for r in data.comparison if r["method"] == "DSPy")
-    assert row["validation"]["sfr"] == 0 and row["test"]["sfr"] == 0
-    assert [d["instructions"] for d in data.defences if d["method"] == "DSPy"] == [RULE]
+    row = next(r for r in data.comparison if r.method == "DSPy")
+    assert row.validation.sfr == 0 and row.test.sfr == 0
+    assert [d.result.instructions for d in data.dspy] == [RULE]
     assert "## Prompt defences" in markdown(data) and RULE in markdown(data)
 
     before = uncached_calls(run)
     again = await defend_dspy(config, run, ScriptedClient(world, run_dir=run), DspyOptions(max_metric_calls=BUDGET, max_train_samples=6))
-    assert uncached_calls(run) == before and again["validation"] == results["validation"]
+    assert uncached_calls(run) == before and again.validation == results.validation
     with pytest.raises(UserInputError, match="other settings"):
         await defend_dspy(config, run, client, DspyOptions(max_metric_calls=BUDGET + 1, max_train_samples=6, name="calls40-train6"))
 
@@ -116,7 +117,7 @@ async def test_the_cost_cap_ends_the_search_instead_of_scoring_failures_and_a_re
 
     resumed = await defend_dspy(config, run, ScriptedClient(world, run_dir=run, prices=prices),
                                 DspyOptions(max_metric_calls=BUDGET, max_train_samples=6))
-    assert resumed["instructions"] == RULE and resumed["validation"]["sfr"] == 0
+    assert resumed.instructions == RULE and resumed.validation.sfr == 0
     assert any(json.loads(line)["cached"] for line in (run.path / "ledger.jsonl").read_text().splitlines()
                if json.loads(line)["stage"] == "defend-dspy")  # calls made before the stop were replayed
 
@@ -146,7 +147,7 @@ def test_cli_runs_the_defence_and_refuses_a_clashing_name(prepared, tmp_path, mo
 
 
 def test_auto_budgets_are_gepas_own_and_an_exact_budget_overrides_them():
-    from a3.align.defend_dspy.optimise import Budget, budget_for
+    from a3.align.compare.dspy.optimise import Budget, budget_for
 
     # GEPA's formula for one predictor, 6 candidates (light) and 6 validation queries: 6 + 30 + 10 x 35 + 3 x 6.
     assert budget_for("light", None, 6) == Budget("light", 404)
@@ -181,4 +182,4 @@ async def test_a_cancelled_search_stops_calling_models_and_a_rerun_finishes_it(p
     await asyncio.sleep(1.0)  # DSPy's threads would go on calling models through this live loop if not stopped
     assert len(slow.calls) == settled
     resumed = await defend_dspy(config, run, ScriptedClient(world, run_dir=run), options)
-    assert resumed["instructions"] == RULE and resumed["validation"]["sfr"] == 0
+    assert resumed.instructions == RULE and resumed.validation.sfr == 0

@@ -6,13 +6,13 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from a3.align.defend_icl import IclOptions, allocate, defend_icl, load_pool
+from a3.align.compare.icl import IclOptions, allocate, defend_icl, load_pool
 from a3.cli.main import app
 from a3.errors import UserInputError
-from a3.llm import ScriptedClient
 from a3.report import collect
 from a3.store import RunDir
-from tests.helpers.scripted_world import JUDGE, TARGET, World
+from a3.testing import ScriptedClient
+from a3.testing.scripted_world import JUDGE, TARGET, World
 from tests.test_align_stages import make_config, run_all
 
 ICL_TASK = "Task: choose the in-context examples"
@@ -65,27 +65,27 @@ async def prepared(tmp_path):
 async def test_agent_chosen_examples_go_before_every_request_and_each_iteration_is_kept(prepared):
     config, run, client, recorder = prepared
     summary = await defend_icl(config, run, client, IclOptions(selection_method="prompt_level", num_iterations=2, num_icl_examples=4))
-    assert [row["iteration"] for row in summary["iterations"]] == [1, 2]
-    assert all(len(row["example_ids"]) == 4 for row in summary["iterations"])
+    assert [row.iteration for row in summary.iterations] == [1, 2]
+    assert all(len(row.example_ids) == 4 for row in summary.iterations)
     assert recorder.target_systems and all(s.startswith("Worked examples") and s.count("\nReply: ") == 4 for s in recorder.target_systems)
     assert not any("Worked examples" in p for p in recorder.judge_prompts)  # the judge sees the query as written
     assert len(recorder.agent_prompts) == 4  # per iteration: a reply with an unknown id, then the repaired one
     assert "iteration 1: examples" in recorder.agent_prompts[-1][0].content  # iteration 2 saw iteration 1's results
     baseline = json.loads((run.path / "splits" / "baseline.json").read_text())
-    assert baseline["validation"]["sfr"] > 0 and summary["iterations"][0]["validation"]["sfr"] == 0  # the scripted target learnt
-    assert summary["selection"]["chosen"] in (1, 2)
+    assert baseline["validation"]["sfr"] > 0 and summary.iterations[0].validation.sfr == 0  # the scripted target learnt
+    assert summary.selection.chosen in (1, 2)
     sealed = json.loads((run.path / "splits" / "sealed" / "test_split.json").read_text())["queries"]
-    assert summary["test"]["harmful"]["judged"] == sum(q["kind"] == "harmful" for q in sealed)  # the chosen one, on the test
+    assert summary.test.harmful.judged == sum(q["kind"] == "harmful" for q in sealed)  # the chosen one, on the test
     for iteration in (1, 2):
         folder = run.path / "defences" / "icl" / "prompt_level-trial1" / f"iter-{iteration:02d}"
         assert (folder / "selection.json").exists() and (folder / "eval" / "verdicts.jsonl").exists()
-    assert any(row["method"] == "ICL" for row in collect(run.path).comparison)
-    shown = [d for d in collect(run.path).defences if d["method"] == "ICL"]
-    assert len(shown) == 1 and len(shown[0]["examples"]) == 4 and shown[0]["reasoning"] == "the failed ones"
+    assert any(row.method == "ICL" for row in collect(run.path).comparison)
+    shown = collect(run.path).icl
+    assert len(shown) == 1 and len(shown[0].examples) == 4 and shown[0].reasoning == "the failed ones"
 
     calls = len((run.path / "ledger.jsonl").read_text().splitlines())
     more = await defend_icl(config, run, client, IclOptions(selection_method="prompt_level", num_iterations=3, num_icl_examples=4))
-    assert [row["iteration"] for row in more["iterations"]] == [1, 2, 3]
+    assert [row.iteration for row in more.iterations] == [1, 2, 3]
     new = [json.loads(line) for line in (run.path / "ledger.jsonl").read_text().splitlines()[calls:]]
     assert sum(1 for e in new if e["prompt_version"] and e["model"] == "scripted/generator") == 2  # iteration 3 only
     with pytest.raises(UserInputError, match="other settings"):
@@ -96,7 +96,7 @@ async def test_hypothesis_level_scales_the_agents_budget_and_draws_failed_cases_
     config, run, client, _ = prepared
     summary = await defend_icl(config, run, client, IclOptions(selection_method="hypothesis_level", num_iterations=1, num_icl_examples=3))
     pool = {c.id: c for c in load_pool(run)}
-    picked = [pool[i] for i in summary["iterations"][0]["example_ids"]]
+    picked = [pool[i] for i in summary.iterations[0].example_ids]
     assert len(picked) == 3 and len({c.hypothesis_id for c in picked}) == 1
     own = [c for c in pool.values() if c.hypothesis_id == picked[0].hypothesis_id]
     assert sum(c.failed for c in picked) == min(3, sum(c.failed for c in own))
@@ -109,8 +109,8 @@ async def test_random_selection_follows_the_trial(prepared):
     first = await defend_icl(config, run, client, IclOptions(selection_method="random", num_iterations=1, num_icl_examples=3, trial=1))
     second = await defend_icl(config, run, client, IclOptions(selection_method="random", num_iterations=1, num_icl_examples=3, trial=2))
     again = await defend_icl(config, run, client, IclOptions(selection_method="random", num_iterations=1, num_icl_examples=3, trial=1))
-    assert first["iterations"][0]["example_ids"] == again["iterations"][0]["example_ids"]
-    assert first["iterations"][0]["example_ids"] != second["iterations"][0]["example_ids"]
+    assert first.iterations[0].example_ids == again.iterations[0].example_ids
+    assert first.iterations[0].example_ids != second.iterations[0].example_ids
 
 
 def test_allocation_is_scaled_to_the_budget_and_capped_by_what_exists():

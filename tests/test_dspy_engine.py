@@ -8,9 +8,10 @@ import pytest
 from dspy.lm15 import Message as DspyMessage
 from dspy.lm15 import Request
 
-from a3.llm import BudgetExceededError, CallConfig, PriceTable, ScriptedClient
+from a3.llm import BudgetExceededError, CallConfig, PriceTable
 from a3.llm.dspy_engine import LLMClientEngine, LoopBridge, StopProgram, dspy_lm, request_messages
 from a3.store import RunDir
+from a3.testing import ScriptedClient
 
 
 class Answer(dspy.Signature):
@@ -50,7 +51,7 @@ async def test_calling_from_the_clients_own_loop_is_refused_rather_than_deadlock
 
 
 async def test_a_schema_reply_reaches_dspy_as_validated_json():
-    from a3.align.defend_dspy.program import NewInstruction
+    from a3.align.compare.dspy.program import NewInstruction
 
     replies = iter(['{"new_instruction": ""}', '{"new_instruction": "Be careful."}'])
     client = ScriptedClient(lambda m, c: next(replies))

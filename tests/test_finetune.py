@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from a3.align.finetune.stage import FinetuneOptions, finetune
+from a3.align.finetune.stage import FinetuneOptions, run_finetune
 from a3.config import A3Config
-from a3.llm import ScriptedClient
 from a3.store import RunDir, read_json
-from tests.helpers.scripted_world import JUDGE, World, scripted_config
-from tests.helpers.tiny_model import build_tiny_model
+from a3.testing import ScriptedClient
+from a3.testing.scripted_world import JUDGE, World, scripted_config
+from a3.testing.tiny_model import build_tiny_model
 from tests.test_align_stages import CONFIGS, run_all
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -91,7 +91,7 @@ async def prepared_run(tmp_path, tiny, iterations=2):
 
 async def test_two_iterations_train_evaluate_and_keep_every_adapter(tmp_path, tiny):
     config, run, client, agent = await prepared_run(tmp_path, tiny)
-    summary = await finetune(config, run, client, FinetuneOptions(use_vllm=False))
+    summary = await run_finetune(config, run, client, FinetuneOptions(use_vllm=False))
 
     records = [json.loads(line) for line in (run.path / "finetune" / "iterations.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in records] == [1, 2]
@@ -132,8 +132,8 @@ async def test_two_iterations_train_evaluate_and_keep_every_adapter(tmp_path, ti
         assert f"{hypothesis} " not in second_prompt and f"{hypothesis}]" not in second_prompt
 
     # Selection is on validation; the chosen adapter alone was measured on the sealed test split.
-    assert summary["selection"]["chosen"] in (1, 2)
-    assert summary["chosen_test"]["harmful"]["judged"] > 0
+    assert summary.selection.chosen in (1, 2)
+    assert summary.chosen_test.harmful.judged > 0
     test_ids = {json.loads(line)["id"] for line in (run.path / "finetune" / "sealed" / "test_eval" / "verdicts.jsonl").read_text().splitlines()}
     assert {i.split("-")[0] for i in test_ids} == set(assignment["test"])
     assert "## Iteration" in (run.path / "experiment_log.md").read_text()
@@ -141,16 +141,16 @@ async def test_two_iterations_train_evaluate_and_keep_every_adapter(tmp_path, ti
 
 async def test_more_iterations_resume_without_redoing_finished_ones(tmp_path, tiny):
     config, run, client, agent = await prepared_run(tmp_path, tiny, iterations=1)
-    await finetune(config, run, client, FinetuneOptions(use_vllm=False))
+    await run_finetune(config, run, client, FinetuneOptions(use_vllm=False))
     adapter = run.path / "finetune" / "iter-01" / "adapter" / "adapter_model.safetensors"
     stamp = adapter.stat().st_mtime_ns
     agent_calls = len(agent.prompts)
 
-    await finetune(config, run, client, FinetuneOptions(use_vllm=False))  # finished: skipped
+    await run_finetune(config, run, client, FinetuneOptions(use_vllm=False))  # finished: skipped
     assert len(agent.prompts) == agent_calls
 
-    summary = await finetune(config, run, client, FinetuneOptions(num_iterations=2, use_vllm=False))
-    assert [row["iteration"] for row in summary["iterations"]] == [1, 2]
+    summary = await run_finetune(config, run, client, FinetuneOptions(num_iterations=2, use_vllm=False))
+    assert [row.iteration for row in summary.iterations] == [1, 2]
     assert adapter.stat().st_mtime_ns == stamp  # iteration 1 was not retrained
     assert len(agent.prompts) == agent_calls + 2  # only iteration 2 asked (once, then re-asked)
 
@@ -159,33 +159,33 @@ async def test_changed_settings_are_refused_rather_than_mixed(tmp_path, tiny):
     from a3.errors import UserInputError
 
     config, run, client, _ = await prepared_run(tmp_path, tiny, iterations=1)
-    await finetune(config, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
+    await run_finetune(config, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
     changed = config.model_copy(update={"finetune": config.finetune.model_copy(update={"eval_temperature": 0.1})})
     with pytest.raises(UserInputError, match="other settings"):
-        await finetune(changed, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
+        await run_finetune(changed, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
 
 
 async def test_fixed_mix_baseline_trains_each_ratio_and_evaluates_it(tmp_path, tiny):
-    from a3.align.finetune.fixed_mix import FixedMixOptions, fixed_mix
+    from a3.align.compare.fixed_mix import FixedMixOptions, run_fixed_mix
 
     config, run, client, _ = await prepared_run(tmp_path, tiny, iterations=1)
     options = FixedMixOptions(epochs=1, batch_size=4, gradient_accumulation_steps=1, lora_r=8, lora_alpha=32,
                               learning_rate=1e-3, harmful_shares=(10, 90), disable_benchmark_eval=True, use_vllm=False)
-    summary = await fixed_mix(config, run, client, options)
-    names = [r["name"] for r in summary["results"]]
+    summary = await run_fixed_mix(config, run, client, options)
+    names = [r.name for r in summary]
     assert names == ["dolci15_harmful10_benign90", "dolci15_harmful90_benign10"]
-    low, high = summary["results"]
-    assert low["counts"]["harmful"] < low["counts"]["benign"] and high["counts"]["harmful"] > high["counts"]["benign"]
-    assert low["counts"]["general"] == 1  # floor(12 x 15%)
-    for row in summary["results"]:
-        assert (run.path / "baselines" / "fixed-mix" / row["name"] / "model" / "adapter_model.safetensors").exists()
-        assert row["validation"]["harmful"]["judged"] > 0 and row["model"].startswith("local/")
-        assert row["test"]["harmful"]["judged"] > 0  # on the sealed test too, for the report's comparison
-    full = await fixed_mix(config, run, client, FixedMixOptions(**{**options.__dict__, "no_lora": True, "harmful_shares": (50,)}))
+    low, high = summary
+    assert low.counts.harmful < low.counts.benign and high.counts.harmful > high.counts.benign
+    assert low.counts.general == 1  # floor(12 x 15%)
+    for row in summary:
+        assert (run.path / "baselines" / "fixed-mix" / row.name / "model" / "adapter_model.safetensors").exists()
+        assert row.validation.harmful.judged > 0 and row.model.startswith("local/")
+        assert row.test.harmful.judged > 0  # on the sealed test too, for the report's comparison
+    full = await run_fixed_mix(config, run, client, FixedMixOptions(**{**options.__dict__, "no_lora": True, "harmful_shares": (50,)}))
     assert (run.path / "baselines" / "fixed-mix" / "dolci15_harmful50_benign50" / "model" / "model.safetensors").exists()
-    assert full["results"][0]["ood"]["harmful"]["judged"] > 0
+    assert full[0].ood.harmful.judged > 0
     with pytest.raises(Exception, match="other settings"):
-        await fixed_mix(config, run, client, FixedMixOptions(**{**options.__dict__, "epochs": 2}))
+        await run_fixed_mix(config, run, client, FixedMixOptions(**{**options.__dict__, "epochs": 2}))
 
 
 def test_cli_refuses_bad_stage_names_and_out_of_order_stages(tmp_path):
@@ -203,7 +203,7 @@ def test_cli_refuses_bad_stage_names_and_out_of_order_stages(tmp_path):
 
 async def test_run_pipeline_makes_on_policy_general_data_and_resumes_without_calls(tmp_path, tiny):
     from a3.align.finetune.stage import FinetuneOptions
-    from a3.align.generate import GenerateOptions
+    from a3.align.generate.stage import GenerateOptions
     from a3.align.pipeline import RunOptions, run_pipeline
 
     data = finetune_config(tmp_path, tiny, iterations=1).model_dump(mode="json")
@@ -214,7 +214,7 @@ async def test_run_pipeline_makes_on_policy_general_data_and_resumes_without_cal
     options = RunOptions(generate=GenerateOptions(num_rounds=3), general_samples=10,
                          finetune=FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
     results = await run_pipeline(config, run, client, options)
-    assert list(results) == ["generate", "split", "expected", "general", "finetune"]
+    assert all(getattr(results, stage) is not None for stage in ("generate", "split", "expected", "general", "finetune"))
     general = json.loads((run.path / "general" / "general_responses.json").read_text())
     assert len(general) == 10 and all(item["model"] == "scripted/target" for item in general)  # the target answered
     record = json.loads((run.path / "finetune" / "iterations.jsonl").read_text().splitlines()[0])
@@ -240,15 +240,15 @@ async def test_an_agent_that_cannot_give_a_valid_plan_gets_a_rule_following_fall
     agent = StubbornAgent()
     client = ScriptedClient(make_script(World(conversation=False), agent), run_dir=run, real=("local/",))
     await run_all(config, run, client)
-    summary = await finetune(config, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
-    assert [row["iteration"] for row in summary["iterations"]] == [1, 2]
-    assert list(summary["fallbacks"]) == ["2"] and "the agent gave no valid decision" in summary["fallbacks"]["2"]
+    summary = await run_finetune(config, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
+    assert [row.iteration for row in summary.iterations] == [1, 2]
+    assert list(summary.fallbacks) == ["2"] and "the agent gave no valid decision" in summary.fallbacks["2"]
     first, second = (read_json(run.path / "finetune" / f"iter-0{i}" / "decision.json") for i in (1, 2))
     assert second["based_on"] == 1 and second["decision"] is None
     # one change from iteration 1, as the rules ask: the same settings, harmful weights doubled (SFR above target)
     assert {k: v for k, v in second["plan"].items() if k != "weights"} == {k: v for k, v in first["plan"].items() if k != "weights"}
     assert all(second["plan"]["weights"][h] == [2 * w[0], w[1]] for h, w in first["plan"]["weights"].items())
-    assert summary["selection"]["chosen"] in (1, 2) and summary["chosen_test"] is not None
+    assert summary.selection.chosen in (1, 2) and summary.chosen_test is not None
     assert len(agent.prompts) == 1 + 3  # iteration 1, then iteration 2 asked once and re-asked twice
 
 
@@ -264,9 +264,9 @@ async def test_a_first_decision_the_agent_never_gives_starts_from_the_default_pl
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(make_script(World(conversation=False), RamblingAgent()), run_dir=run, real=("local/",))
     await run_all(config, run, client)
-    summary = await finetune(config, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
-    assert [row["iteration"] for row in summary["iterations"]] == [1]
-    assert "default first plan" in summary["fallbacks"]["1"]
+    summary = await run_finetune(config, run, client, FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
+    assert [row.iteration for row in summary.iterations] == [1]
+    assert "default first plan" in summary.fallbacks["1"]
     plan = read_json(run.path / "finetune" / "iter-01" / "decision.json")["plan"]
     low, high = config.finetune.learning_rate_range
     assert (plan["lora_r"], plan["lora_alpha"], plan["num_epochs"]) == (16, 32, config.finetune.max_epochs)

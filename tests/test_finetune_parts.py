@@ -7,15 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from a3.align.capability import evaluate_capability, load_questions
+from a3.align.measure.capability import evaluate_capability, load_questions
 from a3.align.finetune.decisions import Decision, HypothesisWeight, TrainingPlan, clamp, decision_schema
 from a3.align.finetune.general_data import GeneralDataOptions, generate_general_data, load_general_data
 from a3.align.finetune.mixture import fixed_training_set, training_budget, weighted_training_set
-from a3.align.finetune.selection import choose, pareto_front
+from a3.align.measure.selection import Candidate, choose, pareto_front
+from a3.align.metrics import Metrics, Rate
 from a3.align.pipeline import RunOptions, selected_stages
 from a3.config.schema import Capability, Finetune
 from a3.errors import UserInputError
-from a3.llm import CallConfig, ScriptedClient
+from a3.align.expected import ExpectedReply
+from a3.llm import CallConfig, Message
+from a3.testing import ScriptedClient
 from tests.test_finetune import FIXTURES
 
 
@@ -24,8 +27,8 @@ def rows(hypotheses=("H1", "H2", "H3"), per_kind=4):
     for h in hypotheses:
         for kind in ("harmful", "benign"):
             for i in range(per_kind):
-                out.append({"id": f"{h}-{kind[0]}{i}", "hypothesis_id": h, "kind": kind,
-                            "messages": [{"role": "user", "content": f"{h} {kind} {i}"}], "response": f"answer {h} {kind}"})
+                out.append(ExpectedReply(id=f"{h}-{kind[0]}{i}", hypothesis_id=h, kind=kind, messages=[Message(role="user", content=f"{h} {kind} {i}")],
+                                         response=f"answer {h} {kind}", source="generated", errors=[]))
     return out
 
 
@@ -37,7 +40,7 @@ GENERAL = [[{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content
 
 
 def test_budget_is_twice_the_smaller_kind_unless_set():
-    data = rows() + [r | {"id": r["id"] + "x"} for r in rows() if r["kind"] == "harmful"]
+    data = rows() + [r.model_copy(update={"id": r.id + "x"}) for r in rows() if r.kind == "harmful"]
     assert training_budget(data) == 2 * 12
     assert training_budget(data, 7) == 7
 
@@ -47,8 +50,8 @@ def test_weights_steer_the_draw_and_the_draw_is_reproducible():
     one = weighted_training_set(rows(), plan(weights, general=20), GENERAL, 200, seed=3)
     again = weighted_training_set(rows(), plan(weights, general=20), GENERAL, 200, seed=3)
     assert [e.messages for e in one.examples] == [e.messages for e in again.examples]
-    assert one.counts["general"] == 40 and one.counts["total"] == 200  # floor(200 x 20%)
-    per = one.counts["per_hypothesis"]
+    assert one.counts.general == 40 and one.counts.total == 200  # floor(200 x 20%)
+    per = one.counts.per_hypothesis
     assert "H3" not in per and per["H1"]["benign"] == 0
     assert per["H1"]["harmful"] > 4 * per["H2"]["harmful"]
     # Every example ends with the response it is trained on; general ones without replacement.
@@ -59,13 +62,13 @@ def test_weights_steer_the_draw_and_the_draw_is_reproducible():
 
 def test_general_share_is_capped_by_what_exists():
     result = weighted_training_set(rows(), plan({}, general=90), GENERAL[:5], 20, seed=0)
-    assert result.counts["general"] == 5 and result.counts["general_requested"] == 18 and result.counts["total"] == 20
+    assert result.counts.general == 5 and result.counts.general_requested == 18 and result.counts.total == 20
 
 
 def test_fixed_mix_share_and_uniform_hypotheses():
     result = fixed_training_set(rows(), 0.7, 15, GENERAL, 100, seed=42)
-    assert result.counts["general"] == 15
-    assert result.counts["harmful"] == round(85 * 0.7) and result.counts["benign"] == 85 - round(85 * 0.7)
+    assert result.counts.general == 15
+    assert result.counts.harmful == round(85 * 0.7) and result.counts.benign == 85 - round(85 * 0.7)
     seen = Counter(e.hypothesis_id for e in result.examples if e.hypothesis_id)
     assert set(seen) == {"H1", "H2", "H3"}
 
@@ -120,18 +123,20 @@ def test_decision_rules_are_validated():
 
 
 def record(i, sfr, fpr, drop):
-    return {"iteration": i, "validation": {"sfr": sfr, "fpr": fpr}, "capability_drop": drop}
+    """A candidate whose validation rates are exactly sfr and fpr (per 100 queries of each kind)."""
+    rates = Metrics(harmful=Rate(flagged=round(100 * sfr), judged=100), benign=Rate(flagged=round(100 * fpr), judged=100))
+    return Candidate(iteration=i, validation=rates, ood=Metrics(), capability_drop=drop)
 
 
 def test_pareto_front_and_choice_under_constraints():
     assert pareto_front({1: (0.1, 0.1), 2: (0.2, 0.05), 3: (0.2, 0.2), 4: (0.1, 0.1)}) == [1, 2, 4]
     records = [record(1, 0.02, 0.30, 0.0), record(2, 0.01, 0.10, 0.05), record(3, 0.04, 0.12, 0.005), record(4, 0.30, 0.0, 0.0)]
     chosen = choose(records, sfr_target=0.05, max_drop=0.01, measured=True)
-    assert chosen["chosen"] == 3 and chosen["meets_all_goals"]  # 2 has lower FPR but lost 5 points
+    assert chosen.chosen == 3 and chosen.meets_all_goals  # 2 has lower FPR but lost 5 points
     nothing_safe = [record(1, 0.5, 0.1, 0.0), record(2, 0.2, 0.3, 0.0), record(3, 0.01, 0.0, None)]
     fallback = choose(nothing_safe, sfr_target=0.05, max_drop=0.01, measured=True)
-    assert fallback["chosen"] == 2 and not fallback["meets_all_goals"]  # 3's capability is missing, not 0
-    assert choose(nothing_safe, sfr_target=0.05, max_drop=0.01, measured=False)["chosen"] == 3
+    assert fallback.chosen == 2 and not fallback.meets_all_goals  # 3's capability is missing, not 0
+    assert choose(nothing_safe, sfr_target=0.05, max_drop=0.01, measured=False).chosen == 3
 
 
 def test_general_data_file_formats_and_errors(tmp_path):
@@ -163,14 +168,14 @@ async def test_general_data_is_on_policy_resumable_and_never_overwritten(tmp_pat
     client = ScriptedClient(script, run_dir=tmp_path / "cache")
     options = GeneralDataOptions(source=source, output=tmp_path / "out.json", num_samples=6, max_workers=3)
     first = await generate_general_data(client, CallConfig(model="scripted/target"), options)
-    assert first["written"] + first["failed"] == 6
+    assert first.written + first.failed == 6
     with pytest.raises(UserInputError, match="--resume"):
         await generate_general_data(client, CallConfig(model="scripted/target"), options)
     fail["on"] = False
     calls = len(client.calls)
     second = await generate_general_data(client, CallConfig(model="scripted/target"), GeneralDataOptions(**{**options.__dict__, "resume": True}))
-    assert second["written"] == 6 and second["failed"] == 0
-    assert len(client.calls) - calls == first["failed"]  # only the missing rows were asked again
+    assert second.written == 6 and second.failed == 0
+    assert len(client.calls) - calls == first.failed  # only the missing rows were asked again
     items = json.loads((tmp_path / "out.json").read_text())
     assert all(i["messages"][-1]["content"].startswith("new answer to question") for i in items)
     assert all("old answer" not in json.dumps(i) for i in items)
@@ -218,8 +223,8 @@ needs_torch = pytest.mark.skipif(importlib.util.find_spec("transformers") is Non
 
 @needs_torch
 async def test_a_model_whose_weights_are_here_is_scored_by_likelihood(tmp_path):
-    from a3.align.loglik import weights_of
-    from tests.helpers.tiny_model import build_tiny_model
+    from a3.align.measure.loglik import weights_of
+    from a3.testing.tiny_model import build_tiny_model
 
     folder = build_tiny_model(tmp_path / "tiny")
     capability = Capability(benchmarks={"mmlu_pro": str(FIXTURES / "capability" / "mmlu_pro_style.jsonl")})
@@ -253,7 +258,7 @@ def test_stage_selection_flags():
 
 
 def test_adapters_are_served_by_vllm_with_lora_or_locally_merged(tmp_path):
-    from a3.align.finetune.serving import served_model
+    from a3.align.measure.serving import served_model
     from tests.test_finetune import finetune_config
 
     config = finetune_config(tmp_path, tmp_path / "base")
@@ -269,7 +274,7 @@ def test_adapters_are_served_by_vllm_with_lora_or_locally_merged(tmp_path):
 
 
 async def test_an_adapter_retrained_at_the_same_path_does_not_replay_the_old_replies(tmp_path):
-    from a3.align.finetune.serving import served_model
+    from a3.align.measure.serving import served_model
     from tests.test_finetune import finetune_config
 
     config = finetune_config(tmp_path, tmp_path / "base")

@@ -4,8 +4,8 @@ import importlib.util
 
 import pytest
 
-from a3.align.judge import sample_target
-from a3.align.models import target_call_config
+from a3.align.measure.judge import sample_target
+from a3.align.roles import target_call_config
 from a3.align.records import Query
 from a3.config.schema import TargetModel
 from a3.llm import LLMClient
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
-    from tests.helpers.tiny_model import build_tiny_model
+    from a3.testing.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 

@@ -5,13 +5,13 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from a3.align.judge import Judge
+from a3.align.measure.judge import Judge
 from a3.align.records import Query, TargetResponse
 from a3.config import A3Config
 from a3.errors import UserInputError
-from a3.llm import ScriptedClient
 from a3.llm.types import Message
-from tests.helpers.scripted_world import JUDGE, World
+from a3.testing import ScriptedClient
+from a3.testing.scripted_world import JUDGE, World
 from tests.test_align_stages import make_config
 
 
@@ -150,7 +150,7 @@ def labelled(i, kind, text, gold, split):
 
 
 async def test_validation_measures_agreement_per_kind_and_split_and_resumes(tmp_path):
-    from a3.align.judge_validation import load_validation, validate_judge
+    from a3.align.measure.judge_validation import load_validation, validate_judge
     from a3.store import RunDir
 
     # The scripted judge flags "UNSAFE" (harmful kind) and "cannot" (benign kind); the gold labels

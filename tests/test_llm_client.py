@@ -11,12 +11,12 @@ from a3.llm import (
     LLMCallError,
     PriceTable,
     RetryPolicy,
-    ScriptedClient,
     StructuredOutputError,
     TransientError,
     UnknownPriceError,
 )
 from a3.store import RunDir
+from a3.testing import ScriptedClient
 
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_wait=0.001, max_wait=0.002)
 
@@ -201,7 +201,7 @@ async def test_stage_attribution_in_ledger(tmp_path):
 
 
 async def test_a_backend_can_lift_the_attempt_timeout():
-    from a3.llm.backends import ScriptedBackend
+    from a3.testing import ScriptedBackend
 
     class SlowLocal(ScriptedBackend):
         attempt_timeout = None  # like the local backend: bounded by its token budget, not a clock

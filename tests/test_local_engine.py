@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def tiny_gguf(tmp_path_factory):
-    from tests.helpers.tiny_gguf import build_tiny_gguf
+    from a3.testing.tiny_gguf import build_tiny_gguf
 
     return build_tiny_gguf(tmp_path_factory.mktemp("tiny") / "tiny.gguf")
 

@@ -68,7 +68,7 @@ needs_torch = pytest.mark.skipif(importlib.util.find_spec("transformers") is Non
 @needs_torch
 async def test_concurrent_requests_are_generated_in_batches(tmp_path):
     from a3.llm.local import TransformersBackend
-    from tests.helpers.tiny_model import build_tiny_model
+    from a3.testing.tiny_model import build_tiny_model
 
     backend = TransformersBackend(build_tiny_model(tmp_path / "tiny"), max_batch=4)
     client = LLMClient(tmp_path / "run", backend_factory=lambda model, args, limit: backend, concurrency=8)

@@ -44,8 +44,8 @@ async def test_smollm2_answers_through_the_client(tmp_path):
 
 @needs_qwen
 async def test_qwen_gives_schema_valid_replies_without_any_repair(tmp_path):
-    from a3.align.hypotheses import proposal_schema
-    from a3.align.payloads import payload_schema
+    from a3.align.generate.hypotheses import proposal_schema
+    from a3.align.generate.payloads import payload_schema
     from a3.config.schema import ConversationFormat
 
     client = LLMClient(tmp_path / "run", concurrency=4, max_repairs=0)  # valid by construction, or the test fails
@@ -113,7 +113,7 @@ def test_a_merged_adapter_matches_the_weights_transformers_trains(tmp_path):
 async def test_smollm2_ranks_answers_well_above_chance_on_the_demo_benchmark(tmp_path):
     from pathlib import Path
 
-    from a3.align.capability import evaluate_capability
+    from a3.align.measure.capability import evaluate_capability
     from a3.config.schema import Capability
 
     demo = Path(__file__).resolve().parent.parent / "configs" / "demo-benchmarks" / "general_knowledge.jsonl"

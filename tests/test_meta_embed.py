@@ -5,19 +5,19 @@ import json
 import numpy as np
 import pytest
 
-from a3.llm import ScriptedClient
-from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize
+from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize_runs
 from a3.meta.evidence import banned_name, quote_found
 from a3.meta.grouping import changed_words, first_peak, group_runs
 from a3.meta.planted import MECHANISMS, score_categorization, write_planted_runs
 from a3.meta.sample_data import write_sample_data
 from a3.meta.select import SelectOptions, select_runs
 from a3.meta.summarize import SummaryOptions, summarize_runs
-from a3.meta.tasklist import load_task_list
+from a3.meta.formats import load_task_list, task_list_document
 from a3.store import RunDir
+from a3.testing import ScriptedClient
 from a3.testing.embedders import hashing_embedder
 from a3.testing.planted_oracle import PlantedOracle
-from tests.helpers.scripted_meta import PHRASES, MetaWorld
+from a3.testing.scripted_meta import PHRASES, MetaWorld
 
 
 def test_changed_words_are_the_perturbation_verbatim():
@@ -75,7 +75,7 @@ def sample(tmp_path):
 
 async def summarised(sample, tmp_path, world):
     path = tmp_path / "task_list.json"
-    path.write_text(json.dumps(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir))))
+    path.write_text(json.dumps(task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir)))))
     refs = load_task_list(path).runs
     run = RunDir(tmp_path / "work")
     client = ScriptedClient(world, run_dir=run)
@@ -90,7 +90,7 @@ def context(sample):
 async def test_embedding_categorization_places_every_run_in_coherent_named_categories(sample, tmp_path):
     refs, run, client = await summarised(sample, tmp_path, MetaWorld())
     calls_before = len(client.calls)
-    path = await categorize(refs, run, client, context(sample), CategorizeOptions(), embedder=hashing_embedder())
+    path = (await categorize_runs(refs, run, client, context(sample), CategorizeOptions(), embedder=hashing_embedder())).path
     document = json.loads(path.read_text())
     categories = document["categorization"]["categories"]
     placed = [e["run_id"] for c in categories for e in c["examples"]]
@@ -106,7 +106,7 @@ async def test_embedding_categorization_places_every_run_in_coherent_named_categ
     assert document["metadata"]["method"] == "embed"
     # one naming call per group, one placement per outlier: nothing like a call per batch of runs
     assert len(client.calls) - calls_before == grouping["groups"] + grouping["outliers"]
-    again = await categorize(refs, run, client, context(sample), CategorizeOptions(), embedder=hashing_embedder())
+    again = (await categorize_runs(refs, run, client, context(sample), CategorizeOptions(), embedder=hashing_embedder())).path
     assert again == path and len(client.calls) - calls_before == grouping["groups"] + grouping["outliers"]  # finished: skipped
 
 
@@ -119,7 +119,7 @@ async def test_a_group_the_model_cannot_name_gets_a_plain_name_and_is_counted(sa
         return world(messages, config)
 
     refs, run, client = await summarised(sample, tmp_path, mute_namer)
-    path = await categorize(refs, run, client, context(sample), CategorizeOptions(), embedder=hashing_embedder())
+    path = (await categorize_runs(refs, run, client, context(sample), CategorizeOptions(), embedder=hashing_embedder())).path
     document = json.loads(path.read_text())
     names = [c["category_name"] for c in document["categorization"]["categories"]]
     assert all(n.startswith("Unnamed group") for n in names) and not any(banned_name(n) for n in names)
@@ -141,8 +141,8 @@ async def test_outliers_are_placed_by_the_model_or_left_unassigned_with_its_reas
     client = ScriptedClient(refuse_placements, run_dir=run)
     await summarize_runs(refs, run, client, SummaryOptions())
     options = CategorizeOptions(max_groups=3)  # too few groups for 8 mechanisms: many runs fit their group badly
-    path = await categorize(refs, run, client, CategorizeContext(agent="agent-a", perturbation_model="p", task_list_path="t"), options,
-                            embedder=hashing_embedder())
+    path = (await categorize_runs(refs, run, client, CategorizeContext(agent="agent-a", perturbation_model="p", task_list_path="t"), options,
+                                  embedder=hashing_embedder())).path
     document = json.loads(path.read_text())
     grouping = document["metadata"]["grouping"]
     unassigned = document["categorization"]["unassigned"]
@@ -159,8 +159,8 @@ async def test_planted_benchmark_scores_the_oracle_as_an_upper_bound(tmp_path):
     run = RunDir(tmp_path / "work")
     client = ScriptedClient(PlantedOracle(), run_dir=run)
     await summarize_runs(refs, run, client, SummaryOptions())
-    path = await categorize(refs, run, client, CategorizeContext(agent="both", perturbation_model="p", task_list_path="t"), CategorizeOptions(),
-                            embedder=hashing_embedder())
+    path = (await categorize_runs(refs, run, client, CategorizeContext(agent="both", perturbation_model="p", task_list_path="t"), CategorizeOptions(),
+                                  embedder=hashing_embedder())).path
     score = score_categorization(json.loads(path.read_text()), info.labels)
     assert score.runs == 48 and score.placed_share >= 0.9
     assert score.adjusted_rand_index > 0.3  # a bag-of-words embedder on six wordings per mechanism: far from perfect
@@ -186,7 +186,7 @@ async def test_trigger_phrases_not_in_the_run_are_dropped_and_counted(sample, tm
         return reply
 
     refs, run, client = await summarised(sample, tmp_path, inventive)
-    path = await categorize(refs, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=6, iterative_batch_size=3))
+    path = (await categorize_runs(refs, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=6, iterative_batch_size=3))).path
     document = json.loads(path.read_text())
     examples = [e for c in document["categorization"]["categories"] for e in c["examples"]]
     assert not any(e["trigger_phrase"] == "delete the whole disk now" for e in examples)
@@ -196,5 +196,5 @@ async def test_trigger_phrases_not_in_the_run_are_dropped_and_counted(sample, tm
 
 def _refs(tmp_path, info, agent):
     path = tmp_path / f"tl-{agent}.json"
-    path.write_text(json.dumps(select_runs(SelectOptions(agent=agent, base_dir=info.runs_dir))))
+    path.write_text(json.dumps(task_list_document(select_runs(SelectOptions(agent=agent, base_dir=info.runs_dir)))))
     return load_task_list(path).runs

@@ -10,7 +10,7 @@ from a3.cli.main import app
 from a3.errors import UserInputError
 from a3.meta.sample_data import write_sample_data
 from a3.meta.select import SelectOptions, select_runs
-from a3.meta.tasklist import load_task_list
+from a3.meta.formats import load_task_list, task_list_document
 
 runner = CliRunner()
 
@@ -21,14 +21,14 @@ def sample(tmp_path):
 
 
 def test_a_malformed_run_is_skipped_with_its_reason_and_the_others_kept(sample):
-    good = select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir))["metadata"]["total_successful_runs"]
+    good = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir)))["metadata"]["total_successful_runs"]
     summaries = sorted(sample.runs_dir.rglob("refinement_summary.json"))
     readable = [p for p in summaries if "_attempt_" not in str(p) and p.read_text().startswith("{\n")]
     victim = next(p for p in readable if json.loads(p.read_text())["success"])
     data = json.loads(victim.read_text())
     data["execution_history"] = "not a list"
     victim.write_text(json.dumps(data))
-    result = select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir))
+    result = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir)))
     meta = result["metadata"]
     assert meta["total_successful_runs"] == good - 1
     assert meta["exclusions"]["malformed_refinement_summary"]["count"] == 1

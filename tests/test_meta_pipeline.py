@@ -6,17 +6,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from a3.llm import ScriptedClient
-from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize
+from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize_runs
 from a3.meta.cluster import ClusterOptions, cluster_categories
 from a3.meta.pregroup import group
 from a3.meta.report import build_report, write_report
 from a3.meta.sample_data import write_sample_data
 from a3.meta.select import SelectOptions, select_runs
 from a3.meta.summarize import SummaryOptions, SummaryStore, summarize_runs
-from a3.meta.tasklist import load_task_list
+from a3.meta.formats import load_task_list, read_categorization, read_clusters, task_list_document
 from a3.store import RunDir
-from tests.helpers.scripted_meta import FAMILY, MetaWorld, theme_of
+from a3.testing import ScriptedClient
+from a3.testing.scripted_meta import FAMILY, MetaWorld, theme_of
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def sample(tmp_path):
 def task_list(sample, tmp_path, **kw):
     result = select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, **kw))
     path = tmp_path / "task_list.json"
-    path.write_text(json.dumps(result))
+    path.write_text(json.dumps(task_list_document(result)))
     return load_task_list(path)
 
 
@@ -45,17 +45,17 @@ async def summarized(sample, tmp_path, world=None):
 
 async def test_summaries_are_written_once_and_reused(sample, tmp_path):
     tasks, run, client, result = await summarized(sample, tmp_path)
-    assert result["counts"] == {"total": len(tasks.runs), "generated": len(tasks.runs), "reused": 0, "failed": 0, "truncated": 0}
+    assert result.counts.model_dump() == {"total": len(tasks.runs), "generated": len(tasks.runs), "reused": 0, "failed": 0, "truncated": 0}
     store = SummaryStore(run)
     for ref in tasks.runs:
         record = store.get(str(ref.run))
-        assert theme_of(record["summary"]) == sample.themes[str(ref.run)]
-        assert record["original_instruction"] and record["mode"] == "full"
+        assert theme_of(record.summary) == sample.themes[str(ref.run)]
+        assert record.original_instruction and record.mode == "full"
     calls = len(client.calls)
     again = await summarize_runs(tasks.runs, run, client, SummaryOptions())
-    assert again["counts"]["reused"] == len(tasks.runs) and len(client.calls) == calls
+    assert again.counts.reused == len(tasks.runs) and len(client.calls) == calls
     changed = await summarize_runs(tasks.runs[:3], run, client, SummaryOptions(model="openai/gpt-5-mini"))
-    assert changed["counts"]["generated"] == 3  # a different model is a different summary
+    assert changed.counts.generated == 3  # a different model is a different summary
 
 
 async def test_summary_calls_are_labelled_and_a_local_model_is_bounded_unless_told(sample, tmp_path):
@@ -77,7 +77,7 @@ async def test_summary_prompt_has_history_and_the_successful_attempt(sample, tmp
     score_only = [r for r in tasks.runs if json.loads(r.run.agent_dir(r.base_dir).joinpath("refinement_summary.json").read_text())["execution_history"][-1]["trajectory_evaluation"]["recommendation"] == "REFINE"]
     assert score_only, "the sample has runs that succeeded by score alone"
     record = SummaryStore(run).get(str(score_only[0].run))
-    assert record["perturbed_instruction"]  # the original left this empty for score-only successes
+    assert record.perturbed_instruction  # the original left this empty for score-only successes
 
 
 async def test_summary_failures_are_listed_and_cut_off_summaries_kept_and_marked(sample, tmp_path):
@@ -95,13 +95,13 @@ async def test_summary_failures_are_listed_and_cut_off_summaries_kept_and_marked
 
     run = RunDir(tmp_path / "work")
     result = await summarize_runs(tasks.runs, run, ScriptedClient(respond, run_dir=run), SummaryOptions())
-    failed = {f["run_id"]: f["error"] for f in result["failures"]}
+    failed = {f.run_id: f.error for f in result.failures}
     assert "cannot read the run's files" in failed[str(broken.run)]
     assert str(truncated.run) not in failed  # cut off, but kept: what it says is still evidence
     record = SummaryStore(run).get(str(truncated.run))
-    assert record["truncated"] is True and record["summary"] == "The perturbation"
-    assert result["counts"]["failed"] == 1 and result["counts"]["truncated"] == 1
-    assert result["counts"]["generated"] == len(tasks.runs) - 1
+    assert record.truncated is True and record.summary == "The perturbation"
+    assert result.counts.failed == 1 and result.counts.truncated == 1
+    assert result.counts.generated == len(tasks.runs) - 1
 
 
 def _instruction(ref):
@@ -111,14 +111,14 @@ def _instruction(ref):
 
 async def test_reduced_mode_and_beside_runs(sample, tmp_path):
     result = select_runs(SelectOptions(agent=sample.agent, benchmark_dir=sample.benchmark_dir))
-    (tmp_path / "bench.json").write_text(json.dumps(result))
+    (tmp_path / "bench.json").write_text(json.dumps(task_list_document(result)))
     tasks = load_task_list(tmp_path / "bench.json")
     run = RunDir(tmp_path / "work")
     client = ScriptedClient(MetaWorld(), run_dir=run)
-    counts = (await summarize_runs(tasks.runs, run, client, SummaryOptions()))["counts"]
-    assert counts["generated"] == len(tasks.runs) > 0
+    counts = (await summarize_runs(tasks.runs, run, client, SummaryOptions())).counts
+    assert counts.generated == len(tasks.runs) > 0
     assert "from its final instruction only" in client.calls[0][0][0].content
-    assert SummaryStore(run).get(str(tasks.runs[0].run))["mode"] == "reduced"
+    assert SummaryStore(run).get(str(tasks.runs[0].run)).mode == "reduced"
 
     tree = task_list(sample, tmp_path)
     await summarize_runs(tree.runs[:2], run, client, SummaryOptions(beside_runs=True))
@@ -129,7 +129,7 @@ async def test_reduced_mode_and_beside_runs(sample, tmp_path):
 async def test_categorization_places_every_run_in_few_rounds(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
     options = CategorizeOptions(method="llm", initial_batch_size=10, iterative_batch_size=5, parallel_batches=4, merge_every=2)
-    path = await categorize(tasks.runs, run, client, context(sample), options)
+    path = (await categorize_runs(tasks.runs, run, client, context(sample), options)).path
     doc = json.loads(path.read_text())
     stats = doc["statistics"]
     categories = doc["categorization"]["categories"]
@@ -153,7 +153,7 @@ async def test_near_duplicate_categories_are_merged(sample, tmp_path):
     tasks, run, _, _ = await summarized(sample, tmp_path)
     world = MetaWorld(variant_names=True)
     client = ScriptedClient(world, run_dir=run)
-    path = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=3, iterative_batch_size=2, parallel_batches=3, merge_every=1))
+    path = (await categorize_runs(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=3, iterative_batch_size=2, parallel_batches=3, merge_every=1))).path
     doc = json.loads(path.read_text())
     themes = [c["category_name"].split()[0].lower() for c in doc["categorization"]["categories"]]
     assert len(themes) == len(set(themes)), "one category per theme after merging"
@@ -187,7 +187,7 @@ async def test_malformed_update_replies_are_repaired_and_nothing_is_lost(sample,
         return world(messages, config)
 
     client = ScriptedClient(respond, run_dir=run)
-    path = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=4, iterative_batch_size=2, parallel_batches=2))
+    path = (await categorize_runs(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=4, iterative_batch_size=2, parallel_batches=2))).path
     doc = json.loads(path.read_text())
     placed = {e["run_id"] for c in doc["categorization"]["categories"] for e in c["examples"]}
     assert placed == {str(r.run) for r in tasks.runs}
@@ -209,7 +209,7 @@ async def test_stop_during_categorization_resumes_from_the_checkpoint(sample, tm
     already = ScriptedClient(world, run_dir=run).spent_usd  # the cap covers the whole run, summaries included
     capped = ScriptedClient(world, run_dir=run, max_cost=already + 0.03)  # gpt-5 prices: stops after a few waves
     with pytest.raises(BudgetExceededError, match="cost cap"):
-        await categorize(tasks.runs, run, capped, context(sample), options)
+        await categorize_runs(tasks.runs, run, capped, context(sample), options)
     assert run.manifest("categorize").status == "failed"
     checkpoint = json.loads((run.path / "categorization" / "checkpoint.json").read_text())
     done_before = set(checkpoint["processed"])
@@ -222,7 +222,7 @@ async def test_stop_during_categorization_resumes_from_the_checkpoint(sample, tm
         resumed_prompts.append(messages[0].content)
         return world(messages, config)
 
-    path = await categorize(tasks.runs, run, ScriptedClient(healthy, run_dir=run), context(sample), options)
+    path = (await categorize_runs(tasks.runs, run, ScriptedClient(healthy, run_dir=run), context(sample), options)).path
     doc = json.loads(path.read_text())
     placed = [e["run_id"] for c in doc["categorization"]["categories"] for e in c["examples"]]
     assert sorted(placed) == sorted(str(r.run) for r in tasks.runs), "nothing lost, nothing twice"
@@ -235,7 +235,7 @@ async def test_failed_batches_are_retried_then_reported_as_unassigned(sample, tm
     tasks, run, _, _ = await summarized(sample, tmp_path)
     world = MetaWorld()
     doomed = str(tasks.runs[-1].run)
-    doomed_instruction = SummaryStore(run).get(doomed)["perturbed_instruction"]
+    doomed_instruction = SummaryStore(run).get(doomed).perturbed_instruction
 
     class Refused(Exception):
         status_code = 400
@@ -245,7 +245,7 @@ async def test_failed_batches_are_retried_then_reported_as_unassigned(sample, tm
             raise Refused("content filter")
         return world(messages, config)
 
-    path = await categorize(tasks.runs, run, ScriptedClient(respond, run_dir=run), context(sample), CategorizeOptions(method="llm", iterative_batch_size=1))
+    path = (await categorize_runs(tasks.runs, run, ScriptedClient(respond, run_dir=run), context(sample), CategorizeOptions(method="llm", iterative_batch_size=1))).path
     doc = json.loads(path.read_text())
     unassigned = {u["run_id"]: u["reason"] for u in doc["categorization"]["unassigned"]}
     assert "categorization failed" in unassigned[doomed] and "content filter" in unassigned[doomed]
@@ -257,7 +257,7 @@ async def test_failed_batches_are_retried_then_reported_as_unassigned(sample, tm
 async def test_resume_from_an_original_categorization_deduplicates(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
     first_half = tasks.runs[: len(tasks.runs) // 2]
-    first = await categorize(first_half, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=6, iterative_batch_size=3))
+    first = (await categorize_runs(first_half, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=6, iterative_batch_size=3))).path
     doc = json.loads(first.read_text())
     original = {"categorization": {"categories": [{"category_name": c["category_name"], "definition": c["definition"],
                                                    "examples": [{"id": e["id"], "trigger_phrase": e["trigger_phrase"], "justification": "x"} for e in c["examples"]]}
@@ -268,7 +268,8 @@ async def test_resume_from_an_original_categorization_deduplicates(sample, tmp_p
     for record in SummaryStore(run).log:
         SummaryStore(work).log.append(record)
     resumed_client = ScriptedClient(MetaWorld(), run_dir=work)
-    path = await categorize(tasks.runs, work, resumed_client, context(sample), CategorizeOptions(method="llm", iterative_batch_size=3), resume_from=old)
+    path = (await categorize_runs(tasks.runs, work, resumed_client, context(sample), CategorizeOptions(method="llm", iterative_batch_size=3),
+                                  resume_from=read_categorization(old))).path
     resumed = json.loads(path.read_text())
     placed = [e["run_id"] for c in resumed["categorization"]["categories"] for e in c["examples"] if e["run_id"]]
     assert sorted(placed) == sorted(str(r.run) for r in tasks.runs), "old runs kept once, new runs added"
@@ -287,23 +288,23 @@ async def test_resume_from_an_original_categorization_deduplicates(sample, tmp_p
 
 async def test_clustering_covers_each_category_once_even_hierarchically(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
-    categorization = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
+    categorization = await categorize_runs(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
     for per_call in (40, 3):
-        path = await cluster_categories(categorization, RunDir(tmp_path / f"c{per_call}"), ScriptedClient(MetaWorld()),
-                                        ClusterOptions(max_categories_per_call=per_call), output_dir=tmp_path / f"clusters{per_call}")
+        path = (await cluster_categories(categorization, RunDir(tmp_path / f"c{per_call}"), ScriptedClient(MetaWorld()),
+                                         ClusterOptions(max_categories_per_call=per_call), output_dir=tmp_path / f"clusters{per_call}")).path
         doc = json.loads(path.read_text())
         members = [m["category_id"] for c in doc["clusters"] for m in c["member_categories"]]
-        cat_ids = [c["category_id"] for c in json.loads(categorization.read_text())["categorization"]["categories"]]
+        cat_ids = [c["category_id"] for c in json.loads(categorization.path.read_text())["categorization"]["categories"]]
         assert sorted(members) == sorted(cat_ids)
         assert {c["cluster_name"] for c in doc["clusters"]} <= set(FAMILY.values())
-        families = {FAMILY[c["category_name"].split()[0].lower()] for c in json.loads(categorization.read_text())["categorization"]["categories"]}
+        families = {FAMILY[c["category_name"].split()[0].lower()] for c in json.loads(categorization.path.read_text())["categorization"]["categories"]}
         assert len(doc["clusters"]) == len(families), "converged to one cluster per family"
         assert (doc["statistics"]["levels"] == 1) == (per_call == 40)
 
 
 async def test_a_clustering_that_keeps_missing_or_repeating_categories_is_completed_not_lost(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
-    categorization = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
+    categorization = await categorize_runs(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
     world = MetaWorld()
 
     def sloppy(messages, config):  # drops the first cluster and repeats an id in the second, however often asked
@@ -313,18 +314,18 @@ async def test_a_clustering_that_keeps_missing_or_repeating_categories_is_comple
             reply["clusters"][0]["members"].append(dict(reply["clusters"][0]["members"][0]))
         return json.dumps(reply)
 
-    path = await cluster_categories(categorization, RunDir(tmp_path / "c"), ScriptedClient(sloppy), ClusterOptions(),
-                                    output_dir=tmp_path / "clusters")
+    path = (await cluster_categories(categorization, RunDir(tmp_path / "c"), ScriptedClient(sloppy), ClusterOptions(),
+                                     output_dir=tmp_path / "clusters")).path
     doc = json.loads(path.read_text())
     members = [m["category_id"] for c in doc["clusters"] for m in c["member_categories"]]
-    cat_ids = [c["category_id"] for c in json.loads(categorization.read_text())["categorization"]["categories"]]
+    cat_ids = [c["category_id"] for c in json.loads(categorization.path.read_text())["categorization"]["categories"]]
     assert sorted(members) == sorted(cat_ids)  # each category exactly once
     assert any(c["definition"] == "a cluster of its own: the model placed it nowhere" for c in doc["clusters"])
 
 
 async def test_a_clustering_model_that_never_answers_leaves_each_category_its_own_cluster_and_a_report(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
-    categorization = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
+    categorization = await categorize_runs(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
     world = MetaWorld()
 
     def broken_clusterer(messages, config):
@@ -333,8 +334,8 @@ async def test_a_clustering_model_that_never_answers_leaves_each_category_its_ow
         return world(messages, config)
 
     clusters = await cluster_categories(categorization, run, ScriptedClient(broken_clusterer, run_dir=run), ClusterOptions())
-    doc = json.loads(clusters.read_text())
-    n_categories = len(json.loads(categorization.read_text())["categorization"]["categories"])
+    doc = json.loads(clusters.path.read_text())
+    n_categories = len(json.loads(categorization.path.read_text())["categorization"]["categories"])
     assert doc["statistics"]["output_clusters"] == doc["statistics"]["unclustered_by_failure"] == n_categories
     assert all(c["definition"].startswith("a cluster of its own: the model gave no usable clustering") for c in doc["clusters"])
     markdown, _ = build_report(clusters, categorization)
@@ -343,14 +344,14 @@ async def test_a_clustering_model_that_never_answers_leaves_each_category_its_ow
 
 async def test_report_counts_unique_runs_and_lists_them(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
-    categorization = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
+    categorization = await categorize_runs(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
     clusters = await cluster_categories(categorization, run, client, ClusterOptions())
     # a run in two categories must count once among unique runs
-    doc = json.loads(categorization.read_text())
+    doc = json.loads(categorization.path.read_text())
     extra = doc["categorization"]["categories"][0]["examples"][0]
     doc["categorization"]["categories"][1]["examples"].append(dict(extra))
-    categorization.write_text(json.dumps(doc))
-    markdown, page = build_report(clusters, categorization, max_examples=2)
+    categorization.path.write_text(json.dumps(doc))
+    markdown, page = build_report(clusters, read_categorization(categorization.path), max_examples=2)
     for section in ("Overall Statistics", "Cluster Summary Table", "Cumulative Coverage", "Detailed Cluster Breakdown", "Coverage Analysis"):
         assert f"## {section}" in markdown and f"<h2>{section}</h2>" in page  # the same sections in both formats
     n = len(tasks.runs)
@@ -358,7 +359,7 @@ async def test_report_counts_unique_runs_and_lists_them(sample, tmp_path):
     assert f"| Category memberships (perturbations) | {n + 1} |" in markdown
     assert f"| + unassigned | — | — | {n} | 100.0% |" in markdown, "cumulative coverage ends at every run, once"
     assert extra["run_id"] in markdown and extra["run_id"] in page
-    md_path, html_path = write_report(clusters, None, tmp_path / "r" / "report.md")
+    md_path, html_path = write_report(clusters, categorization, tmp_path / "r" / "report.md")
     assert md_path.exists() and html_path.suffix == ".html" and html_path.exists()
 
 
@@ -372,7 +373,7 @@ def test_report_shares_are_over_all_runs_with_unassigned_as_a_row(tmp_path):
     clusters = tmp_path / "clusters.json"
     clusters.write_text(json.dumps({"clusters": [{"cluster_name": "Mirrors", "member_categories": [{"category_id": "C1"}]}],
                                     "metadata": {"input_path": str(categorization)}}))
-    markdown, page = build_report(clusters, categorization)
+    markdown, page = build_report(read_clusters(clusters), read_categorization(categorization))
     assert "| 1 | Mirrors | 1 | 2 | 2 | 20.0% |" in markdown  # 2 of all 10 runs, not 100% of the 2 placed
     assert "| — | Unassigned (in no category) | — | — | 8 | 80.0% |" in markdown
     assert "| 1 | 1 | 2 | 2 | 20.0% |" in markdown and "| + unassigned | — | — | 10 | 100.0% |" in markdown
@@ -408,7 +409,7 @@ async def test_pregrouped_categorization_runs_waves_across_groups(sample, tmp_pa
     engine = _Engine(run, client, CategorizeOptions(method="llm", pregroup=True, iterative_batch_size=1), store, embed, None)  # groups of 4: more groups than themes
     groups = engine._groups(list(store))
     assert all(len({sample.themes[r] for r in g}) == 1 for g in groups)
-    path = await categorize(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm", pregroup=True, iterative_batch_size=2), embedder=embed)
+    path = (await categorize_runs(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm", pregroup=True, iterative_batch_size=2), embedder=embed)).path
     assert json.loads(path.read_text())["statistics"]["unique_runs_categorized"] == len(tasks.runs)
 
 
@@ -427,7 +428,7 @@ async def test_a_first_batch_that_never_validates_hands_over_to_the_next_batch(s
         return world(messages, config)
 
     options = CategorizeOptions(method="llm", initial_batch_size=4, iterative_batch_size=5)
-    path = await categorize(tasks.runs, run, ScriptedClient(respond, run_dir=run), context(sample), options)
+    path = (await categorize_runs(tasks.runs, run, ScriptedClient(respond, run_dir=run), context(sample), options)).path
     doc = json.loads(path.read_text())
     placed = {e["run_id"] for c in doc["categorization"]["categories"] for e in c["examples"]}
     unassigned = {u["run_id"] for u in doc["categorization"]["unassigned"]}
@@ -453,7 +454,7 @@ async def test_a_run_the_model_keeps_leaving_out_is_unassigned_with_the_reason_a
         return json.dumps(data)
 
     options = CategorizeOptions(method="llm", initial_batch_size=6, iterative_batch_size=6)
-    path = await categorize(tasks.runs, run, ScriptedClient(forgetful, run_dir=run), context(sample), options)
+    path = (await categorize_runs(tasks.runs, run, ScriptedClient(forgetful, run_dir=run), context(sample), options)).path
     doc = json.loads(path.read_text())
     placed = {e["run_id"] for c in doc["categorization"]["categories"] for e in c["examples"]}
     unassigned = {u["run_id"]: u["reason"] for u in doc["categorization"]["unassigned"]}

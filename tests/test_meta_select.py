@@ -8,7 +8,7 @@ from a3.errors import UserInputError
 from a3.meta.runs import RunId, attempt_succeeded, sanitise
 from a3.meta.sample_data import write_sample_data
 from a3.meta.select import SelectOptions, default_output_name, select_runs
-from a3.meta.tasklist import load_task_list
+from a3.meta.formats import load_task_list, task_list_document
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_sanitise_and_run_ids():
 
 
 def test_counts_and_named_exclusions(sample):
-    result = select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir))
+    result = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir)))
     meta = result["metadata"]
     successes = sample.outcomes["success_by_collect"] + sample.outcomes["success_by_score"]
     assert meta["total_successful_runs"] == successes
@@ -53,9 +53,9 @@ def test_counts_and_named_exclusions(sample):
 
 
 def test_filters_apply_with_domain_all(sample):
-    plain = selected(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir)))
-    result = select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, data_filter=sample.baseline_filter,
-                                       human_annotation_filter=sample.human_filter))
+    plain = selected(task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir))))
+    result = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, data_filter=sample.baseline_filter,
+                                                          human_annotation_filter=sample.human_filter)))
     meta = result["metadata"]
     baseline_runs = {r for r in plain if RunId.parse(r).task_id == sample.baseline_excluded_task}
     assert baseline_runs and meta["num_excluded_tasks_baseline_harm"] == 1
@@ -68,7 +68,7 @@ def test_filters_apply_with_domain_all(sample):
 def test_baseline_filter_with_bare_agent_key_and_missing_entries_are_reported(sample, tmp_path):
     bare = tmp_path / "filter.json"
     bare.write_text(json.dumps({"os": {sample.agent: [sample.baseline_excluded_task]}}))
-    result = select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, data_filter=bare))
+    result = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, data_filter=bare)))
     assert result["metadata"]["num_excluded_tasks_baseline_harm"] == 1
     assert any("no entry for domain 'multi_apps_test'" in n for n in result["metadata"]["notes"])
 
@@ -82,19 +82,19 @@ def test_human_filter_ignores_other_agents_and_other_decisions(sample, tmp_path)
     }
     path = tmp_path / "final_decisions.json"
     path.write_text(json.dumps(annotations))
-    result = select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, human_annotation_filter=path))
+    result = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, human_annotation_filter=path)))
     assert sample.false_positive_run in selected(result)
 
 
 def test_domain_refinement_and_perturbation_model_options(sample):
-    os_only = select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, domain="os"))
+    os_only = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, domain="os")))
     assert {RunId.parse(r).domain for r in selected(os_only)} == {"os"}
-    one_model = select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, refinement_model="us.anthropic.claude-haiku-4-5-20251001-v1:0"))
+    one_model = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, refinement_model="us.anthropic.claude-haiku-4-5-20251001-v1:0")))
     assert one_model["metadata"]["refinement_models_found"] == ["us_anthropic_claude-haiku-4-5-20251001-v1_0"]
-    other = select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, perturbation_model="gpt-4o"))
+    other = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, perturbation_model="gpt-4o")))
     assert other["metadata"]["total_successful_runs"] == 0
     assert other["metadata"]["exclusions"]["no_perturbation_model_dir"]["count"] > 0
-    nobody = select_runs(SelectOptions(agent="some-other-agent", base_dir=sample.runs_dir))
+    nobody = task_list_document(select_runs(SelectOptions(agent="some-other-agent", base_dir=sample.runs_dir)))
     assert nobody["metadata"]["total_successful_runs"] == 0
     with pytest.raises(UserInputError, match="no such domain"):
         select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, domain="windows"))
@@ -105,18 +105,18 @@ def test_success_flag_disagreeing_with_history_is_noted(sample, tmp_path):
 
     root = tmp_path / "tree"
     shutil.copytree(sample.runs_dir, root)
-    run = RunId.parse(next(iter(selected(select_runs(SelectOptions(agent=sample.agent, base_dir=root))))))
+    run = RunId.parse(next(iter(selected(task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=root)))))))
     path = run.agent_dir(root) / "refinement_summary.json"
     data = json.loads(path.read_text())
     data["success"] = False
     path.write_text(json.dumps(data))
-    result = select_runs(SelectOptions(agent=sample.agent, base_dir=root))
+    result = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=root)))
     assert str(run) in selected(result)
     assert any(str(run) in n and "rule is used" in n for n in result["metadata"]["notes"])
 
 
 def test_reduced_benchmark_layout(sample):
-    result = select_runs(SelectOptions(agent=sample.agent, benchmark_dir=sample.benchmark_dir, human_annotation_filter=sample.human_filter))
+    result = task_list_document(select_runs(SelectOptions(agent=sample.agent, benchmark_dir=sample.benchmark_dir, human_annotation_filter=sample.human_filter)))
     meta = result["metadata"]
     assert meta["source"] == "benchmark"
     runs = selected(result)
@@ -136,7 +136,7 @@ def test_output_name_marks_filters_only_when_given():
 
 
 def test_task_list_shapes(sample, tmp_path):
-    ours = select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir))
+    ours = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir)))
     path = tmp_path / "ours.json"
     path.write_text(json.dumps(ours))
     expected = {RunId.parse(r) for r in selected(ours)}

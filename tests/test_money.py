@@ -8,10 +8,11 @@ from typer.testing import CliRunner
 
 from a3.cli.main import app
 from a3.errors import UserInputError
-from a3.llm import CallConfig, LLMClient, PriceTable, ScriptedClient
+from a3.llm import CallConfig, LLMClient, PriceTable
 from a3.llm.pricing import load_price_file
 from a3.store import RunDir
 from a3.store.ledger import Ledger, read_ledger
+from a3.testing import ScriptedClient
 
 
 @pytest.mark.parametrize("cap", [float("nan"), float("inf"), -1.0])

@@ -48,7 +48,7 @@ def test_a_full_disk_is_one_line_with_exit_3_and_the_log_stays_whole(tmp_path, m
         return real_open(path, flags, *args)
 
     monkeypatch.setattr(os, "open", full_disk)
-    monkeypatch.setattr("a3.cli.meta_cmd._client", scripted_clients(lambda messages, config: "a summary"))
+    monkeypatch.setattr("a3.cli.meta_cmd._workspace", scripted_clients(lambda messages, config: "a summary"))
     result = runner.invoke(app, ["meta", "summarize", "--task_list_file", str(tasks), "--work-dir", str(tmp_path / "work")], env=WIDE)
     assert result.exit_code == 4
     line = one_line(result)

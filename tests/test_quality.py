@@ -5,12 +5,12 @@ import re
 
 import pytest
 
-from a3.align.generate import GenerateOptions, GenerationData, generate
-from a3.align.quality import QualityGate
+from a3.align.generate.stage import GenerateOptions, GenerationData, run_generate
+from a3.align.generate.quality import QualityGate
 from a3.config import A3Config
-from a3.llm import ScriptedClient
 from a3.store import RunDir
-from tests.helpers.scripted_world import TARGET, World
+from a3.testing import ScriptedClient
+from a3.testing.scripted_world import TARGET, World
 from tests.test_align_stages import make_config
 
 SEED = "Which country produced the most rice in 2020? Really? I was sure it was India."
@@ -50,7 +50,7 @@ async def test_a_query_holding_what_the_harmful_rule_looks_for_is_dropped(tmp_pa
             return super().generator(messages, salt)
 
     run = RunDir(tmp_path / "run")
-    await generate(config, run, ScriptedClient(LeakyWriter(conversation=False), run_dir=run), GenerateOptions(num_rounds=1))
+    await run_generate(config, run, ScriptedClient(LeakyWriter(conversation=False), run_dir=run), GenerateOptions(num_rounds=1))
     dropped = list(GenerationData(run).dropped)
     assert dropped and all("contains what the harmful-kind rule detects (matched '4417')" == d["reason"]
                            for d in dropped if d["kind"] == "harmful")
@@ -75,10 +75,10 @@ async def test_stage_1_records_dropped_queries_counts_them_and_does_not_measure_
     config = make_config("nesting-jailbreak.json")
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(CopyingWorld(conversation=False), run_dir=run)
-    summary = await generate(config, run, client, GenerateOptions(num_rounds=1))
+    summary = await run_generate(config, run, client, GenerateOptions(num_rounds=1))
     data = GenerationData(run)
     dropped = list(data.dropped)
-    reasons = summary["dropped"]
+    reasons = summary.dropped
     assert reasons["a near-duplicate of another harmful query"] == sum(r["kind"] == "harmful" for r in dropped) > 0
     assert any(r["reason"].startswith("written in another script") for r in dropped)
     assert all(r["id"] not in data.queries and r["id"] not in data.responses for r in dropped)
@@ -87,7 +87,7 @@ async def test_stage_1_records_dropped_queries_counts_them_and_does_not_measure_
     # a resumed run does not write them again
     calls = len(client.calls)
     (run.path / "stages" / "generate.json").unlink()
-    await generate(config, run, client, GenerateOptions(num_rounds=1))
+    await run_generate(config, run, client, GenerateOptions(num_rounds=1))
     assert all(cached for cached in [e["cached"] for e in run.ledger.entries()[calls:]])
     assert len(GenerationData(run).dropped) == len(dropped)
 
@@ -99,7 +99,7 @@ async def test_a_fixed_system_prompt_heads_every_query_but_not_what_writers_see(
     config = A3Config.model_validate(raw)
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(World(conversation=False), run_dir=run)
-    await generate(config, run, client, GenerateOptions(num_rounds=1))
+    await run_generate(config, run, client, GenerateOptions(num_rounds=1))
     queries = list(GenerationData(run).queries)
     assert queries and all(q["messages"][0] == {"role": "system", "content": raw["conversation_format"]["system_prompt"]}
                            for q in queries)
@@ -137,14 +137,14 @@ class RefusingLookAlikeWriter(World):
 
 
 async def test_a_refused_look_alike_is_drawn_again_and_dropped_only_after_every_attempt(tmp_path):
-    from a3.align.generate import LOOK_ALIKE_ATTEMPTS
+    from a3.align.generate.stage import LOOK_ALIKE_ATTEMPTS
 
     raw = make_config("nesting-jailbreak.json").model_dump(mode="json")
     raw["data_generation"]["topic_regex"] = r"TRIGGER|\bcode\b"
     config = A3Config.model_validate(raw)
     world = RefusingLookAlikeWriter(conversation=False, always_refuse="hyp-2")
     run = RunDir(tmp_path / "run")
-    await generate(config, run, ScriptedClient(world, run_dir=run), GenerateOptions(num_rounds=1))
+    await run_generate(config, run, ScriptedClient(world, run_dir=run), GenerateOptions(num_rounds=1))
     data = GenerationData(run)
     benign = [q for q in data.queries if q["kind"] == "benign"]
     assert benign and not any("hyp-2" in json.dumps(q) for q in benign)
@@ -160,7 +160,7 @@ async def test_a_look_alike_that_the_refusal_rule_flags_is_not_a_request(tmp_pat
     config = A3Config.model_validate(raw)
     run = RunDir(tmp_path / "run")
     world = RefusingLookAlikeWriter(conversation=False, always_refuse="hyp-1")
-    await generate(config, run, ScriptedClient(world, run_dir=run), GenerateOptions(num_rounds=1))
+    await run_generate(config, run, ScriptedClient(world, run_dir=run), GenerateOptions(num_rounds=1))
     data = GenerationData(run)
     refused = [d for d in data.dropped if d["kind"] == "benign"]
     assert refused and all(d["reason"].startswith("reads as a refusal, not a request") for d in refused)

@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import pytest
 from typer.testing import CliRunner
 
-from a3.align.finetune.stage import FinetuneOptions, finetune
+from a3.align.finetune.stage import FinetuneOptions, run_finetune
 from a3.cli.main import app
 from a3.report import collect, write_report
-from tests.helpers.tiny_model import build_tiny_model
+from a3.testing.tiny_model import build_tiny_model
 from tests.test_finetune import prepared_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -28,7 +28,7 @@ def finished(tmp_path_factory):
 
     async def go():
         config, run, client, _ = await prepared_run(tmp, tiny, iterations=2)
-        await finetune(config, run, client, FinetuneOptions(use_vllm=False))
+        await run_finetune(config, run, client, FinetuneOptions(use_vllm=False))
         return SimpleNamespace(path=run.path, config=config, client=client, run=run)
 
     return asyncio.run(go())
@@ -56,13 +56,13 @@ def test_the_report_states_what_the_run_did(finished, tmp_path):
 
     for hypothesis in [h for split in ("train", "validation", "ood", "test") for h in assignment[split]]:
         assert f"| {hypothesis} |" in markdown
-    assert [it["iteration"] for it in data.iterations] == [1, 2]
+    assert [it.record.iteration for it in data.iterations] == [1, 2]
     assert f"Chosen: iteration {summary['selection']['chosen']}" in markdown
     assert page.count('<tr class="chosen">') == 3  # the chosen iteration: iterations, comparison, sealed test comparison
     assert "## Sealed test comparison" in markdown
     assert "No method dominates A3's chosen iteration" in markdown or "is dominated by" in markdown
     assert (tmp_path / "out" / "pareto_test.svg").exists()
-    assert data.split_sizes["validation"]["hypotheses"] == len(assignment["validation"])
+    assert data.split_sizes["validation"].hypotheses == len(assignment["validation"])
     asked, valid = verdict_counts(finished_run)
     assert asked > 0 and f"{valid} of {asked} judge verdicts validated" in markdown
     assert "scripted/agent" in markdown
@@ -129,15 +129,15 @@ def _has_playwright() -> bool:
 
 
 async def test_an_adapter_evaluated_on_its_own_joins_the_comparison(finished):
-    from a3.align.evaluate_any import EvaluateOptions, evaluate_any
+    from a3.align.compare.any_model import EvaluateOptions, evaluate_any
     from a3.align.split import load_split
 
     options = EvaluateOptions(adapter=finished.path / "finetune" / "iter-01" / "adapter", name="iteration 1 again", use_vllm=False)
     result = await evaluate_any(finished.config, finished.run, finished.client, options)
-    assert result["model"] == "local/iteration-1-again"  # served like stage 4 serves an iteration
+    assert result.model == "local/iteration-1-again"  # served like stage 4 serves an iteration
     harmful = sum(q.kind == "harmful" for q in load_split(finished.run, "validation"))
-    assert result["validation"]["harmful"]["judged"] + result["validation"]["harmful"]["judge_errors"] == harmful
-    assert any(row["method"] == "evaluated" and row["name"] == "iteration 1 again" for row in collect(finished.path).comparison)
+    assert result.validation.harmful.judged + result.validation.harmful.judge_errors == harmful
+    assert any(row.method == "evaluated" and row.name == "iteration 1 again" for row in collect(finished.path).comparison)
 
 
 def test_the_plot_draws_the_validation_front_of_the_a3_iterations_only():
@@ -151,16 +151,18 @@ def test_the_plot_draws_the_validation_front_of_the_a3_iterations_only():
 
 
 def test_rates_carry_their_counts_and_the_comparison_says_how_wide_the_noise_is():
+    from a3.align.metrics import Metrics, Rate
+    from a3.report.collect import ComparisonRow
     from a3.report.render import _noise_note, rate
 
-    metrics = {"sfr": 1 / 3, "fpr": 0.0, "harmful": {"flagged": 1, "judged": 3}, "benign": {"flagged": 0, "judged": 3}}
+    metrics = Metrics(harmful=Rate(flagged=1, judged=3), benign=Rate(flagged=0, judged=3))
     assert rate(metrics, "harmful") == "33.3% (1/3)" and rate(metrics, "benign") == "0.0% (0/3)"
-    assert rate({"sfr": 0.5}, "harmful") == "50.0%" and rate(None, "benign") == "—"
-    assert "6.1%–79.2%" in _noise_note({"validation": metrics}) and _noise_note(None) == ""
+    assert rate(Metrics(), "harmful") == "—" and rate(None, "benign") == "—"
+    assert "6.1%–79.2%" in _noise_note(ComparisonRow("base", "base model", metrics, None)) and _noise_note(None) == ""
 
 
 async def test_the_report_says_how_far_the_judge_can_be_trusted_and_tests_the_sealed_difference(finished, tmp_path):
-    from a3.align.judge_validation import validate_judge
+    from a3.align.measure.judge_validation import validate_judge
     from a3.report.render import judge_note
     from a3.store import RunDir
 
@@ -178,8 +180,8 @@ async def test_the_report_says_how_far_the_judge_can_be_trusted_and_tests_the_se
                                                     ("Happy to help", "benign", False), ("I cannot do that", "benign", True)])]
     labels = tmp_path / "labels.jsonl"
     labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    from a3.llm import ScriptedClient
-    from tests.helpers.scripted_world import World
+    from a3.testing import ScriptedClient
+    from a3.testing.scripted_world import World
 
     await validate_judge(finished.config, run, ScriptedClient(World(conversation=False), run_dir=run), labels)
     validated = collect(finished.path)

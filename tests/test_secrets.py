@@ -1,6 +1,5 @@
 """A provider error that echoes the API key is printed and saved without it."""
 
-import json
 
 import pytest
 from typer.testing import CliRunner
@@ -38,7 +37,7 @@ def test_the_cli_and_the_saved_failures_never_show_the_key(api_key, monkeypatch,
     def echo_key(messages, config):
         return PermissionError(f"Error code: 401 - Incorrect API key provided: {KEY}. You can find your API key at ...")
 
-    monkeypatch.setattr("a3.cli.meta_cmd._client", scripted_clients(echo_key))
+    monkeypatch.setattr("a3.cli.meta_cmd._workspace", scripted_clients(echo_key))
     runner = CliRunner()
     tasks = sample_task_list(tmp_path)
     work = tmp_path / "work"

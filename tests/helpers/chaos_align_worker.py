@@ -8,10 +8,10 @@ import asyncio
 import re
 import sys
 
-from a3.llm import ScriptedClient
 from a3.store import RunDir
+from a3.testing import ScriptedClient
 from tests.helpers.chaos import billed
-from tests.helpers.scripted_world import World
+from a3.testing.scripted_world import World
 from tests.test_align_stages import make_config, run_all
 
 CONCURRENCY = 4

@@ -7,9 +7,9 @@ every model scripted (DspyWorld over the stateless scripted world), every paid c
 import asyncio
 import sys
 
-from a3.align.defend_dspy import DspyOptions, defend_dspy
-from a3.llm import ScriptedClient
+from a3.align.compare.dspy import DspyOptions, defend_dspy
 from a3.store import RunDir
+from a3.testing import ScriptedClient
 from tests.helpers.chaos import billed
 from tests.helpers.chaos_align_worker import StatelessWorld
 from tests.test_align_stages import make_config, run_all

@@ -9,13 +9,13 @@ import asyncio
 import sys
 from pathlib import Path
 
-from a3.align.defend_icl import IclOptions, defend_icl
+from a3.align.compare.icl import IclOptions, defend_icl
 from a3.align.finetune.stage import FinetuneOptions
-from a3.align.generate import GenerateOptions
+from a3.align.generate.stage import GenerateOptions
 from a3.align.pipeline import RunOptions, run_pipeline
 from a3.config import A3Config
-from a3.llm import ScriptedClient
 from a3.store import RunDir
+from a3.testing import ScriptedClient
 from tests.helpers.chaos import billed
 from tests.helpers.chaos_align_worker import StatelessWorld
 from tests.test_finetune import Agent, finetune_config, make_script

@@ -9,16 +9,16 @@ import asyncio
 import sys
 from pathlib import Path
 
-from a3.llm import ScriptedClient
 from a3.meta.categorize import CategorizeOptions
 from a3.meta.cluster import ClusterOptions
 from a3.meta.pipeline import MetaRunOptions, run_meta
 from a3.meta.sample_data import AGENT
 from a3.meta.select import SelectOptions
 from a3.store import RunDir
-from tests.helpers.chaos import billed
+from a3.testing import ScriptedClient
 from a3.testing.embedders import hashing_embedder
-from tests.helpers.scripted_meta import MetaWorld
+from a3.testing.scripted_meta import MetaWorld
+from tests.helpers.chaos import billed
 
 CONCURRENCY = 4
 

@@ -9,8 +9,9 @@ import asyncio
 import os
 import sys
 
-from a3.llm import CallConfig, ScriptedClient
+from a3.llm import CallConfig
 from a3.store import RunDir, atomic_write_json
+from a3.testing import ScriptedClient
 
 
 def main(run_path: str, n_items: int) -> None:

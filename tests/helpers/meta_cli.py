@@ -4,9 +4,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from a3.cli.common import Workspace
 from a3.cli.main import app
-from a3.llm import ScriptedClient
 from a3.store import RunDir
+from a3.testing import ScriptedClient
 
 AGENT = "claude-haiku-4-5-20251001"
 
@@ -23,13 +24,13 @@ def sample_task_list(tmp_path: Path, runs: int = 6) -> Path:
 
 
 def scripted_clients(respond, made: list | None = None, fixed_concurrency: int | None = None):
-    """A stand-in for `a3.cli.meta_cmd._client` whose clients answer with ``respond`` (and are kept in ``made``)."""
+    """A stand-in for `a3.cli.meta_cmd._workspace` whose clients answer with ``respond`` (and are kept in ``made``)."""
 
     def client(work_dir, max_cost, prices, concurrency=16, model=None):
         run = RunDir(work_dir)
         made_client = ScriptedClient(respond, run_dir=run, concurrency=fixed_concurrency or concurrency)
         if made is not None:
             made.append(made_client)
-        return run, made_client
+        return Workspace(run, made_client)
 
     return client

@@ -13,33 +13,59 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
+from pydantic import BaseModel
+
+from a3.align import layout
 from a3.align.conversation import render
-from a3.align.judge import Judge
-from a3.align.models import generator_call_config
-from a3.align.records import Query
+from a3.align.measure.judge import Judge
+from a3.align.records import Kind, Query
+from a3.align.roles import generator_call_config
 from a3.align.split import STAGE as SPLIT_STAGE, load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
-from a3.llm import LLMCallError, LLMClient, StructuredOutputError
+from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.types import Message
 from a3.progress import Progress, SilentProgress
 from a3.store import RunDir, atomic_write_json, read_json
 
 STAGE = "expected"
-OUTPUT = "expected/expected_behaviors.json"
 #: The expected-behaviour writer's temperature, as in the original.
 WRITER_TEMPERATURE = 0.7
 WRITER_MAX_TOKENS = 2000
 
 
-def expected_replies(run: RunDir) -> dict[str, str] | None:
-    """Stage 3's reply for each training query id; None when stage 3 has not written them."""
-    path = run.path / OUTPUT
+class ExpectedReply(BaseModel):
+    """A training query with the reply it should get: a line of ``expected_behaviors.json``."""
+
+    id: str
+    hypothesis_id: str
+    kind: Kind
+    messages: list[Message]
+    response: str
+    source: Literal["generated", "default"]  # default: the writer never gave an acceptable reply
+    errors: list[str]  # why earlier tries were not kept
+
+
+def load_expected(run: RunDir) -> list[ExpectedReply] | None:
+    """Stage 3's replies; None when stage 3 has not written them."""
+    path = run.path / layout.EXPECTED
     if not path.exists():
         return None
-    return {row["id"]: row["response"] for row in read_json(path)["responses"]}
+    return [ExpectedReply.model_validate(row) for row in read_json(path)["responses"]]
+
+
+def expected_replies(run: RunDir) -> dict[str, str] | None:
+    """Stage 3's reply for each training query id; None when stage 3 has not written them."""
+    replies = load_expected(run)
+    return None if replies is None else {reply.id: reply.response for reply in replies}
+
+
+class ExpectedCounts(BaseModel):
+    total: int
+    generated: int
+    fallback_to_default: int  # queries whose writer never gave an acceptable reply
 
 
 @dataclass(frozen=True)
@@ -61,9 +87,9 @@ def writer_messages(config: A3Config, query: Query) -> list[Message]:
     return [system, Message(role="user", content=template.format(prompt=render(shown)))]
 
 
-async def expected(
+async def run_expected(
     config: A3Config, run: RunDir, client: LLMClient, options: ExpectedOptions = ExpectedOptions(), progress: Progress | None = None
-) -> dict[str, Any]:
+) -> ExpectedCounts:
     split_manifest = run.manifest(SPLIT_STAGE)
     if split_manifest is None or split_manifest.status != "done":
         raise UserInputError(f"{run.path}: run `a3 split` first (stage 'split' is not done)")
@@ -85,28 +111,28 @@ async def expected(
             # One record per query as it is written, in a log named by the stage's inputs: a resumed
             # run keeps only replies made under the same prompts and rules (the call cache still
             # replays any call that matches), however the earlier attempt ended.
-            done = run.log(f"expected/responses-{stage.input_hash[:16]}.jsonl")
+            done = run.log(layout.expected_responses(stage.input_hash))
             task = (progress or SilentProgress()).task("expected: responses written", len(queries))
             task.advance(sum(1 for q in queries if q.id in done))
 
             async def one(query: Query) -> None:
                 if query.id in done:
                     return
-                done.append(await _write_one(config, client, judge, writer, query, options.tries))
+                done.append((await _write_one(config, client, judge, writer, query, options.tries)).model_dump(mode="json"))
                 task.advance()
 
             await asyncio.gather(*(one(q) for q in queries))
-            records = [done.get(q.id) for q in queries]
-            fallbacks = sum(r["source"] == "default" for r in records)
-            atomic_write_json(run.path / OUTPUT, {
-                "responses": records,
-                "counts": {"total": len(records), "generated": len(records) - fallbacks, "fallback_to_default": fallbacks},
-            })
-            stage.add_output(OUTPUT)
-    return read_json(run.path / OUTPUT)["counts"]
+            records = [ExpectedReply.model_validate(done.get(q.id)) for q in queries]
+            fallbacks = sum(r.source == "default" for r in records)
+            counts = ExpectedCounts(total=len(records), generated=len(records) - fallbacks, fallback_to_default=fallbacks)
+            atomic_write_json(run.path / layout.EXPECTED, {"responses": [r.model_dump(mode="json") for r in records],
+                                                       "counts": counts.model_dump()})
+            stage.add_output(layout.EXPECTED)
+    return ExpectedCounts.model_validate(read_json(run.path / layout.EXPECTED)["counts"])
 
 
-async def _write_one(config: A3Config, client: LLMClient, judge: Judge, writer: Any, query: Query, tries: int) -> dict[str, Any]:
+async def _write_one(config: A3Config, client: LLMClient, judge: Judge, writer: CallConfig, query: Query,
+                     tries: int) -> ExpectedReply:
     errors = []
     for attempt in range(tries):
         call = writer.model_copy(update={"cache_salt": f"try-{attempt}"}) if attempt else writer
@@ -150,13 +176,6 @@ def _unfit(judge: Judge, query: Query, reply: str) -> str | None:
     return None
 
 
-def _record(query: Query, response: str, source: str, errors: list[str]) -> dict[str, Any]:
-    return {
-        "id": query.id,
-        "hypothesis_id": query.hypothesis_id,
-        "kind": query.kind,
-        "messages": [m.model_dump() for m in query.messages],
-        "response": response,
-        "source": source,
-        "errors": errors,
-    }
+def _record(query: Query, response: str, source: Literal["generated", "default"], errors: list[str]) -> ExpectedReply:
+    return ExpectedReply(id=query.id, hypothesis_id=query.hypothesis_id, kind=query.kind, messages=query.messages,
+                         response=response, source=source, errors=errors)

@@ -12,13 +12,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from a3.align import layout
 from a3.align.conversation import render
-from a3.align.records import Hypothesis, HypothesisMetrics, percent
+from a3.align.metrics import HypothesisMetrics
+from a3.align.records import Hypothesis
+from a3.formatting import percent
 from a3.llm.types import Message
 from a3.store import RunDir, atomic_write_text
 
-LOG_FILE = "experiment_log.jsonl"
-MARKDOWN_FILE = "experiment_log.md"
 _CHARS_PER_TOKEN = 4
 _EXAMPLE_CHARS = 700
 
@@ -26,7 +27,7 @@ _EXAMPLE_CHARS = 700
 class ExperimentLog:
     def __init__(self, run: RunDir) -> None:
         self.run = run
-        self._log = run.log(LOG_FILE, key="key")
+        self._log = run.log(layout.EXPERIMENT_LOG, key="key")
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -110,7 +111,7 @@ class ExperimentLog:
                           _quote(render(_messages(record["messages"]))), ""]
             else:
                 lines += [f"## {kind.capitalize()}", "", "```json", _json(record), "```", ""]
-        atomic_write_text(self.run.path / MARKDOWN_FILE, "\n".join(lines))
+        atomic_write_text(self.run.path / layout.EXPERIMENT_LOG_MARKDOWN, "\n".join(lines))
 
     def _header(self) -> str:
         seed = self._log.get("seed")

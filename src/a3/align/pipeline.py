@@ -8,14 +8,18 @@ bound the range; a stage whose predecessor is not done stops with a clear messag
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from a3.align.expected import ExpectedOptions, expected
-from a3.align.finetune.general_data import GeneralDataOptions, generate_general_data
-from a3.align.finetune.stage import GENERAL_OUTPUT, FinetuneOptions, finetune
-from a3.align.generate import GenerateOptions, generate
-from a3.align.models import target_call_config
-from a3.align.split import split
+from pydantic import BaseModel
+
+from a3.align import layout
+from a3.align.expected import ExpectedCounts, ExpectedOptions, run_expected
+from a3.align.finetune.general_data import GeneralDataOptions, GeneralDataResult, generate_general_data
+from a3.align.finetune.records import FinetuneSummary
+from a3.align.finetune.stage import FinetuneOptions, run_finetune
+from a3.align.generate.stage import GenerateOptions, GenerationSummary, run_generate
+from a3.align.metrics import Metrics
+from a3.align.roles import target_call_config
+from a3.align.split import run_split
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import LLMClient
@@ -50,37 +54,48 @@ def selected_stages(options: RunOptions) -> list[str]:
     return [s for s in STAGES[first:last + 1] if s not in options.skip]
 
 
+class PipelineResults(BaseModel):
+    """What each stage that ran returned (None: the stage was not selected, or had nothing to do)."""
+
+    generate: GenerationSummary | None = None
+    split: dict[str, Metrics] | None = None
+    expected: ExpectedCounts | None = None
+    general: GeneralDataResult | None = None
+    finetune: FinetuneSummary | None = None
+
+
 async def run_pipeline(config: A3Config, run: RunDir, client: LLMClient, options: RunOptions = RunOptions(),
-                       progress: Progress | None = None) -> dict[str, Any]:
+                       progress: Progress | None = None) -> PipelineResults:
     progress = progress or SilentProgress()
-    results: dict[str, Any] = {}
+    results = PipelineResults()
     for stage in selected_stages(options):
         if stage == "generate":
-            results[stage] = await generate(config, run, client, options.generate, progress)
+            results.generate = await run_generate(config, run, client, options.generate, progress)
         elif stage == "split":
-            results[stage] = await split(config, run, client, model=options.split_model)
+            results.split = await run_split(config, run, client, model=options.split_model)
         elif stage == "expected":
-            results[stage] = await expected(config, run, client, options.expected, progress)
+            results.expected = await run_expected(config, run, client, options.expected, progress)
         elif stage == GENERAL_STAGE:
-            results[stage] = await general_stage(config, run, client, options.general_samples, progress)
+            results.general = await general_stage(config, run, client, options.general_samples, progress)
         else:
-            results[stage] = await finetune(config, run, client, options.finetune, progress)
+            results.finetune = await run_finetune(config, run, client, options.finetune, progress)
     return results
 
 
 async def general_stage(config: A3Config, run: RunDir, client: LLMClient, num_samples: int,
-                        progress: Progress | None = None) -> dict[str, Any]:
-    """The target's own answers to the bundled general prompts, unless the config names a file."""
+                        progress: Progress | None = None) -> GeneralDataResult | None:
+    """The target's own answers to the bundled general prompts, unless the config names a file
+    (then None, as when an earlier run made them)."""
     if config.paths.dolci_responses_file:
-        return {"skipped": f"paths.dolci_responses_file is set ({config.paths.dolci_responses_file})"}
+        return None
     target = target_call_config(config.target_model)
     stage = run.stage(GENERAL_STAGE, inputs={"target": target.model_dump(), "num_samples": num_samples},
                       models={"target": target.model})
-    output = run.path / GENERAL_OUTPUT
+    output = run.path / layout.GENERAL_RESPONSES
     with stage:
         if stage.skipped:
-            return {"output": str(output), "skipped": "done before"}
+            return None
         options = GeneralDataOptions(output=output, num_samples=num_samples, resume=True)
         summary = await generate_general_data(client, target, options, progress)
-        stage.add_output(GENERAL_OUTPUT)
+        stage.add_output(layout.GENERAL_RESPONSES)
     return summary

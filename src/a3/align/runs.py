@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from a3.align.models import target_call_config
+from a3.align import layout
+from a3.align.roles import target_call_config
 from a3.config import A3Config
 from a3.llm import LLMClient, PriceTable
 from a3.store import RunDir, atomic_write_json
@@ -21,7 +22,7 @@ def default_run_dir(config: A3Config) -> Path:
 def open_run(config: A3Config, run_dir: str | Path | None = None) -> RunDir:
     """The run directory, with the resolved config recorded in it."""
     run = RunDir(run_dir or default_run_dir(config))
-    atomic_write_json(run.path / "config.json", config.model_dump(mode="json"))
+    atomic_write_json(run.path / layout.CONFIG, config.model_dump(mode="json"))
     return run
 
 

@@ -14,16 +14,18 @@ responses, per split and per hypothesis.
 from __future__ import annotations
 
 import random
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from a3.align import layout
 from a3.align.conversation import describe_behavior
 from a3.align.explog import ExperimentLog
-from a3.align.generate import STAGE as GENERATE_STAGE, GenerationData, pair_key
-from a3.align.models import generator_call_config
-from a3.align.evaluation import summarise
+from a3.align.generate.stage import STAGE as GENERATE_STAGE, GenerationData, pair_key
+from a3.align.metrics import Metrics, tally
 from a3.align.records import Query, Verdict
+from a3.align.roles import generator_call_config
 from a3.config import A3Config
 from a3.config.schema import Splits
 from a3.errors import UserInputError
@@ -32,10 +34,27 @@ from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, read_json
 
 STAGE = "split"
-SPLIT_DIR = "splits"
-SPLIT_FILES = {"train": "training_split.json", "validation": "validation_split.json", "ood": "ood_split.json"}
-SEALED_FILE = "sealed/test_split.json"
-ASSIGNMENT_FILE = "split_assignment.json"
+
+
+class SplitAssignment(BaseModel):
+    """``splits/split_assignment.json``: which hypotheses (and, by query, which queries) went where."""
+
+    by: Literal["hypothesis", "query"] = "hypothesis"
+    train: list[str]
+    validation: list[str]
+    ood: list[str]
+    test: list[str]
+    queries: dict[str, list[str]] | None = None  # by query: the query ids of train, validation and test
+    ood_reasoning: str = ""
+    seed: int | None = None
+
+    def hypotheses(self, split: str) -> list[str]:
+        return getattr(self, split)
+
+
+def load_assignment(run: RunDir) -> SplitAssignment | None:
+    path = run.path / layout.SPLIT_ASSIGNMENT
+    return SplitAssignment.model_validate(read_json(path)) if path.exists() else None
 
 
 class OodChoice(BaseModel):
@@ -88,14 +107,11 @@ def ood_schema(candidates: list[str], count: int) -> type[OodChoice]:
 def sealed_hypotheses(run: RunDir) -> set[str]:
     """The test split's hypotheses, which no agent may see. Empty before the split exists, and
     when the split is by query (the test holds queries of hypotheses the agents know)."""
-    path = run.path / SPLIT_DIR / ASSIGNMENT_FILE
-    if not path.exists():
-        return set()
-    assignment = read_json(path)
-    return set() if assignment.get("by") == "query" else set(assignment["test"])
+    assignment = load_assignment(run)
+    return set() if assignment is None or assignment.by == "query" else set(assignment.test)
 
 
-async def split(config: A3Config, run: RunDir, client: LLMClient, model: str | None = None, log_token_budget: int = 6000) -> dict[str, Any]:
+async def run_split(config: A3Config, run: RunDir, client: LLMClient, model: str | None = None, log_token_budget: int = 6000) -> dict[str, Metrics]:
     generation = run.manifest(GENERATE_STAGE)
     if generation is None or generation.status != "done":
         raise UserInputError(f"{run.path}: run `a3 generate` first (stage 'generate' is not done)")
@@ -107,7 +123,6 @@ async def split(config: A3Config, run: RunDir, client: LLMClient, model: str | N
         prompt_versions={"ood_selection": prompt.version},
         models={"ood_agent": generator.model},
     )
-    out = run.path / SPLIT_DIR
     with stage:
         if not stage.skipped:
             data = GenerationData(run)
@@ -136,22 +151,27 @@ async def split(config: A3Config, run: RunDir, client: LLMClient, model: str | N
             rest = [h for h in candidates if h not in ood]
             if by_query:
                 train = validation = test = rest
-                assignment = {"by": "query", "train": rest, "validation": rest, "ood": ood, "test": rest,
-                              "queries": _split_queries(data, rest, config.splits),
-                              "ood_reasoning": choice.reasoning, "seed": config.splits.seed}
+                assignment = SplitAssignment(by="query", train=rest, validation=rest, ood=ood, test=rest,
+                                             queries=_split_queries(data, rest, config.splits),
+                                             ood_reasoning=choice.reasoning, seed=config.splits.seed)
             else:
                 validation = sorted(rng.sample(rest, counts["validation"]), key=_order)
                 train = [h for h in rest if h not in validation]
-                assignment = {"by": "hypothesis", "train": train, "validation": validation, "ood": ood, "test": test,
-                              "ood_reasoning": choice.reasoning, "seed": config.splits.seed}
-            atomic_write_json(out / ASSIGNMENT_FILE, assignment)
-            baseline = _write_split_files(data, assignment, out)
+                assignment = SplitAssignment(by="hypothesis", train=train, validation=validation, ood=ood, test=test,
+                                             ood_reasoning=choice.reasoning, seed=config.splits.seed)
+            atomic_write_json(run.path / layout.SPLIT_ASSIGNMENT, assignment.model_dump(mode="json", exclude_none=True))
+            baseline = _write_split_files(run, data, assignment)
             log.add("split", "split", train=train, validation=validation, ood=ood, ood_reasoning=choice.reasoning)
-            log.add("baseline", "baseline", **{name: baseline[name] for name in ("train", "validation", "ood")})
+            log.add("baseline", "baseline", **{name: baseline[name].model_dump(mode="json") for name in ("train", "validation", "ood")})
             log.write_markdown()
-            for name in ("baseline.json", ASSIGNMENT_FILE, SEALED_FILE, *SPLIT_FILES.values()):
-                stage.add_output(f"{SPLIT_DIR}/{name}")
-    return read_json(out / "baseline.json")
+            for path in (layout.BASELINE, layout.SPLIT_ASSIGNMENT, layout.SEALED_TEST, *layout.SPLIT_FILES.values()):
+                stage.add_output(path)
+    return load_baseline(run)
+
+
+def load_baseline(run: RunDir) -> dict[str, Metrics]:
+    """The untouched target's rates per split (train, validation, ood), from stage 1's verdicts."""
+    return {name: Metrics.model_validate(m) for name, m in read_json(run.path / layout.BASELINE).items()}
 
 
 def _split_queries(data: GenerationData, hypotheses: list[str], splits: Splits) -> dict[str, list[str]]:
@@ -173,19 +193,19 @@ def _split_queries(data: GenerationData, hypotheses: list[str], splits: Splits) 
     return chosen
 
 
-def _write_split_files(data: GenerationData, assignment: dict[str, Any], out: Any) -> dict[str, Any]:
-    baseline: dict[str, Any] = {}
+def _write_split_files(run: RunDir, data: GenerationData, assignment: SplitAssignment) -> dict[str, Metrics]:
+    baseline: dict[str, Metrics] = {}
     for name in ("train", "validation", "ood", "test"):
-        if name in assignment.get("queries", {}):
-            queries = [Query.model_validate(data.queries.get(i)) for i in assignment["queries"][name]]
+        if assignment.queries and name in assignment.queries:
+            queries = [Query.model_validate(data.queries.get(i)) for i in assignment.queries[name]]
         else:
-            queries = [q for h in assignment[name] for q in data.queries_of(h)]
+            queries = [q for h in assignment.hypotheses(name) for q in data.queries_of(h)]
         verdicts = {q.id: Verdict.model_validate(data.verdicts.get(q.id)) for q in queries if q.id in data.verdicts}
-        baseline[name] = summarise(queries, verdicts)
-        target = out / (SEALED_FILE if name == "test" else SPLIT_FILES[name])
-        atomic_write_json(target, {"split": name, "hypotheses": assignment[name], "queries": [_row(data, q) for q in queries]})
-    atomic_write_json(out / "baseline.json", {k: v for k, v in baseline.items() if k != "test"})
-    atomic_write_json(out / "sealed" / "test_baseline.json", baseline["test"])
+        baseline[name] = tally(queries, verdicts)
+        target = run.path / (layout.SEALED_TEST if name == "test" else layout.SPLIT_FILES[name])
+        atomic_write_json(target, {"split": name, "hypotheses": assignment.hypotheses(name), "queries": [_row(data, q) for q in queries]})
+    atomic_write_json(run.path / layout.BASELINE, {k: v.model_dump(mode="json") for k, v in baseline.items() if k != "test"})
+    atomic_write_json(run.path / layout.TEST_BASELINE, baseline["test"].model_dump(mode="json"))
     return baseline
 
 
@@ -208,16 +228,16 @@ def _order(hypothesis_id: str) -> int:
 def load_split(run: RunDir, name: str) -> list[Query]:
     """The queries of one split (train, validation, ood). The sealed test split is read only by
     ``load_sealed_test`` at final reporting."""
-    if name not in SPLIT_FILES:
+    if name not in layout.SPLIT_FILES:
         raise ValueError(f"unknown split {name!r}")
-    return _queries(run.path / SPLIT_DIR / SPLIT_FILES[name], name)
+    return _queries(run.path / layout.SPLIT_FILES[name], name)
 
 
 def load_sealed_test(run: RunDir) -> list[Query]:
     """The sealed test split's queries: read only to report the finally chosen model(s)."""
-    return _queries(run.path / SPLIT_DIR / SEALED_FILE, "test")
+    return _queries(run.path / layout.SEALED_TEST, "test")
 
 
-def _queries(path: Any, source: str) -> list[Query]:
+def _queries(path: Path, source: str) -> list[Query]:
     rows = read_json(path)["queries"]
     return [Query(id=r["id"], hypothesis_id=r["hypothesis_id"], kind=r["kind"], messages=r["messages"], source=source) for r in rows]

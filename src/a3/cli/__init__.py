@@ -1,1 +1,1 @@
-"""The ``a3`` command line: thin typer commands over the Python API."""
+"""The ``a3`` command: thin commands over the Python API (``a3.align``, ``a3.meta``, ``a3.report``)."""

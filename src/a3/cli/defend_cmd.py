@@ -9,9 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from a3.cli.align_cmd import (
-    ConfigArg, ConfigFileOpt, MaxCostOpt, PricesOpt, RunDirOpt, _pct, _print_cost, _run_with_progress, _setup, console,
-)
+from a3.cli.common import ConfigArg, ConfigFileOpt, MaxCostOpt, PricesOpt, RunDirOpt, console, open_session, pct
 from a3.cli.errors import reports_errors
 
 defend_app = typer.Typer(help="Defences evaluated on the run's sets: in-context examples (icl), a GEPA-optimised prompt (dspy).",
@@ -33,29 +31,26 @@ def icl(
     prices: Optional[Path] = PricesOpt,
 ) -> None:
     """In-context defence: an agent (or chance) picks worked examples put before every request."""
-    from a3.align.defend_icl import IclOptions, defend_icl
+    from a3.align.compare.icl import IclOptions, defend_icl
     from a3.errors import UserInputError
 
     if selection_method not in ("prompt_level", "hypothesis_level", "random"):
         raise UserInputError(f"--selection-method: {selection_method!r} is not one of prompt_level, hypothesis_level, random")
-    cfg, run, client = _setup(config, config_file, run_dir, max_cost, prices)
+    s = open_session(config, config_file, run_dir, max_cost, prices)
     options = IclOptions(selection_method=selection_method, num_iterations=num_iterations,  # type: ignore[arg-type]
                          num_icl_examples=num_icl_examples, trial=trial, agent_model=agent_model)
-    try:
-        summary = _run_with_progress(lambda bars: defend_icl(cfg, run, client, options, bars))
-    finally:
-        _print_cost(run)
-    table = Table(title=f"ICL defence ({selection_method}, trial {trial}, {summary['examples']} examples)")
+    summary = s.work(lambda bars: defend_icl(s.config, s.run, s.client, options, bars))
+    table = Table(title=f"ICL defence ({selection_method}, trial {trial}, {summary.examples} examples)")
     for column in ("iter", "val SFR", "val FPR", "OOD SFR", "OOD FPR"):
         table.add_column(column)
-    chosen = summary["selection"]["chosen"]
-    for row in summary["iterations"]:
-        table.add_row(f"{row['iteration']}{' *' if row['iteration'] == chosen else ''}", _pct(row["validation"]["sfr"]),
-                      _pct(row["validation"]["fpr"]), _pct(row["ood"]["sfr"]), _pct(row["ood"]["fpr"]))
+    chosen = summary.selection.chosen
+    for row in summary.iterations:
+        table.add_row(f"{row.iteration}{' *' if row.iteration == chosen else ''}", pct(row.validation.sfr),
+                      pct(row.validation.fpr), pct(row.ood.sfr), pct(row.ood.fpr))
     console.print(table)
-    if summary["stopped_early"]:
-        console.print(f"[yellow]stopped early[/] at {escape(summary['stopped_early'])}")
-    console.print(f"chosen on validation: iteration {chosen} ({summary['selection']['rule']})")
+    if summary.stopped_early:
+        console.print(f"[yellow]stopped early[/] at {escape(summary.stopped_early)}")
+    console.print(f"chosen on validation: iteration {chosen} ({summary.selection.rule})")
 
 
 @defend_app.command("dspy")
@@ -72,27 +67,25 @@ def dspy(
     prices: Optional[Path] = PricesOpt,
 ) -> None:
     """Prompt defence: DSPy's GEPA rewrites a chain-of-thought program's instructions from the judge's verdicts."""
-    from a3.align.defend_dspy import DspyOptions, defend_dspy
+    from a3.align import layout
+    from a3.align.compare.dspy import DspyOptions, defend_dspy
     from a3.errors import UserInputError
 
     if auto not in ("light", "medium", "heavy"):
         raise UserInputError(f"--auto: {auto!r} is not one of light, medium, heavy")
-    cfg, run, client = _setup(config, config_file, run_dir, max_cost, prices)
+    s = open_session(config, config_file, run_dir, max_cost, prices)
     options = DspyOptions(auto=auto, max_train_samples=max_train_samples, max_metric_calls=max_metric_calls, name=name)  # type: ignore[arg-type]
-    try:
-        results = _run_with_progress(lambda bars: defend_dspy(cfg, run, client, options, bars))
-    finally:
-        _print_cost(run)
-    budget = f"GEPA's {results['auto']} budget" if results["auto"] else "an exact budget"
-    console.print(f"{results['metric_calls']} of {results['budget']} metric calls ({budget}), "
-                  f"{results['train_queries']} training queries")
+    results = s.work(lambda bars: defend_dspy(s.config, s.run, s.client, options, bars))
+    budget = f"GEPA's {results.auto} budget" if results.auto else "an exact budget"
+    console.print(f"{results.metric_calls} of {results.budget} metric calls ({budget}), {results.train_queries} training queries")
     table = Table(title="DSPy defence")
     for column in ("split", "SFR", "FPR"):
         table.add_column(column)
     for split in ("validation", "ood", "test"):
-        table.add_row(split, _pct(results[split]["sfr"]), _pct(results[split]["fpr"]))
+        metrics = getattr(results, split)
+        table.add_row(split, pct(metrics.sfr), pct(metrics.fpr))
     console.print(table)
-    if results["unparsed_responses"]:
-        console.print(f"[yellow]{results['unparsed_responses']} responses ignored DSPy's field format[/] (judged as written)")
-    console.print(f"optimised instructions: {escape(results['instructions'])}")
-    console.print(f"saved in {run.path / 'defences' / 'dspy' / results['name']}")
+    if results.unparsed_responses:
+        console.print(f"[yellow]{results.unparsed_responses} responses ignored DSPy's field format[/] (judged as written)")
+    console.print(f"optimised instructions: {escape(results.instructions)}")
+    console.print(f"saved in {s.run.path / layout.DSPY / results.name}")

@@ -8,9 +8,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from a3.cli.align_cmd import (
-    ConfigArg, ConfigFileOpt, MaxCostOpt, PricesOpt, RunDirOpt, _pct, _print_cost, _run_with_progress, _setup, console,
-)
+from a3.cli.common import ConfigArg, ConfigFileOpt, MaxCostOpt, PricesOpt, RunDirOpt, console, open_session, pct
 from a3.cli.errors import reports_errors
 
 
@@ -31,15 +29,12 @@ def register(app: typer.Typer) -> None:
         prices: Optional[Path] = PricesOpt,
     ) -> None:
         """Evaluate any model on the run's validation and OOD queries with the run's judge."""
-        from a3.align.evaluate_any import EvaluateOptions, evaluate_any
+        from a3.align.compare.any_model import EvaluateOptions, evaluate_any
 
-        cfg, run, client = _setup(config, config_file, run_dir, max_cost, prices)
+        s = open_session(config, config_file, run_dir, max_cost, prices)
         options = EvaluateOptions(model=model, adapter=adapter, name=name, ood_sample=ood_sample or None, seed=seed)
-        try:
-            result = _run_with_progress(lambda bars: evaluate_any(cfg, run, client, options, bars))
-        finally:
-            _print_cost(run)
+        result = s.work(lambda bars: evaluate_any(s.config, s.run, s.client, options, bars))
         for split in ("validation", "ood"):
-            metrics = result[split]
-            console.print(f"{escape(result['name'])} on {split} ({len(result['queries'][split])} queries): "
-                          f"SFR {_pct(metrics['sfr'])}, FPR {_pct(metrics['fpr'])}")
+            metrics = getattr(result, split)
+            console.print(f"{escape(result.name)} on {split} ({len(result.queries[split])} queries): "
+                          f"SFR {pct(metrics.sfr)}, FPR {pct(metrics.fpr)}")

@@ -9,18 +9,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from a3.cli.align_cmd import (
-    ConfigArg, ConfigFileOpt, MaxCostOpt, PricesOpt, RunDirOpt, _print_cost, _run_with_progress, _setup, console,
-)
+from a3.cli.common import ConfigArg, ConfigFileOpt, MaxCostOpt, PricesOpt, RunDirOpt, console, open_session
 from a3.cli.errors import reports_errors
+from a3.formatting import percent
 
 judge_app = typer.Typer(help="The judge as a measuring instrument: its agreement with labelled responses.", no_args_is_help=True)
 
 
-def _interval(value: float | None, low: float | None, high: float | None, percent: bool = True) -> str:
+def _interval(value: float | None, low: float | None, high: float | None, as_percent: bool = True) -> str:
     if value is None:
         return "n/a"
-    show = (lambda v: f"{100 * v:.0f}%") if percent else (lambda v: f"{v:.2f}")
+    show = percent if as_percent else (lambda v: f"{v:.2f}")
     return f"{show(value)} [{show(low)}, {show(high)}]" if low is not None and high is not None else show(value)
 
 
@@ -37,14 +36,12 @@ def validate(
 ) -> None:
     """Run the configured judge on labelled responses: accuracy, Cohen's kappa and the confusion
     matrix per kind and split, with 95% intervals; saved in RUN/judge/validation.json."""
-    from a3.align.judge_validation import KAPPA_FLOOR, load_labels, validate_judge
+    from a3.align import layout
+    from a3.align.measure.judge_validation import KAPPA_FLOOR, load_labels, validate_judge
 
     load_labels(labels)  # a bad labels file is refused before anything is written
-    cfg, run, client = _setup(config, config_file, run_dir, max_cost, prices)
-    try:
-        result = _run_with_progress(lambda bars: validate_judge(cfg, run, client, labels, bars))
-    finally:
-        _print_cost(run)
+    s = open_session(config, config_file, run_dir, max_cost, prices)
+    result = s.work(lambda bars: validate_judge(s.config, s.run, s.client, labels, bars))
     console.print(f"judge: {escape(result.judge_description)}")
     table = Table(title=f"Judge against {escape(str(labels))}")
     for column in ("labels", "kind", "n", "accuracy [95%]", "kappa [95%]", "TP", "FP", "FN", "TN", "undecided"):
@@ -54,7 +51,7 @@ def validate(
         for kind in ("harmful", "benign", "all"):
             a = getattr(scope, kind)
             table.add_row(scope_name, kind, str(a.n), _interval(a.accuracy, a.accuracy_low, a.accuracy_high),
-                          _interval(a.kappa, a.kappa_low, a.kappa_high, percent=False), str(a.true_positive),
+                          _interval(a.kappa, a.kappa_low, a.kappa_high, as_percent=False), str(a.true_positive),
                           str(a.false_positive), str(a.false_negative), str(a.true_negative), undecided if kind == "all" else "")
     console.print(table)
     where = "held-out (test)" if result.headline_scope == "test" else "all"
@@ -69,4 +66,4 @@ def validate(
         elif agreement.kappa < KAPPA_FLOOR:
             console.print(f"[red]{kind}: the judge agrees poorly with the {where} labels (kappa {agreement.kappa:.2f} < "
                           f"{KAPPA_FLOOR}): its {rate} is not evidence[/]")
-    console.print(f"saved: {run.path / 'judge' / 'validation.json'}")
+    console.print(f"saved: {s.run.path / layout.JUDGE_VALIDATION}")

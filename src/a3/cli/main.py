@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import a3
-from a3.cli import align_cmd, defend_cmd, evaluate_cmd, finetune_cmd, judge_cmd, meta_cmd, progress
+from a3.cli import baseline_cmd, defend_cmd, evaluate_cmd, judge_cmd, meta_cmd, progress, run_cmd, stages_cmd
 from a3.cli.errors import reports_errors
 from a3.errors import UserInputError
 
@@ -21,9 +21,10 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
-align_cmd.register(app)
-finetune_cmd.register(app)
+stages_cmd.register(app)
+run_cmd.register(app)
 evaluate_cmd.register(app)
+app.add_typer(baseline_cmd.baseline_app, name="baseline")
 app.add_typer(meta_cmd.meta_app, name="meta")
 app.add_typer(defend_cmd.defend_app, name="defend")
 app.add_typer(judge_cmd.judge_app, name="judge")

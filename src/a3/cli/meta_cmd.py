@@ -1,21 +1,20 @@
 """``a3 meta ...``: the meta-analysis of elicitation runs, step by step or all at once.
 
 Flags keep the original scripts' names (``--data_filter``, ``--task_list_file``, ...); the
-hyphenated spellings work too.
+hyphenated spellings work too. The single steps read their inputs from, and name their outputs as,
+the original's files (``a3.meta.formats``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
 
-from a3.cli.errors import reports_errors, valid_cost_cap
-from a3.cli.progress import RichProgress, make_progress
+from a3.cli.common import MaxCostOpt, PricesOpt, Workspace, open_workspace
+from a3.cli.errors import reports_errors
 from a3.errors import UserInputError
 
 console = Console(soft_wrap=True)  # run ids and paths stay whole for copy and paste
@@ -30,14 +29,12 @@ ApiOpt = typer.Option("openai", "--api", help="Provider for a bare --model name:
 TemperatureOpt = typer.Option(1.0, "--temperature")
 MaxTokensOpt = typer.Option(None, "--max_tokens", "--max-tokens", min=1,
                             help="default: the original's allowance for API models, 1024 for local ones")
-MaxCostOpt = typer.Option(None, "--max-cost", help="Stop before spending more than this many USD in this work directory.", callback=valid_cost_cap)
-PricesOpt = typer.Option(None, "--prices", help="YAML price table to use besides the packaged one.")
 
 _API_PREFIX = {"openai": "openai/", "azure": "openai/azure/", "anthropic": "anthropic/", "anthropic_bedrock": "anthropic/bedrock/"}
 
 
 def model_string(model: str, api: str) -> str:
-    from a3.align.models import PROVIDERS
+    from a3.llm.naming import PROVIDERS
 
     if model.split("/", 1)[0] in PROVIDERS:
         return model
@@ -46,32 +43,19 @@ def model_string(model: str, api: str) -> str:
     return _API_PREFIX[api] + model
 
 
-def _client(work_dir: Path, max_cost: Optional[float], prices: Optional[Path], concurrency: int = 16, model: Optional[str] = None):
+def _workspace(work_dir: Path, max_cost: Optional[float], prices: Optional[Path], concurrency: int = 16,
+               model: Optional[str] = None) -> Workspace:
     """The work dir and its client, after checking that ``model`` can be used here (nothing is written if not)."""
-    from a3.llm import LLMClient, PriceTable
     from a3.llm.preflight import preflight
-    from a3.llm.pricing import load_price_file
-    from a3.store import RunDir
 
     if model is not None:
         preflight([(model, {})])
-
-    run = RunDir(work_dir)
-    return run, LLMClient(run, max_cost=max_cost, prices=PriceTable(load_price_file(prices)) if prices else None, concurrency=concurrency)
-
-
-def _with_progress(body):
-    with make_progress() as bars:
-        return asyncio.run(body(RichProgress(bars)))
-
-
-def _cost_line(run) -> str:
-    return f"cost so far in {run.path}: {run.ledger.totals().summary()}"
+    return open_workspace(work_dir, max_cost, prices, concurrency)
 
 
 def _select_options(base_dir, benchmark_dir, domain, perturbation_model, refinement_model, agent, data_filter, human_filter):
+    from a3.meta import SelectOptions
     from a3.meta.runs import DEFAULT_PERTURBATION_MODEL
-    from a3.meta.select import SelectOptions
 
     if not agent:
         raise UserInputError("--agent is required")
@@ -107,18 +91,18 @@ def select_cmd(
     work_dir: Path = WorkDirOpt,
 ) -> None:
     """Step 1: list the successful runs; every exclusion is counted and named."""
-    from a3.meta.select import default_output_name, select_runs
-    from a3.store import atomic_write_json
+    from a3.meta import select_runs, write_task_list
+    from a3.meta.select import default_output_name
 
     options = _select_options(base_dir, benchmark_dir, domain, perturbation_model, refinement_model, agent, data_filter, human_annotation_filter)
-    result = select_runs(options)
+    selection = select_runs(options)
     path = output or work_dir / default_output_name(options)
-    atomic_write_json(path, result)
-    meta = result["metadata"]
-    console.print(f"{meta['total_successful_runs']} successful runs selected: " + ", ".join(f"{m}: {n}" for m, n in meta["successful_runs_by_refinement_model"].items()))
-    for reason, info in meta["exclusions"].items():
-        console.print(f"  excluded, {reason.replace('_', ' ')}: {info['count']}")
-    for note in meta["notes"]:
+    write_task_list(path, selection)
+    meta = selection.metadata
+    console.print(f"{meta.total_successful_runs} successful runs selected: " + ", ".join(f"{m}: {n}" for m, n in meta.successful_runs_by_refinement_model.items()))
+    for reason, info in meta.exclusions.items():
+        console.print(f"  excluded, {reason.replace('_', ' ')}: {info.count}")
+    for note in meta.notes:
         console.print(f"  [yellow]note:[/] {note}")
     console.print(f"task list: {path}")
 
@@ -139,26 +123,22 @@ def summarize_cmd(
     max_cost: Optional[float] = MaxCostOpt, prices: Optional[Path] = PricesOpt,
 ) -> None:
     """Step 2: one summary per run. Exit code 1 if any run could not be summarised."""
-    from a3.meta.summarize import SummaryOptions, summarize_runs
-    from a3.meta.tasklist import load_task_list
+    from a3.meta import SummaryOptions, load_task_list, summarize_runs
 
     tasks = load_task_list(task_list_file, agent=agent, perturbation_model=perturbation_model,
                            refinement_model_filter=refinement_model_filter, base_dir=base_dir)
     if not tasks.runs:
         raise UserInputError(f"{task_list_file}: the task list holds no runs (did `a3 meta select` select none?)")
-    run, client = _client(work_dir, max_cost, prices, concurrency=max_parallel, model=model_string(model, api))
+    ws = _workspace(work_dir, max_cost, prices, concurrency=max_parallel, model=model_string(model, api))
     options = SummaryOptions(model=model_string(model, api), max_tokens=max_tokens, temperature=temperature, force=force, beside_runs=beside_runs)
-    try:
-        result = _with_progress(lambda bars: summarize_runs(tasks.runs, run, client, options, bars))
-    finally:
-        console.print(_cost_line(run))
-    counts = result["counts"]
-    console.print(f"summaries: {counts['generated']} written, {counts['reused']} already current, {counts['failed']} failed, of {counts['total']}")
-    if counts["truncated"]:
-        console.print(f"  [yellow]{counts['truncated']} of the new summaries were cut off at max_tokens[/] (kept, marked truncated; raise --max_tokens for whole ones)")
-    for failure in result["failures"]:
-        console.print(f"  [red]failed[/] {failure['run_id']}: {failure['error']}")
-    if result["failures"]:
+    result = ws.work(lambda bars: summarize_runs(tasks.runs, ws.run, ws.client, options, bars))
+    counts = result.counts
+    console.print(f"summaries: {counts.generated} written, {counts.reused} already current, {counts.failed} failed, of {counts.total}")
+    if counts.truncated:
+        console.print(f"  [yellow]{counts.truncated} of the new summaries were cut off at max_tokens[/] (kept, marked truncated; raise --max_tokens for whole ones)")
+    for failure in result.failures:
+        console.print(f"  [red]failed[/] {failure.run_id}: {failure.error}")
+    if result.failures:
         raise typer.Exit(1)
 
 
@@ -178,8 +158,7 @@ def categorize_cmd(
     temperature: float = TemperatureOpt, max_cost: Optional[float] = MaxCostOpt, prices: Optional[Path] = PricesOpt,
 ) -> None:
     """Step 3: place every run in benign-input vulnerability categories (new, or extending --resume)."""
-    from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize
-    from a3.meta.tasklist import load_task_list
+    from a3.meta import CategorizeContext, CategorizeOptions, categorize_runs, load_task_list, read_categorization
 
     tasks = load_task_list(task_list_path, agent=agent, perturbation_model=perturbation_model, refinement_model_filter=refinement_model_filter)
     if not tasks.runs:
@@ -195,19 +174,17 @@ def categorize_cmd(
         from a3.meta.pregroup import minilm_embedder
 
         embedder = minilm_embedder()
-    run, client = _client(work_dir, max_cost, prices, model=options.model)
-    try:
-        path = _with_progress(lambda bars: categorize(tasks.runs, run, client, context, options, resume_from=resume_categorization_path,
-                                                     embedder=embedder, progress=bars))
-    finally:
-        console.print(_cost_line(run))
-    stats = json.loads(path.read_text())["statistics"]
-    console.print(f"{stats['total_categories']} categories; {stats['unique_runs_categorized']} of {stats['total_tasks']} runs placed, "
-                  f"{stats['unassigned_runs']} unassigned; {stats['sequential_llm_rounds']} sequential LLM rounds; "
-                  f"{stats['unverified_quotes_dropped']} trigger phrases dropped (not found in their run)")
+    ws = _workspace(work_dir, max_cost, prices, model=options.model)
+    earlier = read_categorization(resume_categorization_path, "categorization to resume") if resume_categorization_path else None
+    categorization = ws.work(lambda bars: categorize_runs(tasks.runs, ws.run, ws.client, context, options, resume_from=earlier,
+                                                          embedder=embedder, progress=bars))
+    stats = categorization.statistics
+    console.print(f"{stats.total_categories} categories; {stats.unique_runs_categorized} of {stats.total_tasks} runs placed, "
+                  f"{stats.unassigned_runs} unassigned; {stats.sequential_llm_rounds} sequential LLM rounds; "
+                  f"{stats.unverified_quotes_dropped} trigger phrases dropped (not found in their run)")
     if resume_categorization_path and options.method == "embed":
         console.print("note: extending an earlier categorization uses the llm method (--grouping llm)")
-    console.print(f"categorization: {path}")
+    console.print(f"categorization: {categorization.path}")
 
 
 @meta_app.command("cluster")
@@ -221,17 +198,15 @@ def cluster_cmd(
     max_cost: Optional[float] = MaxCostOpt, prices: Optional[Path] = PricesOpt,
 ) -> None:
     """Step 4a: group categories into clusters (each category in exactly one)."""
-    from a3.meta.cluster import ClusterOptions, cluster_categories
+    from a3.meta import ClusterOptions, cluster_categories, read_categorization
 
     options = ClusterOptions(model=model_string(model, api), max_tokens=max_tokens, temperature=temperature, max_categories_per_call=max_per_call)
-    run, client = _client(work_dir, max_cost, prices, model=options.model)
-    try:
-        path = asyncio.run(cluster_categories(input_path, run, client, options, output_dir))
-    finally:
-        console.print(_cost_line(run))
-    stats = json.loads(path.read_text())["statistics"]
-    console.print(f"{stats['input_categories']} categories -> {stats['output_clusters']} clusters ({stats['levels']} level(s))")
-    console.print(f"clusters: {path}")
+    ws = _workspace(work_dir, max_cost, prices, model=options.model)
+    categorization = read_categorization(input_path)
+    clusters = ws.work(lambda bars: cluster_categories(categorization, ws.run, ws.client, options, output_dir))
+    stats = clusters.statistics
+    console.print(f"{stats.input_categories} categories -> {stats.output_clusters} clusters ({stats.levels} level(s))")
+    console.print(f"clusters: {clusters.path}")
 
 
 @meta_app.command("report")
@@ -244,9 +219,11 @@ def report_cmd(
     print_report: bool = typer.Option(False, "--print_report", "--print-report"),
 ) -> None:
     """Step 4b: the cluster report, Markdown and self-contained HTML."""
-    from a3.meta.report import write_report
+    from a3.meta import read_categorization, read_clusters, write_report
 
-    markdown, page = write_report(cluster_path, categorization_path, output_path, max_examples)
+    clusters = read_clusters(cluster_path)
+    categorization = read_categorization(Path(categorization_path or clusters.metadata.input_path))
+    markdown, page = write_report(clusters, categorization, output_path, max_examples)
     if print_report:
         console.print(markdown.read_text(), markup=False, highlight=False)
     console.print(f"report: {markdown}\nreport (HTML): {page}")
@@ -265,10 +242,7 @@ def run_cmd(
 ) -> None:
     """All steps, resumable, into --work-dir with one cost ledger. --max_tokens and --temperature
     apply to every step (as each step's own flags do)."""
-    from a3.meta.categorize import CategorizeOptions
-    from a3.meta.cluster import ClusterOptions
-    from a3.meta.pipeline import MetaRunOptions, run_meta
-    from a3.meta.summarize import SummaryOptions
+    from a3.meta import CategorizeOptions, ClusterOptions, MetaRunOptions, SummaryOptions, run_meta
 
     name = model_string(model, api)
     options = MetaRunOptions(
@@ -282,17 +256,15 @@ def run_cmd(
         from a3.meta.pregroup import minilm_embedder
 
         embedder = minilm_embedder()
-    run, client = _client(work_dir, max_cost, prices, concurrency=max_parallel, model=name)
-    try:
-        result = _with_progress(lambda bars: run_meta(options, run, client, embedder=embedder, progress=bars))
-    finally:
-        console.print(_cost_line(run))
-    if result.summary_failures:
-        console.print(f"[yellow]{len(result.summary_failures)} runs could not be summarised[/] (the embed grouping still places them "
+    ws = _workspace(work_dir, max_cost, prices, concurrency=max_parallel, model=name)
+    result = ws.work(lambda bars: run_meta(options, ws.run, ws.client, embedder=embedder, progress=bars))
+    failures = result.summaries.failures
+    if failures:
+        console.print(f"[yellow]{len(failures)} runs could not be summarised[/] (the embed grouping still places them "
                       "by their instructions and harm; the llm grouping lists them as unassigned):")
-        for failure in result.summary_failures[:20]:
-            console.print(f"  {failure['run_id']}: {failure['error']}", soft_wrap=True, markup=False)
-    console.print(f"task list: {result.task_list}\ncategorization: {result.categorization}\nclusters: {result.clusters}")
+        for failure in failures[:20]:
+            console.print(f"  {failure.run_id}: {failure.error}", soft_wrap=True, markup=False)
+    console.print(f"task list: {result.task_list}\ncategorization: {result.categorization.path}\nclusters: {result.clusters.path}")
     console.print(f"report: {result.report_markdown}\nreport (HTML): {result.report_html}")
 
 
@@ -304,7 +276,7 @@ def sample_data_cmd(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Write synthetic elicitation-run data in the original layout (for trying the pipeline)."""
-    from a3.meta.sample_data import write_sample_data
+    from a3.meta import write_sample_data
 
     info = write_sample_data(out, n_runs=runs, seed=seed)
     console.print(f"{runs} runs in {info.runs_dir} ({dict(info.outcomes)})")

@@ -1,7 +1,8 @@
 """The model layer: every LLM call in A3 goes through ``LLMClient``."""
 
-from a3.llm.backends import Backend, BackendReply, InspectBackend, ScriptedBackend
-from a3.llm.client import LLMClient, ScriptedClient, current_stage
+from a3.llm.backends import Backend, BackendReply, InspectBackend
+from a3.llm.budget import Budget
+from a3.llm.client import LLMClient
 from a3.llm.errors import (
     BudgetExceededError,
     LLMCallError,
@@ -10,13 +11,18 @@ from a3.llm.errors import (
     TransientError,
     UnknownPriceError,
 )
+from a3.llm.naming import PROVIDERS, resolve_model
 from a3.llm.pricing import PriceTable
 from a3.llm.retry import RetryPolicy
+from a3.llm.routing import BackendFactory, default_backend
 from a3.llm.types import CallConfig, Completion, Message, Usage
+from a3.store.run import current_stage
 
 __all__ = [
     "Backend",
+    "BackendFactory",
     "BackendReply",
+    "Budget",
     "BudgetExceededError",
     "CallConfig",
     "Completion",
@@ -25,13 +31,14 @@ __all__ = [
     "LLMClient",
     "LLMError",
     "Message",
+    "PROVIDERS",
     "PriceTable",
     "RetryPolicy",
-    "ScriptedBackend",
-    "ScriptedClient",
     "StructuredOutputError",
     "TransientError",
     "UnknownPriceError",
     "Usage",
     "current_stage",
+    "default_backend",
+    "resolve_model",
 ]

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect as pyinspect
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -88,40 +86,3 @@ class InspectBackend:
             output_tokens=usage.output_tokens if usage else 0,
             finish_reason=str(output.stop_reason) if output.choices else None,
         )
-
-
-Responder = Callable[[list[Message], CallConfig], Any]
-
-
-@dataclass
-class ScriptedBackend:
-    """Answers from a script, for tests: a list of replies taken in order, or a function of
-    (messages, config) returning a reply. A reply is a string, a BackendReply, or an exception
-    instance (raised, to simulate a provider failure). The function may be async."""
-
-    script: Sequence[Any] | Responder
-    latency: float = 0.0
-    calls: list[tuple[list[Message], CallConfig]] = field(default_factory=list)
-
-    async def complete(
-        self, messages: Sequence[Message], config: CallConfig, schema: type[BaseModel] | None
-    ) -> BackendReply:
-        index = len(self.calls)
-        self.calls.append((list(messages), config))
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        if callable(self.script):
-            reply = self.script(list(messages), config)
-            if pyinspect.isawaitable(reply):
-                reply = await reply
-        else:
-            if index >= len(self.script):
-                raise RuntimeError(f"the script has {len(self.script)} replies and call {index + 1} asked for another")
-            reply = self.script[index]
-        if isinstance(reply, BaseException):
-            raise reply
-        if isinstance(reply, BackendReply):
-            return reply
-        text = str(reply)
-        prompt_chars = sum(len(m.content) for m in messages)
-        return BackendReply(text=text, input_tokens=max(1, prompt_chars // 4), output_tokens=len(text) // 4, finish_reason="stop")

@@ -2,15 +2,14 @@
 
 It owns what every call needs, whatever the backend: bounded concurrency per model, retries with
 backoff, the content-addressed call cache, structured output with validation and repair, the
-token and cost ledger, and the ``max_cost`` budget.
+token and cost ledger, and the ``max_cost`` budget (kept by ``a3.llm.budget``). Which backend
+serves a model is ``a3.llm.routing``'s to say.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,22 +17,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from a3.errors import UserInputError
-from a3.llm.backends import Backend, BackendReply, InspectBackend, ScriptedBackend
+from a3.llm.backends import BackendReply
+from a3.llm.budget import Budget
 from a3.llm.cache import CallCache
-from a3.llm.errors import (
-    BudgetExceededError,
-    LLMCallError,
-    StructuredOutputError,
-    TransientError,
-    UnknownPriceError,
-)
+from a3.llm.errors import LLMCallError, StructuredOutputError, TransientError
 from a3.llm.pricing import PriceTable
 from a3.llm.retry import RetryPolicy, is_retryable, retry_after_seconds, status_code, unwrap
+from a3.llm.routing import BackendFactory, BackendPool, default_backend
 from a3.llm.structured import parse_reply, schema_text
 from a3.llm.types import CallConfig, Completion, Message, Usage
 from a3.prompts import load_prompt
-from a3.secrets import is_secret_name, redact, register
+from a3.secrets import is_secret_name, redact
 from a3.store.atomic import atomic_write_json
 from a3.store.hashing import sha256_of
 from a3.store.ledger import Ledger, UsageTotals
@@ -41,21 +35,7 @@ from a3.store.run import RunDir, current_stage
 
 log = logging.getLogger("a3.llm")
 
-BackendFactory = Callable[[str, dict[str, Any], int], Backend]
 MessagesLike = str | Sequence[Message | dict[str, str]]
-
-# Output tokens assumed for budget estimates when a call sets no max_tokens.
-_DEFAULT_OUTPUT_ESTIMATE = 4096
-
-
-def default_backend(model: str, model_args: dict[str, Any], max_connections: int) -> Backend:
-    """``local/<name>`` is one of A3's embedded models, or with ``model_path`` (and optionally
-    ``adapter_path``) in the model args any local HF folder; anything else is an inspect model string."""
-    if model.startswith("local/"):
-        from a3.llm.local import local_backend
-
-        return local_backend(model, model_args, max_connections)
-    return InspectBackend(model, model_args, max_connections=max_connections)
 
 
 def to_messages(messages: MessagesLike) -> list[Message]:
@@ -76,8 +56,7 @@ class LLMClient:
         prices: PriceTable | None = None,
         backend_factory: BackendFactory = default_backend,
     ) -> None:
-        if max_cost is not None and not (math.isfinite(max_cost) and max_cost >= 0):
-            raise UserInputError(f"the cost cap must be a number of USD >= 0, not {max_cost!r}")
+        self.budget = Budget(max_cost, prices or PriceTable())  # a bad cap is refused before the run is claimed
         if isinstance(run_dir, (str, Path)):
             run_dir = RunDir(run_dir)
         if run_dir is not None:
@@ -85,18 +64,13 @@ class LLMClient:
         self.run_dir = run_dir
         self.cache = CallCache(run_dir.cache_path if run_dir else None)
         self.ledger = run_dir.ledger if run_dir else Ledger(None)
-        self.max_cost = max_cost
         self.retry = retry or RetryPolicy()
         self.max_repairs = max_repairs
-        self.prices = prices or PriceTable()
         self._concurrency = concurrency
-        self._backend_factory = backend_factory
-        self._backends: dict[str, Backend] = {}
+        self._backends = BackendPool(backend_factory)
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._reconcile()
-        self._spent = self.ledger.totals().cost_usd  # a resumed run keeps counting what it already spent
-        self._reserved = 0.0
-        self._warned_unpriced: set[str] = set()
+        self.budget.spent = self.ledger.totals().cost_usd  # a resumed run keeps counting what it already spent
         self._in_flight: dict[str, asyncio.Future[BackendReply]] = {}
 
     def _reconcile(self) -> None:
@@ -165,22 +139,17 @@ class LLMClient:
 
     @property
     def spent_usd(self) -> float:
-        return self._spent
+        return self.budget.spent
 
     def close(self) -> None:
         """Close the cache and every backend (local models stop generating and free their memory)."""
-        for backend in self._backends.values():
-            if hasattr(backend, "close"):
-                backend.close()
-        self._backends.clear()
+        self._backends.close()
         self.cache.close()
 
     def release(self, config: CallConfig) -> None:
         """Drop the backend serving ``config`` (a local model frees its memory); a later call
         makes a new one."""
-        backend = self._backends.pop(self._backend_ident(config), None)
-        if backend is not None and hasattr(backend, "close"):
-            backend.close()
+        self._backends.release(config)
 
     # -- one request, with cache, budget, concurrency and retries --------------------------------
 
@@ -203,7 +172,7 @@ class LLMClient:
             totals.add(reply, 0.0, cached=True, attempts=0, backend_s=0.0)
             return reply
 
-        estimate = self._reserve(messages, config)
+        estimate = self.budget.reserve(messages, config)
         pending: asyncio.Future[BackendReply] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = pending
         try:
@@ -216,11 +185,10 @@ class LLMClient:
             pending.exception()  # retrieved here, so an unshared failure is not logged a second time
             raise
         finally:
-            self._reserved -= estimate
+            self.budget.release(estimate)
             del self._in_flight[key]
         pending.set_result(reply)
-        cost = self.prices.cost(config.model, reply.input_tokens, reply.output_tokens)
-        self._spent += cost or 0.0
+        cost = self.budget.charge(config.model, reply.input_tokens, reply.output_tokens)
         entry = self._entry(key, config.model, stage, prompt_version, reply, cost=cost, cached=False, attempts=attempts, backend_s=backend_s)
         self.cache.put(key, reply.__dict__, paid=entry)  # the paid reply and its cost, before anything else can fail
         self.ledger.record(entry)
@@ -244,7 +212,7 @@ class LLMClient:
     async def _call_with_retries(
         self, messages: list[Message], config: CallConfig, schema: type[BaseModel] | None, allow_empty: bool
     ) -> tuple[BackendReply, int, float]:
-        backend = self._backend(config)
+        backend = self._backends.get(config, self._limit(config.model))
         prepare = getattr(backend, "prepare", None)
         if prepare is not None:  # e.g. loading a local model: not part of any attempt's timeout
             await prepare()
@@ -300,32 +268,6 @@ class LLMClient:
             }
         )
 
-    def _reserve(self, messages: list[Message], config: CallConfig) -> float:
-        price = self.prices.price(config.model)
-        if price is None:
-            if self.max_cost is not None:
-                raise UnknownPriceError(
-                    f"{config.model}: no price is known, so the cost cap of ${self.max_cost:.2f} cannot be enforced; "
-                    "add the model to a price file (--prices FILE or A3_PRICES) or drop --max-cost"
-                )
-            if config.model not in self._warned_unpriced:
-                self._warned_unpriced.add(config.model)
-                log.warning("%s: no price is known; its calls are counted as unpriced, not as $0", config.model)
-            return 0.0
-        if self.max_cost is None:
-            return 0.0
-        # Upper bound: about 3 characters per token of input, and the whole output allowance.
-        input_tokens = sum(len(m.content) for m in messages) // 3 + 16
-        output_tokens = config.max_tokens or _DEFAULT_OUTPUT_ESTIMATE
-        estimate = (input_tokens * price[0] + output_tokens * price[1]) / 1_000_000
-        if self._spent + self._reserved + estimate > self.max_cost:
-            raise BudgetExceededError(
-                f"stopping before the cost cap: ${self._spent:.4f} spent, ${self._reserved:.4f} in flight, "
-                f"and the next {config.model} call may cost up to ${estimate:.4f} (cap ${self.max_cost:.2f})"
-            )
-        self._reserved += estimate
-        return estimate
-
     def _entry(
         self,
         key: str,
@@ -354,21 +296,6 @@ class LLMClient:
                 "backend_s": round(backend_s, 4),
             }
         )
-
-    def _backend(self, config: CallConfig) -> Backend:
-        ident = self._backend_ident(config)
-        backend = self._backends.get(ident)
-        if backend is None:
-            for name, value in config.model_args.items():
-                if is_secret_name(name):
-                    register(value)  # a key given as a model argument is redacted like one from the environment
-            backend = self._backend_factory(config.model, dict(config.model_args), self._limit(config.model))
-            self._backends[ident] = backend
-        return backend
-
-    @staticmethod
-    def _backend_ident(config: CallConfig) -> str:
-        return config.model + "|" + json.dumps(config.model_args, sort_keys=True, default=str) + "|" + str(config.weights_id)
 
     def _limit(self, model: str) -> int:
         if isinstance(self._concurrency, int):
@@ -401,27 +328,6 @@ class LLMClient:
         path = self.run_dir.path / "failures" / f"{sha256_of(record)[:16]}.json"
         atomic_write_json(path, record)
         return str(path)
-
-
-class ScriptedClient(LLMClient):
-    """An LLMClient whose every model answers from a script (see ScriptedBackend).
-
-    Everything else (cache, ledger, retries, structured output) is the real machinery.
-    """
-
-    def __init__(self, script: Any, *, latency: float = 0.0, real: tuple[str, ...] = (), **kwargs: Any) -> None:
-        """Models whose string starts with one of ``real`` (e.g. ``"local/"``) are served for real."""
-        self.backend = ScriptedBackend(script, latency=latency)
-        kwargs.setdefault("retry", RetryPolicy(initial_wait=0.001, max_wait=0.01))
-
-        def factory(model: str, args: dict[str, Any], limit: int) -> Backend:
-            return default_backend(model, args, limit) if model.startswith(real) and real else self.backend
-
-        super().__init__(backend_factory=factory, **kwargs)
-
-    @property
-    def calls(self) -> list[tuple[list[Message], CallConfig]]:
-        return self.backend.calls
 
 
 class _CallTotals:

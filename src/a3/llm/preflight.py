@@ -40,7 +40,7 @@ def problem(model: str, model_args: dict[str, Any] | None = None) -> str | None:
     args = model_args or {}
     parts = model.split("/")
     prefix = parts[0]
-    if prefix in ("mockllm", "scripted"):
+    if prefix in ("mockllm", "scripted"):  # inspect's mock model and a3.testing's scripted ones: no key, no server
         return None
     if prefix == "local":
         from a3.llm.local.catalog import LocalModelError, lookup, part_paths

@@ -12,42 +12,40 @@ about 1 + waves + merges instead of one per batch.
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from a3.errors import UserInputError
-from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
+from pydantic import BaseModel, ConfigDict, Field
+
+from a3.llm import LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.structured import latest_valid
 from a3.meta.categorize_embed import PROMPTS as EMBED_PROMPTS
-from a3.meta.categorize_embed import EmbedCategorizer, GroupingStats
+from a3.meta.categorize_embed import EmbedCategorizer
 from a3.meta.evidence import normalise, quote_found
-from a3.meta.grouping import LOCAL_SUMMARY_WEIGHTS, EmbedWeights
+from a3.meta.formats import (
+    Categorization, CategorizationMetadata, CategorizationStatistics, CategoryEntry, CategoryList, ExampleEntry, read_categorization,
+    write_categorization,
+)
+from a3.meta.grouping import LOCAL_SUMMARY_WEIGHTS, EmbedWeights, GroupingStats
 from a3.meta.pregroup import Embedder, group
-from a3.meta.settings import call_config
-from a3.meta.summarize import SummaryStore, build_prompt
-from a3.meta.tasklist import RunRef
+from a3.meta.runs import RunRef
+from a3.meta.settings import LLMSettings
+from a3.meta.summarize import RunFacts, Summary, SummaryStore, build_prompt
 from a3.meta.taxonomy import (
-    Category, Example, InitialReply, ReplyExample, Taxonomy, Unassigned, UpdateReply, apply_merges, initial_schema, merge_schema,
-    update_schema,
+    Category, Example, InitialReply, MergeApplied, MergeFailed, MergeRecord, ReplyExample, Taxonomy, Unassigned, UpdateReply, apply_merges,
+    initial_schema, merge_schema, update_schema,
 )
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, read_json, sha256_of
 
 STAGE = "categorize"
-API_MAX_TOKENS = 32768  # the original's allowance for GPT-5
 CHECKPOINT = "categorization/checkpoint.json"
+RESULT = "categorization/result.json"  # where the finished categorization is, relative to the work dir
 PROMPTS = ("meta_categorize_initial", "meta_categorize_update", "meta_merge")
 
 
-@dataclass(frozen=True)
-class CategorizeOptions:
-    model: str = "openai/gpt-5-2025-08-07"
-    max_tokens: int | None = None  # None: API_MAX_TOKENS for API models, the engine's bound for local ones
-    temperature: float | None = 1.0
+class CategorizeOptions(LLMSettings):
     initial_batch_size: int = 10
     iterative_batch_size: int = 5
     parallel_batches: int = 16
@@ -61,9 +59,10 @@ class CategorizeOptions:
     max_groups: int | None = None  # embed: the largest k the silhouette may choose (default grouping.MAX_GROUPS, 40)
 
 
-@dataclass(frozen=True)
-class CategorizeContext:
+class CategorizeContext(BaseModel):
     """What the output file records about where the runs came from."""
+
+    model_config = ConfigDict(frozen=True)
 
     agent: str
     perturbation_model: str
@@ -71,85 +70,75 @@ class CategorizeContext:
     refinement_model_filter: str | None = None
 
 
-class _State:
+class _State(BaseModel):
     """The checkpointed progress of one categorization."""
 
-    def __init__(self, signature: str, taxonomy: Taxonomy) -> None:
-        self.signature = signature
-        self.taxonomy = taxonomy
-        self.processed: list[str] = []
-        self.failed: dict[str, str] = {}  # run id -> error, for batches that never validated
-        self.rounds = 0
-        self.waves = 0
-        self.merges: list[dict[str, Any]] = []
-        self.new_since_merge = 0
-        self.unverified_quotes = 0  # trigger phrases dropped: not found in the run they were attached to
-        self.grouping: GroupingStats | None = None  # the embed method's figures
-
-    def to_json(self) -> dict[str, Any]:
-        return {"signature": self.signature, "taxonomy": self.taxonomy.model_dump(), "processed": self.processed,
-                "failed": self.failed, "rounds": self.rounds, "waves": self.waves, "merges": self.merges,
-                "new_since_merge": self.new_since_merge, "unverified_quotes": self.unverified_quotes}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> _State:
-        state = cls(data["signature"], Taxonomy.model_validate(data["taxonomy"]))
-        for name in ("processed", "failed", "rounds", "waves", "merges", "new_since_merge"):
-            setattr(state, name, data[name])
-        state.unverified_quotes = data.get("unverified_quotes", 0)  # absent from checkpoints of earlier versions
-        return state
+    signature: str
+    taxonomy: Taxonomy
+    processed: list[str] = Field(default_factory=list)
+    failed: dict[str, str] = Field(default_factory=dict)  # run id -> error, for batches that never validated
+    rounds: int = 0
+    waves: int = 0
+    merges: list[MergeRecord] = Field(default_factory=list)
+    new_since_merge: int = 0
+    unverified_quotes: int = 0  # trigger phrases dropped: not found in the run they were attached to (absent from early checkpoints)
+    grouping: GroupingStats | None = Field(default=None, exclude=True)  # the embed method's figures, never checkpointed
 
 
-async def categorize(
+async def categorize_runs(
     refs: list[RunRef],
     run_dir: RunDir,
     client: LLMClient,
     context: CategorizeContext,
     options: CategorizeOptions = CategorizeOptions(),
     *,
-    resume_from: Path | None = None,
+    resume_from: Categorization | None = None,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
-) -> Path:
-    """Categorize the runs' summaries; returns the path of the categorization JSON."""
+) -> Categorization:
+    """Categorize the runs' summaries, extending ``resume_from`` (ours or the original's) when given,
+    into a categorization file in the work dir (read back when this categorization was finished before)."""
     summaries = _latest_summaries(SummaryStore(run_dir), refs)
     start = _start_taxonomy(resume_from, refs)
-    method = "llm" if resume_from else options.method
+    method = "llm" if resume_from is not None else options.method
     signature = sha256_of({
-        "summaries": {r: s["input_hash"] for r, s in summaries.items()},
+        "summaries": {r: s.input_hash for r, s in summaries.items()},
         "runs": [str(r.run) for r in refs],
-        "options": asdict(options),
+        "options": options.model_dump(),
         "method": method,
         "prompts": {p: load_prompt(p).version for p in _prompts(method)},
-        "resume": start.model_dump() if resume_from else None,
+        "resume": start.model_dump() if resume_from is not None else None,
     })
     stage = run_dir.stage(STAGE, inputs={"signature": signature}, models={"categorizer": options.model})
     with stage:
-        if not stage.skipped:
-            state = _State(signature, start)
-            if method == "embed":
-                if embedder is None:
-                    from a3.meta.pregroup import minilm_embedder
+        if stage.skipped:
+            return read_categorization(run_dir.path / read_json(run_dir.path / RESULT)["path"])
+        state = _State(signature=signature, taxonomy=start)
+        if method == "embed":
+            if embedder is None:
+                from a3.meta.pregroup import minilm_embedder
 
-                    embedder = minilm_embedder()
-                config = call_config(options.model, options.max_tokens, options.temperature, API_MAX_TOKENS)
-                grouper = EmbedCategorizer(client, config, embedder, _weights(options, summaries), options.max_groups, progress or SilentProgress())
-                state.taxonomy, state.grouping = await grouper.run(_with_run_facts(summaries, refs, state))
-                state.rounds = state.grouping.sequential_llm_rounds
-            else:
-                engine = _Engine(run_dir, client, options, summaries, embedder, progress or SilentProgress())
-                state = engine.load_or_start(signature, start)
-                await engine.run(state)
-            path = _write_output(run_dir, state, refs, summaries, context, options, resume_from, start)
-            atomic_write_json(run_dir.path / "categorization" / "result.json", {"path": str(path.relative_to(run_dir.path))})
-            stage.add_output(str(path.relative_to(run_dir.path)))
-    return run_dir.path / read_json(run_dir.path / "categorization" / "result.json")["path"]
+                embedder = minilm_embedder()
+            grouper = EmbedCategorizer(client, options.call_config(), embedder, _weights(options, summaries), options.max_groups,
+                                       progress or SilentProgress())
+            state.taxonomy, state.grouping = await grouper.run(_with_run_facts(summaries, refs, state))
+            state.rounds = state.grouping.sequential_llm_rounds
+        else:
+            engine = _Engine(run_dir, client, options, summaries, embedder, progress or SilentProgress())
+            state = engine.load_or_start(signature, start)
+            await engine.run(state)
+        categorization = _categorization(run_dir, state, refs, summaries, context, options, resume_from, start)
+        write_categorization(categorization)
+        relative = str(categorization.path.relative_to(run_dir.path))
+        atomic_write_json(run_dir.path / RESULT, {"path": relative})
+        stage.add_output(relative)
+    return categorization
 
 
-def _weights(options: CategorizeOptions, summaries: dict[str, dict[str, Any]]) -> EmbedWeights:
+def _weights(options: CategorizeOptions, summaries: dict[str, Summary]) -> EmbedWeights:
     if options.weights is not None:
         return options.weights
-    local = summaries and all(str(s.get("model", "")).startswith("local/") for s in summaries.values())
+    local = summaries and all(s.model.startswith("local/") for s in summaries.values())
     return LOCAL_SUMMARY_WEIGHTS if local else EmbedWeights()
 
 
@@ -157,11 +146,11 @@ def _prompts(method: str) -> tuple[str, ...]:
     return EMBED_PROMPTS if method == "embed" else PROMPTS
 
 
-def _with_run_facts(summaries: dict[str, dict[str, Any]], refs: list[RunRef], state: _State) -> dict[str, dict[str, Any]]:
+def _with_run_facts(summaries: dict[str, Summary], refs: list[RunRef], state: _State) -> dict[str, RunFacts]:
     """The summaries, plus, for a run without one, its instructions and harm read from its files:
     the embedding grouping needs no summary to place a run. A run whose files cannot be read is
     noted as failed with the reason."""
-    records = dict(summaries)
+    records: dict[str, RunFacts] = dict(summaries)
     for ref in refs:
         run = str(ref.run)
         if run in records:
@@ -171,11 +160,11 @@ def _with_run_facts(summaries: dict[str, dict[str, Any]], refs: list[RunRef], st
         except ValueError as exc:
             state.failed[run] = str(exc)
             continue
-        records[run] = {**facts, "summary": ""}
+        records[run] = facts
     return records
 
 
-def _latest_summaries(store: SummaryStore, refs: list[RunRef]) -> dict[str, dict[str, Any]]:
+def _latest_summaries(store: SummaryStore, refs: list[RunRef]) -> dict[str, Summary]:
     found = {}
     for ref in refs:
         record = store.get(str(ref.run))
@@ -185,7 +174,7 @@ def _latest_summaries(store: SummaryStore, refs: list[RunRef]) -> dict[str, dict
 
 
 class _Engine:
-    def __init__(self, run_dir: RunDir, client: LLMClient, options: CategorizeOptions, summaries: dict[str, dict[str, Any]],
+    def __init__(self, run_dir: RunDir, client: LLMClient, options: CategorizeOptions, summaries: dict[str, Summary],
                  embedder: Embedder | None, progress: Progress) -> None:
         self.run_dir = run_dir
         self.client = client
@@ -193,20 +182,20 @@ class _Engine:
         self.summaries = summaries
         self.embedder = embedder
         self.progress = progress
-        self.config = call_config(options.model, options.max_tokens, options.temperature, API_MAX_TOKENS)
+        self.config = options.call_config()
 
     def load_or_start(self, signature: str, start: Taxonomy) -> _State:
         path = self.run_dir.path / CHECKPOINT
         if path.exists():
             data = read_json(path)
             if data.get("signature") == signature:
-                return _State.from_json(data)
-        state = _State(signature, start)
+                return _State.model_validate(data)
+        state = _State(signature=signature, taxonomy=start)
         state.processed = sorted(start.placed_runs() & set(self.summaries))  # resume de-duplicates by run id
         return state
 
     def checkpoint(self, state: _State) -> None:
-        atomic_write_json(self.run_dir.path / CHECKPOINT, state.to_json())
+        atomic_write_json(self.run_dir.path / CHECKPOINT, state.model_dump())
 
     async def run(self, state: _State) -> None:
         todo = [r for r in self.summaries if r not in set(state.processed) and r not in state.failed]
@@ -243,7 +232,7 @@ class _Engine:
     def _groups(self, runs: list[str]) -> list[list[str]]:
         if not self.options.pregroup or self.embedder is None or not runs:
             return [runs] if runs else []
-        texts = [self.summaries[r]["summary"] for r in runs]
+        texts = [self.summaries[r].summary for r in runs]
         return group(runs, texts, self.embedder, self.options.iterative_batch_size * 4)
 
     # -- rounds ------------------------------------------------------------------------------
@@ -334,9 +323,9 @@ class _Engine:
         try:
             completion = await self.client.generate(text, config=self.config, schema=merge_schema(ids), prompt_version=prompt.version)
         except (LLMCallError, StructuredOutputError) as exc:
-            state.merges.append({"round": state.rounds + 1, "error": str(exc)})
+            state.merges.append(MergeFailed(round=state.rounds + 1, error=str(exc)))
         else:
-            state.merges.append({"round": state.rounds + 1, "applied": apply_merges(state.taxonomy, completion.parsed)})
+            state.merges.append(MergeApplied(round=state.rounds + 1, applied=apply_merges(state.taxonomy, completion.parsed)))
         state.rounds += 1
         state.new_since_merge = 0
         self.checkpoint(state)
@@ -344,7 +333,7 @@ class _Engine:
     def _example(self, state: _State, run: str, reply: ReplyExample) -> Example:
         """The run's example; a trigger phrase that is not in the run's own text is dropped and counted."""
         record = self.summaries[run]
-        texts = [record.get("perturbed_instruction") or "", record.get("original_instruction") or "", record["summary"]]
+        texts = [record.perturbed_instruction, record.original_instruction, record.summary]
         phrase = reply.trigger_phrase.strip()
         if phrase and not quote_found(phrase, texts):
             state.unverified_quotes += 1
@@ -359,9 +348,9 @@ class _Engine:
             record = self.summaries[run]
             blocks.append("\n".join([
                 f"[{label}]",
-                f"Original instruction: {record.get('original_instruction') or '(not available)'}",
-                f"Perturbed instruction: {record.get('perturbed_instruction') or '(not available)'}",
-                f"Summary: {record['summary']}",
+                f"Original instruction: {record.original_instruction or '(not available)'}",
+                f"Perturbed instruction: {record.perturbed_instruction or '(not available)'}",
+                f"Summary: {record.summary}",
             ]))
         return "\n\n".join(blocks)
 
@@ -401,37 +390,29 @@ def _waves(batches: list[list[str]], groups: list[list[str]], width: int, batch_
     return [ordered[i:i + width] for i in range(0, len(ordered), width)]
 
 
-def _start_taxonomy(path: Path | None, refs: list[RunRef]) -> Taxonomy:
-    """An empty taxonomy, or the one in an earlier categorization file (ours or the original's)."""
-    if path is None:
+def _start_taxonomy(earlier: Categorization | None, refs: list[RunRef]) -> Taxonomy:
+    """An empty taxonomy, or the one in an earlier categorization (ours or the original's)."""
+    if earlier is None:
         return Taxonomy()
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        raw = data["categorization"]["categories"]
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: categorization to resume not found") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserInputError(f"{path}: not a categorization file ({exc})") from None
     by_short: dict[str, list[str]] = {}
     for ref in refs:
         by_short.setdefault(ref.run.short_id, []).append(str(ref.run))
     taxonomy = Taxonomy()
-    for entry in raw:
-        category = Category(id=taxonomy.new_id(), name=entry["category_name"], definition=entry.get("definition", ""))
-        for example in entry.get("examples", []):
-            run_id = example.get("run_id")
-            original_id = example.get("id")
-            if run_id is None and original_id is not None:
-                matches = by_short.get(original_id, [])
+    for entry in earlier.categories:
+        category = Category(id=taxonomy.new_id(), name=entry.category_name, definition=entry.definition)
+        for example in entry.examples:
+            run_id = example.run_id
+            if run_id is None and example.id is not None:
+                matches = by_short.get(example.id, [])
                 run_id = matches[0] if len(matches) == 1 else None  # ambiguous or unknown ids stay unresolved
-            category.examples.append(Example(run_id=run_id, trigger_phrase=example.get("trigger_phrase", ""),
-                                             justification=example.get("justification", ""), original_id=original_id))
+            category.examples.append(Example(run_id=run_id, trigger_phrase=example.trigger_phrase,
+                                             justification=example.justification, original_id=example.id))
         taxonomy.categories.append(category)
     return taxonomy
 
 
-def _write_output(run_dir: RunDir, state: _State, refs: list[RunRef], summaries: dict[str, dict[str, Any]], context: CategorizeContext,
-                  options: CategorizeOptions, resume_from: Path | None, start: Taxonomy) -> Path:
+def _categorization(run_dir: RunDir, state: _State, refs: list[RunRef], summaries: dict[str, Summary], context: CategorizeContext,
+                    options: CategorizeOptions, resume_from: Categorization | None, start: Taxonomy) -> Categorization:
     taxonomy = state.taxonomy
     unassigned = list(taxonomy.unassigned)
     placed = taxonomy.placed_runs()
@@ -441,59 +422,53 @@ def _write_output(run_dir: RunDir, state: _State, refs: list[RunRef], summaries:
                    for r in refs if str(r.run) not in summaries and str(r.run) not in placed and str(r.run) not in listed]
     short_of = {str(r.run): r.run.short_id for r in refs}
     usage = run_dir.ledger.totals(stage=STAGE)
-    document = {
-        "categorization": {
-            "categories": [{
-                "category_id": c.id, "category_name": c.name, "definition": c.definition,
-                "examples": [{"id": e.original_id or short_of.get(e.run_id or "", ""), "run_id": e.run_id,
-                              "trigger_phrase": e.trigger_phrase, "justification": e.justification} for e in c.examples],
-                "merged_from": c.merged_from,
-            } for c in taxonomy.categories],
-            "unassigned": [u.model_dump() for u in unassigned],
-        },
-        "statistics": {
-            "total_tasks": len(refs),
-            "runs_with_summary": len(summaries),
-            "unique_runs_categorized": len(placed),
-            "unassigned_runs": len({u.run_id for u in unassigned} - placed),
-            "unverified_quotes_dropped": state.unverified_quotes,
-            "unresolved_example_ids": sum(1 for c in taxonomy.categories for e in c.examples if e.run_id is None),
-            "total_categories": len(taxonomy.categories),
-            "total_examples": sum(len(c.examples) for c in taxonomy.categories),
-            "sequential_llm_rounds": state.rounds,
-            "llm_calls": usage.calls,
-            "cache_hits": usage.cache_hits,
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "total_tokens": usage.input_tokens + usage.output_tokens,
-            "cost": round(usage.cost_usd, 8),
-            "unpriced_calls": usage.unpriced_calls,
-        },
-        "metadata": {
-            "task_list_path": context.task_list_path,
-            "perturbation_model": context.perturbation_model,
-            "refinement_models_included": sorted({r.run.refinement_model for r in refs}),
-            "agent": context.agent,
-            "model_name": options.model,
-            "max_tokens": call_config(options.model, options.max_tokens, options.temperature, API_MAX_TOKENS).max_tokens,
-            "temperature": options.temperature,
-            "initial_categorization_batch_size": options.initial_batch_size,
-            "iterative_categorization_batch_size": options.iterative_batch_size,
-            "parallel_batches": options.parallel_batches,
-            "merge_every": options.merge_every,
-            "pregroup": options.pregroup,
-            "method": "llm" if resume_from else options.method,
-            "grouping": state.grouping.model_dump() if state.grouping else None,
-            "merges": state.merges,
-            "resume_categorization_path": str(resume_from) if resume_from else None,
-            "resumed_from_categories": len(start.categories) if resume_from else None,
-            "prompt_versions": {p: load_prompt(p).version for p in _prompts("llm" if resume_from else options.method)},
-            "summary_hashes": {r: s["input_hash"] for r, s in sorted(summaries.items())},
-            "generated_at": datetime.now().isoformat(timespec="seconds"),
-        },
-    }
+    method = "llm" if resume_from is not None else options.method
+    categories = [CategoryEntry(
+        category_id=c.id, category_name=c.name, definition=c.definition,
+        examples=[ExampleEntry(id=e.original_id or short_of.get(e.run_id or "", ""), run_id=e.run_id, trigger_phrase=e.trigger_phrase,
+                               justification=e.justification) for e in c.examples],
+        merged_from=c.merged_from,
+    ) for c in taxonomy.categories]
+    statistics = CategorizationStatistics(
+        total_tasks=len(refs),
+        runs_with_summary=len(summaries),
+        unique_runs_categorized=len(placed),
+        unassigned_runs=len({u.run_id for u in unassigned} - placed),
+        unverified_quotes_dropped=state.unverified_quotes,
+        unresolved_example_ids=sum(1 for c in taxonomy.categories for e in c.examples if e.run_id is None),
+        total_categories=len(taxonomy.categories),
+        total_examples=sum(len(c.examples) for c in taxonomy.categories),
+        sequential_llm_rounds=state.rounds,
+        llm_calls=usage.calls,
+        cache_hits=usage.cache_hits,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        total_tokens=usage.input_tokens + usage.output_tokens,
+        cost=round(usage.cost_usd, 8),
+        unpriced_calls=usage.unpriced_calls,
+    )
+    metadata = CategorizationMetadata(
+        task_list_path=context.task_list_path,
+        perturbation_model=context.perturbation_model,
+        refinement_models_included=sorted({r.run.refinement_model for r in refs}),
+        agent=context.agent,
+        model_name=options.model,
+        max_tokens=options.call_config().max_tokens,
+        temperature=options.temperature,
+        initial_categorization_batch_size=options.initial_batch_size,
+        iterative_categorization_batch_size=options.iterative_batch_size,
+        parallel_batches=options.parallel_batches,
+        merge_every=options.merge_every,
+        pregroup=options.pregroup,
+        method=method,
+        grouping=state.grouping,
+        merges=state.merges,
+        resume_categorization_path=str(resume_from.path) if resume_from is not None else None,
+        resumed_from_categories=len(start.categories) if resume_from is not None else None,
+        prompt_versions={p: load_prompt(p).version for p in _prompts(method)},
+        summary_hashes={r: s.input_hash for r, s in sorted(summaries.items())},
+        generated_at=datetime.now().isoformat(timespec="seconds"),
+    )
     folder = run_dir.path / "elicitation_run_categorization" / context.perturbation_model / (context.refinement_model_filter or "all_refinement_models") / context.agent
-    path = folder / f"elicitation_run_categorization_{context.agent}_{datetime.now():%Y%m%d_%H%M%S}.json"
-    atomic_write_json(path, document)
-    return path
-
+    return Categorization(categorization=CategoryList(categories=categories, unassigned=unassigned), statistics=statistics, metadata=metadata,
+                          path=folder / f"elicitation_run_categorization_{context.agent}_{datetime.now():%Y%m%d_%H%M%S}.json")

@@ -17,8 +17,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
 from a3.meta.evidence import normalise
-from a3.meta.grouping import EmbedWeights, Grouping, RunTexts, changed_words, embed_runs, group_runs
+from a3.meta.grouping import EmbedWeights, Grouping, GroupingStats, RunTexts, changed_words, embed_runs, group_runs
 from a3.meta.pregroup import Embedder
+from a3.meta.summarize import RunFacts, Summary
 from a3.meta.taxonomy import Category, Example, Taxonomy, Unassigned, check_name
 from a3.progress import Progress, ProgressTask
 from a3.prompts import load_prompt
@@ -28,21 +29,6 @@ MEMBERS_SHOWN = 8  # runs shown when naming a group: those nearest its centre
 CANDIDATES = 3  # groups offered when placing an outlier
 SUMMARY_SHOWN = 300  # characters of a summary shown to the model
 SUMMARIES_SHOWN = 2  # naming: only the most central runs' summaries (context for the definition; a small model's are noisy)
-
-
-class GroupingStats(BaseModel):
-    """What the embedding grouping did, kept in the categorization's statistics."""
-
-    method: str = "embed"
-    weights: EmbedWeights
-    groups: int
-    silhouette: float | None
-    outliers: int
-    outliers_placed: int
-    outliers_unplaced: int
-    names_from_model: int
-    names_by_fallback: int
-    sequential_llm_rounds: int
 
 
 class GroupName(BaseModel):
@@ -80,9 +66,10 @@ def placement_schema(choices: list[str]) -> type[Placement]:
     return CheckedPlacement
 
 
-def run_texts(run_id: str, record: dict) -> RunTexts:
-    return RunTexts(run_id=run_id, change=changed_words(record.get("original_instruction") or "", record.get("perturbed_instruction") or ""),
-                    harm=record.get("harm") or "", summary=record.get("summary") or "")
+def run_texts(run_id: str, facts: RunFacts) -> RunTexts:
+    summary = facts.summary if isinstance(facts, Summary) else ""  # a run without a summary is grouped by its files alone
+    return RunTexts(run_id=run_id, change=changed_words(facts.original_instruction, facts.perturbed_instruction), harm=facts.harm or "",
+                    summary=summary)
 
 
 def trigger_phrase(texts: RunTexts) -> str:
@@ -100,9 +87,9 @@ class EmbedCategorizer:
         self.max_groups = max_groups
         self.progress = progress
 
-    async def run(self, summaries: dict[str, dict]) -> tuple[Taxonomy, GroupingStats]:
-        ids = sorted(summaries)
-        texts = [run_texts(run, summaries[run]) for run in ids]
+    async def run(self, runs: dict[str, RunFacts]) -> tuple[Taxonomy, GroupingStats]:
+        ids = sorted(runs)
+        texts = [run_texts(run, runs[run]) for run in ids]
         taxonomy = Taxonomy()
         if not ids:
             return taxonomy, GroupingStats(weights=self.weights, groups=0, silhouette=None, outliers=0, outliers_placed=0,

@@ -9,31 +9,31 @@ level merges nothing more.
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.structured import latest_valid
+from a3.meta.formats import (
+    Categorization, ClusterEntry, ClusterMember, ClusterMetadata, Clusters, ClusterStatistics, Phrases, read_clusters, write_clusters,
+)
 from a3.meta.runs import sanitise
-from a3.meta.settings import call_config
+from a3.meta.settings import LLMSettings
 from a3.prompts import load_prompt
-from a3.store import RunDir, atomic_write_json, file_sha256
+from a3.store import RunDir, atomic_write_json, file_sha256, read_json
 
 STAGE = "cluster"
-API_MAX_TOKENS = 64000  # the original's allowance for GPT-5
+RESULT = "clusters_result.json"  # where the finished clusters file is, in the work dir
 
 
-@dataclass(frozen=True)
-class ClusterOptions:
-    model: str = "openai/gpt-5-2025-08-07"
-    max_tokens: int | None = None  # None: API_MAX_TOKENS for API models, the engine's bound for local ones
-    temperature: float | None = 1.0
+class ClusterOptions(LLMSettings):
+    api_max_tokens: ClassVar[int] = 64000  # the original's allowance for GPT-5 here
+
     max_categories_per_call: int = 40
     examples_shown: int = 5
 
@@ -46,13 +46,8 @@ class Member(BaseModel):
 class ClusterDraft(BaseModel):
     name: str = Field(min_length=3)
     definition: str = ""
-    anchor_phrases: str = ""
+    anchor_phrases: Phrases = ""
     members: list[Member] = Field(min_length=1)
-
-    @field_validator("anchor_phrases", mode="before")
-    @classmethod
-    def _join(cls, value: Any) -> str:
-        return ", ".join(map(str, value)) if isinstance(value, list) else str(value or "")
 
 
 class ClusterReply(BaseModel):
@@ -122,70 +117,57 @@ class _Item:
     categories: list[tuple[str, str]]  # (category id, justification) it stands for
 
 
-def load_categorization(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        data["categorization"]["categories"]
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: categorization not found") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserInputError(f"{path}: not a categorization file ({exc})") from None
-    for index, category in enumerate(data["categorization"]["categories"], start=1):
-        category.setdefault("category_id", f"C{index}")  # the original's files have no ids
-    return data
-
-
-async def cluster_categories(categorization_path: Path, run_dir: RunDir, client: LLMClient, options: ClusterOptions = ClusterOptions(),
-                             output_dir: Path | None = None) -> Path:
-    categorization_path = Path(categorization_path).resolve()
-    data = load_categorization(categorization_path)
-    categories = data["categorization"]["categories"]
+async def cluster_categories(categorization: Categorization, run_dir: RunDir, client: LLMClient, options: ClusterOptions = ClusterOptions(),
+                             output_dir: Path | None = None) -> Clusters:
+    """The categorization's categories in clusters, in a clusters file beside it (or in ``output_dir``);
+    read back when these clusters were finished before."""
+    source = categorization.path.resolve()
+    categories = categorization.categories
     if not categories:
-        unassigned = len(data["categorization"].get("unassigned", []))
-        raise UserInputError(f"{categorization_path}: has no categories to cluster"
+        unassigned = len(categorization.categorization.unassigned)
+        raise UserInputError(f"{source}: has no categories to cluster"
                              + (f" ({unassigned} runs, all unassigned: see their reasons in the file)" if unassigned else " (it holds no runs)"))
     prompt = load_prompt("meta_cluster")
-    out_dir = Path(output_dir) if output_dir else categorization_path.parent / f"clusters_{sanitise(options.model)}"
-    stage = run_dir.stage(STAGE, inputs={"categorization": file_sha256(categorization_path), "options": asdict(options)},
+    out_dir = Path(output_dir) if output_dir else source.parent / f"clusters_{sanitise(options.model)}"
+    stage = run_dir.stage(STAGE, inputs={"categorization": file_sha256(source), "options": options.model_dump()},
                           prompt_versions={"meta_cluster": prompt.version}, models={"clusterer": options.model})
-    result_file = run_dir.path / "clusters_result.json"
     with stage:
-        if not stage.skipped:
-            config = call_config(options.model, options.max_tokens, options.temperature, API_MAX_TOKENS)
-            items = [_Item(c["category_id"], c["category_name"], c.get("definition", ""), len(c.get("examples", [])),
-                           [e.get("trigger_phrase", "") for e in c.get("examples", []) if e.get("trigger_phrase")][: options.examples_shown],
-                           [(c["category_id"], "")]) for c in categories]
-            levels = 0
-            while True:
-                levels += 1
-                chunks = [items[i:i + options.max_categories_per_call] for i in range(0, len(items), options.max_categories_per_call)]
-                replies = await asyncio.gather(*(_cluster_chunk(client, config, prompt, chunk, options) for chunk in chunks))
-                merged = _merge_level(chunks, replies, levels)
-                if len(chunks) == 1 or len(merged) >= len(items):
-                    break  # one call held everything, or a level found nothing more to merge: stop either way
-                items = sorted(merged, key=lambda item: item.name.lower())  # similar names land in the same chunk
-            by_id = {c["category_id"]: c for c in categories}
-            usage = run_dir.ledger.totals(stage=STAGE)
-            document = {
-                "clusters": [{
-                    "cluster_name": item.name, "definition": item.definition, "anchor_phrases": item.triggers[0] if item.triggers else "",
-                    "member_categories": [{"category_id": cid, "category_name": by_id[cid]["category_name"],
-                                           "category_definition": by_id[cid].get("definition", ""), "justification": why}
-                                          for cid, why in item.categories],
-                } for item in merged],
-                "statistics": {"input_categories": len(categories), "output_clusters": len(merged), "levels": levels,
-                               "unclustered_by_failure": sum(1 for item in merged if item.definition.startswith(UNCLUSTERED)),
-                               "llm_calls": usage.calls, "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-                               "total_tokens": usage.input_tokens + usage.output_tokens, "cost": round(usage.cost_usd, 8),
-                               "unpriced_calls": usage.unpriced_calls},
-                "metadata": {"input_path": str(categorization_path), "model_name": options.model, "max_tokens": config.max_tokens,
-                             "temperature": options.temperature, "max_categories_per_call": options.max_categories_per_call,
-                             "prompt_version": prompt.version, "generated_at": datetime.now().isoformat(timespec="seconds")},
-            }
-            path = out_dir / f"llm_clusters_{datetime.now():%Y%m%d_%H%M%S}.json"
-            atomic_write_json(path, document)
-            atomic_write_json(result_file, {"path": str(path)})
-    return Path(json.loads(result_file.read_text())["path"])
+        if stage.skipped:
+            return read_clusters(Path(read_json(run_dir.path / RESULT)["path"]))
+        config = options.call_config()
+        items = [_Item(c.category_id, c.category_name, c.definition, len(c.examples),
+                       [e.trigger_phrase for e in c.examples if e.trigger_phrase][: options.examples_shown],
+                       [(c.category_id, "")]) for c in categories]
+        levels = 0
+        while True:
+            levels += 1
+            chunks = [items[i:i + options.max_categories_per_call] for i in range(0, len(items), options.max_categories_per_call)]
+            replies = await asyncio.gather(*(_cluster_chunk(client, config, prompt, chunk, options) for chunk in chunks))
+            merged = _merge_level(chunks, replies, levels)
+            if len(chunks) == 1 or len(merged) >= len(items):
+                break  # one call held everything, or a level found nothing more to merge: stop either way
+            items = sorted(merged, key=lambda item: item.name.lower())  # similar names land in the same chunk
+        by_id = {c.category_id: c for c in categories}
+        usage = run_dir.ledger.totals(stage=STAGE)
+        clusters = Clusters(
+            clusters=[ClusterEntry(
+                cluster_name=item.name, definition=item.definition, anchor_phrases=item.triggers[0] if item.triggers else "",
+                member_categories=[ClusterMember(category_id=cid, category_name=by_id[cid].category_name,
+                                                 category_definition=by_id[cid].definition, justification=why) for cid, why in item.categories],
+            ) for item in merged],
+            statistics=ClusterStatistics(input_categories=len(categories), output_clusters=len(merged), levels=levels,
+                                         unclustered_by_failure=sum(1 for item in merged if item.definition.startswith(UNCLUSTERED)),
+                                         llm_calls=usage.calls, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                                         total_tokens=usage.input_tokens + usage.output_tokens, cost=round(usage.cost_usd, 8),
+                                         unpriced_calls=usage.unpriced_calls),
+            metadata=ClusterMetadata(input_path=str(source), model_name=options.model, max_tokens=config.max_tokens,
+                                     temperature=options.temperature, max_categories_per_call=options.max_categories_per_call,
+                                     prompt_version=prompt.version, generated_at=datetime.now().isoformat(timespec="seconds")),
+            path=out_dir / f"llm_clusters_{datetime.now():%Y%m%d_%H%M%S}.json",
+        )
+        write_clusters(clusters)
+        atomic_write_json(run_dir.path / RESULT, {"path": str(clusters.path)})
+    return clusters
 
 
 async def _cluster_chunk(client: LLMClient, config: CallConfig, prompt: Any, chunk: list[_Item], options: ClusterOptions) -> ClusterReply:

@@ -55,6 +55,21 @@ class Grouping(BaseModel):
     similarity_to_groups: list[list[float]]  # cosine of each run to each group's centroid
 
 
+class GroupingStats(BaseModel):
+    """What the embedding categorization did, kept in the categorization's metadata."""
+
+    method: str = "embed"
+    weights: EmbedWeights
+    groups: int
+    silhouette: float | None
+    outliers: int
+    outliers_placed: int
+    outliers_unplaced: int
+    names_from_model: int
+    names_by_fallback: int
+    sequential_llm_rounds: int
+
+
 def changed_words(original: str, perturbed: str) -> str:
     """The perturbed instruction's words that are not in the original, as they appear (joined by
     " … " where they are apart). The whole perturbed instruction when the original is unknown."""

@@ -4,19 +4,19 @@ It has the original's sections (overall statistics, summary table, per-cluster b
 example trigger phrases, coverage and cumulative coverage). Every share is over all the runs the
 analysis was given, with the unassigned runs as a row of their own, so no table can look complete
 when most runs were never placed; a run in two categories counts once among a cluster's unique
-runs. Both formats are rendered from the same sections, so they carry the same tables.
+runs. Both formats are rendered from the same sections by the report package
+(``a3.report.render``), so they carry the same tables.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from a3.errors import UserInputError
-from a3.meta.cluster import load_categorization
+from a3.formatting import percent
+from a3.meta.formats import Categorization, CategorizationMetadata, CategorizationStatistics, CategoryEntry, Clusters
+from a3.meta.taxonomy import Unassigned
 from a3.report.render import Section, Table, sections_html, sections_markdown
 from a3.store import atomic_write_text
 
@@ -24,11 +24,17 @@ TITLE = "Cluster Summary Report"
 
 
 @dataclass
+class _Member:
+    category: CategoryEntry
+    justification: str  # why the clustering put it in this cluster
+
+
+@dataclass
 class _ClusterRow:
     name: str
     definition: str
     anchors: str
-    members: list[dict[str, Any]]  # categorization categories, with "justification" added
+    members: list[_Member]
     runs: set[str] = field(default_factory=set)
     memberships: int = 0
 
@@ -37,79 +43,63 @@ class _ClusterRow:
 class _Facts:
     cluster_file: str
     categorization_file: str
-    categories: list[dict[str, Any]]
+    categories: list[CategoryEntry]
     clusters: list[_ClusterRow]
-    unclustered: list[dict[str, Any]]
-    unassigned: list[dict[str, Any]]  # run_id, reason: runs in no category
+    unclustered: list[CategoryEntry]
+    unassigned: list[Unassigned]  # runs in no category
     placed: set[str]  # runs in at least one category
     total_runs: int  # every run the analysis was given: the denominator of every share
-    statistics: dict[str, Any]
-    metadata: dict[str, Any]
+    statistics: CategorizationStatistics
+    metadata: CategorizationMetadata
 
 
-def _load(path: Path, what: str) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: {what} not found") from None
-    except (OSError, ValueError) as exc:
-        raise UserInputError(f"{path}: cannot read the {what}: {exc}") from None
-
-
-def _facts(cluster_path: Path, categorization_path: Path | None) -> _Facts:
-    clusters = _load(cluster_path, "clusters file")
-    categorization_path = Path(categorization_path or clusters.get("metadata", {}).get("input_path", ""))
-    data = load_categorization(categorization_path)
-    categories = data["categorization"]["categories"]
-    by_id = {c["category_id"]: c for c in categories}
-    by_name = {c["category_name"]: c for c in categories}
+def _facts(clusters: Clusters, categorization: Categorization) -> _Facts:
+    categories = categorization.categories
+    by_id = {c.category_id: c for c in categories}
+    by_name = {c.category_name: c for c in categories}
     rows, clustered = [], set()
-    for entry in clusters.get("clusters", []):
-        row = _ClusterRow(entry["cluster_name"], entry.get("definition", ""), entry.get("anchor_phrases", ""), [])
-        for member in entry.get("member_categories", []):
-            category = by_id.get(member.get("category_id", "")) or by_name.get(member.get("category_name", ""))
+    for entry in clusters.clusters:
+        row = _ClusterRow(entry.cluster_name, entry.definition, entry.anchor_phrases, [])
+        for member in entry.member_categories:
+            category = by_id.get(member.category_id) or by_name.get(member.category_name)
             if category is None:
                 continue
-            clustered.add(category["category_id"])
-            row.members.append({**category, "justification": member.get("justification", "")})
-            row.runs |= _runs(category)
-            row.memberships += len(category.get("examples", []))
-        row.members.sort(key=lambda c: -len(c.get("examples", [])))
+            clustered.add(category.category_id)
+            row.members.append(_Member(category, member.justification))
+            row.runs |= category.runs()
+            row.memberships += len(category.examples)
+        row.members.sort(key=lambda m: -len(m.category.examples))
         rows.append(row)
     rows.sort(key=lambda r: (-len(r.runs), -r.memberships))
-    placed = set().union(*(_runs(c) for c in categories)) if categories else set()
-    unassigned = [u for u in data["categorization"].get("unassigned", []) if u.get("run_id") not in placed]
-    unassigned = list({u["run_id"]: u for u in unassigned}.values())  # a run listed twice counts once
-    statistics = data.get("statistics", {})
-    total = max(int(statistics.get("total_tasks") or 0), len(placed | {u["run_id"] for u in unassigned}))
-    return _Facts(Path(cluster_path).name, categorization_path.name, categories, rows, [c for c in categories if c["category_id"] not in clustered],
-                  unassigned, placed, total, statistics, data.get("metadata", {}))
-
-
-def _runs(category: dict[str, Any]) -> set[str]:
-    return {e.get("run_id") or e.get("id") for e in category.get("examples", []) if e.get("run_id") or e.get("id")}
+    placed = set().union(*(c.runs() for c in categories)) if categories else set()
+    unassigned = [u for u in categorization.categorization.unassigned if u.run_id not in placed]
+    unassigned = list({u.run_id: u for u in unassigned}.values())  # a run listed twice counts once
+    statistics = categorization.statistics
+    total = max(statistics.total_tasks, len(placed | {u.run_id for u in unassigned}))
+    return _Facts(clusters.path.name, categorization.path.name, categories, rows, [c for c in categories if c.category_id not in clustered],
+                  unassigned, placed, total, statistics, categorization.metadata)
 
 
 def _share(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "n/a"
+    return percent(part / whole if whole else None, 1)
 
 
 def _sections(f: _Facts, max_examples: int) -> list[Section]:
     n = f.total_runs
     without_category = n - len(f.placed)
-    grouping = f.metadata.get("grouping") or {}
+    grouping = f.metadata.grouping
     overview = Table(["Figure", "Value"], [
         ["Runs analysed", str(n)],
         ["Runs in at least one category", f"{len(f.placed)} ({_share(len(f.placed), n)})"],
         ["Runs in no category (unassigned)", f"{without_category} ({_share(without_category, n)})"],
         ["Categories", str(len(f.categories))],
-        ["Category memberships (perturbations)", str(sum(len(c.get("examples", [])) for c in f.categories))],
+        ["Category memberships (perturbations)", str(sum(len(c.examples) for c in f.categories))],
         ["Clusters", str(len(f.clusters))],
-        ["Categorization method", str(f.metadata.get("method") or "llm")],
-        *([["Grouping", f"{grouping.get('groups')} groups (silhouette {grouping.get('silhouette')}); {grouping.get('outliers')} outliers, "
-                        f"{grouping.get('outliers_placed')} placed by the model; {grouping.get('names_by_fallback')} groups the model could not name"]]
+        ["Categorization method", f.metadata.method or "llm"],
+        *([["Grouping", f"{grouping.groups} groups (silhouette {grouping.silhouette}); {grouping.outliers} outliers, "
+                        f"{grouping.outliers_placed} placed by the model; {grouping.names_by_fallback} groups the model could not name"]]
           if grouping else []),
-        ["Trigger phrases dropped (not found in their run)", str(f.statistics.get("unverified_quotes_dropped", 0))],
+        ["Trigger phrases dropped (not found in their run)", str(f.statistics.unverified_quotes_dropped)],
     ])
     intro = (f"Generated {datetime.now():%Y-%m-%d %H:%M:%S} from `{f.cluster_file}` and `{f.categorization_file}`. "
              f"Every share below is over all {n} runs analysed; unassigned runs are a row of their own.")
@@ -137,41 +127,43 @@ def _sections(f: _Facts, max_examples: int) -> list[Section]:
             f"{len(row.members)} member categories · {row.memberships} perturbations · {len(row.runs)} unique runs "
             f"({_share(len(row.runs), n)} of all runs)"), tables=(Table(
                 ["Category", "Definition", "Perturbations", "Example trigger phrases"],
-                [[f"{c['category_id']} {c['category_name']}", c.get("definition", ""), str(len(c.get("examples", []))),
-                  _triggers(c, max_examples)] for c in row.members]),)))
-        for category in row.members:
-            why = f"*{category['justification']}*\n\n" if category.get("justification") else ""
-            parts.append(Section(f"{category['category_id']} {category['category_name']}", level=4,
-                                 intro=why + "Runs: " + ", ".join(f"`{r}`" for r in sorted(_runs(category)))))
+                [[f"{m.category.category_id} {m.category.category_name}", m.category.definition, str(len(m.category.examples)),
+                  _triggers(m.category, max_examples)] for m in row.members]),)))
+        for member in row.members:
+            why = f"*{member.justification}*\n\n" if member.justification else ""
+            parts.append(Section(f"{member.category.category_id} {member.category.category_name}", level=4,
+                                 intro=why + "Runs: " + ", ".join(f"`{r}`" for r in sorted(member.category.runs()))))
     coverage = [Section("Coverage Analysis", "All categories are clustered." if not f.unclustered else
                         f"{len(f.unclustered)} categories are in no cluster: "
-                        + "; ".join(f"{c['category_name']} ({len(c.get('examples', []))} perturbations)" for c in f.unclustered))]
+                        + "; ".join(f"{c.category_name} ({len(c.examples)} perturbations)" for c in f.unclustered))]
     if f.unassigned or without_category:
-        listed = {u["run_id"] for u in f.unassigned}
+        listed = {u.run_id for u in f.unassigned}
         missing = without_category - len(listed)
         coverage.append(Section("Runs in no category", level=3, intro=(
             f"{without_category} of {n} runs ({_share(without_category, n)})"
             + (f"; {missing} of them are not listed by the categorization" if missing > 0 else "") + "."),
-            tables=(Table(["Run", "Reason"], [[f"`{u['run_id']}`", u.get("reason", "")] for u in f.unassigned]),) if f.unassigned else ()))
+            tables=(Table(["Run", "Reason"], [[f"`{u.run_id}`", u.reason] for u in f.unassigned]),) if f.unassigned else ()))
     return parts + coverage
 
 
-def _triggers(category: dict[str, Any], limit: int) -> str:
-    examples = [e.get("trigger_phrase", "") for e in category.get("examples", []) if e.get("trigger_phrase")]
+def _triggers(category: CategoryEntry, limit: int) -> str:
+    examples = [e.trigger_phrase for e in category.examples if e.trigger_phrase]
     shown = "; ".join(f"\u201c{t}\u201d" for t in examples[:limit])
     return shown + (f" … and {len(examples) - limit} more" if len(examples) > limit else "") if shown else "—"
 
 
-def build_report(cluster_path: Path, categorization_path: Path | None = None, max_examples: int = 3) -> tuple[str, str]:
-    """(Markdown, HTML) for a clusters file and the categorization it was made from."""
-    parts = _sections(_facts(cluster_path, categorization_path), max_examples)
+def build_report(clusters: Clusters, categorization: Categorization, max_examples: int = 3) -> tuple[str, str]:
+    """(Markdown, HTML) for clusters and the categorization they were made from."""
+    parts = _sections(_facts(clusters, categorization), max_examples)
     return sections_markdown(TITLE, parts), sections_html(TITLE, parts)
 
 
-def write_report(cluster_path: Path, categorization_path: Path | None = None, output_path: Path | None = None,
+def write_report(clusters: Clusters, categorization: Categorization, output_path: Path | None = None,
                  max_examples: int = 3) -> tuple[Path, Path]:
-    markdown, page = build_report(cluster_path, categorization_path, max_examples)
-    md_path = Path(output_path) if output_path else Path(cluster_path).parent / f"cluster_report_{datetime.now():%Y%m%d_%H%M%S}.md"
+    """The report's Markdown (the original's cluster_report_{timestamp}.md beside the clusters file
+    by default) and its HTML beside it."""
+    markdown, page = build_report(clusters, categorization, max_examples)
+    md_path = Path(output_path) if output_path else clusters.path.parent / f"cluster_report_{datetime.now():%Y%m%d_%H%M%S}.md"
     atomic_write_text(md_path, markdown)
     html_path = md_path.with_suffix(".html")
     atomic_write_text(html_path, page)

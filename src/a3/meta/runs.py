@@ -1,4 +1,5 @@
-"""Elicitation runs on disk: canonical ids, the original directory layout, and the success rule.
+"""Elicitation runs on disk: canonical ids, the original directory layout, the success rule, and
+the list of runs an analysis covers.
 
 Layout (under the data root, usually ``perturbed_queries/``)::
 
@@ -17,6 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 DEFAULT_PERTURBATION_MODEL = "o4-mini-2025-04-16"
 DEFAULT_SUCCESS_THRESHOLD = 50
@@ -74,6 +77,32 @@ class RunId:
 
     def agent_dir(self, root: Path) -> Path:
         return self.seed_dir(root) / f"iterative_refinement_{self.refinement_model}" / f"agent_{sanitise(self.agent)}"
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run and where its files are: the run tree root, or a benchmark example folder."""
+
+    run: RunId
+    base_dir: Path
+    benchmark_example_dir: Path | None = None
+
+
+class TaskList(BaseModel):
+    """The runs one analysis covers, each once, in the task list's order."""
+
+    runs: list[RunRef]
+
+    @classmethod
+    def of(cls, refs: list[RunRef], refinement_model: str | None = None) -> TaskList:
+        """The runs of ``refinement_model`` (every one when None), a run listed twice kept once."""
+        seen: set[RunId] = set()
+        unique = []
+        for ref in refs:
+            if (refinement_model is None or ref.run.refinement_model == refinement_model) and ref.run not in seen:
+                seen.add(ref.run)
+                unique.append(ref)
+        return cls(runs=unique)
 
 
 def attempt_succeeded(evaluation: dict[str, Any], threshold: int = DEFAULT_SUCCESS_THRESHOLD) -> bool:

@@ -1,10 +1,11 @@
 """Step 1, ``a3 meta select``: the successful elicitation runs, with every exclusion counted and named.
 
 Reads the original run tree or the reduced benchmark layout
-(``{agent}/{example}/metadata.json`` + ``final_successful_query.json``) and writes the task list
-in the original's schema, plus canonical run ids, the exclusions and notes. Unlike the original,
-the baseline-harm filter applies to every domain (``--domain all`` included), its agent key may be
-written with or without the ``agent_`` prefix, and a filter entry that is missing is reported.
+(``{agent}/{example}/metadata.json`` + ``final_successful_query.json``) into the task list in the
+original's schema (``a3.meta.formats.Selection``), plus canonical run ids, the exclusions and
+notes. Unlike the original, the baseline-harm filter applies to every domain (``--domain all``
+included), its agent key may be written with or without the ``agent_`` prefix, and a filter entry
+that is missing is reported.
 """
 
 from __future__ import annotations
@@ -16,14 +17,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from a3.errors import UserInputError
+from a3.meta.formats import (
+    BenchmarkRun, ExcludedRun, Exclusion, Selection, SelectionMetadata, TreeRun, load_baseline_filter, load_false_positives,
+)
 from a3.meta.runs import DEFAULT_PERTURBATION_MODEL, RunId, sanitise, success_threshold, successful_attempt
 
 _SKIPPED_SUFFIXES = (".zip", ".py", ".txt", ".json")
 
 
-@dataclass(frozen=True)
-class SelectOptions:
+class SelectOptions(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     agent: str
     base_dir: Path | None = None  # the run tree (perturbed_queries/)
     benchmark_dir: Path | None = None  # the reduced benchmark layout
@@ -44,61 +51,11 @@ class _Tally:
     def exclude(self, reason: str, item: str) -> None:
         self.reasons[reason].append(item)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {reason: {"count": len(items), "items": sorted(items)} for reason, items in sorted(self.reasons.items())}
+    def exclusions(self) -> dict[str, Exclusion]:
+        return {reason: Exclusion(count=len(items), items=sorted(items)) for reason, items in sorted(self.reasons.items())}
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: {what} not found") from None
-    except (OSError, ValueError) as exc:
-        raise UserInputError(f"{path}: cannot read the {what}: {exc}") from None
-
-
-def load_baseline_filter(path: Path, agent: str, domains: list[str], tally: _Tally) -> set[tuple[str, str]]:
-    """(domain, task_id) pairs to exclude. The agent key may be 'agent_<name>' or '<name>'."""
-    data = _read_json(path, "baseline-harm filter")
-    if not isinstance(data, dict):
-        raise UserInputError(f"{path}: expected {{domain: {{agent: [task ids]}}}}")
-    excluded: set[tuple[str, str]] = set()
-    for domain in domains:
-        by_agent = data.get(domain)
-        if by_agent is None:
-            tally.notes.append(f"baseline-harm filter {path.name} has no entry for domain '{domain}'; nothing excluded there")
-            continue
-        if not isinstance(by_agent, dict):
-            raise UserInputError(f"{path}: {domain}: expected {{agent: [task ids]}}, got {type(by_agent).__name__}")
-        key = f"agent_{sanitise(agent)}" if f"agent_{sanitise(agent)}" in by_agent else agent
-        ids = by_agent.get(key)
-        if ids is None:
-            tally.notes.append(f"baseline-harm filter {path.name} has no entry for agent '{agent}' in domain '{domain}'")
-            continue
-        if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
-            raise UserInputError(f"{path}: {domain}.{key}: expected a list of task ids (strings), got {json.dumps(ids)[:80]}")
-        excluded.update((domain, task_id) for task_id in ids)
-    return excluded
-
-
-def load_false_positives(path: Path, agent: str) -> set[str]:
-    """'task_id:perturbed_id:refinement_model' of runs annotated as false positives for this agent."""
-    data = _read_json(path, "human-annotation filter")
-    if not isinstance(data, dict):
-        raise UserInputError(f"{path}: expected a mapping keyed by 'task_id:perturbed_id:refinement_model:agent'")
-    found = set()
-    for key, entry in data.items():
-        if not isinstance(entry, dict):
-            raise UserInputError(f"{path}: {key}: expected an annotation object with 'final_decision', got {type(entry).__name__}")
-        parts = key.split(":")
-        if len(parts) != 4 or parts[3] not in (agent, sanitise(agent)):
-            continue
-        if isinstance(entry, dict) and entry.get("final_decision") == "False Positive":
-            found.add(":".join(parts[:3]))
-    return found
-
-
-def select_runs(options: SelectOptions) -> dict[str, Any]:
+def select_runs(options: SelectOptions) -> Selection:
     if (options.base_dir is None) == (options.benchmark_dir is None):
         raise UserInputError("give exactly one of --base-dir (the run tree) and --benchmark-dir (the reduced benchmark)")
     tally = _Tally()
@@ -110,55 +67,52 @@ def select_runs(options: SelectOptions) -> dict[str, Any]:
         found, domains = _walk_tree(root, options, tally)
     else:
         found, domains = _walk_benchmark(root, options, tally)
-    baseline = load_baseline_filter(options.data_filter, options.agent, domains, tally) if options.data_filter else set()
+    baseline = load_baseline_filter(options.data_filter, options.agent, domains, tally.notes) if options.data_filter else set()
 
-    details: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    excluded_fp: list[dict[str, Any]] = []
+    details: dict[str, list[TreeRun | BenchmarkRun]] = defaultdict(list)
+    excluded_fp: list[ExcludedRun] = []
     excluded_tasks: set[str] = set()
     for detail in found:
-        run = RunId.parse(detail["run_id"])
+        run = RunId.parse(detail.run_id)
         if (run.domain, run.task_id) in baseline:
-            tally.exclude("baseline_harm_filter", detail["run_id"])
+            tally.exclude("baseline_harm_filter", detail.run_id)
             excluded_tasks.add(run.task_id)
             continue
         fp_key = f"{run.task_id}:{run.perturbed_id}:{run.refinement_model}"
         if fp_key in false_positives:
-            tally.exclude("human_false_positive", detail["run_id"])
-            excluded_fp.append({k: detail[k] for k in ("domain", "task_id", "perturbed_id", "refinement_model", "task_spec")} | {"fp_key": fp_key, "run_id": detail["run_id"]})
+            tally.exclude("human_false_positive", detail.run_id)
+            excluded_fp.append(ExcludedRun(domain=detail.domain, task_id=detail.task_id, perturbed_id=detail.perturbed_id,
+                                           refinement_model=detail.refinement_model, task_spec=detail.task_spec, fp_key=fp_key, run_id=detail.run_id))
             continue
         details[run.refinement_model].append(detail)
 
     models = sorted(details)
     for model in models:
-        details[model].sort(key=lambda d: (d["task_spec"], d["run_id"]))
+        details[model].sort(key=lambda d: (d.task_spec, d.run_id))
     fp_by_model: dict[str, int] = defaultdict(int)
     for entry in excluded_fp:
-        fp_by_model[entry["refinement_model"]] += 1
-    return {
-        "metadata": {
-            "generated_at": datetime.now().isoformat(timespec="seconds"),
-            "source": "run_tree" if options.base_dir is not None else "benchmark",
-            "base_dir": str(root),
-            "domain": options.domain,
-            "perturbation_model": options.perturbation_model,
-            "refinement_model": options.refinement_model,
-            "agent": options.agent,
-            "data_filter": str(options.data_filter) if options.data_filter else None,
-            "human_annotation_filter": str(options.human_annotation_filter) if options.human_annotation_filter else None,
-            "excluded_task_ids_baseline_harm": sorted(excluded_tasks),
-            "num_excluded_tasks_baseline_harm": len(excluded_tasks),
-            "num_excluded_false_positives": len(excluded_fp),
-            "excluded_false_positives_by_refinement_model": dict(sorted(fp_by_model.items())),
-            "refinement_models_found": models,
-            "total_successful_runs": sum(len(v) for v in details.values()),
-            "successful_runs_by_refinement_model": {m: len(details[m]) for m in models},
-            "exclusions": tally.as_dict(),
-            "notes": tally.notes,
-        },
-        "task_lists_by_refinement_model": {m: [d["task_spec"] for d in details[m]] for m in models},
-        "task_details_by_refinement_model": {m: details[m] for m in models},
-        "excluded_false_positives": excluded_fp,
-    }
+        fp_by_model[entry.refinement_model] += 1
+    metadata = SelectionMetadata(
+        generated_at=datetime.now().isoformat(timespec="seconds"),
+        source="run_tree" if options.base_dir is not None else "benchmark",
+        base_dir=str(root),
+        domain=options.domain,
+        perturbation_model=options.perturbation_model,
+        refinement_model=options.refinement_model,
+        agent=options.agent,
+        data_filter=str(options.data_filter) if options.data_filter else None,
+        human_annotation_filter=str(options.human_annotation_filter) if options.human_annotation_filter else None,
+        excluded_task_ids_baseline_harm=sorted(excluded_tasks),
+        num_excluded_tasks_baseline_harm=len(excluded_tasks),
+        num_excluded_false_positives=len(excluded_fp),
+        excluded_false_positives_by_refinement_model=dict(sorted(fp_by_model.items())),
+        refinement_models_found=models,
+        total_successful_runs=sum(len(v) for v in details.values()),
+        successful_runs_by_refinement_model={m: len(details[m]) for m in models},
+        exclusions=tally.exclusions(),
+        notes=tally.notes,
+    )
+    return Selection(metadata=metadata, task_details_by_refinement_model={m: details[m] for m in models}, excluded_false_positives=excluded_fp)
 
 
 def _domains(root: Path, domain: str) -> list[str]:
@@ -169,7 +123,7 @@ def _domains(root: Path, domain: str) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.endswith(_SKIPPED_SUFFIXES))
 
 
-def _walk_tree(root: Path, options: SelectOptions, tally: _Tally) -> tuple[list[dict[str, Any]], list[str]]:
+def _walk_tree(root: Path, options: SelectOptions, tally: _Tally) -> tuple[list[TreeRun], list[str]]:
     domains = _domains(root, options.domain)
     agent_dir_name = f"agent_{sanitise(options.agent)}"
     found = []
@@ -203,7 +157,7 @@ def _refinement_models(seed_dir: Path, wanted: str | None, tally: _Tally) -> lis
     return models
 
 
-def _examine_run(run: RunId, root: Path, agent_dir: Path, tally: _Tally) -> dict[str, Any] | None:
+def _examine_run(run: RunId, root: Path, agent_dir: Path, tally: _Tally) -> TreeRun | None:
     if not agent_dir.is_dir():
         return None  # this seed was not run with this agent: not a run, nothing to exclude
     summary_path = agent_dir / "refinement_summary.json"
@@ -231,18 +185,18 @@ def _examine_run(run: RunId, root: Path, agent_dir: Path, tally: _Tally) -> dict
         tally.exclude("not_successful", str(run))
         return None
     evaluation = (attempt or {}).get("trajectory_evaluation", {})
-    return {
-        "domain": run.domain,
-        "task_id": run.task_id,
-        "perturbed_id": run.perturbed_id,
-        "task_spec": run.task_spec,
-        "refinement_model": run.refinement_model,
-        "refinement_summary_path": str(summary_path),
-        "execution_iterations": summary.get("execution_iterations", len(history)),
-        "final_score": summary.get("final_score", evaluation.get("behavior_elicitation_score", 0)),
-        "run_id": str(run),
-        "success_by": "collect" if evaluation.get("recommendation") == "COLLECT" else ("score" if attempt else "flag"),
-    }
+    return TreeRun(
+        domain=run.domain,
+        task_id=run.task_id,
+        perturbed_id=run.perturbed_id,
+        task_spec=run.task_spec,
+        refinement_model=run.refinement_model,
+        refinement_summary_path=str(summary_path),
+        execution_iterations=summary.get("execution_iterations", len(history)),
+        final_score=summary.get("final_score", evaluation.get("behavior_elicitation_score", 0)),
+        run_id=str(run),
+        success_by="collect" if evaluation.get("recommendation") == "COLLECT" else ("score" if attempt else "flag"),
+    )
 
 
 def _summary_shape_problem(summary: Any) -> str | None:
@@ -261,7 +215,7 @@ def _summary_shape_problem(summary: Any) -> str | None:
     return None
 
 
-def _walk_benchmark(root: Path, options: SelectOptions, tally: _Tally) -> tuple[list[dict[str, Any]], list[str]]:
+def _walk_benchmark(root: Path, options: SelectOptions, tally: _Tally) -> tuple[list[BenchmarkRun], list[str]]:
     agent_dir = root / options.agent
     if not agent_dir.is_dir():
         raise UserInputError(f"{agent_dir}: no benchmark folder for agent '{options.agent}'")
@@ -283,19 +237,19 @@ def _walk_benchmark(root: Path, options: SelectOptions, tally: _Tally) -> tuple[
             continue
         domains.add(domain)
         run = RunId(domain, task_id, options.perturbation_model, perturbed_id, refinement, agent)
-        found.append({
-            "domain": domain,
-            "task_id": task_id,
-            "perturbed_id": perturbed_id,
-            "task_spec": run.task_spec,
-            "refinement_model": refinement,
-            "benchmark_example_dir": str(example_dir),
-            "execution_iterations": query.get("execution_iterations_required"),
-            "final_score": query.get("behavior_elicitation_score"),
-            "severity": meta.get("severity"),
-            "run_id": str(run),
-            "success_by": "benchmark",
-        })
+        found.append(BenchmarkRun(
+            domain=domain,
+            task_id=task_id,
+            perturbed_id=perturbed_id,
+            task_spec=run.task_spec,
+            refinement_model=refinement,
+            benchmark_example_dir=str(example_dir),
+            execution_iterations=query.get("execution_iterations_required"),
+            final_score=query.get("behavior_elicitation_score"),
+            severity=meta.get("severity"),
+            run_id=str(run),
+            success_by="benchmark",
+        ))
     return found, sorted(domains)
 
 

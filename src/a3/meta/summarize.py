@@ -1,41 +1,82 @@
 """Step 2, ``a3 meta summarize``: one LLM summary per run, concurrent, idempotent, accounted.
 
-A summary cut off at ``max_tokens`` is kept, marked ``truncated`` and counted. A summary is keyed by its run id and the hash of everything that shaped it (the rendered
-inputs, the prompt version and the model settings), so re-running skips finished runs, and a
-changed input or prompt re-summarises only what changed. Reused summaries add no cost. Runs that
-fail are listed; the CLI exits non-zero when any did.
+A summary cut off at ``max_tokens`` is kept, marked ``truncated`` and counted. A summary is keyed
+by its run id and the hash of everything that shaped it (the rendered inputs, the prompt version
+and the model settings), so re-running skips finished runs, and a changed input or prompt
+re-summarises only what changed. Reused summaries add no cost. Runs that fail are listed; the CLI
+exits non-zero when any did.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
-from a3.meta.runs import successful_attempt, success_threshold
-from a3.meta.settings import call_config
-from a3.meta.tasklist import RunRef
+from a3.meta.formats import RunSummary, RunSummaryMetadata, write_run_summary
+from a3.meta.runs import RunRef, successful_attempt, success_threshold
+from a3.meta.settings import LLMSettings
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
-from a3.store import JsonlLog, RunDir, atomic_write_json, ledger_label, sha256_of
+from a3.store import JsonlLog, RunDir, ledger_label, sha256_of
 
 SUMMARIES = "summaries.jsonl"
 STAGE = "meta-summarize"  # its calls' label in the ledger (summaries have no stage manifest)
-API_MAX_TOKENS = 32768  # the original's allowance for GPT-5
 _TRUNCATED = {"max_tokens", "length", "model_length"}
 
 
-@dataclass(frozen=True)
-class SummaryOptions:
-    model: str = "openai/gpt-5-2025-08-07"
-    max_tokens: int | None = None  # None: API_MAX_TOKENS for API models, the engine's bound for local ones
-    temperature: float | None = 1.0
+class SummaryOptions(LLMSettings):
     force: bool = False
     beside_runs: bool = False  # also write the original's elicitation_run_summary.json next to each run
+
+
+class RunFacts(BaseModel):
+    """What a run's own files say about it, kept with its summary."""
+
+    original_instruction: str
+    perturbed_instruction: str
+    mode: Literal["full", "reduced"]  # reduced: a benchmark example, summarised from its final instruction only
+    harm: str | None = None  # what the judge said the agent did wrong; full mode only
+
+
+class Summary(RunFacts):
+    """One record of summaries.jsonl: a run's summary and everything that shaped it."""
+
+    run_id: str
+    input_hash: str
+    summary: str
+    truncated: bool = False  # absent from the records of early versions
+    model: str
+    prompt_version: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    max_tokens: int
+    generated_at: str
+
+
+class SummaryCounts(BaseModel):
+    total: int
+    generated: int = 0
+    reused: int = 0
+    failed: int = 0
+    truncated: int = 0
+
+
+class RunFailure(BaseModel):
+    run_id: str
+    error: str
+
+
+class SummaryReport(BaseModel):
+    """What one pass made: the runs that failed are listed, and later steps list them as unassigned."""
+
+    counts: SummaryCounts
+    failures: list[RunFailure]
 
 
 class SummaryStore:
@@ -44,21 +85,23 @@ class SummaryStore:
     def __init__(self, run_dir: RunDir) -> None:
         self.log: JsonlLog = run_dir.log(SUMMARIES, key="key")
 
-    def get(self, run_id: str, input_hash: str | None = None) -> dict[str, Any] | None:
+    def get(self, run_id: str, input_hash: str | None = None) -> Summary | None:
         found = None
         for record in self.log:
             if record["run_id"] == run_id and (input_hash is None or record["input_hash"] == input_hash):
                 found = record
-        return found
+        return Summary.model_validate(found) if found is not None else None
 
-    def add(self, record: dict[str, Any]) -> None:
-        key = f"{record['run_id']}#{record['input_hash'][:16]}"
+    def add(self, summary: Summary) -> None:
+        key = f"{summary.run_id}#{summary.input_hash[:16]}"
         if key in self.log:
             key += f"#{len(self.log)}"  # a --force re-run of identical inputs
-        self.log.append({"key": key, **record})
+        record = summary.model_dump(exclude={"harm"} if summary.harm is None else set())
+        # The keys in the order earlier versions wrote them: the run and its input hash first.
+        self.log.append({"key": key, "run_id": record.pop("run_id"), "input_hash": record.pop("input_hash"), **record})
 
 
-def build_prompt(ref: RunRef) -> tuple[str, str, dict[str, Any]]:
+def build_prompt(ref: RunRef) -> tuple[str, str, RunFacts]:
     """(prompt text, prompt version, facts kept with the summary). Raises ValueError on bad run files."""
     if ref.benchmark_example_dir is not None:
         return _reduced_prompt(ref)
@@ -81,12 +124,12 @@ def build_prompt(ref: RunRef) -> tuple[str, str, dict[str, Any]]:
         history="\n\n".join(_attempt_block(h) for h in earlier) or "(none: the first attempt succeeded)",
         successful_attempt=_attempt_block(success),
     )
-    facts = {"original_instruction": original, "perturbed_instruction": success.get("perturbed_instruction", ""), "mode": "full",
-             "harm": harm_description(success)}
+    facts = RunFacts(original_instruction=original, perturbed_instruction=success.get("perturbed_instruction", ""), mode="full",
+                     harm=harm_description(success))
     return text, prompt.version, facts
 
 
-def _reduced_prompt(ref: RunRef) -> tuple[str, str, dict[str, Any]]:
+def _reduced_prompt(ref: RunRef) -> tuple[str, str, RunFacts]:
     folder = ref.benchmark_example_dir
     assert folder is not None
     try:
@@ -104,7 +147,7 @@ def _reduced_prompt(ref: RunRef) -> tuple[str, str, dict[str, Any]]:
         iterations=query.get("execution_iterations_required", "unknown"),
         severity=meta.get("severity", "unknown"),
     )
-    facts = {"original_instruction": original or "", "perturbed_instruction": query.get("perturbed_instruction", ""), "mode": "reduced"}
+    facts = RunFacts(original_instruction=original or "", perturbed_instruction=query.get("perturbed_instruction", ""), mode="reduced")
     return text, prompt.version, facts
 
 
@@ -150,26 +193,26 @@ def _attempt_block(entry: dict[str, Any]) -> str:
 async def summarize_runs(
     refs: list[RunRef], run_dir: RunDir, client: LLMClient, options: SummaryOptions = SummaryOptions(),
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> SummaryReport:
     store = SummaryStore(run_dir)
-    config = call_config(options.model, options.max_tokens, options.temperature, API_MAX_TOKENS)
+    config = options.call_config()
     task = (progress or SilentProgress()).task("summaries", len(refs))
-    counts = {"total": len(refs), "generated": 0, "reused": 0, "failed": 0, "truncated": 0}
-    failures: list[dict[str, str]] = []
+    counts = SummaryCounts(total=len(refs))
+    failures: list[RunFailure] = []
 
     async def one(ref: RunRef) -> None:
         run_id = str(ref.run)
         try:
             text, version, facts = build_prompt(ref)
         except ValueError as exc:
-            failures.append({"run_id": run_id, "error": str(exc)})
-            counts["failed"] += 1
+            failures.append(RunFailure(run_id=run_id, error=str(exc)))
+            counts.failed += 1
             task.advance()
             return
         input_hash = sha256_of({"prompt": text, "model": config.model_dump(exclude={"timeout"})})
         existing = store.get(run_id, input_hash)
         if existing is not None and not options.force:
-            counts["reused"] += 1
+            counts.reused += 1
         else:
             salt = datetime.now().isoformat() if options.force else None
             try:
@@ -179,43 +222,36 @@ async def summarize_runs(
             else:
                 error = None
             if error is not None:
-                failures.append({"run_id": run_id, "error": error})
-                counts["failed"] += 1
+                failures.append(RunFailure(run_id=run_id, error=error))
+                counts.failed += 1
                 task.advance()
                 return
             assert completion is not None
             # A summary cut off at max_tokens is kept (what it says is still evidence) and marked, not lost.
             truncated = completion.finish_reason in _TRUNCATED
-            counts["truncated"] += truncated
-            existing = {
-                "run_id": run_id, "input_hash": input_hash, **facts, "summary": completion.text.strip(), "truncated": truncated,
-                "model": options.model, "prompt_version": version, "input_tokens": completion.usage.input_tokens,
-                "output_tokens": completion.usage.output_tokens, "cost_usd": completion.cost_usd, "max_tokens": config.max_tokens,
-                "generated_at": datetime.now().isoformat(timespec="seconds"),
-            }
+            counts.truncated += truncated
+            existing = Summary(
+                **facts.model_dump(), run_id=run_id, input_hash=input_hash, summary=completion.text.strip(), truncated=truncated,
+                model=options.model, prompt_version=version, input_tokens=completion.usage.input_tokens,
+                output_tokens=completion.usage.output_tokens, cost_usd=completion.cost_usd, max_tokens=config.max_tokens,
+                generated_at=datetime.now().isoformat(timespec="seconds"),
+            )
             store.add(existing)
-            counts["generated"] += 1
+            counts.generated += 1
         if options.beside_runs and ref.benchmark_example_dir is None:
-            _write_beside_run(ref, existing, options)
+            write_run_summary(ref, _beside_run(existing, options))
         task.advance()
 
     with ledger_label(STAGE):
         await asyncio.gather(*(one(ref) for ref in refs))
-    return {"counts": counts, "failures": sorted(failures, key=lambda f: f["run_id"])}
+    return SummaryReport(counts=counts, failures=sorted(failures, key=lambda f: f.run_id))
 
 
-def _write_beside_run(ref: RunRef, record: dict[str, Any], options: SummaryOptions) -> None:
-    """The original's elicitation_run_summary.json, so the original tools can read our summaries."""
-    cost = record.get("cost_usd")
-    atomic_write_json(Path(ref.run.agent_dir(ref.base_dir)) / "elicitation_run_summary.json", {
-        "original_instruction": record["original_instruction"],
-        "perturbed_instruction": record["perturbed_instruction"],
-        "summary": record["summary"],
-        "input_tokens": record["input_tokens"],
-        "output_tokens": record["output_tokens"],
-        "total_tokens": record["input_tokens"] + record["output_tokens"],
-        "cost": f"{cost:.8f}" if cost is not None else None,
-        "summary_metadata": {"model_name": options.model, "max_tokens": record["max_tokens"],
-                             "temperature": options.temperature, "generated_at": record["generated_at"],
-                             "prompt_version": record["prompt_version"]},
-    })
+def _beside_run(summary: Summary, options: SummaryOptions) -> RunSummary:
+    return RunSummary(
+        original_instruction=summary.original_instruction, perturbed_instruction=summary.perturbed_instruction, summary=summary.summary,
+        input_tokens=summary.input_tokens, output_tokens=summary.output_tokens, total_tokens=summary.input_tokens + summary.output_tokens,
+        cost=summary.cost_usd, summary_metadata=RunSummaryMetadata(model_name=options.model, max_tokens=summary.max_tokens,
+                                                                   temperature=options.temperature, generated_at=summary.generated_at,
+                                                                   prompt_version=summary.prompt_version),
+    )

@@ -32,7 +32,7 @@ class Category(BaseModel):
 
 class Unassigned(BaseModel):
     run_id: str
-    reason: str
+    reason: str = ""
 
 
 class Taxonomy(BaseModel):
@@ -209,6 +209,26 @@ class MergeReply(BaseModel):
     merges: list[Merge] = Field(default_factory=list)
 
 
+class AppliedMerge(BaseModel):
+    keep: str
+    absorb: list[str]
+
+
+class MergeApplied(BaseModel):
+    """A merge round, as the categorization records it."""
+
+    round: int
+    applied: list[AppliedMerge]
+
+
+class MergeFailed(BaseModel):
+    round: int
+    error: str
+
+
+MergeRecord = MergeApplied | MergeFailed
+
+
 def merge_schema(category_ids: set[str]) -> type[MergeReply]:
     class CheckedMergeReply(MergeReply):
         @model_validator(mode="after")
@@ -228,7 +248,7 @@ def merge_schema(category_ids: set[str]) -> type[MergeReply]:
     return CheckedMergeReply
 
 
-def apply_merges(taxonomy: Taxonomy, reply: MergeReply) -> list[dict[str, object]]:
+def apply_merges(taxonomy: Taxonomy, reply: MergeReply) -> list[AppliedMerge]:
     by_id = taxonomy.by_id()
     applied = []
     for merge in reply.merges:
@@ -241,7 +261,7 @@ def apply_merges(taxonomy: Taxonomy, reply: MergeReply) -> list[dict[str, object
             keep.name = merge.name
         if merge.definition:
             keep.definition = merge.definition
-        applied.append({"keep": merge.keep, "absorb": merge.absorb})
+        applied.append(AppliedMerge(keep=merge.keep, absorb=merge.absorb))
     absorbed = {a for m in reply.merges for a in m.absorb}
     taxonomy.categories = [c for c in taxonomy.categories if c.id not in absorbed]
     return applied

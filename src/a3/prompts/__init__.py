@@ -14,6 +14,8 @@ from importlib.resources import files
 
 from a3.store.hashing import sha256_of
 
+__all__ = ["Prompt", "load_prompt"]
+
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 

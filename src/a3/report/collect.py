@@ -10,15 +10,29 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from a3 import __version__
+from a3.align import layout
+from a3.align.compare.any_model import EvaluationResult
+from a3.align.compare.dspy.defence import DspyResult
+from a3.align.compare.fixed_mix import FixedMixResult
+from a3.align.compare.icl import IclSummary
+from a3.align.finetune.records import ChosenTest, FinetuneSummary, IterationRecord
+from a3.align.generate.stage import GenerationSummary, HypothesisSummary
+from a3.align.measure.judge_validation import JudgeValidation, load_validation
+from a3.align.measure.selection import Selection
+from a3.align.metrics import Metrics
+from a3.align.split import SplitAssignment, load_assignment, load_baseline
 from a3.errors import UserInputError
-from a3.align.judge_validation import JudgeValidation, load_validation
 from a3.llm.local import CATALOG
 from a3.stats import PairedComparison, paired_comparison
-from a3.store import read_json, read_records
+from a3.store import RunDir, read_json, read_records
 from a3.store.ledger import read_ledger
+
+M = TypeVar("M", bound=BaseModel)
 
 SPLITS = ("train", "validation", "ood", "test")
 STAGE_ORDER = ("generate", "split", "expected", "general", "finetune")
@@ -43,6 +57,104 @@ class JudgeCheck:
     current: bool  # the validation was made for the judge this run's config describes
 
 
+@dataclass(frozen=True)
+class StageRow:
+    """A stage's last attempt, from its manifest."""
+
+    stage: str
+    status: str | None
+    finished_at: str | None
+    duration_s: float | None
+    calls: int
+    cost_usd: float
+
+
+@dataclass
+class Usage:
+    calls: int = 0  # every ledger entry, replies from the cache included
+    cached: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class Costs:
+    by_stage: dict[str, Usage]
+    by_model: dict[str, Usage]
+
+    @property
+    def total_usd(self) -> float:
+        return sum(row.cost_usd for row in self.by_stage.values())
+
+
+@dataclass
+class JudgeValidity:
+    """Verdicts asked of the judge, those that validated, and those that did at the first try."""
+
+    asked: int = 0
+    valid: int = 0
+    first_try: int = 0
+
+
+@dataclass(frozen=True)
+class HypothesisRow:
+    summary: HypothesisSummary  # what stage 1 found for it
+    split: str  # where stage 2 put it ("train", "ood", "train, validation, test" by query; "—" before the split)
+
+
+@dataclass(frozen=True)
+class SplitSize:
+    hypotheses: int
+    harmful: int
+    benign: int
+
+
+@dataclass(frozen=True)
+class IterationRow:
+    record: IterationRecord
+    on_front: bool
+    chosen: bool
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """A model measured on the run's sets: validation and OOD, and the sealed test where measured."""
+
+    method: str
+    name: str
+    validation: Metrics | None
+    ood: Metrics | None
+    test: Metrics | None = None
+    chosen: bool = False
+
+    def on(self, split: str) -> Metrics | None:
+        return {"validation": self.validation, "ood": self.ood, "test": self.test}[split]
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The chosen iteration and the base model on the sealed test split."""
+
+    iteration: int
+    chosen: Metrics
+    base: Metrics
+
+
+@dataclass(frozen=True)
+class DspyDefence:
+    result: DspyResult
+    candidates: int  # instructions GEPA proposed
+
+
+@dataclass(frozen=True)
+class IclDefence:
+    name: str
+    iteration: int
+    examples: list[str]
+    reasoning: str
+
+
 @dataclass
 class ReportData:
     run: Path
@@ -52,22 +164,24 @@ class ReportData:
     models: dict[str, str]  # role -> model string
     model_versions: dict[str, str]  # local model -> weights sha256
     prompt_versions: dict[str, str]
-    stages: list[dict[str, Any]]
-    hypotheses: list[dict[str, Any]]
-    split_sizes: dict[str, dict[str, int]]
+    stages: list[StageRow]
+    hypotheses: list[HypothesisRow]
+    split_sizes: dict[str, SplitSize]
     split_by: str  # how stage 2 split the data: "hypothesis" or "query"
-    iterations: list[dict[str, Any]]
-    selection: dict[str, Any]
-    comparison: list[dict[str, Any]]  # per method/model: validation and OOD rates, test where measured
+    iterations: list[IterationRow]
+    selection: Selection | None
+    fallbacks: dict[str, str]  # iteration -> why A3 made its plan (the agent gave no valid decision)
+    comparison: list[ComparisonRow]
     points: list[Point]
-    test: dict[str, Any] | None
-    costs: dict[str, Any]
-    judge: dict[str, int]
+    test: TestResult | None
+    costs: Costs
+    judge: JudgeValidity
     judge_check: JudgeCheck | None = None  # the judge's validation against labels, and whether it holds for this run
     paired_test: dict[str, PairedComparison] = field(default_factory=dict)  # kind -> base vs chosen on the sealed test
     dropped: dict[str, int] = field(default_factory=dict)  # queries the quality gate refused, by reason
     notes: list[str] = field(default_factory=list)
-    defences: list[dict[str, Any]] = field(default_factory=list)  # what each prompt defence put before the target
+    dspy: list[DspyDefence] = field(default_factory=list)  # the instructions each DSPy program was optimised to
+    icl: list[IclDefence] = field(default_factory=list)  # the examples of each ICL trial's chosen iteration
 
 
 def collect(run_dir: str | Path) -> ReportData:
@@ -78,19 +192,20 @@ def collect(run_dir: str | Path) -> ReportData:
     if not set(manifests) & set(STAGE_ORDER):
         raise UserInputError(f"{run}: no alignment stage has run here (stages: {', '.join(sorted(manifests)) or 'none'}); "
                              "a meta-analysis run has its report from `a3 meta report`")
-    config = _read(run / "config.json") or {}
-    assignment = _read(run / "splits" / "split_assignment.json") or {}
+    config = _read(run / layout.CONFIG) or {}
+    assignment = load_assignment(RunDir(run))
     split_of: dict[str, str] = {}
     for name in SPLITS:  # by query, an in-distribution hypothesis is in train, validation and test
-        for h in assignment.get(name, []):
+        for h in (assignment.hypotheses(name) if assignment else []):
             split_of[h] = f"{split_of[h]}, {name}" if h in split_of else name
-    finetune = _read(run / "finetune" / "summary.json") or {}
-    iterations = read_records(run / "finetune" / "iterations.jsonl", key="iteration")
-    selection = {**finetune.get("selection", {}), "fallbacks": finetune.get("fallbacks") or {}}
-    baseline = _read(run / "splits" / "baseline.json") or {}
+    summary = _model(FinetuneSummary, run / layout.FINETUNE_SUMMARY)
+    iterations = [IterationRecord.model_validate(r) for r in read_records(run / layout.ITERATIONS, key="iteration")]
+    selection = summary.selection if summary else None
     test = _test_results(run)
-    comparison, points = _comparison(run, baseline, iterations, selection, test)
+    comparison = _comparison(run, iterations, selection, test)
     models = _models(config, manifests)
+    generation = _model(GenerationSummary, run / layout.GENERATION_SUMMARY)
+    dspy, icl = _defences(run)
     return ReportData(
         run=run,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -101,25 +216,33 @@ def collect(run_dir: str | Path) -> ReportData:
                         if m.startswith("local/") and m.split("/", 1)[1] in CATALOG},
         prompt_versions={k: v for m in manifests.values() for k, v in (m.get("prompt_versions") or {}).items()},
         stages=[_stage_row(name, manifests[name]) for name in sorted(manifests, key=_stage_order)],
-        hypotheses=_hypotheses(run, split_of),
+        hypotheses=[HypothesisRow(h, split_of.get(h.id, "—")) for h in (generation.hypotheses if generation else [])],
         split_sizes=_split_sizes(run, assignment),
-        split_by=assignment.get("by", "hypothesis"),
-        iterations=[_iteration_row(i, selection) for i in iterations],
+        split_by=assignment.by if assignment else "hypothesis",
+        iterations=[IterationRow(r, bool(selection and r.iteration in selection.pareto_front),
+                                 bool(selection and r.iteration == selection.chosen)) for r in iterations],
         selection=selection,
+        fallbacks=summary.fallbacks if summary else {},
         comparison=comparison,
-        defences=_defences(run),
-        points=points,
+        dspy=dspy,
+        icl=icl,
+        points=[Point(row.method, row.name, split, metrics.sfr, metrics.fpr, row.chosen)
+                for row in comparison for split in ("validation", "ood", "test") if (metrics := row.on(split))],
         test=test,
         costs=_costs(run),
         judge=_judge_validity(run),
         judge_check=_judge_check(run, config),
         paired_test=_paired_test(run, test),
-        dropped=((_read(run / "generation" / "summary.json") or {}).get("dropped") or {}),
+        dropped=generation.dropped if generation else {},
     )
 
 
 def _read(path: Path) -> Any:
     return read_json(path) if path.exists() else None
+
+
+def _model(model: type[M], path: Path) -> M | None:
+    return model.model_validate(read_json(path)) if path.exists() else None
 
 
 def _stage_order(name: str) -> int:
@@ -135,142 +258,100 @@ def _models(config: dict[str, Any], manifests: dict[str, Any]) -> dict[str, str]
     return models
 
 
-def _stage_row(name: str, manifest: dict[str, Any]) -> dict[str, Any]:
+def _stage_row(name: str, manifest: dict[str, Any]) -> StageRow:
     usage = manifest.get("usage") or {}
-    return {"stage": name, "status": manifest.get("status"), "finished_at": manifest.get("finished_at"),
-            "duration_s": manifest.get("duration_s"), "calls": usage.get("calls", 0), "cost_usd": usage.get("cost_usd", 0.0)}
+    return StageRow(name, manifest.get("status"), manifest.get("finished_at"), manifest.get("duration_s"),
+                    usage.get("calls", 0), usage.get("cost_usd", 0.0))
 
 
-def _hypotheses(run: Path, split_of: dict[str, str]) -> list[dict[str, Any]]:
-    summary = _read(run / "generation" / "summary.json") or {}
-    rows = []
-    for h in summary.get("hypotheses", []):
-        rows.append({"id": h["id"], "round": h.get("round"), "change_type": h.get("change_type"), "basis": h.get("basis_example"),
-                     "split": split_of.get(h["id"], "—"), "text": h.get("hypothesis", ""), "sfr": h.get("sfr"), "fpr": h.get("fpr"),
-                     "harmful": h.get("harmful", {}).get("judged", 0), "benign": h.get("benign", {}).get("judged", 0)})
-    return rows
-
-
-def _split_sizes(run: Path, assignment: dict[str, Any]) -> dict[str, dict[str, int]]:
-    files = {"train": "training_split.json", "validation": "validation_split.json", "ood": "ood_split.json",
-             "test": "sealed/test_split.json"}
+def _split_sizes(run: Path, assignment: SplitAssignment | None) -> dict[str, SplitSize]:
+    files = {**layout.SPLIT_FILES, "test": layout.SEALED_TEST}
     sizes = {}
     for name, file in files.items():
-        split = _read(run / "splits" / file)
+        split = _read(run / file)
         if split is None:
             continue
         kinds = [q["kind"] for q in split.get("queries", [])]
-        sizes[name] = {"hypotheses": len(assignment.get(name, split.get("hypotheses", []))),
-                       "harmful": kinds.count("harmful"), "benign": kinds.count("benign")}
+        hypotheses = assignment.hypotheses(name) if assignment else split.get("hypotheses", [])
+        sizes[name] = SplitSize(len(hypotheses), kinds.count("harmful"), kinds.count("benign"))
     return sizes
 
 
-def _iteration_row(record: dict[str, Any], selection: dict[str, Any]) -> dict[str, Any]:
-    plan = record.get("plan", {})
-    capability = record.get("capability") or {}
-    return {
-        "iteration": record["iteration"],
-        "learning_rate": plan.get("learning_rate"), "lora_r": plan.get("lora_r"), "lora_alpha": plan.get("lora_alpha"),
-        "num_epochs": plan.get("num_epochs"), "general_pct": plan.get("general_data_percentage"),
-        "examples": (record.get("counts") or {}).get("total"),
-        "train_loss": (record.get("train") or {}).get("train_loss"),
-        "val_sfr": _rate(record, "validation", "sfr"), "val_fpr": _rate(record, "validation", "fpr"),
-        "ood_sfr": _rate(record, "ood", "sfr"), "ood_fpr": _rate(record, "ood", "fpr"),
-        "capability": {name: score.get("accuracy") for name, score in capability.items() if isinstance(score, dict)},
-        "capability_drop": record.get("capability_drop"),
-        "on_front": record["iteration"] in selection.get("pareto_front", []),
-        "chosen": record["iteration"] == selection.get("chosen"),
-        "clamps": record.get("clamps", []),
-    }
-
-
-def _rate(record: dict[str, Any], split: str, rate: str) -> float | None:
-    return (record.get(split) or {}).get(rate)
-
-
-def _test_results(run: Path) -> dict[str, Any] | None:
-    chosen = _read(run / "finetune" / "sealed" / "test_results.json")
+def _test_results(run: Path) -> TestResult | None:
+    chosen = _model(ChosenTest, run / layout.TEST_RESULTS)
     if chosen is None:
         return None
-    base = _read(run / "splits" / "sealed" / "test_baseline.json") or {}
-    return {"iteration": chosen["iteration"], "sfr": chosen["test"]["sfr"], "fpr": chosen["test"]["fpr"],
-            "base_sfr": base.get("sfr"), "base_fpr": base.get("fpr"), "metrics": chosen["test"], "base_metrics": base}
+    base = _model(Metrics, run / layout.TEST_BASELINE) or Metrics()
+    return TestResult(chosen.iteration, chosen.test, base)
 
 
-def _comparison(run: Path, baseline: dict[str, Any], iterations: list[dict[str, Any]], selection: dict[str, Any],
-                test: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[Point]]:
+def _comparison(run: Path, iterations: list[IterationRecord], selection: Selection | None,
+                test: TestResult | None) -> list[ComparisonRow]:
     """Every measured model, each with its validation and OOD rates (and test where measured)."""
-    rows: list[dict[str, Any]] = []
-    if baseline:
-        rows.append({"method": "base", "name": "base model", "validation": baseline.get("validation", {}),
-                     "ood": baseline.get("ood", {}), "test": test["base_metrics"] if test else None})
+    rows: list[ComparisonRow] = []
+    if (run / layout.BASELINE).exists():
+        baseline = load_baseline(RunDir(run))
+        rows.append(ComparisonRow("base", "base model", baseline.get("validation"), baseline.get("ood"),
+                                  test.base if test else None))
     for record in iterations:
-        chosen = record["iteration"] == selection.get("chosen")
-        rows.append({"method": "A3", "name": f"iteration {record['iteration']}", "validation": record.get("validation") or {},
-                     "ood": record.get("ood") or {}, "chosen": chosen,
-                     "test": test["metrics"] if test and chosen else None})
-    for record in read_records(run / "baselines" / "fixed-mix" / "results.jsonl", key="name"):
-        rows.append({"method": "fixed mixing", "name": record["name"], "validation": record.get("validation") or {},
-                     "ood": record.get("ood") or {}, "test": record.get("test")})
-    for path in sorted((run / "defences" / "icl").glob("*/summary.json")):
-        summary = read_json(path)
-        chosen = next((r for r in summary["iterations"] if r["iteration"] == summary["selection"]["chosen"]), None)
-        if chosen is not None:
-            rows.append({"method": "ICL", "name": f"{summary['method']}, trial {summary['trial']}: iteration {chosen['iteration']}",
-                         "validation": chosen["validation"], "ood": chosen["ood"], "test": summary.get("test")})
-    for path in sorted((run / "defences" / "dspy").glob("*/results.json")):
-        record = read_json(path)
-        rows.append({"method": "DSPy", "name": f"GEPA, {record['name']}", "validation": record["validation"],
-                     "ood": record["ood"], "test": record.get("test")})
-    for path in sorted((run / "evaluations").glob("*/results.json")):
-        record = read_json(path)
-        rows.append({"method": "evaluated", "name": record["name"], "validation": record.get("validation") or {},
-                     "ood": record.get("ood") or {}, "test": None})
-    points = [Point(row["method"], row["name"], split, row[split].get("sfr"), row[split].get("fpr"), bool(row.get("chosen")))
-              for row in rows for split in ("validation", "ood", "test") if row.get(split)]
-    return rows, points
+        chosen = selection is not None and record.iteration == selection.chosen
+        rows.append(ComparisonRow("A3", f"iteration {record.iteration}", record.validation, record.ood,
+                                  test.chosen if test and chosen else None, chosen))
+    for raw in read_records(run / layout.FIXED_MIX_RESULTS, key="name"):
+        mix = FixedMixResult.model_validate(raw)
+        rows.append(ComparisonRow("fixed mixing", mix.name, mix.validation, mix.ood, mix.test))
+    for summary in _icl_summaries(run):
+        best = next((r for r in summary.iterations if r.iteration == summary.selection.chosen), None)
+        if best is not None:
+            rows.append(ComparisonRow("ICL", f"{summary.method}, trial {summary.trial}: iteration {best.iteration}",
+                                      best.validation, best.ood, summary.test))
+    for path in sorted((run / layout.DSPY).glob(f"*/{layout.DSPY_RESULTS}")):
+        result = DspyResult.model_validate(read_json(path))
+        rows.append(ComparisonRow("DSPy", f"GEPA, {result.name}", result.validation, result.ood, result.test))
+    for path in sorted((run / layout.EVALUATIONS).glob(f"*/{layout.EVALUATION_RESULTS}")):
+        evaluation = EvaluationResult.model_validate(read_json(path))
+        rows.append(ComparisonRow("evaluated", evaluation.name, evaluation.validation, evaluation.ood))
+    return rows
 
 
-def _defences(run: Path) -> list[dict[str, Any]]:
+def _icl_summaries(run: Path) -> list[IclSummary]:
+    return [IclSummary.model_validate(read_json(p)) for p in sorted((run / layout.ICL).glob(f"*/{layout.ICL_SUMMARY}"))]
+
+
+def _defences(run: Path) -> tuple[list[DspyDefence], list[IclDefence]]:
     """The prompt each DSPy program was optimised to, and the examples of each ICL trial's chosen iteration."""
-    found = []
-    for path in sorted((run / "defences" / "dspy").glob("*/results.json")):
-        record = read_json(path)
-        prompt = _read(path.parent / "optimized_prompt.json") or {}
-        found.append({"method": "DSPy", "name": record["name"], "budget": record["budget"], "metric_calls": record["metric_calls"],
-                      "candidates": len(prompt.get("candidates", [])), "unparsed": record["unparsed_responses"],
-                      "instructions": record["instructions"]})
-    for path in sorted((run / "defences" / "icl").glob("*/summary.json")):
-        summary = read_json(path)
-        chosen = summary["selection"]["chosen"]
-        selection = _read(path.parent / f"iter-{chosen:02d}" / "selection.json") if chosen else None
+    dspy = []
+    for path in sorted((run / layout.DSPY).glob(f"*/{layout.DSPY_RESULTS}")):
+        prompt = _read(path.parent / layout.DSPY_PROMPT) or {}
+        dspy.append(DspyDefence(DspyResult.model_validate(read_json(path)), len(prompt.get("candidates", []))))
+    icl = []
+    for summary in _icl_summaries(run):
+        chosen = summary.selection.chosen
+        folder = f"{layout.ICL}/{summary.method}-trial{summary.trial}"
+        selection = _read(run / layout.iteration_dir(chosen, folder) / layout.SELECTION) if chosen else None
         if selection is not None:
-            found.append({"method": "ICL", "name": f"{summary['method']}, trial {summary['trial']}", "iteration": chosen,
-                          "examples": selection["example_ids"], "reasoning": selection["reasoning"]})
-    return found
+            icl.append(IclDefence(f"{summary.method}, trial {summary.trial}", chosen, selection["example_ids"],
+                                  selection["reasoning"]))
+    return dspy, icl
 
 
-def _costs(run: Path) -> dict[str, Any]:
+def _costs(run: Path) -> Costs:
     """Calls, tokens and dollars from the ledger, per stage and per model."""
-    by_stage: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    by_model: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    costs = Costs(defaultdict(Usage), defaultdict(Usage))
     for entry in read_ledger(run / "ledger.jsonl"):
-        for table, key in ((by_stage, entry.get("stage") or "—"), (by_model, entry.get("model") or "—")):
+        for table, key in ((costs.by_stage, entry.get("stage") or "—"), (costs.by_model, entry.get("model") or "—")):
             row = table[key]
-            row["calls"] += 1
-            row["cached"] += bool(entry.get("cached"))
-            row["input_tokens"] += entry.get("input_tokens") or 0
-            row["output_tokens"] += entry.get("output_tokens") or 0
-            row["cost_usd"] += entry.get("cost_usd") or 0.0
-    total = sum(row["cost_usd"] for row in by_stage.values())
-    return {"by_stage": {k: dict(v) for k, v in by_stage.items()}, "by_model": {k: dict(v) for k, v in by_model.items()},
-            "total_usd": total}
+            row.calls += 1
+            row.cached += bool(entry.get("cached"))
+            row.input_tokens += entry.get("input_tokens") or 0
+            row.output_tokens += entry.get("output_tokens") or 0
+            row.cost_usd += entry.get("cost_usd") or 0.0
+    return costs
 
 
 def _judge_check(run: Path, config: dict[str, Any]) -> JudgeCheck | None:
-    from a3.align.judge import config_judge_identity, describe_judge
+    from a3.align.measure.judge import config_judge_identity, describe_judge
     from a3.config import A3Config
-    from a3.store import RunDir
 
     try:
         parsed = A3Config.model_validate(config)
@@ -281,13 +362,13 @@ def _judge_check(run: Path, config: dict[str, Any]) -> JudgeCheck | None:
     return JudgeCheck(description=describe_judge(parsed), validation=validation, current=current)
 
 
-def _paired_test(run: Path, test: dict[str, Any] | None) -> dict[str, PairedComparison]:
+def _paired_test(run: Path, test: TestResult | None) -> dict[str, PairedComparison]:
     """Base model and chosen adapter on the same sealed test queries, per kind, for a paired test."""
     if test is None:
         return {}
-    queries = (_read(run / "splits" / "sealed" / "test_split.json") or {}).get("queries", [])
-    base = {r["id"]: r for r in read_records(run / "generation" / "verdicts.jsonl")}
-    chosen = {r["id"]: r for r in read_records(run / "finetune" / "sealed" / "test_eval" / "verdicts.jsonl")}
+    queries = (_read(run / layout.SEALED_TEST) or {}).get("queries", [])
+    base = {r["id"]: r for r in read_records(run / layout.GENERATION_VERDICTS)}
+    chosen = {r["id"]: r for r in read_records(run / layout.TEST_EVAL / layout.VERDICTS)}
     result = {}
     for kind in ("harmful", "benign"):
         pairs = [(base[q["id"]]["flagged"], chosen[q["id"]]["flagged"]) for q in queries
@@ -298,15 +379,15 @@ def _paired_test(run: Path, test: dict[str, Any] | None) -> dict[str, PairedComp
     return result
 
 
-def _judge_validity(run: Path) -> dict[str, int]:
+def _judge_validity(run: Path) -> JudgeValidity:
     """How many judge verdicts validated (at all, and at the first try) among those asked of the judge."""
-    counts = {"asked": 0, "valid": 0, "first_try": 0}
-    for path in run.rglob("verdicts.jsonl"):
+    counts = JudgeValidity()
+    for path in run.rglob(layout.VERDICTS):
         for verdict in read_records(path):
             if verdict.get("status") == "target_error":
                 continue  # nothing was asked of the judge
-            counts["asked"] += 1
+            counts.asked += 1
             if verdict.get("status") == "ok":
-                counts["valid"] += 1
-                counts["first_try"] += verdict.get("repairs", 0) == 0
+                counts.valid += 1
+                counts.first_try += verdict.get("repairs", 0) == 0
     return counts

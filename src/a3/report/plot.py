@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from html import escape
 
-from a3.align.finetune.selection import pareto_front
+from a3.align.measure.selection import pareto_front
+from a3.formatting import percent
 from a3.report.collect import Point
 
 WIDTH, HEIGHT = 680, 440
@@ -37,8 +38,8 @@ def pareto_svg(points: list[Point], title: str = "SFR against FPR (lower left is
     for tick in (0, 0.25, 0.5, 0.75, 1):
         parts.append(f'<line x1="{x(tick):.1f}" y1="{TOP}" x2="{x(tick):.1f}" y2="{TOP + plot_h}" stroke="#e5e7eb"/>')
         parts.append(f'<line x1="{LEFT}" y1="{y(tick):.1f}" x2="{LEFT + plot_w}" y2="{y(tick):.1f}" stroke="#e5e7eb"/>')
-        parts.append(f'<text x="{x(tick):.1f}" y="{TOP + plot_h + 16}" text-anchor="middle">{tick:.0%}</text>')
-        parts.append(f'<text x="{LEFT - 8}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.0%}</text>')
+        parts.append(f'<text x="{x(tick):.1f}" y="{TOP + plot_h + 16}" text-anchor="middle">{percent(tick)}</text>')
+        parts.append(f'<text x="{LEFT - 8}" y="{y(tick) + 4:.1f}" text-anchor="end">{percent(tick)}</text>')
     parts.append(f'<text x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 12}" text-anchor="middle" font-weight="600">'
                  f'FPR (benign queries refused)</text>')
     parts.append(f'<text transform="translate(16 {TOP + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" font-weight="600">'
@@ -69,7 +70,7 @@ def _dots(points: list[Point], x, y) -> list[str]:  # noqa: ANN001
         nth = seen[spot]  # several models on one spot: side by side (0, +7, -7, +14 px...), not hidden
         px += 7 * ((nth + 1) // 2) * (1 if nth % 2 else -1)
         seen[spot] += 1
-        tip = escape(f"{point.method}: {point.name}, {point.split}: SFR {point.sfr:.0%}, FPR {point.fpr:.0%}")
+        tip = escape(f"{point.method}: {point.name}, {point.split}: SFR {percent(point.sfr)}, FPR {percent(point.fpr)}")
         fill = colour(point.method)
         shape = (f'<circle cx="{px:.1f}" cy="{py:.1f}" r="5" fill="{fill}"' if point.split == "validation"
                  else f'<rect x="{px - 4.5:.1f}" y="{py - 4.5:.1f}" width="9" height="9" fill="white" stroke="{fill}" stroke-width="2"')

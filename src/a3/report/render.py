@@ -9,8 +9,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from a3.align.judge_validation import KAPPA_FLOOR
-from a3.report.collect import JudgeCheck, ReportData
+from a3.align.measure.judge_validation import KAPPA_FLOOR
+from a3.align.metrics import Metrics
+from a3.align.records import Kind
+from a3.formatting import percent
+from a3.report.collect import ComparisonRow, JudgeCheck, ReportData, Usage
 from a3.report.plot import pareto_svg
 from a3.stats import wilson_interval
 from a3.store import atomic_write_text
@@ -34,27 +37,29 @@ class Section:
 
 
 def pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
+    return percent(value, 1, missing="—")
 
 
-def rate(metrics: dict[str, Any] | None, kind: str) -> str:
+def rate(metrics: Metrics | None, kind: Kind) -> str:
     """A rate with the counts it rests on, e.g. "33.3% (1/3)": SFR over harmful queries, FPR over benign."""
-    metrics = metrics or {}
-    value = metrics.get("sfr" if kind == "harmful" else "fpr")
-    counts = metrics.get(kind)
-    if value is None or not counts:
-        return pct(value)
-    return f"{pct(value)} ({counts['flagged']}/{counts['judged']})"
+    if metrics is None:
+        return pct(None)
+    counts = metrics.of(kind)
+    if counts.value is None:
+        return pct(None)
+    return f"{pct(counts.value)} ({counts.flagged}/{counts.judged})"
 
 
-def _noise_note(base: dict[str, Any] | None) -> str:
+def _noise_note(base: ComparisonRow | None) -> str:
     """One sentence on sampling noise, from the base model's validation SFR."""
-    counts = ((base or {}).get("validation") or {}).get("harmful")
-    interval = wilson_interval(counts["flagged"], counts["judged"]) if counts else None
+    if base is None or base.validation is None:
+        return ""
+    counts = base.validation.harmful
+    interval = wilson_interval(counts.flagged, counts.judged)
     if interval is None:
         return ""
     return (f" Rates are followed by their counts (flagged/judged). The base model's validation SFR, "
-            f"{rate(base['validation'], 'harmful')}, has a 95% Wilson interval of {pct(interval[0])}–{pct(interval[1])}: "
+            f"{rate(base.validation, 'harmful')}, has a 95% Wilson interval of {pct(interval[0])}–{pct(interval[1])}: "
             "differences smaller than such intervals are within sampling noise.")
 
 
@@ -119,24 +124,24 @@ def sections(data: ReportData) -> list[Section]:
         result.append(_comparison(data))
     if sum(p.split == "test" for p in data.points) > 1:
         result.append(_test_comparison(data))
-    if data.defences:
+    if data.dspy or data.icl:
         result.append(_defences(data))
     result.append(_costs(data))
     return result
 
 
 def _headline(data: ReportData) -> Section:
-    base = next((row for row in data.comparison if row["method"] == "base"), None)
-    chosen = next((row for row in data.comparison if row.get("chosen")), None)
+    base = next((row for row in data.comparison if row.method == "base"), None)
+    chosen = next((row for row in data.comparison if row.chosen), None)
     rows = []
-    for label, row in (("base model", base), (f"chosen: {chosen['name']}" if chosen else "", chosen)):
+    for label, row in (("base model", base), (f"chosen: {chosen.name}" if chosen else "", chosen)):
         if row is not None:
             rows.append([label, *_rate_cells(row)])
     judge = data.judge
-    validity = (f"{judge['valid']} of {judge['asked']} judge verdicts validated ({judge['valid'] / judge['asked']:.1%}; "
-                f"{judge['first_try']} at the first try)." if judge["asked"] else "No judge verdicts yet.")
+    validity = (f"{judge.valid} of {judge.asked} judge verdicts validated ({pct(judge.valid / judge.asked)}; "
+                f"{judge.first_try} at the first try)." if judge.asked else "No judge verdicts yet.")
     facts = (f"Run folder `{data.run}`; report written {data.created_at} by A3 {data.a3_version}. {validity} "
-             f"Total model cost ${data.costs['total_usd']:.4f}.")
+             f"Total model cost ${data.costs.total_usd:.4f}.")
     paired = _paired(data)
     test_note = ("The last table compares the base model and the chosen adapter query by query on the sealed test "
                  "split: the difference with Newcombe's 95% interval and the exact McNemar test on the queries whose "
@@ -154,15 +159,16 @@ def _models(data: ReportData) -> Section:
 
 
 def _stages(data: ReportData) -> Section:
-    rows = [[s["stage"], s["status"] or "—", s["finished_at"] or "—", _number(s["duration_s"], 1), _number(s["calls"]),
-             f"${s['cost_usd']:.4f}"] for s in data.stages]
+    rows = [[s.stage, s.status or "—", s.finished_at or "—", _number(s.duration_s, 1), _number(s.calls),
+             f"${s.cost_usd:.4f}"] for s in data.stages]
     return Section("Stages", "Duration and calls of each stage's last attempt.",
                    (Table(["stage", "status", "finished", "seconds", "calls", "cost"], rows),))
 
 
 def _hypotheses(data: ReportData) -> Section:
-    rows = [[h["id"], h["split"], h["change_type"] or "—", _number(h["round"]), h["basis"] or "—", h["text"],
-             f"{pct(h['sfr'])} of {h['harmful']}", f"{pct(h['fpr'])} of {h['benign']}"] for h in data.hypotheses]
+    rows = [[h.summary.id, h.split, h.summary.change_type or "—", _number(h.summary.round), h.summary.basis_example or "—",
+             h.summary.hypothesis, f"{pct(h.summary.sfr)} of {h.summary.harmful.judged}",
+             f"{pct(h.summary.fpr)} of {h.summary.benign.judged}"] for h in data.hypotheses]
     dropped = "; ".join(f"{reason}: {count}" for reason, count in sorted(data.dropped.items(), key=lambda x: -x[1]))
     gate = (f" The quality gate dropped {sum(data.dropped.values())} generated queries before they were measured "
             f"({dropped}); `generation/dropped.jsonl` has each with its text." if data.dropped else "")
@@ -172,7 +178,7 @@ def _hypotheses(data: ReportData) -> Section:
 
 
 def _splits(data: ReportData) -> Section:
-    rows = [[name, str(s["hypotheses"]), str(s["harmful"]), str(s["benign"])] for name, s in data.split_sizes.items()]
+    rows = [[name, str(s.hypotheses), str(s.harmful), str(s.benign)] for name, s in data.split_sizes.items()]
     how = {"hypothesis": "Hypotheses are split whole, so no query of a validation, OOD or test hypothesis is trained on.",
            "query": "Split by query: the OOD hypotheses are held out whole; the other hypotheses' queries are split into "
                     "train, validation and the sealed test, a harmful query and its look-alikes together, so no "
@@ -184,94 +190,95 @@ def _splits(data: ReportData) -> Section:
 def _iterations(data: ReportData) -> Section:
     rows = []
     for it in data.iterations:
-        mark = " (chosen)" if it["chosen"] else (" (front)" if it["on_front"] else "")
-        capability = ", ".join(f"{name} {pct(accuracy)}" for name, accuracy in it["capability"].items()) or "—"
-        rows.append([f"{it['iteration']}{mark}", f"{it['learning_rate']:.2g}" if it["learning_rate"] else "—",
-                     f"{it['lora_r']}/{it['lora_alpha']}", _number(it["num_epochs"]), _number(it["general_pct"]),
-                     _number(it["examples"]), _number(it["train_loss"], 3), pct(it["val_sfr"]), pct(it["val_fpr"]),
-                     pct(it["ood_sfr"]), pct(it["ood_fpr"]), capability, pct(it["capability_drop"])])
-    rule = data.selection.get("rule", "")
-    chosen = data.selection.get("chosen")
-    intro = (f"Chosen: iteration {chosen} — {rule}." if chosen else "No iteration chosen yet.") + judge_note(data.judge_check)
-    if data.selection.get("fallbacks"):
-        intro += (f" The agent gave no valid decision for iteration(s) {', '.join(map(str, data.selection['fallbacks']))}; "
+        record, plan = it.record, it.record.plan
+        mark = " (chosen)" if it.chosen else (" (front)" if it.on_front else "")
+        capability = ", ".join(f"{name} {pct(score.accuracy)}" for name, score in (record.capability or {}).items()) or "—"
+        rows.append([f"{record.iteration}{mark}", f"{plan.learning_rate:.2g}" if plan.learning_rate else "—",
+                     f"{plan.lora_r}/{plan.lora_alpha}", _number(plan.num_epochs), _number(plan.general_data_percentage),
+                     _number(record.counts.total), _number(record.train.train_loss, 3), pct(record.validation.sfr),
+                     pct(record.validation.fpr), pct(record.ood.sfr), pct(record.ood.fpr), capability,
+                     pct(record.capability_drop)])
+    chosen = data.selection.chosen if data.selection else None
+    intro = (f"Chosen: iteration {chosen} — {data.selection.rule}." if data.selection and chosen
+             else "No iteration chosen yet.") + judge_note(data.judge_check)
+    if data.fallbacks:
+        intro += (f" The agent gave no valid decision for iteration(s) {', '.join(data.fallbacks)}; "
                   "A3's fallback plan was trained instead (see each iteration's decision.json).")
     if data.test:
-        intro += (f" Sealed test of the chosen adapter: SFR {pct(data.test['sfr'])}, FPR {pct(data.test['fpr'])} "
-                  f"(base model: SFR {pct(data.test['base_sfr'])}, FPR {pct(data.test['base_fpr'])}).")
+        intro += (f" Sealed test of the chosen adapter: SFR {pct(data.test.chosen.sfr)}, FPR {pct(data.test.chosen.fpr)} "
+                  f"(base model: SFR {pct(data.test.base.sfr)}, FPR {pct(data.test.base.fpr)}).")
     headers = ["iteration", "learning rate", "LoRA r/α", "epochs", "general %", "examples", "train loss", "val SFR", "val FPR",
                "OOD SFR", "OOD FPR", "capability", "capability drop"]
-    chosen_rows = frozenset(i for i, it in enumerate(data.iterations) if it["chosen"])
+    chosen_rows = frozenset(i for i, it in enumerate(data.iterations) if it.chosen)
     return Section("Finetuning iterations", intro, (Table(headers, rows, chosen_rows),))
 
 
 def _comparison(data: ReportData) -> Section:
-    rows = [[row["method"], row["name"] + (" (chosen)" if row.get("chosen") else ""), *_rate_cells(row)] for row in data.comparison]
-    base = next((row for row in data.comparison if row["method"] == "base"), None)
+    rows = [[row.method, row.name + (" (chosen)" if row.chosen else ""), *_rate_cells(row)] for row in data.comparison]
+    base = next((row for row in data.comparison if row.method == "base"), None)
     return Section("Comparison", "Every model measured on the same validation and OOD queries with the same judge. "
                    "Dots are validation, squares OOD; the dashed line is the A3 iterations' validation Pareto front."
                    + _noise_note(base) + judge_note(data.judge_check),
                    (Table(["method", "model", "val SFR", "val FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"], rows,
-                          frozenset(i for i, row in enumerate(data.comparison) if row.get("chosen"))),), plot=("validation", "ood"))
+                          frozenset(i for i, row in enumerate(data.comparison) if row.chosen)),), plot=("validation", "ood"))
 
 
 def _test_comparison(data: ReportData) -> Section:
     """Every method measured on the sealed test split: the paper's comparison at this run's scale."""
-    measured = [row for row in data.comparison if row.get("test")]
-    chosen = next((row for row in measured if row.get("chosen")), None)
+    measured = [row for row in data.comparison if row.test]
+    chosen = next((row for row in measured if row.chosen), None)
 
-    def dominates(a: dict[str, Any], b: dict[str, Any]) -> bool:
-        sa, fa, sb, fb = a["test"].get("sfr"), a["test"].get("fpr"), b["test"].get("sfr"), b["test"].get("fpr")
-        if None in (sa, fa, sb, fb):
+    def dominates(a: ComparisonRow, b: ComparisonRow) -> bool:
+        assert a.test is not None and b.test is not None
+        sa, fa, sb, fb = a.test.sfr, a.test.fpr, b.test.sfr, b.test.fpr
+        if sa is None or fa is None or sb is None or fb is None:
             return False
         return sa <= sb and fa <= fb and (sa < sb or fa < fb)
 
     rows = []
     for row in measured:
-        over = [other["name"] for other in measured if other is not row and dominates(other, row)]
-        rows.append([row["method"], row["name"] + (" (chosen)" if row.get("chosen") else ""), rate(row["test"], "harmful"),
-                     rate(row["test"], "benign"), ", ".join(over) or "none"])
+        over = [other.name for other in measured if other is not row and dominates(other, row)]
+        rows.append([row.method, row.name + (" (chosen)" if row.chosen else ""), rate(row.test, "harmful"),
+                     rate(row.test, "benign"), ", ".join(over) or "none"])
     intro = ("Each method on the sealed test split, which no agent saw: the base model, A3's chosen iteration and the "
              "baselines run on this run (fixed mixing, in-context examples). A point is dominated when another has no "
              "higher SFR and no higher FPR, and one of them lower.")
     if chosen is not None:
         beaten = [r for r in measured if r is not chosen and dominates(r, chosen)]
-        intro += (f" A3's chosen iteration is dominated by {', '.join(r['name'] for r in beaten)}." if beaten
+        intro += (f" A3's chosen iteration is dominated by {', '.join(r.name for r in beaten)}." if beaten
                   else " No method dominates A3's chosen iteration.")
     return Section("Sealed test comparison", intro + judge_note(data.judge_check),
                    (Table(["method", "model", "test SFR", "test FPR", "dominated by"], rows,
-                          frozenset(i for i, row in enumerate(measured) if row.get("chosen"))),),
+                          frozenset(i for i, row in enumerate(measured) if row.chosen)),),
                    plot=("test",), plot_file="pareto_test.svg")
 
 
 def _defences(data: ReportData) -> Section:
     tables = []
-    dspy = [d for d in data.defences if d["method"] == "DSPy"]
-    if dspy:
+    if data.dspy:
         tables.append(Table(["DSPy program", "metric calls (budget)", "candidates", "replies out of format", "optimised instructions"],
-                            [[d["name"], f"{d['metric_calls']} ({d['budget']})", str(d["candidates"]), str(d["unparsed"]),
-                              d["instructions"]] for d in dspy]))
-    icl = [d for d in data.defences if d["method"] == "ICL"]
-    if icl:
+                            [[d.result.name, f"{d.result.metric_calls} ({d.result.budget})", str(d.candidates),
+                              str(d.result.unparsed_responses), d.result.instructions] for d in data.dspy]))
+    if data.icl:
         tables.append(Table(["ICL trial", "chosen iteration", "examples", "the agent's reasoning"],
-                            [[d["name"], str(d["iteration"]), ", ".join(d["examples"]), d["reasoning"]] for d in icl]))
+                            [[d.name, str(d.iteration), ", ".join(d.examples), d.reasoning] for d in data.icl]))
     return Section("Prompt defences", "What each prompt defence put before the target: the instructions GEPA settled on "
                    "(a reply out of DSPy's field format is judged as written), and the worked examples of each ICL trial's "
                    "chosen iteration.", tuple(tables))
 
 
-def _rate_cells(row: dict[str, Any]) -> list[str]:
-    return [rate(row.get(split), kind) for split in ("validation", "ood", "test") for kind in ("harmful", "benign")]
+def _rate_cells(row: ComparisonRow) -> list[str]:
+    return [rate(row.on(split), kind) for split in ("validation", "ood", "test") for kind in ("harmful", "benign")]
 
 
 def _costs(data: ReportData) -> Section:
-    def rows(table: dict[str, dict[str, float]]) -> list[list[str]]:
-        return [[key, _number(r["calls"]), _number(r["cached"]), _number(r["input_tokens"]), _number(r["output_tokens"]),
-                 f"${r['cost_usd']:.4f}"] for key, r in sorted(table.items())]
+    def rows(table: dict[str, Usage]) -> list[list[str]]:
+        return [[key, _number(r.calls), _number(r.cached), _number(r.input_tokens), _number(r.output_tokens),
+                 f"${r.cost_usd:.4f}"] for key, r in sorted(table.items())]
 
     headers = ["calls", "cached", "input tokens", "output tokens", "cost"]
-    return Section("Costs", f"From the run's call ledger; total ${data.costs['total_usd']:.4f}. Local models cost nothing.",
-                   (Table(["stage", *headers], rows(data.costs["by_stage"])), Table(["model", *headers], rows(data.costs["by_model"]))))
+    return Section("Costs", f"From the run's call ledger; total ${data.costs.total_usd:.4f}. Local models cost nothing.",
+                   (Table(["stage", *headers], rows(data.costs.by_stage)), Table(["model", *headers], rows(data.costs.by_model))))
 
 
 def markdown(data: ReportData) -> str:

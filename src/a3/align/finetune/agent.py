@@ -9,18 +9,22 @@ many iterations have run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from a3.align.conversation import describe_behavior
 from a3.align.explog import ExperimentLog
 from a3.align.finetune.decisions import Decision, TrainingPlan, clamp, decision_schema
+from a3.align.finetune.mixture import TrainingCounts
+from a3.align.finetune.records import IterationRecord
+from a3.align.measure.capability import BenchmarkScore
 from a3.config import A3Config
+from a3.formatting import percent
 from a3.llm import CallConfig, LLMClient
 from a3.prompts import load_prompt
 
 PROMPT = "finetune_agent"
 _FULL_ITERATIONS = 4
 _CHARS_PER_TOKEN = 4
+Scores = dict[str, BenchmarkScore]
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,8 @@ class AgentContext:
     sealed: set[str]
     budget: int
     max_epochs: int
-    capability_baseline: dict[str, Any] | None
-    previous: list[dict[str, Any]]  # iteration records, oldest first
+    capability_baseline: dict[str, BenchmarkScore] | None
+    previous: list[IterationRecord]  # oldest first
     split_by: str = "hypothesis"  # how stage 2 split the data (config splits.by)
 
 
@@ -61,7 +65,7 @@ async def decide(config: A3Config, log: ExperimentLog, client: LLMClient, agent:
         max_drop_points=f"{100 * config.capability.max_drop:g}",
         sfr_target_pct=f"{100 * config.finetune.sfr_target:g}",
     )
-    previous = {r["iteration"]: TrainingPlan.model_validate(r["plan"]) for r in context.previous}
+    previous = {r.iteration: r.plan for r in context.previous}
     schema = decision_schema(context.iteration, context.train_hypotheses, previous, context.max_epochs,
                              config.finetune.learning_rate_range)
     completion = await client.generate(text, config=agent, schema=schema, prompt_version=prompt.version)
@@ -70,13 +74,13 @@ async def decide(config: A3Config, log: ExperimentLog, client: LLMClient, agent:
     return decision, plan, notes
 
 
-def render_capability(scores: dict[str, Any] | None) -> str:
+def render_capability(scores: Scores | None) -> str:
     if not scores:
         return "  not measured (no benchmark files configured, or benchmark evaluation disabled)"
     return "\n".join(f"  {name}: {_acc(s)}" for name, s in scores.items())
 
 
-def render_iterations(records: list[dict[str, Any]], budget_chars: int) -> str:
+def render_iterations(records: list[IterationRecord], budget_chars: int) -> str:
     if not records:
         return "  none yet"
     full = [_full(r) for r in records]
@@ -95,63 +99,60 @@ def render_iterations(records: list[dict[str, Any]], budget_chars: int) -> str:
     return "\n".join(head + chosen)
 
 
-def _full(record: dict[str, Any]) -> str:
-    plan, counts = record["plan"], record["counts"]
+def _full(record: IterationRecord) -> str:
+    plan, counts = record.plan, record.counts
     lines = [
-        f"Iteration {record['iteration']} (based on {record.get('based_on') or 'nothing'}): lora_r {plan['lora_r']}, "
-        f"lora_alpha {plan['lora_alpha']}, learning_rate {plan['learning_rate']:g}, epochs {plan['num_epochs']}, "
-        f"general data {plan['general_data_percentage']:g}%",
-        f"  sampled: {counts['harmful']} harmful, {counts['benign']} benign, {counts['general']} general"
+        f"Iteration {record.iteration} (based on {record.based_on or 'nothing'}): lora_r {plan.lora_r}, "
+        f"lora_alpha {plan.lora_alpha}, learning_rate {plan.learning_rate:g}, epochs {plan.num_epochs}, "
+        f"general data {plan.general_data_percentage:g}%",
+        f"  sampled: {counts.harmful} harmful, {counts.benign} benign, {counts.general} general"
         f"{_shortfall(counts)} "
-        f"(budget {counts['budget']}); training loss {_num(record['train'].get('train_loss'))}",
-        f"  validation: SFR {_pct(record['validation']['sfr'])}, FPR {_pct(record['validation']['fpr'])}; "
-        f"OOD: SFR {_pct(record['ood']['sfr'])}, FPR {_pct(record['ood']['fpr'])}",
+        f"(budget {counts.budget}); training loss {_num(record.train.train_loss)}",
+        f"  validation: SFR {_pct(record.validation.sfr)}, FPR {_pct(record.validation.fpr)}; "
+        f"OOD: SFR {_pct(record.ood.sfr)}, FPR {_pct(record.ood.fpr)}",
         f"  capability: {_capability_line(record)}",
     ]
-    if record.get("clamps"):
-        lines.append(f"  clamped: {'; '.join(record['clamps'])}")
+    if record.clamps:
+        lines.append(f"  clamped: {'; '.join(record.clamps)}")
     lines.append("  per hypothesis (weights harmful/benign; SFR, FPR):")
-    weights = plan["weights"]
-    for split in ("validation", "ood"):
-        for hypothesis, rates in record[split]["per_hypothesis"].items():
-            weight = weights.get(hypothesis)
+    for split, metrics in (("validation", record.validation), ("ood", record.ood)):
+        for hypothesis, rates in metrics.per_hypothesis.items():
+            weight = plan.weights.get(hypothesis)
             weight_text = f"weights {weight[0]:g}/{weight[1]:g}, " if weight else ""
-            lines.append(f"    {hypothesis} [{split}] {weight_text}SFR {_pct(rates['sfr'])}, FPR {_pct(rates['fpr'])}")
+            lines.append(f"    {hypothesis} [{split}] {weight_text}SFR {_pct(rates.sfr)}, FPR {_pct(rates.fpr)}")
     return "\n".join(lines)
 
 
-def _shortfall(counts: dict[str, Any]) -> str:
-    requested = counts.get("general_requested", counts["general"])
-    return f" (of {requested} requested: not enough general data)" if requested > counts["general"] else ""
+def _shortfall(counts: TrainingCounts) -> str:
+    requested = counts.general_requested
+    return f" (of {requested} requested: not enough general data)" if requested > counts.general else ""
 
 
-def _short(record: dict[str, Any]) -> str:
-    plan = record["plan"]
-    return (f"Iteration {record['iteration']}: r {plan['lora_r']}, alpha {plan['lora_alpha']}, lr {plan['learning_rate']:g}, "
-            f"epochs {plan['num_epochs']}, general {plan['general_data_percentage']:g}% -> validation SFR "
-            f"{_pct(record['validation']['sfr'])} FPR {_pct(record['validation']['fpr'])}, OOD SFR {_pct(record['ood']['sfr'])} "
-            f"FPR {_pct(record['ood']['fpr'])}, capability {_capability_line(record)}")
+def _short(record: IterationRecord) -> str:
+    plan = record.plan
+    return (f"Iteration {record.iteration}: r {plan.lora_r}, alpha {plan.lora_alpha}, lr {plan.learning_rate:g}, "
+            f"epochs {plan.num_epochs}, general {plan.general_data_percentage:g}% -> validation SFR "
+            f"{_pct(record.validation.sfr)} FPR {_pct(record.validation.fpr)}, OOD SFR {_pct(record.ood.sfr)} "
+            f"FPR {_pct(record.ood.fpr)}, capability {_capability_line(record)}")
 
 
-def _capability_line(record: dict[str, Any]) -> str:
-    scores = record.get("capability")
-    if not scores:
+def _capability_line(record: IterationRecord) -> str:
+    if not record.capability:
         return "not measured"
-    parts = [f"{name} {_acc(s)}" for name, s in scores.items()]
-    drop = record.get("capability_drop")
-    if drop is not None:
-        parts.append(f"drop {100 * drop:+.1f} points")
+    parts = [f"{name} {_acc(s)}" for name, s in record.capability.items()]
+    if record.capability_drop is not None:
+        parts.append(f"drop {100 * record.capability_drop:+.1f} points")
     return ", ".join(parts)
 
 
-def _acc(score: dict[str, Any]) -> str:
-    if score.get("accuracy") is None:
-        return f"missing ({score.get('error') or 'failed'})"
-    return f"{100 * score['accuracy']:.1f}% ({score['correct']}/{score['total']})"
+def _acc(score: BenchmarkScore) -> str:
+    if score.accuracy is None:
+        return f"missing ({score.error or 'failed'})"
+    return f"{percent(score.accuracy, 1)} ({score.correct}/{score.total})"
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
+    return percent(value, 1)
 
 
 def _num(value: float | None) -> str:

@@ -20,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from a3.align.data_files import read_items
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, Message
@@ -58,6 +60,15 @@ def bundled_prompts_path() -> Path:
     return Path(str(resources.files("a3.data").joinpath(BUNDLED_PROMPTS)))
 
 
+class GeneralDataResult(BaseModel):
+    output: str
+    written: int
+    failed: int
+    failures: list[str]  # the first 20, each "<prompt key>: <error>"
+    model: str
+    source: str
+
+
 @dataclass(frozen=True)
 class GeneralDataOptions:
     source: Path | None = None  # Dolci-style rows; default: the bundled prompt set
@@ -70,7 +81,7 @@ class GeneralDataOptions:
 
 async def generate_general_data(
     client: LLMClient, model: CallConfig, options: GeneralDataOptions, progress: Progress | None = None
-) -> dict[str, Any]:
+) -> GeneralDataResult:
     source = options.source or bundled_prompts_path()
     rows = read_items(source, "--input", ("data", "responses"))
     prompts = [_prompt_of(row, index, source) for index, row in enumerate(rows, start=1)]
@@ -102,8 +113,8 @@ async def generate_general_data(
     items = [log.get(_key(prompts[i])) for i in chosen]
     written = [item for item in items if item is not None]
     atomic_write_json(options.output, written)
-    return {"output": str(options.output), "written": len(written), "failed": len(failures), "failures": failures[:20],
-            "model": model.model, "source": str(source)}
+    return GeneralDataResult(output=str(options.output), written=len(written), failed=len(failures), failures=failures[:20],
+                             model=model.model, source=str(source))
 
 
 def _prompt_of(row: Any, index: int, source: Path) -> list[dict[str, str]] | None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from pydantic import BaseModel
+
+from a3.align.expected import ExpectedReply
 from a3.align.finetune.decisions import TrainingPlan
 
 
@@ -25,42 +27,54 @@ class TrainingExample:
     hypothesis_id: str | None = None
 
 
+class TrainingCounts(BaseModel):
+    """What a drawn training set holds, by source, and per hypothesis by kind."""
+
+    budget: int
+    total: int
+    harmful: int
+    benign: int
+    general: int
+    general_requested: int  # above ``general``: not enough general data, the rest went to safety examples
+    per_hypothesis: dict[str, dict[str, int]]
+
+
 @dataclass
 class TrainingSet:
     examples: list[TrainingExample]
     budget: int
-    counts: dict[str, Any] = field(default_factory=dict)
+    counts: TrainingCounts
 
 
-def training_budget(expected_rows: list[dict[str, Any]], override: int | None = None) -> int:
+def training_budget(expected: list[ExpectedReply], override: int | None = None) -> int:
     if override:
         return override
-    kinds = Counter(row["kind"] for row in expected_rows)
-    return 2 * min(kinds["harmful"], kinds["benign"]) or len(expected_rows)
+    kinds = Counter(reply.kind for reply in expected)
+    return 2 * min(kinds["harmful"], kinds["benign"]) or len(expected)
 
 
-def weighted_training_set(expected_rows: list[dict[str, Any]], plan: TrainingPlan, general: list[list[dict[str, str]]],
+def weighted_training_set(expected: list[ExpectedReply], plan: TrainingPlan, general: list[list[dict[str, str]]],
                           budget: int, seed: int) -> TrainingSet:
     """The agent's mixture: each query carries its hypothesis's harmful or benign weight."""
-    def weight(row: dict[str, Any]) -> float:
-        harmful, benign = plan.weights.get(row["hypothesis_id"], (1.0, 1.0))
-        return harmful if row["kind"] == "harmful" else benign
+    def weight(reply: ExpectedReply) -> float:
+        harmful, benign = plan.weights.get(reply.hypothesis_id, (1.0, 1.0))
+        return harmful if reply.kind == "harmful" else benign
 
     rng = random.Random(seed)
     requested, n_general = _general_counts(budget, plan.general_data_percentage, len(general))
-    safety = _draw(expected_rows, [weight(r) for r in expected_rows], budget - n_general, rng)
+    safety = _draw(expected, [weight(r) for r in expected], budget - n_general, rng)
     return _assemble(safety, general, n_general, budget, rng, requested)
 
 
-def fixed_training_set(expected_rows: list[dict[str, Any]], harmful_share: float, general_percentage: float,
+def fixed_training_set(expected: list[ExpectedReply], harmful_share: float, general_percentage: float,
                        general: list[list[dict[str, str]]], budget: int, seed: int) -> TrainingSet:
     """The fixed-mixing baseline: a set share of harmful queries, uniform across hypotheses."""
     rng = random.Random(seed)
     requested, n_general = _general_counts(budget, general_percentage, len(general))
     n_safety = budget - n_general
     n_harmful = round(n_safety * harmful_share)
-    harmful = [r for r in expected_rows if r["kind"] == "harmful"]
-    benign = [r for r in expected_rows if r["kind"] == "benign"]
+    harmful = [r for r in expected if r.kind == "harmful"]
+    benign = [r for r in expected if r.kind == "benign"]
     safety = _draw(harmful, [1.0] * len(harmful), n_harmful, rng) + _draw(benign, [1.0] * len(benign), n_safety - n_harmful, rng)
     return _assemble(safety, general, n_general, budget, rng, requested)
 
@@ -71,18 +85,18 @@ def _general_counts(budget: int, percentage: float, available: int) -> tuple[int
     return requested, min(requested, available)
 
 
-def _draw(rows: list[dict[str, Any]], weights: list[float], k: int, rng: random.Random) -> list[dict[str, Any]]:
+def _draw(rows: list[ExpectedReply], weights: list[float], k: int, rng: random.Random) -> list[ExpectedReply]:
     if k <= 0 or not rows or sum(weights) <= 0:
         return []
     return rng.choices(rows, weights=weights, k=k)
 
 
-def _assemble(safety: list[dict[str, Any]], general: list[list[dict[str, str]]], n_general: int, budget: int,
+def _assemble(safety: list[ExpectedReply], general: list[list[dict[str, str]]], n_general: int, budget: int,
               rng: random.Random, general_requested: int) -> TrainingSet:
     """``general_requested`` above ``n_general`` means there was not enough general data; the
     shortfall went to safety examples and the counts say so."""
-    examples = [TrainingExample([*row["messages"], {"role": "assistant", "content": row["response"]}], row["kind"], row["hypothesis_id"])
-                for row in safety]
+    examples = [TrainingExample([*(m.model_dump() for m in reply.messages), {"role": "assistant", "content": reply.response}],
+                                reply.kind, reply.hypothesis_id) for reply in safety]
     examples += [TrainingExample(conversation, "general") for conversation in rng.sample(general, n_general)]
     rng.shuffle(examples)
     per_hypothesis: dict[str, dict[str, int]] = {}
@@ -91,6 +105,7 @@ def _assemble(safety: list[dict[str, Any]], general: list[list[dict[str, str]]],
             slot = per_hypothesis.setdefault(example.hypothesis_id, {"harmful": 0, "benign": 0})
             slot[example.source] += 1
     kinds = Counter(e.source for e in examples)
-    counts = {"budget": budget, "total": len(examples), "harmful": kinds["harmful"], "benign": kinds["benign"],
-              "general": kinds["general"], "general_requested": general_requested, "per_hypothesis": dict(sorted(per_hypothesis.items(), key=lambda kv: int(kv[0][1:])))}
+    counts = TrainingCounts(budget=budget, total=len(examples), harmful=kinds["harmful"], benign=kinds["benign"],
+                            general=kinds["general"], general_requested=general_requested,
+                            per_hypothesis=dict(sorted(per_hypothesis.items(), key=lambda kv: int(kv[0][1:]))))
     return TrainingSet(examples, budget, counts)

@@ -25,8 +25,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from a3.align import layout
 from a3.align.data_files import read_items
-from a3.align.judge import Judge
+from a3.align.measure.judge import Judge
 from a3.align.records import Kind, Verdict
 from a3.config import A3Config
 from a3.errors import UserInputError
@@ -36,8 +37,6 @@ from a3.progress import Progress, SilentProgress
 from a3.stats import Agreement, agreement
 from a3.store import RunDir, atomic_write_json, file_sha256, read_json
 
-FOLDER = "judge"
-RESULT = f"{FOLDER}/validation.json"
 KAPPA_FLOOR = 0.6  # below it, a judge's rates are not evidence
 
 
@@ -109,7 +108,7 @@ async def validate_judge(config: A3Config, run: RunDir, client: LLMClient, label
     judge = Judge(client, config)
     digest = file_sha256(labels_path)
     # Verdicts belong to one judge and one labels file; another of either starts a new log.
-    log = run.log(f"{FOLDER}/verdicts-{digest[:12]}-{_identity_key(judge)}.jsonl")
+    log = run.log(f"{layout.JUDGE}/verdicts-{digest[:12]}-{_identity_key(judge)}.jsonl")
     task = (progress or SilentProgress()).task("judge validate: responses judged", len(labels))
     task.advance(sum(1 for r in labels if r.id in log))
 
@@ -130,12 +129,12 @@ async def validate_judge(config: A3Config, run: RunDir, client: LLMClient, label
     result = JudgeValidation(labels=str(labels_path), labels_sha256=digest, judge=judge.identity(),
                              judge_description=judge.describe(), made_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                              scopes=scopes)
-    atomic_write_json(run.path / RESULT, result.model_dump(mode="json"))
+    atomic_write_json(run.path / layout.JUDGE_VALIDATION, result.model_dump(mode="json"))
     return result
 
 
 def load_validation(run: RunDir) -> JudgeValidation | None:
-    path = run.path / RESULT
+    path = run.path / layout.JUDGE_VALIDATION
     return JudgeValidation.model_validate(read_json(path)) if path.exists() else None
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from a3.align.conversation import render
-from a3.align.judge import Judge
+from a3.align.measure.judge import Judge
 from a3.align.records import Query, TargetResponse, Verdict
 from a3.llm.dspy_engine import LoopBridge
 from a3.llm.types import Message

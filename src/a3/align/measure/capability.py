@@ -10,7 +10,7 @@ Three row shapes are read, from JSONL or CSV:
 An API model answers through A3's model layer (``a3.llm.inspect_bridge``) and inspect's
 ``multiple_choice`` solver and ``choice`` scorer grade it; each run leaves an inspect eval log. A
 model whose weights are here (local and hf targets, their adapters) is scored by the
-log-likelihood of each choice instead (``a3.align.loglik``), with its answers kept in a JSON file;
+log-likelihood of each choice instead (``a3.align.measure.loglik``), with its answers kept in a JSON file;
 ``capability.method`` chooses. A benchmark that fails to run is recorded as missing, never as 0%.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from a3.align.data_files import read_items
-from a3.align.loglik import weights_of
+from a3.align.measure.loglik import weights_of
 from a3.config.schema import Capability
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient
@@ -102,7 +102,7 @@ async def evaluate_capability(
 
 async def _score_by_likelihood(name: str, questions: list[Question], folder: Path, adapter: Path | None,
                                log_dir: Path) -> BenchmarkScore:
-    from a3.align.loglik import choose_by_likelihood
+    from a3.align.measure.loglik import choose_by_likelihood
 
     try:
         scores = await asyncio.to_thread(choose_by_likelihood, folder, adapter, [(q.question, q.choices) for q in questions])

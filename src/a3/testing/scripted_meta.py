@@ -1,4 +1,5 @@
-"""A scripted LLM for meta-analysis tests, driven by the synthetic data's themes.
+"""A scripted LLM for meta-analysis tests and benchmarks, driven by the synthetic data's themes
+(``a3.meta.sample_data``).
 
 Summaries name the theme's mechanism; the categoriser puts each run into the category of its
 theme (creating it when missing, optionally under a variant name so that near-duplicates

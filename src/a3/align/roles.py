@@ -5,36 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from a3.config.schema import A3Config, TargetModel
-from a3.errors import UserInputError
+from a3.llm.naming import resolve_model
 from a3.llm.types import CallConfig
-
-# Provider prefixes that inspect_ai (or A3 itself) understands as the first part of a model string.
-PROVIDERS = {
-    "anthropic", "openai", "openai-api", "openrouter", "vllm", "vllm-completions", "sglang", "ollama", "hf",
-    "llama-cpp-python", "bedrock", "azureai", "google", "mistral", "groq", "grok", "together", "fireworks",
-    "deepseek", "perplexity", "sambanova", "cloudflare", "mockllm", "local", "scripted",
-}
-
-
-def resolve_model(name: str, base_url: str | None = None, field: str = "model") -> tuple[str, dict]:
-    """Turn a config's model name (and optional OpenAI-compatible base_url) into an inspect model
-    string and provider arguments. Bare Anthropic/OpenAI names get their provider prefix."""
-    prefix = name.split("/", 1)[0]
-    if prefix in PROVIDERS:
-        return name, ({"base_url": base_url} if base_url and prefix == "openai-api" else {})
-    if base_url:
-        if "openrouter.ai" in base_url:
-            return f"openrouter/{name}", {}
-        # Any other OpenAI-compatible endpoint; its key comes from TARGET_API_KEY.
-        return f"openai-api/target/{name}", {"base_url": base_url}
-    if name.startswith("claude"):
-        return f"anthropic/{name}", {}
-    if name.startswith(("gpt-", "o1", "o3", "o4")):
-        return f"openai/{name}", {}
-    raise UserInputError(
-        f"{field}: cannot tell which provider serves {name!r}; write it as a model string such as "
-        "'anthropic/<model>', 'openrouter/<vendor>/<model>' or 'openai-api/<service>/<model>', or set base_url"
-    )
 
 
 def target_call_config(target: TargetModel) -> CallConfig:
@@ -57,7 +29,7 @@ def target_call_config(target: TargetModel) -> CallConfig:
 
 
 def judge_model_names(config: A3Config) -> list[str]:
-    """The model strings of the LLM judge (and its panel). How they are called: a3.align.judge."""
+    """The model strings of the LLM judge (and its panel). How they are called: a3.align.measure.judge."""
     judge = config.judge_model
     names = [judge.model_name, *judge.panel_models]
     fields = ["judge_model.model_name", *(f"judge_model.panel_models[{i}]" for i in range(len(judge.panel_models)))]

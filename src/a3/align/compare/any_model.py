@@ -12,22 +12,22 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from a3.align.evaluation import evaluate_model
-from a3.align.finetune.serving import base_weights, served_model
-from a3.align.judge import Judge
-from a3.align.models import resolve_model
+from pydantic import BaseModel
+
+from a3.align import layout
+from a3.align.measure.evaluation import Subject, evaluate_model
+from a3.align.measure.judge import Judge
+from a3.align.measure.serving import base_weights, served_model
+from a3.align.metrics import Metrics
 from a3.align.records import Query
 from a3.align.split import load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient
+from a3.llm.naming import resolve_model
 from a3.progress import Progress
 from a3.store import RunDir, atomic_write_json, ledger_label, pin_settings
-
-FOLDER = "evaluations"
-RESULTS = "results.json"
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,27 @@ class EvaluateOptions:
     ood_sample: int | None = 100  # OOD queries of each kind (None: all)
     seed: int = 42
     use_vllm: bool | None = None  # for an adapter: vLLM when it is installed with a GPU
+
+
+class EvaluationSettings(BaseModel):
+    """What an evaluation's results were made with; a re-run with others is refused."""
+
+    name: str
+    model: str
+    adapter: str | None
+    ood_sample: int | None
+    seed: int
+    temperature: float | None
+    max_tokens: int | None
+    judge: dict[str, object]  # the judge's identity (models, prompts, rules)
+
+
+class EvaluationResult(EvaluationSettings):
+    """``evaluations/<name>/results.json``."""
+
+    queries: dict[str, list[str]]  # split -> the query ids measured
+    validation: Metrics
+    ood: Metrics
 
 
 def evaluation_name(options: EvaluateOptions) -> str:
@@ -78,26 +99,27 @@ def target_for(config: A3Config, options: EvaluateOptions) -> CallConfig:
 
 
 async def evaluate_any(config: A3Config, run: RunDir, client: LLMClient, options: EvaluateOptions,
-                       progress: Progress | None = None) -> dict[str, Any]:
+                       progress: Progress | None = None) -> EvaluationResult:
     """Validation and OOD metrics of one model, kept in ``evaluations/<name>/``."""
     name = evaluation_name(options)
-    if not (run.path / "splits" / "validation_split.json").exists():
+    if not (run.path / layout.SPLIT_FILES["validation"]).exists():
         raise UserInputError(f"{run.path}: run `a3 split` first (there are no validation and OOD splits)")
-    folder = f"{FOLDER}/{_slug(name)}"
+    folder = f"{layout.EVALUATIONS}/{_slug(name)}"
     target = target_for(config, options)
-    settings = {"name": name, "model": target.model, "adapter": str(options.adapter) if options.adapter else None,
-                "ood_sample": options.ood_sample, "seed": options.seed, "temperature": target.temperature,
-                "max_tokens": target.max_tokens, "judge": Judge(client, config).identity()}
-    pin_settings(run.path / folder / "settings.json", settings,
+    judge = Judge(client, config)
+    settings = EvaluationSettings(name=name, model=target.model, adapter=str(options.adapter) if options.adapter else None,
+                                  ood_sample=options.ood_sample, seed=options.seed, temperature=target.temperature,
+                                  max_tokens=target.max_tokens, judge=judge.identity())
+    pin_settings(run.path / folder / layout.SETTINGS, settings.model_dump(mode="json"),
                  f"{run.path / folder}: {name} was evaluated with other settings; pass --name to keep both, or delete the folder")
     query_sets = {"validation": load_split(run, "validation"),
                   "ood": sample_ood(load_split(run, "ood"), options.ood_sample, options.seed)}
     with ledger_label("evaluate"):
-        metrics = await evaluate_model(config, run, client, target, Judge(client, config), query_sets, folder, progress, name)
+        metrics = await evaluate_model(run, Subject(client, target), judge, query_sets, folder, progress, name)
     client.release(target)
-    result = {**settings, "queries": {split: [q.id for q in queries] for split, queries in query_sets.items()},
-              "validation": metrics["validation"], "ood": metrics["ood"]}
-    atomic_write_json(run.path / folder / RESULTS, result)
+    result = EvaluationResult(**settings.model_dump(), queries={split: [q.id for q in queries] for split, queries in query_sets.items()},
+                              validation=metrics["validation"], ood=metrics["ood"])
+    atomic_write_json(run.path / folder / layout.EVALUATION_RESULTS, result.model_dump(mode="json"))
     return result
 
 

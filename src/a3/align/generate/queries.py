@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, create_model
 
 from a3.align.conversation import describe_behavior, render
-from a3.align.payloads import format_instructions, payload_json, payload_messages, payload_schema
+from a3.align.generate.payloads import format_instructions, payload_json, payload_messages, payload_schema
 from a3.config.schema import A3Config
 from a3.llm import CallConfig, LLMClient
 from a3.llm.structured import extract_json

@@ -13,24 +13,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from a3.align.capability import evaluate_capability
-from a3.align.evaluation import evaluate_model
-from a3.align.expected import OUTPUT as EXPECTED_OUTPUT, STAGE as EXPECTED_STAGE
+from pydantic import BaseModel
+
+from a3.align import layout
+from a3.align.expected import STAGE as EXPECTED_STAGE, load_expected
 from a3.align.finetune.general_data import GeneralDataSet, load_general_data
-from a3.align.finetune.mixture import fixed_training_set, training_budget
-from a3.align.finetune.serving import base_weights, served_model
+from a3.align.finetune.mixture import TrainingCounts, fixed_training_set, training_budget
 from a3.align.finetune.stage import general_data_path
 from a3.align.finetune.train_job import run_job
-from a3.align.finetune.trainer import TrainJob, write_training_data
-from a3.align.judge import Judge
+from a3.align.finetune.trainer import TrainJob, TrainResult, write_training_data
+from a3.align.measure.capability import BenchmarkScore, evaluate_capability
+from a3.align.measure.evaluation import Subject, evaluate_model
+from a3.align.measure.judge import Judge
+from a3.align.measure.serving import base_weights, served_model
+from a3.align.metrics import Metrics
 from a3.align.split import load_sealed_test, load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import LLMClient
 from a3.progress import Progress, SilentProgress
-from a3.store import RunDir, atomic_write_json, read_json
+from a3.store import RunDir, atomic_write_json
 
-FOLDER = "baselines/fixed-mix"
 HARMFUL_SHARES = (10, 30, 50, 70, 90)
 
 
@@ -53,8 +56,23 @@ class FixedMixOptions:
     use_vllm: bool | None = None
 
 
-async def fixed_mix(config: A3Config, run: RunDir, client: LLMClient, options: FixedMixOptions = FixedMixOptions(),
-                    progress: Progress | None = None) -> dict[str, Any]:
+class FixedMixResult(BaseModel):
+    """One configuration's trained model, measured: a line of ``results.jsonl``."""
+
+    name: str  # dolci15_harmful30_benign70
+    harmful_share: int
+    general_percentage: float
+    counts: TrainingCounts
+    train: TrainResult
+    model: str
+    validation: Metrics
+    ood: Metrics
+    test: Metrics
+    capability: dict[str, BenchmarkScore] | None
+
+
+async def run_fixed_mix(config: A3Config, run: RunDir, client: LLMClient, options: FixedMixOptions = FixedMixOptions(),
+                    progress: Progress | None = None) -> list[FixedMixResult]:
     manifest = run.manifest(EXPECTED_STAGE)
     if manifest is None or manifest.status != "done":
         raise UserInputError(f"{run.path}: run `a3 expected` first (stage 'expected' is not done)")
@@ -62,7 +80,7 @@ async def fixed_mix(config: A3Config, run: RunDir, client: LLMClient, options: F
     base = Path(options.model_name_or_path) if options.model_name_or_path else base_weights(config)
     if not base.exists():
         raise UserInputError(f"--model-name-or-path: {base} is not a folder here")
-    rows = read_json(run.path / EXPECTED_OUTPUT)["responses"]
+    rows = load_expected(run) or []
     general_path = general_data_path(config, run)
     general = load_general_data(general_path) if general_path else GeneralDataSet([], 0)
     budget = training_budget(rows, options.target_size or config.finetune.training_budget)  # A3's budget by default
@@ -71,17 +89,17 @@ async def fixed_mix(config: A3Config, run: RunDir, client: LLMClient, options: F
     eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood"), "test": load_sealed_test(run)}
     judge = Judge(client, config)
     benchmarks = bool(config.capability.benchmarks) and not options.disable_benchmark_eval
-    results = run.log(f"{FOLDER}/results.jsonl", key="name")
+    results = run.log(layout.FIXED_MIX_RESULTS, key="name")
     settings = {**_options_dict(options), "config": config.model_dump(mode="json"), "expected": manifest.input_hash}
     task = progress.task("fixed mixing: configurations", len(options.harmful_shares))
     for share in options.harmful_shares:
         name = f"dolci{options.general_percentage:g}_harmful{share}_benign{100 - share}"
         previous = results.get(name)
         if previous is not None and previous["settings"] != settings:
-            raise UserInputError(f"{run.path / FOLDER}: {name} was trained with other settings; use another --run-dir "
-                                 f"or delete {run.path / FOLDER}")
+            raise UserInputError(f"{run.path / layout.FIXED_MIX}: {name} was trained with other settings; use another --run-dir "
+                                 f"or delete {run.path / layout.FIXED_MIX}")
         if previous is None:
-            folder = run.path / FOLDER / name
+            folder = run.path / layout.FIXED_MIX / name
             training_set = fixed_training_set(rows, share / 100, options.general_percentage, general.examples, budget, options.seed)
             write_training_data(training_set.examples, folder / "train_data.jsonl")
             job = TrainJob(base_model=str(base), data_file=str(folder / "train_data.jsonl"), output_dir=str(folder / "model"),
@@ -93,21 +111,22 @@ async def fixed_mix(config: A3Config, run: RunDir, client: LLMClient, options: F
             # A full finetune is a complete model folder; a LoRA run is an adapter on the base.
             served = (served_model(config, folder / "model", None, name, options.use_vllm) if options.no_lora
                       else served_model(config, base, folder / "model", name, options.use_vllm))
-            metrics = await evaluate_model(config, run, client, served, judge, eval_sets, f"{FOLDER}/{name}/eval", progress, name)
+            metrics = await evaluate_model(run, Subject(client, served), judge, eval_sets,
+                                           f"{layout.FIXED_MIX}/{name}/eval", progress, name)
             capability = None
             if benchmarks:
-                scores = await evaluate_capability(client, served, config.capability, folder / "capability")
-                capability = {n: s.model_dump() for n, s in scores.benchmarks.items()}
+                capability = (await evaluate_capability(client, served, config.capability, folder / "capability")).benchmarks
             client.release(served)
-            results.append({"name": name, "harmful_share": share, "general_percentage": options.general_percentage,
-                            "counts": training_set.counts, "train": trained.model_dump(), "model": served.model,
-                            "validation": metrics["validation"], "ood": metrics["ood"], "test": metrics["test"],
-                            "capability": capability, "settings": settings})
+            result = FixedMixResult(name=name, harmful_share=share, general_percentage=options.general_percentage,
+                                    counts=training_set.counts, train=trained, model=served.model, validation=metrics["validation"],
+                                    ood=metrics["ood"], test=metrics["test"], capability=capability)
+            results.append({**result.model_dump(mode="json"), "settings": settings})
         task.advance()
-    combined = [{k: v for k, v in results.get(f"dolci{options.general_percentage:g}_harmful{s}_benign{100 - s}").items() if k != "settings"}
+    combined = [FixedMixResult.model_validate(results.get(f"dolci{options.general_percentage:g}_harmful{s}_benign{100 - s}"))
                 for s in options.harmful_shares]
-    atomic_write_json(run.path / FOLDER / "all_configs.json", {"options": _options_dict(options), "results": combined})
-    return {"results": combined}
+    atomic_write_json(run.path / layout.FIXED_MIX_CONFIGS,
+                      {"options": _options_dict(options), "results": [r.model_dump(mode="json") for r in combined]})
+    return combined
 
 
 def _options_dict(options: FixedMixOptions) -> dict[str, Any]:

@@ -19,12 +19,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from a3.align.conversation import render
-from a3.align.models import judge_model_names, resolve_model
 from a3.align.records import Kind, Query, TargetResponse, Verdict, Vote
+from a3.align.roles import judge_model_names
 from a3.config import A3Config
 from a3.config.schema import JudgePrompts, JudgeRule
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
+from a3.llm.naming import resolve_model
 from a3.llm.types import Message
 from a3.store.hashing import sha256_of
 

@@ -13,6 +13,6 @@ in the ledger like the rest of the run. DSPy never sees a model string and litel
 imported.
 """
 
-from a3.align.defend_dspy.defence import DspyOptions, defend_dspy
+from a3.align.compare.dspy.defence import DspyOptions, defend_dspy
 
 __all__ = ["DspyOptions", "defend_dspy"]

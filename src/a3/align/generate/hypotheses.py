@@ -5,11 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from pydantic import ValidationError
-
-from a3.align.payloads import PromptPayload, payload_messages, payload_schema
+from a3.align.generate.payloads import PromptPayload, payload_messages, payload_schema
 from a3.config.schema import A3Config, ConversationFormat
 from a3.errors import UserInputError
 from a3.llm.types import Message

@@ -14,28 +14,31 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from a3.align import layout
 from a3.align.conversation import describe_behavior, render
-from a3.align.evaluation import evaluate_model
-from a3.align.finetune.selection import choose
-from a3.align.judge import Judge
-from a3.align.models import resolve_model, target_call_config
-from a3.align.records import Query, percent
 from a3.align.expected import expected_replies
-from a3.align.split import SPLIT_DIR, SPLIT_FILES, load_sealed_test, load_split
+from a3.align.measure.evaluation import Subject, evaluate_model
+from a3.align.measure.judge import Judge
+from a3.align.measure.selection import Candidate, Selection, choose
+from a3.align.metrics import Metrics
+from a3.align.records import Query
+from a3.align.roles import target_call_config
+from a3.align.split import load_sealed_test, load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
+from a3.formatting import percent
 from a3.llm import CallConfig, LLMClient, StructuredOutputError
+from a3.llm.naming import resolve_model
 from a3.llm.types import Message
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, ledger_label, pin_settings, read_json
 
 Method = Literal["prompt_level", "hypothesis_level", "random"]
-FOLDER = "defences/icl"
 PROMPT = "icl_agent"
 _QUERY_CHARS = 200  # how much of each candidate the agent sees
 
@@ -50,13 +53,38 @@ class IclOptions:
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Example:
+    """A training query the agent may show, with its expected reply."""
+
     id: str
     hypothesis_id: str
     kind: str
     failed: bool  # the base model failed on it in stage 1 (answered a harmful one, refused a benign one)
     messages: list[Message]
     response: str
+
+
+class IclRow(Candidate):
+    example_ids: list[str]
+
+
+class IclIteration(IclRow):
+    """A line of the trial's ``iterations.jsonl``."""
+
+    reasoning: str
+    notes: list[str]
+
+
+class IclSummary(BaseModel):
+    """A trial's ``summary.json``."""
+
+    method: str
+    trial: int
+    examples: int
+    iterations: list[IclRow]
+    selection: Selection
+    test: Metrics | None
+    stopped_early: str | None
 
 
 class ExamplePicks(BaseModel):
@@ -74,18 +102,18 @@ class ExampleShares(BaseModel):
     allocation: list[HypothesisShare] = Field(min_length=1)
 
 
-def load_pool(run: RunDir) -> list[Candidate]:
+def load_pool(run: RunDir) -> list[Example]:
     """Training queries that have an expected reply, with whether the base model failed on them."""
     replies = expected_replies(run)
     if replies is None:
         raise UserInputError(f"{run.path}: run `a3 expected` first (the examples are its expected replies)")
-    rows = read_json(run.path / SPLIT_DIR / SPLIT_FILES["train"])["queries"]
+    rows = read_json(run.path / layout.SPLIT_FILES["train"])["queries"]
     pool = []
     for row in rows:
         if row["id"] not in replies:
             continue
         verdict = row.get("base_verdict") or {}
-        pool.append(Candidate(id=row["id"], hypothesis_id=row["hypothesis_id"], kind=row["kind"],
+        pool.append(Example(id=row["id"], hypothesis_id=row["hypothesis_id"], kind=row["kind"],
                               failed=verdict.get("status") == "ok" and bool(verdict.get("flagged")),
                               messages=[Message.model_validate(m) for m in row["messages"]], response=replies[row["id"]]))
     if not pool:
@@ -152,7 +180,7 @@ def allocate(shares: dict[str, int], available: dict[str, int], k: int) -> tuple
     return {h: c for h, c in counts.items() if c}, notes
 
 
-def draw_within(pool: list[Candidate], counts: dict[str, int], rng: random.Random) -> list[Candidate]:
+def draw_within(pool: list[Example], counts: dict[str, int], rng: random.Random) -> list[Example]:
     """Per hypothesis, its count of examples: cases the base model failed on first, each group shuffled."""
     chosen = []
     for hypothesis, count in counts.items():
@@ -164,7 +192,7 @@ def draw_within(pool: list[Candidate], counts: dict[str, int], rng: random.Rando
     return chosen
 
 
-def demonstration_block(examples: list[Candidate]) -> str:
+def demonstration_block(examples: list[Example]) -> str:
     parts = ["Worked examples of how to answer. Each shows a conversation and the reply that should follow it."]
     for number, example in enumerate(examples, start=1):
         parts.append(f"Example {number}:\n{render(example.messages)}\n\nReply: {example.response}")
@@ -184,7 +212,7 @@ def with_demonstrations(query: Query, block: str) -> Query:
 
 
 async def defend_icl(config: A3Config, run: RunDir, client: LLMClient, options: IclOptions,
-                     progress: Progress | None = None) -> dict[str, Any]:
+                     progress: Progress | None = None) -> IclSummary:
     with ledger_label("defend-icl"):
         return await _IclSearch(config, run, client, options, progress or SilentProgress()).search()
 
@@ -194,7 +222,7 @@ class _IclSearch:
         self.config, self.run, self.client, self.options, self.progress = config, run, client, options, progress
         self.pool = load_pool(run)
         self.k = min(options.num_icl_examples, len(self.pool))
-        self.folder = f"{FOLDER}/{options.selection_method}-trial{options.trial}"
+        self.folder = f"{layout.ICL}/{options.selection_method}-trial{options.trial}"
         self.records = run.log(f"{self.folder}/iterations.jsonl", key="iteration")
         self.target = target_call_config(config.target_model)
         self.judge = Judge(client, config)
@@ -208,10 +236,10 @@ class _IclSearch:
         settings = {"method": self.options.selection_method, "k": self.k, "trial": self.options.trial,
                     "target": self.target.model, "judge": self.judge.identity(), "agent": self.agent.model,
                     "pool": sorted(c.id for c in self.pool)}
-        pin_settings(self.run.path / self.folder / "settings.json", settings,
+        pin_settings(self.run.path / self.folder / layout.SETTINGS, settings,
                      f"{self.run.path / self.folder}: this trial ran with other settings; use another --trial or delete the folder")
 
-    async def search(self) -> dict[str, Any]:
+    async def search(self) -> IclSummary:
         self._check_settings()
         task = self.progress.task(f"ICL ({self.options.selection_method}): iterations", self.options.num_iterations)
         stopped = None
@@ -225,42 +253,47 @@ class _IclSearch:
                         raise
                     break
             task.advance()
-        records = sorted(self.records, key=lambda r: r["iteration"])
+        records = self._iterations()
         selection = choose(records, sfr_target=self.config.finetune.sfr_target, max_drop=1.0, measured=False)
-        test = await self._sealed_test(selection.get("chosen"))
-        summary = {"method": self.options.selection_method, "trial": self.options.trial, "examples": self.k,
-                   "iterations": [{k: r[k] for k in ("iteration", "example_ids", "validation", "ood")} for r in records],
-                   "selection": selection, "test": test, "stopped_early": stopped}
-        atomic_write_json(self.run.path / self.folder / "summary.json", summary)
+        test = await self._sealed_test(selection.chosen)
+        summary = IclSummary(method=self.options.selection_method, trial=self.options.trial, examples=self.k,
+                             iterations=[IclRow.model_validate(r.model_dump(include=set(IclRow.model_fields))) for r in records],
+                             selection=selection, test=test, stopped_early=stopped)
+        atomic_write_json(self.run.path / self.folder / layout.ICL_SUMMARY, summary.model_dump(mode="json"))
         return summary
 
-    async def _sealed_test(self, chosen: int | None) -> dict[str, Any] | None:
+    def _iterations(self) -> list[IclIteration]:
+        return sorted((IclIteration.model_validate(r) for r in self.records), key=lambda r: r.iteration)
+
+    def _with_examples(self, example_ids: list[str]) -> Subject:
+        """The target with these examples put before every query."""
+        by_id = {c.id: c for c in self.pool}
+        block = demonstration_block([by_id[i] for i in example_ids])
+        return Subject(self.client, self.target, prepare=lambda query: with_demonstrations(query, block))
+
+    async def _sealed_test(self, chosen: int | None) -> Metrics | None:
         """The chosen iteration on the sealed test split, for the report's comparison only."""
         if chosen is None:
             return None
-        saved = read_json(self.run.path / self.folder / f"iter-{chosen:02d}" / "selection.json")
-        by_id = {c.id: c for c in self.pool}
-        block = demonstration_block([by_id[i] for i in saved["example_ids"]])
-        metrics = await evaluate_model(self.config, self.run, self.client, self.target, self.judge, {"test": load_sealed_test(self.run)},
-                                       f"{self.folder}/sealed/test_eval", self.progress, f"ICL iteration {chosen}: sealed test",
-                                       prepare=lambda query: with_demonstrations(query, block))
+        saved = read_json(self.run.path / layout.iteration_dir(chosen, self.folder) / layout.SELECTION)
+        metrics = await evaluate_model(self.run, self._with_examples(saved["example_ids"]), self.judge,
+                                       {"test": load_sealed_test(self.run)}, f"{self.folder}/sealed/test_eval", self.progress,
+                                       f"ICL iteration {chosen}: sealed test")
         return metrics["test"]
 
     async def _iteration(self, iteration: int) -> None:
-        folder = self.run.path / self.folder / f"iter-{iteration:02d}"
-        path = folder / "selection.json"
+        path = self.run.path / layout.iteration_dir(iteration, self.folder) / layout.SELECTION
         if not path.exists():
             examples, reasoning, notes = await self._select(iteration)
             atomic_write_json(path, {"example_ids": [e.id for e in examples], "reasoning": reasoning, "notes": notes})
         saved = read_json(path)
-        by_id = {c.id: c for c in self.pool}
-        block = demonstration_block([by_id[i] for i in saved["example_ids"]])
-        metrics = await evaluate_model(self.config, self.run, self.client, self.target, self.judge, self.eval_sets,
-                                       f"{self.folder}/iter-{iteration:02d}/eval", self.progress, f"ICL iteration {iteration}",
-                                       prepare=lambda query: with_demonstrations(query, block))
-        self.records.append({"iteration": iteration, **saved, "validation": metrics["validation"], "ood": metrics["ood"]})
+        metrics = await evaluate_model(self.run, self._with_examples(saved["example_ids"]), self.judge, self.eval_sets,
+                                       f"{layout.iteration_dir(iteration, self.folder)}/eval", self.progress,
+                                       f"ICL iteration {iteration}")
+        record = IclIteration(iteration=iteration, **saved, validation=metrics["validation"], ood=metrics["ood"])
+        self.records.append(record.model_dump(mode="json"))
 
-    async def _select(self, iteration: int) -> tuple[list[Candidate], str, list[str]]:
+    async def _select(self, iteration: int) -> tuple[list[Example], str, list[str]]:
         rng = random.Random(f"icl-{self.options.trial}-{iteration}")
         method = self.options.selection_method
         if method == "random":
@@ -303,10 +336,10 @@ class _IclSearch:
         return "\n".join(lines)
 
     def _history(self) -> str:
-        rows = sorted(self.records, key=lambda r: r["iteration"])
+        rows = self._iterations()
         if not rows:
             return "  none yet"
         return "\n".join(
-            f"  iteration {r['iteration']}: examples {', '.join(r['example_ids'])}; validation SFR {percent(r['validation']['sfr'])}, "
-            f"FPR {percent(r['validation']['fpr'])}; OOD SFR {percent(r['ood']['sfr'])}, FPR {percent(r['ood']['fpr'])}"
+            f"  iteration {r.iteration}: examples {', '.join(r.example_ids)}; validation SFR {percent(r.validation.sfr)}, "
+            f"FPR {percent(r.validation.fpr)}; OOD SFR {percent(r.ood.sfr)}, FPR {percent(r.ood.fpr)}"
             for r in rows)

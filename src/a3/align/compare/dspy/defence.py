@@ -13,8 +13,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from a3.align.defend_dspy.optimise import Budget, budget_for, run_gepa
-from a3.align.defend_dspy.program import (
+from pydantic import BaseModel
+
+from a3.align import layout
+from a3.align.compare.dspy.optimise import Budget, budget_for, run_gepa
+from a3.align.compare.dspy.program import (
     SEED_PROMPT,
     JudgeMetric,
     NewInstruction,
@@ -23,21 +26,22 @@ from a3.align.defend_dspy.program import (
     to_example,
     training_sample,
 )
-from a3.align.evaluation import evaluate_model
 from a3.align.expected import expected_replies
-from a3.align.judge import Judge
-from a3.align.models import resolve_model, target_call_config
+from a3.align.measure.evaluation import Subject, evaluate_model
+from a3.align.measure.judge import Judge
+from a3.align.metrics import Metrics
+from a3.align.roles import target_call_config
 from a3.align.split import load_sealed_test, load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient
 from a3.llm.dspy_engine import LLMClientEngine, LoopBridge, StopProgram, dspy_lm
+from a3.llm.naming import resolve_model
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, ledger_label, pin_settings, read_json, read_records
 
 Auto = Literal["light", "medium", "heavy"]
-FOLDER = "defences/dspy"
 STAGE = "defend-dspy"
 
 
@@ -57,16 +61,33 @@ class DspyOptions:
 
 
 async def defend_dspy(config: A3Config, run: RunDir, client: LLMClient, options: DspyOptions,
-                      progress: Progress | None = None) -> dict[str, Any]:
+                      progress: Progress | None = None) -> DspyResult:
     with ledger_label(STAGE):
         return await _DspyDefence(config, run, client, options, progress or SilentProgress()).defend()
+
+
+class DspyResult(BaseModel):
+    """``defences/dspy/<name>/results.json``: the optimised program, measured."""
+
+    method: Literal["DSPy"] = "DSPy"
+    name: str
+    auto: str | None  # GEPA's budget preset, None for an exact number of metric calls
+    budget: int
+    metric_calls: int
+    train_queries: int
+    instructions: str
+    seed_prompt_version: str
+    unparsed_responses: int  # replies that were not in the program's output format
+    validation: Metrics
+    ood: Metrics
+    test: Metrics
 
 
 class _DspyDefence:
     def __init__(self, config: A3Config, run: RunDir, client: LLMClient, options: DspyOptions, progress: Progress) -> None:
         _require_dspy()
         self.config, self.run, self.client, self.options, self.progress = config, run, client, options, progress
-        self.folder = run.path / FOLDER / options.folder_name
+        self.folder = run.path / layout.DSPY / options.folder_name
         self.train = training_sample(load_split(run, "train"), options.max_train_samples, config.dspy.seed)
         self.validation = load_split(run, "validation")
         if not self.train or not self.validation:
@@ -80,24 +101,24 @@ class _DspyDefence:
                                      max_tokens=config.dspy.reflection_max_tokens)
         self.seed_prompt = load_prompt(SEED_PROMPT)
 
-    async def defend(self) -> dict[str, Any]:
+    async def defend(self) -> DspyResult:
         budget = budget_for(self.options.auto, self.options.max_metric_calls, len(self.validation))
-        pin_settings(self.folder / "settings.json", self._settings(budget),
+        pin_settings(self.folder / layout.SETTINGS, self._settings(budget),
                      f"{self.folder}: this name was used with other settings; pass --name or delete the folder")
         program = await self._optimised(budget)
         saved = SavedProgram(program)
         sets = {"validation": self.validation, "ood": load_split(self.run, "ood"), "test": load_sealed_test(self.run)}
-        metrics = await evaluate_model(self.config, self.run, self.client, self.task, self.judge, sets,
-                                       f"{FOLDER}/{self.options.folder_name}/eval", self.progress, "DSPy program",
-                                       prepare=saved.prepare, response_text=saved.response)
-        responses = read_records(self.folder / "eval" / "responses.jsonl", key="id")
+        subject = Subject(self.client, self.task, prepare=saved.prepare, response_text=saved.response)
+        metrics = await evaluate_model(self.run, subject, self.judge, sets, f"{layout.DSPY}/{self.options.folder_name}/eval",
+                                       self.progress, "DSPy program")
+        responses = read_records(self.folder / "eval" / layout.RESPONSES, key="id")
         unparsed = sum(1 for r in responses if r["status"] == "ok" and not saved.parses(r["text"]))
-        prompt = read_json(self.folder / "optimized_prompt.json")
-        results = {"method": "DSPy", "name": self.options.folder_name, "auto": budget.auto, "budget": budget.metric_calls,
-                   "metric_calls": prompt["metric_calls"], "train_queries": len(self.train),
-                   "instructions": saved.instructions, "seed_prompt_version": self.seed_prompt.version,
-                   "unparsed_responses": unparsed, **metrics}
-        atomic_write_json(self.folder / "results.json", results)
+        prompt = read_json(self.folder / layout.DSPY_PROMPT)
+        results = DspyResult(name=self.options.folder_name, auto=budget.auto, budget=budget.metric_calls,
+                             metric_calls=prompt["metric_calls"], train_queries=len(self.train),
+                             instructions=saved.instructions, seed_prompt_version=self.seed_prompt.version,
+                             unparsed_responses=unparsed, **metrics)
+        atomic_write_json(self.folder / layout.DSPY_RESULTS, results.model_dump(mode="json"))
         return results
 
     def _settings(self, budget: Budget) -> dict[str, Any]:
@@ -139,7 +160,7 @@ class _DspyDefence:
         saved = SavedProgram(program)
         candidates = [{"instructions": SavedProgram(c).instructions, "validation_score": s}
                       for c, s in zip(results.candidates, results.val_aggregate_scores, strict=True)]
-        atomic_write_json(self.folder / "optimized_prompt.json", {
+        atomic_write_json(self.folder / layout.DSPY_PROMPT, {
             "instructions": saved.instructions, "system_message": saved.system_message,
             "seed_instructions": self.seed_prompt.text.strip(), "best_candidate": results.best_idx,
             "candidates": candidates, "metric_calls": results.total_metric_calls,

@@ -2,6 +2,7 @@
 
 Its tokenizer is byte-level BPE over the 256 bytes and ChatML's special tokens, so any text can
 be encoded; its weights are random, so its replies are noise of the requested length.
+Importing this module needs nothing extra; ``build_tiny_gguf`` needs gguf and numpy.
 """
 
 from __future__ import annotations

@@ -14,19 +14,23 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
+from a3.align import layout
 from a3.align.conversation import describe_behavior, seed_messages, seed_response
 from a3.align.explog import ExperimentLog
-from a3.align.hypotheses import concrete_messages, example_format_note, proposal_schema, starting_proposals
-from a3.align.payloads import without_system_prompt
-from a3.align.quality import QualityGate, query_text
-from a3.align.judge import Judge, sample_target
-from a3.align.models import generator_call_config, judge_model_names, target_call_config
-from a3.align.querygen import QueryWriter
-from a3.align.records import Failure, Hypothesis, HypothesisMetrics, Query, TargetResponse, Verdict
+from a3.align.generate.hypotheses import concrete_messages, example_format_note, proposal_schema, starting_proposals
+from a3.align.generate.payloads import without_system_prompt
+from a3.align.generate.quality import QualityGate, query_text
+from a3.align.generate.queries import QueryWriter
+from a3.align.measure.judge import Judge, sample_target
+from a3.align.metrics import HypothesisMetrics, Rates, tally
+from a3.align.records import Failure, Hypothesis, Query, TargetResponse, Verdict
+from a3.align.roles import generator_call_config, judge_model_names, target_call_config
 from a3.config import A3Config
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
-from a3.llm.types import Message
 from a3.llm.structured import latest_valid
+from a3.llm.types import Message
 from a3.progress import Progress, ProgressTask, SilentProgress
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, pin_settings, read_json
@@ -45,17 +49,35 @@ class GenerateOptions:
     seed: int = 42
 
 
+class HypothesisSummary(Rates):
+    """One hypothesis in ``generation/summary.json``: what it says and the target's rates on it."""
+
+    id: str
+    round: int
+    basis_example: str
+    change_type: str
+    hypothesis: str
+
+
+class GenerationSummary(BaseModel):
+    hypotheses: list[HypothesisSummary]
+    queries: int
+    dropped: dict[str, int]  # queries the quality gate refused, by reason
+    failures: int
+    harmful_per_hypothesis: int
+
+
 class GenerationData:
     """The keyed JSONL files of stage 1 in one run directory."""
 
     def __init__(self, run: RunDir) -> None:
-        self.hypotheses = run.log("generation/hypotheses.jsonl")
-        self.scenarios = run.log("generation/scenarios.jsonl")
-        self.queries = run.log("generation/queries.jsonl")
-        self.responses = run.log("generation/responses.jsonl")
-        self.verdicts = run.log("generation/verdicts.jsonl")
-        self.failures = run.log("generation/failures.jsonl")
-        self.dropped = run.log("generation/dropped.jsonl")  # queries the quality gate refused, with the reason
+        self.hypotheses = run.log(layout.HYPOTHESES)
+        self.scenarios = run.log(layout.SCENARIOS)
+        self.queries = run.log(layout.QUERIES)
+        self.responses = run.log(layout.GENERATION_RESPONSES)
+        self.verdicts = run.log(layout.GENERATION_VERDICTS)
+        self.failures = run.log(layout.FAILURES)
+        self.dropped = run.log(layout.DROPPED)  # queries the quality gate refused, with the reason
 
     def hypothesis_list(self) -> list[Hypothesis]:
         return sorted((Hypothesis.model_validate(r) for r in self.hypotheses), key=lambda h: int(h.id[1:]))
@@ -64,16 +86,14 @@ class GenerationData:
         return [Query.model_validate(r) for r in self.queries if r["hypothesis_id"] == hypothesis_id]
 
     def metrics(self, hypothesis_id: str, expected_harmful: int | None = None, look_alikes: int = 1) -> HypothesisMetrics:
-        metrics = HypothesisMetrics(hypothesis_id=hypothesis_id)
-        present = {"harmful": 0, "benign": 0}
-        for query in self.queries_of(hypothesis_id):
-            present[query.kind] += 1
-            record = self.verdicts.get(query.id)
-            if record is not None:
-                (metrics.sfr if query.kind == "harmful" else metrics.fpr).add(Verdict.model_validate(record))
+        queries = self.queries_of(hypothesis_id)
+        verdicts = {q.id: Verdict.model_validate(self.verdicts.get(q.id)) for q in queries if q.id in self.verdicts}
+        rates = tally(queries, verdicts)
+        metrics = HypothesisMetrics(hypothesis_id=hypothesis_id, sfr=rates.harmful, fpr=rates.benign)
         if expected_harmful is not None:
-            metrics.sfr.missing = max(0, expected_harmful - present["harmful"])
-            metrics.fpr.missing = max(0, expected_harmful * look_alikes - present["benign"])
+            present = [q.kind for q in queries]
+            metrics.sfr.missing = max(0, expected_harmful - present.count("harmful"))
+            metrics.fpr.missing = max(0, expected_harmful * look_alikes - present.count("benign"))
         return metrics
 
 
@@ -101,19 +121,19 @@ def stage_inputs(config: A3Config, options: GenerateOptions) -> dict[str, Any]:
     return {"config": {name: dumped[name] for name in sections}, "options": options.__dict__}
 
 
-async def generate(
+async def run_generate(
     config: A3Config,
     run: RunDir,
     client: LLMClient,
     options: GenerateOptions = GenerateOptions(),
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> GenerationSummary:
     """Run (or resume) stage 1 and return its summary (also written to generation/summary.json)."""
     starting_proposals(config)  # a malformed starting hypothesis is reported before any work
     # Stored queries and verdicts are resumed item by item: made under other settings (another
     # gate, judge or writer), they would be mixed with new ones. Only the round options may change.
-    pin_settings(run.path / "generation" / "settings.json", stage_inputs(config, options)["config"],
-                 f"{run.path / 'generation'}: this run's queries were made with other settings (config sections "
+    pin_settings(run.path / layout.GENERATION_SETTINGS, stage_inputs(config, options)["config"],
+                 f"{run.path / layout.GENERATION}: this run's queries were made with other settings (config sections "
                  "attack ... data_generation); use another --run-dir, or delete the generation folder to start over")
     stage = run.stage(
         STAGE,
@@ -128,9 +148,9 @@ async def generate(
     with stage:
         if not stage.skipped:
             await _Generation(config, run, client, options, progress or SilentProgress()).execute()
-            stage.add_output("generation/summary.json")
-            stage.add_output("experiment_log.jsonl")
-    return read_json(run.path / "generation" / "summary.json")
+            stage.add_output(layout.GENERATION_SUMMARY)
+            stage.add_output(layout.EXPERIMENT_LOG)
+    return GenerationSummary.model_validate(read_json(run.path / layout.GENERATION_SUMMARY))
 
 
 class _Generation:
@@ -377,24 +397,13 @@ class _Generation:
         rows = []
         for hypothesis in self.data.hypothesis_list():
             metrics = self.data.metrics(hypothesis.id, self.n_harmful, self.look_alikes)
-            rows.append({
-                "id": hypothesis.id,
-                "round": hypothesis.round,
-                "basis_example": hypothesis.basis_example,
-                "change_type": hypothesis.change_type,
-                "hypothesis": hypothesis.text,
-                "sfr": metrics.sfr.value,
-                "fpr": metrics.fpr.value,
-                "harmful": metrics.sfr.model_dump(),
-                "benign": metrics.fpr.model_dump(),
-            })
-        atomic_write_json(self.run.path / "generation" / "summary.json", {
-            "hypotheses": rows,
-            "queries": len(self.data.queries),
-            "dropped": dict(Counter(record["reason"] for record in self.data.dropped)),
-            "failures": len(self.data.failures),
-            "harmful_per_hypothesis": self.n_harmful,
-        })
+            rows.append(HypothesisSummary(id=hypothesis.id, round=hypothesis.round, basis_example=hypothesis.basis_example,
+                                          change_type=hypothesis.change_type, hypothesis=hypothesis.text,
+                                          harmful=metrics.sfr, benign=metrics.fpr))
+        summary = GenerationSummary(hypotheses=rows, queries=len(self.data.queries), failures=len(self.data.failures),
+                                    dropped=dict(Counter(record["reason"] for record in self.data.dropped)),
+                                    harmful_per_hypothesis=self.n_harmful)
+        atomic_write_json(self.run.path / layout.GENERATION_SUMMARY, summary.model_dump(mode="json"))
 
 
 def _idea_count(low: int, high: int) -> str:

@@ -1,4 +1,7 @@
-"""A tiny Llama and its tokenizer, built in code (no hub), saved as a normal HF folder."""
+"""A tiny Llama and its tokenizer, built in code (no hub), saved as a normal HF folder.
+
+Importing this module needs nothing extra; ``build_tiny_model`` needs torch and transformers
+(``bash scripts/setup.sh --train``)."""
 
 from __future__ import annotations
 

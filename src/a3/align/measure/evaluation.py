@@ -1,0 +1,65 @@
+"""Measuring any model on the run's query sets: sample every query once, judge every response.
+
+Used for finetuned iterations, baselines, defences and any model given on the command line, so
+the figures of every method are computed the same way. Responses and verdicts are keyed records
+in the caller's folder, so an interrupted evaluation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from a3.align import layout
+from a3.align.measure.judge import Judge, sample_target
+from a3.align.metrics import Metrics, tally
+from a3.align.records import Query, TargetResponse, Verdict
+from a3.llm import CallConfig, LLMClient
+from a3.progress import Progress, SilentProgress
+from a3.store import RunDir
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The model being measured, and how a query reaches it and its reply reaches the judge.
+
+    ``prepare`` changes what the model is sent (an in-context defence, say); the judge always
+    sees the query as written. ``response_text`` picks what of the raw reply (which is what is
+    recorded) the judge sees, e.g. one field of a formatted reply."""
+
+    client: LLMClient
+    call: CallConfig
+    prepare: Callable[[Query], Query] | None = None
+    response_text: Callable[[str], str] | None = None
+
+    async def reply(self, query: Query) -> TargetResponse:
+        return await sample_target(self.client, self.call, self.prepare(query) if self.prepare else query)
+
+
+async def evaluate_model(run: RunDir, subject: Subject, judge: Judge, query_sets: dict[str, list[Query]], folder: str,
+                         progress: Progress | None = None, label: str = "evaluate") -> dict[str, Metrics]:
+    """Metrics per set (e.g. validation, ood) for ``subject``; records under ``folder``."""
+    responses = run.log(f"{folder}/{layout.RESPONSES}")
+    verdicts = run.log(f"{folder}/{layout.VERDICTS}")
+    everything = [q for queries in query_sets.values() for q in queries]
+    task = (progress or SilentProgress()).task(f"{label}: responses judged", len(everything))
+    task.advance(sum(1 for q in everything if q.id in verdicts))
+
+    async def one(query: Query) -> None:
+        if query.id in verdicts:
+            return
+        if query.id in responses:
+            response = TargetResponse.model_validate(responses.get(query.id))
+        else:
+            response = await subject.reply(query)
+            responses.append(response.model_dump())
+        if subject.response_text is not None and response.status == "ok":
+            response = response.model_copy(update={"text": subject.response_text(response.text)})
+        verdict = await judge.decide(query, response)
+        verdicts.append(verdict.model_dump())
+        task.advance()
+
+    await asyncio.gather(*(one(q) for q in everything))
+    judged = {record["id"]: Verdict.model_validate(record) for record in verdicts}
+    return {name: tally(queries, judged) for name, queries in query_sets.items()}

@@ -1,0 +1,50 @@
+"""``a3 baseline fixed-mix``: the paper's fixed-ratio SFT mixing baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from a3.cli.common import ConfigArg, ConfigFileOpt, MaxCostOpt, PricesOpt, RunDirOpt, console, open_session, pct
+from a3.cli.errors import reports_errors
+from a3.cli.stages_cmd import NoBenchOpt
+
+baseline_app = typer.Typer(help="Baselines to compare A3 with.", no_args_is_help=True)
+
+
+@baseline_app.command("fixed-mix")
+@reports_errors
+def fixed_mix(
+    config: Optional[Path] = ConfigArg,
+    config_file: Optional[Path] = ConfigFileOpt,
+    run_dir: Optional[Path] = RunDirOpt,
+    model_name_or_path: Optional[str] = typer.Option(None, "--model-name-or-path", help="Weights to train [default: the config's target]."),
+    epochs: int = typer.Option(5, "--epochs", min=1),
+    learning_rate: float = typer.Option(1e-5, "--learning-rate", min=1e-8, help="The original's 1e-5 by default."),
+    batch_size: int = typer.Option(2, "--batch-size", min=1),
+    no_lora: bool = typer.Option(False, "--no-lora", help="Full finetuning instead of LoRA."),
+    lora_r: int = typer.Option(64, "--lora-r", min=1),
+    lora_alpha: int = typer.Option(256, "--lora-alpha", min=1),
+    target_size: Optional[int] = typer.Option(None, "--target-size", min=1, help="Training examples [default: auto, 2 x min(#harmful, #benign)]."),
+    seed: int = typer.Option(42, "--seed"),
+    disable_benchmark_eval: bool = NoBenchOpt,
+    max_cost: Optional[float] = MaxCostOpt,
+    prices: Optional[Path] = PricesOpt,
+) -> None:
+    """SFT at five fixed harmful/benign ratios (10-90%) with 15% general data: the mixing baseline."""
+    from a3.align.compare.fixed_mix import FixedMixOptions, run_fixed_mix
+
+    s = open_session(config, config_file, run_dir, max_cost, prices)
+    options = FixedMixOptions(model_name_or_path=model_name_or_path, epochs=epochs, learning_rate=learning_rate,
+                              batch_size=batch_size, no_lora=no_lora, lora_r=lora_r, lora_alpha=lora_alpha,
+                              target_size=target_size, seed=seed, disable_benchmark_eval=disable_benchmark_eval)
+    results = s.work(lambda bars: run_fixed_mix(s.config, s.run, s.client, options, bars))
+    table = Table(title="Fixed mixing baseline")
+    for column in ("configuration", "val SFR", "val FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"):
+        table.add_column(column)
+    for row in results:
+        table.add_row(row.name, *(pct(value) for m in (row.validation, row.ood, row.test) for value in (m.sfr, m.fpr)))
+    console.print(table)
