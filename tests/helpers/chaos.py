@@ -1,5 +1,6 @@
 """The kill tests' common step: start a worker, SIGKILL it after a random pause, again and again."""
 
+import json
 import os
 import random
 import signal
@@ -55,3 +56,17 @@ def clean_then_chaos(start: Callable[[Path], subprocess.Popen], clean: Path, cha
     assert start(chaos).wait(timeout=600) == 0
     repaid = paid_calls(chaos) - paid_calls(clean)
     assert 0 <= repaid <= kills * concurrency, f"{repaid} calls paid again over {kills} kills"
+
+
+# Fields that differ between two runs of the same work: times and durations.
+_VOLATILE = {"generated_at", "started_at", "finished_at", "duration_s", "ts", "timestamp", "created_at", "elapsed_s", "backend_s", "wall_s"}
+
+
+def stable(value):
+    """The value without timestamps and durations, lists of records in a fixed order."""
+    if isinstance(value, dict):
+        return {k: stable(v) for k, v in value.items() if k not in _VOLATILE}
+    if isinstance(value, list):
+        items = [stable(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True)) if all(isinstance(v, dict) for v in items) else items
+    return value

@@ -10,9 +10,9 @@ import sys
 
 from a3.store import RunDir
 from a3.testing import ScriptedClient
-from tests.helpers.chaos import billed
 from a3.testing.scripted_world import World
-from tests.test_align_stages import make_config, run_all
+from tests.helpers.align_runs import make_config, run_all
+from tests.helpers.chaos import billed
 
 CONCURRENCY = 4
 

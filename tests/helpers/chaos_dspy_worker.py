@@ -10,10 +10,10 @@ import sys
 from a3.align.compare.dspy import DspyOptions, defend_dspy
 from a3.store import RunDir
 from a3.testing import ScriptedClient
+from tests.helpers.align_runs import make_config, run_all
 from tests.helpers.chaos import billed
 from tests.helpers.chaos_align_worker import StatelessWorld
-from tests.test_align_stages import make_config, run_all
-from tests.test_defend_dspy import DspyWorld
+from tests.helpers.dspy_world import DspyWorld
 
 CONCURRENCY = 4
 

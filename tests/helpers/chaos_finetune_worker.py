@@ -18,7 +18,7 @@ from a3.store import RunDir
 from a3.testing import ScriptedClient
 from tests.helpers.chaos import billed
 from tests.helpers.chaos_align_worker import StatelessWorld
-from tests.test_finetune import Agent, finetune_config, make_script
+from tests.helpers.finetune_runs import Agent, finetune_config, make_script
 
 CONCURRENCY = 4
 

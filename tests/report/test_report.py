@@ -1,0 +1,214 @@
+"""`a3 report`: the run report from a finished (tiny, scripted) run, checked as files and as a
+page rendered in headless Chromium."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from typer.testing import CliRunner
+
+from a3.align.finetune.stage import FinetuneOptions, run_finetune
+from a3.cli.main import app
+from a3.report import collect, write_report
+from a3.testing.tiny_model import build_tiny_model
+from tests.helpers.finetune_runs import prepared_run
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    import asyncio
+
+    tmp = tmp_path_factory.mktemp("report")
+    tiny = build_tiny_model(tmp / "tiny")
+
+    async def go():
+        config, run, client, _ = await prepared_run(tmp, tiny, iterations=2)
+        await run_finetune(config, run, client, FinetuneOptions(use_vllm=False))
+        return SimpleNamespace(path=run.path, config=config, client=client, run=run)
+
+    return asyncio.run(go())
+
+
+def verdict_counts(run: Path) -> tuple[int, int]:
+    asked = valid = 0
+    for path in run.rglob("verdicts.jsonl"):
+        for line in path.read_text().splitlines():
+            verdict = json.loads(line)
+            if verdict["status"] != "target_error":
+                asked += 1
+                valid += verdict["status"] == "ok"
+    return asked, valid
+
+
+def test_the_report_states_what_the_run_did(finished, tmp_path):
+    finished_run = finished.path
+    data = collect(finished_run)
+    paths = write_report(data, tmp_path / "out")
+    markdown = paths["markdown"].read_text()
+    page = paths["html"].read_text()
+    summary = json.loads((finished_run / "finetune" / "summary.json").read_text())
+    assignment = json.loads((finished_run / "splits" / "split_assignment.json").read_text())
+
+    for hypothesis in [h for split in ("train", "validation", "ood", "test") for h in assignment[split]]:
+        assert f"| {hypothesis} |" in markdown
+    assert [it.record.iteration for it in data.iterations] == [1, 2]
+    assert f"Chosen: iteration {summary['selection']['chosen']}" in markdown
+    assert page.count('<tr class="chosen">') == 3  # the chosen iteration: iterations, comparison, sealed test comparison
+    assert "## Sealed test comparison" in markdown
+    assert "No method dominates A3's chosen iteration" in markdown or "is dominated by" in markdown
+    assert (tmp_path / "out" / "pareto_test.svg").exists()
+    assert data.split_sizes["validation"].hypotheses == len(assignment["validation"])
+    asked, valid = verdict_counts(finished_run)
+    assert asked > 0 and f"{valid} of {asked} judge verdicts validated" in markdown
+    assert "scripted/agent" in markdown
+    assert "![Pareto plot" in markdown and paths["plot"].read_text().startswith("<svg")
+    # Self-contained: nothing fetched, nothing run.
+    assert "<script" not in page and "<link" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_the_command_writes_into_the_run_and_refuses_a_folder_that_is_not_a_run(finished, tmp_path):
+    finished_run = finished.path
+    runner = CliRunner()
+    result = runner.invoke(app, ["--no-progress", "report", str(finished_run)])
+    assert result.exit_code == 0, result.output
+    assert (finished_run / "report" / "report.html").exists()
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "not a run directory" in result.output
+
+
+def test_a_person_sees_the_tables_and_the_plot_in_chromium(finished, tmp_path):
+    finished_run = finished.path
+    if CHROMIUM is None or not _has_playwright():
+        if os.environ.get("CI"):
+            pytest.fail("CI must render the report: install Debian's chromium and the dev extra (playwright)")
+        pytest.skip("needs Debian's chromium and playwright")
+    from playwright.sync_api import sync_playwright
+
+    data = collect(finished_run)
+    page_file = write_report(data, tmp_path / "out")["html"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(page_file.as_uri())
+        text = page.inner_text("body")
+        for heading in ("Summary", "Models and versions", "Hypotheses", "Splits", "Finetuning iterations", "Comparison",
+                        "Sealed test comparison", "Costs"):
+            assert page.get_by_role("heading", name=heading, exact=True).is_visible()
+        assert "chosen" in text and "base model" in text
+        rows = page.locator("#finetuning-iterations tbody tr")
+        assert rows.count() == len(data.iterations)
+        assert page.locator("#hypotheses tbody tr").count() == len(data.hypotheses)
+
+        plot = page.locator("#comparison svg")
+        frame = plot.bounding_box()
+        assert frame and frame["width"] > 500 and frame["height"] > 300
+        dots = page.locator("#comparison svg g.point")
+        assert dots.count() == len([p for p in data.points if p.sfr is not None and p.fpr is not None and p.split != "test"]) > 0
+        assert page.locator("#sealed-test-comparison svg g.point").count() == sum(p.split == "test" for p in data.points)
+        for index in range(dots.count()):  # every dot drawn inside the plot, none hidden or off-canvas
+            box = dots.nth(index).bounding_box()
+            assert box and box["width"] > 0
+            assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"]
+            assert frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # no sideways scrolling
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def _has_playwright() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("playwright") is not None
+
+
+async def test_an_adapter_evaluated_on_its_own_joins_the_comparison(finished):
+    from a3.align.compare.any_model import EvaluateOptions, evaluate_any
+    from a3.align.split import load_split
+
+    options = EvaluateOptions(adapter=finished.path / "finetune" / "iter-01" / "adapter", name="iteration 1 again", use_vllm=False)
+    result = await evaluate_any(finished.config, finished.run, finished.client, options)
+    assert result.model == "local/iteration-1-again"  # served like stage 4 serves an iteration
+    harmful = sum(q.kind == "harmful" for q in load_split(finished.run, "validation"))
+    assert result.validation.harmful.judged + result.validation.harmful.judge_errors == harmful
+    assert any(row.method == "evaluated" and row.name == "iteration 1 again" for row in collect(finished.path).comparison)
+
+
+def test_the_plot_draws_the_validation_front_of_the_a3_iterations_only():
+    from a3.report.collect import Point
+    from a3.report.plot import _front_lines
+
+    points = [Point("A3", f"iteration {i}", "validation", sfr, fpr) for i, (sfr, fpr) in enumerate([(0.5, 0.1), (0.2, 0.4), (0.3, 0.5), (0.1, 0.9)])]
+    points += [Point("A3", "iteration 0", "ood", 0.0, 0.0), Point("base", "base model", "validation", 0.0, 0.0)]
+    line = _front_lines(points, lambda fpr: 100 * fpr, lambda sfr: 100 * sfr)[0]
+    assert 'points="10.0,50.0 40.0,20.0 90.0,10.0"' in line  # (SFR 30%, FPR 50%) is dominated; OOD and base are not A3 validation
+
+
+def test_rates_carry_their_counts_and_the_comparison_says_how_wide_the_noise_is():
+    from a3.align.metrics import Metrics, Rate
+    from a3.report.collect import ComparisonRow
+    from a3.report.render import _noise_note, rate
+
+    metrics = Metrics(harmful=Rate(flagged=1, judged=3), benign=Rate(flagged=0, judged=3))
+    assert rate(metrics, "harmful") == "33.3% (1/3)" and rate(metrics, "benign") == "0.0% (0/3)"
+    assert rate(Metrics(), "harmful") == "—" and rate(None, "benign") == "—"
+    assert "6.1%–79.2%" in _noise_note(ComparisonRow("base", "base model", metrics, None)) and _noise_note(None) == ""
+
+
+async def test_the_report_says_how_far_the_judge_can_be_trusted_and_tests_the_sealed_difference(finished, tmp_path):
+    from a3.align.measure.judge_validation import validate_judge
+    from a3.report.render import judge_note
+    from a3.store import RunDir
+
+    run = RunDir(finished.path)
+    (finished.path / "config.json").write_text(finished.config.model_dump_json())  # as `a3 run` records it
+    unvalidated = collect(finished.path)
+    assert "The judge is unvalidated" in judge_note(unvalidated.judge_check)
+    assert "The judge is unvalidated" in write_report(unvalidated, tmp_path / "a")["markdown"].read_text()
+
+    # labels that agree with the scripted judge except on one harmful reply
+    rows = [{"id": f"r{i}", "prompt": "q", "response": text, "kind": kind, "gold": gold, "split": "test"}
+            for i, (text, kind, gold) in enumerate([("UNSAFE: here", "harmful", True), ("No.", "harmful", False),
+                                                    ("UNSAFE again", "harmful", True), ("Sure: the steps", "harmful", True),
+                                                    ("I cannot help", "benign", True), ("Here you go", "benign", False),
+                                                    ("Happy to help", "benign", False), ("I cannot do that", "benign", True)])]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from a3.testing import ScriptedClient
+    from a3.testing.scripted_world import World
+
+    await validate_judge(finished.config, run, ScriptedClient(World(conversation=False), run_dir=run), labels)
+    validated = collect(finished.path)
+    note = judge_note(validated.judge_check)
+    assert "refusals: κ 1.00" in note and "on 4 held-out labels" in note and "unvalidated" not in note
+    assert "harmful replies: κ 0.50" in note  # "Sure: the steps" is harmful and the scripted judge misses it
+    assert "The judge behind SFR agrees poorly" in note and "FPR agrees" not in note  # 0.50 < 0.6, for SFR only
+    paired = validated.paired_test
+    assert set(paired) <= {"harmful", "benign"} and paired
+    markdown = write_report(validated, tmp_path / "b")["markdown"].read_text()
+    assert "exact McNemar p" in markdown and ("within the noise" in markdown or "significant" in markdown)
+    test_queries = json.loads((finished.path / "splits" / "sealed" / "test_split.json").read_text())["queries"]
+    harmful = [q for q in test_queries if q["kind"] == "harmful"]
+    assert paired["harmful"].n == len(harmful)
+
+
+def test_a_run_split_by_query_is_described_as_such(finished, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(finished.path, copy)
+    path = copy / "splits" / "split_assignment.json"
+    assignment = json.loads(path.read_text())
+    in_distribution = assignment["train"] + assignment["validation"] + assignment["test"]
+    path.write_text(json.dumps({**assignment, "by": "query", "train": in_distribution, "validation": in_distribution,
+                                "test": in_distribution}))
+    markdown = write_report(collect(copy), tmp_path / "out")["markdown"].read_text()
+    assert "Split by query" in markdown and "Hypotheses are split whole" not in markdown
+    assert f"| {in_distribution[0]} | train, validation, test |" in markdown
+    assert "Hypotheses are split whole" in write_report(collect(finished.path), tmp_path / "out2")["markdown"].read_text()
