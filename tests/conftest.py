@@ -22,3 +22,12 @@ def _release_run_locks():
     from a3.store.lock import release_all
 
     release_all()
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """A tiny chat model built in code (random weights, real tokenizer and template), built once;
+    tests only read it (adapters and merged copies go elsewhere)."""
+    from a3.testing.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")

@@ -9,15 +9,9 @@ from a3.config import A3Config
 from a3.store import RunDir, read_json
 from a3.testing import ScriptedClient
 from a3.testing.scripted_world import World
-from a3.testing.tiny_model import build_tiny_model
 from tests.helpers.align_runs import run_all
 from tests.helpers.finetune_runs import Agent, finetune_config, make_script, prepared_run
 from tests.paths import CONFIGS
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 async def test_two_iterations_train_evaluate_and_keep_every_adapter(tmp_path, tiny):

@@ -17,15 +17,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    from a3.testing.tiny_model import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
-async def test_local_weights_answer_queries_in_batches(tiny_model_dir, tmp_path):
-    target = target_call_config(TargetModel(huggingface_model_path=str(tiny_model_dir), max_tokens=8, temperature=0.7))
+async def test_local_weights_answer_queries_in_batches(tiny, tmp_path):
+    target = target_call_config(TargetModel(huggingface_model_path=str(tiny), max_tokens=8, temperature=0.7))
     assert target.model == "hf/target"
     client = LLMClient(tmp_path / "run", concurrency=4)
     queries = [Query(id=f"q{i}", hypothesis_id="H1", kind="harmful", source="test",
