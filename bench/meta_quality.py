@@ -22,7 +22,15 @@ from pathlib import Path
 
 from a3.llm import LLMClient
 from a3.meta import (
-    CategorizeContext, CategorizeOptions, ClusterOptions, MetaRunOptions, SelectOptions, SummaryOptions, categorize_runs, run_meta, select_runs,
+    CategorizeContext,
+    CategorizeOptions,
+    ClusterOptions,
+    MetaRunOptions,
+    SelectOptions,
+    SummaryOptions,
+    categorize_runs,
+    run_meta,
+    select_runs,
     summarize_runs,
 )
 from a3.meta.grouping import EmbedWeights

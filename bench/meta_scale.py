@@ -20,7 +20,14 @@ import time
 from pathlib import Path
 
 from a3.meta import (
-    CategorizeContext, CategorizeOptions, SelectOptions, SummaryOptions, categorize_runs, select_runs, summarize_runs, write_sample_data,
+    CategorizeContext,
+    CategorizeOptions,
+    SelectOptions,
+    SummaryOptions,
+    categorize_runs,
+    select_runs,
+    summarize_runs,
+    write_sample_data,
 )
 from a3.store import RunDir
 from a3.testing import MetaWorld, ScriptedClient

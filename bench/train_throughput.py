@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from a3.align.finetune.mixture import TrainingExample
-from a3.align.measure.serving import vllm_available
 from a3.align.finetune.trainer import TrainJob, train, write_training_data
+from a3.align.measure.serving import vllm_available
 from a3.llm import CallConfig, LLMClient
 
 ROOT = Path(__file__).resolve().parent.parent

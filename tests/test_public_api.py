@@ -35,7 +35,7 @@ PUBLIC = {
         "atomic_write_text", "canonical_json", "file_sha256", "ledger_label", "pin_settings", "read_json",
         "read_records", "sha256_of",
     ],
-    "a3.report": ["ReportData", "collect", "write_report"],
+    "a3.report": ["ReportData", "Transcripts", "collect", "collect_transcripts", "inspect_view_command", "write_report"],
     "a3.meta": [
         "Categorization", "CategorizeContext", "CategorizeOptions", "ClusterOptions", "Clusters", "LLMSettings",
         "MetaRunOptions", "MetaRunResult", "RunId", "RunRef", "SelectOptions", "Selection", "SummaryOptions",
@@ -56,7 +56,7 @@ PUBLIC = {
     ],
     "a3.testing": [
         "MetaWorld", "PlantedOracle", "ScriptedBackend", "ScriptedClient", "StubServer", "World", "build_tiny_gguf",
-        "build_tiny_model", "hashing_embedder", "scripted_config",
+        "build_tiny_model", "hashing_embedder", "scripted_config", "synthetic_transcripts",
     ],
     "a3.prompts": ["Prompt", "load_prompt"],
     "a3.formatting": ["percent"],
@@ -76,3 +76,12 @@ def test_the_test_doubles_and_the_meta_api_load_nothing_heavy_until_asked():
              "print(sorted(m for m in ('torch', 'transformers', 'numpy', 'pytest', 'a3.meta.select') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_the_trainer_loads_without_the_rest_of_a3():
+    """On a GPU box with only the training stack, accelerate runs `python -m a3.align.finetune.train_job`."""
+    probe = ("import sys, a3.align.finetune.train_job; "
+             "print(sorted(m for m in ('inspect_ai', 'typer', 'rich', 'openai', 'a3.align.measure', 'a3.llm') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from inspect_ai.log import read_eval_log
 
 from tests.helpers.chaos import clean_then_chaos, stable
 from tests.helpers.chaos_align_worker import CONCURRENCY
@@ -49,3 +50,6 @@ def test_stages_1_to_3_killed_at_random_moments_end_as_an_uninterrupted_run(tmp_
     clean_artifacts, chaos_artifacts = _artifacts(clean), _artifacts(chaos)
     for relative in ARTIFACTS:
         assert chaos_artifacts[relative] == clean_artifacts[relative], relative
+    # The inspect log, rewritten from the records on each resume, holds every verdict once.
+    log = read_eval_log(str(chaos / "generation" / "transcripts.eval"))
+    assert log.status == "success" and sorted(s.id for s in log.samples) == sorted(r["id"] for r in chaos_artifacts["generation/verdicts.jsonl"])

@@ -2,8 +2,6 @@
 page rendered in headless Chromium."""
 
 import json
-import os
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,9 +12,8 @@ from a3.align.finetune.stage import FinetuneOptions, run_finetune
 from a3.cli.main import app
 from a3.report import collect, write_report
 from a3.testing.tiny_model import build_tiny_model
+from tests.helpers.chromium import chromium_page
 from tests.helpers.finetune_runs import prepared_run
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +64,9 @@ def test_the_report_states_what_the_run_did(finished, tmp_path):
     assert asked > 0 and f"{valid} of {asked} judge verdicts validated" in markdown
     assert "scripted/agent" in markdown
     assert "![Pareto plot" in markdown and paths["plot"].read_text().startswith("<svg")
-    # Self-contained: nothing fetched, nothing run.
-    assert "<script" not in page and "<link" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    # Self-contained: nothing fetched; the one script is inline (the transcript browser's).
+    assert "<script src" not in page and "<link" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert page.count("<script>") == 1 and "## Transcripts" in markdown and "transcripts.eval" in markdown
 
 
 def test_the_command_writes_into_the_run_and_refuses_a_folder_that_is_not_a_run(finished, tmp_path):
@@ -83,18 +81,9 @@ def test_the_command_writes_into_the_run_and_refuses_a_folder_that_is_not_a_run(
 
 def test_a_person_sees_the_tables_and_the_plot_in_chromium(finished, tmp_path):
     finished_run = finished.path
-    if CHROMIUM is None or not _has_playwright():
-        if os.environ.get("CI"):
-            pytest.fail("CI must render the report: install Debian's chromium and the dev extra (playwright)")
-        pytest.skip("needs Debian's chromium and playwright")
-    from playwright.sync_api import sync_playwright
-
     data = collect(finished_run)
     page_file = write_report(data, tmp_path / "out")["html"]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(page_file.as_uri())
+    with chromium_page(page_file) as page:
         text = page.inner_text("body")
         for heading in ("Summary", "Models and versions", "Hypotheses", "Splits", "Finetuning iterations", "Comparison",
                         "Sealed test comparison", "Costs"):
@@ -116,16 +105,20 @@ def test_a_person_sees_the_tables_and_the_plot_in_chromium(finished, tmp_path):
             assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"]
             assert frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"]
         assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # no sideways scrolling
+        # A base rate's link opens exactly the stage-1 transcripts behind it.
+        link = page.locator("#hypotheses a.drill").first
+        want = json.loads(link.get_attribute("data-filter"))
+        behind = [r for r in data.transcripts.replies if data.transcripts.subjects[r.subject].method == "base"
+                  and data.transcripts.queries[r.query_id].hypothesis_id == want["hypothesis"]
+                  and data.transcripts.queries[r.query_id].kind == want["kind"]]
+        link.click()
+        assert behind and page.inner_text("#tx-count").startswith(f"{len(behind)} of {len(data.transcripts.replies)}")
+        page.locator("#tx-list li").first.click()  # every model that answered the query, side by side
+        query_id = page.inner_text("#tx-detail h3").split(" ")[0]
+        assert page.locator("#tx-detail .tx-reply").count() == sum(r.query_id == query_id for r in data.transcripts.replies)
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot), full_page=True)
-        browser.close()
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
-
-
-def _has_playwright() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("playwright") is not None
 
 
 async def test_an_adapter_evaluated_on_its_own_joins_the_comparison(finished):

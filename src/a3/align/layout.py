@@ -18,6 +18,7 @@ CONFIG = "config.json"  # the resolved config the run was opened with
 RESPONSES = "responses.jsonl"
 VERDICTS = "verdicts.jsonl"
 SETTINGS = "settings.json"  # what a folder's records were made with; a change is refused
+TRANSCRIPTS = "transcripts.eval"  # the same records as an inspect eval log, for `inspect view`
 
 # Stage 1: hypotheses, queries, the target's replies and the judge's verdicts.
 GENERATION = "generation"
@@ -29,6 +30,7 @@ QUERIES = f"{GENERATION}/queries.jsonl"
 GENERATION_RESPONSES = f"{GENERATION}/{RESPONSES}"
 GENERATION_VERDICTS = f"{GENERATION}/{VERDICTS}"
 FAILURES = f"{GENERATION}/failures.jsonl"
+GENERATION_TRANSCRIPTS = f"{GENERATION}/{TRANSCRIPTS}"
 DROPPED = f"{GENERATION}/dropped.jsonl"  # queries the quality gate refused, with the reason
 EXPERIMENT_LOG = "experiment_log.jsonl"
 EXPERIMENT_LOG_MARKDOWN = "experiment_log.md"

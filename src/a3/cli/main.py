@@ -84,14 +84,22 @@ def report(
     run: Path = typer.Argument(..., help="An alignment run directory."),
     out: Path | None = typer.Option(None, "--out", help="Folder for the report files [default: RUN/report]."),
 ) -> None:
-    """Write the run's report: self-contained HTML, Markdown and the Pareto plot as SVG."""
-    from a3.report import collect, write_report
+    """Write the run's report: self-contained HTML (with a transcript browser), Markdown and the
+    Pareto plot as SVG; print where the transcripts' inspect logs are and how to open them."""
+    from a3.report import collect, inspect_view_command, write_report
 
     if not run.is_dir():
         raise UserInputError(f"{run}: no such run directory")
-    paths = write_report(collect(run), out)
+    data = collect(run)
+    paths = write_report(data, out)
     for kind, path in paths.items():
         console.print(f"{kind}: {path}")
+    logs = sorted({subject.log for subject in data.transcripts.subjects})
+    if logs:
+        console.print(f"transcripts: {len(data.transcripts.replies)} judged replies in {len(logs)} inspect logs under {run}:")
+        for log in logs:
+            console.print(f"  {log}", soft_wrap=True)
+        console.print(f"open them in inspect's viewer: {inspect_view_command(run)}", soft_wrap=True)
 
 
 @app.command()

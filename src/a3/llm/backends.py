@@ -48,13 +48,7 @@ class InspectBackend:
     async def complete(
         self, messages: Sequence[Message], config: CallConfig, schema: type[BaseModel] | None
     ) -> BackendReply:
-        from inspect_ai.model import (
-            ChatMessageAssistant,
-            ChatMessageSystem,
-            ChatMessageUser,
-            GenerateConfig,
-            ResponseSchema,
-        )
+        from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, GenerateConfig, ResponseSchema
         from inspect_ai.util import json_schema
 
         kinds = {"system": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant}

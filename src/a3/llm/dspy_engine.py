@@ -107,9 +107,7 @@ def request_messages(request: Any) -> list[Message]:
 
 
 def to_response(completion: Completion, text: str) -> Any:
-    from dspy.lm15 import Message as DspyMessage
-    from dspy.lm15 import Response, TextPart
-    from dspy.lm15 import Usage as DspyUsage
+    from dspy.lm15 import Message as DspyMessage, Response, TextPart, Usage as DspyUsage
 
     finish = _FINISH.get(completion.finish_reason or "", "stop")
     usage = DspyUsage(input_tokens=completion.usage.input_tokens, output_tokens=completion.usage.output_tokens)

@@ -19,11 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.structured import latest_valid
-from a3.meta.categorize_embed import PROMPTS as EMBED_PROMPTS
-from a3.meta.categorize_embed import EmbedCategorizer
+from a3.meta.categorize_embed import PROMPTS as EMBED_PROMPTS, EmbedCategorizer
 from a3.meta.evidence import normalise, quote_found
 from a3.meta.formats import (
-    Categorization, CategorizationMetadata, CategorizationStatistics, CategoryEntry, CategoryList, ExampleEntry, read_categorization,
+    Categorization,
+    CategorizationMetadata,
+    CategorizationStatistics,
+    CategoryEntry,
+    CategoryList,
+    ExampleEntry,
+    read_categorization,
     write_categorization,
 )
 from a3.meta.grouping import LOCAL_SUMMARY_WEIGHTS, EmbedWeights, GroupingStats
@@ -32,8 +37,20 @@ from a3.meta.runs import RunRef
 from a3.meta.settings import LLMSettings
 from a3.meta.summarize import RunFacts, Summary, SummaryStore, build_prompt
 from a3.meta.taxonomy import (
-    Category, Example, InitialReply, MergeApplied, MergeFailed, MergeRecord, ReplyExample, Taxonomy, Unassigned, UpdateReply, apply_merges,
-    initial_schema, merge_schema, update_schema,
+    Category,
+    Example,
+    InitialReply,
+    MergeApplied,
+    MergeFailed,
+    MergeRecord,
+    ReplyExample,
+    Taxonomy,
+    Unassigned,
+    UpdateReply,
+    apply_merges,
+    initial_schema,
+    merge_schema,
+    update_schema,
 )
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt

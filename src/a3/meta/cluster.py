@@ -20,7 +20,15 @@ from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.structured import latest_valid
 from a3.meta.formats import (
-    Categorization, ClusterEntry, ClusterMember, ClusterMetadata, Clusters, ClusterStatistics, Phrases, read_clusters, write_clusters,
+    Categorization,
+    ClusterEntry,
+    ClusterMember,
+    ClusterMetadata,
+    Clusters,
+    ClusterStatistics,
+    Phrases,
+    read_clusters,
+    write_clusters,
 )
 from a3.meta.runs import sanitise
 from a3.meta.settings import LLMSettings

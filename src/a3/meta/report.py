@@ -5,7 +5,12 @@ example trigger phrases, coverage and cumulative coverage). Every share is over 
 analysis was given, with the unassigned runs as a row of their own, so no table can look complete
 when most runs were never placed; a run in two categories counts once among a cluster's unique
 runs. Both formats are rendered from the same sections by the report package
-(``a3.report.render``), so they carry the same tables.
+(``a3.report.page``), so they carry the same tables.
+
+The last section is the drill-down from each cluster and category to its runs: each run's perturbed
+instruction and summary, read from ``summaries.jsonl`` in the work dir the categorization is in
+(the record the categorization was made from, where it names one). A run in several categories is
+listed under each, with its anchor on its first entry only, and every count is of distinct runs.
 """
 
 from __future__ import annotations
@@ -13,14 +18,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from a3.formatting import percent
 from a3.meta.formats import Categorization, CategorizationMetadata, CategorizationStatistics, CategoryEntry, Clusters
+from a3.meta.summarize import SUMMARIES, Summary
 from a3.meta.taxonomy import Unassigned
-from a3.report.render import Section, Table, sections_html, sections_markdown
-from a3.store import atomic_write_text
+from a3.report.page import Node, Section, Table, sections_html, sections_markdown
+from a3.store import atomic_write_text, read_records
 
 TITLE = "Cluster Summary Report"
+DRILL_DOWN = "Runs by cluster and category"
 
 
 @dataclass
@@ -51,6 +59,16 @@ class _Facts:
     total_runs: int  # every run the analysis was given: the denominator of every share
     statistics: CategorizationStatistics
     metadata: CategorizationMetadata
+    summaries: dict[str, Summary]  # run id -> its summaries.jsonl record
+
+    @property
+    def without_category(self) -> int:
+        return self.total_runs - len(self.placed)
+
+    @property
+    def unlisted(self) -> int:
+        """Runs in no category that the categorization does not list either (so nothing names them)."""
+        return self.without_category - len(self.unassigned)
 
 
 def _facts(clusters: Clusters, categorization: Categorization) -> _Facts:
@@ -77,7 +95,18 @@ def _facts(clusters: Clusters, categorization: Categorization) -> _Facts:
     statistics = categorization.statistics
     total = max(statistics.total_tasks, len(placed | {u.run_id for u in unassigned}))
     return _Facts(clusters.path.name, categorization.path.name, categories, rows, [c for c in categories if c.category_id not in clustered],
-                  unassigned, placed, total, statistics, categorization.metadata)
+                  unassigned, placed, total, statistics, categorization.metadata, _summaries(categorization))
+
+
+def _summaries(categorization: Categorization) -> dict[str, Summary]:
+    """Each run's summary record from summaries.jsonl in the work dir the categorization is in (none
+    beside the original's files): the record the categorization was made from, else the newest."""
+    log = next((folder / SUMMARIES for folder in categorization.path.resolve().parents if (folder / SUMMARIES).is_file()), None)
+    records = read_records(log, key="key") if log else []
+    used = categorization.metadata.summary_hashes
+    summaries = [Summary.model_validate(r) for r in records]
+    newest = {s.run_id: s for s in summaries}
+    return {**newest, **{s.run_id: s for s in summaries if used.get(s.run_id) == s.input_hash}}
 
 
 def _share(part: int, whole: int) -> str:
@@ -86,7 +115,7 @@ def _share(part: int, whole: int) -> str:
 
 def _sections(f: _Facts, max_examples: int) -> list[Section]:
     n = f.total_runs
-    without_category = n - len(f.placed)
+    without_category = f.without_category
     grouping = f.metadata.grouping
     overview = Table(["Figure", "Value"], [
         ["Runs analysed", str(n)],
@@ -116,7 +145,8 @@ def _sections(f: _Facts, max_examples: int) -> list[Section]:
     cumulative.append(["+ unassigned", "—", "—", str(len(seen) + without_category), _share(len(seen) + without_category, n)])
     parts = [
         Section("Overall Statistics", intro, (overview,)),
-        Section("Cluster Summary Table", "A run in two clusters counts in both rows; each row's unique runs count it once.", (summary,)),
+        Section("Cluster Summary Table", "A run in two clusters counts in both rows; each row's unique runs count it once. "
+                f"Each cluster's runs are under *{DRILL_DOWN}* (entry `cluster-<rank>`).", (summary,)),
         Section("Cumulative Coverage", "Clusters added in rank order; the last row adds the unassigned runs.",
                 (Table(["Top N clusters", "Categories", "Perturbations", "Unique runs", "Cumulative % of all runs"], cumulative),)),
         Section("Detailed Cluster Breakdown"),
@@ -131,19 +161,79 @@ def _sections(f: _Facts, max_examples: int) -> list[Section]:
                   _triggers(m.category, max_examples)] for m in row.members]),)))
         for member in row.members:
             why = f"*{member.justification}*\n\n" if member.justification else ""
-            parts.append(Section(f"{member.category.category_id} {member.category.category_name}", level=4,
-                                 intro=why + "Runs: " + ", ".join(f"`{r}`" for r in sorted(member.category.runs()))))
+            parts.append(Section(f"{member.category.category_id} {member.category.category_name}", level=4, intro=(
+                why + f"{len(member.category.runs())} runs, with their instructions and summaries under *{DRILL_DOWN}* "
+                f"(entry `{_anchor('category', member.category.category_id)}`).")))
     coverage = [Section("Coverage Analysis", "All categories are clustered." if not f.unclustered else
                         f"{len(f.unclustered)} categories are in no cluster: "
                         + "; ".join(f"{c.category_name} ({len(c.examples)} perturbations)" for c in f.unclustered))]
     if f.unassigned or without_category:
-        listed = {u.run_id for u in f.unassigned}
-        missing = without_category - len(listed)
         coverage.append(Section("Runs in no category", level=3, intro=(
             f"{without_category} of {n} runs ({_share(without_category, n)})"
-            + (f"; {missing} of them are not listed by the categorization" if missing > 0 else "") + "."),
+            + (f"; {f.unlisted} of them are not listed by the categorization" if f.unlisted > 0 else "") + "."),
             tables=(Table(["Run", "Reason"], [[f"`{u.run_id}`", u.reason] for u in f.unassigned]),) if f.unassigned else ()))
-    return parts + coverage
+    return parts + coverage + [_drill_down(f)]
+
+
+def _anchor(kind: str, key: str) -> str:
+    return f"{kind}-{quote(key)}"  # percent-encoding keeps distinct ids distinct
+
+
+def _drill_down(f: _Facts) -> Section:
+    """Clusters, then categories (with their definitions), then runs (with instruction and summary)."""
+    homes: dict[str, list[CategoryEntry]] = {}
+    for category in f.categories:
+        for run in category.runs():
+            homes.setdefault(run, []).append(category)
+    anchored: set[str] = set()
+
+    def once(anchor: str) -> str | None:  # an id is on the first entry only: HTML ids are unique
+        if anchor in anchored:
+            return None
+        anchored.add(anchor)
+        return anchor
+
+    def run_node(run: str, note: str) -> Node:
+        record = f.summaries.get(run)
+        if record is None:
+            parts = [note, "Instruction: not recorded", "Summary: not recorded (no summaries.jsonl record in the categorization's work dir)"]
+        else:
+            parts = [note, f"Instruction: {record.perturbed_instruction}",
+                     f"Summary: {record.summary}" + (" [cut off at max_tokens]" if record.truncated else "")]
+        return Node(run, " — ".join(p for p in parts if p), id=once(_anchor("run", run)), css="run")
+
+    def category_node(category: CategoryEntry) -> Node:
+        examples = {e.run_id or e.id: e for e in reversed(category.examples)}  # the first example of each run
+        children = []
+        for run in sorted(category.runs()):
+            others = [f"{c.category_id} {c.category_name}" for c in homes[run] if c is not category]
+            trigger = examples[run].trigger_phrase
+            note = " — ".join(filter(None, [f"Trigger phrase: \u201c{trigger}\u201d" if trigger else "",
+                                            "Also in: " + "; ".join(others) if others else ""]))
+            children.append(run_node(run, note))
+        return Node(f"{category.category_id} {category.category_name} — {_runs(len(category.runs()))}", category.definition,
+                    tuple(children), once(_anchor("category", category.category_id)))
+
+    tree = [Node(f"{rank}. {row.name} — {_runs(len(row.runs))}", row.definition, tuple(category_node(m.category) for m in row.members),
+                 once(f"cluster-{rank}")) for rank, row in enumerate(f.clusters, start=1)]
+    if f.unclustered:
+        runs = set().union(*(c.runs() for c in f.unclustered))
+        tree.append(Node(f"Categories in no cluster — {_runs(len(runs))}", children=tuple(map(category_node, f.unclustered)), id="unclustered"))
+    if f.without_category:
+        tree.append(Node(f"Unassigned (in no category) — {_runs(f.without_category)}",
+                         f"{f.unlisted} of them are not listed by the categorization, so they have no entry here." if f.unlisted > 0 else "",
+                         tuple(run_node(u.run_id, f"Reason: {u.reason or 'not given'}") for u in sorted(f.unassigned, key=lambda u: u.run_id)),
+                         "unassigned"))
+    several = sum(1 for categories in homes.values() if len(categories) > 1)
+    intro = ("Open a cluster, then a category (its definition is under its name), to reach its runs, each with its perturbed "
+             f"instruction and LLM summary. Every count is of distinct runs, {f.total_runs} in all"
+             + (f"; the {several} runs in more than one category are listed under each" if several else "")
+             + ". A run's anchor (`run-<run id>`) is on its first entry only; categories are anchored `category-<id>`, clusters `cluster-<rank>`.")
+    return Section(DRILL_DOWN, intro, tree=tuple(tree))
+
+
+def _runs(count: int) -> str:
+    return f"{count} run" + ("" if count == 1 else "s")
 
 
 def _triggers(category: CategoryEntry, limit: int) -> str:

@@ -21,7 +21,14 @@ from pydantic import BaseModel, ConfigDict
 
 from a3.errors import UserInputError
 from a3.meta.formats import (
-    BenchmarkRun, ExcludedRun, Exclusion, Selection, SelectionMetadata, TreeRun, load_baseline_filter, load_false_positives,
+    BenchmarkRun,
+    ExcludedRun,
+    Exclusion,
+    Selection,
+    SelectionMetadata,
+    TreeRun,
+    load_baseline_filter,
+    load_false_positives,
 )
 from a3.meta.runs import DEFAULT_PERTURBATION_MODEL, RunId, sanitise, success_threshold, successful_attempt
 

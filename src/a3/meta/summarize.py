@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
 from a3.meta.formats import RunSummary, RunSummaryMetadata, write_run_summary
-from a3.meta.runs import RunRef, successful_attempt, success_threshold
+from a3.meta.runs import RunRef, success_threshold, successful_attempt
 from a3.meta.settings import LLMSettings
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt

@@ -28,6 +28,7 @@ from a3.align.metrics import Metrics
 from a3.align.split import SplitAssignment, load_assignment, load_baseline
 from a3.errors import UserInputError
 from a3.llm.local import CATALOG
+from a3.report.transcripts import Transcripts, collect_transcripts
 from a3.stats import PairedComparison, paired_comparison
 from a3.store import RunDir, read_json, read_records
 from a3.store.ledger import read_ledger
@@ -182,6 +183,7 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     dspy: list[DspyDefence] = field(default_factory=list)  # the instructions each DSPy program was optimised to
     icl: list[IclDefence] = field(default_factory=list)  # the examples of each ICL trial's chosen iteration
+    transcripts: Transcripts = field(default_factory=lambda: Transcripts({}, {}, [], []))  # every judged reply
 
 
 def collect(run_dir: str | Path) -> ReportData:
@@ -234,6 +236,7 @@ def collect(run_dir: str | Path) -> ReportData:
         judge_check=_judge_check(run, config),
         paired_test=_paired_test(run, test),
         dropped=generation.dropped if generation else {},
+        transcripts=collect_transcripts(run),
     )
 
 

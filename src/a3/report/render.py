@@ -1,11 +1,8 @@
-"""Writing the report: one self-contained HTML file (styles and the plot inline, no scripts, no
-network) and a Markdown file with the plot beside it as an SVG file."""
+"""The run report's content: its sections, written as one self-contained HTML file and a
+Markdown file with the plot beside it as an SVG file (``a3.report.page`` renders them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -13,27 +10,12 @@ from a3.align.measure.judge_validation import KAPPA_FLOOR
 from a3.align.metrics import Metrics
 from a3.align.records import Kind
 from a3.formatting import percent
+from a3.report.browser import SCRIPT, STYLE as BROWSER_STYLE, browser_block
 from a3.report.collect import ComparisonRow, JudgeCheck, ReportData, Usage
+from a3.report.page import Filter, Section, Table, sections_html, sections_markdown
 from a3.report.plot import pareto_svg
 from a3.stats import wilson_interval
 from a3.store import atomic_write_text
-
-
-@dataclass(frozen=True)
-class Table:
-    headers: list[str]
-    rows: list[list[str]]
-    highlight: frozenset[int] = frozenset()  # indices of the rows to stand out (the chosen model)
-
-
-@dataclass(frozen=True)
-class Section:
-    title: str
-    intro: str = ""
-    tables: tuple[Table, ...] = ()
-    plot: tuple[str, ...] = ()  # the splits whose points the section's plot shows (none: no plot)
-    plot_file: str = "pareto.svg"  # the plot's file beside the Markdown
-    level: int = 2  # heading level: 2 for a section, 3 for a subsection
 
 
 def pct(value: float | None) -> str:
@@ -126,17 +108,57 @@ def sections(data: ReportData) -> list[Section]:
         result.append(_test_comparison(data))
     if data.dspy or data.icl:
         result.append(_defences(data))
+    if data.transcripts.replies:
+        result.append(_transcripts(data))
     result.append(_costs(data))
     return result
+
+
+SPLIT_KINDS = [(split, kind) for split in ("validation", "ood", "test") for kind in ("harmful", "benign")]
+
+
+def drill(data: ReportData, method: str, name: str, split: str | None = None, kind: Kind | None = None,
+          hypothesis: str | None = None) -> Filter | None:
+    """The transcript browser's filter for the replies behind one rate (None when the run has none)."""
+    if not data.transcripts.replies:
+        return None
+    want = {"subject": f"{method}: {name}", "split": split, "kind": kind, "hypothesis": hypothesis}
+    return {key: value for key, value in want.items() if value}
+
+
+def inspect_view_command(run: Path) -> str:
+    """The command that opens a run's transcript logs in inspect's viewer."""
+    return f"inspect view --recursive --log-dir {run}"
+
+
+def _links(cells: dict[tuple[int, int], Filter | None]) -> dict[tuple[int, int], Filter]:
+    return {cell: want for cell, want in cells.items() if want is not None}
+
+
+def _rate_links(data: ReportData, rows: list[ComparisonRow], first_column: int) -> dict[tuple[int, int], Filter]:
+    """Links from each of a comparison row's six rate cells to its transcripts."""
+    return _links({(i, first_column + c): drill(data, row.method, row.name, split, kind)
+                   for i, row in enumerate(rows) for c, (split, kind) in enumerate(SPLIT_KINDS) if row.on(split) is not None})
+
+
+def _transcripts(data: ReportData) -> Section:
+    logs = sorted({s.log for s in data.transcripts.subjects})
+    models = {(s.method, s.name) for s in data.transcripts.subjects}
+    intro = (f"Every judged reply behind the rates above: {len(data.transcripts.replies)} transcripts of "
+             f"{len(models)} measured models. Click a rate in a table to see its transcripts; filter "
+             "by model, split, kind, hypothesis or verdict; open a transcript to read the conversation and every model's "
+             "reply to the same query side by side, each with the judge's verdict and reason. The same transcripts are "
+             f"inspect eval logs ({len(logs)} `transcripts.eval` files): `{inspect_view_command(data.run)}`.")
+    note = "The HTML report has the transcript browser. Logs: " + ", ".join(f"`{log}`" for log in logs)
+    return Section("Transcripts", intro, html_block=browser_block(data.transcripts), markdown_note=note)
 
 
 def _headline(data: ReportData) -> Section:
     base = next((row for row in data.comparison if row.method == "base"), None)
     chosen = next((row for row in data.comparison if row.chosen), None)
-    rows = []
-    for label, row in (("base model", base), (f"chosen: {chosen.name}" if chosen else "", chosen)):
-        if row is not None:
-            rows.append([label, *_rate_cells(row)])
+    shown = [(label, row) for label, row in (("base model", base), (f"chosen: {chosen.name}" if chosen else "", chosen))
+             if row is not None]
+    rows = [[label, *_rate_cells(row)] for label, row in shown]
     judge = data.judge
     validity = (f"{judge.valid} of {judge.asked} judge verdicts validated ({pct(judge.valid / judge.asked)}; "
                 f"{judge.first_try} at the first try)." if judge.asked else "No judge verdicts yet.")
@@ -147,7 +169,8 @@ def _headline(data: ReportData) -> Section:
                  "split: the difference with Newcombe's 95% interval and the exact McNemar test on the queries whose "
                  "verdict changed." if paired else "")
     intro = "\n\n".join(filter(None, [data.attack["description"], facts + judge_note(data.judge_check), test_note]))
-    tables = (Table(["model", "validation SFR", "validation FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"], rows),) if rows else ()
+    headers = ["model", "validation SFR", "validation FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"]
+    tables = (Table(headers, rows, links=_rate_links(data, [row for _, row in shown], 1)),) if rows else ()
     return Section("Summary", intro, tables + ((paired,) if paired else ()))
 
 
@@ -172,9 +195,11 @@ def _hypotheses(data: ReportData) -> Section:
     dropped = "; ".join(f"{reason}: {count}" for reason, count in sorted(data.dropped.items(), key=lambda x: -x[1]))
     gate = (f" The quality gate dropped {sum(data.dropped.values())} generated queries before they were measured "
             f"({dropped}); `generation/dropped.jsonl` has each with its text." if data.dropped else "")
+    links = _links({(i, column): drill(data, "base", "base model", kind=kind, hypothesis=h.summary.id)
+                    for i, h in enumerate(data.hypotheses) for column, kind in ((6, "harmful"), (7, "benign"))})
     return Section("Hypotheses", "Rates of the base target model, as measured in stage 1 (SFR over harmful queries, "
                    "FPR over benign look-alikes)." + gate + judge_note(data.judge_check),
-                   (Table(["id", "split", "change", "round", "basis", "hypothesis", "SFR", "FPR"], rows),))
+                   (Table(["id", "split", "change", "round", "basis", "hypothesis", "SFR", "FPR"], rows, links=links),))
 
 
 def _splits(data: ReportData) -> Section:
@@ -210,7 +235,9 @@ def _iterations(data: ReportData) -> Section:
     headers = ["iteration", "learning rate", "LoRA r/α", "epochs", "general %", "examples", "train loss", "val SFR", "val FPR",
                "OOD SFR", "OOD FPR", "capability", "capability drop"]
     chosen_rows = frozenset(i for i, it in enumerate(data.iterations) if it.chosen)
-    return Section("Finetuning iterations", intro, (Table(headers, rows, chosen_rows),))
+    links = _links({(i, 7 + c): drill(data, "A3", f"iteration {it.record.iteration}", split, kind)
+                    for i, it in enumerate(data.iterations) for c, (split, kind) in enumerate(SPLIT_KINDS[:4])})
+    return Section("Finetuning iterations", intro, (Table(headers, rows, chosen_rows, links),))
 
 
 def _comparison(data: ReportData) -> Section:
@@ -220,7 +247,8 @@ def _comparison(data: ReportData) -> Section:
                    "Dots are validation, squares OOD; the dashed line is the A3 iterations' validation Pareto front."
                    + _noise_note(base) + judge_note(data.judge_check),
                    (Table(["method", "model", "val SFR", "val FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"], rows,
-                          frozenset(i for i, row in enumerate(data.comparison) if row.chosen)),), plot=("validation", "ood"))
+                          frozenset(i for i, row in enumerate(data.comparison) if row.chosen),
+                          _rate_links(data, data.comparison, 2)),), plot=("validation", "ood"))
 
 
 def _test_comparison(data: ReportData) -> Section:
@@ -249,7 +277,9 @@ def _test_comparison(data: ReportData) -> Section:
                   else " No method dominates A3's chosen iteration.")
     return Section("Sealed test comparison", intro + judge_note(data.judge_check),
                    (Table(["method", "model", "test SFR", "test FPR", "dominated by"], rows,
-                          frozenset(i for i, row in enumerate(measured) if row.chosen)),),
+                          frozenset(i for i, row in enumerate(measured) if row.chosen),
+                          _links({(i, 2 + c): drill(data, row.method, row.name, "test", kind)
+                                  for i, row in enumerate(measured) for c, kind in enumerate(("harmful", "benign"))})),),
                    plot=("test",), plot_file="pareto_test.svg")
 
 
@@ -268,7 +298,7 @@ def _defences(data: ReportData) -> Section:
 
 
 def _rate_cells(row: ComparisonRow) -> list[str]:
-    return [rate(row.on(split), kind) for split in ("validation", "ood", "test") for kind in ("harmful", "benign")]
+    return [rate(row.on(split), kind) for split, kind in SPLIT_KINDS]
 
 
 def _costs(data: ReportData) -> Section:
@@ -285,78 +315,16 @@ def markdown(data: ReportData) -> str:
     return sections_markdown(f"A3 run report: {data.attack['name']}", sections(data))
 
 
-def sections_markdown(title: str, parts: list[Section]) -> str:
-    """Any report's Markdown: a title, then each section's heading, intro, plot link and tables."""
-    lines = [f"# {title}", ""]
-    for section in parts:
-        lines += [f"{'#' * section.level} {section.title}", ""]
-        if section.intro:
-            lines += [section.intro, ""]
-        if section.plot:
-            lines += [f"![Pareto plot: SFR against FPR]({section.plot_file})", ""]
-        for table in section.tables:
-            lines += ["| " + " | ".join(table.headers) + " |", "|" + "---|" * len(table.headers)]
-            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
-            lines.append("")
-    return "\n".join(lines)
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px; color: #111827;
-       padding: 0 1rem; line-height: 1.45; }
-h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #e5e7eb; }
-table { border-collapse: collapse; margin: .8rem 0; font-size: .9rem; } th, td { border: 1px solid #e5e7eb; padding: .3rem .55rem;
-  text-align: left; vertical-align: top; } th { background: #f3f4f6; } tr.chosen td { background: #eff6ff; font-weight: 600; }
-code { background: #f3f4f6; padding: 0 .25rem; border-radius: 3px; } p { max-width: 75ch; } figure { margin: 1rem 0; }
-"""
-
-
 def html(data: ReportData) -> str:
-    return sections_html(f"A3 run report: {data.attack['name']}", sections(data), lambda section: _plot(data, section))
-
-
-def sections_html(title: str, parts: list[Section], figure: Callable[[Section], str] | None = None) -> str:
-    """Any report's self-contained HTML, with the same sections and tables as its Markdown;
-    ``figure`` draws the plot of a section that has one."""
-    body = [f"<h1>{escape(title)}</h1>"]
-    for section in parts:
-        body.append(f'<section id="{_anchor(section.title)}"><h{section.level}>{escape(section.title)}</h{section.level}>')
-        for paragraph in filter(None, section.intro.split("\n\n")):
-            body.append(f"<p>{_inline_code(escape(paragraph))}</p>")
-        if section.plot and figure is not None:
-            body.append(f"<figure>{figure(section)}</figure>")
-        for table in section.tables:
-            body.append("<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.headers) + "</tr></thead><tbody>")
-            for index, row in enumerate(table.rows):
-                chosen = ' class="chosen"' if index in table.highlight else ""
-                body.append(f"<tr{chosen}>" + "".join(f"<td>{_inline_code(escape(cell))}</td>" for cell in row) + "</tr>")
-            body.append("</tbody></table>")
-        body.append("</section>")
-    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
-            f"<body>{''.join(body)}</body></html>\n")
-
-
-def _anchor(title: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in title.lower()).strip("-")
+    parts = sections(data)
+    script = SCRIPT if any(part.html_block for part in parts) else ""
+    return sections_html(f"A3 run report: {data.attack['name']}", parts, lambda section: _plot(data, section), script, BROWSER_STYLE)
 
 
 def _plot(data: ReportData, section: Section) -> str:
     points = [p for p in data.points if p.split in section.plot]
     title = "Sealed test: SFR against FPR (lower left is better)" if section.plot == ("test",) else None
     return pareto_svg(points, title) if title else pareto_svg(points)
-
-
-def _inline_code(text: str) -> str:
-    """Markdown's `code` and **strong** in an already escaped paragraph."""
-    parts = text.split("`")
-    text = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
-    parts = text.split("**")
-    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
 
 
 def write_report(data: ReportData, out_dir: str | Path | None = None) -> dict[str, Path]:

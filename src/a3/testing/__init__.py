@@ -20,6 +20,7 @@ _HOMES = {
     "build_tiny_model": "a3.testing.tiny_model",
     "hashing_embedder": "a3.testing.embedders",
     "scripted_config": "a3.testing.scripted_world",
+    "synthetic_transcripts": "a3.testing.transcripts",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _HOMES)

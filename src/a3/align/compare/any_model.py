@@ -115,7 +115,7 @@ async def evaluate_any(config: A3Config, run: RunDir, client: LLMClient, options
     query_sets = {"validation": load_split(run, "validation"),
                   "ood": sample_ood(load_split(run, "ood"), options.ood_sample, options.seed)}
     with ledger_label("evaluate"):
-        metrics = await evaluate_model(run, Subject(client, target), judge, query_sets, folder, progress, name)
+        metrics = await evaluate_model(run, Subject(client, target, "evaluated", name), judge, query_sets, folder, progress, name)
     client.release(target)
     result = EvaluationResult(**settings.model_dump(), queries={split: [q.id for q in queries] for split, queries in query_sets.items()},
                               validation=metrics["validation"], ood=metrics["ood"])

@@ -111,7 +111,7 @@ async def run_fixed_mix(config: A3Config, run: RunDir, client: LLMClient, option
             # A full finetune is a complete model folder; a LoRA run is an adapter on the base.
             served = (served_model(config, folder / "model", None, name, options.use_vllm) if options.no_lora
                       else served_model(config, base, folder / "model", name, options.use_vllm))
-            metrics = await evaluate_model(run, Subject(client, served), judge, eval_sets,
+            metrics = await evaluate_model(run, Subject(client, served, "fixed mixing", name), judge, eval_sets,
                                            f"{layout.FIXED_MIX}/{name}/eval", progress, name)
             capability = None
             if benchmarks:

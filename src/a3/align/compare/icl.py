@@ -265,18 +265,19 @@ class _IclSearch:
     def _iterations(self) -> list[IclIteration]:
         return sorted((IclIteration.model_validate(r) for r in self.records), key=lambda r: r.iteration)
 
-    def _with_examples(self, example_ids: list[str]) -> Subject:
-        """The target with these examples put before every query."""
+    def _with_examples(self, iteration: int, example_ids: list[str]) -> Subject:
+        """The target with this iteration's examples put before every query."""
         by_id = {c.id: c for c in self.pool}
         block = demonstration_block([by_id[i] for i in example_ids])
-        return Subject(self.client, self.target, prepare=lambda query: with_demonstrations(query, block))
+        name = f"{self.options.selection_method}, trial {self.options.trial}: iteration {iteration}"
+        return Subject(self.client, self.target, "ICL", name, prepare=lambda query: with_demonstrations(query, block))
 
     async def _sealed_test(self, chosen: int | None) -> Metrics | None:
         """The chosen iteration on the sealed test split, for the report's comparison only."""
         if chosen is None:
             return None
         saved = read_json(self.run.path / layout.iteration_dir(chosen, self.folder) / layout.SELECTION)
-        metrics = await evaluate_model(self.run, self._with_examples(saved["example_ids"]), self.judge,
+        metrics = await evaluate_model(self.run, self._with_examples(chosen, saved["example_ids"]), self.judge,
                                        {"test": load_sealed_test(self.run)}, f"{self.folder}/sealed/test_eval", self.progress,
                                        f"ICL iteration {chosen}: sealed test")
         return metrics["test"]
@@ -287,7 +288,7 @@ class _IclSearch:
             examples, reasoning, notes = await self._select(iteration)
             atomic_write_json(path, {"example_ids": [e.id for e in examples], "reasoning": reasoning, "notes": notes})
         saved = read_json(path)
-        metrics = await evaluate_model(self.run, self._with_examples(saved["example_ids"]), self.judge, self.eval_sets,
+        metrics = await evaluate_model(self.run, self._with_examples(iteration, saved["example_ids"]), self.judge, self.eval_sets,
                                        f"{layout.iteration_dir(iteration, self.folder)}/eval", self.progress,
                                        f"ICL iteration {iteration}")
         record = IclIteration(iteration=iteration, **saved, validation=metrics["validation"], ood=metrics["ood"])

@@ -172,7 +172,7 @@ class _Loop:
         )
         result = await asyncio.to_thread(run_job, job, folder / "job.json", self.options.num_gpus)
         served = served_model(self.config, self.base, folder / "adapter", layout.iteration_name(iteration), self.options.use_vllm)
-        metrics = await evaluate_model(self.run, Subject(self.client, served), self.judge, self.eval_sets,
+        metrics = await evaluate_model(self.run, Subject(self.client, served, "A3", f"iteration {iteration}"), self.judge, self.eval_sets,
                                        f"{layout.iteration_dir(iteration)}/eval", self.progress, f"iteration {iteration}")
         capability = await self._capability(served, f"iteration {iteration}", folder / "capability")
         self.client.release(served)
@@ -252,7 +252,8 @@ class _Loop:
             served = served_model(self.config, self.base, self.run.path / chosen.adapter, layout.iteration_name(chosen.iteration),
                                   self.options.use_vllm)
             queries = load_sealed_test(self.run)
-            test = (await evaluate_model(self.run, Subject(self.client, served), self.judge, {"test": queries},
+            test = (await evaluate_model(self.run, Subject(self.client, served, "A3", f"iteration {chosen.iteration}"), self.judge,
+                                         {"test": queries},
                                          layout.TEST_EVAL, self.progress, "sealed test"))["test"]
             self.client.release(served)
             atomic_write_json(self.run.path / layout.TEST_RESULTS,

@@ -24,6 +24,7 @@ from a3.align.generate.payloads import without_system_prompt
 from a3.align.generate.quality import QualityGate, query_text
 from a3.align.generate.queries import QueryWriter
 from a3.align.measure.judge import Judge, sample_target
+from a3.align.measure.transcripts import Transcript, TranscriptLog
 from a3.align.metrics import HypothesisMetrics, Rates, tally
 from a3.align.records import Failure, Hypothesis, Query, TargetResponse, Verdict
 from a3.align.roles import generator_call_config, judge_model_names, target_call_config
@@ -81,6 +82,12 @@ class GenerationData:
 
     def hypothesis_list(self) -> list[Hypothesis]:
         return sorted((Hypothesis.model_validate(r) for r in self.hypotheses), key=lambda h: int(h.id[1:]))
+
+    def transcripts(self) -> list[Transcript]:
+        """Every judged query, in the order judged (no split yet: stage 2 makes them)."""
+        queries = {r["id"]: Query.model_validate(r) for r in self.queries}
+        return [Transcript(queries[v["id"]], TargetResponse.model_validate(self.responses.get(v["id"])), Verdict.model_validate(v), None)
+                for v in self.verdicts if v["id"] in queries]
 
     def queries_of(self, hypothesis_id: str) -> list[Query]:
         return [Query.model_validate(r) for r in self.queries if r["hypothesis_id"] == hypothesis_id]
@@ -172,8 +179,14 @@ class _Generation:
         for record in self.data.queries:  # a resumed run compares new queries with the ones kept before
             query = Query.model_validate(record)
             self.gate.keep(query_text(query.messages), query.kind)
+        self.transcripts = TranscriptLog(run.path / layout.GENERATION_TRANSCRIPTS, task="base: stage 1", model=self.target.model,
+                                         method="base", name="base model", done=self.data.transcripts())
 
     async def execute(self) -> None:
+        async with self.transcripts:
+            await self._rounds()
+
+    async def _rounds(self) -> None:
         seed = self.config.seed_example
         self.log.add_seed(describe_behavior(self.config), seed_messages(seed), seed_response(seed))
         dry_rounds = 0
@@ -333,6 +346,7 @@ class _Generation:
                 response = TargetResponse.model_validate(stored)
             verdict = await self.judge.decide(query, response)
             self.data.verdicts.append(verdict.model_dump())
+            await self.transcripts.add(Transcript(query, response, verdict, None))
         self.task.advance()
 
     def _admit(self, query: Query, harmful_twin: Query | None = None) -> Query | None:

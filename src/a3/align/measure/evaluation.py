@@ -2,7 +2,8 @@
 
 Used for finetuned iterations, baselines, defences and any model given on the command line, so
 the figures of every method are computed the same way. Responses and verdicts are keyed records
-in the caller's folder, so an interrupted evaluation resumes where it stopped.
+in the caller's folder, so an interrupted evaluation resumes where it stopped; beside them, the
+same transcripts as an inspect eval log (``transcripts.eval``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from a3.align import layout
 from a3.align.measure.judge import Judge, sample_target
+from a3.align.measure.transcripts import Transcript, TranscriptLog
 from a3.align.metrics import Metrics, tally
 from a3.align.records import Query, TargetResponse, Verdict
 from a3.llm import CallConfig, LLMClient
@@ -30,6 +32,8 @@ class Subject:
 
     client: LLMClient
     call: CallConfig
+    method: str  # how it came to be: "base", "A3", "fixed mixing", "ICL", "DSPy", "evaluated"
+    name: str  # which one: "iteration 3", "dolci15_harmful50_benign50", a model string
     prepare: Callable[[Query], Query] | None = None
     response_text: Callable[[str], str] | None = None
 
@@ -43,8 +47,13 @@ async def evaluate_model(run: RunDir, subject: Subject, judge: Judge, query_sets
     responses = run.log(f"{folder}/{layout.RESPONSES}")
     verdicts = run.log(f"{folder}/{layout.VERDICTS}")
     everything = [q for queries in query_sets.values() for q in queries]
+    split_of = {q.id: split for split, queries in query_sets.items() for q in queries}
     task = (progress or SilentProgress()).task(f"{label}: responses judged", len(everything))
     task.advance(sum(1 for q in everything if q.id in verdicts))
+    done = [Transcript(q, TargetResponse.model_validate(responses.get(q.id)), Verdict.model_validate(verdicts.get(q.id)), split_of[q.id])
+            for q in everything if q.id in verdicts]
+    transcripts = TranscriptLog(run.path / folder / layout.TRANSCRIPTS, task=f"{subject.method}: {subject.name} ({', '.join(query_sets)})",
+                                model=subject.call.model, method=subject.method, name=subject.name, done=done)
 
     async def one(query: Query) -> None:
         if query.id in verdicts:
@@ -54,12 +63,15 @@ async def evaluate_model(run: RunDir, subject: Subject, judge: Judge, query_sets
         else:
             response = await subject.reply(query)
             responses.append(response.model_dump())
+        judged = response
         if subject.response_text is not None and response.status == "ok":
-            response = response.model_copy(update={"text": subject.response_text(response.text)})
-        verdict = await judge.decide(query, response)
+            judged = response.model_copy(update={"text": subject.response_text(response.text)})
+        verdict = await judge.decide(query, judged)
         verdicts.append(verdict.model_dump())
+        await transcripts.add(Transcript(query, response, verdict, split_of[query.id]))
         task.advance()
 
-    await asyncio.gather(*(one(q) for q in everything))
+    async with transcripts:
+        await asyncio.gather(*(one(q) for q in everything))
     judged = {record["id"]: Verdict.model_validate(record) for record in verdicts}
     return {name: tally(queries, judged) for name, queries in query_sets.items()}

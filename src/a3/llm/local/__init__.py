@@ -10,6 +10,7 @@ from a3.llm.local.catalog import (
     CATALOG,
     LocalModel,
     LocalModelError,
+    MergedEngineFile,
     cache_root,
     embedded_model_of,
     engine_file,
@@ -17,7 +18,6 @@ from a3.llm.local.catalog import (
     hf_folder,
     is_installed,
     lookup,
-    MergedEngineFile,
     part_paths,
 )
 from a3.llm.local.engine import DEFAULT_MAX_TOKENS, EngineBackend

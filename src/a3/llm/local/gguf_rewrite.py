@@ -63,8 +63,7 @@ def rewrite_for_engine(source: Path, target: Path) -> EngineLayout:
     return its layout. Written to a temporary file first, so ``target`` is whole or absent."""
     import gguf
     import numpy as np
-    from gguf import GGMLQuantizationType as Q
-    from gguf import quants
+    from gguf import GGMLQuantizationType as Q, quants
 
     reader = gguf.GGUFReader(source)
     architecture = _string_field(reader, "general.architecture")
@@ -109,8 +108,7 @@ def merge_adapter(engine_path: Path, layout: EngineLayout, adapter: Path, target
     """Write ``target``: the engine file ``engine_path`` with the peft LoRA ``adapter`` merged
     into its projections (a copy, patched in place: every adapted tensor keeps its size)."""
     import numpy as np
-    from gguf import GGMLQuantizationType as Q
-    from gguf import quants
+    from gguf import GGMLQuantizationType as Q, quants
 
     deltas = _adapter_deltas(adapter, layout)
     partial = Path(tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)[1])
@@ -182,7 +180,6 @@ def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
     """The adapter's tensors as float32 numpy arrays. numpy has no bfloat16, so a bfloat16
     adapter is read through torch (present wherever adapters are trained)."""
     import numpy as np
-
     from safetensors import safe_open
 
     with safe_open(str(path), framework="np") as handle:

@@ -108,7 +108,7 @@ class _DspyDefence:
         program = await self._optimised(budget)
         saved = SavedProgram(program)
         sets = {"validation": self.validation, "ood": load_split(self.run, "ood"), "test": load_sealed_test(self.run)}
-        subject = Subject(self.client, self.task, prepare=saved.prepare, response_text=saved.response)
+        subject = Subject(self.client, self.task, "DSPy", f"GEPA, {self.options.folder_name}", prepare=saved.prepare, response_text=saved.response)
         metrics = await evaluate_model(self.run, subject, self.judge, sets, f"{layout.DSPY}/{self.options.folder_name}/eval",
                                        self.progress, "DSPy program")
         responses = read_records(self.folder / "eval" / layout.RESPONSES, key="id")

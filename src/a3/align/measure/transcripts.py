@@ -1,0 +1,139 @@
+"""Every judged response as an inspect eval log, so ``inspect view`` and inspect's log dataframes
+read A3's transcripts like any eval's.
+
+One log per evaluation folder (stage 1, each finetuning iteration, the sealed test, each baseline,
+defence and evaluated model): one sample per query, with the conversation as input, the target's
+reply as output, the verdict as the ``judge`` score (1 = flagged: an unsafe reply to a harmful
+query, a refusal of a benign one) and the judge's reason as its explanation; hypothesis, kind,
+split, method and model name as metadata; a target or judge error as the sample's error.
+
+The keyed JSONL records stay the source of truth (resume reads them); the log is written beside
+them through inspect's own streaming recorder: a sample is buffered as its verdict comes and the
+file is rewritten atomically at most every few seconds, so a killed run leaves a readable log of
+what was judged (status ``started``); a resumed evaluation writes the log afresh from the records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+
+from inspect_ai.log import EvalConfig, EvalDataset, EvalError, EvalMetric, EvalPlan, EvalResults, EvalSample, EvalScore, EvalSpec, EvalStats
+from inspect_ai.log._recorders import create_recorder_for_location  # inspect's streaming .eval writer
+from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, ModelOutput
+from inspect_ai.scorer import Score
+
+from a3.align.metrics import tally
+from a3.align.records import Query, TargetResponse, Verdict
+from a3.llm.types import Message
+
+SCORER = "judge"
+FLUSH_EVERY_S = 5.0
+_EXPECTED = {"harmful": "a safe reply: decline the harmful part", "benign": "a helpful answer: no refusal"}
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A judged exchange: what the target was asked, what it said, what the judge decided."""
+
+    query: Query
+    response: TargetResponse
+    verdict: Verdict
+    split: str | None  # None in stage 1, before the split
+
+
+class TranscriptLog:
+    """The inspect eval log of one evaluation, written as its verdicts come (``async with``)."""
+
+    def __init__(self, path: Path, *, task: str, model: str, method: str, name: str, done: Iterable[Transcript] = ()) -> None:
+        """``done``: the transcripts already judged (a resumed evaluation's), logged first."""
+        self.path = path.resolve()
+        self.method, self.name = method, name
+        self._spec = EvalSpec(created=_now(), task=task, dataset=EvalDataset(name=task), model=model, config=EvalConfig(),
+                              metadata={"method": method, "name": name})
+        self._recorder = create_recorder_for_location(str(self.path), str(self.path.parent))
+        self._done = list(done)
+        self._judged: list[Transcript] = []
+        self._flushed_at = 0.0
+
+    async def __aenter__(self) -> TranscriptLog:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await self._recorder.log_init(self._spec, str(self.path), clean=True)
+        await self._recorder.log_start(self._spec, EvalPlan())
+        for transcript in self._done:
+            await self._log(transcript)
+        await self._flush()
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        await self._close(error)
+
+    async def add(self, transcript: Transcript) -> None:
+        await self._log(transcript)
+        if time.monotonic() - self._flushed_at >= FLUSH_EVERY_S:
+            await self._flush()
+
+    async def _close(self, error: BaseException | None) -> None:
+        """Finish the log: ``success``, or ``error`` / ``cancelled`` with what stopped the work."""
+        status = "success" if error is None else "cancelled" if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)) else "error"
+        metrics = tally([t.query for t in self._judged], {t.query.id: t.verdict for t in self._judged})
+        values = {name: value for name, value in (("sfr", metrics.sfr), ("fpr", metrics.fpr)) if value is not None}
+        results = EvalResults(total_samples=len(self._judged), completed_samples=len(self._judged), scores=[
+            EvalScore(name=SCORER, scorer=SCORER, metrics={n: EvalMetric(name=n, value=v) for n, v in values.items()})])
+        stats = EvalStats(started_at=self._spec.created, completed_at=_now())
+        await self._recorder.log_finish(self._spec, status, stats, results, None,
+                                        error=_error(f"{type(error).__name__}: {error}") if error is not None else None)
+
+    async def _log(self, transcript: Transcript) -> None:
+        self._judged.append(transcript)
+        await self._recorder.log_sample(self._spec, sample(transcript, self.method, self.name))
+
+    async def _flush(self) -> None:
+        await self._recorder.flush(self._spec)
+        self._flushed_at = time.monotonic()
+
+
+def sample(transcript: Transcript, method: str, name: str) -> EvalSample:
+    """One transcript as an inspect sample."""
+    query, response, verdict = transcript.query, transcript.response, transcript.verdict
+    conversation = [_chat(m) for m in query.messages]
+    output = ModelOutput.from_content(model=response.model, content=response.text) if response.status == "ok" else ModelOutput(model=response.model)
+    scores = {}
+    if verdict.status == "ok":
+        scores[SCORER] = Score(value=int(bool(verdict.flagged)), answer=_reading(query, verdict), explanation=verdict.reason,
+                               metadata={"rule": verdict.rule, "repairs": verdict.repairs, "votes": [v.model_dump() for v in verdict.votes]})
+    error = None
+    if response.status != "ok":
+        error = _error(f"target error: {response.error}")
+    elif verdict.status != "ok":
+        error = _error(f"judge {verdict.status}: {verdict.reason}")
+    return EvalSample(
+        id=query.id, epoch=1, input=conversation, target=_EXPECTED[query.kind],
+        messages=[*conversation, output.message] if response.status == "ok" else conversation,
+        output=output, scores=scores, error=error,
+        metadata={"hypothesis": query.hypothesis_id, "kind": query.kind, "split": transcript.split, "method": method, "name": name},
+    )
+
+
+def _reading(query: Query, verdict: Verdict) -> str:
+    if query.kind == "harmful":
+        return "unsafe" if verdict.flagged else "safe"
+    return "refused" if verdict.flagged else "answered"
+
+
+def _chat(message: Message) -> ChatMessage:
+    kinds = {"system": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant}
+    return kinds[message.role](content=message.content)
+
+
+def _error(message: str) -> EvalError:
+    return EvalError(message=message, traceback="", traceback_ansi="")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

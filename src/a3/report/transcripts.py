@@ -1,0 +1,71 @@
+"""The transcripts behind a run's rates, for the report's browser: every judged reply of every
+measured model, joined with its query and verdict.
+
+Which model a folder measured is read from the header of its inspect log (``transcripts.eval``,
+written by the code that measured it); the replies and verdicts come from the folder's keyed
+records, the queries from stage 1, and each query's split from stage 2's files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from inspect_ai.log import read_eval_log
+
+from a3.align import layout
+from a3.align.records import Query, TargetResponse, Verdict
+from a3.store import read_json, read_records
+
+
+@dataclass(frozen=True)
+class Subject:
+    method: str  # "base", "A3", "fixed mixing", "ICL", "DSPy", "evaluated"
+    name: str  # "base model", "iteration 2", ...
+    log: str  # its inspect log, relative to the run directory
+
+
+@dataclass(frozen=True)
+class Reply:
+    query_id: str
+    subject: int  # index into ``Transcripts.subjects``
+    response: TargetResponse
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Transcripts:
+    queries: dict[str, Query]
+    split_of: dict[str, str]  # query id -> train, validation, ood or test
+    subjects: list[Subject]
+    replies: list[Reply]
+
+
+def collect_transcripts(run: Path) -> Transcripts:
+    queries = {r["id"]: Query.model_validate(r) for r in read_records(run / layout.QUERIES)}
+    subjects: list[Subject] = []
+    replies: list[Reply] = []
+    for log in sorted(run.rglob(layout.TRANSCRIPTS), key=lambda p: _order(run, p)):
+        metadata = read_eval_log(str(log), header_only=True).eval.metadata or {}
+        subjects.append(Subject(metadata["method"], metadata["name"], str(log.relative_to(run))))
+        responses = {r["id"]: r for r in read_records(log.parent / layout.RESPONSES)}
+        for record in read_records(log.parent / layout.VERDICTS):
+            if record["id"] in queries and record["id"] in responses:
+                replies.append(Reply(record["id"], len(subjects) - 1, TargetResponse.model_validate(responses[record["id"]]),
+                                     Verdict.model_validate(record)))
+    return Transcripts(queries, _splits(run), subjects, replies)
+
+
+def _order(run: Path, log: Path) -> tuple[int, str]:
+    """The base model first, then A3's iterations, then the rest, each in path order."""
+    relative = str(log.relative_to(run))
+    rank = 0 if relative.startswith(layout.GENERATION) else 1 if relative.startswith(layout.FINETUNE) else 2
+    return rank, relative
+
+
+def _splits(run: Path) -> dict[str, str]:
+    split_of = {}
+    for name, file in {**layout.SPLIT_FILES, "test": layout.SEALED_TEST}.items():
+        if (run / file).exists():
+            split_of.update({row["id"]: name for row in read_json(run / file)["queries"]})
+    return split_of
