@@ -3,61 +3,51 @@
 (stage 1); ``split``; ``expected``; ``finetune`` (stage 4); ``compare`` (baselines and
 defences); ``pipeline`` on top. Paths in a run directory: ``layout``."""
 
-from a3.align.compare.any_model import EvaluateOptions, EvaluationResult, evaluate_any
-from a3.align.compare.dspy import DspyOptions, defend_dspy
-from a3.align.compare.fixed_mix import FixedMixOptions, FixedMixResult, run_fixed_mix
-from a3.align.compare.icl import IclOptions, IclSummary, defend_icl
-from a3.align.expected import ExpectedCounts, ExpectedOptions, run_expected
-from a3.align.finetune.records import FinetuneSummary, IterationRecord
-from a3.align.finetune.stage import FinetuneOptions, run_finetune
-from a3.align.generate.stage import GenerateOptions, GenerationSummary, run_generate
-from a3.align.measure.evaluation import Subject, evaluate_model
-from a3.align.measure.judge import Judge
-from a3.align.metrics import Metrics, Rate, Rates, tally
-from a3.align.pipeline import STAGES, PipelineResults, RunOptions, run_pipeline
-from a3.align.records import Hypothesis, Query, TargetResponse, Verdict
-from a3.align.runs import client_for, open_run
-from a3.align.split import SplitAssignment, run_split
+from a3.lazy import lazy_exports
 
-__all__ = [
-    "STAGES",
-    "DspyOptions",
-    "EvaluateOptions",
-    "EvaluationResult",
-    "ExpectedCounts",
-    "ExpectedOptions",
-    "FinetuneOptions",
-    "FinetuneSummary",
-    "FixedMixOptions",
-    "FixedMixResult",
-    "GenerateOptions",
-    "GenerationSummary",
-    "Hypothesis",
-    "IclOptions",
-    "IclSummary",
-    "IterationRecord",
-    "Judge",
-    "Metrics",
-    "PipelineResults",
-    "Query",
-    "Rate",
-    "Rates",
-    "RunOptions",
-    "SplitAssignment",
-    "Subject",
-    "TargetResponse",
-    "Verdict",
-    "client_for",
-    "defend_dspy",
-    "defend_icl",
-    "evaluate_any",
-    "evaluate_model",
-    "open_run",
-    "run_expected",
-    "run_finetune",
-    "run_fixed_mix",
-    "run_generate",
-    "run_pipeline",
-    "run_split",
-    "tally",
-]
+# Each public name and the module it lives in: a submodule (the trainer under accelerate, say)
+# imports only what it needs.
+_HOMES = {
+    "DspyOptions": "a3.align.compare.dspy",
+    "EvaluateOptions": "a3.align.compare.any_model",
+    "EvaluationResult": "a3.align.compare.any_model",
+    "ExpectedCounts": "a3.align.expected",
+    "ExpectedOptions": "a3.align.expected",
+    "FinetuneOptions": "a3.align.finetune.stage",
+    "FinetuneSummary": "a3.align.finetune.records",
+    "FixedMixOptions": "a3.align.compare.fixed_mix",
+    "FixedMixResult": "a3.align.compare.fixed_mix",
+    "GenerateOptions": "a3.align.generate.stage",
+    "GenerationSummary": "a3.align.generate.stage",
+    "Hypothesis": "a3.align.records",
+    "IclOptions": "a3.align.compare.icl",
+    "IclSummary": "a3.align.compare.icl",
+    "IterationRecord": "a3.align.finetune.records",
+    "Judge": "a3.align.measure.judge",
+    "Metrics": "a3.align.metrics",
+    "PipelineResults": "a3.align.pipeline",
+    "Query": "a3.align.records",
+    "Rate": "a3.align.metrics",
+    "Rates": "a3.align.metrics",
+    "RunOptions": "a3.align.pipeline",
+    "STAGES": "a3.align.pipeline",
+    "SplitAssignment": "a3.align.split",
+    "Subject": "a3.align.measure.evaluation",
+    "TargetResponse": "a3.align.records",
+    "Verdict": "a3.align.records",
+    "client_for": "a3.align.runs",
+    "defend_dspy": "a3.align.compare.dspy",
+    "defend_icl": "a3.align.compare.icl",
+    "evaluate_any": "a3.align.compare.any_model",
+    "evaluate_model": "a3.align.measure.evaluation",
+    "open_run": "a3.align.runs",
+    "run_expected": "a3.align.expected",
+    "run_finetune": "a3.align.finetune.stage",
+    "run_fixed_mix": "a3.align.compare.fixed_mix",
+    "run_generate": "a3.align.generate.stage",
+    "run_pipeline": "a3.align.pipeline",
+    "run_split": "a3.align.split",
+    "tally": "a3.align.metrics",
+}
+
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _HOMES)

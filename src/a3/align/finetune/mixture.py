@@ -13,11 +13,14 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from a3.align.expected import ExpectedReply
 from a3.align.finetune.decisions import TrainingPlan
+
+if TYPE_CHECKING:  # the trainer imports this module where stage 3's dependencies are not installed
+    from a3.align.expected import ExpectedReply
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ from pathlib import Path
 from a3.align.finetune.trainer import RESULT_FILE, TrainJob, TrainResult, train
 from a3.errors import A3Error
 
+# `accelerate launch` from this interpreter: the `accelerate` script may not be on PATH (a venv not activated).
+ACCELERATE_LAUNCH = [sys.executable, "-m", "accelerate.commands.launch"]
+
 
 class TrainingFailed(A3Error):
     pass
@@ -25,7 +28,7 @@ def run_job(job: TrainJob, job_file: Path, num_gpus: int = 1) -> TrainResult:
     job_file.write_text(job.model_dump_json(indent=2))
     if num_gpus <= 1:
         return train(job)
-    command = ["accelerate", "launch", "--num_processes", str(num_gpus), "-m", "a3.align.finetune.train_job", str(job_file)]
+    command = [*ACCELERATE_LAUNCH, "--num_processes", str(num_gpus), "-m", "a3.align.finetune.train_job", str(job_file)]
     completed = subprocess.run(command, env=os.environ.copy(), check=False)
     result = Path(job.output_dir) / RESULT_FILE
     if completed.returncode != 0 or not result.exists():
