@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pinned() { grep -iE "^$1==" requirements/train.lock | head -1 | cut -d' ' -f1; }
 packages=(trl datasets pyarrow dill multiprocess xxhash fsspec pandas python-dateutil six pydantic pydantic-core annotated-types
-          typing-inspection jinja2 markupsafe)
+          typing-inspection typing-extensions jinja2 markupsafe)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 specs=()

@@ -32,7 +32,7 @@ def test_the_dry_run_runs_every_part_and_writes_its_figures(tmp_path):
     assert report["dry_run"] and json.loads(done.stdout) == report  # printed as written
 
     throughput = report["throughput"]
-    assert throughput["original"]["tokens"] == throughput["a3"]["tokens"] > 0  # the same examples, every token
+    assert throughput["original"]["tokens"] == throughput["candidate"]["tokens"] > 0  # the same examples, every token
     assert throughput["speedup"] > 0 and throughput["goal_speedup"] == 1.5
     assert throughput["loss_packed_vs_padded"]["relative_difference"] < 1e-4  # float32: packing changes no loss
 

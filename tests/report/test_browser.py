@@ -79,3 +79,17 @@ def test_a_transcript_opens_beside_every_models_reply_to_the_same_query(page_fil
         assert "base: base model" in replies.nth(0).inner_text()  # the base model first, to compare with
         query_id = page.inner_text("#tx-detail h3").split(" ")[0]
         assert "user: " + data.queries[query_id].messages[-1].content[:40] in page.inner_text("#tx-detail")
+
+
+def test_html_in_a_reply_is_shown_as_text_and_cannot_break_the_page(tmp_path):
+    hostile = "<!--<script>document.title='owned'</script> </script><b>bold?</b>"
+    data = synthetic_transcripts(2)
+    data.replies[0] = Reply(data.replies[0].query_id, 0, data.replies[0].response.model_copy(update={"text": hostile}),
+                            data.replies[0].verdict)
+    path = tmp_path / "report.html"
+    path.write_text(sections_html("browser", [Section("Transcripts", html_block=browser_block(data))], script=SCRIPT, style=STYLE))
+    with chromium_page(path) as page:
+        assert page.inner_text("#tx-count") == f"{len(data.replies)} of {len(data.replies)} transcripts"
+        page.locator("#tx-list li").first.click()
+        assert hostile in page.inner_text("#tx-detail") and page.title() == "browser"
+

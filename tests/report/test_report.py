@@ -205,3 +205,17 @@ def test_a_run_split_by_query_is_described_as_such(finished, tmp_path):
     assert "Split by query" in markdown and "Hypotheses are split whole" not in markdown
     assert f"| {in_distribution[0]} | train, validation, test |" in markdown
     assert "Hypotheses are split whole" in write_report(collect(finished.path), tmp_path / "out2")["markdown"].read_text()
+
+
+def test_a_file_this_version_cannot_read_is_named_not_a_traceback(finished, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(finished.path, copy)
+    records = copy / "finetune" / "iterations.jsonl"
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    del lines[0]["counts"]["general_requested"]  # as iterations written before that field existed
+    records.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = CliRunner().invoke(app, ["report", str(copy)])
+    assert result.exit_code == 2 and "IterationRecord" in result.output and "general_requested" in result.output
+

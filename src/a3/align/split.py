@@ -14,8 +14,7 @@ responses, per split and per hypothesis.
 from __future__ import annotations
 
 import random
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -24,12 +23,13 @@ from a3.align.conversation import describe_behavior
 from a3.align.explog import ExperimentLog
 from a3.align.generate.stage import STAGE as GENERATE_STAGE, GenerationData, pair_key
 from a3.align.metrics import Metrics, tally
-from a3.align.records import Query, Verdict
+from a3.align.records import Kind, Query, Verdict
 from a3.align.roles import generator_call_config
 from a3.config import A3Config
 from a3.config.schema import Splits
 from a3.errors import UserInputError
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
+from a3.llm.types import Message
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, read_json
 
@@ -50,6 +50,31 @@ class SplitAssignment(BaseModel):
 
     def hypotheses(self, split: str) -> list[str]:
         return getattr(self, split)
+
+
+class SplitRow(BaseModel):
+    """A query in a split file, with the untouched target's reply and verdict from stage 1."""
+
+    id: str
+    hypothesis_id: str
+    kind: Kind
+    messages: list[Message]
+    base_response: str | None = None
+    base_verdict: Verdict | None = None
+
+
+class SplitFile(BaseModel):
+    """``splits/training_split.json`` and the others: one split's hypotheses and queries."""
+
+    split: str
+    hypotheses: list[str]
+    queries: list[SplitRow]
+
+
+def read_split(run: RunDir, name: str) -> SplitFile | None:
+    """One split's file (train, validation, ood, or test: the sealed one), None before stage 2."""
+    path = run.path / (layout.SEALED_TEST if name == "test" else layout.SPLIT_FILES[name])
+    return SplitFile.model_validate(read_json(path)) if path.exists() else None
 
 
 def load_assignment(run: RunDir) -> SplitAssignment | None:
@@ -203,22 +228,18 @@ def _write_split_files(run: RunDir, data: GenerationData, assignment: SplitAssig
         verdicts = {q.id: Verdict.model_validate(data.verdicts.get(q.id)) for q in queries if q.id in data.verdicts}
         baseline[name] = tally(queries, verdicts)
         target = run.path / (layout.SEALED_TEST if name == "test" else layout.SPLIT_FILES[name])
-        atomic_write_json(target, {"split": name, "hypotheses": assignment.hypotheses(name), "queries": [_row(data, q) for q in queries]})
+        split = SplitFile(split=name, hypotheses=assignment.hypotheses(name), queries=[_row(data, q) for q in queries])
+        atomic_write_json(target, split.model_dump(mode="json"))
     atomic_write_json(run.path / layout.BASELINE, {k: v.model_dump(mode="json") for k, v in baseline.items() if k != "test"})
     atomic_write_json(run.path / layout.TEST_BASELINE, baseline["test"].model_dump(mode="json"))
     return baseline
 
 
-def _row(data: GenerationData, query: Query) -> dict[str, Any]:
-    response = data.responses.get(query.id)
-    return {
-        "id": query.id,
-        "hypothesis_id": query.hypothesis_id,
-        "kind": query.kind,
-        "messages": [m.model_dump() for m in query.messages],
-        "base_response": response.get("text") if response else None,
-        "base_verdict": data.verdicts.get(query.id),
-    }
+def _row(data: GenerationData, query: Query) -> SplitRow:
+    response, verdict = data.responses.get(query.id), data.verdicts.get(query.id)
+    return SplitRow(id=query.id, hypothesis_id=query.hypothesis_id, kind=query.kind, messages=query.messages,
+                    base_response=response.get("text") if response else None,
+                    base_verdict=Verdict.model_validate(verdict) if verdict else None)
 
 
 def _order(hypothesis_id: str) -> int:
@@ -230,14 +251,16 @@ def load_split(run: RunDir, name: str) -> list[Query]:
     ``load_sealed_test`` at final reporting."""
     if name not in layout.SPLIT_FILES:
         raise ValueError(f"unknown split {name!r}")
-    return _queries(run.path / layout.SPLIT_FILES[name], name)
+    return _queries(run, name)
 
 
 def load_sealed_test(run: RunDir) -> list[Query]:
     """The sealed test split's queries: read only to report the finally chosen model(s)."""
-    return _queries(run.path / layout.SEALED_TEST, "test")
+    return _queries(run, "test")
 
 
-def _queries(path: Path, source: str) -> list[Query]:
-    rows = read_json(path)["queries"]
-    return [Query(id=r["id"], hypothesis_id=r["hypothesis_id"], kind=r["kind"], messages=r["messages"], source=source) for r in rows]
+def _queries(run: RunDir, name: str) -> list[Query]:
+    split = read_split(run, name)
+    if split is None:
+        raise FileNotFoundError(run.path / (layout.SEALED_TEST if name == "test" else layout.SPLIT_FILES[name]))
+    return [Query(id=r.id, hypothesis_id=r.hypothesis_id, kind=r.kind, messages=r.messages, source=name) for r in split.queries]

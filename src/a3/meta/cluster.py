@@ -150,7 +150,7 @@ async def cluster_categories(categorization: Categorization, run_dir: RunDir, cl
         while True:
             levels += 1
             chunks = [items[i:i + options.max_categories_per_call] for i in range(0, len(items), options.max_categories_per_call)]
-            replies = await asyncio.gather(*(_cluster_chunk(client, config, prompt, chunk, options) for chunk in chunks))
+            replies = await asyncio.gather(*(_cluster_chunk(client, config, prompt, chunk) for chunk in chunks))
             merged = _merge_level(chunks, replies, levels)
             if len(chunks) == 1 or len(merged) >= len(items):
                 break  # one call held everything, or a level found nothing more to merge: stop either way
@@ -178,7 +178,7 @@ async def cluster_categories(categorization: Categorization, run_dir: RunDir, cl
     return clusters
 
 
-async def _cluster_chunk(client: LLMClient, config: CallConfig, prompt: Any, chunk: list[_Item], options: ClusterOptions) -> ClusterReply:
+async def _cluster_chunk(client: LLMClient, config: CallConfig, prompt: Any, chunk: list[_Item]) -> ClusterReply:
     lines = []
     for item in chunk:
         triggers = "; ".join(repr(t) for t in item.triggers)

@@ -144,7 +144,7 @@ def _walk_tree(root: Path, options: SelectOptions, tally: _Tally) -> tuple[list[
                 perturbed_id = seed_dir.name.removeprefix("perturbed_query_")
                 for refinement in _refinement_models(seed_dir, options.refinement_model, tally):
                     run = RunId(domain, task_dir.name, options.perturbation_model, perturbed_id, refinement, options.agent)
-                    detail = _examine_run(run, root, seed_dir / f"iterative_refinement_{refinement}" / agent_dir_name, tally)
+                    detail = _examine_run(run, seed_dir / f"iterative_refinement_{refinement}" / agent_dir_name, tally)
                     if detail is not None:
                         found.append(detail)
     return found, domains
@@ -164,7 +164,7 @@ def _refinement_models(seed_dir: Path, wanted: str | None, tally: _Tally) -> lis
     return models
 
 
-def _examine_run(run: RunId, root: Path, agent_dir: Path, tally: _Tally) -> TreeRun | None:
+def _examine_run(run: RunId, agent_dir: Path, tally: _Tally) -> TreeRun | None:
     if not agent_dir.is_dir():
         return None  # this seed was not run with this agent: not a run, nothing to exclude
     summary_path = agent_dir / "refinement_summary.json"

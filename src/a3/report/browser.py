@@ -13,17 +13,23 @@ import json
 from a3.report.transcripts import Transcripts
 
 FILTERS = ("subject", "split", "kind", "hypothesis", "verdict")
+MAX_TEXT = 20_000  # characters of one turn or reply kept in the page (a runaway reply would swell it)
 
 
 def browser_data(transcripts: Transcripts) -> str:
-    """The browser's JSON, safe inside a ``<script>`` element."""
-    queries = {qid: [q.hypothesis_id, q.kind, transcripts.split_of.get(qid, ""), [[m.role, m.content] for m in q.messages]]
+    """The browser's JSON, safe inside a ``<script>`` element: every ``<`` escaped, so no text
+    (``</script>``, ``<!--``) can end or bend the element."""
+    queries = {qid: [q.hypothesis_id, q.kind, transcripts.split_of.get(qid, ""), [[m.role, _clip(m.content)] for m in q.messages]]
                for qid, q in transcripts.queries.items()}
-    replies = [[r.query_id, r.subject, r.response.text if r.response.status == "ok" else f"[target error] {r.response.error}",
+    replies = [[r.query_id, r.subject, _clip(r.response.text) if r.response.status == "ok" else f"[target error] {r.response.error}",
                 r.verdict.status, None if r.verdict.flagged is None else int(r.verdict.flagged), r.verdict.reason]
                for r in transcripts.replies]
     data = {"subjects": [[s.method, s.name, s.log] for s in transcripts.subjects], "queries": queries, "replies": replies}
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f" [… {len(text) - MAX_TEXT} more characters in the run's records]"
 
 
 def browser_block(transcripts: Transcripts) -> str:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from a3 import __version__
 from a3.align import layout
@@ -25,12 +25,12 @@ from a3.align.generate.stage import GenerationSummary, HypothesisSummary
 from a3.align.measure.judge_validation import JudgeValidation, load_validation
 from a3.align.measure.selection import Selection
 from a3.align.metrics import Metrics
-from a3.align.split import SplitAssignment, load_assignment, load_baseline
+from a3.align.split import SplitAssignment, load_assignment, load_baseline, read_split
 from a3.errors import UserInputError
 from a3.llm.local import CATALOG
 from a3.report.transcripts import Transcripts, collect_transcripts
 from a3.stats import PairedComparison, paired_comparison
-from a3.store import RunDir, read_json, read_records
+from a3.store import RunDir, StageManifest, read_json, read_records
 from a3.store.ledger import read_ledger
 
 M = TypeVar("M", bound=BaseModel)
@@ -187,15 +187,27 @@ class ReportData:
 
 
 def collect(run_dir: str | Path) -> ReportData:
-    run = Path(run_dir)
-    if not (run / "stages").is_dir():
+    """The report's facts; a file this version cannot read is named in a UserInputError."""
+    try:
+        return _collect(Path(run_dir))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise UserInputError(f"{run_dir}: a file there ({exc.title}) does not fit this A3 version ({where}: {first['msg']}); it was "
+                             "probably written by an older version: rerun that stage, or report it with the version that "
+                             "wrote it") from None
+
+
+def _collect(run: Path) -> ReportData:
+    run_dir = RunDir(run)
+    if not run_dir.stages_dir.is_dir():
         raise UserInputError(f"{run}: not a run directory (no stages/ folder); give the folder `a3 run` wrote")
-    manifests = {p.stem: _read(p) for p in sorted((run / "stages").glob("*.json"))}
+    manifests = {m.stage: m for m in run_dir.manifests()}
     if not set(manifests) & set(STAGE_ORDER):
         raise UserInputError(f"{run}: no alignment stage has run here (stages: {', '.join(sorted(manifests)) or 'none'}); "
                              "a meta-analysis run has its report from `a3 meta report`")
     config = _read(run / layout.CONFIG) or {}
-    assignment = load_assignment(RunDir(run))
+    assignment = load_assignment(run_dir)
     split_of: dict[str, str] = {}
     for name in SPLITS:  # by query, an in-distribution hypothesis is in train, validation and test
         for h in (assignment.hypotheses(name) if assignment else []):
@@ -216,7 +228,7 @@ def collect(run_dir: str | Path) -> ReportData:
         models=models,
         model_versions={m: CATALOG[m.split("/", 1)[1]].sha256 for m in models.values()
                         if m.startswith("local/") and m.split("/", 1)[1] in CATALOG},
-        prompt_versions={k: v for m in manifests.values() for k, v in (m.get("prompt_versions") or {}).items()},
+        prompt_versions={k: v for m in manifests.values() for k, v in m.prompt_versions.items()},
         stages=[_stage_row(name, manifests[name]) for name in sorted(manifests, key=_stage_order)],
         hypotheses=[HypothesisRow(h, split_of.get(h.id, "—")) for h in (generation.hypotheses if generation else [])],
         split_sizes=_split_sizes(run, assignment),
@@ -252,8 +264,8 @@ def _stage_order(name: str) -> int:
     return STAGE_ORDER.index(name) if name in STAGE_ORDER else len(STAGE_ORDER)
 
 
-def _models(config: dict[str, Any], manifests: dict[str, Any]) -> dict[str, str]:
-    models = {role: model for m in manifests.values() for role, model in (m.get("models") or {}).items()}
+def _models(config: dict[str, Any], manifests: dict[str, StageManifest]) -> dict[str, str]:
+    models = {role: model for m in manifests.values() for role, model in m.models.items()}
     for role, section in (("target", "target_model"), ("judge", "judge_model")):
         name = (config.get(section) or {}).get("model_name")
         if name and role not in models:
@@ -261,21 +273,19 @@ def _models(config: dict[str, Any], manifests: dict[str, Any]) -> dict[str, str]
     return models
 
 
-def _stage_row(name: str, manifest: dict[str, Any]) -> StageRow:
-    usage = manifest.get("usage") or {}
-    return StageRow(name, manifest.get("status"), manifest.get("finished_at"), manifest.get("duration_s"),
-                    usage.get("calls", 0), usage.get("cost_usd", 0.0))
+def _stage_row(name: str, manifest: StageManifest) -> StageRow:
+    return StageRow(name, manifest.status, manifest.finished_at, manifest.duration_s, manifest.usage.get("calls", 0),
+                    manifest.usage.get("cost_usd", 0.0))
 
 
 def _split_sizes(run: Path, assignment: SplitAssignment | None) -> dict[str, SplitSize]:
-    files = {**layout.SPLIT_FILES, "test": layout.SEALED_TEST}
     sizes = {}
-    for name, file in files.items():
-        split = _read(run / file)
+    for name in SPLITS:
+        split = read_split(RunDir(run), name)
         if split is None:
             continue
-        kinds = [q["kind"] for q in split.get("queries", [])]
-        hypotheses = assignment.hypotheses(name) if assignment else split.get("hypotheses", [])
+        kinds = [q.kind for q in split.queries]
+        hypotheses = assignment.hypotheses(name) if assignment else split.hypotheses
         sizes[name] = SplitSize(len(hypotheses), kinds.count("harmful"), kinds.count("benign"))
     return sizes
 
@@ -341,7 +351,7 @@ def _defences(run: Path) -> tuple[list[DspyDefence], list[IclDefence]]:
 def _costs(run: Path) -> Costs:
     """Calls, tokens and dollars from the ledger, per stage and per model."""
     costs = Costs(defaultdict(Usage), defaultdict(Usage))
-    for entry in read_ledger(run / "ledger.jsonl"):
+    for entry in read_ledger(RunDir(run).ledger.path):
         for table, key in ((costs.by_stage, entry.get("stage") or "—"), (costs.by_model, entry.get("model") or "—")):
             row = table[key]
             row.calls += 1
@@ -369,14 +379,13 @@ def _paired_test(run: Path, test: TestResult | None) -> dict[str, PairedComparis
     """Base model and chosen adapter on the same sealed test queries, per kind, for a paired test."""
     if test is None:
         return {}
-    queries = (_read(run / layout.SEALED_TEST) or {}).get("queries", [])
+    test = read_split(RunDir(run), "test")
     base = {r["id"]: r for r in read_records(run / layout.GENERATION_VERDICTS)}
     chosen = {r["id"]: r for r in read_records(run / layout.TEST_EVAL / layout.VERDICTS)}
     result = {}
     for kind in ("harmful", "benign"):
-        pairs = [(base[q["id"]]["flagged"], chosen[q["id"]]["flagged"]) for q in queries
-                 if q["kind"] == kind and base.get(q["id"], {}).get("status") == "ok"
-                 and chosen.get(q["id"], {}).get("status") == "ok"]
+        pairs = [(base[q.id]["flagged"], chosen[q.id]["flagged"]) for q in (test.queries if test else [])
+                 if q.kind == kind and base.get(q.id, {}).get("status") == "ok" and chosen.get(q.id, {}).get("status") == "ok"]
         if pairs:
             result[kind] = paired_comparison([b for b, _ in pairs], [a for _, a in pairs])
     return result

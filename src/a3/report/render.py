@@ -3,9 +3,11 @@ Markdown file with the plot beside it as an SVG file (``a3.report.page`` renders
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
+from a3.align import layout
 from a3.align.measure.judge_validation import KAPPA_FLOOR
 from a3.align.metrics import Metrics
 from a3.align.records import Kind
@@ -128,7 +130,7 @@ def drill(data: ReportData, method: str, name: str, split: str | None = None, ki
 
 def inspect_view_command(run: Path) -> str:
     """The command that opens a run's transcript logs in inspect's viewer."""
-    return f"inspect view --recursive --log-dir {run}"
+    return f"inspect view --recursive --log-dir {shlex.quote(str(run))}"
 
 
 def _links(cells: dict[tuple[int, int], Filter | None]) -> dict[tuple[int, int], Filter]:
@@ -311,14 +313,18 @@ def _costs(data: ReportData) -> Section:
                    (Table(["stage", *headers], rows(data.costs.by_stage)), Table(["model", *headers], rows(data.costs.by_model))))
 
 
-def markdown(data: ReportData) -> str:
-    return sections_markdown(f"A3 run report: {data.attack['name']}", sections(data))
+def markdown(data: ReportData, parts: list[Section] | None = None) -> str:
+    return sections_markdown(_title(data), parts or sections(data))
 
 
-def html(data: ReportData) -> str:
-    parts = sections(data)
+def html(data: ReportData, parts: list[Section] | None = None) -> str:
+    parts = parts or sections(data)
     script = SCRIPT if any(part.html_block for part in parts) else ""
-    return sections_html(f"A3 run report: {data.attack['name']}", parts, lambda section: _plot(data, section), script, BROWSER_STYLE)
+    return sections_html(_title(data), parts, lambda section: _plot(data, section), script, BROWSER_STYLE)
+
+
+def _title(data: ReportData) -> str:
+    return f"A3 run report: {data.attack['name']}"
 
 
 def _plot(data: ReportData, section: Section) -> str:
@@ -329,11 +335,12 @@ def _plot(data: ReportData, section: Section) -> str:
 
 def write_report(data: ReportData, out_dir: str | Path | None = None) -> dict[str, Path]:
     """Writes report.html, report.md and pareto.svg (default: RUN/report/); returns their paths."""
-    folder = Path(out_dir) if out_dir else data.run / "report"
+    folder = Path(out_dir) if out_dir else data.run / layout.REPORT
     paths = {"html": folder / "report.html", "markdown": folder / "report.md", "plot": folder / "pareto.svg"}
-    for section in sections(data):
+    parts = sections(data)  # built once: the transcript browser's data can be megabytes
+    for section in parts:
         if section.plot:
             atomic_write_text(folder / section.plot_file, _plot(data, section) + "\n")
-    atomic_write_text(paths["markdown"], markdown(data))
-    atomic_write_text(paths["html"], html(data))
+    atomic_write_text(paths["markdown"], markdown(data, parts))
+    atomic_write_text(paths["html"], html(data, parts))
     return paths

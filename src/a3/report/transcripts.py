@@ -15,7 +15,8 @@ from inspect_ai.log import read_eval_log
 
 from a3.align import layout
 from a3.align.records import Query, TargetResponse, Verdict
-from a3.store import read_json, read_records
+from a3.align.split import read_split
+from a3.store import RunDir, read_records
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ def collect_transcripts(run: Path) -> Transcripts:
     replies: list[Reply] = []
     for log in sorted(run.rglob(layout.TRANSCRIPTS), key=lambda p: _order(run, p)):
         metadata = read_eval_log(str(log), header_only=True).eval.metadata or {}
+        if "method" not in metadata or "name" not in metadata:
+            continue  # not a log of A3's transcripts
         subjects.append(Subject(metadata["method"], metadata["name"], str(log.relative_to(run))))
         responses = {r["id"]: r for r in read_records(log.parent / layout.RESPONSES)}
         for record in read_records(log.parent / layout.VERDICTS):
@@ -65,7 +68,7 @@ def _order(run: Path, log: Path) -> tuple[int, str]:
 
 def _splits(run: Path) -> dict[str, str]:
     split_of = {}
-    for name, file in {**layout.SPLIT_FILES, "test": layout.SEALED_TEST}.items():
-        if (run / file).exists():
-            split_of.update({row["id"]: name for row in read_json(run / file)["queries"]})
+    for name in ("train", "validation", "ood", "test"):
+        split = read_split(RunDir(run), name)
+        split_of.update({row.id: name for row in (split.queries if split else [])})
     return split_of

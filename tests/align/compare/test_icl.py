@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from inspect_ai.log import read_eval_log
 from typer.testing import CliRunner
 
 from a3.align.compare.icl import IclOptions, allocate, defend_icl, load_pool
@@ -82,6 +83,10 @@ async def test_agent_chosen_examples_go_before_every_request_and_each_iteration_
     assert any(row.method == "ICL" for row in collect(run.path).comparison)
     shown = collect(run.path).icl
     assert len(shown) == 1 and len(shown[0].examples) == 4 and shown[0].reasoning == "the failed ones"
+    # Its transcripts show what the target was sent (the examples first), the query as written beside.
+    sample = read_eval_log(str(run.path / "defences" / "icl" / "prompt_level-trial1" / "iter-01" / "eval" / "transcripts.eval")).samples[0]
+    assert sample.input[0].role == "system" and sample.input[0].text.startswith("Worked examples")
+    assert sample.metadata["as_written"] and "Worked examples" not in json.dumps(sample.metadata["as_written"])
 
     calls = len((run.path / "ledger.jsonl").read_text().splitlines())
     more = await defend_icl(config, run, client, IclOptions(selection_method="prompt_level", num_iterations=3, num_icl_examples=4))

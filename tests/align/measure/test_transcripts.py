@@ -83,13 +83,18 @@ async def test_a_target_error_is_the_samples_error_not_a_score(tmp_path):
 
 
 async def test_an_evaluation_stopped_by_an_error_says_so_in_its_log(tmp_path):
-    from a3.align.measure.transcripts import TranscriptLog
+    from a3.align.measure.transcripts import Transcript, TranscriptLog
 
+    query = Query(id="H1-h1", hypothesis_id="H1", kind="harmful", messages=[{"role": "user", "content": "hi"}], source="test")
+    log = TranscriptLog(tmp_path / "t.eval", task="t", model=TARGET, method="base", name="base model")
     with pytest.raises(RuntimeError):
-        async with TranscriptLog(tmp_path / "t.eval", task="t", model=TARGET, method="base", name="base model"):
+        async with log:
             raise RuntimeError("the budget ran out")
-    log = read_eval_log(str(tmp_path / "t.eval"))
-    assert log.status == "error" and "the budget ran out" in log.error.message
+    # A task of the failed evaluation that finishes later: its verdict is in the records, not an error here.
+    await log.add(Transcript(query, TargetResponse(id=query.id, model=TARGET, status="ok", text="no"),
+                             Verdict(id=query.id, kind="harmful", status="ok", flagged=False, reason="declined"), "ood"))
+    written = read_eval_log(str(tmp_path / "t.eval"))
+    assert written.status == "error" and "the budget ran out" in written.error.message and not written.samples
 
 
 KILLED_WRITER = """
@@ -97,7 +102,7 @@ import asyncio, os, sys
 from pathlib import Path
 from a3.align.measure import transcripts
 from a3.align.records import Query, TargetResponse, Verdict
-transcripts.FLUSH_EVERY_S = 0.0  # flush after every sample, so the kill's moment is known
+transcripts.FLUSH_EVERY_S = 0.01  # the background flush, often
 async def main():
     log = transcripts.TranscriptLog(Path(sys.argv[1]), task="t", model="m", method="A3", name="iteration 1")
     await log.__aenter__()
@@ -105,6 +110,7 @@ async def main():
         q = Query(id=f"H1-h{i}", hypothesis_id="H1", kind="harmful", messages=[{"role": "user", "content": f"q{i}"}], source="t")
         await log.add(transcripts.Transcript(q, TargetResponse(id=q.id, model="m", status="ok", text="no"),
                                              Verdict(id=q.id, kind="harmful", status="ok", flagged=False, reason="declined"), "ood"))
+    await asyncio.sleep(0.3)  # a pause in the work: the log catches up with the verdicts
     os._exit(9)  # killed: no close
 asyncio.run(main())
 """

@@ -27,7 +27,7 @@ from a3.align.measure.selection import Candidate, Selection, choose
 from a3.align.metrics import Metrics
 from a3.align.records import Query
 from a3.align.roles import target_call_config
-from a3.align.split import load_sealed_test, load_split
+from a3.align.split import load_sealed_test, load_split, read_split
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.formatting import percent
@@ -107,15 +107,15 @@ def load_pool(run: RunDir) -> list[Example]:
     replies = expected_replies(run)
     if replies is None:
         raise UserInputError(f"{run.path}: run `a3 expected` first (the examples are its expected replies)")
-    rows = read_json(run.path / layout.SPLIT_FILES["train"])["queries"]
+    train = read_split(run, "train")
     pool = []
-    for row in rows:
-        if row["id"] not in replies:
+    for row in train.queries if train else []:
+        if row.id not in replies:
             continue
-        verdict = row.get("base_verdict") or {}
-        pool.append(Example(id=row["id"], hypothesis_id=row["hypothesis_id"], kind=row["kind"],
-                              failed=verdict.get("status") == "ok" and bool(verdict.get("flagged")),
-                              messages=[Message.model_validate(m) for m in row["messages"]], response=replies[row["id"]]))
+        verdict = row.base_verdict
+        pool.append(Example(id=row.id, hypothesis_id=row.hypothesis_id, kind=row.kind,
+                            failed=verdict is not None and verdict.status == "ok" and bool(verdict.flagged),
+                            messages=row.messages, response=replies[row.id]))
     if not pool:
         raise UserInputError(f"{run.path}: no training query has an expected reply to show as an example")
     return pool

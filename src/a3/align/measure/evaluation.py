@@ -40,6 +40,10 @@ class Subject:
     async def reply(self, query: Query) -> TargetResponse:
         return await sample_target(self.client, self.call, self.prepare(query) if self.prepare else query)
 
+    def transcript(self, query: Query, response: TargetResponse, verdict: Verdict, split: str) -> Transcript:
+        """The judged exchange, with what the model was sent when that is not the query as written."""
+        return Transcript(query, response, verdict, split, self.prepare(query).messages if self.prepare else None)
+
 
 async def evaluate_model(run: RunDir, subject: Subject, judge: Judge, query_sets: dict[str, list[Query]], folder: str,
                          progress: Progress | None = None, label: str = "evaluate") -> dict[str, Metrics]:
@@ -50,8 +54,8 @@ async def evaluate_model(run: RunDir, subject: Subject, judge: Judge, query_sets
     split_of = {q.id: split for split, queries in query_sets.items() for q in queries}
     task = (progress or SilentProgress()).task(f"{label}: responses judged", len(everything))
     task.advance(sum(1 for q in everything if q.id in verdicts))
-    done = [Transcript(q, TargetResponse.model_validate(responses.get(q.id)), Verdict.model_validate(verdicts.get(q.id)), split_of[q.id])
-            for q in everything if q.id in verdicts]
+    done = [subject.transcript(q, TargetResponse.model_validate(responses.get(q.id)), Verdict.model_validate(verdicts.get(q.id)),
+                               split_of[q.id]) for q in everything if q.id in verdicts]
     transcripts = TranscriptLog(run.path / folder / layout.TRANSCRIPTS, task=f"{subject.method}: {subject.name} ({', '.join(query_sets)})",
                                 model=subject.call.model, method=subject.method, name=subject.name, done=done)
 
@@ -68,7 +72,7 @@ async def evaluate_model(run: RunDir, subject: Subject, judge: Judge, query_sets
             judged = response.model_copy(update={"text": subject.response_text(response.text)})
         verdict = await judge.decide(query, judged)
         verdicts.append(verdict.model_dump())
-        await transcripts.add(Transcript(query, response, verdict, split_of[query.id]))
+        await transcripts.add(subject.transcript(query, response, verdict, split_of[query.id]))
         task.advance()
 
     async with transcripts:

@@ -9,14 +9,14 @@ split, method and model name as metadata; a target or judge error as the sample'
 
 The keyed JSONL records stay the source of truth (resume reads them); the log is written beside
 them through inspect's own streaming recorder: a sample is buffered as its verdict comes and the
-file is rewritten atomically at most every few seconds, so a killed run leaves a readable log of
-what was judged (status ``started``); a resumed evaluation writes the log afresh from the records.
+file is rewritten atomically every few seconds while there is something new, so a killed run
+leaves a readable log of what was judged (status ``started``); a resumed evaluation writes the log
+afresh from the records.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -45,6 +45,7 @@ class Transcript:
     response: TargetResponse
     verdict: Verdict
     split: str | None  # None in stage 1, before the split
+    sent: list[Message] | None = None  # what the target was sent, when not the query as written (a defence's prompt)
 
 
 class TranscriptLog:
@@ -59,7 +60,9 @@ class TranscriptLog:
         self._recorder = create_recorder_for_location(str(self.path), str(self.path.parent))
         self._done = list(done)
         self._judged: list[Transcript] = []
-        self._flushed_at = 0.0
+        self._unflushed = 0
+        self._open = False
+        self._flusher: asyncio.Task | None = None
 
     async def __aenter__(self) -> TranscriptLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,15 +71,27 @@ class TranscriptLog:
         for transcript in self._done:
             await self._log(transcript)
         await self._flush()
+        self._open = True
+        self._flusher = asyncio.create_task(self._flush_every())
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        self._open = False
+        if self._flusher is not None:
+            self._flusher.cancel()
         await self._close(error)
 
     async def add(self, transcript: Transcript) -> None:
-        await self._log(transcript)
-        if time.monotonic() - self._flushed_at >= FLUSH_EVERY_S:
-            await self._flush()
+        """Buffer one judged transcript (a no-op once the log is closed: after a failure, the
+        evaluation's other tasks may still finish their verdicts, which the records keep)."""
+        if self._open:
+            await self._log(transcript)
+
+    async def _flush_every(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            if self._unflushed:
+                await self._flush()
 
     async def _close(self, error: BaseException | None) -> None:
         """Finish the log: ``success``, or ``error`` / ``cancelled`` with what stopped the work."""
@@ -91,17 +106,18 @@ class TranscriptLog:
 
     async def _log(self, transcript: Transcript) -> None:
         self._judged.append(transcript)
+        self._unflushed += 1
         await self._recorder.log_sample(self._spec, sample(transcript, self.method, self.name))
 
     async def _flush(self) -> None:
+        self._unflushed = 0
         await self._recorder.flush(self._spec)
-        self._flushed_at = time.monotonic()
 
 
 def sample(transcript: Transcript, method: str, name: str) -> EvalSample:
     """One transcript as an inspect sample."""
     query, response, verdict = transcript.query, transcript.response, transcript.verdict
-    conversation = [_chat(m) for m in query.messages]
+    conversation = [_chat(m) for m in transcript.sent or query.messages]
     output = ModelOutput.from_content(model=response.model, content=response.text) if response.status == "ok" else ModelOutput(model=response.model)
     scores = {}
     if verdict.status == "ok":
@@ -116,7 +132,8 @@ def sample(transcript: Transcript, method: str, name: str) -> EvalSample:
         id=query.id, epoch=1, input=conversation, target=_EXPECTED[query.kind],
         messages=[*conversation, output.message] if response.status == "ok" else conversation,
         output=output, scores=scores, error=error,
-        metadata={"hypothesis": query.hypothesis_id, "kind": query.kind, "split": transcript.split, "method": method, "name": name},
+        metadata={"hypothesis": query.hypothesis_id, "kind": query.kind, "split": transcript.split, "method": method, "name": name,
+                  "as_written": None if transcript.sent is None else [m.model_dump() for m in query.messages]},
     )
 
 
