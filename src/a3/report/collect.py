@@ -17,15 +17,15 @@ from pydantic import BaseModel, ValidationError
 from a3 import __version__
 from a3.align import layout
 from a3.align.compare.any_model import EvaluationResult
-from a3.align.compare.dspy.defence import DspyResult
+from a3.align.compare.dspy.defence import DspyResult, program_label
 from a3.align.compare.fixed_mix import FixedMixResult
-from a3.align.compare.icl import IclSummary
-from a3.align.finetune.records import ChosenTest, FinetuneSummary, IterationRecord
+from a3.align.compare.icl import IclSummary, iteration_label as icl_iteration_label, trial_folder, trial_label
+from a3.align.finetune.records import ChosenTest, FinetuneSummary, IterationRecord, iteration_label
 from a3.align.generate.stage import GenerationSummary, HypothesisSummary
 from a3.align.measure.judge_validation import JudgeValidation, load_validation
 from a3.align.measure.selection import Selection
 from a3.align.metrics import Metrics
-from a3.align.split import SplitAssignment, load_assignment, load_baseline, read_split
+from a3.align.split import SplitAssignment, SplitFile, load_assignment, load_baseline, read_split
 from a3.errors import UserInputError
 from a3.llm.local import CATALOG
 from a3.report.transcripts import Transcripts, collect_transcripts
@@ -216,10 +216,12 @@ def _collect(run: Path) -> ReportData:
     iterations = [IterationRecord.model_validate(r) for r in read_records(run / layout.ITERATIONS, key="iteration")]
     selection = summary.selection if summary else None
     test = _test_results(run)
-    comparison = _comparison(run, iterations, selection, test)
+    splits = {name: read_split(run_dir, name) for name in SPLITS}
+    icl_summaries = [IclSummary.model_validate(read_json(p)) for p in sorted((run / layout.ICL).glob(f"*/{layout.ICL_SUMMARY}"))]
+    dspy_results = {p: DspyResult.model_validate(read_json(p)) for p in sorted((run / layout.DSPY).glob(f"*/{layout.DSPY_RESULTS}"))}
+    comparison = _comparison(run, iterations, selection, test, icl_summaries, list(dspy_results.values()))
     models = _models(config, manifests)
     generation = _model(GenerationSummary, run / layout.GENERATION_SUMMARY)
-    dspy, icl = _defences(run)
     return ReportData(
         run=run,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -231,24 +233,24 @@ def _collect(run: Path) -> ReportData:
         prompt_versions={k: v for m in manifests.values() for k, v in m.prompt_versions.items()},
         stages=[_stage_row(name, manifests[name]) for name in sorted(manifests, key=_stage_order)],
         hypotheses=[HypothesisRow(h, split_of.get(h.id, "—")) for h in (generation.hypotheses if generation else [])],
-        split_sizes=_split_sizes(run, assignment),
+        split_sizes=_split_sizes(splits, assignment),
         split_by=assignment.by if assignment else "hypothesis",
         iterations=[IterationRow(r, bool(selection and r.iteration in selection.pareto_front),
                                  bool(selection and r.iteration == selection.chosen)) for r in iterations],
         selection=selection,
         fallbacks=summary.fallbacks if summary else {},
         comparison=comparison,
-        dspy=dspy,
-        icl=icl,
+        dspy=_dspy_defences(dspy_results),
+        icl=_icl_defences(run, icl_summaries),
         points=[Point(row.method, row.name, split, metrics.sfr, metrics.fpr, row.chosen)
                 for row in comparison for split in ("validation", "ood", "test") if (metrics := row.on(split))],
         test=test,
         costs=_costs(run),
         judge=_judge_validity(run),
         judge_check=_judge_check(run, config),
-        paired_test=_paired_test(run, test),
+        paired_test=_paired_test(run, test, splits["test"]),
         dropped=generation.dropped if generation else {},
-        transcripts=collect_transcripts(run),
+        transcripts=collect_transcripts(run, splits),
     )
 
 
@@ -278,10 +280,9 @@ def _stage_row(name: str, manifest: StageManifest) -> StageRow:
                     manifest.usage.get("cost_usd", 0.0))
 
 
-def _split_sizes(run: Path, assignment: SplitAssignment | None) -> dict[str, SplitSize]:
+def _split_sizes(splits: dict[str, SplitFile | None], assignment: SplitAssignment | None) -> dict[str, SplitSize]:
     sizes = {}
-    for name in SPLITS:
-        split = read_split(RunDir(run), name)
+    for name, split in splits.items():
         if split is None:
             continue
         kinds = [q.kind for q in split.queries]
@@ -298,8 +299,8 @@ def _test_results(run: Path) -> TestResult | None:
     return TestResult(chosen.iteration, chosen.test, base)
 
 
-def _comparison(run: Path, iterations: list[IterationRecord], selection: Selection | None,
-                test: TestResult | None) -> list[ComparisonRow]:
+def _comparison(run: Path, iterations: list[IterationRecord], selection: Selection | None, test: TestResult | None,
+                icl: list[IclSummary], dspy: list[DspyResult]) -> list[ComparisonRow]:
     """Every measured model, each with its validation and OOD rates (and test where measured)."""
     rows: list[ComparisonRow] = []
     if (run / layout.BASELINE).exists():
@@ -308,44 +309,41 @@ def _comparison(run: Path, iterations: list[IterationRecord], selection: Selecti
                                   test.base if test else None))
     for record in iterations:
         chosen = selection is not None and record.iteration == selection.chosen
-        rows.append(ComparisonRow("A3", f"iteration {record.iteration}", record.validation, record.ood,
+        rows.append(ComparisonRow("A3", iteration_label(record.iteration), record.validation, record.ood,
                                   test.chosen if test and chosen else None, chosen))
     for raw in read_records(run / layout.FIXED_MIX_RESULTS, key="name"):
         mix = FixedMixResult.model_validate(raw)
         rows.append(ComparisonRow("fixed mixing", mix.name, mix.validation, mix.ood, mix.test))
-    for summary in _icl_summaries(run):
+    for summary in icl:
         best = next((r for r in summary.iterations if r.iteration == summary.selection.chosen), None)
         if best is not None:
-            rows.append(ComparisonRow("ICL", f"{summary.method}, trial {summary.trial}: iteration {best.iteration}",
+            rows.append(ComparisonRow("ICL", icl_iteration_label(summary.method, summary.trial, best.iteration),
                                       best.validation, best.ood, summary.test))
-    for path in sorted((run / layout.DSPY).glob(f"*/{layout.DSPY_RESULTS}")):
-        result = DspyResult.model_validate(read_json(path))
-        rows.append(ComparisonRow("DSPy", f"GEPA, {result.name}", result.validation, result.ood, result.test))
+    for result in dspy:
+        rows.append(ComparisonRow("DSPy", program_label(result.name), result.validation, result.ood, result.test))
     for path in sorted((run / layout.EVALUATIONS).glob(f"*/{layout.EVALUATION_RESULTS}")):
         evaluation = EvaluationResult.model_validate(read_json(path))
         rows.append(ComparisonRow("evaluated", evaluation.name, evaluation.validation, evaluation.ood))
     return rows
 
 
-def _icl_summaries(run: Path) -> list[IclSummary]:
-    return [IclSummary.model_validate(read_json(p)) for p in sorted((run / layout.ICL).glob(f"*/{layout.ICL_SUMMARY}"))]
+def _dspy_defences(results: dict[Path, DspyResult]) -> list[DspyDefence]:
+    """The prompt each DSPy program was optimised to, with how many candidates GEPA proposed."""
+    return [DspyDefence(result, len((_read(path.parent / layout.DSPY_PROMPT) or {}).get("candidates", [])))
+            for path, result in results.items()]
 
 
-def _defences(run: Path) -> tuple[list[DspyDefence], list[IclDefence]]:
-    """The prompt each DSPy program was optimised to, and the examples of each ICL trial's chosen iteration."""
-    dspy = []
-    for path in sorted((run / layout.DSPY).glob(f"*/{layout.DSPY_RESULTS}")):
-        prompt = _read(path.parent / layout.DSPY_PROMPT) or {}
-        dspy.append(DspyDefence(DspyResult.model_validate(read_json(path)), len(prompt.get("candidates", []))))
-    icl = []
-    for summary in _icl_summaries(run):
+def _icl_defences(run: Path, summaries: list[IclSummary]) -> list[IclDefence]:
+    """The examples of each ICL trial's chosen iteration, with the agent's reasoning."""
+    found = []
+    for summary in summaries:
         chosen = summary.selection.chosen
-        folder = f"{layout.ICL}/{summary.method}-trial{summary.trial}"
+        folder = trial_folder(summary.method, summary.trial)
         selection = _read(run / layout.iteration_dir(chosen, folder) / layout.SELECTION) if chosen else None
         if selection is not None:
-            icl.append(IclDefence(f"{summary.method}, trial {summary.trial}", chosen, selection["example_ids"],
-                                  selection["reasoning"]))
-    return dspy, icl
+            found.append(IclDefence(trial_label(summary.method, summary.trial), chosen, selection["example_ids"],
+                                    selection["reasoning"]))
+    return found
 
 
 def _costs(run: Path) -> Costs:
@@ -375,16 +373,15 @@ def _judge_check(run: Path, config: dict[str, Any]) -> JudgeCheck | None:
     return JudgeCheck(description=describe_judge(parsed), validation=validation, current=current)
 
 
-def _paired_test(run: Path, test: TestResult | None) -> dict[str, PairedComparison]:
+def _paired_test(run: Path, test: TestResult | None, split: SplitFile | None) -> dict[str, PairedComparison]:
     """Base model and chosen adapter on the same sealed test queries, per kind, for a paired test."""
     if test is None:
         return {}
-    test = read_split(RunDir(run), "test")
     base = {r["id"]: r for r in read_records(run / layout.GENERATION_VERDICTS)}
     chosen = {r["id"]: r for r in read_records(run / layout.TEST_EVAL / layout.VERDICTS)}
     result = {}
     for kind in ("harmful", "benign"):
-        pairs = [(base[q.id]["flagged"], chosen[q.id]["flagged"]) for q in (test.queries if test else [])
+        pairs = [(base[q.id]["flagged"], chosen[q.id]["flagged"]) for q in (split.queries if split else [])
                  if q.kind == kind and base.get(q.id, {}).get("status") == "ok" and chosen.get(q.id, {}).get("status") == "ok"]
         if pairs:
             result[kind] = paired_comparison([b for b, _ in pairs], [a for _, a in pairs])

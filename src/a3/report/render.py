@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from a3.align import layout
+from a3.align.finetune.records import iteration_label
 from a3.align.measure.judge_validation import KAPPA_FLOOR
 from a3.align.metrics import Metrics
 from a3.align.records import Kind
@@ -237,7 +238,7 @@ def _iterations(data: ReportData) -> Section:
     headers = ["iteration", "learning rate", "LoRA r/α", "epochs", "general %", "examples", "train loss", "val SFR", "val FPR",
                "OOD SFR", "OOD FPR", "capability", "capability drop"]
     chosen_rows = frozenset(i for i, it in enumerate(data.iterations) if it.chosen)
-    links = _links({(i, 7 + c): drill(data, "A3", f"iteration {it.record.iteration}", split, kind)
+    links = _links({(i, 7 + c): drill(data, "A3", iteration_label(it.record.iteration), split, kind)
                     for i, it in enumerate(data.iterations) for c, (split, kind) in enumerate(SPLIT_KINDS[:4])})
     return Section("Finetuning iterations", intro, (Table(headers, rows, chosen_rows, links),))
 

@@ -8,6 +8,7 @@ records, the queries from stage 1, and each query's split from stage 2's files.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from inspect_ai.log import read_eval_log
 
 from a3.align import layout
 from a3.align.records import Query, TargetResponse, Verdict
-from a3.align.split import read_split
+from a3.align.split import SplitFile, read_split
 from a3.store import RunDir, read_records
 
 
@@ -42,7 +43,8 @@ class Transcripts:
     replies: list[Reply]
 
 
-def collect_transcripts(run: Path) -> Transcripts:
+def collect_transcripts(run: Path, splits: Mapping[str, SplitFile | None] | None = None) -> Transcripts:
+    """``splits``: stage 2's files, when the caller has read them already."""
     queries = {r["id"]: Query.model_validate(r) for r in read_records(run / layout.QUERIES)}
     subjects: list[Subject] = []
     replies: list[Reply] = []
@@ -56,7 +58,10 @@ def collect_transcripts(run: Path) -> Transcripts:
             if record["id"] in queries and record["id"] in responses:
                 replies.append(Reply(record["id"], len(subjects) - 1, TargetResponse.model_validate(responses[record["id"]]),
                                      Verdict.model_validate(record)))
-    return Transcripts(queries, _splits(run), subjects, replies)
+    if splits is None:
+        splits = {name: read_split(RunDir(run), name) for name in ("train", "validation", "ood", "test")}
+    split_of = {row.id: name for name, split in splits.items() for row in (split.queries if split else [])}
+    return Transcripts(queries, split_of, subjects, replies)
 
 
 def _order(run: Path, log: Path) -> tuple[int, str]:
@@ -66,9 +71,3 @@ def _order(run: Path, log: Path) -> tuple[int, str]:
     return rank, relative
 
 
-def _splits(run: Path) -> dict[str, str]:
-    split_of = {}
-    for name in ("train", "validation", "ood", "test"):
-        split = read_split(RunDir(run), name)
-        split_of.update({row.id: name for row in (split.queries if split else [])})
-    return split_of

@@ -1,6 +1,7 @@
 """Made-up transcripts in any number, for the browser's tests and its benchmark."""
 
 from a3.align.records import Query, TargetResponse, Verdict
+from a3.align.finetune.records import iteration_label
 from a3.report.transcripts import Reply, Subject, Transcripts
 
 SPLITS = ("train", "validation", "ood", "test")
@@ -10,7 +11,7 @@ def synthetic_transcripts(n_queries: int = 1000, n_iterations: int = 9) -> Trans
     """``n_queries`` queries over 20 hypotheses, each answered by the base model and ``n_iterations``
     A3 iterations (10,000 replies by default); about one verdict in a hundred is a judge error."""
     subjects = [Subject("base", "base model", "generation/transcripts.eval")] + [
-        Subject("A3", f"iteration {i}", f"finetune/iter-{i:02d}/eval/transcripts.eval") for i in range(1, n_iterations + 1)]
+        Subject("A3", iteration_label(i), f"finetune/iter-{i:02d}/eval/transcripts.eval") for i in range(1, n_iterations + 1)]
     queries, split_of, replies = {}, {}, []
     for q in range(n_queries):
         kind = "harmful" if q % 2 == 0 else "benign"

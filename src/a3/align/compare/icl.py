@@ -87,6 +87,19 @@ class IclSummary(BaseModel):
     stopped_early: str | None
 
 
+def trial_folder(method: str, trial: int) -> str:
+    return f"{layout.ICL}/{method}-trial{trial}"
+
+
+def trial_label(method: str, trial: int) -> str:
+    """How the report names a trial; with ``: iteration N``, one of its iterations (as the transcript logs do)."""
+    return f"{method}, trial {trial}"
+
+
+def iteration_label(method: str, trial: int, iteration: int) -> str:
+    return f"{trial_label(method, trial)}: iteration {iteration}"
+
+
 class ExamplePicks(BaseModel):
     reasoning: str
     example_ids: list[str] = Field(min_length=1)
@@ -222,7 +235,7 @@ class _IclSearch:
         self.config, self.run, self.client, self.options, self.progress = config, run, client, options, progress
         self.pool = load_pool(run)
         self.k = min(options.num_icl_examples, len(self.pool))
-        self.folder = f"{layout.ICL}/{options.selection_method}-trial{options.trial}"
+        self.folder = trial_folder(options.selection_method, options.trial)
         self.records = run.log(f"{self.folder}/iterations.jsonl", key="iteration")
         self.target = target_call_config(config.target_model)
         self.judge = Judge(client, config)
@@ -269,7 +282,7 @@ class _IclSearch:
         """The target with this iteration's examples put before every query."""
         by_id = {c.id: c for c in self.pool}
         block = demonstration_block([by_id[i] for i in example_ids])
-        name = f"{self.options.selection_method}, trial {self.options.trial}: iteration {iteration}"
+        name = iteration_label(self.options.selection_method, self.options.trial, iteration)
         return Subject(self.client, self.target, "ICL", name, prepare=lambda query: with_demonstrations(query, block))
 
     async def _sealed_test(self, chosen: int | None) -> Metrics | None:

@@ -12,6 +12,11 @@ from a3.align.measure.selection import Candidate, Selection
 from a3.align.metrics import Metrics
 
 
+def iteration_label(iteration: int) -> str:
+    """How the comparison, the report's links and the transcript logs name an A3 iteration."""
+    return f"iteration {iteration}"
+
+
 class SavedDecision(BaseModel):
     """``finetune/iter-NN/decision.json``: the plan an iteration trains, saved before training."""
 

@@ -22,7 +22,7 @@ from a3.align.finetune.agent import PROMPT, AgentContext, decide
 from a3.align.finetune.decisions import TrainingPlan, fallback_plan, first_plan
 from a3.align.finetune.general_data import GeneralDataSet, load_general_data
 from a3.align.finetune.mixture import training_budget, weighted_training_set
-from a3.align.finetune.records import ChosenTest, FinetuneSummary, IterationRecord, IterationRow, SavedDecision
+from a3.align.finetune.records import ChosenTest, FinetuneSummary, IterationRecord, IterationRow, SavedDecision, iteration_label
 from a3.align.finetune.train_job import run_job
 from a3.align.finetune.trainer import TrainJob, write_training_data
 from a3.align.measure.capability import BenchmarkScore, CapabilityScores, benchmark_fingerprint, evaluate_capability
@@ -172,7 +172,7 @@ class _Loop:
         )
         result = await asyncio.to_thread(run_job, job, folder / "job.json", self.options.num_gpus)
         served = served_model(self.config, self.base, folder / "adapter", layout.iteration_name(iteration), self.options.use_vllm)
-        metrics = await evaluate_model(self.run, Subject(self.client, served, "A3", f"iteration {iteration}"), self.judge, self.eval_sets,
+        metrics = await evaluate_model(self.run, Subject(self.client, served, "A3", iteration_label(iteration)), self.judge, self.eval_sets,
                                        f"{layout.iteration_dir(iteration)}/eval", self.progress, f"iteration {iteration}")
         capability = await self._capability(served, f"iteration {iteration}", folder / "capability")
         self.client.release(served)
@@ -252,7 +252,7 @@ class _Loop:
             served = served_model(self.config, self.base, self.run.path / chosen.adapter, layout.iteration_name(chosen.iteration),
                                   self.options.use_vllm)
             queries = load_sealed_test(self.run)
-            test = (await evaluate_model(self.run, Subject(self.client, served, "A3", f"iteration {chosen.iteration}"), self.judge,
+            test = (await evaluate_model(self.run, Subject(self.client, served, "A3", iteration_label(chosen.iteration)), self.judge,
                                          {"test": queries},
                                          layout.TEST_EVAL, self.progress, "sealed test"))["test"]
             self.client.release(served)

@@ -66,6 +66,11 @@ async def defend_dspy(config: A3Config, run: RunDir, client: LLMClient, options:
         return await _DspyDefence(config, run, client, options, progress or SilentProgress()).defend()
 
 
+def program_label(name: str) -> str:
+    """How the report and the transcript logs name a DSPy program."""
+    return f"GEPA, {name}"
+
+
 class DspyResult(BaseModel):
     """``defences/dspy/<name>/results.json``: the optimised program, measured."""
 
@@ -108,7 +113,7 @@ class _DspyDefence:
         program = await self._optimised(budget)
         saved = SavedProgram(program)
         sets = {"validation": self.validation, "ood": load_split(self.run, "ood"), "test": load_sealed_test(self.run)}
-        subject = Subject(self.client, self.task, "DSPy", f"GEPA, {self.options.folder_name}", prepare=saved.prepare, response_text=saved.response)
+        subject = Subject(self.client, self.task, "DSPy", program_label(self.options.folder_name), prepare=saved.prepare, response_text=saved.response)
         metrics = await evaluate_model(self.run, subject, self.judge, sets, f"{layout.DSPY}/{self.options.folder_name}/eval",
                                        self.progress, "DSPy program")
         responses = read_records(self.folder / "eval" / layout.RESPONSES, key="id")
