@@ -105,6 +105,24 @@ async def test_sampling_is_seeded_per_request_and_greedy_decoding_repeats(tiny_g
     backend.close()
 
 
+async def test_a_greedy_reply_does_not_depend_on_what_is_generated_beside_it(tiny_gguf, tmp_path):
+    # A random tiny model's logits are nearly flat, so the smallest numerical difference between
+    # batch compositions changes its argmax: a sensitive detector of batch-dependent arithmetic.
+    backend, client = engine_client(tiny_gguf, tmp_path)
+    prompts = [f"question {i}: " + "and so on " * i for i in range(16)]
+
+    async def one(prompt, salt):
+        config = noise(24, temperature=0.0, cache_salt=salt)  # salted: generated, not replayed from the cache
+        return (await client.generate(prompt, config=config, allow_empty=True)).text
+
+    alone = [await one(p, "alone") for p in prompts]
+    together = await asyncio.gather(*(one(p, "together") for p in prompts))
+    again = await asyncio.gather(*(one(p, "again") for p in reversed(prompts)))
+    assert max(backend.batch_sizes) > 1
+    assert list(together) == alone and list(reversed(again)) == alone
+    backend.close()
+
+
 async def test_a_call_without_max_tokens_is_bounded(tiny_gguf, tmp_path, monkeypatch):
     from a3.llm.local import engine
 

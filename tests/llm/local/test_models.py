@@ -67,18 +67,42 @@ needs_torch = pytest.mark.skipif(importlib.util.find_spec("transformers") is Non
 
 
 @needs_torch
-async def test_concurrent_requests_are_generated_in_batches(tmp_path):
+async def test_concurrent_sampled_requests_are_generated_in_batches(tmp_path):
     from a3.llm.local import TransformersBackend
     from a3.testing.tiny_model import build_tiny_model
 
     backend = TransformersBackend(build_tiny_model(tmp_path / "tiny"), max_batch=4)
     client = LLMClient(tmp_path / "run", backend_factory=lambda model, args, limit: backend, concurrency=8)
-    config = CallConfig(model="local/tiny", max_tokens=6, temperature=0.0)
+    config = CallConfig(model="local/tiny", max_tokens=6, temperature=0.7, seed=1)
     completions = await asyncio.gather(*(client.generate(f"question {i}", config=config, allow_empty=True) for i in range(8)))
     assert len(completions) == 8
     assert sum(backend.batch_sizes) == 8 and max(backend.batch_sizes) > 1
     assert all(c.usage.output_tokens <= 6 for c in completions)
     assert all(c.finish_reason in ("stop", "max_tokens") for c in completions)
+
+
+@needs_torch
+async def test_a_greedy_reply_does_not_depend_on_the_requests_beside_it(tmp_path):
+    from a3.llm.local import TransformersBackend
+    from a3.testing.tiny_model import build_tiny_model
+
+    folder = build_tiny_model(tmp_path / "tiny")
+    config = CallConfig(model="local/tiny", max_tokens=8, temperature=0.0)
+    prompts = [f"question {i} " + "word " * (i * 3) for i in range(8)]  # different lengths: padding if batched
+
+    async def replies(concurrent: bool) -> list[str]:
+        backend = TransformersBackend(folder, max_batch=8)
+        client = LLMClient(None, backend_factory=lambda model, args, limit: backend, concurrency=8)
+        if concurrent:
+            done = await asyncio.gather(*(client.generate(p, config=config, allow_empty=True) for p in prompts))
+        else:
+            done = [await client.generate(p, config=config, allow_empty=True) for p in prompts]
+        assert set(backend.batch_sizes) == {1}
+        return [c.text for c in done]
+
+    alone = await replies(concurrent=False)
+    assert await replies(concurrent=True) == alone
+    assert await replies(concurrent=True) == alone
 
 
 async def test_unknown_local_model_is_a_clear_error(tmp_path):

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from a3.llm import CallConfig, LLMClient
 from a3.llm.local import is_installed, lookup
-from tests.paths import CONFIGS
+from tests.paths import CONFIGS, ROOT
 
 pytestmark = pytest.mark.local_models
 
@@ -122,3 +122,14 @@ async def test_smollm2_ranks_answers_well_above_chance_on_the_demo_benchmark(tmp
                                        Capability(benchmarks={"general": str(demo)}), tmp_path / "logs")
     score = scores.benchmarks["general"]
     assert score.total == 100 and score.correct >= 45  # chance is 25 of 100; measured: 64
+
+
+@needs_smollm2
+async def test_a_greedy_reply_is_the_same_alone_all_at_once_and_arriving_at_random_moments():
+    # The instrument check of bench/determinism.py: 40 demo-style queries, five passes.
+    spec = importlib.util.spec_from_file_location("determinism", ROOT / "bench" / "determinism.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = await bench.measure("local/smollm2-135m", max_tokens=32, seed=1)
+    assert result["differ_from_sequential_1"] == {"sequential_1": 0, "sequential_2": 0, "concurrent_1": 0,
+                                                  "concurrent_2": 0, "staggered": 0}, result["differing_queries"]

@@ -48,6 +48,18 @@ DEFAULT_MAX_TOKENS = 1024
 # Sampled replies get none (sampling breaks loops itself, and at temperature 1 the penalty pushed
 # Qwen into multilingual word salad), nor do plain ones: a target's loops are its behaviour.
 GREEDY_STRUCTURED_REPETITION_PENALTY = 1.2
+# A greedy reply must depend on the weights and the query alone, not on what else the engine is
+# generating beside it: base and adapter are compared query by query, and engine noise would be
+# read as an effect of training. f32 arithmetic (also faster than bf16 for models this small,
+# bench/local_inference.py); no dynamic quantization of activations and an f32 KV cache, since
+# the CPU plugin's defaults for both make a sequence's numbers depend on its batch companions
+# (bench/determinism.py: 11 of 24 replies differed between one at a time and all at once with
+# either on, none with both off).
+BATCH_INVARIANT_PROPERTIES = {
+    "INFERENCE_PRECISION_HINT": "f32",
+    "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0",
+    "KV_CACHE_PRECISION": "f32",
+}
 
 
 @dataclass
@@ -123,8 +135,7 @@ class EngineBackend:
         scheduler.cache_size = self.kv_cache_gb
         scheduler.max_num_seqs = self.max_batch
         scheduler.enable_prefix_caching = True  # judge prompts share their rubric; re-asks their history
-        # f32 arithmetic: faster than bf16 for models this small on the CPUs measured (bench/local_inference.py).
-        properties = {"INFERENCE_PRECISION_HINT": "f32"}
+        properties = dict(BATCH_INVARIANT_PROPERTIES)
         self._pipeline = ov_genai.ContinuousBatchingPipeline(str(path), scheduler, "CPU", properties)
         self._tokenizer = self._pipeline.get_tokenizer()
         self._defaults = self._pipeline.get_config()

@@ -2,9 +2,10 @@
 model), batching concurrent requests.
 
 The embedded models are served by the inference engine (a3.llm.local.engine); this backend is
-for weights that exist only as a transformers folder. Requests that arrive together (LLMClient
-fans calls out concurrently) are gathered for a few milliseconds and generated as one
-left-padded batch in a worker thread, so the event loop keeps running. Replies are not
+for weights that exist only as a transformers folder. Sampled requests that arrive together
+(LLMClient fans calls out concurrently) are gathered for a few milliseconds and generated as one
+left-padded batch in a worker thread, so the event loop keeps running; greedy ones are generated
+one at a time, so that a greedy reply does not depend on what it was batched with. Replies are not
 constrained by a schema here: LLMClient validates them and re-asks with the reason, as it does
 for API models without JSON-schema support.
 """
@@ -179,9 +180,12 @@ def _until_stop(tokens: list[int], stop_ids: set[int]) -> list[int]:
 
 
 def _compatible_groups(batch: list[_Request]) -> list[list[_Request]]:
-    """Requests that can be generated together: the same sampling settings."""
+    """Requests that can be generated together: the same sampling settings. A greedy request is
+    generated alone: in a left-padded batch its numbers depend on its companions' lengths, and
+    its reply with them (a measured model must give one reply per query)."""
     groups: dict[tuple[Any, ...], list[_Request]] = {}
-    for request in batch:
+    for index, request in enumerate(batch):
         c = request.config
-        groups.setdefault((c.temperature, c.top_p, c.seed), []).append(request)
+        alone = index if not c.temperature else None
+        groups.setdefault((c.temperature, c.top_p, c.seed, alone), []).append(request)
     return list(groups.values())
