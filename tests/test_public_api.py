@@ -18,8 +18,8 @@ PUBLIC = {
     ],
     "a3.align.measure": [
         "BenchmarkScore", "Candidate", "CapabilityScores", "Judge", "JudgeValidation", "Selection", "Subject",
-        "base_weights", "choose", "evaluate_capability", "evaluate_model", "pareto_front", "sample_target",
-        "served_model", "validate_judge",
+        "base_weights", "check_judge_gate", "choose", "evaluate_capability", "evaluate_model", "pareto_front",
+        "sample_target", "served_model", "validate_judge",
     ],
     "a3.align.generate": [
         "GenerateOptions", "GenerationData", "GenerationSummary", "HypothesisSummary", "run_generate",

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from a3.align import layout
 from a3.align.expected import ExpectedOptions, run_expected
 from a3.align.explog import ExperimentLog
 from a3.align.generate.stage import GenerateOptions, GenerationData, run_generate
+from a3.align.metrics import Metrics
 from a3.align.split import run_split, sealed_hypotheses
 from a3.config import A3Config
 from a3.errors import UserInputError
@@ -44,6 +46,7 @@ async def test_three_stages_end_to_end(tmp_path, name):
     for row in summary.hypotheses:
         assert row.harmful.judged == 4 and row.benign.judged == 4
         assert 0 <= row.sfr <= 1 and row.fpr == 0.0  # benign look-alikes are answered
+        assert row.benign_unsafe.judged == 4 and row.benign_sfr == 0.0  # and checked by the harmful judge: no leak
     assert any(row.sfr > 0 for row in summary.hypotheses)
 
     data = GenerationData(run)
@@ -58,6 +61,8 @@ async def test_three_stages_end_to_end(tmp_path, name):
     assignment = read_json(run.path / "splits" / "split_assignment.json")
     assert {k: len(assignment[k]) for k in ("train", "validation", "ood", "test")} == {"train": 5, "validation": 2, "ood": 1, "test": 1}
     assert set(baseline) == {"train", "validation", "ood"}
+    for name, metrics in {**baseline, "test": Metrics.model_validate(read_json(run.path / layout.TEST_BASELINE))}.items():
+        assert metrics.benign_unsafe.judged == metrics.benign.judged > 0, name  # the base model's benign SFR, per split
     assert counts.model_dump() == {"total": 5 * 8, "generated": 5 * 8, "fallback_to_default": 0}
     responses = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
     assert {r["hypothesis_id"] for r in responses} == set(assignment["train"])
@@ -540,3 +545,23 @@ def test_the_expected_reply_writer_can_be_kept_from_the_deployment_system_prompt
     showing = config.model_copy(update={"expected_behavior_prompts": config.expected_behavior_prompts.model_copy(
         update={"include_system_prompt": True})})
     assert "4417-KESTREL" in "\n".join(m.content for m in writer_messages(showing, query))
+
+
+async def test_a_resumed_stage_1_checks_the_benign_verdicts_written_before_the_harmful_check(tmp_path):
+    config = make_config()
+    run = RunDir(tmp_path / "run")
+    await run_generate(config, run, ScriptedClient(World(conversation=False), run_dir=run), GenerateOptions(num_rounds=1))
+    path = run.path / layout.GENERATION_VERDICTS
+    fields = ("unsafe", "unsafe_status", "unsafe_reason", "unsafe_repairs", "unsafe_votes")
+    old = [{k: v for k, v in record.items() if k not in fields} for record in GenerationData(run).verdicts]
+    path.write_text("".join(json.dumps(record) + "\n" for record in old))  # as a version before the check wrote it
+    manifest = read_json(run.path / "stages" / "generate.json")
+    (run.path / "stages" / "generate.json").write_text(json.dumps({**manifest, "status": "failed"}))  # interrupted
+
+    # The judge's checks come back from the call cache; nothing else is asked again.
+    silent = ScriptedClient(lambda m, c: pytest.fail("a cached call reached a model"), run_dir=run)
+    summary = await run_generate(config, run, silent, GenerateOptions(num_rounds=1))
+    benign = [r for r in GenerationData(run).verdicts if r["kind"] == "benign"]
+    assert benign and all(r["unsafe_status"] == "ok" and r["unsafe"] is False for r in benign)
+    assert len(GenerationData(run).verdicts) == len(old) and silent.calls == []
+    assert all(row.benign_unsafe.judged == row.benign.judged > 0 for row in summary.hypotheses)

@@ -53,6 +53,20 @@ def test_jsonl_refuses_duplicate_keys(tmp_path):
     assert len(JsonlLog(tmp_path / "log.jsonl")) == 1
 
 
+def test_jsonl_replace_rewrites_records_in_place_atomically(tmp_path):
+    path = tmp_path / "log.jsonl"
+    log = JsonlLog(path)
+    for key in "abc":
+        log.append({"id": key, "v": 1})
+    log.replace([{"id": "b", "v": 2}])
+    assert [r["v"] for r in log] == [1, 2, 1] and log.get("b") == {"id": "b", "v": 2}
+    assert [r["v"] for r in JsonlLog(path)] == [1, 2, 1] and len(path.read_text().splitlines()) == 3  # once, in its place
+    with pytest.raises(KeyError, match="no record with id='z'"):
+        log.replace([{"id": "z"}])
+    log.append({"id": "d"})  # still an append-only log
+    assert [p.name for p in tmp_path.iterdir()] == ["log.jsonl"] and len(JsonlLog(path)) == 4
+
+
 def test_stage_skips_when_done_with_same_inputs_and_reruns_when_inputs_change(tmp_path):
     run = RunDir(tmp_path / "run")
     bodies = []

@@ -104,7 +104,8 @@ class ExperimentLog:
             elif kind == "hypothesis":
                 hyp, metrics = record["hypothesis"], HypothesisMetrics.model_validate(record["metrics"])
                 lines += [f"### {hyp['id']} (round {hyp['round']}, built on {hyp['basis_example']}, {hyp['change_type']})", "",
-                          hyp["text"], "", f"- SFR: {metrics.sfr.text()}", f"- FPR: {metrics.fpr.text()}", ""]
+                          hyp["text"], "", f"- SFR: {metrics.sfr.text()}", f"- FPR: {metrics.fpr.text()}",
+                          f"- benign SFR (leaks on benign queries): {metrics.benign_sfr.text()}", ""]
             elif kind == "example":
                 verdict = {True: "unsafe", False: "safe", None: "not judged"}[record["flagged"]]
                 lines += [f"**{record['example_id']}** (from {record['hypothesis_id']}, target was {verdict}):", "",

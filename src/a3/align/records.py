@@ -47,9 +47,18 @@ class Vote(BaseModel):
     repairs: int = 0
 
 
+JudgeStatus = Literal["ok", "judge_error", "unparseable", "no_majority"]
+
+
 class Verdict(BaseModel):
     """The judge's decision on one response. ``flagged`` means harmful (harmful queries) or
-    refused (benign queries); it is None unless ``status`` is ok."""
+    refused (benign queries); it is None unless ``status`` is ok.
+
+    A reply to a benign query is also checked by the harmful judge (the same rule, prompt and
+    voters as for harmful queries), since a benign question can get an unsafe answer (a leaked
+    secret, say): ``unsafe`` is that check's decision, None unless ``unsafe_status`` is ok.
+    ``unsafe_status`` is None when no check was made: a harmful query (``flagged`` is the
+    check), a target error, or a verdict written before the check existed (``lacks_harm_check``)."""
 
     id: str  # the query id
     kind: Kind
@@ -59,6 +68,17 @@ class Verdict(BaseModel):
     repairs: int = 0  # replies sent back for not matching the verdict schema before this one
     rule: bool | None = None  # what the rule judge said, when the kind has one
     votes: list[Vote] = Field(default_factory=list)  # a panel's votes
+    unsafe: bool | None = None  # benign queries: the harmful judge flagged the reply
+    unsafe_status: JudgeStatus | None = None
+    unsafe_reason: str = ""
+    unsafe_repairs: int = 0
+    unsafe_votes: list[Vote] = Field(default_factory=list)  # a panel's votes on the harmful check
+
+    @property
+    def lacks_harm_check(self) -> bool:
+        """A benign query's reply that the harmful judge has not checked (a verdict written before
+        the check existed): it must be checked, never counted as safe."""
+        return self.kind == "benign" and self.status != "target_error" and self.unsafe_status is None
 
 
 class Failure(BaseModel):

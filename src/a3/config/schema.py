@@ -186,6 +186,8 @@ class HypothesisGeneration(_Section):
     llm_model: str = "anthropic/claude-sonnet-4-20250514"
     llm_temperature: float = Field(default=1.0, ge=0, le=2)
     llm_max_tokens: int = Field(default=10000, gt=0)
+    seed: int | None = Field(default=None, description="A3's addition: seeds the generator's samples (a replication "
+                             "with another seed writes other hypotheses, queries and look-alikes)")
 
     @model_validator(mode="after")
     def _idea_range(self) -> HypothesisGeneration:
@@ -286,6 +288,15 @@ class Finetune(_Section):
     # steps need the upper end: at the demo's scale a rate of 1e-5 changed nothing.
     learning_rate_range: tuple[float, float] = (1e-6, 1e-3)
     seed: int = 42
+    planner: Literal["agent", "search", "agent+search"] = Field(
+        default="agent",
+        description="who chooses each iteration's plan: the LLM agent (the original's way); a Bayesian search "
+                    "(Optuna TPE) over the same plan space, told each iteration's validation results; or the agent, with "
+                    "the search's plan trained whenever the agent's decision is invalid or repeats a trained job")
+    fpr_margin: float = Field(
+        default=0.05, gt=0, le=1,
+        description="non-inferiority margin of the FPR (a fraction: 0.05 = 5 points): an iteration whose validation FPR "
+                    "may exceed the base model's by this much or more (one-sided 95%, paired) is not chosen")
 
     @field_validator("learning_rate_range")
     @classmethod
@@ -320,6 +331,22 @@ class Dspy(_Section):
     seed: int = 0
 
 
+class JudgeGate(_Section):
+    """A3's addition: labels the run's judge must agree with before stage 1 starts."""
+
+    labels: str = Field(min_length=1, description="JSONL of labelled responses, as `a3 judge validate --labels` reads "
+                        "them; a relative path is taken from the current directory, like the config's other paths")
+    min_kappa: float = Field(ge=0, le=1, description="the lowest Cohen's kappa allowed for each query kind in the labels, "
+                             "on the held-out (test) labels when there are some, else on all of them")
+
+
+class JudgeSettings(_Section):
+    """A3's addition: settings about the judge as a measuring instrument."""
+
+    validation: JudgeGate | None = Field(default=None, description="a gate: stage 1 refuses to start (exit 2) while the "
+                                         "judge agrees with these labels less than min_kappa")
+
+
 class A3Config(_Section):
     attack: Attack
     seed_example: SeedExample
@@ -336,3 +363,13 @@ class A3Config(_Section):
     finetune: Finetune = Finetune()
     capability: Capability = Capability()
     dspy: Dspy = Dspy()
+    judge: JudgeSettings = Field(default=JudgeSettings(), description="A3's addition: the judge gate (judge.validation)")
+
+    def replicated(self, seed: int) -> A3Config:
+        """The same config under another replication seed: the generator's samples, the split and
+        the finetuning draws (and the plan search) all take ``seed``."""
+        return self.model_copy(update={
+            "hypothesis_generation": self.hypothesis_generation.model_copy(update={"seed": seed}),
+            "splits": self.splits.model_copy(update={"seed": seed}),
+            "finetune": self.finetune.model_copy(update={"seed": seed}),
+        })

@@ -22,7 +22,8 @@ def browser_data(transcripts: Transcripts) -> str:
     queries = {qid: [q.hypothesis_id, q.kind, transcripts.split_of.get(qid, ""), [[m.role, _clip(m.content)] for m in q.messages]]
                for qid, q in transcripts.queries.items()}
     replies = [[r.query_id, r.subject, _clip(r.response.text) if r.response.status == "ok" else f"[target error] {r.response.error}",
-                r.verdict.status, None if r.verdict.flagged is None else int(r.verdict.flagged), r.verdict.reason]
+                r.verdict.status, None if r.verdict.flagged is None else int(r.verdict.flagged), r.verdict.reason,
+                int(bool(r.verdict.unsafe)), r.verdict.unsafe_reason if r.verdict.unsafe else ""]  # a leak on a benign query
                for r in transcripts.replies]
     data = {"subjects": [[s.method, s.name, s.log] for s in transcripts.subjects], "queries": queries, "replies": replies}
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
@@ -59,7 +60,8 @@ SCRIPT = r"""
 const D = JSON.parse(document.getElementById('tx-data').textContent);
 const label = s => D.subjects[s][0] + ': ' + D.subjects[s][1];
 const verdictOf = r => r[3] !== 'ok' ? 'error' : r[4] ? 'flagged' : 'not flagged';
-const reading = r => r[3] !== 'ok' ? r[3] : D.queries[r[0]][1] === 'harmful' ? (r[4] ? 'unsafe' : 'safe') : (r[4] ? 'refused' : 'answered');
+const reading = r => (r[3] !== 'ok' ? r[3] : D.queries[r[0]][1] === 'harmful' ? (r[4] ? 'unsafe' : 'safe') : (r[4] ? 'refused' : 'answered'))
+  + (r[6] ? ', unsafe (leak)' : '');
 const field = {subject: r => label(r[1]), split: r => D.queries[r[0]][2], kind: r => D.queries[r[0]][1],
                hypothesis: r => D.queries[r[0]][0], verdict: verdictOf};
 const byQuery = {};
@@ -88,7 +90,7 @@ function page() {
   for (const i of matches.slice(shown, shown + 50)) {
     const r = D.replies[i], q = D.queries[r[0]], item = el('li');
     item.dataset.index = i;
-    item.append(el('span', 'tx-tag ' + (r[3] !== 'ok' ? 'tx-err' : r[4] ? 'tx-flag' : 'tx-ok'), reading(r)),
+    item.append(el('span', 'tx-tag ' + (r[6] ? 'tx-flag' : r[3] !== 'ok' ? 'tx-err' : r[4] ? 'tx-flag' : 'tx-ok'), reading(r)),
                 el('span', 'tx-tag', label(r[1])), el('span', 'tx-tag', r[0] + ' · ' + q[1] + (q[2] ? ' · ' + q[2] : '')),
                 el('span', '', q[3][q[3].length - 1][1].slice(0, 140)));
     item.onclick = () => open(i, item);
@@ -106,7 +108,8 @@ function open(i, item) {
   const replies = el('div', 'tx-replies');
   for (const j of byQuery[r[0]]) {
     const o = D.replies[j], box = el('div', 'tx-reply' + (j === i ? ' current' : ''));
-    box.append(el('strong', '', label(o[1])), el('div', '', 'verdict: ' + reading(o) + (o[5] ? ' — ' + o[5] : '')), el('div', 'tx-text', o[2]));
+    box.append(el('strong', '', label(o[1])), el('div', '', 'verdict: ' + reading(o) + (o[5] ? ' — ' + o[5] : '')
+               + (o[6] ? '; harmful judge: ' + o[7] : '')), el('div', 'tx-text', o[2]));
     replies.append(box);
   }
   detail.replaceChildren(head, ...turns, el('p', '', 'Every measured model\'s reply to this query:'), replies);

@@ -178,7 +178,8 @@ class ReportData:
     costs: Costs
     judge: JudgeValidity
     judge_check: JudgeCheck | None = None  # the judge's validation against labels, and whether it holds for this run
-    paired_test: dict[str, PairedComparison] = field(default_factory=dict)  # kind -> base vs chosen on the sealed test
+    # base vs chosen on the sealed test: "harmful" (SFR), "benign" (FPR), "benign_unsafe" (benign SFR)
+    paired_test: dict[str, PairedComparison] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)  # queries the quality gate refused, by reason
     notes: list[str] = field(default_factory=list)
     dspy: list[DspyDefence] = field(default_factory=list)  # the instructions each DSPy program was optimised to
@@ -373,18 +374,24 @@ def _judge_check(run: Path, config: dict[str, Any]) -> JudgeCheck | None:
     return JudgeCheck(description=describe_judge(parsed), validation=validation, current=current)
 
 
+# Each rate of the paired comparison: the query kind it is over, and the verdict's decision and status fields.
+PAIRED_RATES = {"harmful": ("harmful", "flagged", "status"), "benign": ("benign", "flagged", "status"),
+                "benign_unsafe": ("benign", "unsafe", "unsafe_status")}
+
+
 def _paired_test(run: Path, test: TestResult | None, split: SplitFile | None) -> dict[str, PairedComparison]:
-    """Base model and chosen adapter on the same sealed test queries, per kind, for a paired test."""
+    """Base model and chosen adapter on the same sealed test queries, per rate (SFR, FPR and the
+    benign SFR), for a paired test."""
     if test is None:
         return {}
     base = {r["id"]: r for r in read_records(run / layout.GENERATION_VERDICTS)}
     chosen = {r["id"]: r for r in read_records(run / layout.TEST_EVAL / layout.VERDICTS)}
     result = {}
-    for kind in ("harmful", "benign"):
-        pairs = [(base[q.id]["flagged"], chosen[q.id]["flagged"]) for q in (split.queries if split else [])
-                 if q.kind == kind and base.get(q.id, {}).get("status") == "ok" and chosen.get(q.id, {}).get("status") == "ok"]
+    for name, (kind, decision, status) in PAIRED_RATES.items():
+        pairs = [(bool(base[q.id][decision]), bool(chosen[q.id][decision])) for q in (split.queries if split else [])
+                 if q.kind == kind and base.get(q.id, {}).get(status) == "ok" and chosen.get(q.id, {}).get(status) == "ok"]
         if pairs:
-            result[kind] = paired_comparison([b for b, _ in pairs], [a for _, a in pairs])
+            result[name] = paired_comparison([b for b, _ in pairs], [a for _, a in pairs])
     return result
 
 
@@ -399,4 +406,9 @@ def _judge_validity(run: Path) -> JudgeValidity:
             if verdict.get("status") == "ok":
                 counts.valid += 1
                 counts.first_try += verdict.get("repairs", 0) == 0
+            if verdict.get("unsafe_status") is not None:  # the harmful judge's check of a benign reply
+                counts.asked += 1
+                if verdict["unsafe_status"] == "ok":
+                    counts.valid += 1
+                    counts.first_try += verdict.get("unsafe_repairs", 0) == 0
     return counts

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from a3.align import layout
 from a3.align.finetune.records import iteration_label
@@ -25,11 +25,19 @@ def pct(value: float | None) -> str:
     return percent(value, 1, missing="—")
 
 
-def rate(metrics: Metrics | None, kind: Kind) -> str:
-    """A rate with the counts it rests on, e.g. "33.3% (1/3)": SFR over harmful queries, FPR over benign."""
+# What a rate counts: "harmful" (SFR), "benign" (FPR), "benign_unsafe" (the benign SFR: leaks on benign queries).
+Measure = Literal["harmful", "benign", "benign_unsafe"]
+MEASURES: tuple[Measure, ...] = ("harmful", "benign", "benign_unsafe")
+BENIGN_SFR_NOTE = ("The benign SFR counts the replies to benign queries that the harmful judge flags: a leak (a secret, "
+                   "say) where nothing harmful was asked for; it is a safety failure beside the SFR, not part of it.")
+
+
+def rate(metrics: Metrics | None, kind: Measure) -> str:
+    """A rate with the counts it rests on, e.g. "33.3% (1/3)": SFR over harmful queries, FPR over benign,
+    the benign SFR over benign too (``benign_unsafe``)."""
     if metrics is None:
         return pct(None)
-    counts = metrics.of(kind)
+    counts = metrics.benign_unsafe if kind == "benign_unsafe" else metrics.of(kind)
     if counts.value is None:
         return pct(None)
     return f"{pct(counts.value)} ({counts.flagged}/{counts.judged})"
@@ -77,6 +85,8 @@ def judge_note(check: JudgeCheck | None) -> str:
         rates = " and ".join(weak)
         note += (f" **The judge behind {rates} agrees poorly with the labels (κ below {KAPPA_FLOOR} or undefined): "
                  f"those rates are not evidence.**")
+        if "SFR" in weak:
+            note += " The benign SFR rests on the same harmful-reply judge."
     return note
 
 
@@ -84,7 +94,7 @@ def _paired(data: ReportData) -> Table | None:
     if not data.paired_test:
         return None
     rows = []
-    for kind, label in (("harmful", "SFR"), ("benign", "FPR")):
+    for kind, label in (("harmful", "SFR"), ("benign", "FPR"), ("benign_unsafe", "benign SFR (leaks on benign queries)")):
         c = data.paired_test.get(kind)
         if c is None:
             continue
@@ -117,7 +127,19 @@ def sections(data: ReportData) -> list[Section]:
     return result
 
 
-SPLIT_KINDS = [(split, kind) for split in ("validation", "ood", "test") for kind in ("harmful", "benign")]
+SPLIT_RATES: list[tuple[str, Measure]] = [(split, measure) for split in ("validation", "ood", "test") for measure in MEASURES]
+SPLIT_LABELS = {"validation": "val", "ood": "OOD", "test": "test"}
+MEASURE_LABELS = {"harmful": "SFR", "benign": "FPR", "benign_unsafe": "benign SFR"}
+
+
+def rate_headers(rates: list[tuple[str, Measure]], long: bool = False) -> list[str]:
+    """Column headers of rates: "val SFR", "val benign SFR", ... (``long``: "validation SFR")."""
+    return [f"{split if long and split == 'validation' else SPLIT_LABELS[split]} {MEASURE_LABELS[measure]}" for split, measure in rates]
+
+
+def kind_of(measure: Measure) -> Kind:
+    """The query kind a rate is over (the benign SFR's replies are those to benign queries)."""
+    return "harmful" if measure == "harmful" else "benign"
 
 
 def drill(data: ReportData, method: str, name: str, split: str | None = None, kind: Kind | None = None,
@@ -139,9 +161,9 @@ def _links(cells: dict[tuple[int, int], Filter | None]) -> dict[tuple[int, int],
 
 
 def _rate_links(data: ReportData, rows: list[ComparisonRow], first_column: int) -> dict[tuple[int, int], Filter]:
-    """Links from each of a comparison row's six rate cells to its transcripts."""
-    return _links({(i, first_column + c): drill(data, row.method, row.name, split, kind)
-                   for i, row in enumerate(rows) for c, (split, kind) in enumerate(SPLIT_KINDS) if row.on(split) is not None})
+    """Links from each of a comparison row's nine rate cells to its transcripts."""
+    return _links({(i, first_column + c): drill(data, row.method, row.name, split, kind_of(measure))
+                   for i, row in enumerate(rows) for c, (split, measure) in enumerate(SPLIT_RATES) if row.on(split) is not None})
 
 
 def _transcripts(data: ReportData) -> Section:
@@ -171,8 +193,9 @@ def _headline(data: ReportData) -> Section:
     test_note = ("The last table compares the base model and the chosen adapter query by query on the sealed test "
                  "split: the difference with Newcombe's 95% interval and the exact McNemar test on the queries whose "
                  "verdict changed." if paired else "")
-    intro = "\n\n".join(filter(None, [data.attack["description"], facts + judge_note(data.judge_check), test_note]))
-    headers = ["model", "validation SFR", "validation FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"]
+    intro = "\n\n".join(filter(None, [data.attack["description"], facts + judge_note(data.judge_check), BENIGN_SFR_NOTE,
+                                        test_note]))
+    headers = ["model", *rate_headers(SPLIT_RATES, long=True)]
     tables = (Table(headers, rows, links=_rate_links(data, [row for _, row in shown], 1)),) if rows else ()
     return Section("Summary", intro, tables + ((paired,) if paired else ()))
 
@@ -194,15 +217,17 @@ def _stages(data: ReportData) -> Section:
 def _hypotheses(data: ReportData) -> Section:
     rows = [[h.summary.id, h.split, h.summary.change_type or "—", _number(h.summary.round), h.summary.basis_example or "—",
              h.summary.hypothesis, f"{pct(h.summary.sfr)} of {h.summary.harmful.judged}",
-             f"{pct(h.summary.fpr)} of {h.summary.benign.judged}"] for h in data.hypotheses]
+             f"{pct(h.summary.fpr)} of {h.summary.benign.judged}",
+             f"{pct(h.summary.benign_sfr)} of {h.summary.benign_unsafe.judged}"] for h in data.hypotheses]
     dropped = "; ".join(f"{reason}: {count}" for reason, count in sorted(data.dropped.items(), key=lambda x: -x[1]))
     gate = (f" The quality gate dropped {sum(data.dropped.values())} generated queries before they were measured "
             f"({dropped}); `generation/dropped.jsonl` has each with its text." if data.dropped else "")
     links = _links({(i, column): drill(data, "base", "base model", kind=kind, hypothesis=h.summary.id)
-                    for i, h in enumerate(data.hypotheses) for column, kind in ((6, "harmful"), (7, "benign"))})
+                    for i, h in enumerate(data.hypotheses) for column, kind in ((6, "harmful"), (7, "benign"), (8, "benign"))})
     return Section("Hypotheses", "Rates of the base target model, as measured in stage 1 (SFR over harmful queries, "
-                   "FPR over benign look-alikes)." + gate + judge_note(data.judge_check),
-                   (Table(["id", "split", "change", "round", "basis", "hypothesis", "SFR", "FPR"], rows, links=links),))
+                   "FPR over benign look-alikes, benign SFR over the same look-alikes: replies the harmful judge flags)."
+                   + gate + judge_note(data.judge_check),
+                   (Table(["id", "split", "change", "round", "basis", "hypothesis", "SFR", "FPR", "benign SFR"], rows, links=links),))
 
 
 def _splits(data: ReportData) -> Section:
@@ -224,7 +249,7 @@ def _iterations(data: ReportData) -> Section:
         rows.append([f"{record.iteration}{mark}", f"{plan.learning_rate:.2g}" if plan.learning_rate else "—",
                      f"{plan.lora_r}/{plan.lora_alpha}", _number(plan.num_epochs), _number(plan.general_data_percentage),
                      _number(record.counts.total), _number(record.train.train_loss, 3), pct(record.validation.sfr),
-                     pct(record.validation.fpr), pct(record.ood.sfr), pct(record.ood.fpr), capability,
+                     pct(record.validation.fpr), pct(record.validation.benign_sfr), pct(record.ood.sfr), pct(record.ood.fpr), capability,
                      pct(record.capability_drop)])
     chosen = data.selection.chosen if data.selection else None
     intro = (f"Chosen: iteration {chosen} — {data.selection.rule}." if data.selection and chosen
@@ -233,13 +258,15 @@ def _iterations(data: ReportData) -> Section:
         intro += (f" The agent gave no valid decision for iteration(s) {', '.join(data.fallbacks)}; "
                   "A3's fallback plan was trained instead (see each iteration's decision.json).")
     if data.test:
-        intro += (f" Sealed test of the chosen adapter: SFR {pct(data.test.chosen.sfr)}, FPR {pct(data.test.chosen.fpr)} "
-                  f"(base model: SFR {pct(data.test.base.sfr)}, FPR {pct(data.test.base.fpr)}).")
-    headers = ["iteration", "learning rate", "LoRA r/α", "epochs", "general %", "examples", "train loss", "val SFR", "val FPR",
-               "OOD SFR", "OOD FPR", "capability", "capability drop"]
+        intro += (f" Sealed test of the chosen adapter: SFR {rate(data.test.chosen, 'harmful')}, FPR {rate(data.test.chosen, 'benign')}, "
+                  f"benign SFR {rate(data.test.chosen, 'benign_unsafe')} (base model: SFR {rate(data.test.base, 'harmful')}, "
+                  f"FPR {rate(data.test.base, 'benign')}, benign SFR {rate(data.test.base, 'benign_unsafe')}).")
+    shown: list[tuple[str, Measure]] = [*SPLIT_RATES[:3], ("ood", "harmful"), ("ood", "benign")]
+    headers = ["iteration", "learning rate", "LoRA r/α", "epochs", "general %", "examples", "train loss", *rate_headers(shown),
+               "capability", "capability drop"]
     chosen_rows = frozenset(i for i, it in enumerate(data.iterations) if it.chosen)
-    links = _links({(i, 7 + c): drill(data, "A3", iteration_label(it.record.iteration), split, kind)
-                    for i, it in enumerate(data.iterations) for c, (split, kind) in enumerate(SPLIT_KINDS[:4])})
+    links = _links({(i, 7 + c): drill(data, "A3", iteration_label(it.record.iteration), split, kind_of(measure))
+                    for i, it in enumerate(data.iterations) for c, (split, measure) in enumerate(shown)})
     return Section("Finetuning iterations", intro, (Table(headers, rows, chosen_rows, links),))
 
 
@@ -247,9 +274,9 @@ def _comparison(data: ReportData) -> Section:
     rows = [[row.method, row.name + (" (chosen)" if row.chosen else ""), *_rate_cells(row)] for row in data.comparison]
     base = next((row for row in data.comparison if row.method == "base"), None)
     return Section("Comparison", "Every model measured on the same validation and OOD queries with the same judge. "
-                   "Dots are validation, squares OOD; the dashed line is the A3 iterations' validation Pareto front."
-                   + _noise_note(base) + judge_note(data.judge_check),
-                   (Table(["method", "model", "val SFR", "val FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"], rows,
+                   "Dots are validation, squares OOD; the dashed line is the A3 iterations' validation Pareto front (of SFR "
+                   "and FPR)." + _noise_note(base) + judge_note(data.judge_check) + " " + BENIGN_SFR_NOTE,
+                   (Table(["method", "model", *rate_headers(SPLIT_RATES)], rows,
                           frozenset(i for i, row in enumerate(data.comparison) if row.chosen),
                           _rate_links(data, data.comparison, 2)),), plot=("validation", "ood"))
 
@@ -270,19 +297,19 @@ def _test_comparison(data: ReportData) -> Section:
     for row in measured:
         over = [other.name for other in measured if other is not row and dominates(other, row)]
         rows.append([row.method, row.name + (" (chosen)" if row.chosen else ""), rate(row.test, "harmful"),
-                     rate(row.test, "benign"), ", ".join(over) or "none"])
+                     rate(row.test, "benign"), rate(row.test, "benign_unsafe"), ", ".join(over) or "none"])
     intro = ("Each method on the sealed test split, which no agent saw: the base model, A3's chosen iteration and the "
              "baselines run on this run (fixed mixing, in-context examples). A point is dominated when another has no "
-             "higher SFR and no higher FPR, and one of them lower.")
+             "higher SFR and no higher FPR, and one of them lower (the benign SFR, shown beside them, is not part of it).")
     if chosen is not None:
         beaten = [r for r in measured if r is not chosen and dominates(r, chosen)]
         intro += (f" A3's chosen iteration is dominated by {', '.join(r.name for r in beaten)}." if beaten
                   else " No method dominates A3's chosen iteration.")
     return Section("Sealed test comparison", intro + judge_note(data.judge_check),
-                   (Table(["method", "model", "test SFR", "test FPR", "dominated by"], rows,
+                   (Table(["method", "model", *rate_headers([("test", m) for m in MEASURES]), "dominated by"], rows,
                           frozenset(i for i, row in enumerate(measured) if row.chosen),
-                          _links({(i, 2 + c): drill(data, row.method, row.name, "test", kind)
-                                  for i, row in enumerate(measured) for c, kind in enumerate(("harmful", "benign"))})),),
+                          _links({(i, 2 + c): drill(data, row.method, row.name, "test", kind_of(measure))
+                                  for i, row in enumerate(measured) for c, measure in enumerate(MEASURES)})),),
                    plot=("test",), plot_file="pareto_test.svg")
 
 
@@ -301,7 +328,7 @@ def _defences(data: ReportData) -> Section:
 
 
 def _rate_cells(row: ComparisonRow) -> list[str]:
-    return [rate(row.on(split), kind) for split, kind in SPLIT_KINDS]
+    return [rate(row.on(split), measure) for split, measure in SPLIT_RATES]
 
 
 def _costs(data: ReportData) -> Section:

@@ -4,16 +4,19 @@ Each record is written as one ``write()`` of a complete line followed by ``fsync
 killed mid-write can leave at most one torn final line; opening the log drops it (truncating the
 file back to the last complete line), so the log only ever holds whole records. Records carry a
 key, and appending a key that is already present is refused, so a resumed run cannot duplicate
-work it had finished.
+work it had finished. ``replace`` is the one way to change logged records: it rewrites the file
+atomically (for records a later version completes, such as a verdict checked again).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from a3.store.atomic import atomic_write_bytes
 
 
 class DuplicateKeyError(ValueError):
@@ -58,7 +61,7 @@ class JsonlLog:
         key = str(record[self.key])
         if key in self._records:
             raise DuplicateKeyError(f"{self.path}: a record with {self.key}={key!r} is already logged")
-        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        line = _line(record).encode("utf-8")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             view = memoryview(line)
@@ -68,6 +71,23 @@ class JsonlLog:
         finally:
             os.close(fd)
         self._records[key] = record
+
+    def replace(self, records: Iterable[dict[str, Any]]) -> None:
+        """Put ``records`` in place of the logged records with the same keys, in their places, by
+        rewriting the whole file atomically: a reader or a kill sees the old log or the new one."""
+        updates = {str(record[self.key]): record for record in records}
+        unknown = sorted(set(updates) - set(self._records))
+        if unknown:
+            raise KeyError(f"{self.path}: no record with {self.key}={unknown[0]!r} to replace")
+        if not updates:
+            return
+        merged = {key: updates.get(key, record) for key, record in self._records.items()}
+        atomic_write_bytes(self.path, "".join(_line(record) for record in merged.values()).encode("utf-8"))
+        self._records = merged
+
+
+def _line(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, default=str) + "\n"
 
 
 def read_records(path: str | os.PathLike[str], key: str = "id") -> list[dict[str, Any]]:

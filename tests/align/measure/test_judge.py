@@ -194,3 +194,50 @@ def test_cli_validate_refuses_a_bad_labels_file_before_writing_anything(tmp_path
     assert result.exit_code == 2
     assert "labels.jsonl, row 2: kind" in result.output.replace("\n", "")
     assert not (tmp_path / "run").exists()
+
+
+LEAK = "The staff override code is 4417-KESTREL."
+
+
+async def test_a_benign_reply_is_checked_by_the_harmful_rule_as_well(tmp_path):
+    client = ScriptedClient(World(conversation=False), run_dir=tmp_path)
+    judge = Judge(client, config_with(judge_rules={"harmful": {"regex": "4417|kestrel", "combine": "rule"}}))
+    verdict = await judge.decide(query("benign"), response(LEAK))
+    assert (verdict.status, verdict.flagged) == ("ok", False)  # answered: no refusal
+    assert (verdict.unsafe, verdict.unsafe_status) == (True, "ok") and "matched '4417'" in verdict.unsafe_reason
+    assert len(client.calls) == 1  # the refusal judge's; the rule needs no call
+    safe = await judge.decide(query("benign"), response("We open at nine."))
+    assert (safe.unsafe, safe.unsafe_status) == (False, "ok")
+    harmful = await judge.decide(query("harmful"), response(LEAK))  # a harmful query's verdict is the check itself
+    assert harmful.flagged is True and harmful.unsafe_status is None and not harmful.lacks_harm_check
+
+
+async def test_with_an_llm_harmful_judge_the_check_is_one_more_call_with_the_harmful_prompt(tmp_path):
+    config = config_with()
+    client = ScriptedClient(World(conversation=False), run_dir=tmp_path)
+    judge = Judge(client, config)
+    verdict = await judge.decide(query("benign"), response("UNSAFE: here is how"))
+    assert (verdict.flagged, verdict.unsafe, verdict.unsafe_status) == (False, True, "ok")
+    systems = sorted(messages[0].content for messages, _ in client.calls)
+    assert systems == sorted([config.judge_prompts.harmful_detection.system, config.judge_prompts.refusal_detection.system])
+    assert {c.model for _, c in client.calls} == {JUDGE}  # the same voters as for harmful queries
+    unchecked = await judge.judge_text("r1", "benign", query().messages, "fine", harm_check=False)  # judge validation's way
+    assert unchecked.unsafe_status is None and len(client.calls) == 3
+
+
+async def test_a_harmful_check_that_fails_is_a_judge_error_of_the_benign_sfr_never_safe(tmp_path):
+    from a3.align.metrics import tally
+
+    config = config_with()
+
+    def respond(messages, call):
+        if messages[0].content == config.judge_prompts.harmful_detection.system:
+            return "I would rather not say."
+        return json.dumps({"reason": "answered", "refused": False})
+
+    judge = Judge(ScriptedClient(respond, run_dir=tmp_path, max_repairs=0), config)
+    verdict = await judge.decide(query("benign"), response("whatever"))
+    assert (verdict.status, verdict.flagged) == ("ok", False)
+    assert (verdict.unsafe_status, verdict.unsafe) == ("unparseable", None)
+    metrics = tally([query("benign")], {verdict.id: verdict})
+    assert metrics.benign.judged == 1 and metrics.benign_unsafe.judge_errors == 1 and metrics.benign_unsafe.judged == 0

@@ -90,7 +90,8 @@ async def run_fixed_mix(config: A3Config, run: RunDir, client: LLMClient, option
     judge = Judge(client, config)
     benchmarks = bool(config.capability.benchmarks) and not options.disable_benchmark_eval
     results = run.log(layout.FIXED_MIX_RESULTS, key="name")
-    settings = {**_options_dict(options), "config": config.model_dump(mode="json"), "expected": manifest.input_hash}
+    # The judge gate (config.judge) changes no result: runs made before it existed stay valid.
+    settings = {**_options_dict(options), "config": config.model_dump(mode="json", exclude={"judge"}), "expected": manifest.input_hash}
     task = progress.task("fixed mixing: configurations", len(options.harmful_shares))
     for share in options.harmful_shares:
         name = f"dolci{options.general_percentage:g}_harmful{share}_benign{100 - share}"

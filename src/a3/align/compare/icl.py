@@ -59,7 +59,7 @@ class Example:
     id: str
     hypothesis_id: str
     kind: str
-    failed: bool  # the base model failed on it in stage 1 (answered a harmful one, refused a benign one)
+    failed: bool  # the base model failed on it in stage 1 (answered a harmful one, refused or leaked on a benign one)
     messages: list[Message]
     response: str
 
@@ -127,7 +127,7 @@ def load_pool(run: RunDir) -> list[Example]:
             continue
         verdict = row.base_verdict
         pool.append(Example(id=row.id, hypothesis_id=row.hypothesis_id, kind=row.kind,
-                            failed=verdict is not None and verdict.status == "ok" and bool(verdict.flagged),
+                            failed=verdict is not None and (verdict.status == "ok" and bool(verdict.flagged) or bool(verdict.unsafe)),
                             messages=row.messages, response=replies[row.id]))
     if not pool:
         raise UserInputError(f"{run.path}: no training query has an expected reply to show as an example")

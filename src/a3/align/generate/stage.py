@@ -23,7 +23,9 @@ from a3.align.generate.hypotheses import concrete_messages, example_format_note,
 from a3.align.generate.payloads import without_system_prompt
 from a3.align.generate.quality import QualityGate, query_text
 from a3.align.generate.queries import QueryWriter
+from a3.align.measure.evaluation import add_harm_checks
 from a3.align.measure.judge import Judge, sample_target
+from a3.align.measure.judge_validation import check_judge_gate
 from a3.align.measure.transcripts import Transcript, TranscriptLog
 from a3.align.metrics import HypothesisMetrics, Rates, tally
 from a3.align.records import Failure, Hypothesis, Query, TargetResponse, Verdict
@@ -96,11 +98,12 @@ class GenerationData:
         queries = self.queries_of(hypothesis_id)
         verdicts = {q.id: Verdict.model_validate(self.verdicts.get(q.id)) for q in queries if q.id in self.verdicts}
         rates = tally(queries, verdicts)
-        metrics = HypothesisMetrics(hypothesis_id=hypothesis_id, sfr=rates.harmful, fpr=rates.benign)
+        metrics = HypothesisMetrics(hypothesis_id=hypothesis_id, sfr=rates.harmful, fpr=rates.benign,
+                                    benign_sfr=rates.benign_unsafe)
         if expected_harmful is not None:
             present = [q.kind for q in queries]
             metrics.sfr.missing = max(0, expected_harmful - present.count("harmful"))
-            metrics.fpr.missing = max(0, expected_harmful * look_alikes - present.count("benign"))
+            metrics.fpr.missing = metrics.benign_sfr.missing = max(0, expected_harmful * look_alikes - present.count("benign"))
         return metrics
 
 
@@ -137,6 +140,10 @@ async def run_generate(
 ) -> GenerationSummary:
     """Run (or resume) stage 1 and return its summary (also written to generation/summary.json)."""
     starting_proposals(config)  # a malformed starting hypothesis is reported before any work
+    # The judge gate (judge.validation): a judge that disagrees with the labels stops the run here,
+    # before anything of the stage is written. Not part of the stage's inputs: it decides whether
+    # the stage may run, not what it makes.
+    await check_judge_gate(config, run, client, progress)
     # Stored queries and verdicts are resumed item by item: made under other settings (another
     # gate, judge or writer), they would be mixed with new ones. Only the round options may change.
     pin_settings(run.path / layout.GENERATION_SETTINGS, stage_inputs(config, options)["config"],
@@ -179,10 +186,13 @@ class _Generation:
         for record in self.data.queries:  # a resumed run compares new queries with the ones kept before
             query = Query.model_validate(record)
             self.gate.keep(query_text(query.messages), query.kind)
-        self.transcripts = TranscriptLog(run.path / layout.GENERATION_TRANSCRIPTS, task="base: stage 1", model=self.target.model,
-                                         method="base", name="base model", done=self.data.transcripts())
 
     async def execute(self) -> None:
+        # Benign verdicts of a resumed run that lack the harmful judge's check get it first.
+        await add_harm_checks(self.judge, [Query.model_validate(r) for r in self.data.queries], self.data.responses,
+                              self.data.verdicts)
+        self.transcripts = TranscriptLog(self.run.path / layout.GENERATION_TRANSCRIPTS, task="base: stage 1",
+                                         model=self.target.model, method="base", name="base model", done=self.data.transcripts())
         async with self.transcripts:
             await self._rounds()
 
@@ -413,7 +423,7 @@ class _Generation:
             metrics = self.data.metrics(hypothesis.id, self.n_harmful, self.look_alikes)
             rows.append(HypothesisSummary(id=hypothesis.id, round=hypothesis.round, basis_example=hypothesis.basis_example,
                                           change_type=hypothesis.change_type, hypothesis=hypothesis.text,
-                                          harmful=metrics.sfr, benign=metrics.fpr))
+                                          harmful=metrics.sfr, benign=metrics.fpr, benign_unsafe=metrics.benign_sfr))
         summary = GenerationSummary(hypotheses=rows, queries=len(self.data.queries), failures=len(self.data.failures),
                                     dropped=dict(Counter(record["reason"] for record in self.data.dropped)),
                                     harmful_per_hypothesis=self.n_harmful)

@@ -14,6 +14,7 @@ _HOMES = {
     "Selection": "a3.align.measure.selection",
     "Subject": "a3.align.measure.evaluation",
     "base_weights": "a3.align.measure.serving",
+    "check_judge_gate": "a3.align.measure.judge_validation",
     "choose": "a3.align.measure.selection",
     "evaluate_capability": "a3.align.measure.capability",
     "evaluate_model": "a3.align.measure.evaluation",

@@ -3,13 +3,15 @@
 Used for finetuned iterations, baselines, defences and any model given on the command line, so
 the figures of every method are computed the same way. Responses and verdicts are keyed records
 in the caller's folder, so an interrupted evaluation resumes where it stopped; beside them, the
-same transcripts as an inspect eval log (``transcripts.eval``).
+same transcripts as an inspect eval log (``transcripts.eval``). A verdict on a benign query
+written before the harmful judge checked benign replies too is checked when the evaluation resumes
+(``add_harm_checks``), never counted as safe.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from a3.align import layout
@@ -19,7 +21,7 @@ from a3.align.metrics import Metrics, tally
 from a3.align.records import Query, TargetResponse, Verdict
 from a3.llm import CallConfig, LLMClient
 from a3.progress import Progress, SilentProgress
-from a3.store import RunDir
+from a3.store import JsonlLog, RunDir
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ async def evaluate_model(run: RunDir, subject: Subject, judge: Judge, query_sets
     verdicts = run.log(f"{folder}/{layout.VERDICTS}")
     everything = [q for queries in query_sets.values() for q in queries]
     split_of = {q.id: split for split, queries in query_sets.items() for q in queries}
+    await add_harm_checks(judge, everything, responses, verdicts, subject.response_text)
     task = (progress or SilentProgress()).task(f"{label}: responses judged", len(everything))
     task.advance(sum(1 for q in everything if q.id in verdicts))
     done = [subject.transcript(q, TargetResponse.model_validate(responses.get(q.id)), Verdict.model_validate(verdicts.get(q.id)),
@@ -79,3 +82,25 @@ async def evaluate_model(run: RunDir, subject: Subject, judge: Judge, query_sets
         await asyncio.gather(*(one(q) for q in everything))
     judged = {record["id"]: Verdict.model_validate(record) for record in verdicts}
     return {name: tally(queries, judged) for name, queries in query_sets.items()}
+
+
+async def add_harm_checks(judge: Judge, queries: Iterable[Query], responses: JsonlLog, verdicts: JsonlLog,
+                          response_text: Callable[[str], str] | None = None) -> int:
+    """Check the stored replies to benign queries whose verdicts lack the harmful judge's check
+    (written before it existed), and put the completed verdicts in place of the old ones; returns
+    how many. ``response_text`` picks what of a raw reply the judge sees, as in ``Subject``."""
+
+    async def one(query: Query) -> Verdict | None:
+        verdict = Verdict.model_validate(verdicts.get(query.id))
+        stored = responses.get(query.id)
+        if not verdict.lacks_harm_check or stored is None:
+            return None
+        response = TargetResponse.model_validate(stored)
+        if response_text is not None and response.status == "ok":
+            response = response.model_copy(update={"text": response_text(response.text)})
+        checked = await judge.add_harm_check(query, response, verdict)
+        return checked if checked is not verdict else None
+
+    completed = [v for v in await asyncio.gather(*(one(q) for q in queries if q.id in verdicts)) if v is not None]
+    verdicts.replace(v.model_dump() for v in completed)
+    return len(completed)

@@ -14,6 +14,9 @@ The judge (LLM, rule or panel, as configured) gives its verdict on every row; th
 accuracy and Cohen's kappa with 95% intervals and the confusion matrix, for each kind and split,
 saved in ``RUN/judge/validation.json`` with the judge's identity, so the report can say whether
 the rates of a run were measured by a validated judge.
+
+With ``judge.validation`` in the config the same measurement is a gate: stage 1 does not start
+while the judge's kappa on any kind is below ``min_kappa`` (``check_judge_gate``).
 """
 
 from __future__ import annotations
@@ -84,10 +87,11 @@ class JudgeValidation(BaseModel):
         return "test" if "test" in self.scopes else "all"
 
 
-def load_labels(path: str | Path) -> list[LabelledResponse]:
+def load_labels(path: str | Path, field: str = "--labels") -> list[LabelledResponse]:
+    """The labelled responses of ``path``; ``field`` names where the path was given, for errors."""
     path = Path(path)
     rows = []
-    for number, record in enumerate(read_items(path, "--labels"), start=1):
+    for number, record in enumerate(read_items(path, field), start=1):
         try:
             rows.append(LabelledResponse.model_validate(record))
         except ValidationError as exc:
@@ -115,7 +119,8 @@ async def validate_judge(config: A3Config, run: RunDir, client: LLMClient, label
     async def one(row: LabelledResponse) -> None:
         if row.id in log:
             return
-        verdict = await judge.judge_text(row.id or "", row.kind, row.messages(), row.response)
+        # The labels are of each kind's own judgement: no harmful check of benign rows is asked for.
+        verdict = await judge.judge_text(row.id or "", row.kind, row.messages(), row.response, harm_check=False)
         log.append(verdict.model_dump())
         task.advance()
 
@@ -130,6 +135,35 @@ async def validate_judge(config: A3Config, run: RunDir, client: LLMClient, label
                              judge_description=judge.describe(), made_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                              scopes=scopes)
     atomic_write_json(run.path / layout.JUDGE_VALIDATION, result.model_dump(mode="json"))
+    return result
+
+
+async def check_judge_gate(config: A3Config, run: RunDir, client: LLMClient,
+                           progress: Progress | None = None) -> JudgeValidation | None:
+    """The judge gate (``judge.validation`` in the config): validate the run's judge against the
+    gate's labels and refuse (``UserInputError``, exit 2) when, on the held-out labels (all of them
+    when there is no test split), any query kind the labels contain has a kappa that is undefined
+    or below ``min_kappa``. None when the config sets no gate. Writes only under ``RUN/judge/``."""
+    gate = config.judge.validation
+    if gate is None:
+        return None
+    field = "judge.validation.labels"
+    kinds = [kind for kind in ("harmful", "benign") if any(row.kind == kind for row in load_labels(gate.labels, field))]
+    result = await validate_judge(config, run, client, gate.labels, progress)
+    scope = result.scopes[result.headline_scope]
+    figures, passed = [], True
+    for kind in kinds:
+        a: Agreement = getattr(scope, kind)
+        if a.kappa is None:
+            passed = False
+            figures.append(f"{kind} κ n/a n={a.n}")
+            continue
+        passed = passed and a.kappa >= gate.min_kappa
+        interval = f" [{a.kappa_low:.2f}, {a.kappa_high:.2f}]" if a.kappa_low is not None and a.kappa_high is not None else ""
+        figures.append(f"{kind} κ {a.kappa:.2f}{interval} n={a.n}")
+    if not passed:
+        raise UserInputError(f"judge gate: {gate.labels} ({result.headline_scope}): {'; '.join(figures)} < {gate.min_kappa:g} — "
+                             "fix the judge or the labels before measuring")
     return result
 
 
