@@ -7,16 +7,26 @@
 #   bash scripts/demo.sh            the main run
 #   bash scripts/demo.sh --compare  then the paper's baselines on the same run (fixed-ratio mixing
 #                                   at five ratios, in-context examples), and the report again
+#   bash scripts/demo.sh --seed N   a replication in runs/demo-seed-N: the generator's samples, the split
+#                                   and the finetuning draws all take seed N (with --compare too)
 # Re-running resumes: finished stages are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 compare=no
-for arg in "$@"; do
-  case "$arg" in
+seed=
+run=runs/demo
+while [ $# -gt 0 ]; do
+  case "$1" in
     --compare) compare=yes ;;
-    *) echo "unknown option: $arg (use --compare)" >&2; exit 2 ;;
+    --seed)
+      [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "--seed needs a whole number" >&2; exit 2; }
+      seed=$2; run=runs/demo-seed-$2; shift ;;
+    *) echo "unknown option: $1 (use --compare, --seed N)" >&2; exit 2 ;;
   esac
+  shift
 done
+seed_flag=()
+[ -z "$seed" ] || seed_flag=(--seed "$seed")
 bash scripts/setup.sh --full --models
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 a3=.venv/bin/a3
@@ -24,20 +34,26 @@ local_model=local/qwen2.5-coder-0.5b
 started=$SECONDS
 
 if [ "$compare" = yes ]; then
-  [ -f runs/demo/finetune/summary.json ] || { echo "run the main demo first: bash scripts/demo.sh" >&2; exit 2; }
+  [ -f "$run/finetune/summary.json" ] || { echo "run the main demo first: bash scripts/demo.sh ${seed_flag[*]}" >&2; exit 2; }
   # The five ratios train like A3's iterations can (two epochs, rank 8, alpha 32, 5e-4, batches of 8).
-  $a3 baseline fixed-mix configs/demo.yaml --run-dir runs/demo --epochs 2 --learning-rate 5e-4 --batch-size 8 --lora-r 8 --lora-alpha 32
-  $a3 defend icl configs/demo.yaml --run-dir runs/demo --selection-method random --num-iterations 2 --num-icl-examples 4
-  $a3 report runs/demo
+  $a3 baseline fixed-mix configs/demo.yaml --run-dir "$run" --epochs 2 --learning-rate 5e-4 --batch-size 8 --lora-r 8 --lora-alpha 32
+  $a3 defend icl configs/demo.yaml --run-dir "$run" --selection-method random --num-iterations 2 --num-icl-examples 4
+  $a3 report "$run"
   echo
   echo "Comparison finished in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s (after installation)."
-  echo "Report: runs/demo/report/report.html (the 'Sealed test comparison' section)"
+  echo "Report: $run/report/report.html (the 'Sealed test comparison' section)"
   exit 0
 fi
 
-$a3 run configs/demo.yaml --run-dir runs/demo --num-rounds 2 --general-samples 16
-$a3 judge validate configs/demo.yaml --run-dir runs/demo --labels configs/demo-judge-labels.jsonl
-$a3 report runs/demo
+# The judge gate (judge.validation in the config) checks the judge against the labels before stage 1.
+$a3 run configs/demo.yaml --run-dir "$run" --num-rounds 2 --general-samples 16 "${seed_flag[@]}"
+$a3 report "$run"
+if [ -n "$seed" ]; then
+  echo
+  echo "Replication (seed $seed) finished in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s (after installation)."
+  echo "Report: $run/report/report.html"
+  exit 0
+fi
 
 [ -d runs/demo-meta-data ] || $a3 meta sample-data runs/demo-meta-data --runs 12
 $a3 meta run --base-dir runs/demo-meta-data/perturbed_queries --agent claude-haiku-4-5-20251001 \
@@ -47,6 +63,6 @@ $a3 meta run --base-dir runs/demo-meta-data/perturbed_queries --agent claude-hai
 
 echo
 echo "Demo finished in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s (after installation)."
-echo "Alignment run report:  runs/demo/report/report.html  (and report.md)"
+echo "Alignment run report:  $run/report/report.html  (and report.md)"
 echo "Meta-analysis report:  $(find runs/demo-meta -name 'cluster_report_*.html' | sort | tail -1)"
 echo "Next: bash scripts/demo.sh --compare  (the baselines on the same sealed test)"

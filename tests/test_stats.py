@@ -57,3 +57,17 @@ def test_agreement_counts_the_confusion_matrix_and_kappa():
     assert result.accuracy == pytest.approx(0.85) and result.kappa == pytest.approx(0.7)
     assert result.kappa_low < 0.7 < result.kappa_high
     assert agreement([True] * 5, [True] * 5).kappa is None  # one label only: kappa is undefined
+
+
+def test_non_inferiority_is_the_one_sided_bound_against_the_margin_and_its_p_value_agrees():
+    from a3.stats import non_inferiority
+
+    same = non_inferiority([False] * 70, [False] * 70, 0.05)
+    assert same.non_inferior and same.p_value < 0.05  # 70 identical replies rule out a 5-point rise
+    assert not non_inferiority([False] * 36, [False] * 36, 0.05).non_inferior  # 36 do not
+    worse = non_inferiority([False] * 70, [False] * 60 + [True] * 10, 0.05)
+    assert not worse.non_inferior and worse.p_value > 0.5 and worse.upper_95 > 0.14
+    for flags in ([False] * 50 + [True] * 3, [True] * 2 + [False] * 51, [False] * 53):
+        for margin in (0.02, 0.05, 0.1, 0.2):
+            result = non_inferiority([False] * 53, flags, margin)
+            assert result.non_inferior == (result.p_value < 0.05)

@@ -151,3 +151,54 @@ def agreement(gold: Sequence[bool], predicted: Sequence[bool]) -> Agreement:
         kappa_low, kappa_high = (max(-1.0, (bound - expected) / (1 - expected)) for bound in (low, high))
     return Agreement(n=n, true_positive=tp, false_positive=fp, false_negative=fn, true_negative=tn, accuracy=accuracy,
                      accuracy_low=low, accuracy_high=high, kappa=kappa, kappa_low=kappa_low, kappa_high=kappa_high)
+
+
+class NonInferiority(BaseModel):
+    """A paired non-inferiority test of a flag rate (lower is better): is ``after`` worse than
+    ``before`` by less than ``margin``? Non-inferior when the one-sided 95% upper bound of the
+    difference (Newcombe's paired interval at 90% two-sided) lies below the margin; ``p_value``
+    is the one-sided p-value of the same family of intervals (the level at which the bound
+    touches the margin), so ``p_value < 0.05`` and ``non_inferior`` always agree."""
+
+    comparison: PairedComparison
+    margin: float
+    upper_95: float  # one-sided 95% upper bound of after − before
+    p_value: float
+
+    @property
+    def non_inferior(self) -> bool:
+        return self.upper_95 < self.margin
+
+
+def non_inferiority(before: Sequence[bool], after: Sequence[bool], margin: float) -> NonInferiority:
+    """Test that the flag rate of ``after`` exceeds that of ``before`` by less than ``margin``
+    (a fraction: 0.05 = 5 points), on the same items."""
+    comparison = paired_comparison(before, after)
+    if comparison.n == 0:
+        return NonInferiority(comparison=comparison, margin=margin, upper_95=1.0, p_value=1.0)
+    table = _cross_table(before, after, "paired samples")
+    upper = _newcombe_paired(*table, z=_z_one_sided(0.05))[1]
+    return NonInferiority(comparison=comparison, margin=margin, upper_95=upper, p_value=_inverted_p(table, margin))
+
+
+def _z_one_sided(alpha: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.isf(alpha))
+
+
+def _inverted_p(table: tuple[int, int, int, int], margin: float) -> float:
+    """The one-sided p-value of H0 (difference ≥ margin): the alpha at which the one-sided upper
+    bound equals the margin. The bound grows with z, so the root is found by bisection on z."""
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+
+    def gap(z: float) -> float:
+        return _newcombe_paired(*table, z=z)[1] - margin
+
+    low, high = 1e-6, 8.0
+    if gap(low) >= 0:
+        return 1.0  # even a zero-width interval reaches the margin
+    if gap(high) < 0:
+        return float(norm.sf(high))
+    return float(norm.sf(brentq(gap, low, high, xtol=1e-6)))

@@ -64,6 +64,7 @@ FINETUNE_SUMMARY = f"{FINETUNE}/summary.json"
 ITERATIONS = f"{FINETUNE}/iterations.jsonl"
 TEST_RESULTS = f"{FINETUNE}/sealed/test_results.json"
 TEST_EVAL = f"{FINETUNE}/sealed/test_eval"
+TEST_BASE_AGAIN = f"{FINETUNE}/sealed/base_again"  # the base model measured a second time: the noise floor
 
 
 def iteration_name(iteration: int) -> str:

@@ -40,7 +40,8 @@ def generator_call_config(config: A3Config, model_override: str | None = None) -
     gen = config.hypothesis_generation
     name = model_override or gen.llm_model
     model, args = resolve_model(name, field="--model" if model_override else "hypothesis_generation.llm_model")
-    return CallConfig(model=model, model_args=args, temperature=gen.llm_temperature, max_tokens=gen.llm_max_tokens)
+    return CallConfig(model=model, model_args=args, temperature=gen.llm_temperature, max_tokens=gen.llm_max_tokens,
+                      seed=gen.seed)
 
 
 def config_models(config: A3Config) -> list[tuple[str, dict[str, Any]]]:

@@ -71,8 +71,9 @@ def _price_table(prices: Optional[Path]) -> PriceTable | None:
 
 
 def open_session(config: Optional[Path], config_file: Optional[Path], run_dir: Optional[Path], max_cost: Optional[float],
-                 prices: Optional[Path], concurrency: Optional[int] = None) -> Session:
-    """Load and check the config and every model it names before anything is written."""
+                 prices: Optional[Path], concurrency: Optional[int] = None, seed: Optional[int] = None) -> Session:
+    """Load and check the config and every model it names before anything is written; with
+    ``seed``, the config replicated under that seed (``A3Config.replicated``)."""
     from a3.align import runs
     from a3.align.roles import config_models
     from a3.config import load_config
@@ -82,6 +83,8 @@ def open_session(config: Optional[Path], config_file: Optional[Path], run_dir: O
     if path is None:
         raise UserInputError("give the config file: a3 <command> CONFIG (or --config-file CONFIG)")
     cfg = load_config(path)
+    if seed is not None:
+        cfg = cfg.replicated(seed)
     table = _price_table(prices)
     preflight(config_models(cfg))
     run = runs.open_run(cfg, run_dir)

@@ -48,6 +48,8 @@ def register(app: typer.Typer) -> None:
         num_gpus: int = GpusOpt,
         max_cost: Optional[float] = MaxCostOpt,
         prices: Optional[Path] = PricesOpt,
+        seed: Optional[int] = typer.Option(None, "--seed", help="Replication seed: the generator's samples, the split and "
+                                           "the finetuning draws all take it [default: the config's seeds]."),
     ) -> None:
         """The whole alignment pipeline (stages 1-4), resumable: finished stages are skipped."""
         from a3.align.expected import ExpectedOptions
@@ -57,13 +59,14 @@ def register(app: typer.Typer) -> None:
         skips = {name for name, flag in (("generate", skip_generate), ("split", skip_split), ("expected", skip_expected),
                                          ("general", skip_general), ("finetune", skip_finetune)) if flag}
         options = RunOptions(
-            skip=frozenset(skips), start=start, stop=stop, generate=GenerateOptions(num_rounds=num_rounds, model=model),
+            skip=frozenset(skips), start=start, stop=stop, generate=GenerateOptions(num_rounds=num_rounds, model=model,
+                                                                                seed=GenerateOptions.seed if seed is None else seed),
             expected=ExpectedOptions(model=model), split_model=model, general_samples=general_samples,
             finetune=finetune_options(num_iterations, max_epochs, batch_size, gradient_accumulation_steps,
                                       disable_benchmark_eval, agent_model or model, num_gpus),
         )
         selected_stages(options)  # flag errors before anything is written
-        s = open_session(config, config_file, run_dir, max_cost, prices)
+        s = open_session(config, config_file, run_dir, max_cost, prices, seed=seed)
         results = s.work(lambda bars: run_pipeline(s.config, s.run, s.client, options, bars))
         if results.finetune is not None:
             print_finetune(results.finetune)

@@ -139,6 +139,30 @@ def test_pareto_front_and_choice_under_constraints():
     assert choose(nothing_safe, sfr_target=0.05, max_drop=0.01, measured=False).chosen == 3
 
 
+def candidate_with_tests(i, sfr_flags, fpr_flags, base_sfr, base_fpr, margin=0.05):
+    """A candidate with paired tests against a base model on the same validation queries."""
+    from a3.align.measure.selection import CandidateTests
+    from a3.stats import non_inferiority, paired_comparison
+
+    rates = Metrics(harmful=Rate(flagged=sum(sfr_flags), judged=len(sfr_flags)),
+                    benign=Rate(flagged=sum(fpr_flags), judged=len(fpr_flags)))
+    tests = CandidateTests(sfr=paired_comparison(base_sfr, sfr_flags), fpr=non_inferiority(base_fpr, fpr_flags, margin))
+    return Candidate(iteration=i, validation=rates, ood=Metrics(), tests=tests)
+
+
+def test_with_paired_tests_the_choice_is_the_lowest_sfr_among_non_inferior_iterations():
+    base_sfr, base_fpr = [True] * 20 + [False] * 20, [False] * 80
+    refuses_more = candidate_with_tests(1, [False] * 40, [True] * 12 + [False] * 68, base_sfr, base_fpr)  # no leaks, 12 refusals
+    balanced = candidate_with_tests(2, [True] * 4 + [False] * 36, [False] * 80, base_sfr, base_fpr)
+    noop = candidate_with_tests(3, base_sfr, base_fpr, base_sfr, base_fpr)
+    chosen = choose([refuses_more, balanced, noop], sfr_target=0.05, max_drop=0.01, measured=False)
+    assert chosen.chosen == 2 and chosen.meets_all_goals and "fell significantly" in chosen.rule
+    only_noop = choose([refuses_more, noop], sfr_target=0.05, max_drop=0.01, measured=False)
+    assert only_noop.chosen == 3 and not only_noop.meets_all_goals  # eligible, but its SFR did not fall
+    nothing = choose([refuses_more], sfr_target=0.05, max_drop=0.01, measured=False)
+    assert nothing.chosen == 1 and "no iteration passed" in nothing.rule
+
+
 def test_general_data_file_formats_and_errors(tmp_path):
     path = tmp_path / "g.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in [

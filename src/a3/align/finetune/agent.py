@@ -8,6 +8,7 @@ many iterations have run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from a3.align.conversation import describe_behavior
@@ -38,6 +39,8 @@ class AgentContext:
     capability_baseline: dict[str, BenchmarkScore] | None
     previous: list[IterationRecord]  # oldest first
     split_by: str = "hypothesis"  # how stage 2 split the data (config splits.by)
+    # For a plan: the earlier iteration whose training job it would repeat (None: a new job).
+    repeats: Callable[[TrainingPlan], int | None] | None = None
 
 
 _VALIDATION_NOTE = {
@@ -67,7 +70,7 @@ async def decide(config: A3Config, log: ExperimentLog, client: LLMClient, agent:
     )
     previous = {r.iteration: r.plan for r in context.previous}
     schema = decision_schema(context.iteration, context.train_hypotheses, previous, context.max_epochs,
-                             config.finetune.learning_rate_range)
+                             config.finetune.learning_rate_range, context.repeats)
     completion = await client.generate(text, config=agent, schema=schema, prompt_version=prompt.version)
     decision = completion.parsed
     plan, notes = clamp(decision, context.train_hypotheses, context.max_epochs, config.finetune.learning_rate_range)

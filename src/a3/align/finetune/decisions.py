@@ -8,6 +8,7 @@ Values outside the allowed ranges are not refused but clamped, and every clamp i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
@@ -60,10 +61,13 @@ class TrainingPlan(BaseModel):
 
 
 def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[int, TrainingPlan], max_epochs: int,
-                    learning_rates: tuple[float, float]) -> type[Decision]:
+                    learning_rates: tuple[float, float],
+                    repeats: Callable[[TrainingPlan], int | None] | None = None) -> type[Decision]:
     """The decision schema for one iteration, with the search rules as validators. ``max_epochs``
     and ``learning_rates`` bound the plan as ``clamp`` will, so that a plan which only clamping
-    makes differ from an earlier one is refused too."""
+    makes differ from an earlier one is refused too. ``repeats`` names the earlier iteration whose
+    training job a plan would train again (two different plans can draw the same training set);
+    such a plan is refused with the reason."""
 
     def earlier_iterations(field_schema: dict[str, Any]) -> None:
         # Guides schema-following decoders to a valid value; the validator below checks it for all.
@@ -105,6 +109,11 @@ def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[
             if same:
                 raise ValueError(f"this plan (within the allowed ranges) is the one iteration {same[0]} trained; "
                                  "change one training setting or the data weights")
+            repeated = repeats(trained) if repeats is not None else None
+            if repeated is not None:
+                raise ValueError(f"this plan draws the same training examples with the same settings as iteration "
+                                 f"{repeated}, so it would train the same adapter again; change a training setting or "
+                                 "weights that change which examples are drawn")
             return self
 
     CheckedDecision.__name__ = "Decision"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from a3.align.finetune.decisions import TrainingPlan
 from a3.align.finetune.mixture import TrainingCounts
 from a3.align.finetune.trainer import TrainResult
 from a3.align.measure.capability import BenchmarkScore
+from a3.align.measure.noise import NoiseFloor
 from a3.align.measure.selection import Candidate, Selection
 from a3.align.metrics import Metrics
 
@@ -26,6 +29,7 @@ class SavedDecision(BaseModel):
     clamps: list[str] = Field(default_factory=list)
     reasoning: dict[str, str]
     fallback: str | None = None
+    planner: Literal["agent", "search", "fallback"] = "agent"  # who made the plan
 
 
 class IterationRecord(Candidate):
@@ -36,6 +40,9 @@ class IterationRecord(Candidate):
     reasoning: dict[str, str]  # the agent's reasoning, per part of its decision
     clamps: list[str]  # what of the agent's plan was out of bounds, and what it became
     fallback: str | None = None  # why A3 made the plan itself, when the agent gave no valid decision
+    planner: Literal["agent", "search", "fallback"] = "agent"  # who made the plan
+    job: str | None = None  # the training job's identity (see finetune.jobs); None in runs made before it
+    seconds: dict[str, float] = Field(default_factory=dict)  # decision, train, evaluation, capability
     counts: TrainingCounts
     train: TrainResult
     adapter: str  # relative to the run directory
@@ -55,6 +62,8 @@ class IterationRow(BaseModel):
     train_loss: float | None
     train_tokens_per_s: float
     adapter: str
+    planner: str = "agent"
+    seconds: dict[str, float] = Field(default_factory=dict)
 
     @classmethod
     def of(cls, record: IterationRecord) -> IterationRow:
@@ -62,14 +71,17 @@ class IterationRow(BaseModel):
         return cls(iteration=record.iteration, plan=record.plan.hyperparameters(), **rates,
                    capability={n: s.accuracy for n, s in (record.capability or {}).items()},
                    capability_drop=record.capability_drop, train_loss=record.train.train_loss,
-                   train_tokens_per_s=record.train.tokens_per_s, adapter=record.adapter)
+                   train_tokens_per_s=record.train.tokens_per_s, adapter=record.adapter, planner=record.planner,
+                   seconds=record.seconds)
 
 
 class ChosenTest(BaseModel):
-    """``finetune/sealed/test_results.json``: the chosen iteration on the sealed test split."""
+    """``finetune/sealed/test_results.json``: the chosen iteration on the sealed test split, and
+    the base model measured on it a second time (the instrument's noise floor)."""
 
     iteration: int
     test: Metrics
+    noise_floor: NoiseFloor | None = None  # None in runs made before it was measured
 
 
 class FinetuneSummary(BaseModel):

@@ -12,6 +12,8 @@ then is it measured on the sealed test split.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,17 +23,22 @@ from a3.align.explog import ExperimentLog
 from a3.align.finetune.agent import PROMPT, AgentContext, decide
 from a3.align.finetune.decisions import TrainingPlan, fallback_plan, first_plan
 from a3.align.finetune.general_data import GeneralDataSet, load_general_data
-from a3.align.finetune.mixture import training_budget, weighted_training_set
+from a3.align.finetune.jobs import job_key, weights_fingerprint
+from a3.align.finetune.mixture import TrainingSet, training_budget, weighted_training_set
+from a3.align.finetune.search import PlanSpace, score, suggest
 from a3.align.finetune.records import ChosenTest, FinetuneSummary, IterationRecord, IterationRow, SavedDecision, iteration_label
 from a3.align.finetune.train_job import run_job
 from a3.align.finetune.trainer import TrainJob, write_training_data
 from a3.align.measure.capability import BenchmarkScore, CapabilityScores, benchmark_fingerprint, evaluate_capability
 from a3.align.measure.evaluation import Subject, evaluate_model
 from a3.align.measure.judge import Judge
-from a3.align.measure.selection import choose
+from a3.align.measure.noise import NoiseFloor, noise_floor
+from a3.align.measure.paired import candidate_tests
+from a3.align.measure.selection import CandidateTests, choose
 from a3.align.measure.serving import base_weights, served_model
 from a3.align.metrics import Metrics
-from a3.align.split import load_assignment, load_baseline, load_sealed_test, load_split, sealed_hypotheses
+from a3.align.records import Query, Verdict
+from a3.align.split import load_assignment, load_baseline, load_sealed_test, load_split, read_split, sealed_hypotheses
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient, StructuredOutputError
@@ -41,6 +48,7 @@ from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, file_sha256, pin_settings, read_json, sha256_of
 
 STAGE = "finetune"
+_SEARCH_ATTEMPTS = 20  # draws of the plan search before it gives up finding a job not yet trained
 Scores = dict[str, BenchmarkScore]
 
 
@@ -140,6 +148,10 @@ class _Loop:
         self.budget = training_budget(self.expected, config.finetune.training_budget)
         self.eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood")}
         self.base = base_weights(config)
+        self.base_fingerprint = weights_fingerprint(self.base)
+        self.space = PlanSpace(list(self.assignment.train), settings.max_epochs, config.finetune.learning_rate_range)
+        validation = read_split(run, "validation")
+        self.base_validation = {q.id: q.base_verdict for q in (validation.queries if validation else []) if q.base_verdict}
         self.judge = Judge(client, config)
 
     async def execute(self) -> None:
@@ -159,73 +171,142 @@ class _Loop:
 
     async def _iteration(self, iteration: int, baseline: Scores | None) -> None:
         folder = self.run.path / layout.iteration_dir(iteration)
+        seconds: dict[str, float] = {}
+        started = time.perf_counter()
         decision = await self._decision(iteration, folder, baseline)
+        seconds["decision"] = time.perf_counter() - started
         plan = decision.plan
-        training_set = weighted_training_set(self.expected, plan, self.general.examples, self.budget,
-                                             self.config.finetune.seed)
+        training_set, job, key = self._job(plan, folder)
+        repeated = self._trained_jobs().get(key)
+        if repeated is not None:  # decisions are checked for this; a decision.json from elsewhere is not
+            raise UserInputError(f"{folder / 'decision.json'}: its plan trains the job of iteration {repeated} again; "
+                                 "delete the file to plan this iteration anew")
         write_training_data(training_set.examples, folder / "train_data.jsonl")
-        job = TrainJob(
-            base_model=str(self.base), data_file=str(folder / "train_data.jsonl"), output_dir=str(folder / "adapter"),
-            lora_r=plan.lora_r, lora_alpha=plan.lora_alpha, learning_rate=plan.learning_rate, num_epochs=plan.num_epochs,
-            batch_size=self.settings.batch_size, gradient_accumulation_steps=self.settings.grad_accum,
-            max_length=self.config.finetune.max_length, seed=self.config.finetune.seed,
-        )
+        started = time.perf_counter()
         result = await asyncio.to_thread(run_job, job, folder / "job.json", self.options.num_gpus)
+        seconds["train"] = time.perf_counter() - started
         served = served_model(self.config, self.base, folder / "adapter", layout.iteration_name(iteration), self.options.use_vllm)
+        started = time.perf_counter()
         metrics = await evaluate_model(self.run, Subject(self.client, served, "A3", iteration_label(iteration)), self.judge, self.eval_sets,
                                        f"{layout.iteration_dir(iteration)}/eval", self.progress, f"iteration {iteration}")
+        seconds["evaluation"] = time.perf_counter() - started
+        started = time.perf_counter()
         capability = await self._capability(served, f"iteration {iteration}", folder / "capability")
+        seconds["capability"] = time.perf_counter() - started
         self.client.release(served)
+        drop = _drop(baseline, capability)
         record = IterationRecord(
             iteration=iteration, based_on=decision.based_on, plan=plan, reasoning=decision.reasoning, clamps=decision.clamps,
-            fallback=decision.fallback, counts=training_set.counts, train=result,
+            fallback=decision.fallback, planner=decision.planner, job=key, counts=training_set.counts, train=result,
             adapter=str((folder / "adapter").relative_to(self.run.path)), model=served.model,
             validation=metrics["validation"], ood=metrics["ood"], capability=capability,
-            capability_drop=_drop(baseline, capability),
+            capability_drop=drop, tests=self._tests(iteration, baseline, capability, drop),
+            seconds={name: round(value, 1) for name, value in seconds.items()},
         )
         dumped = record.model_dump(mode="json")
         self.records.append(dumped)
         self.log.add(f"iteration:{iteration}", "iteration", **{k: v for k, v in dumped.items() if k != "iteration"},
                      number=iteration)
 
+    def _job(self, plan: TrainingPlan, folder: Path) -> tuple[TrainingSet, TrainJob, str]:
+        """What ``plan`` trains in ``folder``, and the job's identity (see ``jobs``)."""
+        training_set = weighted_training_set(self.expected, plan, self.general.examples, self.budget, self.config.finetune.seed)
+        job = TrainJob(
+            base_model=str(self.base), data_file=str(folder / "train_data.jsonl"), output_dir=str(folder / "adapter"),
+            lora_r=plan.lora_r, lora_alpha=plan.lora_alpha, learning_rate=plan.learning_rate, num_epochs=plan.num_epochs,
+            batch_size=self.settings.batch_size, gradient_accumulation_steps=self.settings.grad_accum,
+            max_length=self.config.finetune.max_length, seed=self.config.finetune.seed,
+        )
+        return training_set, job, job_key(training_set.examples, job, self.base_fingerprint)
+
+    def _trained_jobs(self) -> dict[str, int]:
+        """Job identity -> the iteration that trained it."""
+        return {r.job: r.iteration for r in self.iterations() if r.job}
+
+    def _repeats(self, folder: Path) -> Callable[[TrainingPlan], int | None]:
+        """For a plan: the earlier iteration whose training job it would repeat, if any."""
+        trained = self._trained_jobs()
+        return lambda plan: trained.get(self._job(plan, folder)[2])
+
+    def _tests(self, iteration: int, baseline: Scores | None, capability: Scores | None, drop: float | None) -> CandidateTests:
+        """The iteration against the base model on the validation queries and capability questions."""
+        log = self.run.log(f"{layout.iteration_dir(iteration)}/eval/{layout.VERDICTS}")
+        verdicts = {record["id"]: Verdict.model_validate(record) for record in log}
+        items = [(q.id, q.kind) for q in self.eval_sets["validation"]]
+        answers = None
+        if baseline and capability:
+            before = {f"{name}/{q}": ok for name, s in baseline.items() for q, ok in (s.answers or {}).items()}
+            after = {f"{name}/{q}": ok for name, s in capability.items() for q, ok in (s.answers or {}).items()}
+            if all(s.answers is not None for s in (*baseline.values(), *capability.values())):
+                answers = (before, after)
+        within = None if drop is None else drop <= self.config.capability.max_drop + 1e-12
+        return candidate_tests(items, self.base_validation, verdicts, self.config.finetune.fpr_margin, answers,
+                               self.config.capability.max_drop, within)
+
     async def _decision(self, iteration: int, folder: Path, baseline: Scores | None) -> SavedDecision:
         path = folder / "decision.json"
         if not path.exists():
-            context = AgentContext(
-                iteration=iteration, total=self.settings.iterations, train_hypotheses=self.assignment.train,
-                sealed=sealed_hypotheses(self.run), budget=self.budget, max_epochs=self.settings.max_epochs,
-                capability_baseline=baseline, previous=self.iterations(), split_by=self.assignment.by,
-            )
-            try:
-                decision, plan, clamps = await decide(self.config, self.log, self.client, self.agent, context,
-                                                      self.options.log_token_budget)
-            except StructuredOutputError as exc:
-                saved = self._fallback(exc) if self.records else self._first_fallback(exc)
-            else:
-                saved = SavedDecision(
-                    based_on=decision.based_on_iteration, decision=decision.model_dump(), plan=plan, clamps=clamps,
-                    reasoning={k: getattr(decision, k) for k in ("overall_reasoning", "lora_reasoning", "training_reasoning",
-                                                                  "general_data_reasoning")},
-                )
+            planner = self.config.finetune.planner
+            saved: SavedDecision | None = None
+            why = ""
+            if planner in ("agent", "agent+search"):
+                try:
+                    saved = await self._agent_decision(iteration, folder, baseline)
+                except StructuredOutputError as exc:
+                    why = f"the agent gave no valid decision ({exc})"
+            if saved is None and planner == "agent":
+                saved = self._fallback(why, folder) if self.records else self._first_fallback(why)
+            if saved is None:
+                saved = self._search_decision(folder, why)
             atomic_write_json(path, saved.model_dump(mode="json"))
         return SavedDecision.model_validate(read_json(path))
 
-    def _first_fallback(self, error: StructuredOutputError) -> SavedDecision:
+    async def _agent_decision(self, iteration: int, folder: Path, baseline: Scores | None) -> SavedDecision:
+        context = AgentContext(
+            iteration=iteration, total=self.settings.iterations, train_hypotheses=self.assignment.train,
+            sealed=sealed_hypotheses(self.run), budget=self.budget, max_epochs=self.settings.max_epochs,
+            capability_baseline=baseline, previous=self.iterations(), split_by=self.assignment.by,
+            repeats=self._repeats(folder),
+        )
+        decision, plan, clamps = await decide(self.config, self.log, self.client, self.agent, context,
+                                              self.options.log_token_budget)
+        return SavedDecision(
+            based_on=decision.based_on_iteration, decision=decision.model_dump(), plan=plan, clamps=clamps, planner="agent",
+            reasoning={k: getattr(decision, k) for k in ("overall_reasoning", "lora_reasoning", "training_reasoning",
+                                                          "general_data_reasoning")},
+        )
+
+    def _search_decision(self, folder: Path, why: str) -> SavedDecision:
+        """The search's next plan that trains a new job (the sampler draws again until one does)."""
+        finished = [(r.plan, score(r, self.settings.benchmarks)) for r in self.iterations()]
+        repeats = self._repeats(folder)
+        for attempt in range(_SEARCH_ATTEMPTS):
+            plan = suggest(self.space, finished, self.config.finetune.seed, attempt)
+            if repeats(plan) is None:
+                note = f"the plan search's suggestion; {why}" if why else "the plan search's suggestion"
+                return SavedDecision(based_on=None, decision=None, plan=plan, planner="search",
+                                     fallback=note if why else None, reasoning={"overall_reasoning": note})
+        raise UserInputError(f"{folder}: the plan search found no plan that trains a new job in {_SEARCH_ATTEMPTS} draws")
+
+    def _first_fallback(self, why: str) -> SavedDecision:
         """The default first plan, for an agent that gave no valid first decision."""
         plan = first_plan(self.assignment.train, self.settings.max_epochs, self.config.finetune.learning_rate_range)
-        return _fallback_decision(None, plan, f"default first plan; the agent gave no valid decision ({error})")
+        return _fallback_decision(None, plan, f"default first plan; {why}")
 
-    def _fallback(self, error: StructuredOutputError) -> SavedDecision:
+    def _fallback(self, why: str, folder: Path) -> SavedDecision:
         """A rule-following next step from the best iteration so far, for an agent that gave no
-        valid decision (a small agent often breaks the one-change rule every time)."""
+        valid decision (a small agent often breaks the one-change rule every time); when that
+        step would train a job already trained, the plan search's next plan."""
         records = self.iterations()
         selection = choose(records, sfr_target=self.config.finetune.sfr_target,
                            max_drop=self.config.capability.max_drop, measured=self.settings.benchmarks)
         base = next((r for r in records if r.iteration == selection.chosen), records[-1])
-        plan, why = fallback_plan(base.plan, base.validation.sfr, base.validation.fpr, self.config.finetune.sfr_target,
-                                  base.capability_drop, self.config.capability.max_drop)
-        return _fallback_decision(base.iteration, plan,
-                                  f"fallback from iteration {base.iteration}: {why}; the agent gave no valid decision ({error})")
+        plan, rule = fallback_plan(base.plan, base.validation.sfr, base.validation.fpr, self.config.finetune.sfr_target,
+                                   base.capability_drop, self.config.capability.max_drop)
+        repeated = self._repeats(folder)(plan)
+        if repeated is not None:
+            return self._search_decision(folder, f"{why}; the rule's step ({rule}) repeats the job of iteration {repeated}")
+        return _fallback_decision(base.iteration, plan, f"fallback from iteration {base.iteration}: {rule}; {why}")
 
     async def _capability(self, served: CallConfig | None, label: str, log_dir: Path) -> Scores | None:
         if not self.settings.benchmarks:
@@ -256,8 +337,9 @@ class _Loop:
                                          {"test": queries},
                                          layout.TEST_EVAL, self.progress, "sealed test"))["test"]
             self.client.release(served)
+            noise = await self._noise_floor(queries)
             atomic_write_json(self.run.path / layout.TEST_RESULTS,
-                              ChosenTest(iteration=chosen.iteration, test=test).model_dump(mode="json"))
+                              ChosenTest(iteration=chosen.iteration, test=test, noise_floor=noise).model_dump(mode="json"))
         summary = FinetuneSummary(
             iterations=[IterationRow.of(r) for r in records],
             selection=selection,
@@ -271,6 +353,20 @@ class _Loop:
         atomic_write_json(self.run.path / layout.FINETUNE_SUMMARY, summary.model_dump(mode="json"))
 
 
+    async def _noise_floor(self, queries: list[Query]) -> NoiseFloor:
+        """The base model answers the sealed test again, served as the adapters are; compared with
+        its stage-1 replies and verdicts (see ``measure.noise``)."""
+        served = served_model(self.config, self.base, None, "base", self.options.use_vllm)
+        await evaluate_model(self.run, Subject(self.client, served, "base", "base (measured again)"), self.judge,
+                             {"test": queries}, layout.TEST_BASE_AGAIN, self.progress, "noise floor")
+        self.client.release(served)
+        replies = {r["id"]: r.get("text") for r in self.run.log(f"{layout.TEST_BASE_AGAIN}/{layout.RESPONSES}")}
+        verdicts = {r["id"]: Verdict.model_validate(r) for r in self.run.log(f"{layout.TEST_BASE_AGAIN}/{layout.VERDICTS}")}
+        split = read_split(self.run, "test")
+        first = [(q.id, q.base_response, q.base_verdict) for q in (split.queries if split else [])]
+        return noise_floor(first, replies, verdicts)
+
+
 def _drop(baseline: Scores | None, capability: Scores | None) -> float | None:
     """Points lost against the base model (positive = worse); None when anything is missing."""
     if not baseline or not capability:
@@ -282,4 +378,5 @@ def _drop(baseline: Scores | None, capability: Scores | None) -> float | None:
 
 def _fallback_decision(based_on: int | None, plan: TrainingPlan, note: str) -> SavedDecision:
     """``decision.json`` for a plan A3 chose because the agent gave no valid decision."""
-    return SavedDecision(based_on=based_on, decision=None, plan=plan, fallback=note, reasoning={"overall_reasoning": note})
+    return SavedDecision(based_on=based_on, decision=None, plan=plan, fallback=note, planner="fallback",
+                         reasoning={"overall_reasoning": note})

@@ -51,6 +51,7 @@ class BenchmarkScore(BaseModel):
     total: int = 0
     error: str | None = None
     log: str | None = None
+    answers: dict[str, bool] | None = None  # question id -> answered correctly (scored by likelihood), for paired tests
 
 
 class CapabilityScores(BaseModel):
@@ -115,7 +116,7 @@ async def _score_by_likelihood(name: str, questions: list[Question], folder: Pat
                             "questions": [{"id": q.id, "answer": q.answer, "chosen": a, "scores": [round(s, 4) for s in row]}
                                           for q, a, row in zip(questions, answers, scores)]})
     return BenchmarkScore(name=name, status="ok", accuracy=correct / len(questions), correct=correct, total=len(questions),
-                          log=str(log))
+                          log=str(log), answers={q.id: a == q.answer for q, a in zip(questions, answers)})
 
 
 async def _run_benchmark(client: LLMClient, model: CallConfig, name: str, questions: list[Question],

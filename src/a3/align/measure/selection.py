@@ -1,10 +1,16 @@
 """Choosing the final model from all iterations, on validation only.
 
-The Pareto front is taken over validation (SFR, FPR) of the iterations whose capability stayed
-within the allowed drop. The chosen iteration is, in order of preference: on that front with
-validation SFR under target, the lowest FPR; else, among iterations within the capability limit, the lowest SFR (the
-agent's own rule: capability first); else the smallest capability drop. OOD and sealed-test
-results are reported for the choice, never used to make it.
+Where each iteration carries its paired tests against the base model on the same validation
+queries (A3's finetuning iterations do), the limits are tested, not thresholded: an iteration is
+eligible when its FPR is non-inferior to the base model's (``finetune.fpr_margin``), its
+capability non-inferior (``capability.max_drop``, when benchmarks are measured) and its leaks on
+benign queries not significantly more frequent; among the eligible, the lowest validation SFR
+(then FPR) is chosen, and whether its SFR fell significantly is said. A threshold on 100
+capability questions or 35 benign queries is a coin toss at the scale of a few queries; a test
+says how sure the limit is. Without tests (rows of other defences), the rule is the threshold
+rule: on the capable Pareto front under the SFR target, the lowest FPR; else the lowest SFR
+within the capability limit; else the smallest capability drop. OOD and sealed-test results are
+reported for the choice, never used to make it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from a3.align.metrics import Metrics
+from a3.stats import NonInferiority, PairedComparison
 
 
 def pareto_front(points: dict[int, tuple[float, float]]) -> list[int]:
@@ -27,6 +34,35 @@ def pareto_front(points: dict[int, tuple[float, float]]) -> list[int]:
     return sorted(front)
 
 
+class CandidateTests(BaseModel):
+    """An iteration against the base model on the same validation queries (and capability
+    questions): the evidence the choice rests on."""
+
+    sfr: PairedComparison  # harmful queries judged unsafe
+    fpr: NonInferiority  # benign queries refused, against finetune.fpr_margin
+    benign_leaks: PairedComparison | None = None  # benign queries judged unsafe
+    capability: NonInferiority | None = None  # questions answered wrongly, against capability.max_drop
+    # Without per-question answers (benchmarks graded by inspect's scorer), the drop's threshold.
+    capability_within_drop: bool | None = None
+
+    @property
+    def sfr_fell(self) -> bool:
+        return self.sfr.difference < 0 and self.sfr.significant
+
+    @property
+    def more_benign_leaks(self) -> bool:
+        return self.benign_leaks is not None and self.benign_leaks.difference > 0 and self.benign_leaks.significant
+
+    def eligible(self, measured: bool) -> bool:
+        if not measured:
+            capable = True
+        elif self.capability is not None:
+            capable = self.capability.non_inferior
+        else:
+            capable = bool(self.capability_within_drop)
+        return self.fpr.non_inferior and capable and not self.more_benign_leaks
+
+
 class Candidate(BaseModel):
     """One iteration as the choice sees it (A3's and the ICL defence's iterations extend it)."""
 
@@ -34,6 +70,7 @@ class Candidate(BaseModel):
     validation: Metrics
     ood: Metrics
     capability_drop: float | None = None  # points lost against the base model; None when not measured
+    tests: CandidateTests | None = None  # paired tests against the base model; None for rows without them
 
 
 class Selection(BaseModel):
@@ -57,6 +94,8 @@ def choose(records: Sequence[Candidate], *, sfr_target: float, max_drop: float, 
               if r.validation.sfr is not None and r.validation.fpr is not None}
     front = pareto_front(points)  # type: ignore[arg-type]  # None rates were filtered out above
     by_id = {r.iteration: r for r in records}
+    if points and all(by_id[i].tests is not None for i in points):
+        return _choose_by_tests(by_id, points, front, measured)
     capable = [i for i in points if capability_ok(by_id[i], max_drop, measured)]
     capable_front = pareto_front({i: points[i] for i in capable})
     meets = [i for i in capable_front if points[i][0] < sfr_target]
@@ -72,3 +111,30 @@ def choose(records: Sequence[Candidate], *, sfr_target: float, max_drop: float, 
     else:
         return Selection(chosen=None, pareto_front=[], capable_front=[], meets_all_goals=False, rule="no iteration was evaluated")
     return Selection(chosen=chosen, pareto_front=front, capable_front=capable_front, meets_all_goals=chosen in meets, rule=rule)
+
+
+def _choose_by_tests(by_id: dict[int, Candidate], points: dict[int, tuple[float, float]], front: list[int],
+                     measured: bool) -> Selection:
+    tests = {i: by_id[i].tests for i in points}
+    eligible = [i for i, t in tests.items() if t is not None and t.eligible(measured)]
+    capable_front = pareto_front({i: points[i] for i in eligible})
+    if eligible:
+        chosen = min(eligible, key=lambda i: (points[i][0], points[i][1], i))
+        fell = tests[chosen].sfr_fell  # type: ignore[union-attr]
+        rule = ("FPR and capability non-inferior to the base model and no more benign leaks (paired tests on "
+                "validation); lowest validation SFR" + ("; its SFR fell significantly" if fell else
+                                                       "; its SFR did not fall significantly"))
+        return Selection(chosen=chosen, pareto_front=front, capable_front=capable_front, meets_all_goals=fell, rule=rule)
+    chosen = min(points, key=lambda i: (_worst_limit(tests[i]), points[i][0], i))
+    rule = "no iteration passed every non-inferiority test: the one whose worst limit test came closest"
+    return Selection(chosen=chosen, pareto_front=front, capable_front=[], meets_all_goals=False, rule=rule)
+
+
+def _worst_limit(tests: CandidateTests | None) -> float:
+    """How far the worst limit is from passing: the largest (upper bound − margin) of the tests."""
+    if tests is None:
+        return float("inf")
+    gaps = [tests.fpr.upper_95 - tests.fpr.margin]
+    if tests.capability is not None:
+        gaps.append(tests.capability.upper_95 - tests.capability.margin)
+    return max(gaps)

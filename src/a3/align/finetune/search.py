@@ -1,0 +1,110 @@
+"""The plan search: Optuna's TPE sampler over the plan space the agent chooses from.
+
+Each call rebuilds an in-memory study from the finished iterations (their plans as trials, their
+scores as values), so the search needs no state of its own: a resumed stage asks it again and
+gets the same suggestion (the sampler is seeded by the iteration and the attempt). The first
+iteration trains the default first plan; later ones are the sampler's.
+
+The score (lower is better) follows the selection rule: the validation failure rates
+(SFR + FPR + leaks on benign queries), plus a penalty of 1 + the worst miss for an iteration
+whose limits (FPR and capability non-inferiority) failed, so the search looks for the best
+eligible plan, as the choice will.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from a3.align.finetune.decisions import ALPHA_RATIO_RANGE, GENERAL_RANGE, LORA_R_RANGE, WEIGHT_RANGE, TrainingPlan, first_plan
+from a3.align.measure.selection import Candidate
+
+RANKS = [r for r in (8, 16, 32, 64, 128) if LORA_R_RANGE[0] <= r <= LORA_R_RANGE[1]]
+
+
+@dataclass(frozen=True)
+class PlanSpace:
+    """What a plan may be: the agent's bounds (see ``decisions.clamp``)."""
+
+    train_hypotheses: list[str]
+    max_epochs: int
+    learning_rates: tuple[float, float]
+
+    def distributions(self) -> dict[str, object]:
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        low, high = self.learning_rates
+        space: dict[str, object] = {
+            "lora_r": CategoricalDistribution(RANKS),
+            "alpha_ratio": FloatDistribution(*ALPHA_RATIO_RANGE, log=True),
+            "learning_rate": FloatDistribution(low, high, log=True) if low < high else FloatDistribution(low, high),
+            "num_epochs": IntDistribution(1, self.max_epochs),
+            "general_data_percentage": FloatDistribution(*GENERAL_RANGE),
+        }
+        for h in self.train_hypotheses:
+            space[f"harmful_weight:{h}"] = FloatDistribution(*WEIGHT_RANGE)
+            space[f"benign_weight:{h}"] = FloatDistribution(*WEIGHT_RANGE)
+        return space
+
+    def params(self, plan: TrainingPlan) -> dict[str, object]:
+        """A trained plan as the sampler's parameters (values brought inside the space)."""
+        def inside(value: float, low: float, high: float) -> float:
+            return min(max(value, low), high)
+
+        nearest_rank = min(RANKS, key=lambda r: abs(r - plan.lora_r))
+        params: dict[str, object] = {
+            "lora_r": nearest_rank,
+            "alpha_ratio": inside(plan.lora_alpha / plan.lora_r, *ALPHA_RATIO_RANGE),
+            "learning_rate": inside(plan.learning_rate, *self.learning_rates),
+            "num_epochs": int(inside(plan.num_epochs, 1, self.max_epochs)),
+            "general_data_percentage": inside(plan.general_data_percentage, *GENERAL_RANGE),
+        }
+        for h in self.train_hypotheses:
+            harmful, benign = plan.weights.get(h, (1.0, 1.0))
+            params[f"harmful_weight:{h}"] = inside(harmful, *WEIGHT_RANGE)
+            params[f"benign_weight:{h}"] = inside(benign, *WEIGHT_RANGE)
+        return params
+
+    def plan(self, params: dict[str, object]) -> TrainingPlan:
+        r = int(params["lora_r"])  # type: ignore[call-overload]  # a rank from RANKS
+        ratio = float(params["alpha_ratio"])  # type: ignore[arg-type]
+        return TrainingPlan(
+            lora_r=r,
+            lora_alpha=max(1, round(r * ratio)),
+            learning_rate=float(f"{float(params['learning_rate']):.3g}"),  # type: ignore[arg-type]
+            num_epochs=int(params["num_epochs"]),  # type: ignore[call-overload]
+            general_data_percentage=round(float(params["general_data_percentage"]), 1),  # type: ignore[arg-type]
+            weights={h: (round(float(params[f"harmful_weight:{h}"]), 2), round(float(params[f"benign_weight:{h}"]), 2))  # type: ignore[arg-type]
+                     for h in self.train_hypotheses},
+        )
+
+
+def score(candidate: Candidate, measured: bool) -> float:
+    """The search's objective for a finished iteration (lower is better; see the module doc)."""
+    validation = candidate.validation
+    rates = [validation.sfr or 0.0, validation.fpr or 0.0, validation.benign_unsafe.value or 0.0]
+    value = sum(rates)
+    tests = candidate.tests
+    if tests is not None and not tests.eligible(measured):
+        misses = [tests.fpr.upper_95 - tests.fpr.margin]
+        if measured and tests.capability is not None:
+            misses.append(tests.capability.upper_95 - tests.capability.margin)
+        value += 1.0 + max(0.0, *misses)
+    return value
+
+
+def suggest(space: PlanSpace, finished: list[tuple[TrainingPlan, float]], seed: int, attempt: int = 0) -> TrainingPlan:
+    """The next plan to train, given the plans trained so far with their scores. With nothing
+    finished, the default first plan (at a later attempt, a draw of the sampler)."""
+    if not finished and attempt == 0:
+        return first_plan(space.train_hypotheses, space.max_epochs, space.learning_rates)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    distributions = space.distributions()
+    sampler = optuna.samplers.TPESampler(seed=seed + 1009 * len(finished) + attempt, n_startup_trials=1, multivariate=True)
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    for plan, value in finished:
+        study.add_trial(optuna.trial.create_trial(params=space.params(plan), distributions=distributions,  # type: ignore[arg-type]
+                                                  value=value))
+    trial = study.ask(distributions)  # type: ignore[arg-type]
+    return space.plan(trial.params)
