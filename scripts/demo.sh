@@ -7,21 +7,25 @@
 #   bash scripts/demo.sh            the main run
 #   bash scripts/demo.sh --compare  then the paper's baselines on the same run (fixed-ratio mixing
 #                                   at five ratios, in-context examples), and the report again
+#   bash scripts/demo.sh --planners then stage 4's loop again on the same run with the other planners (the
+#                                   agent, the agent with the search), the same budget, and the report again
 #   bash scripts/demo.sh --seed N   a replication in runs/demo-seed-N: the generator's samples, the split
-#                                   and the finetuning draws all take seed N (with --compare too)
+#                                   and the finetuning draws all take seed N (with --compare, --planners too)
 # Re-running resumes: finished stages are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 compare=no
+planners=no
 seed=
 run=runs/demo
 while [ $# -gt 0 ]; do
   case "$1" in
     --compare) compare=yes ;;
+    --planners) planners=yes ;;
     --seed)
       [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "--seed needs a whole number" >&2; exit 2; }
       seed=$2; run=runs/demo-seed-$2; shift ;;
-    *) echo "unknown option: $1 (use --compare, --seed N)" >&2; exit 2 ;;
+    *) echo "unknown option: $1 (use --compare, --planners, --seed N)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -32,6 +36,18 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 a3=.venv/bin/a3
 local_model=local/qwen2.5-coder-0.5b
 started=$SECONDS
+
+if [ "$planners" = yes ]; then
+  [ -f "$run/finetune/summary.json" ] || { echo "run the main demo first: bash scripts/demo.sh ${seed_flag[*]}" >&2; exit 2; }
+  for planner in agent agent+search; do
+    $a3 baseline planner configs/demo.yaml --run-dir "$run" --planner "$planner"
+  done
+  $a3 report "$run"
+  echo
+  echo "Planner comparison finished in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s (after installation)."
+  echo "Report: $run/report/report.html (the 'Planners on the same budget' section)"
+  [ "$compare" = yes ] || exit 0
+fi
 
 if [ "$compare" = yes ]; then
   [ -f "$run/finetune/summary.json" ] || { echo "run the main demo first: bash scripts/demo.sh ${seed_flag[*]}" >&2; exit 2; }

@@ -26,7 +26,7 @@ PUBLIC = {
     ],
     "a3.align.compare": [
         "DspyOptions", "EvaluateOptions", "EvaluationResult", "FixedMixOptions", "FixedMixResult", "IclOptions",
-        "IclSummary", "defend_dspy", "defend_icl", "evaluate_any", "run_fixed_mix",
+        "IclSummary", "compare_planner", "defend_dspy", "defend_icl", "evaluate_any", "run_fixed_mix",
     ],
     "a3.align.finetune": ["FinetuneOptions", "FinetuneSummary", "IterationRecord", "SavedDecision", "run_finetune"],
     "a3.config": ["A3Config", "ConfigError", "config_hash", "load_config", "load_model", "read_mapping"],

@@ -195,6 +195,12 @@ async def test_the_report_says_how_far_the_judge_can_be_trusted_and_tests_the_se
     assert paired["harmful"].n == len(harmful)
     benign = [q for q in test_queries if q["kind"] == "benign"]
     assert paired["benign_unsafe"].n == len(benign) and "| benign SFR (leaks on benign queries) |" in markdown
+    # The instrument's noise floor stands beside the paired test, and each iteration's tests beside its rates.
+    # (Here stage 1's target is the scripted world and stage 4's base the tiny model: every reply differs.)
+    noise = validated.test.noise_floor
+    assert noise is not None and noise.n == len(test_queries) and noise.replies_differ == noise.n
+    assert f"gave another reply to {noise.n} of {noise.n} queries" in markdown
+    assert "| FPR non-inferior (points, one-sided 95% bound vs margin) |" in markdown
 
 
 def test_a_run_split_by_query_is_described_as_such(finished, tmp_path):

@@ -8,6 +8,7 @@ where it had them (``training_split.json``, ``expected_behaviors.json``, ``exper
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 SplitName = Literal["train", "validation", "ood"]
@@ -59,12 +60,6 @@ def expected_responses(input_hash: str) -> str:
 
 # Stage 4: the finetuning iterations and the chosen adapter's sealed test.
 FINETUNE = "finetune"
-FINETUNE_SETTINGS = f"{FINETUNE}/{SETTINGS}"
-FINETUNE_SUMMARY = f"{FINETUNE}/summary.json"
-ITERATIONS = f"{FINETUNE}/iterations.jsonl"
-TEST_RESULTS = f"{FINETUNE}/sealed/test_results.json"
-TEST_EVAL = f"{FINETUNE}/sealed/test_eval"
-TEST_BASE_AGAIN = f"{FINETUNE}/sealed/base_again"  # the base model measured a second time: the noise floor
 
 
 def iteration_name(iteration: int) -> str:
@@ -74,6 +69,61 @@ def iteration_name(iteration: int) -> str:
 def iteration_dir(iteration: int, parent: str = FINETUNE) -> str:
     """``finetune/iter-03``; an ICL trial numbers its iterations the same way under its own folder."""
     return f"{parent}/{iteration_name(iteration)}"
+
+
+@dataclass(frozen=True)
+class LoopFolder:
+    """Where one run of the finetuning loop keeps its files: stage 4's own (``finetune``), or a
+    planner comparison's (``baselines/planners/<planner>``), laid out alike."""
+
+    root: str = FINETUNE
+
+    @property
+    def settings(self) -> str:
+        return f"{self.root}/{SETTINGS}"
+
+    @property
+    def summary(self) -> str:
+        return f"{self.root}/summary.json"
+
+    @property
+    def iterations(self) -> str:
+        return f"{self.root}/iterations.jsonl"
+
+    @property
+    def test_results(self) -> str:
+        return f"{self.root}/sealed/test_results.json"
+
+    @property
+    def test_eval(self) -> str:
+        return f"{self.root}/sealed/test_eval"
+
+    @property
+    def base_again(self) -> str:
+        """The base model measured a second time on the sealed test: the instrument's noise floor."""
+        return f"{self.root}/sealed/base_again"
+
+    def iteration_dir(self, iteration: int) -> str:
+        return iteration_dir(iteration, self.root)
+
+    def served_name(self, iteration: int) -> str:
+        """The name an iteration's adapter is served under (``local/<name>``)."""
+        prefix = "" if self.root == FINETUNE else self.root.rsplit("/", 1)[-1].replace("+", "-") + "-"
+        return prefix + iteration_name(iteration)
+
+
+STAGE4 = LoopFolder()
+FINETUNE_SETTINGS = STAGE4.settings
+FINETUNE_SUMMARY = STAGE4.summary
+ITERATIONS = STAGE4.iterations
+TEST_RESULTS = STAGE4.test_results
+TEST_EVAL = STAGE4.test_eval
+TEST_BASE_AGAIN = STAGE4.base_again
+PLANNERS = "baselines/planners"  # one LoopFolder per planner compared with stage 4's
+
+
+def planner_folder(planner: str) -> LoopFolder:
+    return LoopFolder(f"{PLANNERS}/{planner}")
 
 
 # The judge checked against labels (`a3 judge validate`).

@@ -9,7 +9,8 @@ from a3.align import layout
 from a3.align.roles import target_call_config
 from a3.config import A3Config
 from a3.llm import LLMClient, PriceTable
-from a3.store import RunDir, atomic_write_json
+from a3.errors import UserInputError
+from a3.store import RunDir, atomic_write_json, read_json
 
 
 def default_run_dir(config: A3Config) -> Path:
@@ -24,6 +25,19 @@ def open_run(config: A3Config, run_dir: str | Path | None = None) -> RunDir:
     run = RunDir(run_dir or default_run_dir(config))
     atomic_write_json(run.path / layout.CONFIG, config.model_dump(mode="json"))
     return run
+
+
+def replication_seed(config: A3Config, run_dir: str | Path | None, asked: int | None) -> int | None:
+    """The replication seed a command on ``run_dir`` runs under: the one asked for, else the one
+    the run was made with (``a3 run --seed``), so that later commands on a replicated run (the
+    baselines, a resumed stage) keep its seed without being told. Asking for another is refused."""
+    recorded_path = Path(run_dir or default_run_dir(config)) / layout.CONFIG
+    recorded = None
+    if recorded_path.is_file():
+        recorded = read_json(recorded_path).get("replication_seed")
+    if asked is not None and recorded is not None and asked != recorded:
+        raise UserInputError(f"{recorded_path}: this run was made with --seed {recorded}, not {asked}; use another --run-dir")
+    return asked if asked is not None else recorded
 
 
 def client_for(config: A3Config, run: RunDir, *, max_cost: float | None = None, prices: PriceTable | None = None,

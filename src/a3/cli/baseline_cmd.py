@@ -1,4 +1,5 @@
-"""``a3 baseline fixed-mix``: the paper's fixed-ratio SFT mixing baseline."""
+"""``a3 baseline fixed-mix``: the paper's fixed-ratio SFT mixing baseline; ``a3 baseline planner``:
+stage 4 under another planner."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rich.table import Table
 
 from a3.cli.common import ConfigArg, ConfigFileOpt, MaxCostOpt, PricesOpt, RunDirOpt, console, open_session, pct
 from a3.cli.errors import reports_errors
-from a3.cli.stages_cmd import NoBenchOpt
+from a3.cli.stages_cmd import AgentOpt, NoBenchOpt, NumIterationsOpt, finetune_options, print_finetune
 
 baseline_app = typer.Typer(help="Baselines to compare A3 with.", no_args_is_help=True)
 
@@ -48,3 +49,26 @@ def fixed_mix(
     for row in results:
         table.add_row(row.name, *(pct(value) for m in (row.validation, row.ood, row.test) for value in (m.sfr, m.fpr)))
     console.print(table)
+
+
+@baseline_app.command("planner")
+@reports_errors
+def planner(
+    config: Optional[Path] = ConfigArg,
+    config_file: Optional[Path] = ConfigFileOpt,
+    run_dir: Optional[Path] = RunDirOpt,
+    planner_name: str = typer.Option(..., "--planner", help="agent, search or agent+search (not the one stage 4 uses)."),
+    num_iterations: Optional[int] = NumIterationsOpt,
+    disable_benchmark_eval: bool = NoBenchOpt,
+    agent_model: Optional[str] = AgentOpt,
+    max_cost: Optional[float] = MaxCostOpt,
+    prices: Optional[Path] = PricesOpt,
+) -> None:
+    """Stage 4's loop again with another planner, on the same data and budget: does an LLM agent plan better than a search?"""
+    from a3.align.compare.planners import compare_planner
+
+    s = open_session(config, config_file, run_dir, max_cost, prices)
+    options = finetune_options(num_iterations, None, None, None, disable_benchmark_eval, agent_model, 1)
+    summary = s.work(lambda bars: compare_planner(s.config, s.run, s.client, planner_name, options, bars))
+    console.print(f"[bold]planner: {planner_name}[/]")
+    print_finetune(summary)

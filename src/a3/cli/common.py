@@ -83,6 +83,7 @@ def open_session(config: Optional[Path], config_file: Optional[Path], run_dir: O
     if path is None:
         raise UserInputError("give the config file: a3 <command> CONFIG (or --config-file CONFIG)")
     cfg = load_config(path)
+    seed = runs.replication_seed(cfg, run_dir, seed)
     if seed is not None:
         cfg = cfg.replicated(seed)
     table = _price_table(prices)

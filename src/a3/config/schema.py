@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -270,6 +270,9 @@ class Splits(_Section):
         return self
 
 
+Planner = Literal["agent", "search", "agent+search"]  # who chooses each finetuning iteration's plan
+
+
 class Finetune(_Section):
     """A3's addition: stage 4 settings (the original's step-4 flags; flags override them)."""
 
@@ -288,7 +291,7 @@ class Finetune(_Section):
     # steps need the upper end: at the demo's scale a rate of 1e-5 changed nothing.
     learning_rate_range: tuple[float, float] = (1e-6, 1e-3)
     seed: int = 42
-    planner: Literal["agent", "search", "agent+search"] = Field(
+    planner: Planner = Field(
         default="agent",
         description="who chooses each iteration's plan: the LLM agent (the original's way); a Bayesian search "
                     "(Optuna TPE) over the same plan space, told each iteration's validation results; or the agent, with "
@@ -365,11 +368,22 @@ class A3Config(_Section):
     dspy: Dspy = Dspy()
     judge: JudgeSettings = Field(default=JudgeSettings(), description="A3's addition: the judge gate (judge.validation)")
 
+    replication_seed: int | None = Field(
+        default=None, description="A3's addition (`a3 run --seed`): when set, the generator's samples, the split and the "
+                                  "finetuning draws (and the plan search) all take this seed instead of their own")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replicate(cls, data: Any) -> Any:
+        seed = data.get("replication_seed") if isinstance(data, dict) else None
+        if seed is None:
+            return data
+        replicated = dict(data)
+        for section in ("hypothesis_generation", "splits", "finetune"):
+            given = replicated.get(section) or {}
+            replicated[section] = {**(given.model_dump() if isinstance(given, BaseModel) else given), "seed": seed}
+        return replicated
+
     def replicated(self, seed: int) -> A3Config:
-        """The same config under another replication seed: the generator's samples, the split and
-        the finetuning draws (and the plan search) all take ``seed``."""
-        return self.model_copy(update={
-            "hypothesis_generation": self.hypothesis_generation.model_copy(update={"seed": seed}),
-            "splits": self.splits.model_copy(update={"seed": seed}),
-            "finetune": self.finetune.model_copy(update={"seed": seed}),
-        })
+        """The same config under the replication seed ``seed`` (see ``replication_seed``)."""
+        return type(self).model_validate({**self.model_dump(mode="json"), "replication_seed": seed})

@@ -22,7 +22,9 @@ from a3.align.compare.fixed_mix import FixedMixResult
 from a3.align.compare.icl import IclSummary, iteration_label as icl_iteration_label, trial_folder, trial_label
 from a3.align.finetune.records import ChosenTest, FinetuneSummary, IterationRecord, iteration_label
 from a3.align.generate.stage import GenerationSummary, HypothesisSummary
+from a3.align.compare.planners import planner_method
 from a3.align.measure.judge_validation import JudgeValidation, load_validation
+from a3.align.measure.noise import NoiseFloor
 from a3.align.measure.selection import Selection
 from a3.align.metrics import Metrics
 from a3.align.split import SplitAssignment, SplitFile, load_assignment, load_baseline, read_split
@@ -134,12 +136,28 @@ class ComparisonRow:
 
 
 @dataclass(frozen=True)
+class PlannerResult:
+    """One planner's loop on the run: stage 4's own, or a comparison's (``a3 baseline planner``)."""
+
+    planner: str
+    method: str  # how its models are named
+    iterations: list[IterationRecord]
+    summary: FinetuneSummary
+    paired_test: dict[str, PairedComparison]  # its chosen adapter against the base model on the sealed test
+
+    @property
+    def seconds(self) -> float:
+        return sum(sum(r.seconds.values()) for r in self.iterations)
+
+
+@dataclass(frozen=True)
 class TestResult:
     """The chosen iteration and the base model on the sealed test split."""
 
     iteration: int
     chosen: Metrics
     base: Metrics
+    noise_floor: NoiseFloor | None = None  # the base model measured a second time on the same queries
 
 
 @dataclass(frozen=True)
@@ -185,6 +203,7 @@ class ReportData:
     dspy: list[DspyDefence] = field(default_factory=list)  # the instructions each DSPy program was optimised to
     icl: list[IclDefence] = field(default_factory=list)  # the examples of each ICL trial's chosen iteration
     transcripts: Transcripts = field(default_factory=lambda: Transcripts({}, {}, [], []))  # every judged reply
+    planners: list[PlannerResult] = field(default_factory=list)  # stage 4's planner first, then the ones compared with it
 
 
 def collect(run_dir: str | Path) -> ReportData:
@@ -220,7 +239,8 @@ def _collect(run: Path) -> ReportData:
     splits = {name: read_split(run_dir, name) for name in SPLITS}
     icl_summaries = [IclSummary.model_validate(read_json(p)) for p in sorted((run / layout.ICL).glob(f"*/{layout.ICL_SUMMARY}"))]
     dspy_results = {p: DspyResult.model_validate(read_json(p)) for p in sorted((run / layout.DSPY).glob(f"*/{layout.DSPY_RESULTS}"))}
-    comparison = _comparison(run, iterations, selection, test, icl_summaries, list(dspy_results.values()))
+    planners = _planners(run, config, iterations, summary, splits["test"])
+    comparison = _comparison(run, iterations, selection, test, icl_summaries, list(dspy_results.values()), planners[1:])
     models = _models(config, manifests)
     generation = _model(GenerationSummary, run / layout.GENERATION_SUMMARY)
     return ReportData(
@@ -249,9 +269,10 @@ def _collect(run: Path) -> ReportData:
         costs=_costs(run),
         judge=_judge_validity(run),
         judge_check=_judge_check(run, config),
-        paired_test=_paired_test(run, test, splits["test"]),
+        paired_test=planners[0].paired_test if planners else {},
         dropped=generation.dropped if generation else {},
         transcripts=collect_transcripts(run, splits),
+        planners=planners,
     )
 
 
@@ -297,11 +318,11 @@ def _test_results(run: Path) -> TestResult | None:
     if chosen is None:
         return None
     base = _model(Metrics, run / layout.TEST_BASELINE) or Metrics()
-    return TestResult(chosen.iteration, chosen.test, base)
+    return TestResult(chosen.iteration, chosen.test, base, chosen.noise_floor)
 
 
 def _comparison(run: Path, iterations: list[IterationRecord], selection: Selection | None, test: TestResult | None,
-                icl: list[IclSummary], dspy: list[DspyResult]) -> list[ComparisonRow]:
+                icl: list[IclSummary], dspy: list[DspyResult], planners: list[PlannerResult]) -> list[ComparisonRow]:
     """Every measured model, each with its validation and OOD rates (and test where measured)."""
     rows: list[ComparisonRow] = []
     if (run / layout.BASELINE).exists():
@@ -312,6 +333,11 @@ def _comparison(run: Path, iterations: list[IterationRecord], selection: Selecti
         chosen = selection is not None and record.iteration == selection.chosen
         rows.append(ComparisonRow("A3", iteration_label(record.iteration), record.validation, record.ood,
                                   test.chosen if test and chosen else None, chosen))
+    for planner in planners:  # each compared planner's chosen iteration
+        chosen_record = next((r for r in planner.iterations if r.iteration == planner.summary.selection.chosen), None)
+        if chosen_record is not None:
+            rows.append(ComparisonRow(planner.method, iteration_label(chosen_record.iteration), chosen_record.validation,
+                                      chosen_record.ood, planner.summary.chosen_test))
     for raw in read_records(run / layout.FIXED_MIX_RESULTS, key="name"):
         mix = FixedMixResult.model_validate(raw)
         rows.append(ComparisonRow("fixed mixing", mix.name, mix.validation, mix.ood, mix.test))
@@ -379,13 +405,28 @@ PAIRED_RATES = {"harmful": ("harmful", "flagged", "status"), "benign": ("benign"
                 "benign_unsafe": ("benign", "unsafe", "unsafe_status")}
 
 
-def _paired_test(run: Path, test: TestResult | None, split: SplitFile | None) -> dict[str, PairedComparison]:
-    """Base model and chosen adapter on the same sealed test queries, per rate (SFR, FPR and the
-    benign SFR), for a paired test."""
-    if test is None:
+def _planners(run: Path, config: dict[str, Any], iterations: list[IterationRecord], summary: FinetuneSummary | None,
+              split: SplitFile | None) -> list[PlannerResult]:
+    """Stage 4's loop (first, when it has run) and every planner compared with it."""
+    own = (config.get("finetune") or {}).get("planner", "agent")
+    results = []
+    if summary is not None:
+        results.append(PlannerResult(own, "A3", iterations, summary, _paired_test(run, layout.STAGE4, split)))
+    for path in sorted((run / layout.PLANNERS).glob("*/summary.json")):
+        where = layout.planner_folder(path.parent.name)
+        records = [IterationRecord.model_validate(r) for r in read_records(run / where.iterations, key="iteration")]
+        results.append(PlannerResult(path.parent.name, planner_method(path.parent.name), records,
+                                     FinetuneSummary.model_validate(read_json(path)), _paired_test(run, where, split)))
+    return results
+
+
+def _paired_test(run: Path, where: layout.LoopFolder, split: SplitFile | None) -> dict[str, PairedComparison]:
+    """Base model and a loop's chosen adapter on the same sealed test queries, per rate (SFR, FPR
+    and the benign SFR), for a paired test."""
+    if not (run / where.test_results).exists():
         return {}
     base = {r["id"]: r for r in read_records(run / layout.GENERATION_VERDICTS)}
-    chosen = {r["id"]: r for r in read_records(run / layout.TEST_EVAL / layout.VERDICTS)}
+    chosen = {r["id"]: r for r in read_records(run / where.test_eval / layout.VERDICTS)}
     result = {}
     for name, (kind, decision, status) in PAIRED_RATES.items():
         pairs = [(bool(base[q.id][decision]), bool(chosen[q.id][decision])) for q in (split.queries if split else [])

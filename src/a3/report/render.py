@@ -10,6 +10,7 @@ from typing import Any, Literal
 from a3.align import layout
 from a3.align.finetune.records import iteration_label
 from a3.align.measure.judge_validation import KAPPA_FLOOR
+from a3.align.measure.noise import NoiseFloor
 from a3.align.metrics import Metrics
 from a3.align.records import Kind
 from a3.formatting import percent
@@ -105,6 +106,44 @@ def _paired(data: ReportData) -> Table | None:
     return Table(["rate", "base model", "chosen adapter", "difference [95% CI]", "changed: fixed / broken", "exact McNemar p", "reading"], rows)
 
 
+def noise_note(noise: NoiseFloor | None) -> str:
+    """One sentence on the instrument's own noise: the base model measured twice on the sealed test."""
+    if noise is None or noise.n == 0:
+        return " The instrument's noise floor was not measured in this run."
+    verdicts = f"{noise.verdicts_differ} verdict{'s' if noise.verdicts_differ != 1 else ''}"
+    if noise.deterministic:
+        return (f" Noise floor: the base model measured a second time on the sealed test gave the same reply to all "
+                f"{noise.n} queries, so every change above is the weights', not the instrument's.")
+    return (f" **Noise floor: the base model measured a second time on the sealed test gave another reply to "
+            f"{noise.replies_differ} of {noise.n} queries ({verdicts} changed)**: differences of that size are the "
+            "instrument's, not the weights'.")
+
+
+def _evidence(data: ReportData) -> Table | None:
+    """Each iteration's paired tests against the base model on validation: what the choice rests on."""
+    rows = []
+    for it in data.iterations:
+        tests = it.record.tests
+        if tests is None:
+            continue
+        sfr, fpr, leaks, capability = tests.sfr, tests.fpr, tests.benign_leaks, tests.capability
+        rows.append([
+            f"{it.record.iteration}{' (chosen)' if it.chosen else ''}",
+            f"{100 * sfr.difference:+.1f} [{100 * sfr.low:+.1f}, {100 * sfr.high:+.1f}], {sfr.only_before} fixed / "
+            f"{sfr.only_after} broken, p {sfr.p_value:.2g}",
+            f"{100 * fpr.comparison.difference:+.1f}, bound {100 * fpr.upper_95:+.1f} vs {100 * fpr.margin:g}: "
+            f"{'yes' if fpr.non_inferior else 'no'} (p {fpr.p_value:.2g})",
+            "—" if leaks is None else f"{leaks.only_before} fixed / {leaks.only_after} new, p {leaks.p_value:.2g}",
+            ("—" if capability is None else f"{100 * capability.comparison.difference:+.1f}, bound {100 * capability.upper_95:+.1f} "
+             f"vs {100 * capability.margin:g}: {'yes' if capability.non_inferior else 'no'} (p {capability.p_value:.2g})"),
+            it.record.planner, _number(sum(it.record.seconds.values()) or None),
+        ])
+    if not rows:
+        return None
+    return Table(["iteration", "SFR change, points [95% CI], McNemar", "FPR non-inferior (points, one-sided 95% bound vs margin)",
+                  "benign leaks", "capability non-inferior (wrong answers, points)", "planner", "seconds"], rows)
+
+
 def _number(value: Any, digits: int = 0) -> str:
     if value is None:
         return "—"
@@ -119,6 +158,8 @@ def sections(data: ReportData) -> list[Section]:
         result.append(_comparison(data))
     if sum(p.split == "test" for p in data.points) > 1:
         result.append(_test_comparison(data))
+    if len(data.planners) > 1:
+        result.append(_planners(data))
     if data.dspy or data.icl:
         result.append(_defences(data))
     if data.transcripts.replies:
@@ -192,7 +233,7 @@ def _headline(data: ReportData) -> Section:
     paired = _paired(data)
     test_note = ("The last table compares the base model and the chosen adapter query by query on the sealed test "
                  "split: the difference with Newcombe's 95% interval and the exact McNemar test on the queries whose "
-                 "verdict changed." if paired else "")
+                 "verdict changed." + noise_note(data.test.noise_floor if data.test else None) if paired else "")
     intro = "\n\n".join(filter(None, [data.attack["description"], facts + judge_note(data.judge_check), BENIGN_SFR_NOTE,
                                         test_note]))
     headers = ["model", *rate_headers(SPLIT_RATES, long=True)]
@@ -267,7 +308,38 @@ def _iterations(data: ReportData) -> Section:
     chosen_rows = frozenset(i for i, it in enumerate(data.iterations) if it.chosen)
     links = _links({(i, 7 + c): drill(data, "A3", iteration_label(it.record.iteration), split, kind_of(measure))
                     for i, it in enumerate(data.iterations) for c, (split, measure) in enumerate(shown)})
-    return Section("Finetuning iterations", intro, (Table(headers, rows, chosen_rows, links),))
+    intro += (" The second table is the evidence the choice rests on: each iteration against the base model on the "
+              "same validation queries (and capability questions), the limits as paired non-inferiority tests.")
+    evidence = _evidence(data)
+    return Section("Finetuning iterations", intro, (Table(headers, rows, chosen_rows, links),) + ((evidence,) if evidence else ()))
+
+
+def _planners(data: ReportData) -> Section:
+    """Every planner's loop on the same data and budget, with its chosen adapter on the sealed test."""
+    rows = []
+    for result in data.planners:
+        records, summary = result.iterations, result.summary
+        chosen = next((r for r in records if r.iteration == summary.selection.chosen), None)
+        own = [r for r in records if r.planner != "fallback"]
+        paired = result.paired_test.get("harmful")
+        rows.append([
+            f"{result.planner}{' (stage 4)' if result.method == 'A3' else ''}", _number(len(records)),
+            f"{len([r for r in own if r.planner == 'agent'])} agent / {len([r for r in own if r.planner == 'search'])} search "
+            f"/ {len(records) - len(own)} fallback",
+            "—" if chosen is None else str(chosen.iteration),
+            rate(chosen.validation if chosen else None, "harmful"), rate(chosen.validation if chosen else None, "benign"),
+            rate(summary.chosen_test, "harmful"), rate(summary.chosen_test, "benign"), rate(summary.chosen_test, "benign_unsafe"),
+            "—" if paired is None else f"{100 * paired.difference:+.1f} [{100 * paired.low:+.1f}, {100 * paired.high:+.1f}], "
+                                       f"p {paired.p_value:.2g}",
+            _number(result.seconds or None),
+        ])
+    intro = ("The same loop, on the same data, with the same number of iterations and the same selection rule, planned "
+             "by each planner: the LLM agent, the search (Optuna TPE over the agent's plan space), or the agent with the "
+             "search stepping in when the agent's decision is invalid or repeats a trained job. Each planner's chosen "
+             "adapter is measured on the sealed test; its SFR change against the base model is a paired test.")
+    headers = ["planner", "iterations", "plans by", "chosen", "val SFR", "val FPR", "test SFR", "test FPR", "test benign SFR",
+               "test SFR change, points [95% CI], McNemar p", "seconds"]
+    return Section("Planners on the same budget", intro, (Table(headers, rows),))
 
 
 def _comparison(data: ReportData) -> Section:

@@ -115,3 +115,19 @@ async def test_a_verdict_log_written_before_the_check_is_checked_when_the_evalua
         assert {k: by_id[record["id"]][k] for k in record} == record
     log = read_eval_log(str(run.path / FOLDER / layout.TRANSCRIPTS))
     assert {s.id: s.scores["harm_check"].value for s in log.samples if "harm_check" in s.scores} == {"H1-b1": 1, "H1-b2": 0}
+
+
+def test_the_noise_floor_counts_replies_and_verdicts_that_differ_between_two_measurements():
+    from a3.align.measure.noise import noise_floor
+    from a3.align.records import Verdict
+
+    def verdict(i, flagged, status="ok"):
+        return Verdict(id=i, kind="harmful", status=status, flagged=flagged if status == "ok" else None)
+
+    first = [("a", "same", verdict("a", True)), ("b", "old", verdict("b", False)), ("c", "x", verdict("c", False)),
+             ("d", "y", verdict("d", True, "judge_error"))]
+    again = {"a": "same", "b": "new", "c": "x", "d": "y"}
+    result = noise_floor(first, again, {"a": verdict("a", True), "b": verdict("b", True), "c": verdict("c", False),
+                                        "d": verdict("d", True)})
+    assert (result.n, result.replies_differ, result.verdicts_differ) == (3, 1, 1) and not result.deterministic
+    assert noise_floor(first[:1], again, {"a": verdict("a", True)}).deterministic

@@ -1,5 +1,5 @@
 """Other ways to the same goal, measured on the same sets: any model as it is, the fixed-ratio
-SFT mix, the in-context defence and the DSPy prompt defence."""
+SFT mix, the in-context defence, the DSPy prompt defence and stage 4 under another planner."""
 
 from a3.lazy import lazy_exports
 
@@ -13,6 +13,7 @@ _HOMES = {
     "FixedMixResult": "a3.align.compare.fixed_mix",
     "IclOptions": "a3.align.compare.icl",
     "IclSummary": "a3.align.compare.icl",
+    "compare_planner": "a3.align.compare.planners",
     "defend_dspy": "a3.align.compare.dspy",
     "defend_icl": "a3.align.compare.icl",
     "evaluate_any": "a3.align.compare.any_model",

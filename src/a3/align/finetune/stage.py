@@ -78,6 +78,14 @@ class _Settings:
 
 async def run_finetune(config: A3Config, run: RunDir, client: LLMClient, options: FinetuneOptions = FinetuneOptions(),
                    progress: Progress | None = None) -> FinetuneSummary:
+    """Stage 4: the iterations the configured planner chooses, the final choice, its sealed test."""
+    return await run_loop(config, run, client, options, progress, layout.STAGE4, STAGE, "A3")
+
+
+async def run_loop(config: A3Config, run: RunDir, client: LLMClient, options: FinetuneOptions, progress: Progress | None,
+                   where: layout.LoopFolder, stage_name: str, method: str) -> FinetuneSummary:
+    """The finetuning loop in ``where`` as the stage ``stage_name``, resumable; ``method`` names
+    its models in transcripts and the report (stage 4 is "A3")."""
     expected_manifest = run.manifest(EXPECTED_STAGE)
     if expected_manifest is None or expected_manifest.status != "done":
         raise UserInputError(f"{run.path}: run `a3 expected` first (stage 'expected' is not done)")
@@ -100,18 +108,18 @@ async def run_finetune(config: A3Config, run: RunDir, client: LLMClient, options
         "judge": Judge.settings(config), "target": config.target_model.model_dump(),
         "log_token_budget": options.log_token_budget,
     }
-    path = run.path / layout.FINETUNE_SETTINGS
+    path = run.path / where.settings
     pin_settings(path, {"identity": sha256_of(identity)},
-                 f"{path}: this run's finetuning iterations were made with other settings (config, flags or data); "
-                 "use another --run-dir, or delete the finetune folder to start over")
-    stage = run.stage(STAGE, inputs={"identity": identity, "iterations": settings.iterations},
+                 f"{path}: this folder's finetuning iterations were made with other settings (config, flags or data); "
+                 f"use another --run-dir, or delete the {where.root} folder to start over")
+    stage = run.stage(stage_name, inputs={"identity": identity, "iterations": settings.iterations},
                       prompt_versions={PROMPT: load_prompt(PROMPT).version}, models={"agent": agent.model})
     with stage:
         if not stage.skipped:
-            loop = _Loop(config, run, client, options, settings, agent, general_path, progress or SilentProgress())
+            loop = _Loop(config, run, client, options, settings, agent, general_path, progress or SilentProgress(), where, method)
             await loop.execute()
-            stage.add_output(layout.FINETUNE_SUMMARY)
-    return FinetuneSummary.model_validate(read_json(run.path / layout.FINETUNE_SUMMARY))
+            stage.add_output(where.summary)
+    return FinetuneSummary.model_validate(read_json(run.path / where.summary))
 
 
 def agent_call_config(config: A3Config, override: str | None = None) -> CallConfig:
@@ -133,13 +141,17 @@ def general_data_path(config: A3Config, run: RunDir) -> Path | None:
 
 
 class _Loop:
+    """The finetuning loop in ``where``: stage 4's own, whose iterations go to the experiment log
+    and whose end measures the noise floor, or a planner comparison's (``method`` names its models)."""
+
     def __init__(self, config: A3Config, run: RunDir, client: LLMClient, options: FinetuneOptions, settings: _Settings,
-                 agent: CallConfig, general_path: Path | None, progress: Progress) -> None:
+                 agent: CallConfig, general_path: Path | None, progress: Progress, where: layout.LoopFolder = layout.STAGE4,
+                 method: str = "A3") -> None:
         self.config, self.run, self.client, self.options, self.settings = config, run, client, options, settings
-        self.agent, self.progress = agent, progress
+        self.agent, self.progress, self.where, self.method = agent, progress, where, method
+        self.own_stage = where == layout.STAGE4
         self.general = load_general_data(general_path) if general_path else GeneralDataSet([], 0)
-        self.folder = run.path / layout.FINETUNE
-        self.records = run.log(layout.ITERATIONS, key="iteration")
+        self.records = run.log(where.iterations, key="iteration")
         self.log = ExperimentLog(run)
         assignment = load_assignment(run)
         assert assignment is not None  # stage 3, which this stage needs, needs the split
@@ -155,22 +167,24 @@ class _Loop:
         self.judge = Judge(client, config)
 
     async def execute(self) -> None:
-        baseline = await self._capability(None, "baseline", self.folder / "capability_baseline")
-        if baseline is not None:
+        # The base model's capability is measured once per run, whichever loop asks first.
+        baseline = await self._capability(None, "baseline", self.run.path / layout.FINETUNE / "capability_baseline")
+        if baseline is not None and self.own_stage:
             self.log.add("capability_baseline", "capability_baseline", scores={n: s.model_dump() for n, s in baseline.items()})
-        task = self.progress.task("finetune: iterations", self.settings.iterations)
+        task = self.progress.task(f"{self.where.root}: iterations", self.settings.iterations)
         for iteration in range(1, self.settings.iterations + 1):
             if iteration not in self.records:
                 await self._iteration(iteration, baseline)
             task.advance()
-        self.log.write_markdown()
+        if self.own_stage:
+            self.log.write_markdown()
         await self._finish(baseline)
 
     def iterations(self) -> list[IterationRecord]:
         return [IterationRecord.model_validate(r) for r in self.records]
 
     async def _iteration(self, iteration: int, baseline: Scores | None) -> None:
-        folder = self.run.path / layout.iteration_dir(iteration)
+        folder = self.run.path / self.where.iteration_dir(iteration)
         seconds: dict[str, float] = {}
         started = time.perf_counter()
         decision = await self._decision(iteration, folder, baseline)
@@ -185,10 +199,11 @@ class _Loop:
         started = time.perf_counter()
         result = await asyncio.to_thread(run_job, job, folder / "job.json", self.options.num_gpus)
         seconds["train"] = time.perf_counter() - started
-        served = served_model(self.config, self.base, folder / "adapter", layout.iteration_name(iteration), self.options.use_vllm)
+        served = served_model(self.config, self.base, folder / "adapter", self.where.served_name(iteration), self.options.use_vllm)
         started = time.perf_counter()
-        metrics = await evaluate_model(self.run, Subject(self.client, served, "A3", iteration_label(iteration)), self.judge, self.eval_sets,
-                                       f"{layout.iteration_dir(iteration)}/eval", self.progress, f"iteration {iteration}")
+        metrics = await evaluate_model(self.run, Subject(self.client, served, self.method, iteration_label(iteration)), self.judge,
+                                       self.eval_sets, f"{self.where.iteration_dir(iteration)}/eval", self.progress,
+                                       f"{self.method}: iteration {iteration}")
         seconds["evaluation"] = time.perf_counter() - started
         started = time.perf_counter()
         capability = await self._capability(served, f"iteration {iteration}", folder / "capability")
@@ -205,8 +220,9 @@ class _Loop:
         )
         dumped = record.model_dump(mode="json")
         self.records.append(dumped)
-        self.log.add(f"iteration:{iteration}", "iteration", **{k: v for k, v in dumped.items() if k != "iteration"},
-                     number=iteration)
+        if self.own_stage:
+            self.log.add(f"iteration:{iteration}", "iteration", **{k: v for k, v in dumped.items() if k != "iteration"},
+                         number=iteration)
 
     def _job(self, plan: TrainingPlan, folder: Path) -> tuple[TrainingSet, TrainJob, str]:
         """What ``plan`` trains in ``folder``, and the job's identity (see ``jobs``)."""
@@ -230,7 +246,7 @@ class _Loop:
 
     def _tests(self, iteration: int, baseline: Scores | None, capability: Scores | None, drop: float | None) -> CandidateTests:
         """The iteration against the base model on the validation queries and capability questions."""
-        log = self.run.log(f"{layout.iteration_dir(iteration)}/eval/{layout.VERDICTS}")
+        log = self.run.log(f"{self.where.iteration_dir(iteration)}/eval/{layout.VERDICTS}")
         verdicts = {record["id"]: Verdict.model_validate(record) for record in log}
         items = [(q.id, q.kind) for q in self.eval_sets["validation"]]
         answers = None
@@ -330,15 +346,15 @@ class _Loop:
         test: Metrics | None = None
         if selection.chosen is not None:
             chosen = next(r for r in records if r.iteration == selection.chosen)
-            served = served_model(self.config, self.base, self.run.path / chosen.adapter, layout.iteration_name(chosen.iteration),
-                                  self.options.use_vllm)
+            served = served_model(self.config, self.base, self.run.path / chosen.adapter,
+                                  self.where.served_name(chosen.iteration), self.options.use_vllm)
             queries = load_sealed_test(self.run)
-            test = (await evaluate_model(self.run, Subject(self.client, served, "A3", iteration_label(chosen.iteration)), self.judge,
-                                         {"test": queries},
-                                         layout.TEST_EVAL, self.progress, "sealed test"))["test"]
+            test = (await evaluate_model(self.run, Subject(self.client, served, self.method, iteration_label(chosen.iteration)),
+                                         self.judge, {"test": queries}, self.where.test_eval, self.progress,
+                                         f"{self.method}: sealed test"))["test"]
             self.client.release(served)
-            noise = await self._noise_floor(queries)
-            atomic_write_json(self.run.path / layout.TEST_RESULTS,
+            noise = await self._noise_floor(queries) if self.own_stage else None
+            atomic_write_json(self.run.path / self.where.test_results,
                               ChosenTest(iteration=chosen.iteration, test=test, noise_floor=noise).model_dump(mode="json"))
         summary = FinetuneSummary(
             iterations=[IterationRow.of(r) for r in records],
@@ -350,7 +366,7 @@ class _Loop:
             general_data={"examples": len(self.general.examples), "skipped": self.general.skipped},
             fallbacks={str(r.iteration): r.fallback for r in records if r.fallback},
         )
-        atomic_write_json(self.run.path / layout.FINETUNE_SUMMARY, summary.model_dump(mode="json"))
+        atomic_write_json(self.run.path / self.where.summary, summary.model_dump(mode="json"))
 
 
     async def _noise_floor(self, queries: list[Query]) -> NoiseFloor:
