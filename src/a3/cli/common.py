@@ -11,19 +11,19 @@ from pathlib import Path
 from typing import Any, Optional, TypeVar
 
 import typer
-from rich.console import Console
 
 from a3.cli.errors import valid_cost_cap
-from a3.cli.progress import RichProgress, make_progress
+from a3.cli.progress import LineProgress, RichProgress, logs_progress, make_console, make_progress
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.formatting import percent
 from a3.llm import LLMClient, PriceTable
+from a3.progress import Progress
 from a3.store import RunDir
 
 T = TypeVar("T")
 
-console = Console()
+console = make_console()
 
 ConfigArg = typer.Argument(None, help="The A3 config file (.json, .yaml).", show_default=False)
 ConfigFileOpt = typer.Option(None, "--config-file", help="Same as CONFIG (the original scripts' flag).")
@@ -42,9 +42,12 @@ class Workspace:
     run: RunDir
     client: LLMClient
 
-    def work(self, body: Callable[[RichProgress], Coroutine[Any, Any, T]]) -> T:
+    def work(self, body: Callable[[Progress], Coroutine[Any, Any, T]]) -> T:
         """Run ``body`` with progress bars; print the run's cost however it ends."""
         try:
+            if logs_progress():
+                with LineProgress() as lines:
+                    return asyncio.run(body(lines))
             with make_progress() as bars:
                 return asyncio.run(body(RichProgress(bars)))
         finally:

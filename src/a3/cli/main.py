@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from a3.cli.progress import make_console
 from rich.markup import escape
 from rich.table import Table
 
@@ -20,7 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
+console = make_console()
 stages_cmd.register(app)
 run_cmd.register(app)
 evaluate_cmd.register(app)

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
+from a3.cli.progress import make_console
 
 from a3.cli.common import MaxCostOpt, PricesOpt, Workspace, open_workspace
 from a3.cli.errors import reports_errors
 from a3.errors import UserInputError
 
-console = Console(soft_wrap=True)  # run ids and paths stay whole for copy and paste
+console = make_console(soft_wrap=True)  # run ids and paths stay whole for copy and paste
 meta_app = typer.Typer(help="Meta-analysis of elicitation runs: select, summarize, categorize, cluster, report.", no_args_is_help=True)
 
 WorkDirOpt = typer.Option(Path("meta-analysis"), "--work-dir", help="Where A3 keeps this analysis: summaries, categorizations, ledger, call cache.")
