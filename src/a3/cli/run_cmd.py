@@ -12,11 +12,11 @@ from a3.cli.errors import reports_errors
 from a3.cli.stages_cmd import (
     AgentOpt,
     BatchSizeOpt,
-    GpusOpt,
     GradAccumOpt,
     MaxEpochsOpt,
     NoBenchOpt,
     NumIterationsOpt,
+    ProcessesOpt,
     finetune_options,
     print_finetune,
 )
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         gradient_accumulation_steps: Optional[int] = GradAccumOpt,
         disable_benchmark_eval: bool = NoBenchOpt,
         agent_model: Optional[str] = AgentOpt,
-        num_gpus: int = GpusOpt,
+        num_processes: int = ProcessesOpt,
         max_cost: Optional[float] = MaxCostOpt,
         prices: Optional[Path] = PricesOpt,
         seed: Optional[int] = typer.Option(None, "--seed", help="Replication seed: the generator's samples, the split and "
@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
                                                                                 seed=GenerateOptions.seed if seed is None else seed),
             expected=ExpectedOptions(model=model), split_model=model, general_samples=general_samples,
             finetune=finetune_options(num_iterations, max_epochs, batch_size, gradient_accumulation_steps,
-                                      disable_benchmark_eval, agent_model or model, num_gpus),
+                                      disable_benchmark_eval, agent_model or model, num_processes),
         )
         selected_stages(options)  # flag errors before anything is written
         s = open_session(config, config_file, run_dir, max_cost, prices, seed=seed)

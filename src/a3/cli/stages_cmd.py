@@ -15,19 +15,24 @@ from a3.cli.errors import reports_errors
 
 NumIterationsOpt = typer.Option(None, "--num-iterations", min=1, help="SFT iterations [default: finetune.num_iterations, 30].")
 MaxEpochsOpt = typer.Option(None, "--max-epochs", min=1, help="Most epochs the agent may choose [default: 10].")
-BatchSizeOpt = typer.Option(None, "--batch-size", min=1, help="Batch size per device [default: 2].")
+BatchSizeOpt = typer.Option(None, "--batch-size", min=1, help="Examples per micro-batch (per device) [default: 2]; times "
+                            "--gradient-accumulation-steps, the global batch, which --num-processes splits.")
 GradAccumOpt = typer.Option(None, "--gradient-accumulation-steps", min=1, help="Gradient accumulation steps [default: 4].")
 NoBenchOpt = typer.Option(False, "--disable-benchmark-eval", help="Skip the capability benchmarks (MMLU-Pro/GPQA files).")
 AgentOpt = typer.Option(None, "--agent-model", help="Model string for the finetuning agent [default: finetune.agent_model or the generator].")
-GpusOpt = typer.Option(1, "--num-gpus", min=1, help="GPUs to train on (above 1: accelerate launch).")
+ProcessesOpt = typer.Option(
+    1, "--num-processes", "--num-gpus", min=1,
+    help="Data-parallel training processes (above 1: accelerate launch): one per GPU when CUDA is present, else on the "
+         "CPU over gloo. The global batch (--batch-size x --gradient-accumulation-steps) stays the same.")
 
 
-def finetune_options(num_iterations, max_epochs, batch_size, grad_accum, disable_benchmark_eval, agent_model, num_gpus):
+def finetune_options(num_iterations, max_epochs, batch_size, grad_accum, disable_benchmark_eval, agent_model, num_processes):
     from a3.align.finetune.stage import FinetuneOptions
 
+    # FinetuneOptions.num_gpus is the number of training processes (one per GPU where there are GPUs).
     return FinetuneOptions(num_iterations=num_iterations, max_epochs=max_epochs, batch_size=batch_size,
                            gradient_accumulation_steps=grad_accum, disable_benchmark_eval=disable_benchmark_eval,
-                           agent_model=agent_model, num_gpus=num_gpus)
+                           agent_model=agent_model, num_gpus=num_processes)
 
 
 def print_finetune(summary: FinetuneSummary) -> None:
@@ -163,7 +168,7 @@ def register(app: typer.Typer) -> None:
         gradient_accumulation_steps: Optional[int] = GradAccumOpt,
         disable_benchmark_eval: bool = NoBenchOpt,
         agent_model: Optional[str] = AgentOpt,
-        num_gpus: int = GpusOpt,
+        num_processes: int = ProcessesOpt,
         max_cost: Optional[float] = MaxCostOpt,
         prices: Optional[Path] = PricesOpt,
     ) -> None:
@@ -172,5 +177,5 @@ def register(app: typer.Typer) -> None:
 
         s = open_session(config, config_file, run_dir, max_cost, prices)
         options = finetune_options(num_iterations, max_epochs, batch_size, gradient_accumulation_steps,
-                                   disable_benchmark_eval, agent_model, num_gpus)
+                                   disable_benchmark_eval, agent_model, num_processes)
         print_finetune(s.work(lambda bars: run_finetune(s.config, s.run, s.client, options, bars)))

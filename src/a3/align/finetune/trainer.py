@@ -3,13 +3,18 @@
 Each example is stored as a conversational prompt-completion pair (the conversation, then the
 target response), so trl computes the loss on the response tokens only, whatever the model's
 chat template. LoRA goes on every attention and MLP projection. One ``TrainJob`` is a JSON file,
-so the same function runs in-process (CPU, one GPU) or under ``accelerate launch`` on several
-GPUs (``python -m a3.align.finetune.train_job JOB.json``).
+so the same function runs in-process (CPU, one GPU) or as N data-parallel processes under
+``accelerate launch`` (one per GPU, or gloo on the CPU; see ``train_job``).
+
+``batch_size`` x ``gradient_accumulation_steps`` is the job's global batch, whatever the number
+of processes: N processes split it (``split_batch``), so one process and N train on the same
+examples per optimizer step and the job's identity does not depend on N.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from pathlib import Path
@@ -22,6 +27,7 @@ from a3.store import atomic_write_json
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 RESULT_FILE = "train_result.json"
+LOG_FILE = "train_log.json"  # the per-step loss curve and how the job was spread over processes
 
 
 class TrainJob(BaseModel):
@@ -48,6 +54,22 @@ class TrainResult(BaseModel):
     seconds: float
     tokens_per_s: float
     device: str
+    world_size: int = 1  # data-parallel processes the trainer saw (its accelerator's, not the launcher's)
+    per_device_batch: int | None = None  # micro-batch per process and accumulation steps after ``split_batch``
+    accumulation: int | None = None
+
+
+def split_batch(batch_size: int, accumulation: int, processes: int) -> tuple[int, int]:
+    """The per-process micro-batch and accumulation steps that keep the global batch
+    ``batch_size x accumulation`` on ``processes`` processes: the accumulation is divided when it
+    can be (the micro-batch, hence memory per device, stays as asked), else the largest smaller
+    micro-batch that divides it is taken. Raises ValueError when no split keeps it exactly."""
+    total = batch_size * accumulation
+    for micro in range(batch_size, 0, -1):
+        if total % (micro * processes) == 0:
+            return micro, total // (micro * processes)
+    raise ValueError(f"batch size {batch_size} x accumulation {accumulation} = {total} examples per step cannot be "
+                     f"split evenly over {processes} processes; choose values whose product {processes} divides")
 
 
 def write_training_data(examples: list[TrainingExample], path: Path) -> None:
@@ -81,11 +103,13 @@ def train(job: TrainJob) -> TrainResult:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(job.base_model, dtype=torch.bfloat16 if bf16 else torch.float32)
     dataset = load_dataset("json", data_files=job.data_file, split="train").select_columns(["prompt", "completion"])
+    launched = int(os.environ.get("WORLD_SIZE", "1"))  # set by the launcher (torchrun) for every process
+    micro, accumulation = split_batch(job.batch_size, job.gradient_accumulation_steps, launched)
     args = SFTConfig(
         output_dir=str(output / "checkpoints"),
         num_train_epochs=job.num_epochs,
-        per_device_train_batch_size=job.batch_size,
-        gradient_accumulation_steps=job.gradient_accumulation_steps,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=accumulation,
         learning_rate=job.learning_rate,
         lr_scheduler_type="cosine",
         warmup_steps=0.1,  # a fraction below 1 is a share of the steps
@@ -104,24 +128,33 @@ def train(job: TrainJob) -> TrainResult:
         seed=job.seed,
         data_seed=job.seed,
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # every LoRA (or full) weight takes part in every forward pass
     )
     peft_config = _lora_config(job, model) if job.lora else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
     trainer.remove_callback(PrinterCallback)  # A3 reports progress itself; per-step dicts would flood the console
+    world = trainer.accelerator.num_processes
+    if world != launched:  # e.g. a launcher that started one process per node, or a process group not formed
+        raise RuntimeError(f"launched as {launched} processes but the trainer runs on {world}")
     tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"]) * job.num_epochs
     started = time.perf_counter()
     outcome = trainer.train()
     seconds = time.perf_counter() - started
-    if trainer.accelerator.is_main_process:
-        trainer.model.save_pretrained(output)
-        tokenizer.save_pretrained(output)
     result = TrainResult(
         output_dir=str(output), train_loss=outcome.training_loss, steps=outcome.global_step, examples=len(dataset),
         train_tokens=tokens, seconds=round(seconds, 3), tokens_per_s=round(tokens / seconds, 1) if seconds else 0.0,
-        device="cuda" if cuda else "cpu",
+        device="cuda" if cuda else "cpu", world_size=world, per_device_batch=micro, accumulation=accumulation,
     )
     if trainer.accelerator.is_main_process:
-        atomic_write_json(done, result.model_dump())
+        trainer.model.save_pretrained(output)
+        tokenizer.save_pretrained(output)
+        steps = [entry for entry in trainer.state.log_history if "loss" in entry and "step" in entry]
+        atomic_write_json(output / LOG_FILE, {
+            "world_size": world, "backend": trainer.accelerator.state.backend, "per_device_batch": micro,
+            "accumulation": accumulation, "global_batch": micro * accumulation * world,
+            "steps": [{k: entry.get(k) for k in ("step", "loss", "grad_norm", "learning_rate")} for entry in steps],
+        })
+        atomic_write_json(done, result.model_dump())  # last: its presence means the job is finished
     return result
 
 
