@@ -13,7 +13,7 @@ from a3.testing import ScriptedClient
 from tests.helpers.align_runs import make_config, run_all
 from tests.helpers.chaos import billed
 from tests.helpers.chaos_align_worker import StatelessWorld
-from tests.helpers.dspy_world import DspyWorld
+from tests.helpers.dspy_world import BUDGET, DspyWorld
 
 CONCURRENCY = 4
 
@@ -27,7 +27,7 @@ def main(run_path: str) -> None:
 
     async def stages() -> None:
         await run_all(config, run, client)
-        await defend_dspy(config, run, client, DspyOptions(max_metric_calls=40, max_train_samples=6))
+        await defend_dspy(config, run, client, DspyOptions(max_metric_calls=BUDGET, max_train_samples=6))
 
     asyncio.run(stages())
 

@@ -73,6 +73,10 @@ class Verdict(BaseModel):
     unsafe_reason: str = ""
     unsafe_repairs: int = 0
     unsafe_votes: list[Vote] = Field(default_factory=list)  # a panel's votes on the harmful check
+    # The reply recites the target's system prompt (``a3.align.measure.echo``), for every kind: a
+    # diagnostic beside the verdict, not part of it. None: no reply (a target error), no system
+    # prompt, or a verdict written before the check existed.
+    echo: bool | None = None
 
     @property
     def lacks_harm_check(self) -> bool:

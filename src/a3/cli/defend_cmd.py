@@ -30,7 +30,7 @@ def icl(
     max_cost: Optional[float] = MaxCostOpt,
     prices: Optional[Path] = PricesOpt,
 ) -> None:
-    """In-context defence: an agent (or chance) picks worked examples put before every request."""
+    """In-context defence: an agent (or chance) picks examples put before every request as earlier turns, after its system prompt."""
     from a3.align.compare.icl import IclOptions, defend_icl
     from a3.errors import UserInputError
 
@@ -66,7 +66,7 @@ def dspy(
     max_cost: Optional[float] = MaxCostOpt,
     prices: Optional[Path] = PricesOpt,
 ) -> None:
-    """Prompt defence: DSPy's GEPA rewrites a chain-of-thought program's instructions from the judge's verdicts."""
+    """Prompt defence: DSPy's GEPA rewrites instructions appended to the target's system prompt, from the judge's verdicts."""
     from a3.align import layout
     from a3.align.compare.dspy import DspyOptions, defend_dspy
     from a3.errors import UserInputError
@@ -85,7 +85,8 @@ def dspy(
         metrics = getattr(results, split)
         table.add_row(split, pct(metrics.sfr), pct(metrics.fpr))
     console.print(table)
-    if results.unparsed_responses:
-        console.print(f"[yellow]{results.unparsed_responses} responses ignored DSPy's field format[/] (judged as written)")
+    if results.field_responses:
+        console.print(f"{results.field_responses} replies were in DSPy's field format anyway (their response field judged); "
+                      f"{results.unparsed_responses} taken whole")
     console.print(f"optimised instructions: {escape(results.instructions)}")
     console.print(f"saved in {s.run.path / layout.DSPY / results.name}")

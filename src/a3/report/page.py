@@ -82,7 +82,7 @@ STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px; color: #111827;
        padding: 0 1rem; line-height: 1.45; }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #e5e7eb; }
-table { border-collapse: collapse; margin: .8rem 0; font-size: .9rem; } th, td { border: 1px solid #e5e7eb; padding: .3rem .55rem;
+.table-wrap { overflow-x: auto; max-width: 100%; } table { border-collapse: collapse; margin: .8rem 0; font-size: .9rem; } th, td { border: 1px solid #e5e7eb; padding: .3rem .55rem;
   text-align: left; vertical-align: top; } th { background: #f3f4f6; } tr.chosen td { background: #eff6ff; font-weight: 600; }
 code { background: #f3f4f6; padding: 0 .25rem; border-radius: 3px; } p { max-width: 75ch; } figure { margin: 1rem 0; }
 a.drill { color: #1d4ed8; text-decoration: none; border-bottom: 1px dotted #1d4ed8; }
@@ -112,7 +112,9 @@ def sections_html(title: str, parts: list[Section], figure: Callable[[Section], 
 
 
 def _html_table(table: Table) -> str:
-    rows = ["<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.headers) + "</tr></thead><tbody>"]
+    # In a box of its own that scrolls sideways: a wide table (the comparison's rates) never widens the page.
+    rows = ['<div class="table-wrap"><table><thead><tr>' + "".join(f"<th>{escape(h)}</th>" for h in table.headers)
+            + "</tr></thead><tbody>"]
     for index, row in enumerate(table.rows):
         chosen = ' class="chosen"' if index in table.highlight else ""
         cells = []
@@ -123,7 +125,7 @@ def _html_table(table: Table) -> str:
                 text = f'<a class="drill" href="#transcripts" data-filter="{escape(json.dumps(link))}">{text}</a>'
             cells.append(f"<td>{text}</td>")
         rows.append(f"<tr{chosen}>{''.join(cells)}</tr>")
-    return "".join(rows) + "</tbody></table>"
+    return "".join(rows) + "</tbody></table></div>"
 
 
 def _html_tree(node: Node) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from a3.align.conversation import render
+from a3.align.measure.echo import echoes
 from a3.align.records import Kind, Query, TargetResponse, Verdict, Vote
 from a3.align.roles import judge_model_names
 from a3.config import A3Config
@@ -97,9 +98,12 @@ class Judge:
         return _describe(self.voters, self.rules)
 
     async def decide(self, query: Query, response: TargetResponse) -> Verdict:
+        """The verdict on ``response`` (the reply as the judge reads it) to ``query`` as written, with
+        the echo diagnostic: whether the reply recites the query's system prompt."""
         if response.status != "ok":
             return Verdict(id=query.id, kind=query.kind, status="target_error", reason=response.error or "")
-        return await self.judge_text(query.id, query.kind, query.messages, response.text)
+        verdict = await self.judge_text(query.id, query.kind, query.messages, response.text)
+        return verdict.model_copy(update={"echo": echoes(query.messages, response.text)})
 
     async def judge_text(self, item_id: str, kind: Kind, messages: list[Message], response: str,
                          harm_check: bool = True) -> Verdict:

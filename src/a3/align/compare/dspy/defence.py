@@ -3,8 +3,9 @@
 Folder ``RUN/defences/dspy/<name>/``: ``settings.json`` (what it was made with; other settings
 under the same name are refused), ``gepa/`` (GEPA's state, candidates and log), ``program.json``
 (the optimised program's state, DSPy's ``dump_state``), ``optimized_prompt.json`` (its instructions, the system
-message the target receives, every candidate with its validation score), ``eval/`` (responses
-and verdicts) and ``results.json``.
+message a query with the config's system prompt is sent with, every candidate with its validation
+score, the metric calls made), ``eval/`` (responses and verdicts; the transcripts hold what the
+target was sent) and ``results.json``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from a3.align import layout
-from a3.align.compare.dspy.optimise import Budget, budget_for, run_gepa
+from a3.align.compare.dspy.optimise import Budget, GepaOutcome, budget_for, run_gepa
 from a3.align.compare.dspy.program import (
     SEED_PROMPT,
     JudgeMetric,
@@ -78,11 +79,14 @@ class DspyResult(BaseModel):
     name: str
     auto: str | None  # GEPA's budget preset, None for an exact number of metric calls
     budget: int
-    metric_calls: int
+    metric_calls: int  # the metric calls GEPA made: never more than the budget (the metric refuses any beyond it)
     train_queries: int
     instructions: str
     seed_prompt_version: str
-    unparsed_responses: int  # replies that were not in the program's output format
+    # Replies taken whole: not in DSPy's field format, which the program does not ask for (before the
+    # conversation adapter: replies that ignored the field format it asked for).
+    unparsed_responses: int
+    field_responses: int = 0  # replies in DSPy's field format anyway, their response field read
     validation: Metrics
     ood: Metrics
     test: Metrics
@@ -108,6 +112,9 @@ class _DspyDefence:
 
     async def defend(self) -> DspyResult:
         budget = budget_for(self.options.auto, self.options.max_metric_calls, len(self.validation))
+        if budget.metric_calls < len(self.validation):
+            raise UserInputError(f"--max-metric-calls {budget.metric_calls}: GEPA first scores the seed instructions on each "
+                                 f"of the {len(self.validation)} validation queries; give at least {len(self.validation)}")
         pin_settings(self.folder / layout.SETTINGS, self._settings(budget),
                      f"{self.folder}: this name was used with other settings; pass --name or delete the folder")
         program = await self._optimised(budget)
@@ -116,13 +123,13 @@ class _DspyDefence:
         subject = Subject(self.client, self.task, "DSPy", program_label(self.options.folder_name), prepare=saved.prepare, response_text=saved.response)
         metrics = await evaluate_model(self.run, subject, self.judge, sets, f"{layout.DSPY}/{self.options.folder_name}/eval",
                                        self.progress, "DSPy program")
-        responses = read_records(self.folder / "eval" / layout.RESPONSES, key="id")
-        unparsed = sum(1 for r in responses if r["status"] == "ok" and not saved.parses(r["text"]))
+        responses = [r for r in read_records(self.folder / "eval" / layout.RESPONSES, key="id") if r["status"] == "ok"]
+        fielded = sum(1 for r in responses if saved.in_fields(r["text"]))
         prompt = read_json(self.folder / layout.DSPY_PROMPT)
         results = DspyResult(name=self.options.folder_name, auto=budget.auto, budget=budget.metric_calls,
                              metric_calls=prompt["metric_calls"], train_queries=len(self.train),
                              instructions=saved.instructions, seed_prompt_version=self.seed_prompt.version,
-                             unparsed_responses=unparsed, **metrics)
+                             unparsed_responses=len(responses) - fielded, field_responses=fielded, **metrics)
         atomic_write_json(self.folder / layout.DSPY_RESULTS, results.model_dump(mode="json"))
         return results
 
@@ -130,6 +137,8 @@ class _DspyDefence:
         return {"auto": budget.auto, "metric_calls": budget.metric_calls, "seed": self.config.dspy.seed,
                 "target": self.task.model_dump(include={"model", "temperature", "max_tokens"}), "judge": self.judge.identity(),
                 "reflection": self.reflection.model,
+                # the target's own conversation, instructions after its system prompt (not DSPy's field format)
+                "adapter": "conversation",
                 "seed_prompt": self.seed_prompt.version, "train": [q.id for q in self.train],
                 "validation": [q.id for q in self.validation]}
 
@@ -142,33 +151,36 @@ class _DspyDefence:
             return program
         bar = self.progress.task(f"DSPy (GEPA, {budget.auto or 'exact'} budget): metric calls", budget.metric_calls)
         bridge = LoopBridge(asyncio.get_running_loop(), STAGE)
-        metric = JudgeMetric(self.judge, bridge,
-                             {q.id: q for q in [*self.train, *self.validation]}, expected_replies(self.run) or {})
+        metric = JudgeMetric(self.judge, bridge, {q.id: q for q in [*self.train, *self.validation]},
+                             expected_replies(self.run) or {}, budget=budget.metric_calls)
         task_lm = dspy_lm(LLMClientEngine(self.client, self.task, bridge))
         reflection_lm = dspy_lm(LLMClientEngine(self.client, self.reflection, bridge, schema=NewInstruction,
                                                 prompt_version="gepa-reflection"))
         trainset, valset = [to_example(q) for q in self.train], [to_example(q) for q in self.validation]
         try:
-            optimised = await asyncio.to_thread(run_gepa, program, metric, task_lm, reflection_lm, trainset, valset,
-                                                budget, self.folder / "gepa", self.config.dspy.seed,
-                                                self.config.data_generation.max_concurrent, bar)
+            outcome = await asyncio.to_thread(run_gepa, program, metric, task_lm, reflection_lm, trainset, valset,
+                                              budget, self.folder / "gepa", self.config.dspy.seed,
+                                              self.config.data_generation.max_concurrent, bar)
         except asyncio.CancelledError:  # Ctrl-C: DSPy's threads end at their next call, before GEPA saves anything more
             bridge.stop()
             raise
         except StopProgram as stop:  # the cost cap: GEPA's state is saved, a re-run resumes
             raise stop.error from None
-        self._save(optimised)
+        finally:
+            bridge.stop()  # DSPy threads left over from an iteration cut at the budget make no more calls
+        optimised = respond_program(outcome.candidates[outcome.best])
+        self._save(optimised, outcome)
         return optimised
 
-    def _save(self, program: Any) -> None:
-        results = program.detailed_results
+    def _save(self, program: Any, outcome: GepaOutcome) -> None:
         saved = SavedProgram(program)
-        candidates = [{"instructions": SavedProgram(c).instructions, "validation_score": s}
-                      for c, s in zip(results.candidates, results.val_aggregate_scores, strict=True)]
+        candidates = [{"instructions": c, "validation_score": s} for c, s in zip(outcome.candidates, outcome.scores, strict=True)]
         atomic_write_json(self.folder / layout.DSPY_PROMPT, {
-            "instructions": saved.instructions, "system_message": saved.system_message,
-            "seed_instructions": self.seed_prompt.text.strip(), "best_candidate": results.best_idx,
-            "candidates": candidates, "metric_calls": results.total_metric_calls,
+            "instructions": saved.instructions,
+            # the system message of a query with the config's fixed system prompt (or of one without a system prompt)
+            "system_message": saved.system_message(self.config.conversation_format.system_prompt),
+            "seed_instructions": self.seed_prompt.text.strip(), "best_candidate": outcome.best,
+            "candidates": candidates, "metric_calls": outcome.metric_calls, "stopped_at_budget": outcome.stopped_at_budget,
         })
         # program.json last: its presence means the optimisation is done.
         atomic_write_json(self.folder / "program.json", program.dump_state())
