@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import a3
-from a3.cli import baseline_cmd, defend_cmd, evaluate_cmd, judge_cmd, meta_cmd, progress, run_cmd, stages_cmd
+from a3.cli import baseline_cmd, defend_cmd, evaluate_cmd, init_cmd, judge_cmd, meta_cmd, progress, run_cmd, stages_cmd
 from a3.cli.errors import reports_errors
 from a3.errors import UserInputError
 
@@ -21,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = make_console()
+init_cmd.register(app)
 stages_cmd.register(app)
 run_cmd.register(app)
 evaluate_cmd.register(app)
