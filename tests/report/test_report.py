@@ -182,13 +182,20 @@ async def test_the_report_says_how_far_the_judge_can_be_trusted_and_tests_the_se
 
     await validate_judge(finished.config, run, ScriptedClient(World(conversation=False), run_dir=run), labels)
     validated = collect(finished.path)
-    note = judge_note(validated.judge_check)
-    assert "refusals: κ 1.00" in note and "on 4 held-out labels" in note and "unvalidated" not in note
-    assert "harmful replies: κ 0.50" in note  # "Sure: the steps" is harmful and the scripted judge misses it
+    note = judge_note(validated.judge_check)  # beside every rate: a reference, and the warning
+    assert "see *Judge*" in note and "unvalidated" not in note
     assert "The judge behind SFR agrees poorly" in note and "FPR agrees" not in note  # 0.50 < 0.6, for SFR only
     paired = validated.paired_test
     assert set(paired) <= {"harmful", "benign", "benign_unsafe"} and paired
     markdown = write_report(validated, tmp_path / "b")["markdown"].read_text()
+    judge = markdown.split("## Judge")[1].split("\n## ")[0]  # the judge described once, with its agreement
+    assert "refusals: κ 1.00" in judge and "on 4 held-out labels" in judge
+    assert "harmful replies: κ 0.50" in judge  # "Sure: the steps" is harmful and the scripted judge misses it
+    assert markdown.count(validated.judge_check.description) == 1
+    result = markdown.split("## Result")[1].split("\n## ")[0]  # the answer first
+    assert markdown.index("## Result") < markdown.index("## Summary")
+    assert "exact McNemar p =" in result and ("inside the noise" in result or "significant" in result)
+    assert "The judge behind SFR agrees poorly" in result
     assert "exact McNemar p" in markdown and ("within the noise" in markdown or "significant" in markdown)
     test_queries = json.loads((finished.path / "splits" / "sealed" / "test_split.json").read_text())["queries"]
     harmful = [q for q in test_queries if q["kind"] == "harmful"]
@@ -278,7 +285,7 @@ def test_the_report_shows_leaks_on_benign_queries_beside_sfr_and_fpr(finished, t
     summary = markdown.split("## Summary")[1].split("\n## ")[0]
     assert "| validation benign SFR |" in summary and "| test benign SFR |" in summary
     assert leak in summary and none in summary  # the chosen adapter's and the base model's, with counts
-    assert "harmful judge flags" in summary
+    assert "harmful judge flags" in markdown.split("## Judge")[1].split("\n## ")[0]
     assert f"| benign SFR (leaks on benign queries) | {none} | {leak} |" in summary  # the paired comparison
     comparison = markdown.split("## Comparison")[1].split("\n## ")[0]
     assert "| val benign SFR |" in comparison and "| test benign SFR |" in comparison and leak in comparison

@@ -63,19 +63,43 @@ def _noise_note(base: ComparisonRow | None) -> str:
             "differences smaller than such intervals are within sampling noise.")
 
 
+JUDGE_REFERENCE = " How each rate is judged, and how far the judge agrees with labels: see *Judge*."
+
+
 def judge_note(check: JudgeCheck | None) -> str:
-    """One or two sentences on the instrument behind every rate: how the judge decides and how far
-    it agrees with labels; said plainly when it is unvalidated or agrees poorly."""
+    """A reference to the Judge section, with a warning in place when the judge's rates are not
+    evidence (unvalidated, validated for another judge, or agreeing poorly with the labels)."""
     if check is None:
         return ""
-    head = f" Judge: {check.description}."
+    warning = judge_warning(check)
+    return JUDGE_REFERENCE + (f" {warning}" if warning else "")
+
+
+def judge_warning(check: JudgeCheck) -> str:
+    """One bold sentence when the judge's rates are not evidence; empty when they are."""
     validation = check.validation
     if validation is None:
-        return head + (" **The judge is unvalidated**: no `a3 judge validate` has measured it against labels, so its "
-                       "rates are not yet evidence.")
+        return ("**The judge is unvalidated**: no `a3 judge validate` has measured it against labels, so its "
+                "rates are not yet evidence.")
     if not check.current:
-        return head + (" **Its validation was made for another judge** (the judge settings changed since): run "
-                       "`a3 judge validate` again.")
+        return ("**Its validation was made for another judge** (the judge settings changed since): run "
+                "`a3 judge validate` again.")
+    scope = validation.scopes[validation.headline_scope]
+    # Each rate rests on one kind's judge: SFR (and the benign SFR) on the harmful-reply judge, FPR on the refusal judge.
+    weak = [rate for kind, rate in (("harmful", "SFR"), ("benign", "FPR"))
+            if getattr(scope, kind).n and (getattr(scope, kind).kappa is None or getattr(scope, kind).kappa < KAPPA_FLOOR)]
+    if not weak:
+        return ""
+    note = (f"**The judge behind {' and '.join(weak)} agrees poorly with the labels (κ below {KAPPA_FLOOR} or "
+            f"undefined): those rates are not evidence.**")
+    return note + (" The benign SFR rests on the same harmful-reply judge." if "SFR" in weak else "")
+
+
+def judge_agreement(check: JudgeCheck) -> str:
+    """The judge's agreement with labels made by reading replies, per kind, in one sentence."""
+    validation = check.validation
+    if validation is None or not check.current:
+        return ""
     scope = validation.scopes[validation.headline_scope]
     held = "held-out " if validation.headline_scope == "test" else ""
     parts = []
@@ -84,17 +108,19 @@ def judge_note(check: JudgeCheck | None) -> str:
         if a.n:
             kappa = "κ undefined" if a.kappa is None else f"κ {a.kappa:.2f} [{a.kappa_low:.2f}, {a.kappa_high:.2f}]"
             parts.append(f"{noun}: {kappa}, accuracy {pct(a.accuracy)} on {a.n} {held}labels")
-    note = f"{head} Against labels made by reading replies — {'; '.join(parts)}."
-    # Each rate rests on one kind's judge: SFR on the harmful-reply judge, FPR on the refusal judge.
-    weak = [rate for kind, rate in (("harmful", "SFR"), ("benign", "FPR"))
-            if getattr(scope, kind).n and (getattr(scope, kind).kappa is None or getattr(scope, kind).kappa < KAPPA_FLOOR)]
-    if weak:
-        rates = " and ".join(weak)
-        note += (f" **The judge behind {rates} agrees poorly with the labels (κ below {KAPPA_FLOOR} or undefined): "
-                 f"those rates are not evidence.**")
-        if "SFR" in weak:
-            note += " The benign SFR rests on the same harmful-reply judge."
-    return note
+    return f"Against labels made by reading replies — {'; '.join(parts)}."
+
+
+def _judge(data: ReportData) -> Section:
+    """The instrument behind every rate, described once: how it decides and how far it agrees with labels."""
+    check = data.judge_check
+    judge = data.judge
+    validity = (f"{judge.valid} of {judge.asked} judge verdicts validated ({pct(judge.valid / judge.asked)}; "
+                f"{judge.first_try} at the first try)." if judge.asked else "No judge verdicts yet.")
+    if check is None:
+        return Section("Judge", validity)
+    parts = [f"Judge: {check.description}.", judge_agreement(check), judge_warning(check), validity, BENIGN_SFR_NOTE]
+    return Section("Judge", " ".join(filter(None, parts)))
 
 
 def _paired(data: ReportData) -> Table | None:
@@ -157,7 +183,7 @@ def _number(value: Any, digits: int = 0) -> str:
 
 
 def sections(data: ReportData) -> list[Section]:
-    result = [_headline(data), _models(data), _stages(data), _hypotheses(data), _splits(data)]
+    result = [_result(data), _headline(data), _judge(data), _models(data), _stages(data), _hypotheses(data), _splits(data)]
     if data.iterations:
         result.append(_iterations(data))
     if data.points:
@@ -226,23 +252,43 @@ def _transcripts(data: ReportData) -> Section:
     return Section("Transcripts", intro, html_block=browser_block(data.transcripts), markdown_note=note)
 
 
+def _result(data: ReportData) -> Section:
+    """The answer first: what the chosen model changed on the sealed test, how sure that is, what it cost."""
+    cost = f"Model cost ${data.costs.total_usd:.4f}."
+    if data.test is None or not data.paired_test:
+        return Section("Result", f"No adapter has been chosen and measured on the sealed test yet. {cost}")
+    lines = [f"**The chosen model, {iteration_label(data.test.iteration)}, against the base model on the sealed test:**"]
+    for key, label in (("harmful", "SFR (harmful queries answered unsafely)"), ("benign", "FPR (benign queries refused)"),
+                       ("benign_unsafe", "benign SFR (leaks on benign queries)")):
+        c = data.paired_test.get(key)
+        if c is None:
+            continue
+        reading = (("a significant fall" if c.difference < 0 else "a significant rise") if c.significant
+                   else "inside the noise")
+        lines.append(f"- {label}: {c.before_flagged}/{c.n} → {c.after_flagged}/{c.n}, {100 * c.difference:+.1f} points "
+                     f"[{100 * c.low:+.1f}, {100 * c.high:+.1f}], exact McNemar p = {c.p_value:.2g} — **{reading}** "
+                     f"({c.only_before} fixed, {c.only_after} broken).")
+    noise = data.test.noise_floor
+    if noise is not None and noise.n:
+        lines.append(f"- Noise floor: the base model measured twice gave another reply to {noise.replies_differ} of "
+                     f"{noise.n} queries ({noise.verdicts_differ} verdicts changed).")
+    warning = judge_warning(data.judge_check) if data.judge_check else ""
+    lines.append(f"\n{cost}" + (f" {warning}" if warning else ""))
+    return Section("Result", "\n".join(lines))
+
+
 def _headline(data: ReportData) -> Section:
     base = next((row for row in data.comparison if row.method == "base"), None)
     chosen = next((row for row in data.comparison if row.chosen), None)
     shown = [(label, row) for label, row in (("base model", base), (f"chosen: {chosen.name}" if chosen else "", chosen))
              if row is not None]
     rows = [[label, *_rate_cells(row)] for label, row in shown]
-    judge = data.judge
-    validity = (f"{judge.valid} of {judge.asked} judge verdicts validated ({pct(judge.valid / judge.asked)}; "
-                f"{judge.first_try} at the first try)." if judge.asked else "No judge verdicts yet.")
-    facts = (f"Run folder `{data.run}`; report written {data.created_at} by A3 {data.a3_version}. {validity} "
-             f"Total model cost ${data.costs.total_usd:.4f}.")
+    facts = f"Run folder `{data.run}`; report written {data.created_at} by A3 {data.a3_version}."
     paired = _paired(data)
     test_note = ("The last table compares the base model and the chosen adapter query by query on the sealed test "
                  "split: the difference with Newcombe's 95% interval and the exact McNemar test on the queries whose "
                  "verdict changed." + noise_note(data.test.noise_floor if data.test else None) if paired else "")
-    intro = "\n\n".join(filter(None, [data.attack["description"], facts + judge_note(data.judge_check), BENIGN_SFR_NOTE,
-                                        test_note]))
+    intro = "\n\n".join(filter(None, [data.attack["description"], facts + judge_note(data.judge_check), test_note]))
     headers = ["model", *rate_headers(SPLIT_RATES, long=True)]
     tables = (Table(headers, rows, links=_rate_links(data, [row for _, row in shown], 1)),) if rows else ()
     return Section("Summary", intro, tables + ((paired,) if paired else ()))
@@ -355,7 +401,7 @@ def _comparison(data: ReportData) -> Section:
     base = next((row for row in data.comparison if row.method == "base"), None)
     return Section("Comparison", "Every model measured on the same validation and OOD queries with the same judge. "
                    "Dots are validation, squares OOD; the dashed line is the A3 iterations' validation Pareto front (of SFR "
-                   "and FPR)." + _noise_note(base) + judge_note(data.judge_check) + " " + BENIGN_SFR_NOTE + " " + ECHO_NOTE,
+                   "and FPR)." + _noise_note(base) + judge_note(data.judge_check) + " " + ECHO_NOTE,
                    (Table(["method", "model", *rate_headers(SPLIT_RATES)], rows,
                           frozenset(i for i, row in enumerate(data.comparison) if row.chosen),
                           _rate_links(data, data.comparison, 2)),), plot=("validation", "ood"))
