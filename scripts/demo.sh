@@ -6,7 +6,7 @@
 # writes the run report, then runs the meta-analysis on generated sample data.
 #   bash scripts/demo.sh            the main run
 #   bash scripts/demo.sh --compare  then the paper's baselines on the same run (fixed-ratio mixing
-#                                   at five ratios, in-context examples), and the report again
+#                                   at five ratios, in-context examples, DSPy + GEPA), and the report again
 #   bash scripts/demo.sh --planners then stage 4's loop again on the same run with the other planners (the
 #                                   agent, the agent with the search), the same budget, and the report again
 #   bash scripts/demo.sh --seed N   a replication in runs/demo-seed-N: the generator's samples, the split
@@ -54,6 +54,8 @@ if [ "$compare" = yes ]; then
   # The five ratios train like A3's iterations can (two epochs, rank 8, alpha 32, 5e-4, batches of 8).
   $a3 baseline fixed-mix configs/demo.yaml --run-dir "$run" --epochs 2 --learning-rate 5e-4 --batch-size 8 --lora-r 8 --lora-alpha 32
   $a3 defend icl configs/demo.yaml --run-dir "$run" --selection-method random --num-iterations 2 --num-icl-examples 4
+  # GEPA compares candidates on 24 validation queries within an exact budget of 40 metric calls.
+  $a3 defend dspy configs/demo.yaml --run-dir "$run" --max-metric-calls 40 --max-train-samples 16 --max-val-samples 24
   $a3 report "$run"
   echo
   echo "Comparison finished in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s (after installation)."

@@ -61,6 +61,7 @@ def dspy(
     run_dir: Optional[Path] = RunDirOpt,
     auto: str = typer.Option("medium", "--auto", help="GEPA's budget: light, medium or heavy."),
     max_train_samples: Optional[int] = typer.Option(None, "--max-train-samples", min=1, help="Training queries GEPA learns from [default: all]."),
+    max_val_samples: Optional[int] = typer.Option(None, "--max-val-samples", min=1, help="Validation queries GEPA compares candidates on (a seeded sample; the chosen program is measured on all) [default: all]."),
     max_metric_calls: Optional[int] = typer.Option(None, "--max-metric-calls", min=1, help="An exact GEPA budget (program runs judged) instead of --auto."),
     name: Optional[str] = typer.Option(None, "--name", help="Results folder under defences/dspy [default: from the options]."),
     max_cost: Optional[float] = MaxCostOpt,
@@ -74,7 +75,8 @@ def dspy(
     if auto not in ("light", "medium", "heavy"):
         raise UserInputError(f"--auto: {auto!r} is not one of light, medium, heavy")
     s = open_session(config, config_file, run_dir, max_cost, prices)
-    options = DspyOptions(auto=auto, max_train_samples=max_train_samples, max_metric_calls=max_metric_calls, name=name)  # type: ignore[arg-type]
+    options = DspyOptions(auto=auto, max_train_samples=max_train_samples, max_metric_calls=max_metric_calls, name=name,  # type: ignore[arg-type]
+                          max_val_samples=max_val_samples)
     results = s.work(lambda bars: defend_dspy(s.config, s.run, s.client, options, bars))
     budget = f"GEPA's {results.auto} budget" if results.auto else "an exact budget"
     console.print(f"{results.metric_calls} of {results.budget} metric calls ({budget}), {results.train_queries} training queries")

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from a3.align.compare.dspy import DspyOptions, defend_dspy
-from a3.align.compare.dspy.program import training_sample
+from a3.align.compare.dspy.program import balanced_sample
 from a3.cli.main import app
 from a3.errors import UserInputError
 from a3.llm import BudgetExceededError, PriceTable
@@ -99,15 +99,15 @@ async def test_the_cost_cap_ends_the_search_instead_of_scoring_failures_and_a_re
                if json.loads(line)["stage"] == "defend-dspy")  # calls made before the stop were replayed
 
 
-def test_a_small_training_sample_keeps_both_kinds_and_follows_the_seed():
+def test_a_small_balanced_sample_keeps_both_kinds_and_follows_the_seed():
     from a3.align.records import Query
 
     queries = [Query(id=f"H1-{k[0]}{i}", hypothesis_id="H1", kind=k, source="train", messages=[{"role": "user", "content": "x"}])
                for k in ("harmful", "benign") for i in range(10)]
-    sample = training_sample(queries, 4, seed=0)
+    sample = balanced_sample(queries, 4, seed=0)
     assert [q.kind for q in sample] == ["harmful", "benign", "harmful", "benign"]
-    assert sample == training_sample(queries, 4, seed=0) and sample != training_sample(queries, 4, seed=1)
-    assert training_sample(queries, None, seed=0) == queries
+    assert sample == balanced_sample(queries, 4, seed=0) and sample != balanced_sample(queries, 4, seed=1)
+    assert balanced_sample(queries, None, seed=0) == queries
 
 
 def test_cli_runs_the_defence_and_refuses_a_clashing_name(prepared, tmp_path, monkeypatch):
@@ -231,6 +231,18 @@ async def test_a_budget_below_the_validation_split_is_refused(prepared):
     config, run, world = prepared
     with pytest.raises(UserInputError, match="give at least 16"):
         await defend_dspy(config, run, ScriptedClient(world, run_dir=run), DspyOptions(max_metric_calls=15))
+
+
+async def test_gepa_may_compare_on_a_sample_of_validation_and_the_program_is_measured_on_all(prepared):
+    config, run, world = prepared
+    with pytest.raises(UserInputError, match="give at least 6"):
+        await defend_dspy(config, run, ScriptedClient(world, run_dir=run), DspyOptions(max_metric_calls=5, max_val_samples=6))
+    results = await defend_dspy(config, run, ScriptedClient(world, run_dir=run),
+                                DspyOptions(max_metric_calls=10, max_train_samples=6, max_val_samples=6))
+    folder = run.path / "defences" / "dspy" / "calls10-train6-val6"
+    settings = json.loads((folder / "settings.json").read_text())
+    assert len(settings["validation"]) == 6 and results.metric_calls == 10
+    assert results.validation.harmful.judged + results.validation.benign.judged == 16  # measured on the whole split
 
 
 def test_a_reply_without_field_markers_is_taken_whole_and_one_in_fields_is_read():

@@ -25,7 +25,7 @@ from a3.align.compare.dspy.program import (
     SavedProgram,
     respond_program,
     to_example,
-    training_sample,
+    balanced_sample,
 )
 from a3.align.expected import expected_replies
 from a3.align.measure.evaluation import Subject, evaluate_model
@@ -48,21 +48,36 @@ STAGE = "defend-dspy"
 
 @dataclass(frozen=True)
 class DspyOptions:
+    """Options of the DSPy prompt defence (`a3 defend dspy`).
+
+    ``auto`` is GEPA's budget preset (light, medium, heavy), unless ``max_metric_calls`` gives an exact
+    number of metric calls; ``max_train_samples`` caps the seeded training sample; ``name`` names the
+    result folder (default: made from the options)."""
+
     auto: Auto = "medium"
     max_train_samples: int | None = None
     max_metric_calls: int | None = None  # an exact GEPA budget instead of --auto
     name: str | None = None
+    # GEPA compares candidates on a seeded sample of validation (None: all of it); the program
+    # chosen is still measured on the whole split.
+    max_val_samples: int | None = None
 
     @property
     def folder_name(self) -> str:
         if self.name:
             return self.name
         base = f"calls{self.max_metric_calls}" if self.max_metric_calls else self.auto
-        return base + (f"-train{self.max_train_samples}" if self.max_train_samples else "")
+        return (base + (f"-train{self.max_train_samples}" if self.max_train_samples else "")
+                + (f"-val{self.max_val_samples}" if self.max_val_samples else ""))
 
 
 async def defend_dspy(config: A3Config, run: RunDir, client: LLMClient, options: DspyOptions,
                       progress: Progress | None = None) -> DspyResult:
+    """Run (or resume) the DSPy + GEPA prompt defence and measure the optimised program.
+
+    GEPA rewrites the program's instructions on training queries, scored by the run's judge, and compares
+    candidates on validation; the best is measured on validation, OOD and the sealed test. Everything is
+    kept under ``defences/dspy/<name>/``; calls go through ``client`` (cached, priced, capped)."""
     with ledger_label(STAGE):
         return await _DspyDefence(config, run, client, options, progress or SilentProgress()).defend()
 
@@ -97,8 +112,9 @@ class _DspyDefence:
         _require_dspy()
         self.config, self.run, self.client, self.options, self.progress = config, run, client, options, progress
         self.folder = run.path / layout.DSPY / options.folder_name
-        self.train = training_sample(load_split(run, "train"), options.max_train_samples, config.dspy.seed)
+        self.train = balanced_sample(load_split(run, "train"), options.max_train_samples, config.dspy.seed)
         self.validation = load_split(run, "validation")
+        self.gepa_validation = balanced_sample(self.validation, options.max_val_samples, config.dspy.seed)
         if not self.train or not self.validation:
             raise UserInputError(f"{run.path}: the DSPy defence needs training and validation queries; run `a3 split` first")
         self.judge = Judge(client, config)
@@ -111,10 +127,12 @@ class _DspyDefence:
         self.seed_prompt = load_prompt(SEED_PROMPT)
 
     async def defend(self) -> DspyResult:
-        budget = budget_for(self.options.auto, self.options.max_metric_calls, len(self.validation))
-        if budget.metric_calls < len(self.validation):
+        compared_on = len(self.gepa_validation)
+        budget = budget_for(self.options.auto, self.options.max_metric_calls, compared_on)
+        if budget.metric_calls < compared_on:
             raise UserInputError(f"--max-metric-calls {budget.metric_calls}: GEPA first scores the seed instructions on each "
-                                 f"of the {len(self.validation)} validation queries; give at least {len(self.validation)}")
+                                 f"of the {compared_on} validation queries it compares on; give at least {compared_on} "
+                                 "(or fewer with --max-val-samples)")
         pin_settings(self.folder / layout.SETTINGS, self._settings(budget),
                      f"{self.folder}: this name was used with other settings; pass --name or delete the folder")
         program = await self._optimised(budget)
@@ -140,7 +158,7 @@ class _DspyDefence:
                 # the target's own conversation, instructions after its system prompt (not DSPy's field format)
                 "adapter": "conversation",
                 "seed_prompt": self.seed_prompt.version, "train": [q.id for q in self.train],
-                "validation": [q.id for q in self.validation]}
+                "validation": [q.id for q in self.gepa_validation]}
 
     async def _optimised(self, budget: Budget) -> Any:
         """The optimised program: loaded when this folder already has it, else GEPA's result."""
@@ -156,7 +174,7 @@ class _DspyDefence:
         task_lm = dspy_lm(LLMClientEngine(self.client, self.task, bridge))
         reflection_lm = dspy_lm(LLMClientEngine(self.client, self.reflection, bridge, schema=NewInstruction,
                                                 prompt_version="gepa-reflection"))
-        trainset, valset = [to_example(q) for q in self.train], [to_example(q) for q in self.validation]
+        trainset, valset = [to_example(q) for q in self.train], [to_example(q) for q in self.gepa_validation]
         try:
             outcome = await asyncio.to_thread(run_gepa, program, metric, task_lm, reflection_lm, trainset, valset,
                                               budget, self.folder / "gepa", self.config.dspy.seed,

@@ -169,8 +169,8 @@ def to_example(query: Query) -> Any:
                         query_id=query.id).with_inputs("conversation", "system_prompt")
 
 
-def training_sample(queries: list[Query], limit: int | None, seed: int) -> list[Query]:
-    """``limit`` training queries (all when None), harmful and benign alternating so a small
+def balanced_sample(queries: list[Query], limit: int | None, seed: int) -> list[Query]:
+    """``limit`` queries (all when None), harmful and benign alternating so a small
     sample keeps both kinds; which ones is seeded."""
     if limit is None or limit >= len(queries):
         return list(queries)
