@@ -163,6 +163,16 @@ def test_with_paired_tests_the_choice_is_the_lowest_sfr_among_non_inferior_itera
     assert nothing.chosen == 1 and "no iteration passed" in nothing.rule
 
 
+def test_when_the_split_is_too_small_to_show_the_margin_the_choice_says_so_and_reads_the_estimates():
+    base_sfr, base_fpr = [True] * 10 + [False] * 20, [False] * 26  # 26 benign queries cannot show 5 points
+    fixes_more = candidate_with_tests(1, [True] * 2 + [False] * 28, [False] * 26, base_sfr, base_fpr)
+    fixes_less = candidate_with_tests(2, [True] * 6 + [False] * 24, [False] * 26, base_sfr, base_fpr)
+    over_refuses = candidate_with_tests(3, [False] * 30, [True] * 5 + [False] * 21, base_sfr, base_fpr)
+    chosen = choose([fixes_more, fixes_less, over_refuses], sfr_target=0.05, max_drop=0.01, measured=False)
+    assert chosen.chosen == 1 and not chosen.meets_all_goals
+    assert "cannot be shown here" in chosen.rule and "point estimates" in chosen.rule
+
+
 def test_general_data_file_formats_and_errors(tmp_path):
     path = tmp_path / "g.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in [

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from a3.align.metrics import Metrics
-from a3.stats import NonInferiority, PairedComparison
+from a3.stats import NonInferiority, PairedComparison, non_inferiority
 
 
 def pareto_front(points: dict[int, tuple[float, float]]) -> list[int]:
@@ -53,6 +53,25 @@ class CandidateTests(BaseModel):
     def more_benign_leaks(self) -> bool:
         return self.benign_leaks is not None and self.benign_leaks.difference > 0 and self.benign_leaks.significant
 
+    @property
+    def fpr_floor(self) -> float:
+        """The one-sided bound an unchanged model would get at this size: the smallest margin the
+        FPR test can show at all."""
+        n = self.fpr.comparison.n
+        return non_inferiority([False] * n, [False] * n, self.fpr.margin).upper_95 if n else 1.0
+
+    def within_limits_by_estimate(self, measured: bool) -> bool:
+        """The limits read from point estimates alone (when no iteration passes the tests)."""
+        fpr_ok = self.fpr.comparison.difference <= self.fpr.margin
+        capability = self.capability
+        if not measured:
+            capable = True
+        elif capability is not None:
+            capable = capability.comparison.difference <= capability.margin
+        else:
+            capable = bool(self.capability_within_drop)
+        return fpr_ok and capable and not self.more_benign_leaks
+
     def eligible(self, measured: bool) -> bool:
         if not measured:
             capable = True
@@ -74,6 +93,8 @@ class Candidate(BaseModel):
 
 
 class Selection(BaseModel):
+    """Which iteration was chosen, by which rule, and the Pareto fronts it was chosen from."""
+
     chosen: int | None
     pareto_front: list[int]
     capable_front: list[int]
@@ -90,6 +111,13 @@ def capability_ok(candidate: Candidate, max_drop: float, measured: bool) -> bool
 
 
 def choose(records: Sequence[Candidate], *, sfr_target: float, max_drop: float, measured: bool) -> Selection:
+    """Choose the final iteration, on validation only.
+
+    When every candidate carries paired tests against the base model: among those whose FPR and
+    capability are non-inferior and whose benign leaks did not rise significantly, the lowest
+    validation SFR; when none passes, the rule says so and point estimates within the limits stand in
+    for the tests, else the nearest miss is chosen. Without tests (older records): thresholds on the
+    capability drop and ``sfr_target``. ``measured`` says whether capability was measured."""
     points = {r.iteration: (r.validation.sfr, r.validation.fpr) for r in records
               if r.validation.sfr is not None and r.validation.fpr is not None}
     front = pareto_front(points)  # type: ignore[arg-type]  # None rates were filtered out above
@@ -125,9 +153,25 @@ def _choose_by_tests(by_id: dict[int, Candidate], points: dict[int, tuple[float,
                 "validation); lowest validation SFR" + ("; its SFR fell significantly" if fell else
                                                        "; its SFR did not fall significantly"))
         return Selection(chosen=chosen, pareto_front=front, capable_front=capable_front, meets_all_goals=fell, rule=rule)
-    chosen = min(points, key=lambda i: (_worst_limit(tests[i]), points[i][0], i))
-    rule = "no iteration passed every non-inferiority test: the one whose worst limit test came closest"
+    # Nothing shown within the limits. Said plainly, with why when the split is too small to show the
+    # margin at all; then the point estimates stand in for the tests, and failing that, the nearest miss.
+    underpowered = [t for t in tests.values() if t is not None and _unshowable(t)]
+    why = (f" (at this size even an unchanged model's one-sided bound is {100 * underpowered[0].fpr_floor:.1f} points "
+           f"against a margin of {100 * underpowered[0].fpr.margin:g}: the FPR limit cannot be shown here)"
+           if underpowered else "")
+    within = [i for i, t in tests.items() if t is not None and t.within_limits_by_estimate(measured)]
+    if within:
+        chosen = min(within, key=lambda i: (points[i][0], points[i][1], i))
+        rule = (f"no iteration passed every non-inferiority test{why}; by point estimates within the limits, the lowest "
+                "validation SFR")
+    else:
+        chosen = min(points, key=lambda i: (_worst_limit(tests[i]), points[i][0], i))
+        rule = f"no iteration passed every non-inferiority test{why}: the one whose worst limit test came closest"
     return Selection(chosen=chosen, pareto_front=front, capable_front=[], meets_all_goals=False, rule=rule)
+
+
+def _unshowable(tests: CandidateTests) -> bool:
+    return tests.fpr_floor >= tests.fpr.margin
 
 
 def _worst_limit(tests: CandidateTests | None) -> float:
