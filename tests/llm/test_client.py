@@ -260,3 +260,29 @@ def test_weights_id_keys_the_cache_only_when_set():
     key = client._cache_key([], plain, None)
     assert key == client._cache_key([], CallConfig(model="scripted/x", temperature=0.0, weights_id=None), None)
     assert key != client._cache_key([], plain.model_copy(update={"weights_id": "abc"}), None)
+
+
+async def test_release_all_frees_every_backend_and_the_client_makes_them_again_on_demand():
+    from a3.llm import LLMClient
+    from a3.testing import ScriptedBackend
+
+    made, closed = [], []
+
+    class Tracked(ScriptedBackend):
+        def close(self):
+            closed.append(self)
+
+    def factory(model, args, limit):
+        async def reply(messages, config):
+            return f"{model} answers"
+
+        made.append(Tracked(reply))
+        return made[-1]
+
+    client = LLMClient(retry=FAST_RETRY, backend_factory=factory)
+    await client.generate("a", config=cfg(model="scripted/one"))
+    await client.generate("b", config=cfg(model="scripted/two"))
+    client.release_all()
+    assert closed == made and len(made) == 2
+    again = await client.generate("c", config=cfg(model="scripted/one"))
+    assert again.text == "scripted/one answers" and len(made) == 3 and made[2] not in closed

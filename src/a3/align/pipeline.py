@@ -27,11 +27,17 @@ from a3.progress import Progress, SilentProgress
 from a3.store import RunDir
 
 STAGES = ("generate", "split", "expected", "general", "finetune")
+"""The stages of `a3 run`, in the order they run."""
 GENERAL_STAGE = "general"
 
 
 @dataclass(frozen=True)
 class RunOptions:
+    """Options of `a3 run`: which stages run, and each stage's options.
+
+    ``skip``, ``start`` and ``stop`` select stages by name (see ``STAGES``); ``general_samples`` is how many
+    general prompts the target answers in the general stage; ``split_model`` overrides the OOD agent's model."""
+
     skip: frozenset[str] = frozenset()
     start: str | None = None
     stop: str | None = None
@@ -66,6 +72,7 @@ class PipelineResults(BaseModel):
 
 async def run_pipeline(config: A3Config, run: RunDir, client: LLMClient, options: RunOptions = RunOptions(),
                        progress: Progress | None = None) -> PipelineResults:
+    """Run the selected stages in order; a finished stage is skipped, so the same call resumes a run."""
     progress = progress or SilentProgress()
     results = PipelineResults()
     for stage in selected_stages(options):
@@ -79,6 +86,7 @@ async def run_pipeline(config: A3Config, run: RunDir, client: LLMClient, options
             results.general = await general_stage(config, run, client, options.general_samples, progress)
         else:
             results.finetune = await run_finetune(config, run, client, options.finetune, progress)
+        client.release_all()  # the next stage loads what it needs: no model stays resident for nothing
     return results
 
 

@@ -45,6 +45,19 @@ def to_messages(messages: MessagesLike) -> list[Message]:
 
 
 class LLMClient:
+    """The one way A3 calls a model: cache, retries, concurrency, structured output, cost ledger and cap.
+
+    Args:
+        run_dir: the run directory whose call cache and ledger the client uses (and which it claims, one
+            writer per run); None keeps nothing.
+        max_cost: the cap in USD; a call that could pass it is not made (BudgetExceededError).
+        concurrency: concurrent calls per model: one limit for all, or a mapping of model strings to
+            limits (``"*"``: every other model; 16 when it is missing).
+        retry: how transient failures are retried.
+        max_repairs: how often a reply that does not fit the schema is sent back with the error.
+        prices: the price table (default: the packaged prices and ``A3_PRICES``).
+        backend_factory: what serves each model string."""
+
     def __init__(
         self,
         run_dir: RunDir | str | Path | None = None,
@@ -145,6 +158,12 @@ class LLMClient:
         """Close the cache and every backend (local models stop generating and free their memory)."""
         self._backends.close()
         self.cache.close()
+
+    def release_all(self) -> None:
+        """Drop every backend (local models free their memory); the client stays usable, and a
+        later call makes the backend it needs again. Stages call this when they end, so a model
+        is resident only while a stage needs it."""
+        self._backends.close()
 
     def release(self, config: CallConfig) -> None:
         """Drop the backend serving ``config`` (a local model frees its memory); a later call
