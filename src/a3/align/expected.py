@@ -63,6 +63,8 @@ def expected_replies(run: RunDir) -> dict[str, str] | None:
 
 
 class ExpectedCounts(BaseModel):
+    """Stage 3's counts: training queries, replies written, and replies that fell back to the default."""
+
     total: int
     generated: int
     fallback_to_default: int  # queries whose writer never gave an acceptable reply
@@ -70,6 +72,11 @@ class ExpectedCounts(BaseModel):
 
 @dataclass(frozen=True)
 class ExpectedOptions:
+    """Options of stage 3 (`a3 expected`).
+
+    ``model`` overrides the generator; ``tries`` is how many fresh samples a query gets before the
+    config's default response is used."""
+
     model: str | None = None
     tries: int = 2  # fresh samples to try before falling back to the config's default response
 
@@ -90,6 +97,10 @@ def writer_messages(config: A3Config, query: Query) -> list[Message]:
 async def run_expected(
     config: A3Config, run: RunDir, client: LLMClient, options: ExpectedOptions = ExpectedOptions(), progress: Progress | None = None
 ) -> ExpectedCounts:
+    """Run (or resume) stage 3: write the reply the target should have given to each training query.
+
+    Needs stage 2 done. A query whose writer fails ``options.tries`` times gets the config's default
+    response, counted in the result (and in ``expected/expected_behaviors.json``)."""
     split_manifest = run.manifest(SPLIT_STAGE)
     if split_manifest is None or split_manifest.status != "done":
         raise UserInputError(f"{run.path}: run `a3 split` first (stage 'split' is not done)")

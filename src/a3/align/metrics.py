@@ -76,7 +76,9 @@ class Rate(BaseModel):
 
 
 class Rates(BaseModel):
-    """SFR over harmful queries (judged unsafe), FPR over benign ones (judged refused) and the
+    """One model's SFR, FPR and benign SFR on one set of queries, with the echo diagnostic.
+
+    SFR over harmful queries (judged unsafe), FPR over benign ones (judged refused) and the
     benign SFR over benign ones (judged unsafe by the harmful judge: a leak on a benign query);
     beside them the echo, a diagnostic over every reply, harmful and benign: the replies that
     recite the target's system prompt (``a3.align.measure.echo``)."""

@@ -13,6 +13,10 @@ ChangeType = Literal["structural", "topical"]
 
 
 class Hypothesis(BaseModel):
+    """A hypothesis about what triggers the behaviour, with the example query it came with.
+
+    A line of ``generation/hypotheses.jsonl``; ``basis_example`` names the logged example it builds on."""
+
     id: str  # "H1", "H2", ...
     round: int
     basis_example: str  # "Ex0", "Ex3", ...
@@ -22,6 +26,8 @@ class Hypothesis(BaseModel):
 
 
 class Query(BaseModel):
+    """One test query: harmful, or a benign look-alike of a harmful one (``generation/queries.jsonl``)."""
+
     id: str  # "<hypothesis>-h<i>" for harmful, "<hypothesis>-b<i>" for its benign counterpart
     hypothesis_id: str
     kind: Kind
@@ -30,6 +36,8 @@ class Query(BaseModel):
 
 
 class TargetResponse(BaseModel):
+    """The target's reply to one query, or the error that stopped it."""
+
     id: str  # the query id
     model: str
     status: Literal["ok", "error"]
@@ -51,8 +59,10 @@ JudgeStatus = Literal["ok", "judge_error", "unparseable", "no_majority"]
 
 
 class Verdict(BaseModel):
-    """The judge's decision on one response. ``flagged`` means harmful (harmful queries) or
-    refused (benign queries); it is None unless ``status`` is ok.
+    """The judge's decision on one response.
+
+    ``flagged`` means harmful (harmful queries) or refused (benign queries); it is None unless
+    ``status`` is ok.
 
     A reply to a benign query is also checked by the harmful judge (the same rule, prompt and
     voters as for harmful queries), since a benign question can get an unsafe answer (a leaked

@@ -31,12 +31,15 @@ def replication_seed(config: A3Config, run_dir: str | Path | None, asked: int | 
     """The replication seed a command on ``run_dir`` runs under: the one asked for, else the one
     the run was made with (``a3 run --seed``), so that later commands on a replicated run (the
     baselines, a resumed stage) keep its seed without being told. Asking for another is refused."""
-    recorded_path = Path(run_dir or default_run_dir(config)) / layout.CONFIG
+    folder = Path(run_dir or default_run_dir(config))
+    recorded_path = folder / layout.CONFIG
     recorded = None
     if recorded_path.is_file():
         recorded = read_json(recorded_path).get("replication_seed")
-    if asked is not None and recorded is not None and asked != recorded:
-        raise UserInputError(f"{recorded_path}: this run was made with --seed {recorded}, not {asked}; use another --run-dir")
+    started = RunDir(folder).stages_dir.is_dir() and any(RunDir(folder).manifests())
+    if asked is not None and asked != recorded and (recorded is not None or started):
+        made = f"--seed {recorded}" if recorded is not None else "no --seed"
+        raise UserInputError(f"{recorded_path}: this run was made with {made}, not --seed {asked}; use another --run-dir")
     return asked if asked is not None else recorded
 
 

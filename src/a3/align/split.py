@@ -137,6 +137,10 @@ def sealed_hypotheses(run: RunDir) -> set[str]:
 
 
 async def run_split(config: A3Config, run: RunDir, client: LLMClient, model: str | None = None, log_token_budget: int = 6000) -> dict[str, Metrics]:
+    """Run (or resume) stage 2: split the data into train, validation, OOD and the sealed test.
+
+    Needs stage 1 done. ``model`` overrides the OOD agent's model. Returns the untouched target's
+    metrics per split (``splits/baseline.json``)."""
     generation = run.manifest(GENERATE_STAGE)
     if generation is None or generation.status != "done":
         raise UserInputError(f"{run.path}: run `a3 generate` first (stage 'generate' is not done)")

@@ -28,8 +28,8 @@ def _interval(value: float | None, low: float | None, high: float | None, as_per
 def validate(
     config: Optional[Path] = ConfigArg,
     config_file: Optional[Path] = ConfigFileOpt,
-    labels: Path = typer.Option(..., "--labels", help="JSONL of labelled responses (see the README: conversation or prompt, "
-                                "response, kind, gold, optional split dev/test)."),
+    labels: Path = typer.Option(..., "--labels", help="JSONL of labelled responses (see docs/judging-and-statistics.md: "
+                                "conversation or prompt, response, kind, gold, optional split dev/test)."),
     run_dir: Optional[Path] = RunDirOpt,
     max_cost: Optional[float] = MaxCostOpt,
     prices: Optional[Path] = PricesOpt,

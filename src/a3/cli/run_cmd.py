@@ -59,8 +59,7 @@ def register(app: typer.Typer) -> None:
         skips = {name for name, flag in (("generate", skip_generate), ("split", skip_split), ("expected", skip_expected),
                                          ("general", skip_general), ("finetune", skip_finetune)) if flag}
         options = RunOptions(
-            skip=frozenset(skips), start=start, stop=stop, generate=GenerateOptions(num_rounds=num_rounds, model=model,
-                                                                                seed=GenerateOptions.seed if seed is None else seed),
+            skip=frozenset(skips), start=start, stop=stop, generate=GenerateOptions(num_rounds=num_rounds, model=model),
             expected=ExpectedOptions(model=model), split_model=model, general_samples=general_samples,
             finetune=finetune_options(num_iterations, max_epochs, batch_size, gradient_accumulation_steps,
                                       disable_benchmark_eval, agent_model or model, num_processes),

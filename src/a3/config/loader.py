@@ -55,6 +55,9 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
 
 
 def load_model(path: str | Path, model: type[M]) -> M:
+    """Read a JSON or YAML file into the pydantic model ``model``.
+
+    Raises ConfigError naming the file and every field that did not validate."""
     path = Path(path)
     data = read_mapping(path)
     try:
@@ -64,6 +67,7 @@ def load_model(path: str | Path, model: type[M]) -> M:
 
 
 def config_hash(config: BaseModel) -> str:
+    """The sha256 of a config's JSON dump: equal settings give equal hashes."""
     return sha256_of(config.model_dump(mode="json"))
 
 

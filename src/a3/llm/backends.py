@@ -15,6 +15,8 @@ from a3.llm.types import CallConfig, Message
 
 @dataclass
 class BackendReply:
+    """A backend's reply: its text, the tokens it used, and why it stopped."""
+
     text: str
     input_tokens: int = 0
     output_tokens: int = 0
@@ -22,6 +24,8 @@ class BackendReply:
 
 
 class Backend(Protocol):
+    """What serves a model: one completion of ``messages`` under ``config``, shaped by ``schema`` when given."""
+
     async def complete(
         self, messages: Sequence[Message], config: CallConfig, schema: type[BaseModel] | None
     ) -> BackendReply: ...
@@ -32,8 +36,10 @@ _SDK_RETRY_PROVIDERS = ("openai", "openai-api", "openrouter", "anthropic", "vllm
 
 
 class InspectBackend:
-    """Any inspect_ai model string: anthropic/…, openai/…, openrouter/…, openai/azure/…,
-    anthropic/bedrock/…, bedrock/…, vllm/…, ollama/…, hf/…, openai-api/<svc>/…"""
+    """Serves any inspect_ai model string through inspect's providers.
+
+    anthropic/…, openai/…, openrouter/…, openai/azure/…, anthropic/bedrock/…, bedrock/…, vllm/…,
+    ollama/…, hf/…, openai-api/<svc>/…"""
 
     def __init__(self, model: str, model_args: dict[str, Any] | None = None, max_connections: int = 16) -> None:
         from inspect_ai.model import get_model

@@ -18,7 +18,9 @@ _DEFAULT_OUTPUT_ESTIMATE = 4096
 
 
 class Budget:
-    """Spending against an optional cap in USD. Before a call is made, ``reserve`` sets aside an
+    """Spending against an optional cap in USD.
+
+    Before a call is made, ``reserve`` sets aside an
     upper bound of its cost (or refuses the call); when it ends, ``release`` gives that back, and
     a paid call is ``charge``d at its real price. ``spent`` is the USD paid so far."""
 

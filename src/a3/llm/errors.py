@@ -6,7 +6,7 @@ from a3.errors import A3Error
 
 
 class LLMError(A3Error):
-    pass
+    """The base of the model layer's errors."""
 
 
 class TransientError(LLMError):
@@ -35,8 +35,9 @@ class StructuredOutputError(LLMError):
 
 
 class BudgetExceededError(LLMError):
-    """The next call could pass ``max_cost``; it was not made. Exit code 3: raise the cap and
-    re-run to resume where the run stopped."""
+    """The next call could pass ``max_cost``; it was not made.
+
+    Exit code 3: raise the cap and re-run to resume where the run stopped."""
 
     exit_code = 3
 

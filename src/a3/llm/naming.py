@@ -10,11 +10,14 @@ PROVIDERS = {
     "llama-cpp-python", "bedrock", "azureai", "google", "mistral", "groq", "grok", "together", "fireworks",
     "deepseek", "perplexity", "sambanova", "cloudflare", "mockllm", "local", "scripted",
 }
+"""The model-string prefixes A3 accepts as they are: inspect_ai's providers, ``local`` and ``scripted``."""
 
 
 def resolve_model(name: str, base_url: str | None = None, field: str = "model") -> tuple[str, dict]:
-    """Turn a config's model name (and optional OpenAI-compatible base_url) into an inspect model
-    string and provider arguments. Bare Anthropic/OpenAI names get their provider prefix."""
+    """Turn a config's model name into an inspect model string and provider arguments.
+
+    An optional OpenAI-compatible ``base_url`` routes a bare name to that endpoint. Bare
+    Anthropic/OpenAI names get their provider prefix."""
     prefix = name.split("/", 1)[0]
     if prefix in PROVIDERS:
         return name, ({"base_url": base_url} if base_url and prefix == "openai-api" else {})

@@ -14,6 +14,10 @@ from a3.errors import UserInputError
 
 
 class PriceTable:
+    """Model prices in USD per million input and output tokens, matched by model-string pattern.
+
+    Explicit overrides win, then the YAML file named by ``A3_PRICES``, then the packaged table."""
+
     def __init__(self, overrides: dict[str, list[float]] | None = None) -> None:
         # Earlier sources win: explicit overrides, then the A3_PRICES file, then the packaged table.
         for pattern, value in (overrides or {}).items():

@@ -25,6 +25,8 @@ _TRANSIENT_NAMES = {
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How transient failures are retried: exponential backoff with jitter, honouring Retry-After."""
+
     max_attempts: int = 6
     initial_wait: float = 1.0
     max_wait: float = 60.0

@@ -12,10 +12,13 @@ from a3.secrets import is_secret_name, register
 
 # (model string, model args, max connections) -> the backend that serves it.
 BackendFactory = Callable[[str, dict[str, Any], int], Backend]
+"""Makes the backend for (model string, model args, max connections)."""
 
 
 def default_backend(model: str, model_args: dict[str, Any], max_connections: int) -> Backend:
-    """``local/<name>`` is one of A3's embedded models, or with ``model_path`` (and optionally
+    """The backend that serves a model string.
+
+    ``local/<name>`` is one of A3's embedded models, or with ``model_path`` (and optionally
     ``adapter_path``) in the model args any local HF folder; anything else is an inspect model string."""
     if model.startswith("local/"):
         from a3.llm.local import local_backend

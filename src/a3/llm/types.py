@@ -10,6 +10,8 @@ Role = Literal["system", "user", "assistant"]
 
 
 class Message(BaseModel):
+    """One chat message: a role and its text."""
+
     model_config = ConfigDict(frozen=True)
 
     role: Role
@@ -39,6 +41,8 @@ class CallConfig(BaseModel):
 
 
 class Usage(BaseModel):
+    """The tokens one call used."""
+
     input_tokens: int = 0
     output_tokens: int = 0
 

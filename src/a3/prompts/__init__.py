@@ -21,6 +21,8 @@ _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 @dataclass(frozen=True)
 class Prompt:
+    """A prompt file's text: ``render`` fills its placeholders; ``version`` is the hash of its text."""
+
     name: str
     text: str
 
@@ -42,5 +44,6 @@ class Prompt:
 
 @cache
 def load_prompt(name: str) -> Prompt:
+    """The packaged prompt ``name`` (``a3/prompts/<name>.md``), read once."""
     text = files("a3.prompts").joinpath(f"{name}.md").read_text(encoding="utf-8")
     return Prompt(name=name, text=text.strip() + "\n")

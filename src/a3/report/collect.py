@@ -176,6 +176,8 @@ class IclDefence:
 
 @dataclass
 class ReportData:
+    """Everything the run report shows, collected from a run directory by ``collect``."""
+
     run: Path
     created_at: str
     a3_version: str

@@ -37,6 +37,10 @@ class Reply:
 
 @dataclass(frozen=True)
 class Transcripts:
+    """Every judged reply of a run, for the report's transcript browser.
+
+    The queries and their splits, the measured models (subjects) and each reply with its verdict."""
+
     queries: dict[str, Query]
     split_of: dict[str, str]  # query id -> train, validation, ood or test
     subjects: list[Subject]

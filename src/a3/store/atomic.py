@@ -28,14 +28,17 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` as UTF-8, atomically (see ``atomic_write_bytes``)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as indented JSON, atomically (see ``atomic_write_bytes``)."""
     return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file."""
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 

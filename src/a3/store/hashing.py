@@ -14,11 +14,13 @@ def canonical_json(obj: Any) -> str:
 
 
 def sha256_of(obj: Any) -> str:
+    """The sha256 (hex) of bytes, or of any other value's canonical JSON."""
     data = obj if isinstance(obj, bytes) else canonical_json(obj).encode("utf-8")
     return hashlib.sha256(data).hexdigest()
 
 
 def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """The sha256 (hex) of a file's bytes, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(chunk_size):

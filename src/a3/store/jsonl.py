@@ -24,6 +24,11 @@ class DuplicateKeyError(ValueError):
 
 
 class JsonlLog:
+    """An append-only JSONL log of records keyed by one field, safe to resume after a kill.
+
+    Opening it drops a torn last line; each record is written whole and fsynced; a key already logged
+    is refused (DuplicateKeyError), so no record is written twice."""
+
     def __init__(self, path: str | os.PathLike[str], key: str = "id") -> None:
         self.path = Path(path)
         self.key = key
@@ -91,7 +96,9 @@ def _line(record: dict[str, Any]) -> str:
 
 
 def read_records(path: str | os.PathLike[str], key: str = "id") -> list[dict[str, Any]]:
-    """The whole records of a log, read only: a torn last line is skipped, the file left as it is
+    """The whole records of a log, read only.
+
+    A torn last line is skipped and the file left as it is
     (for readers such as the run report, which may look at a run that is still being written)."""
     path = Path(path)
     return list(_complete_records(path.read_bytes(), key)[0].values()) if path.exists() else []

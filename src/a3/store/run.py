@@ -34,12 +34,14 @@ StageStatus = Literal["running", "done", "failed"]
 
 #: The stage that model calls made in this context belong to (read by the cost ledger).
 current_stage: ContextVar[str | None] = ContextVar("a3_current_stage", default=None)
+"""The stage (or ledger label) the running calls are attributed to in the ledger; None outside one."""
 
 
 @contextmanager
 def ledger_label(name: str) -> Iterator[None]:
-    """Calls made inside are attributed to ``name`` in the ledger, for work that is not a stage
-    with a manifest (a defence, an evaluation)."""
+    """Attribute the calls made inside to ``name`` in the ledger.
+
+    For work that is not a stage with a manifest (a defence, an evaluation)."""
     token = current_stage.set(name)
     try:
         yield
@@ -52,6 +54,10 @@ def _now() -> str:
 
 
 class StageManifest(BaseModel):
+    """A stage's manifest, ``stages/<stage>.json``.
+
+    Its status, input hash, prompt versions, models, timings and usage."""
+
     stage: str
     status: StageStatus
     input_hash: str
@@ -206,8 +212,9 @@ class Stage:
 
 
 def pin_settings(path: Path, settings: dict[str, Any], conflict: str) -> None:
-    """Record the settings a folder's results are made with; if it already holds results made
-    with other settings, refuse (exit 2) with ``conflict`` rather than mix the two."""
+    """Record the settings a folder's results are made with, refusing to mix two settings.
+
+    If the folder already holds results made with other settings, refuse (exit 2) with ``conflict`` rather than mix the two."""
     if path.exists() and read_json(path) != settings:
         raise UserInputError(conflict)
     atomic_write_json(path, settings)

@@ -14,6 +14,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 
 def hashing_embedder(dimensions: int = 512) -> Embedder:
+    """An embedder hashing words into ``dimensions`` dimensions: no model, the same vectors everywhere."""
     def embed(texts: list[str]) -> np.ndarray:
         vectors = np.zeros((len(texts), dimensions))
         for row, text in enumerate(texts):

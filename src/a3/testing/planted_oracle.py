@@ -22,6 +22,10 @@ def mechanism_in(text: str) -> Mechanism | None:
 
 
 class PlantedOracle:
+    """A scripted LLM that knows the planted mechanisms: the planted-category benchmark's upper bound.
+
+    Use it as a ScriptedClient script."""
+
     def __call__(self, messages: list[Message], config: CallConfig) -> str:
         prompt = messages[0].content
         task = prompt.splitlines()[0]

@@ -26,7 +26,9 @@ Responder = Callable[[list[Message], CallConfig], Any]
 
 @dataclass
 class ScriptedBackend:
-    """Answers from a script, for tests: a list of replies taken in order, or a function of
+    """A backend that answers from a script, for tests.
+
+    The script is a list of replies taken in order, or a function of
     (messages, config) returning a reply. A reply is a string, a BackendReply, or an exception
     instance (raised, to simulate a provider failure). The function may be async."""
 

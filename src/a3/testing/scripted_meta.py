@@ -29,6 +29,11 @@ def theme_of(text: str) -> str:
 
 
 class MetaWorld:
+    """A scripted LLM for meta-analysis tests: answers each meta step from the synthetic data's themes.
+
+    Use it as a ScriptedClient script. With ``variant_names`` some categories get variant names, so
+    that near-duplicates appear for the merger."""
+
     def __init__(self, variant_names: bool = False) -> None:
         self.variant_names = variant_names
         self.update_calls = 0

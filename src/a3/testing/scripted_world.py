@@ -17,6 +17,7 @@ GENERATOR, TARGET, JUDGE = "scripted/generator", "scripted/target", "scripted/ju
 
 
 def scripted_config(base: dict, *, max_ideas=3, examples=4, variations=3, per_example=1) -> dict:
+    """A copy of config data ``base`` whose generator, target and judge are the scripted world's models."""
     data = json.loads(json.dumps(base))
     data["target_model"].update({"model_name": TARGET, "base_url": None, "max_tokens": 64})
     data["judge_model"]["model_name"] = JUDGE
@@ -43,6 +44,11 @@ def _topic(tag: str) -> str:
 
 
 class World:
+    """The scripted alignment world's generator, target and judge, answering from rules.
+
+    Use it as a ScriptedClient script with a config made by ``scripted_config``; ``conversation``
+    chooses the query format."""
+
     def __init__(self, conversation: bool, max_ideas: int = 3) -> None:
         self.conversation = conversation
         self.max_ideas = max_ideas

@@ -30,6 +30,9 @@ def _byte_symbols() -> list[str]:
 
 
 def build_tiny_gguf(path: str | Path, seed: int = 0, hidden: int = 64, layers: int = 2, heads: int = 4) -> Path:
+    """Write a tiny random Llama as a GGUF file at ``path`` (byte-level BPE, ChatML template).
+
+    Needs gguf and numpy. Its replies are noise of the requested length."""
     import gguf
     import numpy as np
     from gguf import GGMLQuantizationType, quants

@@ -25,6 +25,9 @@ CORPUS = [
 
 
 def build_tiny_model(path: str | Path, seed: int = 0) -> Path:
+    """Save a tiny random Llama and its tokenizer as a Hugging Face folder at ``path``.
+
+    Needs torch and transformers."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast

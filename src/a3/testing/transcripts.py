@@ -8,7 +8,9 @@ SPLITS = ("train", "validation", "ood", "test")
 
 
 def synthetic_transcripts(n_queries: int = 1000, n_iterations: int = 9) -> Transcripts:
-    """``n_queries`` queries over 20 hypotheses, each answered by the base model and ``n_iterations``
+    """Made-up transcripts for the report browser's tests and benchmark.
+
+    ``n_queries`` queries over 20 hypotheses, each answered by the base model and ``n_iterations``
     A3 iterations (10,000 replies by default); about one verdict in a hundred is a judge error."""
     subjects = [Subject("base", "base model", "generation/transcripts.eval")] + [
         Subject("A3", iteration_label(i), f"finetune/iter-{i:02d}/eval/transcripts.eval") for i in range(1, n_iterations + 1)]

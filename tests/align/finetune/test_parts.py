@@ -102,7 +102,8 @@ def test_the_configured_learning_rate_range_bounds_the_agent():
 
 
 def test_decision_rules_are_validated():
-    schema = decision_schema(2, ["H1"], {1: clamp(decision(), ["H1"], 10)[0]}, 10, LEARNING_RATES)
+    never = lambda plan: None  # noqa: E731 - no earlier job matches: only the plan comparison refuses
+    schema = decision_schema(2, ["H1"], {1: clamp(decision(), ["H1"], 10)[0]}, 10, LEARNING_RATES, never)
     ok = decision(based_on_iteration=1, learning_rate=5e-5).model_dump()
     assert schema.model_validate(ok).learning_rate == 5e-5
     with pytest.raises(ValueError, match="not both"):
@@ -113,7 +114,7 @@ def test_decision_rules_are_validated():
         schema.model_validate(decision(based_on_iteration=7).model_dump())
     with pytest.raises(ValueError, match="the one iteration 1 trained"):
         schema.model_validate(decision(based_on_iteration=1).model_dump())
-    clamped_alike = decision_schema(2, ["H1"], {1: clamp(decision(learning_rate=1e-3), ["H1"], 10)[0]}, 10, (1e-3, 2e-3))
+    clamped_alike = decision_schema(2, ["H1"], {1: clamp(decision(learning_rate=1e-3), ["H1"], 10)[0]}, 10, (1e-3, 2e-3), never)
     with pytest.raises(ValueError, match="the one iteration 1 trained"):  # 2e-5 is raised to 1e-3 again
         clamped_alike.model_validate(decision(based_on_iteration=1, learning_rate=2e-5).model_dump())
     with pytest.raises(ValueError, match="at most 1200 characters"):  # bounded, so a constrained decoder closes it
@@ -170,7 +171,7 @@ def test_when_the_split_is_too_small_to_show_the_margin_the_choice_says_so_and_r
     over_refuses = candidate_with_tests(3, [False] * 30, [True] * 5 + [False] * 21, base_sfr, base_fpr)
     chosen = choose([fixes_more, fixes_less, over_refuses], sfr_target=0.05, max_drop=0.01, measured=False)
     assert chosen.chosen == 1 and not chosen.meets_all_goals
-    assert "cannot be shown here" in chosen.rule and "point estimates" in chosen.rule
+    assert "cannot be shown at this size" in chosen.rule and "point estimates" in chosen.rule
 
 
 def test_general_data_file_formats_and_errors(tmp_path):
@@ -339,3 +340,14 @@ def test_the_fallback_plan_makes_one_change_by_the_agent_goals():
     protect, why = fallback_plan(base, validation_sfr=0.2, validation_fpr=0.3, sfr_target=0.05, capability_drop=0.06, max_drop=0.01)
     assert protect.general_data_percentage == base.general_data_percentage + 20 and protect.weights == base.weights
     assert "capability fell" in why
+
+
+def test_the_nearest_miss_never_prefers_an_iteration_with_more_benign_leaks():
+    from a3.stats import paired_comparison
+
+    base_sfr, base_fpr = [True] * 10 + [False] * 20, [False] * 26
+    leaky = candidate_with_tests(1, [False] * 30, [True] * 3 + [False] * 23, base_sfr, base_fpr)
+    leaky.tests.benign_leaks = paired_comparison([False] * 26, [True] * 12 + [False] * 14)  # significantly more
+    refusing = candidate_with_tests(2, [True] * 5 + [False] * 25, [True] * 9 + [False] * 17, base_sfr, base_fpr)
+    chosen = choose([leaky, refusing], sfr_target=0.05, max_drop=0.01, measured=False)
+    assert chosen.chosen == 2 and "came closest" in chosen.rule

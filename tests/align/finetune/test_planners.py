@@ -110,3 +110,12 @@ def test_a_job_is_named_by_what_it_trains_not_where_it_is_written():
     assert job_key(examples, job, "w") != job_key(examples, job.model_copy(update={"learning_rate": 2e-4}), "w")
     assert job_key(examples, job, "w") != job_key(examples, job, "other weights")
     assert job_key(examples, job, "w") != job_key(examples * 2, job, "w")
+
+
+async def test_agent_plus_search_trains_the_search_plan_when_the_agent_repeats_a_job(tmp_path, tiny):
+    _, run, _ = await finetuned(tmp_path, tiny, agent := GeneralShareAgent(), "agent+search", 2)
+    first, second = records_of(run)
+    assert first["planner"] == "agent" and second["planner"] == "search"
+    assert "repeats the training job of iteration 1" in second["fallback"]
+    assert len(agent.prompts) == 2  # the agent was not sent back: the search stepped in
+    assert first["job"] != second["job"]

@@ -32,6 +32,8 @@ from a3.store import RunDir, atomic_write_json, ledger_label, pin_settings
 
 @dataclass(frozen=True)
 class EvaluateOptions:
+    """Options of `a3 evaluate`: which model (or LoRA adapter) answers the run's sets, and how many OOD queries."""
+
     model: str | None = None  # any model string; None with ``adapter`` means the config's base weights
     adapter: Path | None = None  # a LoRA adapter folder on the target's base weights
     name: str | None = None  # the row's name in reports [default: the model string or the adapter folder]

@@ -39,6 +39,11 @@ HARMFUL_SHARES = (10, 30, 50, 70, 90)
 
 @dataclass(frozen=True)
 class FixedMixOptions:
+    """Options of the fixed-mix baseline (`a3 baseline fixed-mix`), the original's flags.
+
+    The base weights (default: the config's target), training settings, the training budget (default:
+    A3's, 2 x min(#harmful, #benign)), the share of general data, and the harmful shares to train."""
+
     model_name_or_path: str | None = None  # default: the config's target weights
     epochs: int = 5
     batch_size: int = 2
@@ -73,6 +78,10 @@ class FixedMixResult(BaseModel):
 
 async def run_fixed_mix(config: A3Config, run: RunDir, client: LLMClient, options: FixedMixOptions = FixedMixOptions(),
                     progress: Progress | None = None) -> list[FixedMixResult]:
+    """Train and measure the fixed-ratio baseline: one model per harmful share.
+
+    Each model is measured on validation, OOD and the sealed test like an A3 iteration and kept under
+    ``baselines/fixed-mix/``. Needs stage 3 done."""
     manifest = run.manifest(EXPECTED_STAGE)
     if manifest is None or manifest.status != "done":
         raise UserInputError(f"{run.path}: run `a3 expected` first (stage 'expected' is not done)")

@@ -51,6 +51,12 @@ _QUERY_CHARS = 200  # how much of each candidate the agent sees
 
 @dataclass(frozen=True)
 class IclOptions:
+    """Options of the in-context defence (`a3 defend icl`).
+
+    ``selection_method``: prompt_level (the agent picks examples), hypothesis_level (the agent shares the
+    budget across hypotheses) or random (the baseline); ``num_icl_examples`` per iteration; ``trial``
+    numbers independent trials."""
+
     selection_method: Method = "prompt_level"
     num_iterations: int = 5
     num_icl_examples: int = 20
@@ -243,6 +249,11 @@ def with_examples(query: Query, turns: list[Message]) -> Query:
 
 async def defend_icl(config: A3Config, run: RunDir, client: LLMClient, options: IclOptions,
                      progress: Progress | None = None) -> IclSummary:
+    """Run (or extend) one trial of the in-context defence and return its summary.
+
+    Each iteration puts training examples before every query as earlier turns, is measured on validation
+    and OOD, and is kept under ``defences/icl/<method>-trial<N>/``; the best iteration on validation is
+    chosen as in stage 4."""
     with ledger_label("defend-icl"):
         return await _IclSearch(config, run, client, options, progress or SilentProgress()).search()
 

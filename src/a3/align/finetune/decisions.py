@@ -67,7 +67,8 @@ def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[
     and ``learning_rates`` bound the plan as ``clamp`` will, so that a plan which only clamping
     makes differ from an earlier one is refused too. ``repeats`` names the earlier iteration whose
     training job a plan would train again (two different plans can draw the same training set);
-    such a plan is refused with the reason."""
+    such a plan, or one equal to an earlier plan, is refused with the reason. Without ``repeats``
+    neither is checked here: the caller deals with a repeat."""
 
     def earlier_iterations(field_schema: dict[str, Any]) -> None:
         # Guides schema-following decoders to a valid value; the validator below checks it for all.
@@ -103,13 +104,15 @@ def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[
                     f"change either the training settings or the data weights of iteration {self.based_on_iteration}, "
                     "not both (copy the other part unchanged)"
                 )
+            if repeats is None:  # repeats are the caller's to handle (agent+search trains the search's plan)
+                return self
             # A repeated plan trains the same adapter again (a small agent copies its last answer).
             trained, _ = clamp(self, train_hypotheses, max_epochs, learning_rates)
             same = [number for number, plan in sorted(previous.items()) if plan == trained]
             if same:
                 raise ValueError(f"this plan (within the allowed ranges) is the one iteration {same[0]} trained; "
                                  "change one training setting or the data weights")
-            repeated = repeats(trained) if repeats is not None else None
+            repeated = repeats(trained)
             if repeated is not None:
                 raise ValueError(f"this plan draws the same training examples with the same settings as iteration "
                                  f"{repeated}, so it would train the same adapter again; change a training setting or "

@@ -81,7 +81,8 @@ class PlanSpace:
 def score(candidate: Candidate, measured: bool) -> float:
     """The search's objective for a finished iteration (lower is better; see the module doc)."""
     validation = candidate.validation
-    rates = [validation.sfr or 0.0, validation.fpr or 0.0, validation.benign_unsafe.value or 0.0]
+    # A rate that could not be measured counts as the worst, never as the best.
+    rates = [1.0 if r is None else r for r in (validation.sfr, validation.fpr, validation.benign_unsafe.value)]
     value = sum(rates)
     tests = candidate.tests
     if tests is not None and not tests.eligible(measured):

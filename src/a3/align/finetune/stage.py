@@ -196,9 +196,8 @@ class _Loop:
             raise UserInputError(f"{folder / 'decision.json'}: its plan trains the job of iteration {repeated} again; "
                                  "delete the file to plan this iteration anew")
         write_training_data(training_set.examples, folder / "train_data.jsonl")
-        started = time.perf_counter()
         result = await asyncio.to_thread(run_job, job, folder / "job.json", self.options.num_gpus)
-        seconds["train"] = time.perf_counter() - started
+        seconds["train"] = result.seconds  # the training's own time, also when a resume found it finished
         served = served_model(self.config, self.base, folder / "adapter", self.where.served_name(iteration), self.options.use_vllm)
         started = time.perf_counter()
         metrics = await evaluate_model(self.run, Subject(self.client, served, self.method, iteration_label(iteration)), self.judge,
@@ -270,6 +269,12 @@ class _Loop:
                     saved = await self._agent_decision(iteration, folder, baseline)
                 except StructuredOutputError as exc:
                     why = f"the agent gave no valid decision ({exc})"
+                else:
+                    # With the search beside it, a valid decision that repeats a trained job is not sent
+                    # back to the agent: the search's plan is trained instead.
+                    repeated = self._repeats(folder)(saved.plan)
+                    if repeated is not None:
+                        saved, why = None, f"the agent's plan repeats the training job of iteration {repeated}"
             if saved is None and planner == "agent":
                 saved = self._fallback(why, folder) if self.records else self._first_fallback(why)
             if saved is None:
@@ -282,7 +287,7 @@ class _Loop:
             iteration=iteration, total=self.settings.iterations, train_hypotheses=self.assignment.train,
             sealed=sealed_hypotheses(self.run), budget=self.budget, max_epochs=self.settings.max_epochs,
             capability_baseline=baseline, previous=self.iterations(), split_by=self.assignment.by,
-            repeats=self._repeats(folder),
+            repeats=self._repeats(folder) if self.config.finetune.planner == "agent" else None,
         )
         decision, plan, clamps = await decide(self.config, self.log, self.client, self.agent, context,
                                               self.options.log_token_budget)
@@ -374,10 +379,10 @@ class _Loop:
         its stage-1 replies and verdicts (see ``measure.noise``)."""
         served = served_model(self.config, self.base, None, "base", self.options.use_vllm)
         await evaluate_model(self.run, Subject(self.client, served, "base", "base (measured again)"), self.judge,
-                             {"test": queries}, layout.TEST_BASE_AGAIN, self.progress, "noise floor")
+                             {"test": queries}, self.where.base_again, self.progress, "noise floor")
         self.client.release(served)
-        replies = {r["id"]: r.get("text") for r in self.run.log(f"{layout.TEST_BASE_AGAIN}/{layout.RESPONSES}")}
-        verdicts = {r["id"]: Verdict.model_validate(r) for r in self.run.log(f"{layout.TEST_BASE_AGAIN}/{layout.VERDICTS}")}
+        replies = {r["id"]: r.get("text") for r in self.run.log(f"{self.where.base_again}/{layout.RESPONSES}")}
+        verdicts = {r["id"]: Verdict.model_validate(r) for r in self.run.log(f"{self.where.base_again}/{layout.VERDICTS}")}
         split = read_split(self.run, "test")
         first = [(q.id, q.base_response, q.base_verdict) for q in (split.queries if split else [])]
         return noise_floor(first, replies, verdicts)

@@ -45,6 +45,12 @@ PROMPTS = ("hypothesis_proposal", "scenario_ideation", "query_writer", "benign_r
 
 @dataclass(frozen=True)
 class GenerateOptions:
+    """Options of stage 1 (`a3 generate`).
+
+    ``num_rounds`` hypothesis rounds; ``model`` overrides the generator; ``early_stop_rounds`` stops after
+    that many rounds in a row find no failure; ``log_token_budget`` bounds the experiment log the agents
+    read; ``seed`` draws which query of each hypothesis the log shows."""
+
     num_rounds: int = 10
     model: str | None = None  # overrides hypothesis_generation.llm_model
     early_stop_rounds: int | None = None  # stop after this many rounds in a row find no failure
@@ -63,6 +69,11 @@ class HypothesisSummary(Rates):
 
 
 class GenerationSummary(BaseModel):
+    """Stage 1's result, as in ``generation/summary.json``.
+
+    Every hypothesis with the target's rates on it, the queries kept, those the quality gate dropped (by
+    reason), the failures, and the harmful queries written per hypothesis."""
+
     hypotheses: list[HypothesisSummary]
     queries: int
     dropped: dict[str, int]  # queries the quality gate refused, by reason
@@ -173,6 +184,9 @@ class _Generation:
         self.run = run
         self.client = client
         self.options = options
+        # A replicated run's seed lives in its config, so every later command on the run keeps it.
+        replicated = config.hypothesis_generation.seed
+        self._seed = options.seed if replicated is None else replicated
         self.data = GenerationData(run)
         self.log = ExperimentLog(run)
         self.generator = generator_call_config(config, options.model)
@@ -410,7 +424,7 @@ class _Generation:
             unsafe = [q for q in harmful if (verdicts[q.id] or {}).get("flagged")]
             if not harmful:  # every query was dropped or failed: nothing to show
                 continue
-            rng = random.Random(f"{self.options.seed}:{hypothesis.id}")
+            rng = random.Random(f"{self._seed}:{hypothesis.id}")
             chosen = rng.choice(unsafe or harmful)
             # The log shows the agents what the queries say; the fixed system prompt is the deployment's.
             messages = without_system_prompt(chosen.messages, self.config.conversation_format)

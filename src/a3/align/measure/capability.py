@@ -44,6 +44,8 @@ class Question(BaseModel):
 
 
 class BenchmarkScore(BaseModel):
+    """One model's score on one capability benchmark; a benchmark that failed is missing, never 0%."""
+
     name: str
     status: str  # "ok" or "error"
     accuracy: float | None = None
@@ -55,6 +57,8 @@ class BenchmarkScore(BaseModel):
 
 
 class CapabilityScores(BaseModel):
+    """One model's scores on every configured capability benchmark."""
+
     benchmarks: dict[str, BenchmarkScore]
 
     @property

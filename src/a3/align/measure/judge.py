@@ -47,6 +47,7 @@ RuleFunction = Callable[[list[dict[str, str]], str], Any]
 
 
 async def sample_target(client: LLMClient, target: CallConfig, query: Query) -> TargetResponse:
+    """One reply of the target to ``query``; a failed call is recorded in the response, not raised."""
     # Each query is an independent sample: the salt keeps identical texts from sharing one reply.
     config = target.model_copy(update={"cache_salt": query.id})
     try:
@@ -57,8 +58,10 @@ async def sample_target(client: LLMClient, target: CallConfig, query: Query) -> 
 
 
 class Judge:
-    """The run's judge, built from the config's ``judge_model``, ``judge_prompts`` and
-    ``judge_rules``. ``decide`` judges one response."""
+    """The run's judge: rule judges and the LLM judge (or a panel), as the config sets them.
+
+    Built from the config's ``judge_model``, ``judge_prompts`` and ``judge_rules``; ``decide`` judges
+    one response."""
 
     def __init__(self, client: LLMClient, config: A3Config) -> None:
         self.client = client

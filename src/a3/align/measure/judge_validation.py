@@ -74,6 +74,10 @@ class Scope(BaseModel):
 
 
 class JudgeValidation(BaseModel):
+    """The judge measured against labelled responses (``RUN/judge/validation.json``).
+
+    Agreement per labels split and query kind, for this judge's identity only."""
+
     labels: str
     labels_sha256: str
     judge: dict[str, Any]  # Judge.identity(): a validation holds for this judge only
@@ -140,10 +144,12 @@ async def validate_judge(config: A3Config, run: RunDir, client: LLMClient, label
 
 async def check_judge_gate(config: A3Config, run: RunDir, client: LLMClient,
                            progress: Progress | None = None) -> JudgeValidation | None:
-    """The judge gate (``judge.validation`` in the config): validate the run's judge against the
-    gate's labels and refuse (``UserInputError``, exit 2) when, on the held-out labels (all of them
-    when there is no test split), any query kind the labels contain has a kappa that is undefined
-    or below ``min_kappa``. None when the config sets no gate. Writes only under ``RUN/judge/``."""
+    """Validate the run's judge against the gate's labels before stage 1, and refuse a poor one.
+
+    The gate is ``judge.validation`` in the config. Refuse (``UserInputError``, exit 2) when, on
+    the held-out labels (all of them when there is no test split), any query kind the labels
+    contain has a kappa that is undefined or below ``min_kappa``. None when the config sets no
+    gate. Writes only under ``RUN/judge/``."""
     gate = config.judge.validation
     if gate is None:
         return None

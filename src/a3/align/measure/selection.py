@@ -55,10 +55,14 @@ class CandidateTests(BaseModel):
 
     @property
     def fpr_floor(self) -> float:
-        """The one-sided bound an unchanged model would get at this size: the smallest margin the
-        FPR test can show at all."""
-        n = self.fpr.comparison.n
-        return non_inferiority([False] * n, [False] * n, self.fpr.margin).upper_95 if n else 1.0
+        """The one-sided bound a model identical to the base would get at this size: the smallest
+        margin the FPR test can show at all."""
+        return _floor(self.fpr)
+
+    @property
+    def capability_floor(self) -> float | None:
+        """The same for the capability test; None when capability was not tested per question."""
+        return None if self.capability is None else _floor(self.capability)
 
     def within_limits_by_estimate(self, measured: bool) -> bool:
         """The limits read from point estimates alone (when no iteration passes the tests)."""
@@ -122,7 +126,7 @@ def choose(records: Sequence[Candidate], *, sfr_target: float, max_drop: float, 
               if r.validation.sfr is not None and r.validation.fpr is not None}
     front = pareto_front(points)  # type: ignore[arg-type]  # None rates were filtered out above
     by_id = {r.iteration: r for r in records}
-    if points and all(by_id[i].tests is not None for i in points):
+    if points and any(by_id[i].tests is not None for i in points):
         return _choose_by_tests(by_id, points, front, measured)
     capable = [i for i in points if capability_ok(by_id[i], max_drop, measured)]
     capable_front = pareto_front({i: points[i] for i in capable})
@@ -144,6 +148,9 @@ def choose(records: Sequence[Candidate], *, sfr_target: float, max_drop: float, 
 def _choose_by_tests(by_id: dict[int, Candidate], points: dict[int, tuple[float, float]], front: list[int],
                      measured: bool) -> Selection:
     tests = {i: by_id[i].tests for i in points}
+    untested = sorted(i for i, t in tests.items() if t is None)
+    untested_note = (f"; iterations {untested} have no paired tests (made before they existed) and were not eligible"
+                     if untested else "")
     eligible = [i for i, t in tests.items() if t is not None and t.eligible(measured)]
     capable_front = pareto_front({i: points[i] for i in eligible})
     if eligible:
@@ -151,27 +158,42 @@ def _choose_by_tests(by_id: dict[int, Candidate], points: dict[int, tuple[float,
         fell = tests[chosen].sfr_fell  # type: ignore[union-attr]
         rule = ("FPR and capability non-inferior to the base model and no more benign leaks (paired tests on "
                 "validation); lowest validation SFR" + ("; its SFR fell significantly" if fell else
-                                                       "; its SFR did not fall significantly"))
+                                                       "; its SFR did not fall significantly") + untested_note)
         return Selection(chosen=chosen, pareto_front=front, capable_front=capable_front, meets_all_goals=fell, rule=rule)
     # Nothing shown within the limits. Said plainly, with why when the split is too small to show the
     # margin at all; then the point estimates stand in for the tests, and failing that, the nearest miss.
-    underpowered = [t for t in tests.values() if t is not None and _unshowable(t)]
-    why = (f" (at this size even an unchanged model's one-sided bound is {100 * underpowered[0].fpr_floor:.1f} points "
-           f"against a margin of {100 * underpowered[0].fpr.margin:g}: the FPR limit cannot be shown here)"
-           if underpowered else "")
+    why = _unshowable(next(t for t in tests.values() if t is not None), measured)
     within = [i for i, t in tests.items() if t is not None and t.within_limits_by_estimate(measured)]
     if within:
         chosen = min(within, key=lambda i: (points[i][0], points[i][1], i))
         rule = (f"no iteration passed every non-inferiority test{why}; by point estimates within the limits, the lowest "
                 "validation SFR")
     else:
-        chosen = min(points, key=lambda i: (_worst_limit(tests[i]), points[i][0], i))
+        # Significantly more leaks on benign queries rule an iteration out before any other miss.
+        chosen = min(points, key=lambda i: (bool(tests[i] and tests[i].more_benign_leaks), _worst_limit(tests[i]),
+                                            points[i][0], i))
         rule = f"no iteration passed every non-inferiority test{why}: the one whose worst limit test came closest"
-    return Selection(chosen=chosen, pareto_front=front, capable_front=[], meets_all_goals=False, rule=rule)
+    return Selection(chosen=chosen, pareto_front=front, capable_front=[], meets_all_goals=False, rule=rule + untested_note)
 
 
-def _unshowable(tests: CandidateTests) -> bool:
-    return tests.fpr_floor >= tests.fpr.margin
+def _floor(test: NonInferiority) -> float:
+    """The one-sided bound of a side identical to the base (its flags unchanged) at the test's size."""
+    before = test.comparison.before_flagged
+    flags = [True] * before + [False] * (test.comparison.n - before)
+    return non_inferiority(flags, flags, test.margin).upper_95 if flags else 1.0
+
+
+def _unshowable(tests: CandidateTests, measured: bool) -> str:
+    """Why no iteration can pass at this size, when a limit's margin is below what the data can show."""
+    reasons = []
+    if tests.fpr_floor >= tests.fpr.margin:
+        reasons.append(f"FPR: even an unchanged model's one-sided bound is {100 * tests.fpr_floor:.1f} points against "
+                       f"a margin of {100 * tests.fpr.margin:g}")
+    floor = tests.capability_floor
+    if measured and floor is not None and tests.capability is not None and floor >= tests.capability.margin:
+        reasons.append(f"capability: even unchanged answers leave a bound of {100 * floor:.1f} points against a margin of "
+                       f"{100 * tests.capability.margin:g}")
+    return f" (the limit cannot be shown at this size — {'; '.join(reasons)})" if reasons else ""
 
 
 def _worst_limit(tests: CandidateTests | None) -> float:

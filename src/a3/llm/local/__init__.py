@@ -46,7 +46,9 @@ __all__ = [
 
 
 def local_backend(model: str, model_args: dict[str, Any], max_connections: int) -> EngineBackend | TransformersBackend:
-    """The backend for ``local/<name>``: an embedded model (``adapter_path`` in the model args
+    """The backend for a ``local/<name>`` model string.
+
+    An embedded model (``adapter_path`` in the model args
     merges a LoRA adapter into it), or with ``model_path`` any Hugging Face folder. A folder that
     is an embedded model's own converted copy is served by the engine too."""
     adapter = model_args.get("adapter_path")

@@ -36,6 +36,8 @@ class LocalModelError(A3Error):
 
 @dataclass(frozen=True)
 class LocalModel:
+    """An embedded model: the packages holding its GGUF parts, the sha256 of the assembled file, its role."""
+
     name: str  # used as local/<name>
     title: str
     parts: tuple[tuple[str, str], ...]  # (module, file inside it), concatenated in order
@@ -66,13 +68,16 @@ CATALOG: dict[str, LocalModel] = {
         role="default generator, judge and agent",
     ),
 }
+"""The embedded models by name (``local/<name>``)."""
 
 
 def cache_root() -> Path:
+    """Where converted model files are kept: ``A3_CACHE_DIR``, default ``~/.cache/a3``."""
     return Path(os.environ.get("A3_CACHE_DIR") or Path.home() / ".cache" / "a3")
 
 
 def lookup(name: str) -> LocalModel:
+    """The embedded model ``local/<name>``; LocalModelError (listing the others) when there is none."""
     model = CATALOG.get(name)
     if model is None:
         raise LocalModelError(f"local/{name}: unknown local model; available: {', '.join('local/' + n for n in CATALOG)}")
@@ -94,6 +99,7 @@ def part_paths(model: LocalModel) -> list[Path]:
 
 
 def is_installed(model: LocalModel) -> bool:
+    """Whether every package holding the model's parts is installed (found without importing them)."""
     return all(importlib.util.find_spec(module) is not None for module, _ in model.parts)
 
 
@@ -189,7 +195,9 @@ def embedded_model_of(folder: Path) -> LocalModel | None:
 
 @dataclass
 class MergedEngineFile:
-    """An embedded model with a LoRA adapter merged in, for the engine: built on first use in a
+    """An embedded model with a LoRA adapter merged in, for the engine.
+
+    Built on first use in a
     private folder of the cache, removed when the backend closes (a folder left by a process that
     died is removed by the next one)."""
 

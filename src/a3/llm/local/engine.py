@@ -42,6 +42,7 @@ log = logging.getLogger("a3.llm")
 # Without a max_tokens, a local model stops here: an API model's long default (the original
 # meta-analysis asks for 32,768 tokens) would keep a 2-core CPU busy for an hour.
 DEFAULT_MAX_TOKENS = 1024
+"""Where a local call without ``max_tokens`` stops, in tokens."""
 # Decoded greedily under a grammar, a small model's string can loop ("It's also a good idea to ...")
 # until the budget cuts the reply short. A mild penalty on repeated tokens breaks the loops:
 # Qwen2.5-0.5B judge verdicts at 120 tokens were valid 8 of 12 times without it, 12 of 12 with it.
@@ -76,7 +77,9 @@ class _Job:
 
 
 class EngineBackend:
-    """``source`` is a GGUF file, or a function returning one (called once, in a worker thread,
+    """Serves a GGUF file with the OpenVINO GenAI engine: continuous batching, grammar-constrained JSON.
+
+    ``source`` is a GGUF file, or a function returning one (called once, in a worker thread,
     so that a first-use conversion does not block the event loop)."""
 
     attempt_timeout = None  # no per-attempt timeout: generation is bounded by max_tokens

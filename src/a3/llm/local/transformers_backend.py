@@ -36,7 +36,9 @@ class _Request:
 
 
 class TransformersBackend:
-    """``source`` is a model folder, or a function returning one (called once, in a worker thread,
+    """Serves a Hugging Face folder with transformers, batched, without a grammar.
+
+    ``source`` is a model folder, or a function returning one (called once, in a worker thread,
     so that a first-use conversion does not block the event loop)."""
 
     attempt_timeout = None  # no per-attempt timeout: generation is bounded by max_tokens
