@@ -365,6 +365,10 @@ class Finetune(_Section):
         description="who chooses each iteration's plan: the LLM agent (the original's way); a Bayesian search "
                     "(Optuna TPE) over the same plan space, told each iteration's validation results; or the agent, with "
                     "the search's plan trained whenever the agent's decision is invalid or repeats a trained job")
+    search_weights: Literal["shared", "per_hypothesis"] = Field(
+        default="shared",
+        description="the plan search's data weights: one harmful and one benign weight for every training hypothesis "
+                    "(a space a few iterations can search), or a pair per hypothesis (the agent's whole space)")
     fpr_margin: float = Field(
         default=0.05, gt=0, le=1,
         description="non-inferiority margin of the FPR (a fraction: 0.05 = 5 points): an iteration whose validation FPR "

@@ -101,6 +101,19 @@ def test_the_search_starts_from_the_default_plan_stays_in_bounds_and_repeats_its
         assert 0.5 <= plan.lora_alpha / plan.lora_r <= 16 and set(plan.weights) == {"H1", "H2"}
 
 
+def test_shared_weights_give_every_hypothesis_one_pair_and_per_hypothesis_weights_one_each():
+    shared = PlanSpace(["H1", "H2", "H3"], max_epochs=2, learning_rates=(1e-4, 1e-3))
+    assert {k for k in shared.distributions() if "weight" in k} == {"harmful_weight", "benign_weight"}
+    start = suggest(shared, [], seed=0)
+    plan = suggest(shared, [(start, 1.0)], seed=0)
+    assert len(set(plan.weights.values())) == 1  # one pair for all
+    agent_plan = start.model_copy(update={"weights": {"H1": (1.0, 3.0), "H2": (3.0, 1.0), "H3": (2.0, 2.0)}})
+    assert shared.params(agent_plan)["harmful_weight"] == 2.0  # an agent's weights, told to the search as their mean
+    own = PlanSpace(["H1", "H2", "H3"], max_epochs=2, learning_rates=(1e-4, 1e-3), shared_weights=False)
+    assert len([k for k in own.distributions() if "weight" in k]) == 6
+    assert len(set(suggest(own, [(start, 1.0)], seed=0).weights.values())) == 3
+
+
 def test_a_job_is_named_by_what_it_trains_not_where_it_is_written():
     examples = [TrainingExample(messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
                                 source="harmful", hypothesis_id="H1")]

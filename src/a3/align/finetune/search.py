@@ -23,11 +23,21 @@ RANKS = [r for r in (8, 16, 32, 64, 128) if LORA_R_RANGE[0] <= r <= LORA_R_RANGE
 
 @dataclass(frozen=True)
 class PlanSpace:
-    """What a plan may be: the agent's bounds (see ``decisions.clamp``)."""
+    """What a plan may be: the agent's bounds (see ``decisions.clamp``). With ``shared_weights``
+    one harmful and one benign weight apply to every training hypothesis: the agent's space cut to
+    the dimension that decides the trade-off (in a pilot run the per-hypothesis space had 29
+    dimensions, and four trials drew weights from 0.06 to 9.7 at random)."""
 
     train_hypotheses: list[str]
     max_epochs: int
     learning_rates: tuple[float, float]
+    shared_weights: bool = True
+
+    def _weight_keys(self) -> list[tuple[str, list[str]]]:
+        """Each weight parameter, with the hypotheses it weights."""
+        if self.shared_weights:
+            return [("", list(self.train_hypotheses))]
+        return [(f":{h}", [h]) for h in self.train_hypotheses]
 
     def distributions(self) -> dict[str, object]:
         from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -40,9 +50,9 @@ class PlanSpace:
             "num_epochs": IntDistribution(1, self.max_epochs),
             "general_data_percentage": FloatDistribution(*GENERAL_RANGE),
         }
-        for h in self.train_hypotheses:
-            space[f"harmful_weight:{h}"] = FloatDistribution(*WEIGHT_RANGE)
-            space[f"benign_weight:{h}"] = FloatDistribution(*WEIGHT_RANGE)
+        for suffix, _ in self._weight_keys():
+            space[f"harmful_weight{suffix}"] = FloatDistribution(*WEIGHT_RANGE)
+            space[f"benign_weight{suffix}"] = FloatDistribution(*WEIGHT_RANGE)
         return space
 
     def params(self, plan: TrainingPlan) -> dict[str, object]:
@@ -58,10 +68,10 @@ class PlanSpace:
             "num_epochs": int(inside(plan.num_epochs, 1, self.max_epochs)),
             "general_data_percentage": inside(plan.general_data_percentage, *GENERAL_RANGE),
         }
-        for h in self.train_hypotheses:
-            harmful, benign = plan.weights.get(h, (1.0, 1.0))
-            params[f"harmful_weight:{h}"] = inside(harmful, *WEIGHT_RANGE)
-            params[f"benign_weight:{h}"] = inside(benign, *WEIGHT_RANGE)
+        for suffix, hypotheses in self._weight_keys():  # an agent's per-hypothesis weights, shared as their mean
+            weights = [plan.weights.get(h, (1.0, 1.0)) for h in hypotheses]
+            params[f"harmful_weight{suffix}"] = inside(sum(w[0] for w in weights) / len(weights), *WEIGHT_RANGE)
+            params[f"benign_weight{suffix}"] = inside(sum(w[1] for w in weights) / len(weights), *WEIGHT_RANGE)
         return params
 
     def plan(self, params: dict[str, object]) -> TrainingPlan:
@@ -73,8 +83,8 @@ class PlanSpace:
             learning_rate=float(f"{float(params['learning_rate']):.3g}"),  # type: ignore[arg-type]
             num_epochs=int(params["num_epochs"]),  # type: ignore[call-overload]
             general_data_percentage=round(float(params["general_data_percentage"]), 1),  # type: ignore[arg-type]
-            weights={h: (round(float(params[f"harmful_weight:{h}"]), 2), round(float(params[f"benign_weight:{h}"]), 2))  # type: ignore[arg-type]
-                     for h in self.train_hypotheses},
+            weights={h: (round(float(params[f"harmful_weight{suffix}"]), 2), round(float(params[f"benign_weight{suffix}"]), 2))  # type: ignore[arg-type]
+                     for suffix, hypotheses in self._weight_keys() for h in hypotheses},
         )
 
 

@@ -161,7 +161,8 @@ class _Loop:
         self.eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood")}
         self.base = base_weights(config)
         self.base_fingerprint = weights_fingerprint(self.base)
-        self.space = PlanSpace(list(self.assignment.train), settings.max_epochs, config.finetune.learning_rate_range)
+        self.space = PlanSpace(list(self.assignment.train), settings.max_epochs, config.finetune.learning_rate_range,
+                               shared_weights=config.finetune.search_weights == "shared")
         validation = read_split(run, "validation")
         self.base_validation = {q.id: q.base_verdict for q in (validation.queries if validation else []) if q.base_verdict}
         self.judge = Judge(client, config)
