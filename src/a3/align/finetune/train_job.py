@@ -40,8 +40,15 @@ def run_job(job: TrainJob, job_file: Path, num_processes: int = 1) -> TrainResul
     job_file.parent.mkdir(parents=True, exist_ok=True)
     job_file.write_text(job.model_dump_json(indent=2))
     result = Path(job.output_dir) / RESULT_FILE
-    if num_processes <= 1 or result.exists():  # a finished job is not retrained, however many processes trained it
+    if result.exists():  # a finished job is not retrained, however many processes trained it
         return train(job)
+    if num_processes <= 1:
+        # A process of its own, so that the training's memory is the operating system's again the
+        # moment it ends, rather than held by this one while the adapter is served and measured.
+        completed = subprocess.run([sys.executable, "-m", MODULE, str(job_file)], check=False, stdout=subprocess.DEVNULL)
+        if completed.returncode != 0 or not result.exists():
+            raise TrainingFailed(f"training failed (exit {completed.returncode}): python -m {MODULE} {job_file}")
+        return TrainResult.model_validate_json(result.read_text())
     try:
         split_batch(job.batch_size, job.gradient_accumulation_steps, num_processes)
     except ValueError as exc:
