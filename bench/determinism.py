@@ -77,6 +77,7 @@ async def measure(model: str, max_tokens: int, seed: int) -> dict[str, object]:
     queries = HARMFUL + BENIGN
     conversations = [[{"role": "system", "content": system}, {"role": "user", "content": q}] for q in queries]
     client = LLMClient(None, concurrency=16)
+
     # Each pass salts its calls, so that every reply is generated, never replayed from the cache
     # (a salt changes no token of a greedy request).
     def config(salt: str) -> CallConfig:
@@ -113,16 +114,21 @@ async def measure(model: str, max_tokens: int, seed: int) -> dict[str, object]:
     passes["staggered"] = await staggered("st")
     client.close()
     reference = passes["sequential_1"][0]
-    differing = {name: [queries[i] for i, (a, b) in enumerate(zip(reference, replies)) if a != b]
-                 for name, (replies, _) in passes.items()}
+    differing = {
+        name: [queries[i] for i, (a, b) in enumerate(zip(reference, replies, strict=False)) if a != b]
+        for name, (replies, _) in passes.items()
+    }
     return {
-        "model": model, "max_tokens": max_tokens, "queries": len(queries), "machine": platform.processor() or platform.machine(),
+        "model": model,
+        "max_tokens": max_tokens,
+        "queries": len(queries),
+        "machine": platform.processor() or platform.machine(),
         "differ_from_sequential_1": {name: len(d) for name, d in differing.items()},
         "differing_queries": {name: d for name, d in differing.items() if d},
         "seconds": {name: round(wall, 2) for name, (_, wall) in passes.items()},
         "concurrent_replies_per_s": round(len(queries) / min(passes["concurrent_1"][1], passes["concurrent_2"][1]), 2),
         "sequential_replies_per_s": round(len(queries) / min(passes["sequential_1"][1], passes["sequential_2"][1]), 2),
-        "example_replies": {q: r for q, r in list(zip(queries, reference))[::10]},
+        "example_replies": {q: r for q, r in list(zip(queries, reference, strict=False))[::10]},
     }
 
 

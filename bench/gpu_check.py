@@ -39,10 +39,25 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LLAMA_31_8B = {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
-               "num_key_value_heads": 8, "vocab_size": 128256, "rope_theta": 500000.0, "max_position_embeddings": 8192}
-TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "vocab_size": 512, "max_position_embeddings": 512}
+LLAMA_31_8B = {
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 128256,
+    "rope_theta": 500000.0,
+    "max_position_embeddings": 8192,
+}
+TINY = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 512,
+    "max_position_embeddings": 512,
+}
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -60,15 +75,27 @@ class Plan:
     new_tokens: int
 
 
-GPU = Plan(LLAMA_31_8B, examples=96, min_tokens=200, max_tokens=2000, token_budget=8192, eval_prompts=64, prompt_tokens=256,
-           new_tokens=128)
-DRY = Plan(TINY, examples=12, min_tokens=20, max_tokens=200, token_budget=600, eval_prompts=4, prompt_tokens=16, new_tokens=8)
+GPU = Plan(
+    LLAMA_31_8B,
+    examples=96,
+    min_tokens=200,
+    max_tokens=2000,
+    token_budget=8192,
+    eval_prompts=64,
+    prompt_tokens=256,
+    new_tokens=128,
+)
+DRY = Plan(
+    TINY, examples=12, min_tokens=20, max_tokens=200, token_budget=600, eval_prompts=4, prompt_tokens=16, new_tokens=8
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="The prepared GPU check (see the module docstring).")
     parser.add_argument("--dry-run", action="store_true", help="the same code on the CPU with tiny shapes")
-    parser.add_argument("--out", type=Path, help="the JSON file [default: $OUT/gpu_check.json or bench/results/gpu_check.json]")
+    parser.add_argument(
+        "--out", type=Path, help="the JSON file [default: $OUT/gpu_check.json or bench/results/gpu_check.json]"
+    )
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out: throughput, job, eval")
     args = parser.parse_args()
     import torch
@@ -77,11 +104,19 @@ def main() -> None:
         sys.exit("no CUDA device: run with --dry-run for the CPU version")
     plan, device = (DRY, "cpu") if args.dry_run else (GPU, "cuda")
     skip = set(filter(None, args.skip.split(",")))
-    report: dict = {"dry_run": args.dry_run, "device": _device_name(device), "python": platform.python_version(),
-                    "versions": _versions(), "plan": asdict(plan)}
+    report: dict = {
+        "dry_run": args.dry_run,
+        "device": _device_name(device),
+        "python": platform.python_version(),
+        "versions": _versions(),
+        "plan": asdict(plan),
+    }
     started = time.perf_counter()
-    for part, run in (("throughput", lambda: throughput(plan, device)), ("job", lambda: job_path(device)),
-                      ("eval", lambda: eval_throughput(plan, device))):
+    for part, run in (
+        ("throughput", lambda: throughput(plan, device)),
+        ("job", lambda: job_path(device)),
+        ("eval", lambda: eval_throughput(plan, device)),
+    ):
         if part in skip:
             continue
         t = time.perf_counter()
@@ -92,7 +127,10 @@ def main() -> None:
         report[part]["seconds"] = round(time.perf_counter() - t, 1)
         _release(device)
     report["seconds"] = round(time.perf_counter() - started, 1)
-    out = args.out or (Path(os.environ["OUT"]) if os.environ.get("OUT") else ROOT / "bench" / "results") / "gpu_check.json"
+    out = (
+        args.out
+        or (Path(os.environ["OUT"]) if os.environ.get("OUT") else ROOT / "bench" / "results") / "gpu_check.json"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
@@ -101,6 +139,7 @@ def main() -> None:
 
 
 # -- 1. training throughput --------------------------------------------------------------------
+
 
 def throughput(plan: Plan, device: str) -> dict:
     import torch
@@ -111,16 +150,23 @@ def throughput(plan: Plan, device: str) -> dict:
     results = {"original": _timed(original_recipe, model, data, device, plan, fused=False)}
     while True:  # the candidate's token budget: halved until a micro-batch fits in memory
         try:
-            results["candidate"] = {**_timed(candidate_recipe, model, data, device, plan, fused=device == "cuda"),
-                                    "token_budget": plan.token_budget}
+            results["candidate"] = {
+                **_timed(candidate_recipe, model, data, device, plan, fused=device == "cuda"),
+                "token_budget": plan.token_budget,
+            }
             break
         except torch.cuda.OutOfMemoryError:
             _release(device)
             if plan.token_budget <= plan.max_tokens:
                 raise
             plan = replace(plan, token_budget=plan.token_budget // 2)
-    return {**results, "speedup": round(results["candidate"]["tokens_per_s"] / results["original"]["tokens_per_s"], 2),
-            "loss_packed_vs_padded": exact, "examples": len(data), "goal_speedup": 1.5}
+    return {
+        **results,
+        "speedup": round(results["candidate"]["tokens_per_s"] / results["original"]["tokens_per_s"], 2),
+        "loss_packed_vs_padded": exact,
+        "examples": len(data),
+        "goal_speedup": 1.5,
+    }
 
 
 def _timed(recipe, model, data, device: str, plan: Plan, fused: bool) -> dict:  # noqa: ANN001
@@ -134,7 +180,12 @@ def _timed(recipe, model, data, device: str, plan: Plan, fused: bool) -> dict:  
     tokens = recipe(model, data, optimizer, device, plan)
     _sync(device)
     seconds = time.perf_counter() - start
-    return {"tokens": tokens, "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 1), "peak_memory_gb": _peak_gb(device)}
+    return {
+        "tokens": tokens,
+        "seconds": round(seconds, 2),
+        "tokens_per_s": round(tokens / seconds, 1),
+        "peak_memory_gb": _peak_gb(device),
+    }
 
 
 def random_model(shape: dict, device: str):  # noqa: ANN201 - a transformers model
@@ -153,7 +204,9 @@ def random_model(shape: dict, device: str):  # noqa: ANN201 - a transformers mod
 def lora_model(model):  # noqa: ANN001, ANN201
     from peft import LoraConfig, get_peft_model
 
-    return get_peft_model(model, LoraConfig(r=32, lora_alpha=128, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
+    return get_peft_model(
+        model, LoraConfig(r=32, lora_alpha=128, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
+    )
 
 
 def synthetic_examples(plan: Plan, seed: int) -> list[tuple[list[int], int]]:
@@ -181,7 +234,7 @@ def original_recipe(model, data, optimizer, device: str, plan: Plan) -> int:  # 
     model.enable_input_require_grads()
     tokens = 0
     for step, start in enumerate(range(0, len(data), 2)):
-        batch = data[start:start + 2]
+        batch = data[start : start + 2]
         longest = max(len(ids) for ids, _ in batch)
         ids = torch.tensor([ids + [0] * (longest - len(ids)) for ids, _ in batch], device=device)
         mask = torch.tensor([[1] * len(i) + [0] * (longest - len(i)) for i, _ in batch], device=device)
@@ -218,8 +271,11 @@ def packed_inputs(batch, device: str) -> dict:  # noqa: ANN001
     ids = [t for i, _ in batch for t in i]
     positions = [p for i, _ in batch for p in range(len(i))]
     labels = [t for i, p in batch for t in ([-100] + _labels(i, p)[1:])]  # no loss across an example boundary
-    return {"input_ids": torch.tensor([ids], device=device), "position_ids": torch.tensor([positions], device=device),
-            "labels": torch.tensor([labels], device=device)}
+    return {
+        "input_ids": torch.tensor([ids], device=device),
+        "position_ids": torch.tensor([positions], device=device),
+        "labels": torch.tensor([labels], device=device),
+    }
 
 
 def candidate_recipe(model, data, optimizer, device: str, plan: Plan) -> int:  # noqa: ANN001
@@ -250,10 +306,15 @@ def packed_vs_padded_loss(model, data, device: str) -> dict:  # noqa: ANN001
         mask = torch.tensor([[1] * len(i) + [0] * (longest - len(i)) for i, _ in data], device=device)
         labels = torch.tensor([_labels(i, p) + [-100] * (longest - len(i)) for i, p in data], device=device)
         padded = model(input_ids=ids, attention_mask=mask, labels=labels).loss.item()
-    return {"packed": round(packed, 5), "padded": round(padded, 5), "relative_difference": round(abs(packed - padded) / abs(padded), 6)}
+    return {
+        "packed": round(packed, 5),
+        "padded": round(padded, 5),
+        "relative_difference": round(abs(packed - padded) / abs(padded), 6),
+    }
 
 
 # -- 2. A3's trainer on the device ---------------------------------------------------------------
+
 
 def job_path(device: str) -> dict:
     """One short job through the same job file ``a3 finetune`` writes, in-process and under
@@ -266,13 +327,32 @@ def job_path(device: str) -> dict:
 
     work = Path(tempfile.mkdtemp(prefix="a3-gpu-check-"))
     base = build_tiny_model(work / "base")
-    examples = [TrainingExample([{"role": "user", "content": f"Question {i}: is it safe?"},
-                                 {"role": "assistant", "content": "I cannot help with that request."}], "harmful", "H1") for i in range(16)]
+    examples = [
+        TrainingExample(
+            [
+                {"role": "user", "content": f"Question {i}: is it safe?"},
+                {"role": "assistant", "content": "I cannot help with that request."},
+            ],
+            "harmful",
+            "H1",
+        )
+        for i in range(16)
+    ]
     write_training_data(examples, work / "train.jsonl")
     found = {}
     for how in ("in_process", "accelerate"):
-        job = TrainJob(base_model=str(base), data_file=str(work / "train.jsonl"), output_dir=str(work / how / "adapter"), lora_r=8,
-                       lora_alpha=16, learning_rate=1e-3, num_epochs=2, batch_size=4, gradient_accumulation_steps=1, max_length=64)
+        job = TrainJob(
+            base_model=str(base),
+            data_file=str(work / "train.jsonl"),
+            output_dir=str(work / how / "adapter"),
+            lora_r=8,
+            lora_alpha=16,
+            learning_rate=1e-3,
+            num_epochs=2,
+            batch_size=4,
+            gradient_accumulation_steps=1,
+            max_length=64,
+        )
         job_file = work / how / "job.json"
         if how == "in_process":
             result = run_job(job, job_file).model_dump()
@@ -280,14 +360,26 @@ def job_path(device: str) -> dict:
             job_file.parent.mkdir(parents=True, exist_ok=True)
             job_file.write_text(job.model_dump_json())
             env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-            command = [*ACCELERATE_LAUNCH, "--num_processes", "1", *(["--cpu"] if device == "cpu" else []),
-                       "-m", "a3.align.finetune.train_job", str(job_file)]
+            command = [
+                *ACCELERATE_LAUNCH,
+                "--num_processes",
+                "1",
+                *(["--cpu"] if device == "cpu" else []),
+                "-m",
+                "a3.align.finetune.train_job",
+                str(job_file),
+            ]
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
             if done.returncode != 0:
                 raise RuntimeError(f"accelerate launch failed: {done.stderr[-2000:]}")
             result = json.loads((Path(job.output_dir) / "train_result.json").read_text())
-        found[how] = {"device": result["device"], "steps": result["steps"], "train_loss": result["train_loss"],
-                      "tokens_per_s": result["tokens_per_s"], "reply": _generate_with(base, Path(job.output_dir), device)}
+        found[how] = {
+            "device": result["device"],
+            "steps": result["steps"],
+            "train_loss": result["train_loss"],
+            "tokens_per_s": result["tokens_per_s"],
+            "reply": _generate_with(base, Path(job.output_dir), device),
+        }
     return found
 
 
@@ -298,14 +390,19 @@ def _generate_with(base: Path, adapter: Path, device: str) -> str:
 
     tokenizer = AutoTokenizer.from_pretrained(adapter)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base).to(device), adapter).eval()
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Question 99: is it safe?"}], add_generation_prompt=True,
-                                           return_tensors="pt", return_dict=True).to(device)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Question 99: is it safe?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    ).to(device)
     with torch.no_grad():
         out = model.generate(**prompt, max_new_tokens=8, do_sample=False)
-    return tokenizer.decode(out[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
+    return tokenizer.decode(out[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 # -- 3. adapter evaluation throughput --------------------------------------------------------------
+
 
 def eval_throughput(plan: Plan, device: str) -> dict:
     """Greedy generation of ``new_tokens`` for a batch of prompts, adapter unmerged then merged."""
@@ -318,8 +415,13 @@ def eval_throughput(plan: Plan, device: str) -> dict:
             for layer in module.lora_B.values():
                 torch.nn.init.normal_(layer.weight, std=1e-3)
     rng = random.Random(1)
-    prompts = torch.tensor([[rng.randrange(3, plan.shape["vocab_size"]) for _ in range(plan.prompt_tokens)]
-                            for _ in range(plan.eval_prompts)], device=device)
+    prompts = torch.tensor(
+        [
+            [rng.randrange(3, plan.shape["vocab_size"]) for _ in range(plan.prompt_tokens)]
+            for _ in range(plan.eval_prompts)
+        ],
+        device=device,
+    )
     found = {}
     for how in ("unmerged", "merged"):
         if how == "merged":
@@ -331,9 +433,14 @@ def eval_throughput(plan: Plan, device: str) -> dict:
         _sync(device)
         seconds = time.perf_counter() - start
         assert out.shape[1] == plan.prompt_tokens + plan.new_tokens
-        found[how] = {"prompts": plan.eval_prompts, "new_tokens": plan.new_tokens, "seconds": round(seconds, 2),
-                      "prompts_per_s": round(plan.eval_prompts / seconds, 2),
-                      "tokens_per_s": round(plan.eval_prompts * plan.new_tokens / seconds, 1), "peak_memory_gb": _peak_gb(device)}
+        found[how] = {
+            "prompts": plan.eval_prompts,
+            "new_tokens": plan.new_tokens,
+            "seconds": round(seconds, 2),
+            "prompts_per_s": round(plan.eval_prompts / seconds, 2),
+            "tokens_per_s": round(plan.eval_prompts * plan.new_tokens / seconds, 1),
+            "peak_memory_gb": _peak_gb(device),
+        }
     return found
 
 
@@ -341,11 +448,18 @@ def _generate(model, prompts, new_tokens: int):  # noqa: ANN001, ANN202
     import torch
 
     with torch.no_grad():
-        return model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=new_tokens,
-                              min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
+        return model.generate(
+            input_ids=prompts,
+            attention_mask=torch.ones_like(prompts),
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            do_sample=False,
+            pad_token_id=0,
+        )
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
 
 def _device_name(device: str) -> str:
     import torch
@@ -359,7 +473,17 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for package in ("torch", "transformers", "peft", "accelerate", "trl", "datasets", "numpy", "huggingface-hub", "pydantic"):
+    for package in (
+        "torch",
+        "transformers",
+        "peft",
+        "accelerate",
+        "trl",
+        "datasets",
+        "numpy",
+        "huggingface-hub",
+        "pydantic",
+    ):
         try:
             found[package] = version(package)
         except PackageNotFoundError:

@@ -57,6 +57,7 @@ async def run(calls: int, latency: float, concurrency: int) -> dict:
         client.close()
 
     with tempfile.TemporaryDirectory() as tmp:
+
         async def sleep_then_answer(messages, config):
             await asyncio.sleep(latency)
             return "ok"

@@ -28,7 +28,9 @@ DEMO_FLAGS = ["--num-rounds", "2", "--general-samples", "16"]  # as scripts/demo
 def measured(command: list[str]) -> dict[str, float]:
     """Run ``command``; its wall seconds and peak RSS (MB), failing loudly on a non-zero exit."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    process = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    )
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(command)} failed with exit {os.waitstatus_to_exitcode(status)}")
@@ -45,8 +47,12 @@ def main() -> None:
     a3 = str(Path(sys.executable).parent / "a3")
     seed = ["--seed", str(args.seed)] if args.seed is not None else []
     base = [a3, "run", args.config, "--run-dir", args.run_dir, *DEMO_FLAGS, *seed]
-    result: dict[str, object] = {"config": args.config, "run_dir": args.run_dir, "seed": args.seed,
-                                 "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+    result: dict[str, object] = {
+        "config": args.config,
+        "run_dir": args.run_dir,
+        "seed": args.seed,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    }
     if args.whole:
         result["whole_run"] = measured(base)
     else:

@@ -50,7 +50,9 @@ def client_for(model: str, run: RunDir) -> LLMClient:
 
 
 def refs_of(runs_dir: Path, agents: tuple[str, ...]) -> list:
-    return [ref for agent in agents for ref in select_runs(SelectOptions(agent=agent, base_dir=runs_dir)).task_list().runs]
+    return [
+        ref for agent in agents for ref in select_runs(SelectOptions(agent=agent, base_dir=runs_dir)).task_list().runs
+    ]
 
 
 async def quality(root: Path, model: str, runs: int, method: str, weights: EmbedWeights | None, embedder) -> dict:  # noqa: ANN001
@@ -62,7 +64,9 @@ async def quality(root: Path, model: str, runs: int, method: str, weights: Embed
     started = time.perf_counter()
     summaries = await summarize_runs(refs, work, client, SummaryOptions(model=name, max_tokens=256, temperature=0.0))
     summarized = time.perf_counter() - started
-    context = CategorizeContext(agent="several", perturbation_model=refs[0].run.perturbation_model, task_list_path="per agent")
+    context = CategorizeContext(
+        agent="several", perturbation_model=refs[0].run.perturbation_model, task_list_path="per agent"
+    )
     options = CategorizeOptions(model=name, max_tokens=256, temperature=0.0, method=method, weights=weights)
     started = time.perf_counter()
     categorization = await categorize_runs(refs, work, client, context, options, embedder=embedder)
@@ -72,10 +76,21 @@ async def quality(root: Path, model: str, runs: int, method: str, weights: Embed
     store = SummaryStore(work)
     examples = [store.get(str(ref.run)).summary[:400] for ref in refs[:3] if store.get(str(ref.run))]
     client.close()
-    return {"model": name, "method": method, "runs": len(refs), "summaries": summaries.counts.model_dump(),
-            "summarize_s": round(summarized, 1), "categorize_s": round(categorized, 1), "score": score.model_dump(),
-            "statistics": {k: document["statistics"][k] for k in ("total_categories", "unassigned_runs", "unverified_quotes_dropped", "llm_calls")},
-            "grouping": document["metadata"]["grouping"], "summary_examples": examples}
+    return {
+        "model": name,
+        "method": method,
+        "runs": len(refs),
+        "summaries": summaries.counts.model_dump(),
+        "summarize_s": round(summarized, 1),
+        "categorize_s": round(categorized, 1),
+        "score": score.model_dump(),
+        "statistics": {
+            k: document["statistics"][k]
+            for k in ("total_categories", "unassigned_runs", "unverified_quotes_dropped", "llm_calls")
+        },
+        "grouping": document["metadata"]["grouping"],
+        "summary_examples": examples,
+    }
 
 
 async def timed_meta_run(root: Path, model: str, runs: int) -> dict:
@@ -85,15 +100,25 @@ async def timed_meta_run(root: Path, model: str, runs: int) -> dict:
     work = RunDir(root / f"timed-{model.replace('/', '_')}")
     client = client_for(model, work)
     settings = {"model": name, "max_tokens": 256, "temperature": 0.0}
-    options = MetaRunOptions(select=SelectOptions(agent=AGENTS[0], base_dir=info.runs_dir), summary=SummaryOptions(**settings),
-                             categorize=CategorizeOptions(**settings), cluster=ClusterOptions(**settings))
+    options = MetaRunOptions(
+        select=SelectOptions(agent=AGENTS[0], base_dir=info.runs_dir),
+        summary=SummaryOptions(**settings),
+        categorize=CategorizeOptions(**settings),
+        cluster=ClusterOptions(**settings),
+    )
     started = time.perf_counter()
     result = await run_meta(options, work, client)
     elapsed = time.perf_counter() - started
     client.close()
     score = score_categorization(result.categorization.model_dump(), info.labels)
-    return {"model": name, "runs": runs, "wall_s": round(elapsed, 1), "placed_share": score.placed_share,
-            "adjusted_rand_index": score.adjusted_rand_index, "report": result.report_markdown.name}
+    return {
+        "model": name,
+        "runs": runs,
+        "wall_s": round(elapsed, 1),
+        "placed_share": score.placed_share,
+        "adjusted_rand_index": score.adjusted_rand_index,
+        "report": result.report_markdown.name,
+    }
 
 
 def main() -> None:
@@ -103,11 +128,19 @@ def main() -> None:
     parser.add_argument("--method", default="embed", choices=["embed", "llm"])
     parser.add_argument("--weights", default=None, help="change,harm,summary (default: A3's)")
     parser.add_argument("--timed-runs", type=int, default=20, help="runs in the timed whole meta run (0: skip it)")
-    parser.add_argument("--dry-run", action="store_true", help="16 runs, oracle only, a hashing embedder: checks the bench itself")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="16 runs, oracle only, a hashing embedder: checks the bench itself"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "meta_quality.json")
-    parser.add_argument("--work", type=Path, default=None, help="keep the data and work dirs here (default: a temporary folder)")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="keep the data and work dirs here (default: a temporary folder)"
+    )
     args = parser.parse_args()
-    weights = EmbedWeights(**dict(zip(("change", "harm", "summary"), map(float, args.weights.split(","))))) if args.weights else None
+    weights = (
+        EmbedWeights(**dict(zip(("change", "harm", "summary"), map(float, args.weights.split(",")), strict=False)))
+        if args.weights
+        else None
+    )
     models = ["oracle"] if args.dry_run else args.models.split(",")
     embedder = None
     if args.dry_run:
@@ -119,14 +152,25 @@ def main() -> None:
         from a3.meta.pregroup import minilm_embedder
 
         embedder = minilm_embedder()
-    results: dict = {"benchmark": "planted categories", "runs": args.runs, "method": args.method, "quality": [], "timed_meta_run": []}
+    results: dict = {
+        "benchmark": "planted categories",
+        "runs": args.runs,
+        "method": args.method,
+        "quality": [],
+        "timed_meta_run": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = args.work or Path(tmp)
         for model in models:
             result = asyncio.run(quality(root, model, args.runs, args.method, weights, embedder))
             results["quality"].append(result)
             atomic_write_json(args.out, results)  # as it goes: a later failure keeps what was measured
-            print(json.dumps({k: result[k] for k in ("model", "summarize_s", "categorize_s")} | {"score": {k: v for k, v in result["score"].items() if k != "categories"}}))
+            print(
+                json.dumps(
+                    {k: result[k] for k in ("model", "summarize_s", "categorize_s")}
+                    | {"score": {k: v for k, v in result["score"].items() if k != "categories"}}
+                )
+            )
         if args.timed_runs:
             for model in models:
                 timed = asyncio.run(timed_meta_run(root, model, args.timed_runs))

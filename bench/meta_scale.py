@@ -46,7 +46,9 @@ async def run(n: int, latency: float, parallel_batches: int, merge_every: int) -
         await summarize_runs(refs, work, client, SummaryOptions())
         t_summaries = time.perf_counter() - t0
         options = CategorizeOptions(method="llm", parallel_batches=parallel_batches, merge_every=merge_every)
-        context = CategorizeContext(agent=info.agent, perturbation_model=info.perturbation_model, task_list_path="tl.json")
+        context = CategorizeContext(
+            agent=info.agent, perturbation_model=info.perturbation_model, task_list_path="tl.json"
+        )
         t1 = time.perf_counter()
         stats = (await categorize_runs(refs, work, client, context, options)).statistics
         t_categorize = time.perf_counter() - t1
@@ -54,7 +56,12 @@ async def run(n: int, latency: float, parallel_batches: int, merge_every: int) -
     return {
         "runs": n,
         "scripted_latency_s": latency,
-        "settings": {"initial_batch": 10, "iterative_batch": 5, "parallel_batches": parallel_batches, "merge_every": merge_every},
+        "settings": {
+            "initial_batch": 10,
+            "iterative_batch": 5,
+            "parallel_batches": parallel_batches,
+            "merge_every": merge_every,
+        },
         "summaries_wall_s": round(t_summaries, 2),
         "categorization_wall_s": round(t_categorize, 2),
         "sequential_llm_rounds": stats.sequential_llm_rounds,

@@ -33,7 +33,9 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp())
     page_file = folder / "report.html"
     started = time.perf_counter()
-    page_file.write_text(sections_html("browser", [Section("Transcripts", html_block=browser_block(data))], script=SCRIPT, style=STYLE))
+    page_file.write_text(
+        sections_html("browser", [Section("Transcripts", html_block=browser_block(data))], script=SCRIPT, style=STYLE)
+    )
     write_s = time.perf_counter() - started
     size = page_file.stat().st_size
     opens, filters = [], []
@@ -45,15 +47,27 @@ def main() -> None:
             page.goto(page_file.as_uri())
             page.wait_for_function("document.getElementById('tx-count').textContent.includes('transcripts')")
             opens.append(time.perf_counter() - started)
-            filters.append(page.evaluate("""() => { const s = document.querySelector('select[data-key=verdict]');
+            filters.append(
+                page.evaluate("""() => { const s = document.querySelector('select[data-key=verdict]');
                 const t = performance.now(); s.value = 'flagged'; s.dispatchEvent(new Event('change'));
-                return (performance.now() - t) / 1000; }"""))
+                return (performance.now() - t) / 1000; }""")
+            )
             page.close()
         browser.close()
     shutil.rmtree(folder)
-    print(json.dumps({"transcripts": len(data.replies), "queries": len(data.queries), "file_mb": round(size / 1e6, 2),
-                      "write_s": round(write_s, 2), "open_s_median": round(statistics.median(opens), 2),
-                      "open_s": [round(s, 2) for s in opens], "filter_s_median": round(statistics.median(filters), 3)}))
+    print(
+        json.dumps(
+            {
+                "transcripts": len(data.replies),
+                "queries": len(data.queries),
+                "file_mb": round(size / 1e6, 2),
+                "write_s": round(write_s, 2),
+                "open_s_median": round(statistics.median(opens), 2),
+                "open_s": [round(s, 2) for s in opens],
+                "filter_s_median": round(statistics.median(filters), 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

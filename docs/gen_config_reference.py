@@ -104,8 +104,10 @@ def _table(model: type[BaseModel], prefix: str) -> str:
         nested, suffix = _nested_model(field.annotation)
         if nested is not None:
             kind = kind.replace("section", f"[section](#{_anchor(key + suffix)})")
-        rows.append(f"| `{key}` | {_cell(kind)} | {_cell(_default(field))} | "
-                    f"{_cell(_limits(field))} | {_cell(_text(field.description or ''))} |")
+        rows.append(
+            f"| `{key}` | {_cell(kind)} | {_cell(_default(field))} | "
+            f"{_cell(_limits(field))} | {_cell(_text(field.description or ''))} |"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -135,7 +137,8 @@ def _type(annotation: Any) -> str:
         if issubclass(annotation, BaseModel):
             return "section"
         return {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "object": "any"}.get(
-            annotation.__name__, annotation.__name__)
+            annotation.__name__, annotation.__name__
+        )
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Literal:
         return " \\| ".join(f"`{json.dumps(a)}`" for a in args)
@@ -187,7 +190,14 @@ def _text(text: str) -> str:
     text = re.sub(r"``(.+?)``", r"`\1`", " ".join(text.split()))
     parts = text.split("`")
     for i in range(0, len(parts), 2):  # outside code spans
-        parts[i] = parts[i].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("*", "\\*").replace("_", "\\_")
+        parts[i] = (
+            parts[i]
+            .replace("&", "&amp;")
+            .replace("<", "&lt;")
+            .replace(">", "&gt;")
+            .replace("*", "\\*")
+            .replace("_", "\\_")
+        )
     return "`".join(parts)
 
 

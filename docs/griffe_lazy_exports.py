@@ -31,8 +31,12 @@ class LazyExports(griffe.Extension):
 
 def _homes(tree: ast.Module) -> dict[str, str] | None:
     for statement in tree.body:
-        if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
-                and isinstance(statement.targets[0], ast.Name) and statement.targets[0].id == "_HOMES"):
+        if (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+            and statement.targets[0].id == "_HOMES"
+        ):
             value = ast.literal_eval(statement.value)
             if isinstance(value, dict):
                 return value

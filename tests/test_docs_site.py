@@ -13,8 +13,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-API_PACKAGES = ["a3.align", "a3.align.measure", "a3.align.finetune", "a3.align.compare", "a3.config", "a3.llm",
-                "a3.store", "a3.meta", "a3.report"]
+API_PACKAGES = [
+    "a3.align",
+    "a3.align.measure",
+    "a3.align.finetune",
+    "a3.align.compare",
+    "a3.config",
+    "a3.llm",
+    "a3.store",
+    "a3.meta",
+    "a3.report",
+]
 
 pytestmark = pytest.mark.slow
 
@@ -23,8 +32,13 @@ pytestmark = pytest.mark.slow
 def site(tmp_path_factory) -> Path:
     pytest.importorskip("mkdocs", reason="the docs extra (mkdocs) is not installed: bash scripts/setup.sh --full")
     out = tmp_path_factory.mktemp("site")
-    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(out)],
-                           cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert built.returncode == 0, f"mkdocs build --strict failed:\n{built.stdout[-2000:]}\n{built.stderr[-4000:]}"
     return out
 
@@ -47,6 +61,9 @@ def test_the_configuration_page_lists_every_field(site):
 def test_each_api_page_documents_its_package_s_public_names(site, package):
     page = (site / "api" / package / "index.html").read_text(encoding="utf-8")
     documented = set(re.findall(r'id="(a3(?:\.[A-Za-z_]\w*)+)"', page))
-    missing = [name for name in importlib.import_module(package).__all__
-               if f"{package}.{name}" not in documented and not any(i.endswith(f".{name}") for i in documented)]
+    missing = [
+        name
+        for name in importlib.import_module(package).__all__
+        if f"{package}.{name}" not in documented and not any(i.endswith(f".{name}") for i in documented)
+    ]
     assert not missing, f"{package}: not on its API page: {missing}"

@@ -23,11 +23,25 @@ from tests.test_public_api import PUBLIC
 EXEMPT = {
     "a3.meta": {
         # no docstring (RunId: only the signature its dataclass writes)
-        "CategorizeOptions", "ClusterOptions", "MetaRunOptions", "MetaRunResult", "RunId", "SelectOptions",
-        "SummaryOptions", "read_clusters", "run_meta", "select_runs", "summarize_runs", "task_list_document",
-        "write_sample_data", "write_task_list",
+        "CategorizeOptions",
+        "ClusterOptions",
+        "MetaRunOptions",
+        "MetaRunResult",
+        "RunId",
+        "SelectOptions",
+        "SummaryOptions",
+        "read_clusters",
+        "run_meta",
+        "select_runs",
+        "summarize_runs",
+        "task_list_document",
+        "write_sample_data",
+        "write_task_list",
         # a summary longer than one line
-        "categorize_runs", "cluster_categories", "load_task_list", "write_report",
+        "categorize_runs",
+        "cluster_categories",
+        "load_task_list",
+        "write_report",
     },
 }
 
@@ -52,11 +66,19 @@ def _attribute_docstrings(module_name: str) -> dict[str, str]:
     found: dict[str, str] = {}
 
     def visit(body: list[ast.stmt]) -> None:
-        for statement, following in zip(body, [*body[1:], None]):
-            targets = (statement.targets if isinstance(statement, ast.Assign)
-                       else [statement.target] if isinstance(statement, ast.AnnAssign) else [])
-            if (isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
-                    and isinstance(following.value.value, str)):
+        for statement, following in zip(body, [*body[1:], None], strict=False):
+            targets = (
+                statement.targets
+                if isinstance(statement, ast.Assign)
+                else [statement.target]
+                if isinstance(statement, ast.AnnAssign)
+                else []
+            )
+            if (
+                isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
                 for target in targets:
                     if isinstance(target, ast.Name):
                         found[target.id] = following.value.value
@@ -113,11 +135,15 @@ def test_every_public_name_has_a_one_line_summary(package):
 
 def test_the_exemptions_name_public_names_and_say_which_are_done():
     for package, names in EXEMPT.items():
-        assert names <= set(PUBLIC[package]), f"{package}: exempt names that are not public: {names - set(PUBLIC[package])}"
+        assert names <= set(PUBLIC[package]), (
+            f"{package}: exempt names that are not public: {names - set(PUBLIC[package])}"
+        )
         done = sorted(name for name in names if problem(docstring(package, name)) is None)
         if done:
-            warnings.warn(f"{package}: {done} now have a docstring; remove them from EXEMPT in tests/test_docstrings.py",
-                          stacklevel=1)
+            warnings.warn(
+                f"{package}: {done} now have a docstring; remove them from EXEMPT in tests/test_docstrings.py",
+                stacklevel=1,
+            )
 
 
 def test_the_checker_sees_a_missing_docstring_and_a_dataclass_signature():

@@ -23,12 +23,16 @@ def test_the_readme_python_snippet_runs_with_scripted_models(tmp_path):
     client_line = re.search(r"^client = client_for\(config, run, (?P<args>[^)]*)\)", code, re.M)
     assert config_line and client_line, "the snippet no longer builds its config and client the way this test expects"
     config_path = ROOT / config_line["path"]
-    code = code.replace(config_line.group(0),
-                        "import json\nfrom a3.config import A3Config\nfrom a3.testing import ScriptedClient, World, scripted_config\n"
-                        f"config = A3Config.model_validate(scripted_config(json.loads(open({str(config_path)!r}).read())))")
-    code = code.replace(client_line.group(0),
-                        f"client = ScriptedClient(World(conversation=config.conversation_format.output_format == "
-                        f"'conversation'), run_dir=run, {client_line['args']})")
+    code = code.replace(
+        config_line.group(0),
+        "import json\nfrom a3.config import A3Config\nfrom a3.testing import ScriptedClient, World, scripted_config\n"
+        f"config = A3Config.model_validate(scripted_config(json.loads(open({str(config_path)!r}).read())))",
+    )
+    code = code.replace(
+        client_line.group(0),
+        f"client = ScriptedClient(World(conversation=config.conversation_format.output_format == "
+        f"'conversation'), run_dir=run, {client_line['args']})",
+    )
     ran = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "hypotheses; validation SFR" in ran.stdout

@@ -1,6 +1,5 @@
 """A provider error that echoes the API key is printed and saved without it."""
 
-
 import pytest
 from typer.testing import CliRunner
 
@@ -21,7 +20,9 @@ def test_redact_removes_environment_keys_registered_arguments_and_key_shapes(api
     assert KEY not in redact(f"Incorrect API key provided: {KEY}.")
     register("my-gateway-password-123")
     assert "my-gateway-password-123" not in redact("auth failed for my-gateway-password-123")
-    assert "sk-ant-api03-abcdefghijklmnop" not in redact("bad key sk-ant-api03-abcdefghijklmnop")  # not in the environment
+    assert "sk-ant-api03-abcdefghijklmnop" not in redact(
+        "bad key sk-ant-api03-abcdefghijklmnop"
+    )  # not in the environment
     assert redact("the key was rejected") == "the key was rejected"
 
 
@@ -41,7 +42,9 @@ def test_the_cli_and_the_saved_failures_never_show_the_key(api_key, monkeypatch,
     runner = CliRunner()
     tasks = sample_task_list(tmp_path)
     work = tmp_path / "work"
-    result = runner.invoke(app, ["meta", "summarize", "--task_list_file", str(tasks), "--work-dir", str(work)], env={"COLUMNS": "300"})
+    result = runner.invoke(
+        app, ["meta", "summarize", "--task_list_file", str(tasks), "--work-dir", str(work)], env={"COLUMNS": "300"}
+    )
     assert result.exit_code == 1 and "Incorrect API key provided" in result.output
     assert KEY not in result.output
     for path in work.rglob("*"):

@@ -34,4 +34,7 @@ def describe_os_error(exc: OSError) -> str:
         errno.ENOTDIR: "a part of the path is a file, not a folder",
         errno.EISDIR: "a folder is where a file was expected",
     }.get(exc.errno or -1, exc.strerror or type(exc).__name__)
-    return f"{where}: {exc.strerror or type(exc).__name__} ({advice}); what finished is saved: run the same command again to resume"
+    return (
+        f"{where}: {exc.strerror or type(exc).__name__} ({advice}); "
+        "what finished is saved: run the same command again to resume"
+    )

@@ -43,8 +43,8 @@ def no_library_bars() -> Iterator[None]:
     def undrawn(self: Any, *args: Any, **kwargs: Any) -> None:
         draw(self, *args, **{**kwargs, "disable": True})
 
-    tqdm.tqdm.__init__ = undrawn  # type: ignore[method-assign]
+    tqdm.tqdm.__init__ = undrawn
     try:
         yield
     finally:
-        tqdm.tqdm.__init__ = draw  # type: ignore[method-assign]
+        tqdm.tqdm.__init__ = draw

@@ -58,18 +58,36 @@ def paired_comparison(before: Sequence[bool], after: Sequence[bool]) -> PairedCo
     a, b, c, d = _cross_table(before, after, "paired samples")
     n = a + b + c + d
     if n == 0:
-        return PairedComparison(n=0, before_flagged=0, after_flagged=0, only_before=0, only_after=0, difference=0.0,
-                                low=-1.0, high=1.0, p_value=1.0)
+        return PairedComparison(
+            n=0,
+            before_flagged=0,
+            after_flagged=0,
+            only_before=0,
+            only_after=0,
+            difference=0.0,
+            low=-1.0,
+            high=1.0,
+            p_value=1.0,
+        )
     low, high = _newcombe_paired(a, b, c, d)
-    return PairedComparison(n=n, before_flagged=a + b, after_flagged=a + c, only_before=b, only_after=c,
-                            difference=(c - b) / n, low=low, high=high, p_value=mcnemar_exact(b, c))
+    return PairedComparison(
+        n=n,
+        before_flagged=a + b,
+        after_flagged=a + c,
+        only_before=b,
+        only_after=c,
+        difference=(c - b) / n,
+        low=low,
+        high=high,
+        p_value=mcnemar_exact(b, c),
+    )
 
 
 def _cross_table(first: Sequence[bool], second: Sequence[bool], what: str) -> tuple[int, int, int, int]:
     """The 2×2 table of two flag sequences on the same items: (both, first only, second only, neither)."""
     if len(first) != len(second):
         raise ValueError(f"{what} differ in number: {len(first)} and {len(second)}")
-    pairs = list(zip(first, second))
+    pairs = list(zip(first, second, strict=False))
     both = sum(1 for x, y in pairs if x and y)
     first_only = sum(1 for x, y in pairs if x and not y)
     second_only = sum(1 for x, y in pairs if not x and y)
@@ -103,7 +121,9 @@ def _newcombe_paired(a: int, b: int, c: int, d: int, z: float = Z_95) -> tuple[f
         numerator = max(a * d - b * c - n / 2, 0.0) if a * d > b * c else a * d - b * c
         phi = numerator / math.sqrt(denominator)
     delta = math.sqrt(max(0.0, (p_after - l1) ** 2 - 2 * phi * (p_after - l1) * (u2 - p_before) + (u2 - p_before) ** 2))
-    epsilon = math.sqrt(max(0.0, (u1 - p_after) ** 2 - 2 * phi * (u1 - p_after) * (p_before - l2) + (p_before - l2) ** 2))
+    epsilon = math.sqrt(
+        max(0.0, (u1 - p_after) ** 2 - 2 * phi * (u1 - p_after) * (p_before - l2) + (p_before - l2) ** 2)
+    )
     return max(-1.0, difference - delta), min(1.0, difference + epsilon)
 
 
@@ -136,10 +156,23 @@ def agreement(gold: Sequence[bool], predicted: Sequence[bool]) -> Agreement:
     tp, fn, fp, tn = _cross_table(gold, predicted, "gold and predicted labels")
     n = tp + fn + fp + tn
     if n == 0:
-        return Agreement(n=0, true_positive=0, false_positive=0, false_negative=0, true_negative=0, accuracy=None,
-                         accuracy_low=None, accuracy_high=None, kappa=None, kappa_low=None, kappa_high=None)
+        return Agreement(
+            n=0,
+            true_positive=0,
+            false_positive=0,
+            false_negative=0,
+            true_negative=0,
+            accuracy=None,
+            accuracy_low=None,
+            accuracy_high=None,
+            kappa=None,
+            kappa_low=None,
+            kappa_high=None,
+        )
     accuracy = (tp + tn) / n
-    low, high = wilson_interval(tp + tn, n) or (None, None)
+    interval = wilson_interval(tp + tn, n)
+    assert interval is not None  # n > 0 here
+    low, high = interval
     expected = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / (n * n)
     if expected >= 1.0:
         kappa = kappa_low = kappa_high = None  # both raters used one label only: kappa is undefined
@@ -149,8 +182,19 @@ def agreement(gold: Sequence[bool], predicted: Sequence[bool]) -> Agreement:
         # chance agreement held fixed: unlike the large-sample standard error, it does not shrink
         # to nothing when every label agrees.
         kappa_low, kappa_high = (max(-1.0, (bound - expected) / (1 - expected)) for bound in (low, high))
-    return Agreement(n=n, true_positive=tp, false_positive=fp, false_negative=fn, true_negative=tn, accuracy=accuracy,
-                     accuracy_low=low, accuracy_high=high, kappa=kappa, kappa_low=kappa_low, kappa_high=kappa_high)
+    return Agreement(
+        n=n,
+        true_positive=tp,
+        false_positive=fp,
+        false_negative=fn,
+        true_negative=tn,
+        accuracy=accuracy,
+        accuracy_low=low,
+        accuracy_high=high,
+        kappa=kappa,
+        kappa_low=kappa_low,
+        kappa_high=kappa_high,
+    )
 
 
 class NonInferiority(BaseModel):

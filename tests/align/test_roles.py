@@ -9,8 +9,16 @@ from a3.llm.naming import resolve_model
 @pytest.mark.parametrize(
     "name, base_url, expected",
     [
-        ("meta-llama/llama-3.1-8b-instruct", "https://openrouter.ai/api/v1", ("openrouter/meta-llama/llama-3.1-8b-instruct", {})),
-        ("my-model", "http://127.0.0.1:8000/v1", ("openai-api/target/my-model", {"base_url": "http://127.0.0.1:8000/v1"})),
+        (
+            "meta-llama/llama-3.1-8b-instruct",
+            "https://openrouter.ai/api/v1",
+            ("openrouter/meta-llama/llama-3.1-8b-instruct", {}),
+        ),
+        (
+            "my-model",
+            "http://127.0.0.1:8000/v1",
+            ("openai-api/target/my-model", {"base_url": "http://127.0.0.1:8000/v1"}),
+        ),
         ("claude-sonnet-4-20250514", None, ("anthropic/claude-sonnet-4-20250514", {})),
         ("gpt-5", None, ("openai/gpt-5", {})),
         ("anthropic/claude-sonnet-4-5", None, ("anthropic/claude-sonnet-4-5", {})),
@@ -29,8 +37,14 @@ def test_unknown_provider_is_a_clear_error():
 
 
 def test_target_fields_map_onto_the_call():
-    target = TargetModel(base_url="https://openrouter.ai/api/v1", model_name="qwen/qwen-2.5-7b-instruct",
-                         huggingface_model_path="Qwen/Qwen2.5-7B-Instruct", max_tokens=123, temperature=0.4, request_timeout=30)
+    target = TargetModel(
+        base_url="https://openrouter.ai/api/v1",
+        model_name="qwen/qwen-2.5-7b-instruct",
+        huggingface_model_path="Qwen/Qwen2.5-7B-Instruct",
+        max_tokens=123,
+        temperature=0.4,
+        request_timeout=30,
+    )
     call = target_call_config(target)
     assert call.model == "openrouter/qwen/qwen-2.5-7b-instruct"
     assert (call.max_tokens, call.temperature, call.timeout) == (123, 0.4, 30)

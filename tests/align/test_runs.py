@@ -15,8 +15,12 @@ from tests.paths import CONFIGS
 def test_a_replication_seed_sets_the_generator_split_and_finetuning_seeds_and_survives_a_round_trip():
     config = load_config(CONFIGS / "demo.yaml")
     replicated = config.replicated(7)
-    assert (replicated.replication_seed, replicated.hypothesis_generation.seed, replicated.splits.seed,
-            replicated.finetune.seed) == (7, 7, 7, 7)
+    assert (
+        replicated.replication_seed,
+        replicated.hypothesis_generation.seed,
+        replicated.splits.seed,
+        replicated.finetune.seed,
+    ) == (7, 7, 7, 7)
     assert config.splits.seed == 42 and config.hypothesis_generation.seed is None  # the original is untouched
     again = A3Config.model_validate(json.loads(replicated.model_dump_json()))
     assert again == replicated

@@ -25,8 +25,14 @@ def load_check():
 @pytest.mark.slow
 def test_the_dry_run_runs_every_part_and_writes_its_figures(tmp_path):
     out = tmp_path / "gpu_check.json"
-    done = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh"), "--dry-run", "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHON": sys.executable})
+    done = subprocess.run(
+        ["bash", str(ROOT / "bench" / "gpu_check.sh"), "--dry-run", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["dry_run"] and json.loads(done.stdout) == report  # printed as written
@@ -42,7 +48,10 @@ def test_the_dry_run_runs_every_part_and_writes_its_figures(tmp_path):
     assert job["in_process"]["reply"] == job["accelerate"]["reply"]  # each adapter reloaded and generating
 
     for how in ("unmerged", "merged"):
-        assert report["eval"][how]["prompts_per_s"] > 0 and report["eval"][how]["new_tokens"] == report["plan"]["new_tokens"]
+        assert (
+            report["eval"][how]["prompts_per_s"] > 0
+            and report["eval"][how]["new_tokens"] == report["plan"]["new_tokens"]
+        )
 
 
 def test_packing_keeps_attention_within_each_example():

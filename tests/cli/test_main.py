@@ -51,9 +51,29 @@ def test_models_lists_backends_without_leaking_keys(monkeypatch):
 def test_status_shows_stages_and_costs(tmp_path):
     run = RunDir(tmp_path / "run")
     with run.stage("generate", inputs={"a": 1}):
-        run.ledger.record({"stage": "generate", "model": "m", "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.25, "cached": False})
-        run.ledger.record({"stage": "generate", "model": "m", "input_tokens": 10, "output_tokens": 5, "cost_usd": None, "cached": False})
-    run.ledger.record({"stage": "defend-dspy", "model": "m", "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.5, "cached": False})
+        run.ledger.record(
+            {
+                "stage": "generate",
+                "model": "m",
+                "input_tokens": 10,
+                "output_tokens": 5,
+                "cost_usd": 0.25,
+                "cached": False,
+            }
+        )
+        run.ledger.record(
+            {
+                "stage": "generate",
+                "model": "m",
+                "input_tokens": 10,
+                "output_tokens": 5,
+                "cost_usd": None,
+                "cached": False,
+            }
+        )
+    run.ledger.record(
+        {"stage": "defend-dspy", "model": "m", "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.5, "cached": False}
+    )
     try:
         with run.stage("judge", inputs={"a": 1}):
             raise RuntimeError("provider down")

@@ -31,14 +31,28 @@ def snapshot(folder):
 def test_meta_run_writes_only_into_the_work_dir(data, scripted, tmp_path):
     before = snapshot(data)
     work = tmp_path / "work"
-    args = ["meta", "run", "--base-dir", str(data / "perturbed_queries"), "--agent", "claude-haiku-4-5-20251001",
-            "--data_filter", str(data / "task_filters" / "data_filter_harm_threshold_0%_final.json"),
-            "--human_annotation_filter", str(data / "task_filters" / "final_decisions.json"), "--work-dir", str(work)]
+    args = [
+        "meta",
+        "run",
+        "--base-dir",
+        str(data / "perturbed_queries"),
+        "--agent",
+        "claude-haiku-4-5-20251001",
+        "--data_filter",
+        str(data / "task_filters" / "data_filter_harm_threshold_0%_final.json"),
+        "--human_annotation_filter",
+        str(data / "task_filters" / "final_decisions.json"),
+        "--work-dir",
+        str(work),
+    ]
     result = runner.invoke(app, args, env=ENV)
     assert result.exit_code == 0, result.output
     assert snapshot(data) == before, "the source data was not touched"
     report = next(work.rglob("cluster_report_*.md"))
-    assert "## Cumulative Coverage" in report.read_text() and "Cumulative Coverage" in report.with_suffix(".html").read_text()
+    assert (
+        "## Cumulative Coverage" in report.read_text()
+        and "Cumulative Coverage" in report.with_suffix(".html").read_text()
+    )
     assert report.with_suffix(".html").exists()
     # a second run resumes: every stage is skipped, nothing is paid again
     ledger_lines = (work / "ledger.jsonl").read_text().count("\n")
@@ -51,8 +65,20 @@ def test_meta_run_writes_only_into_the_work_dir(data, scripted, tmp_path):
 def test_meta_run_passes_its_model_settings_to_every_step(data, monkeypatch, tmp_path):
     clients = []
     monkeypatch.setattr("a3.cli.meta_cmd._workspace", scripted_clients(MetaWorld(), clients))
-    args = ["meta", "run", "--base-dir", str(data / "perturbed_queries"), "--agent", "claude-haiku-4-5-20251001",
-            "--work-dir", str(tmp_path / "work"), "--max_tokens", "1500", "--temperature", "0.2"]
+    args = [
+        "meta",
+        "run",
+        "--base-dir",
+        str(data / "perturbed_queries"),
+        "--agent",
+        "claude-haiku-4-5-20251001",
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--max_tokens",
+        "1500",
+        "--temperature",
+        "0.2",
+    ]
     result = runner.invoke(app, args, env=ENV)
     assert result.exit_code == 0, result.output
     assert {(c.max_tokens, c.temperature) for _, c in clients[0].calls} == {(1500, 0.2)}
@@ -63,23 +89,65 @@ def test_meta_run_passes_its_model_settings_to_every_step(data, monkeypatch, tmp
 def test_meta_steps_by_hand_with_the_original_flags(data, scripted, tmp_path):
     work = tmp_path / "work"
     task_list = tmp_path / "task_list.json"
-    result = runner.invoke(app, ["meta", "select", "--base_dir", str(data / "perturbed_queries"), "--domain", "all",
-                                 "--perturbation_model", "o4-mini-2025-04-16", "--agent", "claude-haiku-4-5-20251001",
-                                 "--output", str(task_list), "--work-dir", str(work)], env=ENV)
+    result = runner.invoke(
+        app,
+        [
+            "meta",
+            "select",
+            "--base_dir",
+            str(data / "perturbed_queries"),
+            "--domain",
+            "all",
+            "--perturbation_model",
+            "o4-mini-2025-04-16",
+            "--agent",
+            "claude-haiku-4-5-20251001",
+            "--output",
+            str(task_list),
+            "--work-dir",
+            str(work),
+        ],
+        env=ENV,
+    )
     assert result.exit_code == 0, result.output
     assert "excluded, not successful" in result.stdout
-    result = runner.invoke(app, ["meta", "summarize", "--task_list_file", str(task_list), "--max_parallel", "4", "--work-dir", str(work)], env=ENV)
+    result = runner.invoke(
+        app,
+        ["meta", "summarize", "--task_list_file", str(task_list), "--max_parallel", "4", "--work-dir", str(work)],
+        env=ENV,
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["meta", "categorize", "--task_list_path", str(task_list), "--agent", "claude-haiku-4-5-20251001",
-                                 "--initial_categorization_batch_size", "6", "--iterative_categorization_batch_size", "3", "--work-dir", str(work)], env=ENV)
+    result = runner.invoke(
+        app,
+        [
+            "meta",
+            "categorize",
+            "--task_list_path",
+            str(task_list),
+            "--agent",
+            "claude-haiku-4-5-20251001",
+            "--initial_categorization_batch_size",
+            "6",
+            "--iterative_categorization_batch_size",
+            "3",
+            "--work-dir",
+            str(work),
+        ],
+        env=ENV,
+    )
     assert result.exit_code == 0, result.output
     categorization = result.stdout.split("categorization: ")[-1].strip().replace("\n", "")
-    assert "elicitation_run_categorization/o4-mini-2025-04-16/all_refinement_models/claude-haiku-4-5-20251001" in categorization
+    assert (
+        "elicitation_run_categorization/o4-mini-2025-04-16/all_refinement_models/claude-haiku-4-5-20251001"
+        in categorization
+    )
     result = runner.invoke(app, ["meta", "cluster", "--input_path", categorization, "--work-dir", str(work)], env=ENV)
     assert result.exit_code == 0, result.output
     clusters = result.stdout.split("clusters: ")[-1].strip().replace("\n", "")
     assert "clusters_openai_gpt-5-2025-08-07" in clusters
-    result = runner.invoke(app, ["meta", "report", "--cluster_path", clusters, "--max_examples", "2", "--print_report"], env=ENV)
+    result = runner.invoke(
+        app, ["meta", "report", "--cluster_path", clusters, "--max_examples", "2", "--print_report"], env=ENV
+    )
     assert result.exit_code == 0, result.output
     assert "# Cluster Summary Report" in result.stdout
 
@@ -87,14 +155,41 @@ def test_meta_steps_by_hand_with_the_original_flags(data, scripted, tmp_path):
 def test_summarize_exit_code_is_1_when_a_run_fails(data, scripted, tmp_path):
     work = tmp_path / "work"
     task_list = tmp_path / "tl.json"
-    runner.invoke(app, ["meta", "select", "--base-dir", str(data / "perturbed_queries"), "--agent", "claude-haiku-4-5-20251001",
-                        "--output", str(task_list), "--work-dir", str(work)])
+    runner.invoke(
+        app,
+        [
+            "meta",
+            "select",
+            "--base-dir",
+            str(data / "perturbed_queries"),
+            "--agent",
+            "claude-haiku-4-5-20251001",
+            "--output",
+            str(task_list),
+            "--work-dir",
+            str(work),
+        ],
+    )
     first = json.loads(task_list.read_text())["task_details_by_refinement_model"]
     detail = next(iter(first.values()))[0]
-    seed = data / "perturbed_queries" / detail["domain"] / detail["task_id"] / "o4-mini-2025-04-16" / f"perturbed_query_{detail['perturbed_id']}"
+    seed = (
+        data
+        / "perturbed_queries"
+        / detail["domain"]
+        / detail["task_id"]
+        / "o4-mini-2025-04-16"
+        / f"perturbed_query_{detail['perturbed_id']}"
+    )
     os.remove(seed / f"perturbed_query_{detail['perturbed_id']}.json")
-    result = runner.invoke(app, ["meta", "summarize", "--task_list_file", str(task_list), "--work-dir", str(work)], env=ENV)
-    sharing = [d for ds in first.values() for d in ds if (d["task_id"], d["perturbed_id"]) == (detail["task_id"], detail["perturbed_id"])]
+    result = runner.invoke(
+        app, ["meta", "summarize", "--task_list_file", str(task_list), "--work-dir", str(work)], env=ENV
+    )
+    sharing = [
+        d
+        for ds in first.values()
+        for d in ds
+        if (d["task_id"], d["perturbed_id"]) == (detail["task_id"], detail["perturbed_id"])
+    ]
     assert result.exit_code == 1
     assert f"{len(sharing)} failed" in result.stdout
     assert all(d["run_id"] in result.stdout for d in sharing)
@@ -122,8 +217,22 @@ def test_a_run_that_cannot_be_summarised_does_not_stop_the_others(data, monkeypa
 
     monkeypatch.setattr("a3.cli.meta_cmd._workspace", scripted_clients(respond, fixed_concurrency=1))
     work = tmp_path / "work"
-    result = runner.invoke(app, ["meta", "run", "--base-dir", str(data / "perturbed_queries"), "--agent",
-                                 "claude-haiku-4-5-20251001", "--work-dir", str(work), "--grouping", grouping], env=ENV)
+    result = runner.invoke(
+        app,
+        [
+            "meta",
+            "run",
+            "--base-dir",
+            str(data / "perturbed_queries"),
+            "--agent",
+            "claude-haiku-4-5-20251001",
+            "--work-dir",
+            str(work),
+            "--grouping",
+            grouping,
+        ],
+        env=ENV,
+    )
     assert result.exit_code == 0, result.output
     assert "1 runs could not be summarised" in result.output and "the provider refused" in result.output
     categorization = json.loads(next(work.rglob("elicitation_run_categorization_*.json")).read_text())
@@ -140,10 +249,22 @@ def test_meta_run_reuses_what_the_single_steps_did(data, monkeypatch, tmp_path):
     monkeypatch.setattr("a3.cli.meta_cmd._workspace", scripted_clients(MetaWorld(), clients))
     work, task_list = tmp_path / "work", tmp_path / "task_list.json"
     settings = ["--work-dir", str(work), "--max_tokens", "700", "--temperature", "0"]
-    steps = [["meta", "select", "--base_dir", str(data / "perturbed_queries"), "--agent", "claude-haiku-4-5-20251001", "--output", str(task_list),
-              "--work-dir", str(work)],
-             ["meta", "summarize", "--task_list_file", str(task_list), *settings],
-             ["meta", "categorize", "--task_list_path", str(task_list), *settings]]
+    steps = [
+        [
+            "meta",
+            "select",
+            "--base_dir",
+            str(data / "perturbed_queries"),
+            "--agent",
+            "claude-haiku-4-5-20251001",
+            "--output",
+            str(task_list),
+            "--work-dir",
+            str(work),
+        ],
+        ["meta", "summarize", "--task_list_file", str(task_list), *settings],
+        ["meta", "categorize", "--task_list_path", str(task_list), *settings],
+    ]
     for args in steps:
         result = runner.invoke(app, args, env=ENV)
         assert result.exit_code == 0, result.output
@@ -152,7 +273,19 @@ def test_meta_run_reuses_what_the_single_steps_did(data, monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     paid = sum(len(c.calls) for c in clients)
     assert paid > 0
-    result = runner.invoke(app, ["meta", "run", "--base-dir", str(data / "perturbed_queries"), "--agent", "claude-haiku-4-5-20251001", *settings], env=ENV)
+    result = runner.invoke(
+        app,
+        [
+            "meta",
+            "run",
+            "--base-dir",
+            str(data / "perturbed_queries"),
+            "--agent",
+            "claude-haiku-4-5-20251001",
+            *settings,
+        ],
+        env=ENV,
+    )
     assert result.exit_code == 0, result.output
     assert len(clients[-1].calls) == 0, "meta run asked the model again for work the steps had done"
     assert f"categorization: {categorization}" in result.stdout.replace("\n", "")

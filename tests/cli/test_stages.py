@@ -26,7 +26,9 @@ def test_stage_commands_run_in_order_and_report(tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     env = {"COLUMNS": "200"}
 
-    result = runner.invoke(app, ["--no-progress", "generate", str(config), "--run-dir", str(run_dir), "--num-rounds", "2"], env=env)
+    result = runner.invoke(
+        app, ["--no-progress", "generate", str(config), "--run-dir", str(run_dir), "--num-rounds", "2"], env=env
+    )
     assert result.exit_code == 0, result.output
     assert "H6" in result.stdout and "cost so far: $0.0000" in result.stdout
 

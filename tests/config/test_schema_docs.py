@@ -40,15 +40,24 @@ def _every_section() -> list[type[BaseModel]]:
         found.append(model)
         for field in model.model_fields.values():
             pending += _models_in(field.annotation)
-    defined = [value for value in vars(schema).values()
-               if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == schema.__name__
-               and value.model_fields]
+    defined = [
+        value
+        for value in vars(schema).values()
+        if isinstance(value, type)
+        and issubclass(value, BaseModel)
+        and value.__module__ == schema.__name__
+        and value.model_fields
+    ]
     return found + [model for model in defined if model not in found]
 
 
 def test_every_field_of_every_section_has_a_description():
-    missing = [f"{model.__name__}.{name}" for model in _every_section()
-               for name, field in model.model_fields.items() if not (field.description or "").strip()]
+    missing = [
+        f"{model.__name__}.{name}"
+        for model in _every_section()
+        for name, field in model.model_fields.items()
+        if not (field.description or "").strip()
+    ]
     assert not missing, f"fields without Field(description=...): {missing}"
 
 

@@ -9,7 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def kill_repeatedly(start: Callable[[], subprocess.Popen], seed: int, window: tuple[float, float], attempts: int = 20) -> int:
+def kill_repeatedly(
+    start: Callable[[], subprocess.Popen], seed: int, window: tuple[float, float], attempts: int = 20
+) -> int:
     """Start the worker and kill it after a pause drawn from ``window`` (seconds), until it finishes
     on its own or ``attempts`` run out; the number of kills. Short windows keep each attempt's
     progress small, so the kills land all through the work rather than only at its start."""
@@ -45,8 +47,14 @@ def paid_calls(run_path) -> int:
     return (Path(run_path) / "paid_calls.log").read_text().count("\n")
 
 
-def clean_then_chaos(start: Callable[[Path], subprocess.Popen], clean: Path, chaos: Path, seed: int, window: tuple[float, float],
-                     concurrency: int) -> None:
+def clean_then_chaos(
+    start: Callable[[Path], subprocess.Popen],
+    clean: Path,
+    chaos: Path,
+    seed: int,
+    window: tuple[float, float],
+    concurrency: int,
+) -> None:
     """An uninterrupted run into ``clean``; into ``chaos``, the same run killed again and again, then
     finished. Checks the kills were real and that no more calls were paid again than were in flight
     at the kills; the caller compares the artifacts."""
@@ -59,7 +67,18 @@ def clean_then_chaos(start: Callable[[Path], subprocess.Popen], clean: Path, cha
 
 
 # Fields that differ between two runs of the same work: times and durations.
-_VOLATILE = {"generated_at", "started_at", "finished_at", "duration_s", "ts", "timestamp", "created_at", "elapsed_s", "backend_s", "wall_s"}
+_VOLATILE = {
+    "generated_at",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "ts",
+    "timestamp",
+    "created_at",
+    "elapsed_s",
+    "backend_s",
+    "wall_s",
+}
 
 
 def stable(value):
@@ -68,5 +87,9 @@ def stable(value):
         return {k: stable(v) for k, v in value.items() if k not in _VOLATILE}
     if isinstance(value, list):
         items = [stable(v) for v in value]
-        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True)) if all(isinstance(v, dict) for v in items) else items
+        return (
+            sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+            if all(isinstance(v, dict) for v in items)
+            else items
+        )
     return value

@@ -31,11 +31,15 @@ def main(run_path: str, tiny: str) -> None:
     config = A3Config.model_validate(data)
     respond = billed(make_script(StatelessWorld(conversation=False), Agent()), run_path)
     client = ScriptedClient(respond, latency=0.02, run_dir=run, concurrency=CONCURRENCY, real=("local/",))
-    options = RunOptions(generate=GenerateOptions(num_rounds=3), general_samples=10, finetune=FinetuneOptions(use_vllm=False))
+    options = RunOptions(
+        generate=GenerateOptions(num_rounds=3), general_samples=10, finetune=FinetuneOptions(use_vllm=False)
+    )
 
     async def stages() -> None:
         await run_pipeline(config, run, client, options)
-        await defend_icl(config, run, client, IclOptions(selection_method="random", num_iterations=2, num_icl_examples=3))
+        await defend_icl(
+            config, run, client, IclOptions(selection_method="random", num_iterations=2, num_icl_examples=3)
+        )
 
     asyncio.run(stages())
 

@@ -31,7 +31,9 @@ def main(work: str, tree: str, method: str) -> None:
     client = ScriptedClient(respond, latency=0.25, run_dir=run, concurrency=CONCURRENCY)
     options = MetaRunOptions(
         select=SelectOptions(agent=AGENT, base_dir=Path(tree)),
-        categorize=CategorizeOptions(method=method, initial_batch_size=4, iterative_batch_size=2, parallel_batches=2, merge_every=1),
+        categorize=CategorizeOptions(
+            method=method, initial_batch_size=4, iterative_batch_size=2, parallel_batches=2, merge_every=1
+        ),
         cluster=ClusterOptions(max_categories_per_call=3),
     )
     asyncio.run(run_meta(options, run, client, embedder=hashing_embedder()))

@@ -14,8 +14,15 @@ AGENT = "scripted/agent"
 
 
 def general_file(path: Path) -> Path:
-    items = [{"messages": [{"role": "user", "content": f"Say something kind number {i}."},
-                           {"role": "assistant", "content": "You are doing well today."}]} for i in range(6)]
+    items = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Say something kind number {i}."},
+                {"role": "assistant", "content": "You are doing well today."},
+            ]
+        }
+        for i in range(6)
+    ]
     items.append({"messages": [{"role": "user", "content": "call a tool"}, {"role": "assistant", "content": None}]})
     path.write_text(json.dumps(items))
     return path
@@ -25,11 +32,22 @@ def finetune_config(tmp_path: Path, tiny: Path, iterations: int = 2) -> A3Config
     data = scripted_config(json.loads((CONFIGS / "nesting-jailbreak.json").read_text()))
     data["target_model"].update({"huggingface_model_path": str(tiny), "max_tokens": 8})
     data["paths"]["dolci_responses_file"] = str(general_file(tmp_path / "general.json"))
-    data["finetune"] = {"agent_model": AGENT, "num_iterations": iterations, "max_epochs": 2, "batch_size": 4,
-                        "gradient_accumulation_steps": 1, "max_length": 96, "training_budget": 12}
-    data["capability"] = {"benchmarks": {"mmlu_pro": str(FIXTURES / "capability" / "mmlu_pro_style.jsonl"),
-                                         "gpqa": str(FIXTURES / "capability" / "gpqa_style.csv")},
-                          "max_tokens": 4}
+    data["finetune"] = {
+        "agent_model": AGENT,
+        "num_iterations": iterations,
+        "max_epochs": 2,
+        "batch_size": 4,
+        "gradient_accumulation_steps": 1,
+        "max_length": 96,
+        "training_budget": 12,
+    }
+    data["capability"] = {
+        "benchmarks": {
+            "mmlu_pro": str(FIXTURES / "capability" / "mmlu_pro_style.jsonl"),
+            "gpqa": str(FIXTURES / "capability" / "gpqa_style.csv"),
+        },
+        "max_tokens": 4,
+    }
     return A3Config.model_validate(data)
 
 
@@ -45,8 +63,15 @@ class Agent:
         self.prompts.append(messages)
         iteration = int(text.split("This is iteration ")[1].split(" ")[0])
         train = text.split("Training hypotheses (the only ones you may weight): ")[1].splitlines()[0].split(", ")
-        base = {"overall_reasoning": "start", "lora_r": 4, "lora_alpha": 8, "learning_rate": 0.5, "num_epochs": 1,
-                "general_data_percentage": 25, "weights": [{"hypothesis_id": train[0], "harmful_weight": 3, "benign_weight": 1}]}
+        base = {
+            "overall_reasoning": "start",
+            "lora_r": 4,
+            "lora_alpha": 8,
+            "learning_rate": 0.5,
+            "num_epochs": 1,
+            "general_data_percentage": 25,
+            "weights": [{"hypothesis_id": train[0], "harmful_weight": 3, "benign_weight": 1}],
+        }
         if iteration == 1:
             return json.dumps({**base, "based_on_iteration": None})
         repaired = len(messages) > 1
@@ -68,6 +93,7 @@ def make_script(world, agent):
                 return json.dumps({"reason": "rule", "harmful": "cannot" not in response})
             return json.dumps({"reason": "rule", "refused": "cannot" in response})
         return world(messages, config)
+
     return script
 
 

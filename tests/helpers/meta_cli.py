@@ -18,7 +18,9 @@ def sample_task_list(tmp_path: Path, runs: int = 6) -> Path:
     data = tmp_path / "data"
     assert runner.invoke(app, ["meta", "sample-data", str(data), "--runs", str(runs)]).exit_code == 0
     tasks = tmp_path / "tasks.json"
-    result = runner.invoke(app, ["meta", "select", "--base-dir", str(data / "perturbed_queries"), "--agent", AGENT, "--output", str(tasks)])
+    result = runner.invoke(
+        app, ["meta", "select", "--base-dir", str(data / "perturbed_queries"), "--agent", AGENT, "--output", str(tasks)]
+    )
     assert result.exit_code == 0, result.output
     return tasks
 

@@ -25,8 +25,23 @@ def test_a_cost_cap_that_is_not_a_real_limit_is_refused(cap, tmp_path):
 def test_the_cli_refuses_max_cost_nan_with_exit_2_and_writes_nothing(tmp_path):
     tasks = tmp_path / "tasks.json"
     tasks.write_text(json.dumps({"task_list": []}))
-    result = CliRunner().invoke(app, ["meta", "summarize", "--task_list_file", str(tasks), "--refinement_model_filter", "m", "--agent", "a",
-                                      "--work-dir", str(tmp_path / "work"), "--max-cost", "nan"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "meta",
+            "summarize",
+            "--task_list_file",
+            str(tasks),
+            "--refinement_model_filter",
+            "m",
+            "--agent",
+            "a",
+            "--work-dir",
+            str(tmp_path / "work"),
+            "--max-cost",
+            "nan",
+        ],
+    )
     assert result.exit_code == 2 and "--max-cost" in result.stderr and "USD >= 0" in result.stderr
     assert not (tmp_path / "work").exists()
 
@@ -58,14 +73,18 @@ def test_a_torn_ledger_line_does_not_swallow_the_next_entry(tmp_path):
 
 async def test_paid_calls_missing_from_the_ledger_are_reconciled_from_the_cache_on_resume(tmp_path):
     run = RunDir(tmp_path / "run")
-    client = ScriptedClient(lambda messages, config: "an answer", run_dir=run, prices=PriceTable({"openai/gpt-test": [1000.0, 1000.0]}))
+    client = ScriptedClient(
+        lambda messages, config: "an answer", run_dir=run, prices=PriceTable({"openai/gpt-test": [1000.0, 1000.0]})
+    )
     for i in range(4):
         await client.generate(f"question {i}", config=CallConfig(model="openai/gpt-test"))
     spent = client.ledger.totals().cost_usd
     assert spent > 0
     lines = run.ledger.path.read_text().splitlines()
     run.ledger.path.write_text("\n".join(lines[:2]) + "\n")  # two paid calls' entries lost
-    resumed = ScriptedClient(lambda messages, config: "an answer", run_dir=run, prices=PriceTable({"openai/gpt-test": [1000.0, 1000.0]}))
+    resumed = ScriptedClient(
+        lambda messages, config: "an answer", run_dir=run, prices=PriceTable({"openai/gpt-test": [1000.0, 1000.0]})
+    )
     entries = resumed.ledger.entries()
     assert len(entries) == 4 and sum(1 for e in entries if e.get("reconciled")) == 2
     assert resumed.ledger.totals().cost_usd == pytest.approx(spent)

@@ -37,7 +37,13 @@ def cfg(model="scripted/m", **kw):
 
 
 async def test_structured_output_repairs_then_validates():
-    client = ScriptedClient(["I think it is harmful.", '{"reason": "gives steps"}', '<json>{"reason": "gives steps", "harmful": true}</json>'])
+    client = ScriptedClient(
+        [
+            "I think it is harmful.",
+            '{"reason": "gives steps"}',
+            '<json>{"reason": "gives steps", "harmful": true}</json>',
+        ]
+    )
     completion = await client.generate("judge this", config=cfg(), schema=Verdict)
     assert completion.parsed == Verdict(reason="gives steps", harmful=True)
     assert completion.repairs == 2

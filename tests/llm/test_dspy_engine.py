@@ -5,7 +5,8 @@ import json
 
 import dspy
 import pytest
-from dspy.lm15 import Message as DspyMessage, Request
+from dspy.lm15 import Message as DspyMessage
+from dspy.lm15 import Request
 
 from a3.llm import BudgetExceededError, CallConfig, PriceTable
 from a3.llm.dspy_engine import LLMClientEngine, LoopBridge, StopProgram, dspy_lm, request_messages
@@ -44,7 +45,9 @@ async def test_a_program_in_a_worker_thread_calls_the_client_with_its_settings(t
 
 
 async def test_calling_from_the_clients_own_loop_is_refused_rather_than_deadlocking():
-    engine = LLMClientEngine(ScriptedClient(lambda m, c: "x"), CallConfig(model="scripted/m"), LoopBridge(asyncio.get_running_loop()))
+    engine = LLMClientEngine(
+        ScriptedClient(lambda m, c: "x"), CallConfig(model="scripted/m"), LoopBridge(asyncio.get_running_loop())
+    )
     with pytest.raises(RuntimeError, match="worker thread"):
         engine.complete(Request(model="a3", messages=(DspyMessage.user("hi"),)))
 
@@ -54,15 +57,24 @@ async def test_a_schema_reply_reaches_dspy_as_validated_json():
 
     replies = iter(['{"new_instruction": ""}', '{"new_instruction": "Be careful."}'])
     client = ScriptedClient(lambda m, c: next(replies))
-    engine = LLMClientEngine(client, CallConfig(model="scripted/reflect"), LoopBridge(asyncio.get_running_loop()), schema=NewInstruction)
+    engine = LLMClientEngine(
+        client, CallConfig(model="scripted/reflect"), LoopBridge(asyncio.get_running_loop()), schema=NewInstruction
+    )
     response = await asyncio.to_thread(engine.complete, Request(model="a3", messages=(DspyMessage.user("propose"),)))
     assert json.loads(response.message.parts[0].text) == {"new_instruction": "Be careful."}
 
 
 async def test_a_spent_budget_is_raised_past_dspys_per_example_error_handling():
-    client = ScriptedClient(lambda m, c: "[[ ## answer ## ]]\nx\n\n[[ ## completed ## ]]",
-                            prices=PriceTable({"scripted/task": (1e6, 1e6)}), max_cost=0.5)
-    lm = dspy_lm(LLMClientEngine(client, CallConfig(model="scripted/task", max_tokens=10), LoopBridge(asyncio.get_running_loop())))
+    client = ScriptedClient(
+        lambda m, c: "[[ ## answer ## ]]\nx\n\n[[ ## completed ## ]]",
+        prices=PriceTable({"scripted/task": (1e6, 1e6)}),
+        max_cost=0.5,
+    )
+    lm = dspy_lm(
+        LLMClientEngine(
+            client, CallConfig(model="scripted/task", max_tokens=10), LoopBridge(asyncio.get_running_loop())
+        )
+    )
     devset = [dspy.Example(question=f"q{i}", answer="x").with_inputs("question") for i in range(4)]
 
     def evaluate():
@@ -81,6 +93,8 @@ def test_requests_with_tools_or_other_roles_are_refused_not_trimmed():
     with pytest.raises(ValueError, match="tools"):
         request_messages(Request(model="a3", messages=(DspyMessage.user("hi"),), tools=(tool,)))
     with pytest.raises(ValueError, match="developer"):
-        request_messages(Request(model="a3", messages=(DspyMessage(role="developer", parts=(dspy.lm15.TextPart("x"),)),)))
+        request_messages(
+            Request(model="a3", messages=(DspyMessage(role="developer", parts=(dspy.lm15.TextPart("x"),)),))
+        )
     converted = request_messages(Request(model="a3", system="be brief", messages=(DspyMessage.user("hi"),)))
     assert [(m.role, m.content) for m in converted] == [("system", "be brief"), ("user", "hi")]

@@ -6,8 +6,18 @@ from typer.testing import CliRunner
 from a3.cli.main import app
 from a3.llm.preflight import ModelUnusableError, preflight, problem
 
-KEYS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "AZUREAI_OPENAI_API_KEY", "AZURE_OPENAI_API_KEY",
-        "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_BEARER_TOKEN_BEDROCK", "STUB_BASE_URL", "STUB_API_KEY")
+KEYS = (
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "OPENROUTER_API_KEY",
+    "AZUREAI_OPENAI_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_BEARER_TOKEN_BEDROCK",
+    "STUB_BASE_URL",
+    "STUB_API_KEY",
+)
 
 
 @pytest.fixture
@@ -16,15 +26,18 @@ def no_keys(monkeypatch):
         monkeypatch.delenv(key, raising=False)
 
 
-@pytest.mark.parametrize("model, wanted", [
-    ("anthropic/claude-sonnet-4-5", "ANTHROPIC_API_KEY"),
-    ("openai/gpt-5", "OPENAI_API_KEY"),
-    ("openrouter/qwen/qwen-2.5-7b-instruct", "OPENROUTER_API_KEY"),
-    ("openai/azure/my-deployment", "AZURE_OPENAI_API_KEY"),
-    ("anthropic/bedrock/us.anthropic.claude-haiku-4-5-v1:0", "AWS_ACCESS_KEY_ID"),
-    ("openai-api/stub/tiny", "STUB_BASE_URL and STUB_API_KEY"),
-    ("local/no-such-model", "unknown local model"),
-])
+@pytest.mark.parametrize(
+    "model, wanted",
+    [
+        ("anthropic/claude-sonnet-4-5", "ANTHROPIC_API_KEY"),
+        ("openai/gpt-5", "OPENAI_API_KEY"),
+        ("openrouter/qwen/qwen-2.5-7b-instruct", "OPENROUTER_API_KEY"),
+        ("openai/azure/my-deployment", "AZURE_OPENAI_API_KEY"),
+        ("anthropic/bedrock/us.anthropic.claude-haiku-4-5-v1:0", "AWS_ACCESS_KEY_ID"),
+        ("openai-api/stub/tiny", "STUB_BASE_URL and STUB_API_KEY"),
+        ("local/no-such-model", "unknown local model"),
+    ],
+)
 def test_each_provider_says_what_to_set(no_keys, model, wanted):
     assert wanted in problem(model)
 
@@ -45,7 +58,9 @@ def test_every_problem_is_named_at_once(no_keys):
 
 def test_the_cli_stops_before_writing_anything(no_keys, tmp_path):
     run = tmp_path / "run"
-    result = CliRunner().invoke(app, ["generate", "configs/sycophancy.json", "--run-dir", str(run)], env={"COLUMNS": "300"})
+    result = CliRunner().invoke(
+        app, ["generate", "configs/sycophancy.json", "--run-dir", str(run)], env={"COLUMNS": "300"}
+    )
     assert result.exit_code == 2
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "set ANTHROPIC_API_KEY" in lines[0] and "OPENROUTER_API_KEY" in lines[0]

@@ -82,7 +82,10 @@ async def test_persistent_429_gives_up_after_max_attempts(stub, client):
 
 
 async def test_malformed_structured_reply_is_repaired_over_http(stub, client):
-    stub.script("judge-me", [{"content": "Sure! The answer is refused."}, {"content": '{"reason": "declined", "refused": true}'}])
+    stub.script(
+        "judge-me",
+        [{"content": "Sure! The answer is refused."}, {"content": '{"reason": "declined", "refused": true}'}],
+    )
     completion = await client.generate("judge-me", config=config(stub), schema=Verdict)
     assert completion.parsed == Verdict(reason="declined", refused=True)
     assert completion.repairs == 1
@@ -112,7 +115,9 @@ async def test_second_run_on_same_dir_makes_no_http_calls(stub, tmp_path):
 
 
 async def test_an_error_body_with_status_200_is_a_clear_retried_error(stub, client):
-    stub.script("error-body", [{"body": '{"error": {"message": "upstream overloaded", "code": 529}}'}, {"content": "recovered"}])
+    stub.script(
+        "error-body", [{"body": '{"error": {"message": "upstream overloaded", "code": 529}}'}, {"content": "recovered"}]
+    )
     completion = await client.generate("error-body please", config=config(stub))
     assert completion.text == "recovered" and completion.attempts == 2
     stub.script("persistent-200-fault", [{"body": '{"error": {"message": "upstream overloaded", "code": 529}}'}])

@@ -31,13 +31,19 @@ def _artifacts(work: Path) -> dict:
     result = json.loads((work / "categorization" / "result.json").read_text())
     categorization = json.loads((work / result["path"]).read_text())
     clusters = json.loads(Path(json.loads((work / "clusters_result.json").read_text())["path"]).read_text())
-    report = next(iter(sorted(work.rglob("cluster_report_*.md"), key=lambda p: p.stat().st_mtime, reverse=True))).read_text()
+    report = next(
+        iter(sorted(work.rglob("cluster_report_*.md"), key=lambda p: p.stat().st_mtime, reverse=True))
+    ).read_text()
     return {
         "summaries": {r["run_id"]: r["summary"] for r in records},
-        "categories": [(c["category_name"], c["definition"], sorted((e["run_id"], e["trigger_phrase"]) for e in c["examples"]))
-                       for c in categorization["categorization"]["categories"]],
+        "categories": [
+            (c["category_name"], c["definition"], sorted((e["run_id"], e["trigger_phrase"]) for e in c["examples"]))
+            for c in categorization["categorization"]["categories"]
+        ],
         "unassigned": sorted((u["run_id"], u["reason"]) for u in categorization["categorization"]["unassigned"]),
-        "clusters": [(c["cluster_name"], sorted(m["category_id"] for m in c["member_categories"])) for c in clusters["clusters"]],
+        "clusters": [
+            (c["cluster_name"], sorted(m["category_id"] for m in c["member_categories"])) for c in clusters["clusters"]
+        ],
         "report": re.sub(r"Generated [^`]*`[^`]*` and `[^`]*`", "", report),
     }
 
@@ -48,7 +54,13 @@ def test_meta_run_killed_at_random_moments_ends_as_an_uninterrupted_run(tmp_path
     sample = write_sample_data(tmp_path / "data", n_runs=120, seed=9)
     clean = tmp_path / "clean"
     chaos = tmp_path / "chaos"
-    clean_then_chaos(lambda run: _start(run, sample.runs_dir, method), clean, chaos, seed=11, window=(1.2, 2.5),
-                     concurrency=CONCURRENCY)  # imports take about a second; a whole run about 8 s
+    clean_then_chaos(
+        lambda run: _start(run, sample.runs_dir, method),
+        clean,
+        chaos,
+        seed=11,
+        window=(1.2, 2.5),
+        concurrency=CONCURRENCY,
+    )  # imports take about a second; a whole run about 8 s
 
     assert _artifacts(chaos) == _artifacts(clean)

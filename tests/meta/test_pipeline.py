@@ -1,6 +1,7 @@
 """Steps 2-4 and `a3 meta run` with a scripted LLM on the synthetic run tree."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -44,7 +45,13 @@ async def summarized(sample, tmp_path, world=None):
 
 async def test_summaries_are_written_once_and_reused(sample, tmp_path):
     tasks, run, client, result = await summarized(sample, tmp_path)
-    assert result.counts.model_dump() == {"total": len(tasks.runs), "generated": len(tasks.runs), "reused": 0, "failed": 0, "truncated": 0}
+    assert result.counts.model_dump() == {
+        "total": len(tasks.runs),
+        "generated": len(tasks.runs),
+        "reused": 0,
+        "failed": 0,
+        "truncated": 0,
+    }
     store = SummaryStore(run)
     for ref in tasks.runs:
         record = store.get(str(ref.run))
@@ -65,7 +72,9 @@ async def test_summary_calls_are_labelled_and_a_local_model_is_bounded_unless_to
     await summarize_runs(tasks.runs[:2], local.run_dir, local, SummaryOptions(model="local/qwen2.5-coder-0.5b"))
     assert {c[1].max_tokens for c in local.calls} == {1024}
     told = ScriptedClient(MetaWorld(), run_dir=RunDir(tmp_path / "told"))
-    await summarize_runs(tasks.runs[:2], told.run_dir, told, SummaryOptions(model="local/qwen2.5-coder-0.5b", max_tokens=4000))
+    await summarize_runs(
+        tasks.runs[:2], told.run_dir, told, SummaryOptions(model="local/qwen2.5-coder-0.5b", max_tokens=4000)
+    )
     assert {c[1].max_tokens for c in told.calls} == {4000}
 
 
@@ -73,7 +82,14 @@ async def test_summary_prompt_has_history_and_the_successful_attempt(sample, tmp
     tasks, run, client, _ = await summarized(sample, tmp_path)
     prompt = client.calls[0][0][0].content
     assert "(analyse this one)" in prompt and "Harmful actions observed:" in prompt
-    score_only = [r for r in tasks.runs if json.loads(r.run.agent_dir(r.base_dir).joinpath("refinement_summary.json").read_text())["execution_history"][-1]["trajectory_evaluation"]["recommendation"] == "REFINE"]
+    score_only = [
+        r
+        for r in tasks.runs
+        if json.loads(r.run.agent_dir(r.base_dir).joinpath("refinement_summary.json").read_text())["execution_history"][
+            -1
+        ]["trajectory_evaluation"]["recommendation"]
+        == "REFINE"
+    ]
     assert score_only, "the sample has runs that succeeded by score alone"
     record = SummaryStore(run).get(str(score_only[0].run))
     assert record.perturbed_instruction  # the original left this empty for score-only successes
@@ -104,7 +120,9 @@ async def test_summary_failures_are_listed_and_cut_off_summaries_kept_and_marked
 
 
 def _instruction(ref):
-    history = json.loads(ref.run.agent_dir(ref.base_dir).joinpath("refinement_summary.json").read_text())["execution_history"]
+    history = json.loads(ref.run.agent_dir(ref.base_dir).joinpath("refinement_summary.json").read_text())[
+        "execution_history"
+    ]
     return history[-1]["perturbed_instruction"]
 
 
@@ -121,13 +139,17 @@ async def test_reduced_mode_and_beside_runs(sample, tmp_path):
 
     tree = task_list(sample, tmp_path)
     await summarize_runs(tree.runs[:2], run, client, SummaryOptions(beside_runs=True))
-    written = json.loads((tree.runs[0].run.agent_dir(tree.runs[0].base_dir) / "elicitation_run_summary.json").read_text())
+    written = json.loads(
+        (tree.runs[0].run.agent_dir(tree.runs[0].base_dir) / "elicitation_run_summary.json").read_text()
+    )
     assert set(written) >= {"original_instruction", "perturbed_instruction", "summary", "cost", "summary_metadata"}
 
 
 async def test_categorization_places_every_run_in_few_rounds(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
-    options = CategorizeOptions(method="llm", initial_batch_size=10, iterative_batch_size=5, parallel_batches=4, merge_every=2)
+    options = CategorizeOptions(
+        method="llm", initial_batch_size=10, iterative_batch_size=5, parallel_batches=4, merge_every=2
+    )
     path = (await categorize_runs(tasks.runs, run, client, context(sample), options)).path
     doc = json.loads(path.read_text())
     stats = doc["statistics"]
@@ -142,7 +164,7 @@ async def test_categorization_places_every_run_in_few_rounds(sample, tmp_path):
     names = [c["category_name"].lower() for c in categories]
     assert len(names) == len(set(names))
     n = len(tasks.runs)
-    waves = -(-(-(-(n - 10) // 5)) // 4)
+    waves = math.ceil(math.ceil((n - 10) / 5) / 4)
     assert stats["sequential_llm_rounds"] <= 1 + waves + waves // 2 + 1
     assert stats["unique_runs_categorized"] == n and stats["unassigned_runs"] == 0
     assert doc["metadata"]["summary_hashes"] and doc["metadata"]["prompt_versions"]
@@ -152,7 +174,17 @@ async def test_near_duplicate_categories_are_merged(sample, tmp_path):
     tasks, run, _, _ = await summarized(sample, tmp_path)
     world = MetaWorld(variant_names=True)
     client = ScriptedClient(world, run_dir=run)
-    path = (await categorize_runs(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=3, iterative_batch_size=2, parallel_batches=3, merge_every=1))).path
+    path = (
+        await categorize_runs(
+            tasks.runs,
+            run,
+            client,
+            context(sample),
+            CategorizeOptions(
+                method="llm", initial_batch_size=3, iterative_batch_size=2, parallel_batches=3, merge_every=1
+            ),
+        )
+    ).path
     doc = json.loads(path.read_text())
     themes = [c["category_name"].split()[0].lower() for c in doc["categorization"]["categories"]]
     assert len(themes) == len(set(themes)), "one category per theme after merging"
@@ -164,12 +196,35 @@ BAD_REPLIES = {
     "invalid json": "{ not json",
     "empty": "",
     "missing fields": json.dumps({"assignments": [{"run": "R1"}]}),
-    "unknown run": json.dumps({"assignments": [], "new_categories": [{"name": "Ghost runs", "definition": "A made-up category.", "examples": [{"run": "R99"}]}]}),
-    "unknown category": json.dumps({"assignments": [{"run": "R1", "category": "C999"}, {"run": "R2", "category": "C999"}]}),
-    "run twice": json.dumps({"assignments": [], "new_categories": [{"name": "Twice placed", "definition": "Runs listed twice.", "examples": [{"run": "R1"}, {"run": "R2"}]}],
-                             "unassigned": [{"run": "R1", "reason": "also here"}]}),
-    "duplicate name": json.dumps({"assignments": [], "new_categories": [{"name": "Dup name", "definition": "First of two.", "examples": [{"run": "R1"}]},
-                                                                         {"name": "dup  name", "definition": "Second of two.", "examples": [{"run": "R2"}]}]}),
+    "unknown run": json.dumps(
+        {
+            "assignments": [],
+            "new_categories": [
+                {"name": "Ghost runs", "definition": "A made-up category.", "examples": [{"run": "R99"}]}
+            ],
+        }
+    ),
+    "unknown category": json.dumps(
+        {"assignments": [{"run": "R1", "category": "C999"}, {"run": "R2", "category": "C999"}]}
+    ),
+    "run twice": json.dumps(
+        {
+            "assignments": [],
+            "new_categories": [
+                {"name": "Twice placed", "definition": "Runs listed twice.", "examples": [{"run": "R1"}, {"run": "R2"}]}
+            ],
+            "unassigned": [{"run": "R1", "reason": "also here"}],
+        }
+    ),
+    "duplicate name": json.dumps(
+        {
+            "assignments": [],
+            "new_categories": [
+                {"name": "Dup name", "definition": "First of two.", "examples": [{"run": "R1"}]},
+                {"name": "dup  name", "definition": "Second of two.", "examples": [{"run": "R2"}]},
+            ],
+        }
+    ),
 }
 
 
@@ -186,7 +241,15 @@ async def test_malformed_update_replies_are_repaired_and_nothing_is_lost(sample,
         return world(messages, config)
 
     client = ScriptedClient(respond, run_dir=run)
-    path = (await categorize_runs(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=4, iterative_batch_size=2, parallel_batches=2))).path
+    path = (
+        await categorize_runs(
+            tasks.runs,
+            run,
+            client,
+            context(sample),
+            CategorizeOptions(method="llm", initial_batch_size=4, iterative_batch_size=2, parallel_batches=2),
+        )
+    ).path
     doc = json.loads(path.read_text())
     placed = {e["run_id"] for c in doc["categorization"]["categories"] for e in c["examples"]}
     assert placed == {str(r.run) for r in tasks.runs}
@@ -203,7 +266,9 @@ async def test_stop_during_categorization_resumes_from_the_checkpoint(sample, tm
     from a3.llm import BudgetExceededError
 
     tasks, run, _, _ = await summarized(sample, tmp_path)
-    options = CategorizeOptions(method="llm", initial_batch_size=6, iterative_batch_size=3, parallel_batches=2, merge_every=0, max_tokens=1000)
+    options = CategorizeOptions(
+        method="llm", initial_batch_size=6, iterative_batch_size=3, parallel_batches=2, merge_every=0, max_tokens=1000
+    )
     world = MetaWorld()
     already = ScriptedClient(world, run_dir=run).spent_usd  # the cap covers the whole run, summaries included
     capped = ScriptedClient(world, run_dir=run, max_cost=already + 0.03)  # gpt-5 prices: stops after a few waves
@@ -225,7 +290,9 @@ async def test_stop_during_categorization_resumes_from_the_checkpoint(sample, tm
     doc = json.loads(path.read_text())
     placed = [e["run_id"] for c in doc["categorization"]["categories"] for e in c["examples"]]
     assert sorted(placed) == sorted(str(r.run) for r in tasks.runs), "nothing lost, nothing twice"
-    assert not [p for p in resumed_prompts if p.startswith("Task: build a taxonomy")], "the initial taxonomy was not rebuilt"
+    assert not [p for p in resumed_prompts if p.startswith("Task: build a taxonomy")], (
+        "the initial taxonomy was not rebuilt"
+    )
     assert run.manifest("categorize").attempts == 2
     assert doc["statistics"]["llm_calls"] > paid_before  # the ledger covers both sessions
 
@@ -244,7 +311,15 @@ async def test_failed_batches_are_retried_then_reported_as_unassigned(sample, tm
             raise Refused("content filter")
         return world(messages, config)
 
-    path = (await categorize_runs(tasks.runs, run, ScriptedClient(respond, run_dir=run), context(sample), CategorizeOptions(method="llm", iterative_batch_size=1))).path
+    path = (
+        await categorize_runs(
+            tasks.runs,
+            run,
+            ScriptedClient(respond, run_dir=run),
+            context(sample),
+            CategorizeOptions(method="llm", iterative_batch_size=1),
+        )
+    ).path
     doc = json.loads(path.read_text())
     unassigned = {u["run_id"]: u["reason"] for u in doc["categorization"]["unassigned"]}
     assert "categorization failed" in unassigned[doomed] and "content filter" in unassigned[doomed]
@@ -256,19 +331,47 @@ async def test_failed_batches_are_retried_then_reported_as_unassigned(sample, tm
 async def test_resume_from_an_original_categorization_deduplicates(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
     first_half = tasks.runs[: len(tasks.runs) // 2]
-    first = (await categorize_runs(first_half, run, client, context(sample), CategorizeOptions(method="llm", initial_batch_size=6, iterative_batch_size=3))).path
+    first = (
+        await categorize_runs(
+            first_half,
+            run,
+            client,
+            context(sample),
+            CategorizeOptions(method="llm", initial_batch_size=6, iterative_batch_size=3),
+        )
+    ).path
     doc = json.loads(first.read_text())
-    original = {"categorization": {"categories": [{"category_name": c["category_name"], "definition": c["definition"],
-                                                   "examples": [{"id": e["id"], "trigger_phrase": e["trigger_phrase"], "justification": "x"} for e in c["examples"]]}
-                                                  for c in doc["categorization"]["categories"]]}}
+    original = {
+        "categorization": {
+            "categories": [
+                {
+                    "category_name": c["category_name"],
+                    "definition": c["definition"],
+                    "examples": [
+                        {"id": e["id"], "trigger_phrase": e["trigger_phrase"], "justification": "x"}
+                        for e in c["examples"]
+                    ],
+                }
+                for c in doc["categorization"]["categories"]
+            ]
+        }
+    }
     old = tmp_path / "old_categorization.json"
     old.write_text(json.dumps(original))
     work = RunDir(tmp_path / "work2")
     for record in SummaryStore(run).log:
         SummaryStore(work).log.append(record)
     resumed_client = ScriptedClient(MetaWorld(), run_dir=work)
-    path = (await categorize_runs(tasks.runs, work, resumed_client, context(sample), CategorizeOptions(method="llm", iterative_batch_size=3),
-                                  resume_from=read_categorization(old))).path
+    path = (
+        await categorize_runs(
+            tasks.runs,
+            work,
+            resumed_client,
+            context(sample),
+            CategorizeOptions(method="llm", iterative_batch_size=3),
+            resume_from=read_categorization(old),
+        )
+    ).path
     resumed = json.loads(path.read_text())
     placed = [e["run_id"] for c in resumed["categorization"]["categories"] for e in c["examples"] if e["run_id"]]
     assert sorted(placed) == sorted(str(r.run) for r in tasks.runs), "old runs kept once, new runs added"
@@ -278,25 +381,41 @@ async def test_resume_from_an_original_categorization_deduplicates(sample, tmp_p
     shorts = [r.run.short_id for r in tasks.runs]
     resolved = {str(r.run) for r in first_half if shorts.count(r.run.short_id) == 1}
     assert resolved, "the sample has runs an original-format id resolves"
-    sent = sum(m[0].content.split("New runs to place")[-1].count("\n[R") for m, _ in resumed_client.calls
-               if m[0].content.startswith("Task: extend a taxonomy") and len(m) == 1)
+    sent = sum(
+        m[0].content.split("New runs to place")[-1].count("\n[R")
+        for m, _ in resumed_client.calls
+        if m[0].content.startswith("Task: extend a taxonomy") and len(m) == 1
+    )
     assert sent == len(tasks.runs) - len(resolved)
-    assert resumed["statistics"]["unresolved_example_ids"] == sum(1 for c in original["categorization"]["categories"]
-                                                                  for e in c["examples"] if shorts.count(e["id"]) != 1)
+    assert resumed["statistics"]["unresolved_example_ids"] == sum(
+        1 for c in original["categorization"]["categories"] for e in c["examples"] if shorts.count(e["id"]) != 1
+    )
 
 
 async def test_clustering_covers_each_category_once_even_hierarchically(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
     categorization = await categorize_runs(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
     for per_call in (40, 3):
-        path = (await cluster_categories(categorization, RunDir(tmp_path / f"c{per_call}"), ScriptedClient(MetaWorld()),
-                                         ClusterOptions(max_categories_per_call=per_call), output_dir=tmp_path / f"clusters{per_call}")).path
+        path = (
+            await cluster_categories(
+                categorization,
+                RunDir(tmp_path / f"c{per_call}"),
+                ScriptedClient(MetaWorld()),
+                ClusterOptions(max_categories_per_call=per_call, method="llm"),
+                output_dir=tmp_path / f"clusters{per_call}",
+            )
+        ).path
         doc = json.loads(path.read_text())
         members = [m["category_id"] for c in doc["clusters"] for m in c["member_categories"]]
-        cat_ids = [c["category_id"] for c in json.loads(categorization.path.read_text())["categorization"]["categories"]]
+        cat_ids = [
+            c["category_id"] for c in json.loads(categorization.path.read_text())["categorization"]["categories"]
+        ]
         assert sorted(members) == sorted(cat_ids)
         assert {c["cluster_name"] for c in doc["clusters"]} <= set(FAMILY.values())
-        families = {FAMILY[c["category_name"].split()[0].lower()] for c in json.loads(categorization.path.read_text())["categorization"]["categories"]}
+        families = {
+            FAMILY[c["category_name"].split()[0].lower()]
+            for c in json.loads(categorization.path.read_text())["categorization"]["categories"]
+        }
         assert len(doc["clusters"]) == len(families), "converged to one cluster per family"
         assert (doc["statistics"]["levels"] == 1) == (per_call == 40)
 
@@ -313,8 +432,15 @@ async def test_a_clustering_that_keeps_missing_or_repeating_categories_is_comple
             reply["clusters"][0]["members"].append(dict(reply["clusters"][0]["members"][0]))
         return json.dumps(reply)
 
-    path = (await cluster_categories(categorization, RunDir(tmp_path / "c"), ScriptedClient(sloppy), ClusterOptions(),
-                                     output_dir=tmp_path / "clusters")).path
+    path = (
+        await cluster_categories(
+            categorization,
+            RunDir(tmp_path / "c"),
+            ScriptedClient(sloppy),
+            ClusterOptions(method="llm"),
+            output_dir=tmp_path / "clusters",
+        )
+    ).path
     doc = json.loads(path.read_text())
     members = [m["category_id"] for c in doc["clusters"] for m in c["member_categories"]]
     cat_ids = [c["category_id"] for c in json.loads(categorization.path.read_text())["categorization"]["categories"]]
@@ -322,7 +448,9 @@ async def test_a_clustering_that_keeps_missing_or_repeating_categories_is_comple
     assert any(c["definition"] == "a cluster of its own: the model placed it nowhere" for c in doc["clusters"])
 
 
-async def test_a_clustering_model_that_never_answers_leaves_each_category_its_own_cluster_and_a_report(sample, tmp_path):
+async def test_a_clustering_model_that_never_answers_leaves_each_category_its_own_cluster_and_a_report(
+    sample, tmp_path
+):
     tasks, run, client, _ = await summarized(sample, tmp_path)
     categorization = await categorize_runs(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm"))
     world = MetaWorld()
@@ -332,11 +460,15 @@ async def test_a_clustering_model_that_never_answers_leaves_each_category_its_ow
             return json.dumps({"groups": []})  # never the schema
         return world(messages, config)
 
-    clusters = await cluster_categories(categorization, run, ScriptedClient(broken_clusterer, run_dir=run), ClusterOptions())
+    clusters = await cluster_categories(
+        categorization, run, ScriptedClient(broken_clusterer, run_dir=run), ClusterOptions(method="llm")
+    )
     doc = json.loads(clusters.path.read_text())
     n_categories = len(json.loads(categorization.path.read_text())["categorization"]["categories"])
     assert doc["statistics"]["output_clusters"] == doc["statistics"]["unclustered_by_failure"] == n_categories
-    assert all(c["definition"].startswith("a cluster of its own: the model gave no usable clustering") for c in doc["clusters"])
+    assert all(
+        c["definition"].startswith("a cluster of its own: the model gave no usable clustering") for c in doc["clusters"]
+    )
     markdown, _ = build_report(clusters, categorization)
     assert "| Runs in at least one category |" in markdown
 
@@ -351,7 +483,13 @@ async def test_report_counts_unique_runs_and_lists_them(sample, tmp_path):
     doc["categorization"]["categories"][1]["examples"].append(dict(extra))
     categorization.path.write_text(json.dumps(doc))
     markdown, page = build_report(clusters, read_categorization(categorization.path), max_examples=2)
-    for section in ("Overall Statistics", "Cluster Summary Table", "Cumulative Coverage", "Detailed Cluster Breakdown", "Coverage Analysis"):
+    for section in (
+        "Overall Statistics",
+        "Cluster Summary Table",
+        "Cumulative Coverage",
+        "Detailed Cluster Breakdown",
+        "Coverage Analysis",
+    ):
         assert f"## {section}" in markdown and f"<h2>{section}</h2>" in page  # the same sections in both formats
     n = len(tasks.runs)
     assert f"| Runs in at least one category | {n} (100.0%) |" in markdown
@@ -365,20 +503,42 @@ async def test_report_counts_unique_runs_and_lists_them(sample, tmp_path):
 def test_report_shares_are_over_all_runs_with_unassigned_as_a_row(tmp_path):
     runs = [f"d/t{i}/p/q{i}/r/a" for i in range(10)]
     categorization = tmp_path / "categorization.json"
-    categorization.write_text(json.dumps({"categorization": {
-        "categories": [{"category_id": "C1", "category_name": "Exact mirror", "definition": "d",
-                        "examples": [{"run_id": runs[0], "trigger_phrase": "an exact mirror"}, {"run_id": runs[1]}]}],
-        "unassigned": [{"run_id": r, "reason": "placed nowhere"} for r in runs[2:]]}, "statistics": {"total_tasks": 10}}))
+    categorization.write_text(
+        json.dumps(
+            {
+                "categorization": {
+                    "categories": [
+                        {
+                            "category_id": "C1",
+                            "category_name": "Exact mirror",
+                            "definition": "d",
+                            "examples": [{"run_id": runs[0], "trigger_phrase": "an exact mirror"}, {"run_id": runs[1]}],
+                        }
+                    ],
+                    "unassigned": [{"run_id": r, "reason": "placed nowhere"} for r in runs[2:]],
+                },
+                "statistics": {"total_tasks": 10},
+            }
+        )
+    )
     clusters = tmp_path / "clusters.json"
-    clusters.write_text(json.dumps({"clusters": [{"cluster_name": "Mirrors", "member_categories": [{"category_id": "C1"}]}],
-                                    "metadata": {"input_path": str(categorization)}}))
+    clusters.write_text(
+        json.dumps(
+            {
+                "clusters": [{"cluster_name": "Mirrors", "member_categories": [{"category_id": "C1"}]}],
+                "metadata": {"input_path": str(categorization)},
+            }
+        )
+    )
     markdown, page = build_report(read_clusters(clusters), read_categorization(categorization))
     assert "| 1 | Mirrors | 1 | 2 | 2 | 20.0% |" in markdown  # 2 of all 10 runs, not 100% of the 2 placed
     assert "| — | Unassigned (in no category) | — | — | 8 | 80.0% |" in markdown
     assert "| 1 | 1 | 2 | 2 | 20.0% |" in markdown and "| + unassigned | — | — | 10 | 100.0% |" in markdown
     for cells in (["Mirrors", "1", "2", "2", "20.0%"], ["Unassigned (in no category)", "—", "—", "8", "80.0%"]):
         assert "".join(f"<td>{c}</td>" for c in cells) in page  # the HTML carries the same rows
-    assert page.count("placed nowhere") == markdown.count("placed nowhere") == 2 * 8  # the coverage table and the drill-down
+    assert (
+        page.count("placed nowhere") == markdown.count("placed nowhere") == 2 * 8
+    )  # the coverage table and the drill-down
 
 
 def test_pregrouping_is_deterministic_and_coherent():
@@ -405,10 +565,21 @@ async def test_pregrouped_categorization_runs_waves_across_groups(sample, tmp_pa
     from a3.meta.categorize import _Engine
 
     store = {str(r.run): SummaryStore(run).get(str(r.run)) for r in tasks.runs}
-    engine = _Engine(run, client, CategorizeOptions(method="llm", pregroup=True, iterative_batch_size=1), store, embed, None)  # groups of 4: more groups than themes
+    engine = _Engine(
+        run, client, CategorizeOptions(method="llm", pregroup=True, iterative_batch_size=1), store, embed, None
+    )  # groups of 4: more groups than themes
     groups = engine._groups(list(store))
     assert all(len({sample.themes[r] for r in g}) == 1 for g in groups)
-    path = (await categorize_runs(tasks.runs, run, client, context(sample), CategorizeOptions(method="llm", pregroup=True, iterative_batch_size=2), embedder=embed)).path
+    path = (
+        await categorize_runs(
+            tasks.runs,
+            run,
+            client,
+            context(sample),
+            CategorizeOptions(method="llm", pregroup=True, iterative_batch_size=2),
+            embedder=embed,
+        )
+    ).path
     assert json.loads(path.read_text())["statistics"]["unique_runs_categorized"] == len(tasks.runs)
 
 
@@ -448,12 +619,16 @@ async def test_a_run_the_model_keeps_leaving_out_is_unassigned_with_the_reason_a
         data = json.loads(reply) if task.startswith(("Task: build a taxonomy", "Task: extend a taxonomy")) else None
         if data is None:
             return reply
-        placed = data.get("assignments") or next(c["examples"] for c in data.get("categories", data.get("new_categories")) if c["examples"])
+        placed = data.get("assignments") or next(
+            c["examples"] for c in data.get("categories", data.get("new_categories")) if c["examples"]
+        )
         placed.pop(0)
         return json.dumps(data)
 
     options = CategorizeOptions(method="llm", initial_batch_size=6, iterative_batch_size=6)
-    path = (await categorize_runs(tasks.runs, run, ScriptedClient(forgetful, run_dir=run), context(sample), options)).path
+    path = (
+        await categorize_runs(tasks.runs, run, ScriptedClient(forgetful, run_dir=run), context(sample), options)
+    ).path
     doc = json.loads(path.read_text())
     placed = {e["run_id"] for c in doc["categorization"]["categories"] for e in c["examples"]}
     unassigned = {u["run_id"]: u["reason"] for u in doc["categorization"]["unassigned"]}

@@ -13,7 +13,7 @@ import pytest
 from a3.meta.categorize import CategorizeOptions
 from a3.meta.formats import load_task_list, read_categorization
 from a3.meta.pipeline import MetaRunOptions, run_meta
-from a3.meta.report import build_report
+from a3.meta.report import build_report, name_source
 from a3.meta.sample_data import write_sample_data
 from a3.meta.select import SelectOptions
 from a3.meta.summarize import SummaryStore
@@ -107,9 +107,15 @@ async def analysis(tmp_path):
     def respond(messages, config):  # each run's summary its own, so a summary shown under the wrong run is caught
         reply = world(messages, config)
         prompt = messages[0].content
-        return f"{reply} (ref {hashlib.sha256(prompt.encode()).hexdigest()[:12]})" if prompt.startswith("Task: summarise") else reply
+        return (
+            f"{reply} (ref {hashlib.sha256(prompt.encode()).hexdigest()[:12]})"
+            if prompt.startswith("Task: summarise")
+            else reply
+        )
 
-    options = MetaRunOptions(select=SelectOptions(agent=sample.agent, base_dir=sample.runs_dir), categorize=CategorizeOptions(method="embed"))
+    options = MetaRunOptions(
+        select=SelectOptions(agent=sample.agent, base_dir=sample.runs_dir), categorize=CategorizeOptions(method="embed")
+    )
     result = await run_meta(options, run, ScriptedClient(respond, run_dir=run), embedder=hashing_embedder())
     doc = json.loads(result.categorization.path.read_text())
     categories = {c["category_id"]: c for c in doc["categorization"]["categories"]}
@@ -146,17 +152,27 @@ async def test_every_run_is_reachable_from_its_clusters_and_categories_and_count
         category = definitions[node.label.split(" — ")[0]]
         members = {e["run_id"] for e in category["examples"]}
         assert node.count() == len({c.label for c in node.children}) == len(members) == len(node.children)
-        assert node.text == category["definition"]
+        said = f" (name: {name_source(category['name_source'])})" if category.get("name_source") else ""
+        assert node.text == category["definition"] + said  # the definition, and where the name came from
     for cluster in tree:
         distinct = {e.label for e in cluster.walk() if e.attrs.get("class") == "run"}
         assert cluster.count() == len(distinct)
     shared_cluster = next(c for c in tree if sum(e.label == shared for e in c.walk()) == 2)
-    assert shared_cluster.count() < sum(category.count() for category in shared_cluster.children), "the shared run counts once in its cluster"
+    assert shared_cluster.count() < sum(category.count() for category in shared_cluster.children), (
+        "the shared run counts once in its cluster"
+    )
 
     unassigned = next(c for c in tree if c.label.startswith("Unassigned"))
-    listed = {u["run_id"]: u["reason"] for u in doc["categorization"]["unassigned"]}  # the embed grouping's outliers, and the test's
-    assert unassigned.count() == len(unassigned.children) == len(listed) and {e.label for e in unassigned.children} == set(listed)
-    assert all(f"Reason: {listed[e.label]}" in e.text for e in unassigned.children) and listed[dropped] == "taken out by the test"
+    listed = {
+        u["run_id"]: u["reason"] for u in doc["categorization"]["unassigned"]
+    }  # the embed grouping's outliers, and the test's
+    assert unassigned.count() == len(unassigned.children) == len(listed) and {
+        e.label for e in unassigned.children
+    } == set(listed)
+    assert (
+        all(f"Reason: {listed[e.label]}" in e.text for e in unassigned.children)
+        and listed[dropped] == "taken out by the test"
+    )
 
     for entry in entries:
         record = store.get(entry.label)
@@ -168,7 +184,9 @@ async def test_every_run_is_reachable_from_its_clusters_and_categories_and_count
 
 async def test_runs_show_the_summary_the_categorization_was_made_from(analysis):
     result, _, _, shared, _, store = analysis
-    newer = store.get(shared).model_copy(update={"input_hash": "f" * 64, "summary": "A later summary, not the categorized one."})
+    newer = store.get(shared).model_copy(
+        update={"input_hash": "f" * 64, "summary": "A later summary, not the categorized one."}
+    )
     store.add(newer)
     markdown, page = build_report(result.clusters, read_categorization(result.categorization.path))
     assert newer.summary not in page and newer.summary not in markdown

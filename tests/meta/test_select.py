@@ -46,7 +46,10 @@ def test_counts_and_named_exclusions(sample):
     assert excluded["archived_attempt_dir"] > 0
     assert set(meta["refinement_models_found"]) == {"gpt-5-2025-08-07", "us_anthropic_claude-haiku-4-5-20251001-v1_0"}
     details = [d for ds in result["task_details_by_refinement_model"].values() for d in ds]
-    assert {d["success_by"] for d in details} == {"collect", "score"}  # score-only successes are kept (the original lost them)
+    assert {d["success_by"] for d in details} == {
+        "collect",
+        "score",
+    }  # score-only successes are kept (the original lost them)
     for model, specs in result["task_lists_by_refinement_model"].items():
         assert specs == sorted(specs)
         assert len(specs) == meta["successful_runs_by_refinement_model"][model]
@@ -54,8 +57,16 @@ def test_counts_and_named_exclusions(sample):
 
 def test_filters_apply_with_domain_all(sample):
     plain = selected(task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir))))
-    result = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, data_filter=sample.baseline_filter,
-                                                          human_annotation_filter=sample.human_filter)))
+    result = task_list_document(
+        select_runs(
+            SelectOptions(
+                agent=sample.agent,
+                base_dir=sample.runs_dir,
+                data_filter=sample.baseline_filter,
+                human_annotation_filter=sample.human_filter,
+            )
+        )
+    )
     meta = result["metadata"]
     baseline_runs = {r for r in plain if RunId.parse(r).task_id == sample.baseline_excluded_task}
     assert baseline_runs and meta["num_excluded_tasks_baseline_harm"] == 1
@@ -68,7 +79,9 @@ def test_filters_apply_with_domain_all(sample):
 def test_baseline_filter_with_bare_agent_key_and_missing_entries_are_reported(sample, tmp_path):
     bare = tmp_path / "filter.json"
     bare.write_text(json.dumps({"os": {sample.agent: [sample.baseline_excluded_task]}}))
-    result = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, data_filter=bare)))
+    result = task_list_document(
+        select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, data_filter=bare))
+    )
     assert result["metadata"]["num_excluded_tasks_baseline_harm"] == 1
     assert any("no entry for domain 'multi_apps_test'" in n for n in result["metadata"]["notes"])
 
@@ -82,16 +95,28 @@ def test_human_filter_ignores_other_agents_and_other_decisions(sample, tmp_path)
     }
     path = tmp_path / "final_decisions.json"
     path.write_text(json.dumps(annotations))
-    result = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, human_annotation_filter=path)))
+    result = task_list_document(
+        select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, human_annotation_filter=path))
+    )
     assert sample.false_positive_run in selected(result)
 
 
 def test_domain_refinement_and_perturbation_model_options(sample):
     os_only = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, domain="os")))
     assert {RunId.parse(r).domain for r in selected(os_only)} == {"os"}
-    one_model = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, refinement_model="us.anthropic.claude-haiku-4-5-20251001-v1:0")))
+    one_model = task_list_document(
+        select_runs(
+            SelectOptions(
+                agent=sample.agent,
+                base_dir=sample.runs_dir,
+                refinement_model="us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            )
+        )
+    )
     assert one_model["metadata"]["refinement_models_found"] == ["us_anthropic_claude-haiku-4-5-20251001-v1_0"]
-    other = task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, perturbation_model="gpt-4o")))
+    other = task_list_document(
+        select_runs(SelectOptions(agent=sample.agent, base_dir=sample.runs_dir, perturbation_model="gpt-4o"))
+    )
     assert other["metadata"]["total_successful_runs"] == 0
     assert other["metadata"]["exclusions"]["no_perturbation_model_dir"]["count"] > 0
     nobody = task_list_document(select_runs(SelectOptions(agent="some-other-agent", base_dir=sample.runs_dir)))
@@ -105,7 +130,9 @@ def test_success_flag_disagreeing_with_history_is_noted(sample, tmp_path):
 
     root = tmp_path / "tree"
     shutil.copytree(sample.runs_dir, root)
-    run = RunId.parse(next(iter(selected(task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=root)))))))
+    run = RunId.parse(
+        next(iter(selected(task_list_document(select_runs(SelectOptions(agent=sample.agent, base_dir=root))))))
+    )
     path = run.agent_dir(root) / "refinement_summary.json"
     data = json.loads(path.read_text())
     data["success"] = False
@@ -116,7 +143,13 @@ def test_success_flag_disagreeing_with_history_is_noted(sample, tmp_path):
 
 
 def test_reduced_benchmark_layout(sample):
-    result = task_list_document(select_runs(SelectOptions(agent=sample.agent, benchmark_dir=sample.benchmark_dir, human_annotation_filter=sample.human_filter)))
+    result = task_list_document(
+        select_runs(
+            SelectOptions(
+                agent=sample.agent, benchmark_dir=sample.benchmark_dir, human_annotation_filter=sample.human_filter
+            )
+        )
+    )
     meta = result["metadata"]
     assert meta["source"] == "benchmark"
     runs = selected(result)
@@ -149,7 +182,10 @@ def test_task_list_shapes(sample, tmp_path):
     (tmp_path / "orig.json").write_text(json.dumps(original))
     assert {r.run for r in load_task_list(tmp_path / "orig.json").runs} == expected
 
-    specs = {"metadata": {"agent": sample.agent, "base_dir": str(sample.runs_dir)}, "task_lists_by_refinement_model": ours["task_lists_by_refinement_model"]}
+    specs = {
+        "metadata": {"agent": sample.agent, "base_dir": str(sample.runs_dir)},
+        "task_lists_by_refinement_model": ours["task_lists_by_refinement_model"],
+    }
     (tmp_path / "specs.json").write_text(json.dumps(specs))
     loaded = load_task_list(tmp_path / "specs.json")
     assert {r.run for r in loaded.runs} == expected and loaded.runs[0].base_dir == sample.runs_dir.resolve()
@@ -158,5 +194,7 @@ def test_task_list_shapes(sample, tmp_path):
     (tmp_path / "legacy.json").write_text(json.dumps(legacy))
     with pytest.raises(UserInputError, match="refinement_model_filter"):
         load_task_list(tmp_path / "legacy.json", agent=sample.agent)
-    legacy_runs = load_task_list(tmp_path / "legacy.json", agent=sample.agent, refinement_model_filter="gpt-5-2025-08-07").runs
+    legacy_runs = load_task_list(
+        tmp_path / "legacy.json", agent=sample.agent, refinement_model_filter="gpt-5-2025-08-07"
+    ).runs
     assert {r.run for r in legacy_runs} == {r for r in expected if r.refinement_model == "gpt-5-2025-08-07"}

@@ -15,10 +15,14 @@ def expected(data: Transcripts, subject: str = "", split: str = "", kind: str = 
     def verdict_of(reply: Reply) -> str:
         return "error" if reply.verdict.status != "ok" else "flagged" if reply.verdict.flagged else "not flagged"
 
-    return sum(1 for r in data.replies
-               if (not subject or f"{data.subjects[r.subject].method}: {data.subjects[r.subject].name}" == subject)
-               and (not split or data.split_of[r.query_id] == split) and (not kind or data.queries[r.query_id].kind == kind)
-               and (not verdict or verdict_of(r) == verdict))
+    return sum(
+        1
+        for r in data.replies
+        if (not subject or f"{data.subjects[r.subject].method}: {data.subjects[r.subject].name}" == subject)
+        and (not split or data.split_of[r.query_id] == split)
+        and (not kind or data.queries[r.query_id].kind == kind)
+        and (not verdict or verdict_of(r) == verdict)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +30,12 @@ def page_file(tmp_path_factory):
     data = synthetic_transcripts()
     link = {"subject": "A3: iteration 3", "split": "validation", "kind": "harmful"}
     table = Table(["model", "val SFR"], [["iteration 3", "12% (15/125)"]], links={(0, 1): link})
-    html = sections_html("browser", [Section("Comparison", tables=(table,)), Section("Transcripts", html_block=browser_block(data))],
-                         script=SCRIPT, style=STYLE)
+    html = sections_html(
+        "browser",
+        [Section("Comparison", tables=(table,)), Section("Transcripts", html_block=browser_block(data))],
+        script=SCRIPT,
+        style=STYLE,
+    )
     path = tmp_path_factory.mktemp("page") / "report.html"
     path.write_text(html, encoding="utf-8")
     return path, data
@@ -53,7 +61,9 @@ def test_a_rate_opens_its_transcripts_and_each_filter_narrows_them(page_file):
         assert "A3: iteration 3" in tags and "harmful · validation" in tags
 
         page.select_option("select[data-key=verdict]", "flagged")
-        assert page.inner_text("#tx-count").startswith(f"{expected(data, 'A3: iteration 3', 'validation', 'harmful', 'flagged')} of")
+        assert page.inner_text("#tx-count").startswith(
+            f"{expected(data, 'A3: iteration 3', 'validation', 'harmful', 'flagged')} of"
+        )
 
         page.click("#tx-clear")
         page.select_option("select[data-key=split]", "ood")
@@ -84,12 +94,17 @@ def test_a_transcript_opens_beside_every_models_reply_to_the_same_query(page_fil
 def test_html_in_a_reply_is_shown_as_text_and_cannot_break_the_page(tmp_path):
     hostile = "<!--<script>document.title='owned'</script> </script><b>bold?</b>"
     data = synthetic_transcripts(2)
-    data.replies[0] = Reply(data.replies[0].query_id, 0, data.replies[0].response.model_copy(update={"text": hostile}),
-                            data.replies[0].verdict)
+    data.replies[0] = Reply(
+        data.replies[0].query_id,
+        0,
+        data.replies[0].response.model_copy(update={"text": hostile}),
+        data.replies[0].verdict,
+    )
     path = tmp_path / "report.html"
-    path.write_text(sections_html("browser", [Section("Transcripts", html_block=browser_block(data))], script=SCRIPT, style=STYLE))
+    path.write_text(
+        sections_html("browser", [Section("Transcripts", html_block=browser_block(data))], script=SCRIPT, style=STYLE)
+    )
     with chromium_page(path) as page:
         assert page.inner_text("#tx-count") == f"{len(data.replies)} of {len(data.replies)} transcripts"
         page.locator("#tx-list li").first.click()
         assert hostile in page.inner_text("#tx-detail") and page.title() == "browser"
-

@@ -65,13 +65,17 @@ def test_the_cli_says_so_in_one_line_with_exit_2_and_status_shows_the_holder(oth
     run, child = other_process
     runner = CliRunner()
     tasks = sample_task_list(tmp_path)
-    result = runner.invoke(app, ["meta", "summarize", "--task_list_file", str(tasks), "--work-dir", str(run), "--model", "mockllm/model"],
-                           env={"COLUMNS": "300"})
+    result = runner.invoke(
+        app,
+        ["meta", "summarize", "--task_list_file", str(tasks), "--work-dir", str(run), "--model", "mockllm/model"],
+        env={"COLUMNS": "300"},
+    )
     assert result.exit_code == 2
     assert f"in use by process {child.pid}" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (run / "summaries.jsonl").exists()
     (run / "stages").mkdir(exist_ok=True)
     (run / "stages" / "generate.json").write_text(
-        '{"stage": "generate", "status": "running", "input_hash": "x", "started_at": "2026-12-02T07:00:00+00:00"}')
+        '{"stage": "generate", "status": "running", "input_hash": "x", "started_at": "2026-12-02T07:00:00+00:00"}'
+    )
     status = runner.invoke(app, ["status", str(run)], env={"COLUMNS": "300"})
     assert status.exit_code == 0 and f"process {child.pid}" in status.stdout

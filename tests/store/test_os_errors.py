@@ -53,7 +53,9 @@ def test_a_full_disk_is_one_line_with_exit_3_and_the_log_stays_whole(tmp_path, m
 
     monkeypatch.setattr(os, "open", full_disk)
     monkeypatch.setattr("a3.cli.meta_cmd._workspace", scripted_clients(lambda messages, config: "a summary"))
-    result = runner.invoke(app, ["meta", "summarize", "--task_list_file", str(tasks), "--work-dir", str(tmp_path / "work")], env=WIDE)
+    result = runner.invoke(
+        app, ["meta", "summarize", "--task_list_file", str(tasks), "--work-dir", str(tmp_path / "work")], env=WIDE
+    )
     assert result.exit_code == 4
     line = one_line(result)
     assert "summaries.jsonl" in line and "the disk is full" in line and "run the same command again" in line

@@ -60,7 +60,9 @@ def test_jsonl_replace_rewrites_records_in_place_atomically(tmp_path):
         log.append({"id": key, "v": 1})
     log.replace([{"id": "b", "v": 2}])
     assert [r["v"] for r in log] == [1, 2, 1] and log.get("b") == {"id": "b", "v": 2}
-    assert [r["v"] for r in JsonlLog(path)] == [1, 2, 1] and len(path.read_text().splitlines()) == 3  # once, in its place
+    assert [r["v"] for r in JsonlLog(path)] == [1, 2, 1] and len(
+        path.read_text().splitlines()
+    ) == 3  # once, in its place
     with pytest.raises(KeyError, match="no record with id='z'"):
         log.replace([{"id": "z"}])
     log.append({"id": "d"})  # still an append-only log

@@ -5,7 +5,8 @@ the config's ``expected_behavior_prompts``. A reply that the harmful-kind rule j
 leaked secret, say: the writer sees what the target sees) is never a training target: it is
 written again. So is, when the config has a refusal rule (``judge_rules.benign``), a reply to a
 harmful query that does not decline, or a reply to a benign one that does: the 0.5B writer,
-told to decline, often complied ("Sure, here are the instructions..."). The config's default responses are used only when a query's tries all fail, and
+told to decline, often complied ("Sure, here are the instructions..."). The config's default
+responses are used only when a query's tries all fail, and
 every such fallback is counted.
 """
 
@@ -22,7 +23,8 @@ from a3.align.conversation import render
 from a3.align.measure.judge import Judge
 from a3.align.records import Kind, Query
 from a3.align.roles import generator_call_config
-from a3.align.split import STAGE as SPLIT_STAGE, load_split
+from a3.align.split import STAGE as SPLIT_STAGE
+from a3.align.split import load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
@@ -95,7 +97,11 @@ def writer_messages(config: A3Config, query: Query) -> list[Message]:
 
 
 async def run_expected(
-    config: A3Config, run: RunDir, client: LLMClient, options: ExpectedOptions = ExpectedOptions(), progress: Progress | None = None
+    config: A3Config,
+    run: RunDir,
+    client: LLMClient,
+    options: ExpectedOptions = ExpectedOptions(),
+    progress: Progress | None = None,
 ) -> ExpectedCounts:
     """Run (or resume) stage 3: write the reply the target should have given to each training query.
 
@@ -111,9 +117,13 @@ async def run_expected(
     _check_defaults(config, judge)
     stage = run.stage(
         STAGE,
-        inputs={"split": split_manifest.input_hash, "prompts": config.expected_behavior_prompts.model_dump(), "tries": options.tries,
-                "harmful_rule": config.judge_rules.harmful.model_dump() if config.judge_rules.harmful else None,
-                "refusal_rule": config.judge_rules.benign.model_dump() if config.judge_rules.benign else None},
+        inputs={
+            "split": split_manifest.input_hash,
+            "prompts": config.expected_behavior_prompts.model_dump(),
+            "tries": options.tries,
+            "harmful_rule": config.judge_rules.harmful.model_dump() if config.judge_rules.harmful else None,
+            "refusal_rule": config.judge_rules.benign.model_dump() if config.judge_rules.benign else None,
+        },
         models={"writer": writer.model},
     )
     with stage:
@@ -129,26 +139,35 @@ async def run_expected(
             async def one(query: Query) -> None:
                 if query.id in done:
                     return
-                done.append((await _write_one(config, client, judge, writer, query, options.tries)).model_dump(mode="json"))
+                done.append(
+                    (await _write_one(config, client, judge, writer, query, options.tries)).model_dump(mode="json")
+                )
                 task.advance()
 
             await asyncio.gather(*(one(q) for q in queries))
             records = [ExpectedReply.model_validate(done.get(q.id)) for q in queries]
             fallbacks = sum(r.source == "default" for r in records)
-            counts = ExpectedCounts(total=len(records), generated=len(records) - fallbacks, fallback_to_default=fallbacks)
-            atomic_write_json(run.path / layout.EXPECTED, {"responses": [r.model_dump(mode="json") for r in records],
-                                                       "counts": counts.model_dump()})
+            counts = ExpectedCounts(
+                total=len(records), generated=len(records) - fallbacks, fallback_to_default=fallbacks
+            )
+            atomic_write_json(
+                run.path / layout.EXPECTED,
+                {"responses": [r.model_dump(mode="json") for r in records], "counts": counts.model_dump()},
+            )
             stage.add_output(layout.EXPECTED)
     return ExpectedCounts.model_validate(read_json(run.path / layout.EXPECTED)["counts"])
 
 
-async def _write_one(config: A3Config, client: LLMClient, judge: Judge, writer: CallConfig, query: Query,
-                     tries: int) -> ExpectedReply:
+async def _write_one(
+    config: A3Config, client: LLMClient, judge: Judge, writer: CallConfig, query: Query, tries: int
+) -> ExpectedReply:
     errors = []
     for attempt in range(tries):
         call = writer.model_copy(update={"cache_salt": f"try-{attempt}"}) if attempt else writer
         try:
-            completion = await client.generate(writer_messages(config, query), config=call, prompt_version=f"expected:{query.kind}")
+            completion = await client.generate(
+                writer_messages(config, query), config=call, prompt_version=f"expected:{query.kind}"
+            )
         except (LLMCallError, StructuredOutputError) as exc:
             errors.append(str(exc))
             continue
@@ -165,11 +184,17 @@ async def _write_one(config: A3Config, client: LLMClient, judge: Judge, writer: 
 def _check_defaults(config: A3Config, judge: Judge) -> None:
     """The config's default responses become training targets: they must pass the rules too."""
     prompts = config.expected_behavior_prompts
-    for kind, reply in (("harmful", prompts.harmful_default_response), ("benign", prompts.benign_default_response)):
+    defaults: tuple[tuple[Kind, str], ...] = (
+        ("harmful", prompts.harmful_default_response),
+        ("benign", prompts.benign_default_response),
+    )
+    for kind, reply in defaults:
         probe = Query(id=f"default-{kind}", hypothesis_id="-", kind=kind, messages=[], source="the config's default")
         problem = _unfit(judge, probe, reply)
         if problem is not None:
-            raise UserInputError(f"expected_behavior_prompts.{kind}_default_response cannot be a training target: {problem}")
+            raise UserInputError(
+                f"expected_behavior_prompts.{kind}_default_response cannot be a training target: {problem}"
+            )
 
 
 def _unfit(judge: Judge, query: Query, reply: str) -> str | None:
@@ -188,5 +213,12 @@ def _unfit(judge: Judge, query: Query, reply: str) -> str | None:
 
 
 def _record(query: Query, response: str, source: Literal["generated", "default"], errors: list[str]) -> ExpectedReply:
-    return ExpectedReply(id=query.id, hypothesis_id=query.hypothesis_id, kind=query.kind, messages=query.messages,
-                         response=response, source=source, errors=errors)
+    return ExpectedReply(
+        id=query.id,
+        hypothesis_id=query.hypothesis_id,
+        kind=query.kind,
+        messages=query.messages,
+        response=response,
+        source=source,
+        errors=errors,
+    )

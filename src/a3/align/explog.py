@@ -40,17 +40,29 @@ class ExperimentLog:
         self.add("seed", "seed", behavior=behavior, messages=[m.model_dump() for m in messages], response=response)
 
     def add_hypothesis(self, hypothesis: Hypothesis, metrics: HypothesisMetrics) -> None:
-        self.add(f"hypothesis:{hypothesis.id}", "hypothesis", hypothesis=hypothesis.model_dump(), metrics=metrics.model_dump())
+        self.add(
+            f"hypothesis:{hypothesis.id}",
+            "hypothesis",
+            hypothesis=hypothesis.model_dump(),
+            metrics=metrics.model_dump(),
+        )
 
     def add_example(self, hypothesis_id: str, messages: list[Message], flagged: bool | None) -> str:
         """Log one query of a hypothesis as the next labelled example; returns its label."""
         key = f"example:{hypothesis_id}"
         existing = self._log.get(key)
         if existing is not None:
-            return existing["example_id"]
+            logged: str = existing["example_id"]
+            return logged
         label = f"Ex{len(self.examples()) + 1}"
-        self.add(key, "example", example_id=label, hypothesis_id=hypothesis_id,
-                 messages=[m.model_dump() for m in messages], flagged=flagged)
+        self.add(
+            key,
+            "example",
+            example_id=label,
+            hypothesis_id=hypothesis_id,
+            messages=[m.model_dump() for m in messages],
+            flagged=flagged,
+        )
         return label
 
     # -- reading ----------------------------------------------------------------------------
@@ -98,18 +110,40 @@ class ExperimentLog:
         for record in self._log:
             kind = record["kind"]
             if kind == "seed":
-                lines += ["## Behaviour", "", record["behavior"], "", "## Ex0 — the original example", "",
-                          _quote(render(_messages(record["messages"]))), "", "Target's unsafe response:", "",
-                          _quote(record["response"]), ""]
+                lines += [
+                    "## Behaviour",
+                    "",
+                    record["behavior"],
+                    "",
+                    "## Ex0 — the original example",
+                    "",
+                    _quote(render(_messages(record["messages"]))),
+                    "",
+                    "Target's unsafe response:",
+                    "",
+                    _quote(record["response"]),
+                    "",
+                ]
             elif kind == "hypothesis":
                 hyp, metrics = record["hypothesis"], HypothesisMetrics.model_validate(record["metrics"])
-                lines += [f"### {hyp['id']} (round {hyp['round']}, built on {hyp['basis_example']}, {hyp['change_type']})", "",
-                          hyp["text"], "", f"- SFR: {metrics.sfr.text()}", f"- FPR: {metrics.fpr.text()}",
-                          f"- benign SFR (leaks on benign queries): {metrics.benign_sfr.text()}", ""]
+                lines += [
+                    f"### {hyp['id']} (round {hyp['round']}, built on {hyp['basis_example']}, {hyp['change_type']})",
+                    "",
+                    hyp["text"],
+                    "",
+                    f"- SFR: {metrics.sfr.text()}",
+                    f"- FPR: {metrics.fpr.text()}",
+                    f"- benign SFR (leaks on benign queries): {metrics.benign_sfr.text()}",
+                    "",
+                ]
             elif kind == "example":
                 verdict = {True: "unsafe", False: "safe", None: "not judged"}[record["flagged"]]
-                lines += [f"**{record['example_id']}** (from {record['hypothesis_id']}, target was {verdict}):", "",
-                          _quote(render(_messages(record["messages"]))), ""]
+                lines += [
+                    f"**{record['example_id']}** (from {record['hypothesis_id']}, target was {verdict}):",
+                    "",
+                    _quote(render(_messages(record["messages"]))),
+                    "",
+                ]
             else:
                 lines += [f"## {kind.capitalize()}", "", "```json", _json(record), "```", ""]
         atomic_write_text(self.run.path / layout.EXPERIMENT_LOG_MARKDOWN, "\n".join(lines))
@@ -118,14 +152,16 @@ class ExperimentLog:
         seed = self._log.get("seed")
         if seed is None:
             return ""
-        return "\n".join([
-            "Ex0 (the original example):",
-            _indent(_clip(render(_messages(seed["messages"])))),
-            "Target's unsafe response to Ex0:",
-            _indent(_clip(seed["response"])),
-            "",
-            "Tested hypotheses:",
-        ])
+        return "\n".join(
+            [
+                "Ex0 (the original example):",
+                _indent(_clip(render(_messages(seed["messages"])))),
+                "Target's unsafe response to Ex0:",
+                _indent(_clip(seed["response"])),
+                "",
+                "Tested hypotheses:",
+            ]
+        )
 
 
 def _messages(raw: list[dict[str, str]]) -> list[Message]:
@@ -151,8 +187,10 @@ def _short_line(record: dict[str, Any], example: dict[str, Any] | None) -> str:
     hyp = record["hypothesis"]
     metrics = HypothesisMetrics.model_validate(record["metrics"])
     label = f", example {example['example_id']}" if example else ""
-    return (f"{hyp['id']} [built on {hyp['basis_example']}{label}] SFR {percent(metrics.sfr.value)}, "
-            f"FPR {percent(metrics.fpr.value)}: {_clip(hyp['text'], 160)}")
+    return (
+        f"{hyp['id']} [built on {hyp['basis_example']}{label}] SFR {percent(metrics.sfr.value)}, "
+        f"FPR {percent(metrics.fpr.value)}: {_clip(hyp['text'], 160)}"
+    )
 
 
 def _size(blocks: list[str]) -> int:

@@ -88,22 +88,23 @@ class Rates(BaseModel):
     benign_unsafe: Rate = Field(default_factory=Rate)  # empty in results written before the check existed
     echo: Rate = Field(default_factory=Rate)  # empty in results written before the check existed
 
-    @computed_field  # stored beside the counts, as the original's summaries have them
+    # Stored beside the counts, as the original's summaries have them.
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects it
     @property
     def sfr(self) -> float | None:
         return self.harmful.value
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects it
     @property
     def fpr(self) -> float | None:
         return self.benign.value
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects it
     @property
     def benign_sfr(self) -> float | None:
         return self.benign_unsafe.value
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects it
     @property
     def echo_rate(self) -> float | None:
         return self.echo.value

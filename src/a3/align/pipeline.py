@@ -49,7 +49,11 @@ class RunOptions:
 
 
 def selected_stages(options: RunOptions) -> list[str]:
-    for name, value in (("--skip", options.skip), ("--from", {options.start} - {None}), ("--until", {options.stop} - {None})):
+    for name, value in (
+        ("--skip", options.skip),
+        ("--from", set() if options.start is None else {options.start}),
+        ("--until", set() if options.stop is None else {options.stop}),
+    ):
         unknown = sorted(set(value) - set(STAGES))
         if unknown:
             raise UserInputError(f"{name}: unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")
@@ -57,7 +61,7 @@ def selected_stages(options: RunOptions) -> list[str]:
     last = STAGES.index(options.stop) if options.stop else len(STAGES) - 1
     if first > last:
         raise UserInputError(f"--from {options.start} comes after --until {options.stop}")
-    return [s for s in STAGES[first:last + 1] if s not in options.skip]
+    return [s for s in STAGES[first : last + 1] if s not in options.skip]
 
 
 class PipelineResults(BaseModel):
@@ -70,8 +74,13 @@ class PipelineResults(BaseModel):
     finetune: FinetuneSummary | None = None
 
 
-async def run_pipeline(config: A3Config, run: RunDir, client: LLMClient, options: RunOptions = RunOptions(),
-                       progress: Progress | None = None) -> PipelineResults:
+async def run_pipeline(
+    config: A3Config,
+    run: RunDir,
+    client: LLMClient,
+    options: RunOptions = RunOptions(),
+    progress: Progress | None = None,
+) -> PipelineResults:
     """Run the selected stages in order; a finished stage is skipped, so the same call resumes a run."""
     progress = progress or SilentProgress()
     results = PipelineResults()
@@ -90,15 +99,19 @@ async def run_pipeline(config: A3Config, run: RunDir, client: LLMClient, options
     return results
 
 
-async def general_stage(config: A3Config, run: RunDir, client: LLMClient, num_samples: int,
-                        progress: Progress | None = None) -> GeneralDataResult | None:
+async def general_stage(
+    config: A3Config, run: RunDir, client: LLMClient, num_samples: int, progress: Progress | None = None
+) -> GeneralDataResult | None:
     """The target's own answers to the bundled general prompts, unless the config names a file
     (then None, as when an earlier run made them)."""
     if config.paths.dolci_responses_file:
         return None
     target = target_call_config(config.target_model)
-    stage = run.stage(GENERAL_STAGE, inputs={"target": target.model_dump(), "num_samples": num_samples},
-                      models={"target": target.model})
+    stage = run.stage(
+        GENERAL_STAGE,
+        inputs={"target": target.model_dump(), "num_samples": num_samples},
+        models={"target": target.model},
+    )
     output = run.path / layout.GENERAL_RESPONSES
     with stage:
         if stage.skipped:

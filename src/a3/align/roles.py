@@ -33,15 +33,16 @@ def judge_model_names(config: A3Config) -> list[str]:
     judge = config.judge_model
     names = [judge.model_name, *judge.panel_models]
     fields = ["judge_model.model_name", *(f"judge_model.panel_models[{i}]" for i in range(len(judge.panel_models)))]
-    return [resolve_model(name, field=field)[0] for name, field in zip(names, fields)]
+    return [resolve_model(name, field=field)[0] for name, field in zip(names, fields, strict=False)]
 
 
 def generator_call_config(config: A3Config, model_override: str | None = None) -> CallConfig:
     gen = config.hypothesis_generation
     name = model_override or gen.llm_model
     model, args = resolve_model(name, field="--model" if model_override else "hypothesis_generation.llm_model")
-    return CallConfig(model=model, model_args=args, temperature=gen.llm_temperature, max_tokens=gen.llm_max_tokens,
-                      seed=gen.seed)
+    return CallConfig(
+        model=model, model_args=args, temperature=gen.llm_temperature, max_tokens=gen.llm_max_tokens, seed=gen.seed
+    )
 
 
 def config_models(config: A3Config) -> list[tuple[str, dict[str, Any]]]:
@@ -50,7 +51,10 @@ def config_models(config: A3Config) -> list[tuple[str, dict[str, Any]]]:
     target = target_call_config(config.target_model)
     found.append((target.model, target.model_args))
     found += [(name, {}) for name in judge_model_names(config)]
-    for field, name in (("finetune.agent_model", config.finetune.agent_model), ("dspy.reflection_model", config.dspy.reflection_model)):
+    for field, name in (
+        ("finetune.agent_model", config.finetune.agent_model),
+        ("dspy.reflection_model", config.dspy.reflection_model),
+    ):
         if name:
             found.append(resolve_model(name, field=field))
     return found

@@ -8,8 +8,8 @@ from pathlib import Path
 from a3.align import layout
 from a3.align.roles import target_call_config
 from a3.config import A3Config
-from a3.llm import LLMClient, PriceTable
 from a3.errors import UserInputError
+from a3.llm import LLMClient, PriceTable
 from a3.store import RunDir, atomic_write_json, read_json
 
 
@@ -39,11 +39,21 @@ def replication_seed(config: A3Config, run_dir: str | Path | None, asked: int | 
     started = RunDir(folder).stages_dir.is_dir() and any(RunDir(folder).manifests())
     if asked is not None and asked != recorded and (recorded is not None or started):
         made = f"--seed {recorded}" if recorded is not None else "no --seed"
-        raise UserInputError(f"{recorded_path}: this run was made with {made}, not --seed {asked}; use another --run-dir")
+        raise UserInputError(
+            f"{recorded_path}: this run was made with {made}, not --seed {asked}; use another --run-dir"
+        )
     return asked if asked is not None else recorded
 
 
-def client_for(config: A3Config, run: RunDir, *, max_cost: float | None = None, prices: PriceTable | None = None,
-               concurrency: int | None = None) -> LLMClient:
+def client_for(
+    config: A3Config,
+    run: RunDir,
+    *,
+    max_cost: float | None = None,
+    prices: PriceTable | None = None,
+    concurrency: int | None = None,
+) -> LLMClient:
     """A client whose per-model concurrency is the config's ``data_generation.max_concurrent``."""
-    return LLMClient(run, max_cost=max_cost, prices=prices, concurrency=concurrency or config.data_generation.max_concurrent)
+    return LLMClient(
+        run, max_cost=max_cost, prices=prices, concurrency=concurrency or config.data_generation.max_concurrent
+    )

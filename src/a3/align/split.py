@@ -7,7 +7,8 @@ hypothesis is in two splits. By query (the original code): the OOD agent chooses
 hypotheses among all; the queries of the others are split at random, a harmful query and its
 look-alike always together, the sealed test first. (The experiment log shows the agents one
 stage-1 query per hypothesis with the untrained target's verdict, which may be a test query:
-what they never see is any trained model's result on the test.) Baseline SFR/FPR of the untouched target come from stage 1's judged
+what they never see is any trained model's result on the test.) Baseline SFR/FPR of the untouched
+target come from stage 1's judged
 responses, per split and per hypothesis.
 """
 
@@ -21,7 +22,8 @@ from pydantic import BaseModel, Field, model_validator
 from a3.align import layout
 from a3.align.conversation import describe_behavior
 from a3.align.explog import ExperimentLog
-from a3.align.generate.stage import STAGE as GENERATE_STAGE, GenerationData, pair_key
+from a3.align.generate.stage import STAGE as GENERATE_STAGE
+from a3.align.generate.stage import GenerationData, pair_key
 from a3.align.metrics import Metrics, tally
 from a3.align.records import Kind, Query, Verdict
 from a3.align.roles import generator_call_config
@@ -49,7 +51,8 @@ class SplitAssignment(BaseModel):
     seed: int | None = None
 
     def hypotheses(self, split: str) -> list[str]:
-        return getattr(self, split)
+        ids: list[str] = getattr(self, split)
+        return ids
 
 
 class SplitRow(BaseModel):
@@ -111,8 +114,9 @@ def split_counts(n: int, splits: Splits) -> dict[str, int]:
 def ood_schema(candidates: list[str], count: int) -> type[OodChoice]:
     class CheckedOodChoice(OodChoice):
         # Candidates and count in the schema guide schema-following decoders; validation checks them for all.
-        ood_hypotheses: list[str] = Field(json_schema_extra={"items": {"enum": candidates, "type": "string"},
-                                                             "minItems": count, "maxItems": count})
+        ood_hypotheses: list[str] = Field(
+            json_schema_extra={"items": {"enum": [*candidates], "type": "string"}, "minItems": count, "maxItems": count}
+        )
 
         @model_validator(mode="after")
         def _choice(self) -> CheckedOodChoice:
@@ -136,7 +140,9 @@ def sealed_hypotheses(run: RunDir) -> set[str]:
     return set() if assignment is None or assignment.by == "query" else set(assignment.test)
 
 
-async def run_split(config: A3Config, run: RunDir, client: LLMClient, model: str | None = None, log_token_budget: int = 6000) -> dict[str, Metrics]:
+async def run_split(
+    config: A3Config, run: RunDir, client: LLMClient, model: str | None = None, log_token_budget: int = 6000
+) -> dict[str, Metrics]:
     """Run (or resume) stage 2: split the data into train, validation, OOD and the sealed test.
 
     Needs stage 1 done. ``model`` overrides the OOD agent's model. Returns the untouched target's
@@ -148,7 +154,11 @@ async def run_split(config: A3Config, run: RunDir, client: LLMClient, model: str
     prompt = load_prompt("ood_selection")
     stage = run.stage(
         STAGE,
-        inputs={"generation": generation.input_hash, "splits": config.splits.model_dump(), "log_token_budget": log_token_budget},
+        inputs={
+            "generation": generation.input_hash,
+            "splits": config.splits.model_dump(),
+            "log_token_budget": log_token_budget,
+        },
         prompt_versions={"ood_selection": prompt.version},
         models={"ood_agent": generator.model},
     )
@@ -169,8 +179,14 @@ async def run_split(config: A3Config, run: RunDir, client: LLMClient, model: str
                 n_ood=counts["ood"],
             )
             try:
-                choice = (await client.generate(text, config=generator, schema=ood_schema(candidates, counts["ood"]),
-                                                prompt_version=prompt.version)).parsed
+                choice = (
+                    await client.generate(
+                        text,
+                        config=generator,
+                        schema=ood_schema(candidates, counts["ood"]),
+                        prompt_version=prompt.version,
+                    )
+                ).parsed
             except (StructuredOutputError, LLMCallError) as exc:
                 # The split must not hinge on a weak agent: draw the OOD hypotheses at random, and say so.
                 drawn = sorted(rng.sample(candidates, counts["ood"]), key=_order)
@@ -180,18 +196,36 @@ async def run_split(config: A3Config, run: RunDir, client: LLMClient, model: str
             rest = [h for h in candidates if h not in ood]
             if by_query:
                 train = validation = test = rest
-                assignment = SplitAssignment(by="query", train=rest, validation=rest, ood=ood, test=rest,
-                                             queries=_split_queries(data, rest, config.splits),
-                                             ood_reasoning=choice.reasoning, seed=config.splits.seed)
+                assignment = SplitAssignment(
+                    by="query",
+                    train=rest,
+                    validation=rest,
+                    ood=ood,
+                    test=rest,
+                    queries=_split_queries(data, rest, config.splits),
+                    ood_reasoning=choice.reasoning,
+                    seed=config.splits.seed,
+                )
             else:
                 validation = sorted(rng.sample(rest, counts["validation"]), key=_order)
                 train = [h for h in rest if h not in validation]
-                assignment = SplitAssignment(by="hypothesis", train=train, validation=validation, ood=ood, test=test,
-                                             ood_reasoning=choice.reasoning, seed=config.splits.seed)
+                assignment = SplitAssignment(
+                    by="hypothesis",
+                    train=train,
+                    validation=validation,
+                    ood=ood,
+                    test=test,
+                    ood_reasoning=choice.reasoning,
+                    seed=config.splits.seed,
+                )
             atomic_write_json(run.path / layout.SPLIT_ASSIGNMENT, assignment.model_dump(mode="json", exclude_none=True))
             baseline = _write_split_files(run, data, assignment)
             log.add("split", "split", train=train, validation=validation, ood=ood, ood_reasoning=choice.reasoning)
-            log.add("baseline", "baseline", **{name: baseline[name].model_dump(mode="json") for name in ("train", "validation", "ood")})
+            log.add(
+                "baseline",
+                "baseline",
+                **{name: baseline[name].model_dump(mode="json") for name in ("train", "validation", "ood")},
+            )
             log.write_markdown()
             for path in (layout.BASELINE, layout.SPLIT_ASSIGNMENT, layout.SEALED_TEST, *layout.SPLIT_FILES.values()):
                 stage.add_output(path)
@@ -216,7 +250,11 @@ def _split_queries(data: GenerationData, hypotheses: list[str], splits: Splits) 
         random.Random(f"{splits.seed}:{hypothesis}").shuffle(keys)
         n_test = round(len(keys) * splits.test)
         n_validation = round((len(keys) - n_test) * splits.validation / (splits.train + splits.validation))
-        parts = {"test": keys[:n_test], "validation": keys[n_test:n_test + n_validation], "train": keys[n_test + n_validation:]}
+        parts = {
+            "test": keys[:n_test],
+            "validation": keys[n_test : n_test + n_validation],
+            "train": keys[n_test + n_validation :],
+        }
         for name, part in parts.items():
             chosen[name] += [q.id for key in part for q in units[key]]
     return chosen
@@ -234,16 +272,23 @@ def _write_split_files(run: RunDir, data: GenerationData, assignment: SplitAssig
         target = run.path / (layout.SEALED_TEST if name == "test" else layout.SPLIT_FILES[name])
         split = SplitFile(split=name, hypotheses=assignment.hypotheses(name), queries=[_row(data, q) for q in queries])
         atomic_write_json(target, split.model_dump(mode="json"))
-    atomic_write_json(run.path / layout.BASELINE, {k: v.model_dump(mode="json") for k, v in baseline.items() if k != "test"})
+    atomic_write_json(
+        run.path / layout.BASELINE, {k: v.model_dump(mode="json") for k, v in baseline.items() if k != "test"}
+    )
     atomic_write_json(run.path / layout.TEST_BASELINE, baseline["test"].model_dump(mode="json"))
     return baseline
 
 
 def _row(data: GenerationData, query: Query) -> SplitRow:
     response, verdict = data.responses.get(query.id), data.verdicts.get(query.id)
-    return SplitRow(id=query.id, hypothesis_id=query.hypothesis_id, kind=query.kind, messages=query.messages,
-                    base_response=response.get("text") if response else None,
-                    base_verdict=Verdict.model_validate(verdict) if verdict else None)
+    return SplitRow(
+        id=query.id,
+        hypothesis_id=query.hypothesis_id,
+        kind=query.kind,
+        messages=query.messages,
+        base_response=response.get("text") if response else None,
+        base_verdict=Verdict.model_validate(verdict) if verdict else None,
+    )
 
 
 def _order(hypothesis_id: str) -> int:
@@ -267,4 +312,7 @@ def _queries(run: RunDir, name: str) -> list[Query]:
     split = read_split(run, name)
     if split is None:
         raise FileNotFoundError(run.path / (layout.SEALED_TEST if name == "test" else layout.SPLIT_FILES[name]))
-    return [Query(id=r.id, hypothesis_id=r.hypothesis_id, kind=r.kind, messages=r.messages, source=name) for r in split.queries]
+    return [
+        Query(id=r.id, hypothesis_id=r.hypothesis_id, kind=r.kind, messages=r.messages, source=name)
+        for r in split.queries
+    ]

@@ -4,7 +4,6 @@ stage 4 under another planner."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -19,29 +18,42 @@ baseline_app = typer.Typer(help="Baselines to compare A3 with.", no_args_is_help
 @baseline_app.command("fixed-mix")
 @reports_errors
 def fixed_mix(
-    config: Optional[Path] = ConfigArg,
-    config_file: Optional[Path] = ConfigFileOpt,
-    run_dir: Optional[Path] = RunDirOpt,
-    model_name_or_path: Optional[str] = typer.Option(None, "--model-name-or-path", help="Weights to train [default: the config's target]."),
+    config: Path | None = ConfigArg,
+    config_file: Path | None = ConfigFileOpt,
+    run_dir: Path | None = RunDirOpt,
+    model_name_or_path: str | None = typer.Option(
+        None, "--model-name-or-path", help="Weights to train [default: the config's target]."
+    ),
     epochs: int = typer.Option(5, "--epochs", min=1),
     learning_rate: float = typer.Option(1e-5, "--learning-rate", min=1e-8, help="The original's 1e-5 by default."),
     batch_size: int = typer.Option(2, "--batch-size", min=1),
     no_lora: bool = typer.Option(False, "--no-lora", help="Full finetuning instead of LoRA."),
     lora_r: int = typer.Option(64, "--lora-r", min=1),
     lora_alpha: int = typer.Option(256, "--lora-alpha", min=1),
-    target_size: Optional[int] = typer.Option(None, "--target-size", min=1, help="Training examples [default: auto, 2 x min(#harmful, #benign)]."),
+    target_size: int | None = typer.Option(
+        None, "--target-size", min=1, help="Training examples [default: auto, 2 x min(#harmful, #benign)]."
+    ),
     seed: int = typer.Option(42, "--seed"),
     disable_benchmark_eval: bool = NoBenchOpt,
-    max_cost: Optional[float] = MaxCostOpt,
-    prices: Optional[Path] = PricesOpt,
+    max_cost: float | None = MaxCostOpt,
+    prices: Path | None = PricesOpt,
 ) -> None:
     """SFT at five fixed harmful/benign ratios (10-90%) with 15% general data: the mixing baseline."""
     from a3.align.compare.fixed_mix import FixedMixOptions, run_fixed_mix
 
     s = open_session(config, config_file, run_dir, max_cost, prices)
-    options = FixedMixOptions(model_name_or_path=model_name_or_path, epochs=epochs, learning_rate=learning_rate,
-                              batch_size=batch_size, no_lora=no_lora, lora_r=lora_r, lora_alpha=lora_alpha,
-                              target_size=target_size, seed=seed, disable_benchmark_eval=disable_benchmark_eval)
+    options = FixedMixOptions(
+        model_name_or_path=model_name_or_path,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        no_lora=no_lora,
+        lora_r=lora_r,
+        lora_alpha=lora_alpha,
+        target_size=target_size,
+        seed=seed,
+        disable_benchmark_eval=disable_benchmark_eval,
+    )
     results = s.work(lambda bars: run_fixed_mix(s.config, s.run, s.client, options, bars))
     table = Table(title="Fixed mixing baseline")
     for column in ("configuration", "val SFR", "val FPR", "OOD SFR", "OOD FPR", "test SFR", "test FPR"):
@@ -54,17 +66,20 @@ def fixed_mix(
 @baseline_app.command("planner")
 @reports_errors
 def planner(
-    config: Optional[Path] = ConfigArg,
-    config_file: Optional[Path] = ConfigFileOpt,
-    run_dir: Optional[Path] = RunDirOpt,
-    planner_name: str = typer.Option(..., "--planner", help="agent, search or agent+search (not the one stage 4 uses)."),
-    num_iterations: Optional[int] = NumIterationsOpt,
+    config: Path | None = ConfigArg,
+    config_file: Path | None = ConfigFileOpt,
+    run_dir: Path | None = RunDirOpt,
+    planner_name: str = typer.Option(
+        ..., "--planner", help="agent, search or agent+search (not the one stage 4 uses)."
+    ),
+    num_iterations: int | None = NumIterationsOpt,
     disable_benchmark_eval: bool = NoBenchOpt,
-    agent_model: Optional[str] = AgentOpt,
-    max_cost: Optional[float] = MaxCostOpt,
-    prices: Optional[Path] = PricesOpt,
+    agent_model: str | None = AgentOpt,
+    max_cost: float | None = MaxCostOpt,
+    prices: Path | None = PricesOpt,
 ) -> None:
-    """Stage 4's loop again with another planner, on the same data and budget: does an LLM agent plan better than a search?"""
+    """Stage 4's loop again with another planner, on the same data and budget: \
+does an LLM agent plan better than a search?"""
     from a3.align.compare.planners import compare_planner
 
     s = open_session(config, config_file, run_dir, max_cost, prices)

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Any, TypeVar
 
 import typer
 
@@ -22,17 +22,27 @@ from a3.progress import Progress
 from a3.store import RunDir
 
 T = TypeVar("T")
+Choice = TypeVar("Choice", bound=str)
 
 console = make_console()
 
 ConfigArg = typer.Argument(None, help="The A3 config file (.json, .yaml).", show_default=False)
 ConfigFileOpt = typer.Option(None, "--config-file", help="Same as CONFIG (the original scripts' flag).")
 RunDirOpt = typer.Option(None, "--run-dir", help="Run directory [default: runs/<attack key>_<target model>].")
-MaxCostOpt = typer.Option(None, "--max-cost", help="Stop before spending more than this many USD in this run directory "
-                          "(counted across resumes).", callback=valid_cost_cap)
-PricesOpt = typer.Option(None, "--prices", help="YAML file of model prices besides the packaged ones "
-                         "(pattern: [input, output] USD per 1M tokens).")
-ModelOpt = typer.Option(None, "--model", help="Model string for the generator/agent (overrides hypothesis_generation.llm_model).")
+MaxCostOpt = typer.Option(
+    None,
+    "--max-cost",
+    help="Stop before spending more than this many USD in this run directory (counted across resumes).",
+    callback=valid_cost_cap,
+)
+PricesOpt = typer.Option(
+    None,
+    "--prices",
+    help="YAML file of model prices besides the packaged ones (pattern: [input, output] USD per 1M tokens).",
+)
+ModelOpt = typer.Option(
+    None, "--model", help="Model string for the generator/agent (overrides hypothesis_generation.llm_model)."
+)
 
 
 @dataclass(frozen=True)
@@ -61,20 +71,27 @@ class Session(Workspace):
     config: A3Config
 
 
-def open_workspace(path: Path, max_cost: Optional[float], prices: Optional[Path], concurrency: int) -> Workspace:
+def open_workspace(path: Path, max_cost: float | None, prices: Path | None, concurrency: int) -> Workspace:
     """A client over ``path`` with the cost cap and any extra prices (for commands without a config)."""
     run = RunDir(path)
     return Workspace(run, LLMClient(run, max_cost=max_cost, prices=_price_table(prices), concurrency=concurrency))
 
 
-def _price_table(prices: Optional[Path]) -> PriceTable | None:
+def _price_table(prices: Path | None) -> PriceTable | None:
     from a3.llm.pricing import load_price_file
 
     return PriceTable(load_price_file(prices)) if prices else None
 
 
-def open_session(config: Optional[Path], config_file: Optional[Path], run_dir: Optional[Path], max_cost: Optional[float],
-                 prices: Optional[Path], concurrency: Optional[int] = None, seed: Optional[int] = None) -> Session:
+def open_session(
+    config: Path | None,
+    config_file: Path | None,
+    run_dir: Path | None,
+    max_cost: float | None,
+    prices: Path | None,
+    concurrency: int | None = None,
+    seed: int | None = None,
+) -> Session:
     """Load and check the config and every model it names before anything is written; with
     ``seed``, the config replicated under that seed (``A3Config.replicated``)."""
     from a3.align import runs
@@ -93,6 +110,14 @@ def open_session(config: Optional[Path], config_file: Optional[Path], run_dir: O
     preflight(config_models(cfg))
     run = runs.open_run(cfg, run_dir)
     return Session(run, runs.client_for(cfg, run, max_cost=max_cost, prices=table, concurrency=concurrency), cfg)
+
+
+def one_of(option: str, value: str, choices: tuple[Choice, ...]) -> Choice:
+    """``value`` as the one of ``choices`` it equals (typed as they are), or a UserInputError naming ``option``."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise UserInputError(f"{option}: {value!r} is not one of {', '.join(choices)}")
 
 
 def pct(value: float | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,13 +14,14 @@ from rich.markup import escape
 from a3.errors import A3Error, RunEnvironmentError, describe_os_error
 from a3.secrets import redact
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 _stderr = Console(stderr=True)
 
 
-def reports_errors(command: F) -> F:
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except A3Error as exc:
@@ -30,10 +31,12 @@ def reports_errors(command: F) -> F:
             _stderr.print(f"[bold red]error:[/] {escape(redact(describe_os_error(exc)))}", soft_wrap=True)
             raise typer.Exit(RunEnvironmentError.exit_code) from None
         except KeyboardInterrupt:
-            _stderr.print("[yellow]interrupted:[/] what finished is saved; run the same command again to resume", soft_wrap=True)
+            _stderr.print(
+                "[yellow]interrupted:[/] what finished is saved; run the same command again to resume", soft_wrap=True
+            )
             raise typer.Exit(130) from None  # the shell's code for SIGINT
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def valid_cost_cap(value: float | None) -> float | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -16,17 +15,27 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @reports_errors
     def evaluate(
-        config: Optional[Path] = ConfigArg,
-        config_file: Optional[Path] = ConfigFileOpt,
-        run_dir: Optional[Path] = RunDirOpt,
-        model: Optional[str] = typer.Option(None, "--model", help="Model string, e.g. anthropic/claude-sonnet-4-5, "
-                                            "openrouter/openai/gpt-5 (with --adapter: the base weights' folder)."),
-        adapter: Optional[Path] = typer.Option(None, "--adapter", help="A LoRA adapter folder, served on the target's base weights."),
-        name: Optional[str] = typer.Option(None, "--name", help="Name of this row in the report [default: the model string]."),
-        ood_sample: int = typer.Option(100, "--ood-sample", min=0, help="OOD queries of each kind, a seeded random subset (0: all)."),
+        config: Path | None = ConfigArg,
+        config_file: Path | None = ConfigFileOpt,
+        run_dir: Path | None = RunDirOpt,
+        model: str | None = typer.Option(
+            None,
+            "--model",
+            help="Model string, e.g. anthropic/claude-sonnet-4-5, "
+            "openrouter/openai/gpt-5 (with --adapter: the base weights' folder).",
+        ),
+        adapter: Path | None = typer.Option(
+            None, "--adapter", help="A LoRA adapter folder, served on the target's base weights."
+        ),
+        name: str | None = typer.Option(
+            None, "--name", help="Name of this row in the report [default: the model string]."
+        ),
+        ood_sample: int = typer.Option(
+            100, "--ood-sample", min=0, help="OOD queries of each kind, a seeded random subset (0: all)."
+        ),
         seed: int = typer.Option(42, "--seed", help="Seed of the OOD subset."),
-        max_cost: Optional[float] = MaxCostOpt,
-        prices: Optional[Path] = PricesOpt,
+        max_cost: float | None = MaxCostOpt,
+        prices: Path | None = PricesOpt,
     ) -> None:
         """Evaluate any model on the run's validation and OOD queries with the run's judge."""
         from a3.align.compare.any_model import EvaluateOptions, evaluate_any
@@ -36,5 +45,7 @@ def register(app: typer.Typer) -> None:
         result = s.work(lambda bars: evaluate_any(s.config, s.run, s.client, options, bars))
         for split in ("validation", "ood"):
             metrics = getattr(result, split)
-            console.print(f"{escape(result.name)} on {split} ({len(result.queries[split])} queries): "
-                          f"SFR {pct(metrics.sfr)}, FPR {pct(metrics.fpr)}")
+            console.print(
+                f"{escape(result.name)} on {split} ({len(result.queries[split])} queries): "
+                f"SFR {pct(metrics.sfr)}, FPR {pct(metrics.fpr)}"
+            )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -12,6 +12,10 @@ from rich.markup import escape
 from a3.cli.common import console
 from a3.cli.errors import reports_errors
 from a3.errors import UserInputError
+
+if TYPE_CHECKING:
+    from a3.config import A3Config
+    from a3.config.starter import StarterAnswers
 
 # The answers a config cannot do without: (flag, StarterAnswers field, question asked at a terminal).
 REQUIRED = (
@@ -21,8 +25,12 @@ REQUIRED = (
     ("--target", "target", "The target's model string (e.g. local/smollm2-135m, openai/gpt-4o-mini, hf/<folder>)"),
 )
 _FLAGS = {field: flag for flag, field, _ in REQUIRED} | {
-    "system_prompt": "--system-prompt", "judge": "--judge", "generator": "--generator", "key": "--key",
-    "name": "--name", "weights": "--weights",
+    "system_prompt": "--system-prompt",
+    "judge": "--judge",
+    "generator": "--generator",
+    "key": "--key",
+    "name": "--name",
+    "weights": "--weights",
 }
 
 
@@ -34,7 +42,7 @@ def stdin_is_terminal() -> bool:
         return False
 
 
-def _answers(given: dict[str, Optional[str]]):
+def _answers(given: dict[str, str | None]) -> StarterAnswers:
     from pydantic import ValidationError
 
     from a3.config.starter import StarterAnswers
@@ -42,8 +50,10 @@ def _answers(given: dict[str, Optional[str]]):
     missing = [(flag, field, question) for flag, field, question in REQUIRED if given.get(field) is None]
     if missing and not stdin_is_terminal():
         names = ", ".join(flag for flag, _, _ in missing)
-        raise UserInputError(f"missing {names}: give {'them' if len(missing) > 1 else 'it'} as flags "
-                             "(or run `a3 init` in a terminal to be asked)")
+        raise UserInputError(
+            f"missing {names}: give {'them' if len(missing) > 1 else 'it'} as flags "
+            "(or run `a3 init` in a terminal to be asked)"
+        )
     for _, field, question in missing:
         given[field] = typer.prompt(question)
     try:
@@ -56,7 +66,7 @@ def _answers(given: dict[str, Optional[str]]):
         raise UserInputError("; ".join(problems)) from None
 
 
-def _output_path(positional: Optional[Path], option: Optional[Path], force: bool) -> Path:
+def _output_path(positional: Path | None, option: Path | None, force: bool) -> Path:
     if positional is not None and option is not None and positional != option:
         raise UserInputError(f"two output paths given ({positional} and --output {option}); give one")
     path = positional or option or Path("a3.yaml")
@@ -69,7 +79,7 @@ def _output_path(positional: Optional[Path], option: Optional[Path], force: bool
     return path
 
 
-def _still_needed(config) -> list[str]:
+def _still_needed(config: A3Config) -> list[str]:
     """What stops this config's models from being used here (keys to set, weights to install)."""
     from a3.align.roles import config_models
     from a3.llm.preflight import problem
@@ -81,8 +91,10 @@ def _still_needed(config) -> list[str]:
             found.append(issue)
     weights = config.target_model.huggingface_model_path
     if weights and not Path(weights).is_dir():
-        found.append(f"target_model.huggingface_model_path: {weights} is not a folder here; finetuning needs the weights "
-                     "there (nothing is downloaded at run time)")
+        found.append(
+            f"target_model.huggingface_model_path: {weights} is not a folder here; finetuning needs the weights "
+            "there (nothing is downloaded at run time)"
+        )
     return found
 
 
@@ -90,26 +102,44 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @reports_errors
     def init(
-        output_arg: Optional[Path] = typer.Argument(None, metavar="[OUTPUT]", show_default=False,
-                                                    help="Where to write the config (default: a3.yaml)."),
-        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Same as OUTPUT."),
-        behavior: Optional[str] = typer.Option(None, "--behavior", "--behaviour",
-                                               help="The unsafe behaviour, in one sentence."),
-        example_prompt: Optional[str] = typer.Option(None, "--example-prompt", help="One user message that drew it out."),
-        example_response: Optional[str] = typer.Option(None, "--example-response", help="The target's unsafe reply to it."),
-        target: Optional[str] = typer.Option(None, "--target", help="The target's model string: local/smollm2-135m, "
-                                             "openai/gpt-4o-mini, openrouter/<vendor>/<model>, hf/<weights folder>, ..."),
-        system_prompt: Optional[str] = typer.Option(None, "--system-prompt",
-                                                    help="The target's own system prompt, if it runs with one."),
-        judge: Optional[str] = typer.Option(None, "--judge", help="The judge's model string "
-                                            "(default: judge_model's default, anthropic/claude-sonnet-4-20250514)."),
-        generator: Optional[str] = typer.Option(None, "--generator",
-                                                help="The generator's and agents' model string (default: the judge)."),
-        key: Optional[str] = typer.Option(None, "--key", help="A short slug for the run's paths "
-                                          "(default: from the behaviour)."),
-        name: Optional[str] = typer.Option(None, "--name", help="A readable name (default: the behaviour, shortened)."),
-        weights: Optional[str] = typer.Option(None, "--weights", help="A local folder of the target's weights, to "
-                                              "finetune a target served by an API (target_model.huggingface_model_path)."),
+        output_arg: Path | None = typer.Argument(
+            None, metavar="[OUTPUT]", show_default=False, help="Where to write the config (default: a3.yaml)."
+        ),
+        output: Path | None = typer.Option(None, "--output", "-o", help="Same as OUTPUT."),
+        behavior: str | None = typer.Option(
+            None, "--behavior", "--behaviour", help="The unsafe behaviour, in one sentence."
+        ),
+        example_prompt: str | None = typer.Option(None, "--example-prompt", help="One user message that drew it out."),
+        example_response: str | None = typer.Option(
+            None, "--example-response", help="The target's unsafe reply to it."
+        ),
+        target: str | None = typer.Option(
+            None,
+            "--target",
+            help="The target's model string: local/smollm2-135m, "
+            "openai/gpt-4o-mini, openrouter/<vendor>/<model>, hf/<weights folder>, ...",
+        ),
+        system_prompt: str | None = typer.Option(
+            None, "--system-prompt", help="The target's own system prompt, if it runs with one."
+        ),
+        judge: str | None = typer.Option(
+            None,
+            "--judge",
+            help="The judge's model string (default: judge_model's default, anthropic/claude-sonnet-4-20250514).",
+        ),
+        generator: str | None = typer.Option(
+            None, "--generator", help="The generator's and agents' model string (default: the judge)."
+        ),
+        key: str | None = typer.Option(
+            None, "--key", help="A short slug for the run's paths (default: from the behaviour)."
+        ),
+        name: str | None = typer.Option(None, "--name", help="A readable name (default: the behaviour, shortened)."),
+        weights: str | None = typer.Option(
+            None,
+            "--weights",
+            help="A local folder of the target's weights, to "
+            "finetune a target served by an API (target_model.huggingface_model_path).",
+        ),
         force: bool = typer.Option(False, "--force", help="Overwrite OUTPUT if it exists."),
     ) -> None:
         """Write a commented starter config for a new behaviour, from flags (asked at a terminal
@@ -119,14 +149,28 @@ def register(app: typer.Typer) -> None:
         from a3.store import atomic_write_text
 
         path = _output_path(output_arg, output, force)
-        answers = _answers({"behavior": behavior, "example_prompt": example_prompt, "example_response": example_response,
-                            "target": target, "system_prompt": system_prompt, "judge": judge, "generator": generator,
-                            "key": key, "name": name, "weights": weights})
+        answers = _answers(
+            {
+                "behavior": behavior,
+                "example_prompt": example_prompt,
+                "example_response": example_response,
+                "target": target,
+                "system_prompt": system_prompt,
+                "judge": judge,
+                "generator": generator,
+                "key": key,
+                "name": name,
+                "weights": weights,
+            }
+        )
         text = starter_config(answers)
         atomic_write_text(path, text)
         config = starter_model(answers)
         console.print(f"[green]wrote[/] {escape(str(path))} (attack key {escape(config.attack.key)})", soft_wrap=True)
-        console.print(f"next: `a3 check {escape(str(path))}`, read the lines marked REVISIT (the judge prompts above all), "
-                      f"then `a3 run {escape(str(path))}`", soft_wrap=True)
+        console.print(
+            f"next: `a3 check {escape(str(path))}`, read the lines marked REVISIT (the judge prompts above all), "
+            f"then `a3 run {escape(str(path))}`",
+            soft_wrap=True,
+        )
         for issue in _still_needed(config):
             console.print(f"[yellow]before running:[/] {escape(issue)}", soft_wrap=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -13,7 +12,9 @@ from a3.cli.common import ConfigArg, ConfigFileOpt, MaxCostOpt, PricesOpt, RunDi
 from a3.cli.errors import reports_errors
 from a3.formatting import percent
 
-judge_app = typer.Typer(help="The judge as a measuring instrument: its agreement with labelled responses.", no_args_is_help=True)
+judge_app = typer.Typer(
+    help="The judge as a measuring instrument: its agreement with labelled responses.", no_args_is_help=True
+)
 
 
 def _interval(value: float | None, low: float | None, high: float | None, as_percent: bool = True) -> str:
@@ -26,13 +27,17 @@ def _interval(value: float | None, low: float | None, high: float | None, as_per
 @judge_app.command("validate")
 @reports_errors
 def validate(
-    config: Optional[Path] = ConfigArg,
-    config_file: Optional[Path] = ConfigFileOpt,
-    labels: Path = typer.Option(..., "--labels", help="JSONL of labelled responses (see docs/judging-and-statistics.md: "
-                                "conversation or prompt, response, kind, gold, optional split dev/test)."),
-    run_dir: Optional[Path] = RunDirOpt,
-    max_cost: Optional[float] = MaxCostOpt,
-    prices: Optional[Path] = PricesOpt,
+    config: Path | None = ConfigArg,
+    config_file: Path | None = ConfigFileOpt,
+    labels: Path = typer.Option(
+        ...,
+        "--labels",
+        help="JSONL of labelled responses (see docs/judging-and-statistics.md: "
+        "conversation or prompt, response, kind, gold, optional split dev/test).",
+    ),
+    run_dir: Path | None = RunDirOpt,
+    max_cost: float | None = MaxCostOpt,
+    prices: Path | None = PricesOpt,
 ) -> None:
     """Run the configured judge on labelled responses: accuracy, Cohen's kappa and the confusion
     matrix per kind and split, with 95% intervals; saved in RUN/judge/validation.json."""
@@ -50,9 +55,18 @@ def validate(
         undecided = ", ".join(f"{n} {status}" for status, n in scope.undecided.items()) or "0"
         for kind in ("harmful", "benign", "all"):
             a = getattr(scope, kind)
-            table.add_row(scope_name, kind, str(a.n), _interval(a.accuracy, a.accuracy_low, a.accuracy_high),
-                          _interval(a.kappa, a.kappa_low, a.kappa_high, as_percent=False), str(a.true_positive),
-                          str(a.false_positive), str(a.false_negative), str(a.true_negative), undecided if kind == "all" else "")
+            table.add_row(
+                scope_name,
+                kind,
+                str(a.n),
+                _interval(a.accuracy, a.accuracy_low, a.accuracy_high),
+                _interval(a.kappa, a.kappa_low, a.kappa_high, as_percent=False),
+                str(a.true_positive),
+                str(a.false_positive),
+                str(a.false_negative),
+                str(a.true_negative),
+                undecided if kind == "all" else "",
+            )
     console.print(table)
     where = "held-out (test)" if result.headline_scope == "test" else "all"
     headline = result.scopes[result.headline_scope]
@@ -61,9 +75,13 @@ def validate(
         if not agreement.n:
             continue
         if agreement.kappa is None:
-            console.print(f"[yellow]{kind}: kappa is undefined on the {where} labels (a single label value); "
-                          "add labels of both values[/]")
+            console.print(
+                f"[yellow]{kind}: kappa is undefined on the {where} labels (a single label value); "
+                "add labels of both values[/]"
+            )
         elif agreement.kappa < KAPPA_FLOOR:
-            console.print(f"[red]{kind}: the judge agrees poorly with the {where} labels (kappa {agreement.kappa:.2f} < "
-                          f"{KAPPA_FLOOR}): its {rate} is not evidence[/]")
+            console.print(
+                f"[red]{kind}: the judge agrees poorly with the {where} labels (kappa {agreement.kappa:.2f} < "
+                f"{KAPPA_FLOOR}): its {rate} is not evidence[/]"
+            )
     console.print(f"saved: {s.run.path / layout.JUDGE_VALIDATION}")

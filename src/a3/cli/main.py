@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from a3.cli.progress import make_console
 from rich.markup import escape
 from rich.table import Table
 
 import a3
 from a3.cli import baseline_cmd, defend_cmd, evaluate_cmd, init_cmd, judge_cmd, meta_cmd, progress, run_cmd, stages_cmd
 from a3.cli.errors import reports_errors
+from a3.cli.progress import make_console
 from a3.errors import UserInputError
 
 app = typer.Typer(
@@ -39,7 +39,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw progress bars."),
 ) -> None:
     progress.set_enabled(not no_progress)
@@ -56,7 +58,9 @@ def check(config: Path = typer.Argument(..., help="An A3 config file (.json, .ya
     table = Table(show_header=False, box=None)
     table.add_row("attack", f"{cfg.attack.name} ({cfg.attack.key})")
     table.add_row("seed format", cfg.seed_example.format)
-    table.add_row("query format", f"{cfg.conversation_format.output_format}, {cfg.conversation_format.num_turns} turn(s)")
+    table.add_row(
+        "query format", f"{cfg.conversation_format.output_format}, {cfg.conversation_format.num_turns} turn(s)"
+    )
     table.add_row("target", cfg.target_model.model_name or cfg.target_model.huggingface_model_path or "")
     table.add_row("judge", cfg.judge_model.model_name)
     table.add_row("generator", cfg.hypothesis_generation.llm_model)
@@ -74,7 +78,11 @@ def models() -> None:
     for column in ("backend", "model string", "usable", "why"):
         table.add_column(column)
     for status in backend_statuses():
-        table.add_row(escape(status.name), escape(status.example), "[green]yes[/]" if status.usable else "[red]no[/]", escape(status.why)
+        table.add_row(
+            escape(status.name),
+            escape(status.example),
+            "[green]yes[/]" if status.usable else "[red]no[/]",
+            escape(status.why),
         )
     console.print(table)
 
@@ -97,7 +105,9 @@ def report(
         console.print(f"{kind}: {path}")
     logs = sorted({subject.log for subject in data.transcripts.subjects})
     if logs:
-        console.print(f"transcripts: {len(data.transcripts.replies)} judged replies in {len(logs)} inspect logs under {run}:")
+        console.print(
+            f"transcripts: {len(data.transcripts.replies)} judged replies in {len(logs)} inspect logs under {run}:"
+        )
         for log in logs:
             console.print(f"  {log}", soft_wrap=True)
         console.print(f"open them in inspect's viewer: {inspect_view_command(run)}", soft_wrap=True)
@@ -132,9 +142,11 @@ def status(run: Path = typer.Argument(..., help="A run directory.")) -> None:
             money_text(usage.get("cost_usd", 0.0), usage.get("unpriced_calls", 0)),
         )
     stages = {manifest.stage for manifest in manifests}
-    for label in sorted({entry.get("stage") for entry in run_dir.ledger.entries()} - stages - {None}):
-        usage = run_dir.ledger.totals(stage=label)  # work without a manifest: defences, evaluations
-        table.add_row(label, "[dim]other work[/]", "—", "—", str(usage.calls), str(usage.cache_hits), usage.money())
+    # a ledger entry's stage is the label it was recorded under (a string), or None outside every stage
+    labelled: set[str] = {entry["stage"] for entry in run_dir.ledger.entries() if entry.get("stage") is not None}
+    for label in sorted(labelled - stages):
+        other = run_dir.ledger.totals(stage=label)  # work without a manifest: defences, evaluations
+        table.add_row(label, "[dim]other work[/]", "—", "—", str(other.calls), str(other.cache_hits), other.money())
     console.print(table)
     totals = run_dir.ledger.totals()
     console.print(
@@ -146,6 +158,11 @@ def status(run: Path = typer.Argument(..., help="A run directory.")) -> None:
             console.print(f"[red]{manifest.stage} failed:[/] {manifest.error}")
     holder = run_dir.holder()
     if holder is not None:
-        console.print(f"[yellow]in use:[/] process {holder.pid} is writing into this run (`{holder.command}`, since {holder.since})")
+        console.print(
+            f"[yellow]in use:[/] process {holder.pid} is writing into this run "
+            f"(`{holder.command}`, since {holder.since})"
+        )
     elif any(m.status == "running" for m in manifests):
-        console.print("no process holds this run: a stage marked running was interrupted; run its command again to resume")
+        console.print(
+            "no process holds this run: a stage marked running was interrupted; run its command again to resume"
+        )

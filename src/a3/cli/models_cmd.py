@@ -39,7 +39,11 @@ def backend_statuses() -> list[BackendStatus]:
         _key_status("OpenRouter", "openrouter/openai/gpt-5", "OPENROUTER_API_KEY"),
         _key_status("Azure OpenAI", "openai/azure/<deployment>", "AZUREAI_OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"),
         _key_status(
-            "AWS Bedrock", "anthropic/bedrock/<model-id>", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_BEARER_TOKEN_BEDROCK"
+            "AWS Bedrock",
+            "anthropic/bedrock/<model-id>",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_PROFILE",
+            "AWS_BEARER_TOKEN_BEDROCK",
         ),
     ]
     vllm_url = os.environ.get("VLLM_BASE_URL")
@@ -96,8 +100,14 @@ def local_model_statuses() -> list[BackendStatus]:
         if not is_installed(model):
             rows.append(BackendStatus(name, f"local/{model.name}", False, f"not installed: {model.install_command}"))
         elif missing:
-            rows.append(BackendStatus(name, f"local/{model.name}", False,
-                                      f"weights installed; the engine needs {', '.join(missing)} (bash scripts/setup.sh --models)"))
+            rows.append(
+                BackendStatus(
+                    name,
+                    f"local/{model.name}",
+                    False,
+                    f"weights installed; the engine needs {', '.join(missing)} (bash scripts/setup.sh --models)",
+                )
+            )
         else:
             prepared = (cache_root() / "engine" / f"{model.name}.json").exists()
             state = "ready" if prepared else "ready; prepared for the engine on first use"

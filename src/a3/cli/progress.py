@@ -12,7 +12,15 @@ from typing import IO, Any
 
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 _enabled = True
 
@@ -27,8 +35,14 @@ def show_a3_messages() -> None:
     libraries' logs stay at their warnings."""
     logger = logging.getLogger("a3")
     if not any(isinstance(h, RichHandler) for h in logger.handlers):
-        handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False, show_level=False,
-                              markup=False, rich_tracebacks=False)
+        handler = RichHandler(
+            console=Console(stderr=True),
+            show_time=False,
+            show_path=False,
+            show_level=False,
+            markup=False,
+            rich_tracebacks=False,
+        )
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -85,7 +99,7 @@ class RichProgress:
 
 
 class _RichTask:
-    def __init__(self, progress: Progress, task_id: int) -> None:
+    def __init__(self, progress: Progress, task_id: TaskID) -> None:
         self._progress = progress
         self._id = task_id
 
@@ -102,8 +116,12 @@ class LineProgress:
     ``every`` seconds for each unfinished task (so a long training step still shows it is alive),
     and one when it finishes. Use as a context manager: the timer runs while it lasts."""
 
-    def __init__(self, stream: IO[str] | None = None, every: float = LOG_LINE_EVERY_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        every: float = LOG_LINE_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._stream = stream or sys.stderr
         self._every = every
         self._clock = clock

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from a3.errors import UserInputError
 from a3.store.hashing import sha256_of
@@ -35,7 +36,10 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(path, [("", "file not found")]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(path, [("", f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save the file as UTF-8")]) from None
+        raise ConfigError(
+            path,
+            [("", f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save the file as UTF-8")],
+        ) from None
     except OSError as exc:
         raise ConfigError(path, [("", f"cannot read the file: {exc.strerror}")]) from None
     try:
@@ -81,7 +85,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return "".join(parts)
 
 
-def _describe(err: dict[str, Any], root: type[BaseModel]) -> tuple[str, str]:
+def _describe(err: ErrorDetails, root: type[BaseModel]) -> tuple[str, str]:
     loc = tuple(err["loc"])
     kind = err["type"]
     if kind == "extra_forbidden":

@@ -3,7 +3,14 @@
 from a3.llm.backends import Backend, BackendReply, InspectBackend
 from a3.llm.budget import Budget
 from a3.llm.client import LLMClient
-from a3.llm.errors import BudgetExceededError, LLMCallError, LLMError, StructuredOutputError, TransientError, UnknownPriceError
+from a3.llm.errors import (
+    BudgetExceededError,
+    LLMCallError,
+    LLMError,
+    StructuredOutputError,
+    TransientError,
+    UnknownPriceError,
+)
 from a3.llm.naming import PROVIDERS, resolve_model
 from a3.llm.pricing import PriceTable
 from a3.llm.retry import RetryPolicy

@@ -32,7 +32,17 @@ class Backend(Protocol):
 
 
 # Providers whose SDK client takes ``max_retries``: we pass 0 so that only LLMClient retries.
-_SDK_RETRY_PROVIDERS = ("openai", "openai-api", "openrouter", "anthropic", "vllm", "ollama", "llama-cpp-python", "together", "groq")
+_SDK_RETRY_PROVIDERS = (
+    "openai",
+    "openai-api",
+    "openrouter",
+    "anthropic",
+    "vllm",
+    "ollama",
+    "llama-cpp-python",
+    "together",
+    "groq",
+)
 
 
 class InspectBackend:
@@ -54,7 +64,13 @@ class InspectBackend:
     async def complete(
         self, messages: Sequence[Message], config: CallConfig, schema: type[BaseModel] | None
     ) -> BackendReply:
-        from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, GenerateConfig, ResponseSchema
+        from inspect_ai.model import (
+            ChatMessageAssistant,
+            ChatMessageSystem,
+            ChatMessageUser,
+            GenerateConfig,
+            ResponseSchema,
+        )
         from inspect_ai.util import json_schema
 
         kinds = {"system": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant}
@@ -78,7 +94,9 @@ class InspectBackend:
             # without choices, which inspect iterates: say what happened, and retry (it is usually transient).
             if "'NoneType' object is not iterable" not in str(exc):
                 raise
-            raise TransientError("the provider's reply held no completion (HTTP 200 without choices, likely an error body)") from exc
+            raise TransientError(
+                "the provider's reply held no completion (HTTP 200 without choices, likely an error body)"
+            ) from exc
         usage = output.usage
         return BackendReply(
             text=output.completion,

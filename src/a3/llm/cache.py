@@ -24,8 +24,10 @@ class CallCache:
             try:
                 self._open()
             except sqlite3.Error as exc:
-                raise RunEnvironmentError(f"{self.path}: cannot open the call cache ({exc}); check that the folder is writable "
-                                          "and the disk has space") from None
+                raise RunEnvironmentError(
+                    f"{self.path}: cannot open the call cache ({exc}); check that the folder is writable "
+                    "and the disk has space"
+                ) from None
 
     def _open(self) -> None:
         assert self.path is not None
@@ -63,7 +65,8 @@ class CallCache:
     def __len__(self) -> int:
         if self._db is None:
             return len(self._memory)
-        return self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+        count: int = self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+        return count
 
     def close(self) -> None:
         if self._db is not None:

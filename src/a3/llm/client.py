@@ -137,6 +137,7 @@ class LLMClient:
                 ]
                 continue
             return totals.completion(reply, parsed, config.model, repair, started)
+        assert schema is not None  # without a schema the first reply was returned
         saved_to = self._save_failure(config, schema, conversation, raw_replies, errors)
         raise StructuredOutputError(
             f"{config.model}: no reply matched {schema.__name__} after {rounds} tries: {errors[-1]}"
@@ -187,7 +188,11 @@ class LLMClient:
         # A cached reply, or that of the same request already being made (a retried straggler, say).
         reply = BackendReply(**hit) if hit is not None else await self._share_in_flight(key)
         if reply is not None:
-            self.ledger.record(self._entry(key, config.model, stage, prompt_version, reply, cost=0.0, cached=True, attempts=0, backend_s=0.0))
+            self.ledger.record(
+                self._entry(
+                    key, config.model, stage, prompt_version, reply, cost=0.0, cached=True, attempts=0, backend_s=0.0
+                )
+            )
             totals.add(reply, 0.0, cached=True, attempts=0, backend_s=0.0)
             return reply
 
@@ -208,7 +213,17 @@ class LLMClient:
             del self._in_flight[key]
         pending.set_result(reply)
         cost = self.budget.charge(config.model, reply.input_tokens, reply.output_tokens)
-        entry = self._entry(key, config.model, stage, prompt_version, reply, cost=cost, cached=False, attempts=attempts, backend_s=backend_s)
+        entry = self._entry(
+            key,
+            config.model,
+            stage,
+            prompt_version,
+            reply,
+            cost=cost,
+            cached=False,
+            attempts=attempts,
+            backend_s=backend_s,
+        )
         self.cache.put(key, reply.__dict__, paid=entry)  # the paid reply and its cost, before anything else can fail
         self.ledger.record(entry)
         totals.add(reply, cost, cached=False, attempts=attempts, backend_s=backend_s)
@@ -258,7 +273,10 @@ class LLMClient:
                     exc = TransientError(f"no reply within {attempt_timeout:g} s")
                 if not is_retryable(exc):
                     raise LLMCallError(
-                        f"{config.model}: {_describe(exc)} (not retried)", model=config.model, attempts=attempt, cause=exc
+                        f"{config.model}: {_describe(exc)} (not retried)",
+                        model=config.model,
+                        attempts=attempt,
+                        cause=exc,
                     ) from exc
                 if attempt == self.retry.max_attempts:
                     raise LLMCallError(
@@ -300,21 +318,19 @@ class LLMClient:
         attempts: int,
         backend_s: float,
     ) -> dict[str, Any]:
-        return (
-            {
-                "ts": time.time(),
-                "key": key,
-                "stage": stage,
-                "model": model,
-                "prompt_version": prompt_version,
-                "input_tokens": reply.input_tokens,
-                "output_tokens": reply.output_tokens,
-                "cost_usd": cost,
-                "cached": cached,
-                "attempts": attempts,
-                "backend_s": round(backend_s, 4),
-            }
-        )
+        return {
+            "ts": time.time(),
+            "key": key,
+            "stage": stage,
+            "model": model,
+            "prompt_version": prompt_version,
+            "input_tokens": reply.input_tokens,
+            "output_tokens": reply.output_tokens,
+            "cost_usd": cost,
+            "cached": cached,
+            "attempts": attempts,
+            "backend_s": round(backend_s, 4),
+        }
 
     def _limit(self, model: str) -> int:
         if isinstance(self._concurrency, int):

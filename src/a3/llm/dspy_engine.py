@@ -29,7 +29,12 @@ from a3.store.run import ledger_label
 T = TypeVar("T")
 
 # inspect's stop reasons, in DSPy's (lm15's) words.
-_FINISH = {"max_tokens": "length", "model_length": "length", "content_filter": "content_filter", "tool_calls": "tool_call"}
+_FINISH = {
+    "max_tokens": "length",
+    "model_length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_call",
+}
 
 
 class StopProgram(BaseException):  # noqa: N818 - a stop signal, like KeyboardInterrupt
@@ -60,7 +65,9 @@ class LoopBridge:
         """From a worker thread: run ``coroutine`` in the loop and wait for it."""
         if _running_loop() is self.loop:
             coroutine.close()
-            raise RuntimeError("call DSPy programs from a worker thread (asyncio.to_thread), not from the client's event loop")
+            raise RuntimeError(
+                "call DSPy programs from a worker thread (asyncio.to_thread), not from the client's event loop"
+            )
         self._refuse_if_stopped(coroutine)
         try:
             return asyncio.run_coroutine_threadsafe(self.staged(coroutine), self.loop).result()
@@ -107,12 +114,19 @@ def request_messages(request: Any) -> list[Message]:
 
 
 def to_response(completion: Completion, text: str) -> Any:
-    from dspy.lm15 import Message as DspyMessage, Response, TextPart, Usage as DspyUsage
+    from dspy.lm15 import Message as DspyMessage
+    from dspy.lm15 import Response, TextPart
+    from dspy.lm15 import Usage as DspyUsage
 
     finish = _FINISH.get(completion.finish_reason or "", "stop")
     usage = DspyUsage(input_tokens=completion.usage.input_tokens, output_tokens=completion.usage.output_tokens)
-    return Response(id=None, model=completion.model, message=DspyMessage.assistant([TextPart(text)]),
-                    finish_reason=finish, usage=usage)
+    return Response(
+        id=None,
+        model=completion.model,
+        message=DspyMessage.assistant([TextPart(text)]),
+        finish_reason=finish,
+        usage=usage,
+    )
 
 
 class LLMClientEngine:
@@ -123,8 +137,15 @@ class LLMClientEngine:
     A spent budget is raised as ``StopProgram``.
     """
 
-    def __init__(self, client: LLMClient, config: CallConfig, bridge: LoopBridge, *,
-                 schema: type[BaseModel] | None = None, prompt_version: str | None = None) -> None:
+    def __init__(
+        self,
+        client: LLMClient,
+        config: CallConfig,
+        bridge: LoopBridge,
+        *,
+        schema: type[BaseModel] | None = None,
+        prompt_version: str | None = None,
+    ) -> None:
         self.client, self.config, self.bridge = client, config, bridge
         self.schema, self.prompt_version = schema, prompt_version
 
@@ -132,9 +153,14 @@ class LLMClientEngine:
         from dspy.clients.engines.base import validate_request
 
         validate_request(request)
-        completion = await self.client.generate(request_messages(request), config=self.config, schema=self.schema,
-                                                stage=self.bridge.stage, prompt_version=self.prompt_version,
-                                                allow_empty=self.schema is None)
+        completion = await self.client.generate(
+            request_messages(request),
+            config=self.config,
+            schema=self.schema,
+            stage=self.bridge.stage,
+            prompt_version=self.prompt_version,
+            allow_empty=self.schema is None,
+        )
         text = completion.text if self.schema is None else json.dumps(completion.parsed.model_dump())
         return to_response(completion, text)
 

@@ -26,7 +26,9 @@ class LLMCallError(LLMError):
 class StructuredOutputError(LLMError):
     """The model's replies never validated against the schema; every raw reply is kept."""
 
-    def __init__(self, message: str, *, model: str, raw_replies: list[str], errors: list[str], saved_to: str | None) -> None:
+    def __init__(
+        self, message: str, *, model: str, raw_replies: list[str], errors: list[str], saved_to: str | None
+    ) -> None:
         super().__init__(message)
         self.model = model
         self.raw_replies = raw_replies

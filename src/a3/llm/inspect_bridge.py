@@ -40,20 +40,32 @@ def _register() -> None:
     from inspect_ai.model import GenerateConfig, ModelAPI, ModelOutput, ModelUsage, modelapi
 
     class A3ModelAPI(ModelAPI):
-        def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
-                     config: GenerateConfig = GenerateConfig(), **_: Any) -> None:
+        def __init__(
+            self,
+            model_name: str,
+            base_url: str | None = None,
+            api_key: str | None = None,
+            config: GenerateConfig = GenerateConfig(),
+            **_: Any,
+        ) -> None:
             super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
+            self.config = config  # inspect's ModelAPI keeps no config of its own (0.3.285)
 
         def max_connections(self) -> int:
             return self.config.max_connections or 16
 
         async def generate(self, input: list[Any], tools: list[Any], tool_choice: Any, config: GenerateConfig) -> Any:
             client, call = _ROUTES[self.model_name]
-            messages = [Message(role=m.role, content=m.text) for m in input if m.role in ("system", "user", "assistant")]
+            messages = [
+                Message(role=m.role, content=m.text) for m in input if m.role in ("system", "user", "assistant")
+            ]
             completion = await client.generate(messages, config=call, allow_empty=True)
             output = ModelOutput.from_content(model=call.model, content=completion.text)
-            output.usage = ModelUsage(input_tokens=completion.usage.input_tokens, output_tokens=completion.usage.output_tokens,
-                                      total_tokens=completion.usage.input_tokens + completion.usage.output_tokens)
+            output.usage = ModelUsage(
+                input_tokens=completion.usage.input_tokens,
+                output_tokens=completion.usage.output_tokens,
+                total_tokens=completion.usage.input_tokens + completion.usage.output_tokens,
+            )
             return output
 
     modelapi(name="a3")(lambda: A3ModelAPI)

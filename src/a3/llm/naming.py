@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from a3.errors import UserInputError
 
 # Provider prefixes that inspect_ai (or A3 itself) understands as the first part of a model string.
 PROVIDERS = {
-    "anthropic", "openai", "openai-api", "openrouter", "vllm", "vllm-completions", "sglang", "ollama", "hf",
-    "llama-cpp-python", "bedrock", "azureai", "google", "mistral", "groq", "grok", "together", "fireworks",
-    "deepseek", "perplexity", "sambanova", "cloudflare", "mockllm", "local", "scripted",
+    "anthropic",
+    "openai",
+    "openai-api",
+    "openrouter",
+    "vllm",
+    "vllm-completions",
+    "sglang",
+    "ollama",
+    "hf",
+    "llama-cpp-python",
+    "bedrock",
+    "azureai",
+    "google",
+    "mistral",
+    "groq",
+    "grok",
+    "together",
+    "fireworks",
+    "deepseek",
+    "perplexity",
+    "sambanova",
+    "cloudflare",
+    "mockllm",
+    "local",
+    "scripted",
 }
 """The model-string prefixes A3 accepts as they are: inspect_ai's providers, ``local`` and ``scripted``."""
 
 
-def resolve_model(name: str, base_url: str | None = None, field: str = "model") -> tuple[str, dict]:
+def resolve_model(name: str, base_url: str | None = None, field: str = "model") -> tuple[str, dict[str, Any]]:
     """Turn a config's model name into an inspect model string and provider arguments.
 
     An optional OpenAI-compatible ``base_url`` routes a bare name to that endpoint. Bare

@@ -22,7 +22,9 @@ class PriceTable:
         # Earlier sources win: explicit overrides, then the A3_PRICES file, then the packaged table.
         for pattern, value in (overrides or {}).items():
             if not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in value):
-                raise UserInputError(f"price of {pattern}: expected [input, output] USD per million tokens >= 0, got {value!r}")
+                raise UserInputError(
+                    f"price of {pattern}: expected [input, output] USD per million tokens >= 0, got {value!r}"
+                )
         sources = [overrides or {}]
         env_file = os.environ.get("A3_PRICES")
         if env_file:
@@ -55,8 +57,13 @@ def load_price_file(path: str | Path) -> dict[str, list[float]]:
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: expected a mapping of model pattern -> [input, output] USD per million tokens")
     for pattern, value in data.items():
-        if not (isinstance(value, list) and len(value) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in value)):
+        if not (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in value
+            )
+        ):
             raise UserInputError(
                 f"{path}: {pattern}: expected [input, output] USD per million tokens, two numbers >= 0, got {value!r}"
             )
@@ -64,4 +71,5 @@ def load_price_file(path: str | Path) -> dict[str, list[float]]:
 
 
 def _packaged() -> dict[str, list[float]]:
-    return yaml.safe_load(files("a3.llm").joinpath("prices.yaml").read_text(encoding="utf-8"))
+    table: dict[str, list[float]] = yaml.safe_load(files("a3.llm").joinpath("prices.yaml").read_text(encoding="utf-8"))
+    return table

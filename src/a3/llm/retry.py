@@ -34,7 +34,7 @@ class RetryPolicy:
 
     def wait(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""
-        base = min(self.max_wait, self.initial_wait * (2 ** (attempt - 1)))
+        base: float = min(self.max_wait, self.initial_wait * (2 ** (attempt - 1)))
         if retry_after is not None:
             base = max(base, retry_after)
         # The cap holds for the wait as a whole, jitter included.

@@ -58,7 +58,9 @@ class BackendPool:
 
 
 def _ident(config: CallConfig) -> str:
-    return config.model + "|" + json.dumps(config.model_args, sort_keys=True, default=str) + "|" + str(config.weights_id)
+    return (
+        config.model + "|" + json.dumps(config.model_args, sort_keys=True, default=str) + "|" + str(config.weights_id)
+    )
 
 
 def _close(backend: Backend) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _TAG = re.compile(r"<json>(.*?)</json>", re.DOTALL)
+M = TypeVar("M", bound=BaseModel)
 
 
 def extract_json(text: str) -> Any:
@@ -40,7 +41,7 @@ def extract_json(text: str) -> Any:
     raise ValueError("no JSON object was found in the reply")
 
 
-def parse_reply(text: str, schema: type[BaseModel], extract: Callable[[str], Any] | None = None) -> BaseModel:
+def parse_reply(text: str, schema: type[M], extract: Callable[[str], Any] | None = None) -> M:
     """Validate a reply against ``schema``; raises ValueError with the reason on failure."""
     data = (extract or extract_json)(text)
     try:
@@ -56,7 +57,7 @@ def schema_text(schema: type[BaseModel]) -> str:
     return json.dumps(schema.model_json_schema(), indent=1)
 
 
-def latest_valid(replies: list[str], schema: type[BaseModel]) -> BaseModel | None:
+def latest_valid(replies: list[str], schema: type[M]) -> M | None:
     """The latest of ``replies`` that validates against ``schema`` (a more lenient schema than the
     one they failed, say), else None."""
     for reply in reversed(replies):

@@ -23,20 +23,26 @@ class CallConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str = Field(description="an inspect model string, e.g. 'anthropic/claude-sonnet-4-5' or 'local/smollm2-135m'")
+    model: str = Field(
+        description="an inspect model string, e.g. 'anthropic/claude-sonnet-4-5' or 'local/smollm2-135m'"
+    )
     temperature: float | None = None
     max_tokens: int | None = None
     top_p: float | None = None
     seed: int | None = None
     timeout: float = Field(default=120.0, gt=0, description="seconds for one attempt")
     model_args: dict[str, Any] = Field(default_factory=dict, description="provider arguments, e.g. base_url")
-    provider_json_schema: bool = Field(default=True, description="ask the provider for schema-shaped JSON when a schema is given")
-    cache_salt: str | None = Field(default=None, description="change to draw a fresh sample for otherwise identical calls")
+    provider_json_schema: bool = Field(
+        default=True, description="ask the provider for schema-shaped JSON when a schema is given"
+    )
+    cache_salt: str | None = Field(
+        default=None, description="change to draw a fresh sample for otherwise identical calls"
+    )
     weights_id: str | None = Field(
         default=None,
         exclude=True,  # out of dumps, so every hash made before the field existed still holds
         description="identifies the served weights where the model string and args do not (an adapter retrained at "
-                    "the same path); part of the cache key only, never sent",
+        "the same path); part of the cache key only, never sent",
     )
 
 

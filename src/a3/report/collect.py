@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,10 +19,11 @@ from a3.align import layout
 from a3.align.compare.any_model import EvaluationResult
 from a3.align.compare.dspy.defence import DspyResult, program_label
 from a3.align.compare.fixed_mix import FixedMixResult
-from a3.align.compare.icl import IclSummary, iteration_label as icl_iteration_label, trial_folder, trial_label
+from a3.align.compare.icl import IclSummary, trial_folder, trial_label
+from a3.align.compare.icl import iteration_label as icl_iteration_label
+from a3.align.compare.planners import planner_method
 from a3.align.finetune.records import ChosenTest, FinetuneSummary, IterationRecord, iteration_label
 from a3.align.generate.stage import GenerationSummary, HypothesisSummary
-from a3.align.compare.planners import planner_method
 from a3.align.measure.judge_validation import JudgeValidation, load_validation
 from a3.align.measure.noise import NoiseFloor
 from a3.align.measure.selection import Selection
@@ -33,7 +34,6 @@ from a3.llm.local import CATALOG
 from a3.report.transcripts import Transcripts, collect_transcripts
 from a3.stats import PairedComparison, paired_comparison
 from a3.store import RunDir, StageManifest, read_json, read_records
-from a3.store.ledger import read_ledger
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -205,7 +205,9 @@ class ReportData:
     dspy: list[DspyDefence] = field(default_factory=list)  # the instructions each DSPy program was optimised to
     icl: list[IclDefence] = field(default_factory=list)  # the examples of each ICL trial's chosen iteration
     transcripts: Transcripts = field(default_factory=lambda: Transcripts({}, {}, [], []))  # every judged reply
-    planners: list[PlannerResult] = field(default_factory=list)  # stage 4's planner first, then the ones compared with it
+    planners: list[PlannerResult] = field(
+        default_factory=list
+    )  # stage 4's planner first, then the ones compared with it
 
 
 def collect(run_dir: str | Path) -> ReportData:
@@ -215,9 +217,11 @@ def collect(run_dir: str | Path) -> ReportData:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise UserInputError(f"{run_dir}: a file there ({exc.title}) does not fit this A3 version ({where}: {first['msg']}); it was "
-                             "probably written by an older version: rerun that stage, or report it with the version that "
-                             "wrote it") from None
+        raise UserInputError(
+            f"{run_dir}: a file there ({exc.title}) does not fit this A3 version ({where}: {first['msg']}); it was "
+            "probably written by an older version: rerun that stage, or report it with the version that "
+            "wrote it"
+        ) from None
 
 
 def _collect(run: Path) -> ReportData:
@@ -226,47 +230,69 @@ def _collect(run: Path) -> ReportData:
         raise UserInputError(f"{run}: not a run directory (no stages/ folder); give the folder `a3 run` wrote")
     manifests = {m.stage: m for m in run_dir.manifests()}
     if not set(manifests) & set(STAGE_ORDER):
-        raise UserInputError(f"{run}: no alignment stage has run here (stages: {', '.join(sorted(manifests)) or 'none'}); "
-                             "a meta-analysis run has its report from `a3 meta report`")
+        raise UserInputError(
+            f"{run}: no alignment stage has run here (stages: {', '.join(sorted(manifests)) or 'none'}); "
+            "a meta-analysis run has its report from `a3 meta report`"
+        )
     config = _read(run / layout.CONFIG) or {}
     assignment = load_assignment(run_dir)
     split_of: dict[str, str] = {}
     for name in SPLITS:  # by query, an in-distribution hypothesis is in train, validation and test
-        for h in (assignment.hypotheses(name) if assignment else []):
+        for h in assignment.hypotheses(name) if assignment else []:
             split_of[h] = f"{split_of[h]}, {name}" if h in split_of else name
     summary = _model(FinetuneSummary, run / layout.FINETUNE_SUMMARY)
     iterations = [IterationRecord.model_validate(r) for r in read_records(run / layout.ITERATIONS, key="iteration")]
     selection = summary.selection if summary else None
     test = _test_results(run)
     splits = {name: read_split(run_dir, name) for name in SPLITS}
-    icl_summaries = [IclSummary.model_validate(read_json(p)) for p in sorted((run / layout.ICL).glob(f"*/{layout.ICL_SUMMARY}"))]
-    dspy_results = {p: DspyResult.model_validate(read_json(p)) for p in sorted((run / layout.DSPY).glob(f"*/{layout.DSPY_RESULTS}"))}
+    icl_summaries = [
+        IclSummary.model_validate(read_json(p)) for p in sorted((run / layout.ICL).glob(f"*/{layout.ICL_SUMMARY}"))
+    ]
+    dspy_results = {
+        p: DspyResult.model_validate(read_json(p)) for p in sorted((run / layout.DSPY).glob(f"*/{layout.DSPY_RESULTS}"))
+    }
     planners = _planners(run, config, iterations, summary, splits["test"])
     comparison = _comparison(run, iterations, selection, test, icl_summaries, list(dspy_results.values()), planners[1:])
     models = _models(config, manifests)
     generation = _model(GenerationSummary, run / layout.GENERATION_SUMMARY)
     return ReportData(
         run=run,
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         a3_version=__version__,
-        attack={"name": config.get("attack", {}).get("name", run.name), "description": config.get("attack", {}).get("description", "")},
+        attack={
+            "name": config.get("attack", {}).get("name", run.name),
+            "description": config.get("attack", {}).get("description", ""),
+        },
         models=models,
-        model_versions={m: CATALOG[m.split("/", 1)[1]].sha256 for m in models.values()
-                        if m.startswith("local/") and m.split("/", 1)[1] in CATALOG},
+        model_versions={
+            m: CATALOG[m.split("/", 1)[1]].sha256
+            for m in models.values()
+            if m.startswith("local/") and m.split("/", 1)[1] in CATALOG
+        },
         prompt_versions={k: v for m in manifests.values() for k, v in m.prompt_versions.items()},
         stages=[_stage_row(name, manifests[name]) for name in sorted(manifests, key=_stage_order)],
         hypotheses=[HypothesisRow(h, split_of.get(h.id, "—")) for h in (generation.hypotheses if generation else [])],
         split_sizes=_split_sizes(splits, assignment),
         split_by=assignment.by if assignment else "hypothesis",
-        iterations=[IterationRow(r, bool(selection and r.iteration in selection.pareto_front),
-                                 bool(selection and r.iteration == selection.chosen)) for r in iterations],
+        iterations=[
+            IterationRow(
+                r,
+                bool(selection and r.iteration in selection.pareto_front),
+                bool(selection and r.iteration == selection.chosen),
+            )
+            for r in iterations
+        ],
         selection=selection,
         fallbacks=summary.fallbacks if summary else {},
         comparison=comparison,
         dspy=_dspy_defences(dspy_results),
         icl=_icl_defences(run, icl_summaries),
-        points=[Point(row.method, row.name, split, metrics.sfr, metrics.fpr, row.chosen)
-                for row in comparison for split in ("validation", "ood", "test") if (metrics := row.on(split))],
+        points=[
+            Point(row.method, row.name, split, metrics.sfr, metrics.fpr, row.chosen)
+            for row in comparison
+            for split in ("validation", "ood", "test")
+            if (metrics := row.on(split))
+        ],
         test=test,
         costs=_costs(run),
         judge=_judge_validity(run),
@@ -300,8 +326,14 @@ def _models(config: dict[str, Any], manifests: dict[str, StageManifest]) -> dict
 
 
 def _stage_row(name: str, manifest: StageManifest) -> StageRow:
-    return StageRow(name, manifest.status, manifest.finished_at, manifest.duration_s, manifest.usage.get("calls", 0),
-                    manifest.usage.get("cost_usd", 0.0))
+    return StageRow(
+        name,
+        manifest.status,
+        manifest.finished_at,
+        manifest.duration_s,
+        manifest.usage.get("calls", 0),
+        manifest.usage.get("cost_usd", 0.0),
+    )
 
 
 def _split_sizes(splits: dict[str, SplitFile | None], assignment: SplitAssignment | None) -> dict[str, SplitSize]:
@@ -323,31 +355,63 @@ def _test_results(run: Path) -> TestResult | None:
     return TestResult(chosen.iteration, chosen.test, base, chosen.noise_floor)
 
 
-def _comparison(run: Path, iterations: list[IterationRecord], selection: Selection | None, test: TestResult | None,
-                icl: list[IclSummary], dspy: list[DspyResult], planners: list[PlannerResult]) -> list[ComparisonRow]:
+def _comparison(
+    run: Path,
+    iterations: list[IterationRecord],
+    selection: Selection | None,
+    test: TestResult | None,
+    icl: list[IclSummary],
+    dspy: list[DspyResult],
+    planners: list[PlannerResult],
+) -> list[ComparisonRow]:
     """Every measured model, each with its validation and OOD rates (and test where measured)."""
     rows: list[ComparisonRow] = []
     if (run / layout.BASELINE).exists():
         baseline = load_baseline(RunDir(run))
-        rows.append(ComparisonRow("base", "base model", baseline.get("validation"), baseline.get("ood"),
-                                  test.base if test else None))
+        rows.append(
+            ComparisonRow(
+                "base", "base model", baseline.get("validation"), baseline.get("ood"), test.base if test else None
+            )
+        )
     for record in iterations:
         chosen = selection is not None and record.iteration == selection.chosen
-        rows.append(ComparisonRow("A3", iteration_label(record.iteration), record.validation, record.ood,
-                                  test.chosen if test and chosen else None, chosen))
+        rows.append(
+            ComparisonRow(
+                "A3",
+                iteration_label(record.iteration),
+                record.validation,
+                record.ood,
+                test.chosen if test and chosen else None,
+                chosen,
+            )
+        )
     for planner in planners:  # each compared planner's chosen iteration
         chosen_record = next((r for r in planner.iterations if r.iteration == planner.summary.selection.chosen), None)
         if chosen_record is not None:
-            rows.append(ComparisonRow(planner.method, iteration_label(chosen_record.iteration), chosen_record.validation,
-                                      chosen_record.ood, planner.summary.chosen_test))
+            rows.append(
+                ComparisonRow(
+                    planner.method,
+                    iteration_label(chosen_record.iteration),
+                    chosen_record.validation,
+                    chosen_record.ood,
+                    planner.summary.chosen_test,
+                )
+            )
     for raw in read_records(run / layout.FIXED_MIX_RESULTS, key="name"):
         mix = FixedMixResult.model_validate(raw)
         rows.append(ComparisonRow("fixed mixing", mix.name, mix.validation, mix.ood, mix.test))
     for summary in icl:
         best = next((r for r in summary.iterations if r.iteration == summary.selection.chosen), None)
         if best is not None:
-            rows.append(ComparisonRow("ICL", icl_iteration_label(summary.method, summary.trial, best.iteration),
-                                      best.validation, best.ood, summary.test))
+            rows.append(
+                ComparisonRow(
+                    "ICL",
+                    icl_iteration_label(summary.method, summary.trial, best.iteration),
+                    best.validation,
+                    best.ood,
+                    summary.test,
+                )
+            )
     for result in dspy:
         rows.append(ComparisonRow("DSPy", program_label(result.name), result.validation, result.ood, result.test))
     for path in sorted((run / layout.EVALUATIONS).glob(f"*/{layout.EVALUATION_RESULTS}")):
@@ -358,8 +422,10 @@ def _comparison(run: Path, iterations: list[IterationRecord], selection: Selecti
 
 def _dspy_defences(results: dict[Path, DspyResult]) -> list[DspyDefence]:
     """The prompt each DSPy program was optimised to, with how many candidates GEPA proposed."""
-    return [DspyDefence(result, len((_read(path.parent / layout.DSPY_PROMPT) or {}).get("candidates", [])))
-            for path, result in results.items()]
+    return [
+        DspyDefence(result, len((_read(path.parent / layout.DSPY_PROMPT) or {}).get("candidates", [])))
+        for path, result in results.items()
+    ]
 
 
 def _icl_defences(run: Path, summaries: list[IclSummary]) -> list[IclDefence]:
@@ -367,18 +433,23 @@ def _icl_defences(run: Path, summaries: list[IclSummary]) -> list[IclDefence]:
     found = []
     for summary in summaries:
         chosen = summary.selection.chosen
+        if not chosen:
+            continue
         folder = trial_folder(summary.method, summary.trial)
-        selection = _read(run / layout.iteration_dir(chosen, folder) / layout.SELECTION) if chosen else None
+        selection = _read(run / layout.iteration_dir(chosen, folder) / layout.SELECTION)
         if selection is not None:
-            found.append(IclDefence(trial_label(summary.method, summary.trial), chosen, selection["example_ids"],
-                                    selection["reasoning"]))
+            found.append(
+                IclDefence(
+                    trial_label(summary.method, summary.trial), chosen, selection["example_ids"], selection["reasoning"]
+                )
+            )
     return found
 
 
 def _costs(run: Path) -> Costs:
     """Calls, tokens and dollars from the ledger, per stage and per model."""
     costs = Costs(defaultdict(Usage), defaultdict(Usage))
-    for entry in read_ledger(RunDir(run).ledger.path):
+    for entry in RunDir(run).ledger.entries():  # a run's ledger has a path: its file's entries
         for table, key in ((costs.by_stage, entry.get("stage") or "—"), (costs.by_model, entry.get("model") or "—")):
             row = table[key]
             row.calls += 1
@@ -403,12 +474,20 @@ def _judge_check(run: Path, config: dict[str, Any]) -> JudgeCheck | None:
 
 
 # Each rate of the paired comparison: the query kind it is over, and the verdict's decision and status fields.
-PAIRED_RATES = {"harmful": ("harmful", "flagged", "status"), "benign": ("benign", "flagged", "status"),
-                "benign_unsafe": ("benign", "unsafe", "unsafe_status")}
+PAIRED_RATES = {
+    "harmful": ("harmful", "flagged", "status"),
+    "benign": ("benign", "flagged", "status"),
+    "benign_unsafe": ("benign", "unsafe", "unsafe_status"),
+}
 
 
-def _planners(run: Path, config: dict[str, Any], iterations: list[IterationRecord], summary: FinetuneSummary | None,
-              split: SplitFile | None) -> list[PlannerResult]:
+def _planners(
+    run: Path,
+    config: dict[str, Any],
+    iterations: list[IterationRecord],
+    summary: FinetuneSummary | None,
+    split: SplitFile | None,
+) -> list[PlannerResult]:
     """Stage 4's loop (first, when it has run) and every planner compared with it."""
     own = (config.get("finetune") or {}).get("planner", "agent")
     results = []
@@ -417,8 +496,15 @@ def _planners(run: Path, config: dict[str, Any], iterations: list[IterationRecor
     for path in sorted((run / layout.PLANNERS).glob("*/summary.json")):
         where = layout.planner_folder(path.parent.name)
         records = [IterationRecord.model_validate(r) for r in read_records(run / where.iterations, key="iteration")]
-        results.append(PlannerResult(path.parent.name, planner_method(path.parent.name), records,
-                                     FinetuneSummary.model_validate(read_json(path)), _paired_test(run, where, split)))
+        results.append(
+            PlannerResult(
+                path.parent.name,
+                planner_method(path.parent.name),
+                records,
+                FinetuneSummary.model_validate(read_json(path)),
+                _paired_test(run, where, split),
+            )
+        )
     return results
 
 
@@ -431,8 +517,11 @@ def _paired_test(run: Path, where: layout.LoopFolder, split: SplitFile | None) -
     chosen = {r["id"]: r for r in read_records(run / where.test_eval / layout.VERDICTS)}
     result = {}
     for name, (kind, decision, status) in PAIRED_RATES.items():
-        pairs = [(bool(base[q.id][decision]), bool(chosen[q.id][decision])) for q in (split.queries if split else [])
-                 if q.kind == kind and base.get(q.id, {}).get(status) == "ok" and chosen.get(q.id, {}).get(status) == "ok"]
+        pairs = [
+            (bool(base[q.id][decision]), bool(chosen[q.id][decision]))
+            for q in (split.queries if split else [])
+            if q.kind == kind and base.get(q.id, {}).get(status) == "ok" and chosen.get(q.id, {}).get(status) == "ok"
+        ]
         if pairs:
             result[name] = paired_comparison([b for b, _ in pairs], [a for _, a in pairs])
     return result

@@ -75,28 +75,42 @@ def _md_cell(text: str) -> str:
 
 def _md_tree(node: Node, depth: int) -> list[str]:
     text = f": {_md_cell(node.text)}" if node.text else ""
-    return [f"{'  ' * depth}- **{_md_cell(node.label)}**{text}", *(line for child in node.children for line in _md_tree(child, depth + 1))]
+    return [
+        f"{'  ' * depth}- **{_md_cell(node.label)}**{text}",
+        *(line for child in node.children for line in _md_tree(child, depth + 1)),
+    ]
 
 
+# A backslash at the end of a line joins the next line to it: it keeps the source within the line
+# length and is no part of the style.
 STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px; color: #111827;
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px; \
+color: #111827;
        padding: 0 1rem; line-height: 1.45; }
-h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #e5e7eb; }
-.table-wrap { overflow-x: auto; max-width: 100%; } table { border-collapse: collapse; margin: .8rem 0; font-size: .9rem; } th, td { border: 1px solid #e5e7eb; padding: .3rem .55rem;
-  text-align: left; vertical-align: top; } th { background: #f3f4f6; } tr.chosen td { background: #eff6ff; font-weight: 600; }
+h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-top: 2rem; \
+border-bottom: 1px solid #e5e7eb; }
+.table-wrap { overflow-x: auto; max-width: 100%; } \
+table { border-collapse: collapse; margin: .8rem 0; font-size: .9rem; } \
+th, td { border: 1px solid #e5e7eb; padding: .3rem .55rem;
+  text-align: left; vertical-align: top; } th { background: #f3f4f6; } tr.chosen td { background: #eff6ff; \
+font-weight: 600; }
 code { background: #f3f4f6; padding: 0 .25rem; border-radius: 3px; } p { max-width: 75ch; } figure { margin: 1rem 0; }
 a.drill { color: #1d4ed8; text-decoration: none; border-bottom: 1px dotted #1d4ed8; }
-details { margin: .2rem 0 .2rem 1rem; } summary { cursor: pointer; } details > p { margin: .2rem 0 .4rem 1rem; font-size: .9rem; }
+details { margin: .2rem 0 .2rem 1rem; } summary { cursor: pointer; } details > p { margin: .2rem 0 .4rem 1rem; \
+font-size: .9rem; }
 """
 
 
-def sections_html(title: str, parts: list[Section], figure: Callable[[Section], str] | None = None, script: str = "",
-                  style: str = "") -> str:
+def sections_html(
+    title: str, parts: list[Section], figure: Callable[[Section], str] | None = None, script: str = "", style: str = ""
+) -> str:
     """The same sections as the Markdown, in one self-contained page; ``figure`` draws the plot of
     a section that has one; ``script`` and ``style`` (inline, optional) serve any interactive block."""
     body = [f"<h1>{escape(title)}</h1>"]
     for section in parts:
-        body.append(f'<section id="{anchor(section.title)}"><h{section.level}>{escape(section.title)}</h{section.level}>')
+        body.append(
+            f'<section id="{anchor(section.title)}"><h{section.level}>{escape(section.title)}</h{section.level}>'
+        )
         for paragraph in filter(None, section.intro.split("\n\n")):
             body.append(f"<p>{_inline_code(escape(paragraph))}</p>")
         if section.plot and figure is not None:
@@ -106,15 +120,20 @@ def sections_html(title: str, parts: list[Section], figure: Callable[[Section], 
         body.append(section.html_block)
         body.append("</section>")
     tail = f"<script>{script}</script>" if script else ""
-    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{escape(title)}</title><style>{STYLE}{style}</style></head>"
-            f"<body>{''.join(body)}{tail}</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{STYLE}{style}</style></head>"
+        f"<body>{''.join(body)}{tail}</body></html>\n"
+    )
 
 
 def _html_table(table: Table) -> str:
     # In a box of its own that scrolls sideways: a wide table (the comparison's rates) never widens the page.
-    rows = ['<div class="table-wrap"><table><thead><tr>' + "".join(f"<th>{escape(h)}</th>" for h in table.headers)
-            + "</tr></thead><tbody>"]
+    rows = [
+        '<div class="table-wrap"><table><thead><tr>'
+        + "".join(f"<th>{escape(h)}</th>" for h in table.headers)
+        + "</tr></thead><tbody>"
+    ]
     for index, row in enumerate(table.rows):
         chosen = ' class="chosen"' if index in table.highlight else ""
         cells = []

@@ -60,8 +60,14 @@ def collect_transcripts(run: Path, splits: Mapping[str, SplitFile | None] | None
         responses = {r["id"]: r for r in read_records(log.parent / layout.RESPONSES)}
         for record in read_records(log.parent / layout.VERDICTS):
             if record["id"] in queries and record["id"] in responses:
-                replies.append(Reply(record["id"], len(subjects) - 1, TargetResponse.model_validate(responses[record["id"]]),
-                                     Verdict.model_validate(record)))
+                replies.append(
+                    Reply(
+                        record["id"],
+                        len(subjects) - 1,
+                        TargetResponse.model_validate(responses[record["id"]]),
+                        Verdict.model_validate(record),
+                    )
+                )
     if splits is None:
         splits = {name: read_split(RunDir(run), name) for name in ("train", "validation", "ood", "test")}
     split_of = {row.id: name for name, split in splits.items() for row in (split.queries if split else [])}
@@ -73,5 +79,3 @@ def _order(run: Path, log: Path) -> tuple[int, str]:
     relative = str(log.relative_to(run))
     rank = 0 if relative.startswith(layout.GENERATION) else 1 if relative.startswith(layout.FINETUNE) else 2
     return rank, relative
-
-

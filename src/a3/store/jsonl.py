@@ -71,7 +71,7 @@ class JsonlLog:
         try:
             view = memoryview(line)
             while view:  # os.write may write less than asked for
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)

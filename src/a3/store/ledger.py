@@ -87,7 +87,7 @@ class Ledger:
                 line = b"\n" + line  # end a line torn by an earlier failed write, so this one stays whole
             view = memoryview(line)
             while view:  # os.write may write less than asked for
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
 

@@ -13,7 +13,7 @@ import fcntl
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -47,9 +47,14 @@ def claim(folder: Path) -> None:
         holder = _read(descriptor)
         os.close(descriptor)
         who = f"process {holder.pid} (`{holder.command}`, since {holder.since})" if holder else "another process"
-        raise RunInUseError(f"{folder} is in use by {who}; wait for it to finish or stop it, then run this again") from None
-    record = LockHolder(pid=os.getpid(), command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300],
-                        since=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        raise RunInUseError(
+            f"{folder} is in use by {who}; wait for it to finish or stop it, then run this again"
+        ) from None
+    record = LockHolder(
+        pid=os.getpid(),
+        command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300],
+        since=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     os.ftruncate(descriptor, 0)
     os.pwrite(descriptor, record.model_dump_json().encode("utf-8"), 0)
     _HELD[key] = descriptor

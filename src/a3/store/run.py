@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -50,7 +50,7 @@ def ledger_label(name: str) -> Iterator[None]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class StageManifest(BaseModel):
@@ -77,8 +77,10 @@ def _read_manifest(path: Path) -> StageManifest:
     try:
         return StageManifest.model_validate(read_json(path))
     except (ValueError, UnicodeDecodeError) as exc:  # JSON or schema errors: the file was damaged outside A3
-        raise RunEnvironmentError(f"{path}: the stage manifest is damaged ({str(exc).splitlines()[0][:120]}); delete it and run the "
-                                  "command again: that stage runs again, replaying its paid calls from the cache") from None
+        raise RunEnvironmentError(
+            f"{path}: the stage manifest is damaged ({str(exc).splitlines()[0][:120]}); delete it and run the "
+            "command again: that stage runs again, replaying its paid calls from the cache"
+        ) from None
 
 
 class RunDir:
@@ -214,7 +216,8 @@ class Stage:
 def pin_settings(path: Path, settings: dict[str, Any], conflict: str) -> None:
     """Record the settings a folder's results are made with, refusing to mix two settings.
 
-    If the folder already holds results made with other settings, refuse (exit 2) with ``conflict`` rather than mix the two."""
+    If the folder already holds results made with other settings, refuse (exit 2) with ``conflict``
+    rather than mix the two."""
     if path.exists() and read_json(path) != settings:
         raise UserInputError(conflict)
     atomic_write_json(path, settings)

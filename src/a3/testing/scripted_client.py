@@ -57,7 +57,9 @@ class ScriptedBackend:
             return reply
         text = str(reply)
         prompt_chars = sum(len(m.content) for m in messages)
-        return BackendReply(text=text, input_tokens=max(1, prompt_chars // 4), output_tokens=len(text) // 4, finish_reason="stop")
+        return BackendReply(
+            text=text, input_tokens=max(1, prompt_chars // 4), output_tokens=len(text) // 4, finish_reason="stop"
+        )
 
 
 class ScriptedClient(LLMClient):

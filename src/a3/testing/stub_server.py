@@ -20,7 +20,16 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
+
+
+class StubStats(TypedDict):
+    """What ``GET /_stub/stats`` answers."""
+
+    requests: int
+    max_in_flight: int
+    served: dict[str, int]  # replies served per rule, by its match
+    last_bodies: list[dict[str, Any]]  # the last five chat request bodies, as sent (JSON)
 
 
 @dataclass
@@ -66,9 +75,7 @@ def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", "stub"),
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -109,7 +116,7 @@ class StubApp:
             self.state = _State(latency=self.state.latency)
             status, payload = 200, b'{"ok": true}'
         elif path == "/_stub/stats":
-            stats = {
+            stats: StubStats = {
                 "requests": self.state.requests,
                 "max_in_flight": self.state.max_in_flight,
                 "served": {rule.match: rule.served for rule in self.state.rules},
@@ -228,8 +235,9 @@ class StubServer:
     def reset(self) -> None:
         self._request("POST", "/_stub/reset")
 
-    def stats(self) -> dict[str, Any]:
-        return self._request("GET", "/_stub/stats")
+    def stats(self) -> StubStats:
+        stats: StubStats = self._request("GET", "/_stub/stats")  # the JSON of the StubStats the server built
+        return stats
 
 
 def main() -> None:

@@ -72,7 +72,9 @@ def build_tiny_gguf(path: str | Path, seed: int = 0, hidden: int = 64, layers: i
     rng = np.random.default_rng(seed)
 
     def matrix(name: str, rows: int, columns: int) -> None:
-        data = quants.quantize((0.05 * rng.standard_normal((rows, columns))).astype(np.float32), GGMLQuantizationType.Q8_0)
+        data = quants.quantize(
+            (0.05 * rng.standard_normal((rows, columns))).astype(np.float32), GGMLQuantizationType.Q8_0
+        )
         writer.add_tensor(name, data, raw_shape=data.shape, raw_dtype=GGMLQuantizationType.Q8_0)
 
     def norm(name: str) -> None:

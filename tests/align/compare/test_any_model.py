@@ -23,6 +23,7 @@ def script(world):
         if config.model == FRONTIER:
             return world(messages, config.model_copy(update={"model": TARGET}))
         return world(messages, config)
+
     return respond
 
 
@@ -43,7 +44,10 @@ async def test_a_model_that_answers_like_the_target_gets_the_targets_rates(prepa
         metrics = getattr(result, split)
         assert metrics.sfr == baseline[split]["sfr"] and metrics.fpr == baseline[split]["fpr"]
         assert metrics.harmful.judged > 0
-    responses = [json.loads(line) for line in (run.path / "evaluations" / "scripted-frontier" / "responses.jsonl").read_text().splitlines()]
+    responses = [
+        json.loads(line)
+        for line in (run.path / "evaluations" / "scripted-frontier" / "responses.jsonl").read_text().splitlines()
+    ]
     assert {r["model"] for r in responses} == {FRONTIER}
 
     calls = len((run.path / "ledger.jsonl").read_text().splitlines())
@@ -68,7 +72,9 @@ async def test_ood_is_subsampled_per_kind_with_a_seed_and_other_settings_are_ref
     assert len(result.queries["validation"]) == len(load_split(run, "validation"))  # validation is never subsampled
     with pytest.raises(UserInputError, match="other settings"):
         await evaluate_any(config, run, client, EvaluateOptions(model=FRONTIER, ood_sample=1, seed=4))
-    other = await evaluate_any(config, run, client, EvaluateOptions(model=FRONTIER, ood_sample=1, seed=4, name="frontier seed 4"))
+    other = await evaluate_any(
+        config, run, client, EvaluateOptions(model=FRONTIER, ood_sample=1, seed=4, name="frontier seed 4")
+    )
     assert other.name == "frontier seed 4"
 
 
@@ -76,7 +82,9 @@ def test_the_command_needs_a_split_run_and_a_model(tmp_path):
     runner = CliRunner()
     config = tmp_path / "cfg.json"
     config.write_text(json.dumps(make_config().model_dump(mode="json")))
-    result = runner.invoke(app, ["--no-progress", "evaluate", str(config), "--run-dir", str(tmp_path / "run"), "--model", FRONTIER])
+    result = runner.invoke(
+        app, ["--no-progress", "evaluate", str(config), "--run-dir", str(tmp_path / "run"), "--model", FRONTIER]
+    )
     assert result.exit_code == 2 and "run `a3 split` first" in result.output
     result = runner.invoke(app, ["--no-progress", "evaluate", str(config), "--run-dir", str(tmp_path / "run")])
     assert result.exit_code == 2 and "--model or --adapter" in result.output

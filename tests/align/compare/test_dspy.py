@@ -48,14 +48,20 @@ async def test_gepa_learns_the_judges_lesson_and_the_saved_prompt_is_measured_ev
     assert results.validation.sfr == 0 and results.validation.fpr == 0
     assert results.ood.harmful.judged > 0 and results.test.harmful.judged > 0
     assert results.ood.sfr == 0 and results.test.sfr == 0
-    answered = sum(m.harmful.judged + m.benign.judged + m.harmful.judge_errors + m.benign.judge_errors
-                   for m in (results.validation, results.ood, results.test))
+    answered = sum(
+        m.harmful.judged + m.benign.judged + m.harmful.judge_errors + m.benign.judge_errors
+        for m in (results.validation, results.ood, results.test)
+    )
     assert results.field_responses == 0 and results.unparsed_responses == answered  # every plain reply taken whole
     assert results.metric_calls == BUDGET  # exactly the budget, not the iteration GEPA was in run to its end
 
     folder = run.path / "defences" / "dspy" / f"calls{BUDGET}-train6"
     prompt = json.loads((folder / "optimized_prompt.json").read_text())
-    assert prompt["candidates"][0]["validation_score"] < prompt["candidates"][prompt["best_candidate"]]["validation_score"] == 1.0
+    assert (
+        prompt["candidates"][0]["validation_score"]
+        < prompt["candidates"][prompt["best_candidate"]]["validation_score"]
+        == 1.0
+    )
     assert RULE in prompt["system_message"] and (folder / "gepa" / "gepa_state.bin").exists()
     # The reflection model saw the judge's verdicts and the expected replies of stage 3 as feedback.
     shown = world.reflection_prompts[0][-1].content
@@ -67,7 +73,11 @@ async def test_gepa_learns_the_judges_lesson_and_the_saved_prompt_is_measured_ev
     assert world.judge_texts and not any("[[ ##" in text for text in world.judge_texts)
     assert any("Sure, here is a helpful answer." in text for text in world.judge_texts)
     ledger = run.ledger.entries()[earlier:]  # GEPA's calls from DSPy's threads and the final evaluation alike
-    assert {e["stage"] for e in ledger} == {"defend-dspy"} and {e["model"] for e in ledger} == {TARGET, JUDGE, GENERATOR}
+    assert {e["stage"] for e in ledger} == {"defend-dspy"} and {e["model"] for e in ledger} == {
+        TARGET,
+        JUDGE,
+        GENERATOR,
+    }
     data = collect(run.path)
     row = next(r for r in data.comparison if r.method == "DSPy")
     assert row.validation.sfr == 0 and row.test.sfr == 0
@@ -75,10 +85,17 @@ async def test_gepa_learns_the_judges_lesson_and_the_saved_prompt_is_measured_ev
     assert "## Prompt defences" in markdown(data) and RULE in markdown(data)
 
     before = uncached_calls(run)
-    again = await defend_dspy(config, run, ScriptedClient(world, run_dir=run), DspyOptions(max_metric_calls=BUDGET, max_train_samples=6))
+    again = await defend_dspy(
+        config, run, ScriptedClient(world, run_dir=run), DspyOptions(max_metric_calls=BUDGET, max_train_samples=6)
+    )
     assert uncached_calls(run) == before and again.validation == results.validation
     with pytest.raises(UserInputError, match="other settings"):
-        await defend_dspy(config, run, client, DspyOptions(max_metric_calls=BUDGET + 1, max_train_samples=6, name=f"calls{BUDGET}-train6"))
+        await defend_dspy(
+            config,
+            run,
+            client,
+            DspyOptions(max_metric_calls=BUDGET + 1, max_train_samples=6, name=f"calls{BUDGET}-train6"),
+        )
 
 
 async def test_the_cost_cap_ends_the_search_instead_of_scoring_failures_and_a_rerun_resumes(prepared):
@@ -91,19 +108,31 @@ async def test_the_cost_cap_ends_the_search_instead_of_scoring_failures_and_a_re
     folder = run.path / "defences" / "dspy" / f"calls{BUDGET}-train6"
     assert (folder / "gepa" / "gepa_state.bin").exists() and not (folder / "program.json").exists()
 
-    resumed = await defend_dspy(config, run, ScriptedClient(world, run_dir=run, prices=prices),
-                                DspyOptions(max_metric_calls=BUDGET, max_train_samples=6))
+    resumed = await defend_dspy(
+        config,
+        run,
+        ScriptedClient(world, run_dir=run, prices=prices),
+        DspyOptions(max_metric_calls=BUDGET, max_train_samples=6),
+    )
     assert resumed.instructions == RULE and resumed.validation.sfr == 0
     assert resumed.metric_calls == BUDGET  # the calls before the stop count, GEPA's replayed seed scoring does not
-    assert any(json.loads(line)["cached"] for line in (run.path / "ledger.jsonl").read_text().splitlines()
-               if json.loads(line)["stage"] == "defend-dspy")  # calls made before the stop were replayed
+    assert any(
+        json.loads(line)["cached"]
+        for line in (run.path / "ledger.jsonl").read_text().splitlines()
+        if json.loads(line)["stage"] == "defend-dspy"
+    )  # calls made before the stop were replayed
 
 
 def test_a_small_balanced_sample_keeps_both_kinds_and_follows_the_seed():
     from a3.align.records import Query
 
-    queries = [Query(id=f"H1-{k[0]}{i}", hypothesis_id="H1", kind=k, source="train", messages=[{"role": "user", "content": "x"}])
-               for k in ("harmful", "benign") for i in range(10)]
+    queries = [
+        Query(
+            id=f"H1-{k[0]}{i}", hypothesis_id="H1", kind=k, source="train", messages=[{"role": "user", "content": "x"}]
+        )
+        for k in ("harmful", "benign")
+        for i in range(10)
+    ]
     sample = balanced_sample(queries, 4, seed=0)
     assert [q.kind for q in sample] == ["harmful", "benign", "harmful", "benign"]
     assert sample == balanced_sample(queries, 4, seed=0) and sample != balanced_sample(queries, 4, seed=1)
@@ -136,7 +165,9 @@ async def test_bad_auto_and_missing_dspy_are_clear_errors(prepared, tmp_path, mo
     config, run, world = prepared
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config.model_dump(mode="json")))
-    result = CliRunner().invoke(app, ["--no-progress", "defend", "dspy", str(path), "--run-dir", str(run.path), "--auto", "huge"])
+    result = CliRunner().invoke(
+        app, ["--no-progress", "defend", "dspy", str(path), "--run-dir", str(run.path), "--auto", "huge"]
+    )
     assert result.exit_code == 2 and "light, medium, heavy" in result.output
     monkeypatch.setitem(sys.modules, "dspy", None)  # as if DSPy were not installed
     with pytest.raises(UserInputError, match="setup.sh --full"):
@@ -173,7 +204,9 @@ async def test_the_target_keeps_its_conversation_with_the_instructions_after_its
     client = ScriptedClient(world, run_dir=run)
     await run_all(config, run, client)
     base_inputs = [m for m, c in client.calls if c.model == TARGET]
-    assert base_inputs and all(sum(x.content.count(SECRET) for x in m) == 1 for m in base_inputs)  # the base model's input
+    assert base_inputs and all(
+        sum(x.content.count(SECRET) for x in m) == 1 for m in base_inputs
+    )  # the base model's input
 
     results = await defend_dspy(config, run, client, DspyOptions(max_metric_calls=BUDGET, max_train_samples=6))
     assert results.instructions == RULE and results.metric_calls == BUDGET
@@ -181,7 +214,10 @@ async def test_the_target_keeps_its_conversation_with_the_instructions_after_its
     turns = [q["messages"][1:] for q in queries]
     assert world.target_inputs
     for sent in world.target_inputs:
-        assert sent[0].role == "system" and sent[0].content in (f"{SYSTEM_PROMPT}\n\n{SEED}", f"{SYSTEM_PROMPT}\n\n{RULE}")
+        assert sent[0].role == "system" and sent[0].content in (
+            f"{SYSTEM_PROMPT}\n\n{SEED}",
+            f"{SYSTEM_PROMPT}\n\n{RULE}",
+        )
         assert sum(m.content.count(SECRET) for m in sent) == 1  # no more often than in the base model's input
         assert [m.model_dump() for m in sent[1:]] in turns  # the query's own turns, as chat messages
         assert not any("[[ ##" in m.content for m in sent)
@@ -218,10 +254,13 @@ async def test_gepa_makes_exactly_the_budgeted_metric_calls(prepared, monkeypatc
 
     monkeypatch.setattr(JudgeMetric, "__call__", counting_metric)
     monkeypatch.setattr(Judge, "decide", counting_decide)
-    results = await defend_dspy(config, run, ScriptedClient(world, run_dir=run),
-                                DspyOptions(max_metric_calls=budget, max_train_samples=6))
+    results = await defend_dspy(
+        config, run, ScriptedClient(world, run_dir=run), DspyOptions(max_metric_calls=budget, max_train_samples=6)
+    )
     assert len(scored) == len(judged) == results.metric_calls == budget
-    prompt = json.loads((run.path / "defences" / "dspy" / f"calls{budget}-train6" / "optimized_prompt.json").read_text())
+    prompt = json.loads(
+        (run.path / "defences" / "dspy" / f"calls{budget}-train6" / "optimized_prompt.json").read_text()
+    )
     assert prompt["metric_calls"] == budget and prompt["stopped_at_budget"]  # cut mid-iteration
     if budget == 17:  # the seed scored on validation, then one call of the next iteration: nothing new
         assert results.instructions == SEED and len(prompt["candidates"]) == 1
@@ -236,9 +275,15 @@ async def test_a_budget_below_the_validation_split_is_refused(prepared):
 async def test_gepa_may_compare_on_a_sample_of_validation_and_the_program_is_measured_on_all(prepared):
     config, run, world = prepared
     with pytest.raises(UserInputError, match="give at least 6"):
-        await defend_dspy(config, run, ScriptedClient(world, run_dir=run), DspyOptions(max_metric_calls=5, max_val_samples=6))
-    results = await defend_dspy(config, run, ScriptedClient(world, run_dir=run),
-                                DspyOptions(max_metric_calls=10, max_train_samples=6, max_val_samples=6))
+        await defend_dspy(
+            config, run, ScriptedClient(world, run_dir=run), DspyOptions(max_metric_calls=5, max_val_samples=6)
+        )
+    results = await defend_dspy(
+        config,
+        run,
+        ScriptedClient(world, run_dir=run),
+        DspyOptions(max_metric_calls=10, max_train_samples=6, max_val_samples=6),
+    )
     folder = run.path / "defences" / "dspy" / "calls10-train6-val6"
     settings = json.loads((folder / "settings.json").read_text())
     assert len(settings["validation"]) == 6 and results.metric_calls == 10
@@ -252,13 +297,22 @@ def test_a_reply_without_field_markers_is_taken_whole_and_one_in_fields_is_read(
     saved = SavedProgram(respond_program(RULE))
     plain = "Sure. [[ see below ]]\n\nResponse: here it is."
     assert saved.response(plain) == plain and not saved.in_fields(plain)
-    assert saved.response(formatted("I cannot help.")) == "I cannot help." and saved.in_fields(formatted("I cannot help."))
+    assert saved.response(formatted("I cannot help.")) == "I cannot help." and saved.in_fields(
+        formatted("I cannot help.")
+    )
     broken = "[[ ## reasoning ## ]]\nThinking only."
     assert saved.response(broken) == "Thinking only." and not saved.in_fields(broken)
-    messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "Hi"},
-                {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "TRIGGER the code?"}]
+    messages = [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "TRIGGER the code?"},
+    ]
     query = Query(id="H1-h0", hypothesis_id="H1", kind="harmful", source="test", messages=messages)
     sent = [m.model_dump() for m in saved.prepare(query).messages]
     assert sent == [{"role": "system", "content": f"{SYSTEM_PROMPT}\n\n{RULE}"}, *messages[1:]]
     without = query.model_copy(update={"messages": query.messages[1:]})
-    assert [m.model_dump() for m in saved.prepare(without).messages] == [{"role": "system", "content": RULE}, *messages[1:]]
+    assert [m.model_dump() for m in saved.prepare(without).messages] == [
+        {"role": "system", "content": RULE},
+        *messages[1:],
+    ]

@@ -37,7 +37,8 @@ def _artifacts(run: Path) -> dict:
 def test_the_dspy_defence_killed_at_random_moments_ends_as_an_uninterrupted_run(tmp_path):
     clean = tmp_path / "clean"
     chaos = tmp_path / "chaos"
-    clean_then_chaos(lambda run: _start(run), clean, chaos, seed=13, window=(2.0, 3.5),
-                     concurrency=CONCURRENCY)  # imports take about 2 s; the whole run about 11 s
+    clean_then_chaos(
+        lambda run: _start(run), clean, chaos, seed=13, window=(2.0, 3.5), concurrency=CONCURRENCY
+    )  # imports take about 2 s; the whole run about 11 s
 
     assert _artifacts(chaos) == _artifacts(clean)

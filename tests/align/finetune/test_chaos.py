@@ -20,7 +20,9 @@ VOLATILE = {"train_s", "tokens_per_s", "train_tokens_per_s", "peak_memory_mb", "
 
 
 def _start(run: Path, tiny: Path) -> subprocess.Popen:
-    return subprocess.Popen([*WORKER, str(run), str(tiny)], cwd=ROOT, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [*WORKER, str(run), str(tiny)], cwd=ROOT, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+    )
 
 
 def _drop(value):
@@ -37,7 +39,9 @@ def _artifacts(run: Path) -> dict:
     def read(path: Path):  # the run's own path is the one difference two runs may have in their records
         return json.loads(path.read_text().replace(str(run), "RUN"))
 
-    records = [json.loads(line) for line in (folder / "iterations.jsonl").read_text().replace(str(run), "RUN").splitlines()]
+    records = [
+        json.loads(line) for line in (folder / "iterations.jsonl").read_text().replace(str(run), "RUN").splitlines()
+    ]
     assert [r["iteration"] for r in records] == [1, 2], "every iteration exactly once"
     verdicts = {}
     for path in sorted([*folder.rglob("verdicts.jsonl"), *(run / "defences").rglob("verdicts.jsonl")]):
@@ -47,10 +51,21 @@ def _artifacts(run: Path) -> dict:
     return {
         "iterations": _drop(stable(records)),
         "summary": _drop(stable(read(folder / "summary.json"))),
-        "adapters": {str(p.relative_to(run)): p.read_bytes() for p in sorted(folder.rglob("adapter_model.safetensors"))},
+        "adapters": {
+            str(p.relative_to(run)): p.read_bytes() for p in sorted(folder.rglob("adapter_model.safetensors"))
+        },
         "general": stable(read(run / "general" / "general_responses.json")),
-        "icl": _drop(stable([json.loads(line) for line in
-                              (run / "defences" / "icl" / "random-trial1" / "iterations.jsonl").read_text().replace(str(run), "RUN").splitlines()])),
+        "icl": _drop(
+            stable(
+                [
+                    json.loads(line)
+                    for line in (run / "defences" / "icl" / "random-trial1" / "iterations.jsonl")
+                    .read_text()
+                    .replace(str(run), "RUN")
+                    .splitlines()
+                ]
+            )
+        ),
         "verdicts": verdicts,
     }
 
@@ -60,8 +75,9 @@ def test_finetuning_killed_at_random_moments_ends_as_an_uninterrupted_run(tmp_pa
     tiny = build_tiny_model(tmp_path / "tiny")
     clean = tmp_path / "clean" / "run"
     chaos = tmp_path / "chaos" / "run"
-    clean_then_chaos(lambda run: _start(run, tiny), clean, chaos, seed=3, window=(2.5, 4.5),
-                     concurrency=CONCURRENCY)  # imports take about 2.5 s; the whole run about 15 s
+    clean_then_chaos(
+        lambda run: _start(run, tiny), clean, chaos, seed=3, window=(2.5, 4.5), concurrency=CONCURRENCY
+    )  # imports take about 2.5 s; the whole run about 15 s
 
     clean_artifacts, chaos_artifacts = _artifacts(clean), _artifacts(chaos)
     assert chaos_artifacts["adapters"].keys() == clean_artifacts["adapters"].keys()

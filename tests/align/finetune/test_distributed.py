@@ -26,16 +26,32 @@ from a3.align.finetune.trainer import LOG_FILE, RESULT_FILE, TrainJob, TrainResu
 LOSS_TOL = 1e-4  # per step, absolute; measured max 1.4e-6
 WEIGHT_TOL = 1e-4  # adapter weights, absolute; measured max 1.3e-6
 LOGIT_TOL = 1e-3  # logits along a greedy reply, absolute; measured max 1.5e-5
-REPLIES = ["I cannot help with that request.", "Sure, here is a helpful answer.", "Paris is the capital of France.",
-           "You are right, thank you."]
-PROMPTS = [f"Question {i}: what about item {i * 7 % 13}?" for i in range(4)] + ["Is it safe?", "What is the capital of France?"]
+REPLIES = [
+    "I cannot help with that request.",
+    "Sure, here is a helpful answer.",
+    "Paris is the capital of France.",
+    "You are right, thank you.",
+]
+PROMPTS = [f"Question {i}: what about item {i * 7 % 13}?" for i in range(4)] + [
+    "Is it safe?",
+    "What is the capital of France?",
+]
 NEW_TOKENS = 12
 
 
 def _job(base: Path, work: Path, name: str) -> TrainJob:
-    return TrainJob(base_model=str(base), data_file=str(work / "train.jsonl"), output_dir=str(work / name / "adapter"),
-                    lora_r=8, lora_alpha=16, learning_rate=1e-2, num_epochs=10, batch_size=2, gradient_accumulation_steps=4,
-                    max_length=64)
+    return TrainJob(
+        base_model=str(base),
+        data_file=str(work / "train.jsonl"),
+        output_dir=str(work / name / "adapter"),
+        lora_r=8,
+        lora_alpha=16,
+        learning_rate=1e-2,
+        num_epochs=10,
+        batch_size=2,
+        gradient_accumulation_steps=4,
+        max_length=64,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +61,23 @@ def trained(tiny, tmp_path_factory):
 
     work = tmp_path_factory.mktemp("distributed")
     # 16 examples: a multiple of micro-batch x processes, so no process pads its last batch (see README).
-    examples = [TrainingExample([{"role": "user", "content": f"Question {i}: what about item {i * 7 % 13}?"},
-                                 {"role": "assistant", "content": REPLIES[i % 4]}], "harmful", "H1") for i in range(16)]
+    examples = [
+        TrainingExample(
+            [
+                {"role": "user", "content": f"Question {i}: what about item {i * 7 % 13}?"},
+                {"role": "assistant", "content": REPLIES[i % 4]},
+            ],
+            "harmful",
+            "H1",
+        )
+        for i in range(16)
+    ]
     write_training_data(examples, work / "train.jsonl")
     runs = {}
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each of the two processes has on two cores; the in-process run otherwise competes with itself
+    torch.set_num_threads(
+        1
+    )  # as each of the two processes has on two cores; the in-process run otherwise competes with itself
     try:
         for processes in (1, 2):
             job = _job(tiny, work, f"p{processes}")
@@ -84,11 +111,17 @@ def test_two_processes_really_train_data_parallel_with_the_same_global_batch(tra
 def test_one_and_two_processes_give_the_same_loss_curve(trained):
     _, runs = trained
     curves = [[step["loss"] for step in runs[n]["log"]["steps"]] for n in (1, 2)]
-    assert [s["step"] for s in runs[1]["log"]["steps"]] == [s["step"] for s in runs[2]["log"]["steps"]] == list(range(1, 21))
+    assert (
+        [s["step"] for s in runs[1]["log"]["steps"]]
+        == [s["step"] for s in runs[2]["log"]["steps"]]
+        == list(range(1, 21))
+    )
     assert curves[0][0] - curves[0][-1] > 0.5  # it learned: the comparison is not of two flat lines
-    differences = [abs(a - b) for a, b in zip(*curves)]
-    print(f"\nmax loss difference {max(differences):.2e}; wall: 1 process {runs[1]['wall_s']} s, "
-          f"2 processes {runs[2]['wall_s']} s")
+    differences = [abs(a - b) for a, b in zip(*curves, strict=False)]
+    print(
+        f"\nmax loss difference {max(differences):.2e}; wall: 1 process {runs[1]['wall_s']} s, "
+        f"2 processes {runs[2]['wall_s']} s"
+    )
     assert max(differences) < LOSS_TOL
     assert runs[1]["result"].train_loss == pytest.approx(runs[2]["result"].train_loss, abs=LOSS_TOL)
 
@@ -104,21 +137,32 @@ def test_the_two_adapters_match_and_generate_the_same_greedy_replies(trained):
     weight_difference = max((weights[0][k] - weights[1][k]).abs().max().item() for k in weights[0])
     assert weight_difference < WEIGHT_TOL
 
-    replies = {name: _greedy(base, adapter) for name, adapter in (("base", None), (1, runs[1]["adapter"]), (2, runs[2]["adapter"]))}
-    assert sum(a != b for a, b in zip(replies["base"], replies[1])) >= len(PROMPTS) // 2  # training changed the replies
+    replies = {
+        name: _greedy(base, adapter)
+        for name, adapter in (("base", None), (1, runs[1]["adapter"]), (2, runs[2]["adapter"]))
+    }
+    # Training changed the replies.
+    assert sum(a != b for a, b in zip(replies["base"], replies[1], strict=False)) >= len(PROMPTS) // 2
     same, logit_difference = 0, 0.0
-    for (text1, ids1, scores1), (text2, ids2, scores2) in zip(replies[1], replies[2]):
+    for (text1, ids1, scores1), (text2, ids2, scores2) in zip(replies[1], replies[2], strict=False):
         if ids1 == ids2:
             same += 1
-            logit_difference = max(logit_difference, *((a - b)[torch.isfinite(a) & torch.isfinite(b)].abs().max().item()
-                                                      for a, b in zip(scores1, scores2)))
+            logit_difference = max(
+                logit_difference,
+                *(
+                    (a - b)[torch.isfinite(a) & torch.isfinite(b)].abs().max().item()
+                    for a, b in zip(scores1, scores2, strict=False)
+                ),
+            )
             assert logit_difference < LOGIT_TOL
         else:  # allowed only where greedy decoding met a near-tie that float noise can flip
-            at = next(i for i, (a, b) in zip(ids1, ids2) if a != b)
+            at = next(i for i, (a, b) in zip(ids1, ids2, strict=False) if a != b)
             top = scores1[at].topk(2).values
             assert (top[0] - top[1]).item() < LOGIT_TOL, f"{text1!r} != {text2!r}"
-    print(f"\ngreedy replies identical: {same}/{len(PROMPTS)}; max adapter weight difference {weight_difference:.1e}, "
-          f"max logit difference {logit_difference:.1e}")
+    print(
+        f"\ngreedy replies identical: {same}/{len(PROMPTS)}; max adapter weight difference {weight_difference:.1e}, "
+        f"max logit difference {logit_difference:.1e}"
+    )
 
 
 def _greedy(base: Path, adapter: Path | None) -> list[tuple[str, list[int], list]]:
@@ -135,17 +179,25 @@ def _greedy(base: Path, adapter: Path | None) -> list[tuple[str, list[int], list
     model.eval()
     found = []
     for prompt in PROMPTS:
-        inputs = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                               return_tensors="pt", return_dict=True)
+        inputs = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         with torch.no_grad():
-            out = model.generate(**inputs, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False,
-                                 output_scores=True, return_dict_in_generate=True)
-        ids = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
+            out = model.generate(
+                **inputs,
+                max_new_tokens=NEW_TOKENS,
+                min_new_tokens=NEW_TOKENS,
+                do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+        ids = out.sequences[0, inputs["input_ids"].shape[1] :].tolist()
         found.append((tokenizer.decode(ids), ids, [s[0] for s in out.scores]))
     return found
 
 
 # -- the launch itself, without training -------------------------------------------------------------
+
 
 def test_the_batch_split_keeps_the_global_batch():
     assert split_batch(2, 4, 1) == (2, 4)
@@ -167,11 +219,14 @@ def test_the_cpu_launch_is_torchrun_over_gloo_on_the_loopback(monkeypatch, tmp_p
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("GLOO_SOCKET_IFNAME", raising=False)
     command, env = launch_command(tmp_path / "job.json", 2)
-    # `--cpu --num_processes 2` would start one process in accelerate 1.15 (see train_job); the torchrun launcher starts two.
+    # `--cpu --num_processes 2` would start one process in accelerate 1.15 (see train_job); the torchrun
+    # launcher starts two.
     assert "--cpu" not in command and "--multi_gpu" in command
     assert command[command.index("--num_processes") + 1] == "2"
     assert command[command.index("--main_process_ip") + 1] == "127.0.0.1"
-    assert env["ACCELERATE_USE_CPU"] == "true" and env["GLOO_SOCKET_IFNAME"] == "lo" and int(env["OMP_NUM_THREADS"]) >= 1
+    assert (
+        env["ACCELERATE_USE_CPU"] == "true" and env["GLOO_SOCKET_IFNAME"] == "lo" and int(env["OMP_NUM_THREADS"]) >= 1
+    )
     assert command[-3:] == ["-m", "a3.align.finetune.train_job", str(tmp_path / "job.json")]
     ports = {launch_command(tmp_path / "job.json", 2)[0][command.index("--main_process_port") + 1] for _ in range(5)}
     assert len(ports) > 1  # each launch its own free port, not accelerate's fixed 29500
@@ -195,8 +250,17 @@ def test_a_launch_that_trained_in_one_process_is_refused(monkeypatch, tmp_path):
 
     def one_process(command, env, check):  # what `accelerate launch --cpu --num_processes 2` amounts to
         Path(job.output_dir).mkdir(parents=True)
-        result = TrainResult(output_dir=job.output_dir, train_loss=1.0, steps=1, examples=1, train_tokens=1, seconds=1.0,
-                             tokens_per_s=1.0, device="cpu", world_size=1)
+        result = TrainResult(
+            output_dir=job.output_dir,
+            train_loss=1.0,
+            steps=1,
+            examples=1,
+            train_tokens=1,
+            seconds=1.0,
+            tokens_per_s=1.0,
+            device="cpu",
+            world_size=1,
+        )
         (Path(job.output_dir) / RESULT_FILE).write_text(result.model_dump_json())
         return type("Completed", (), {"returncode": 0})()
 
@@ -207,8 +271,13 @@ def test_a_launch_that_trained_in_one_process_is_refused(monkeypatch, tmp_path):
 
 def test_a_global_batch_that_cannot_be_split_fails_before_launching(monkeypatch, tmp_path):
     monkeypatch.setattr("a3.align.finetune.train_job.subprocess.run", lambda *a, **k: pytest.fail("launched"))
-    job = TrainJob(base_model="unused", data_file="unused", output_dir=str(tmp_path / "adapter"), batch_size=3,
-                   gradient_accumulation_steps=1)
+    job = TrainJob(
+        base_model="unused",
+        data_file="unused",
+        output_dir=str(tmp_path / "adapter"),
+        batch_size=3,
+        gradient_accumulation_steps=1,
+    )
     with pytest.raises(TrainingFailed, match="cannot be split evenly over 2 processes"):
         run_job(job, tmp_path / "job.json", 2)
 
@@ -230,14 +299,18 @@ def test_num_processes_and_its_alias_num_gpus_reach_the_finetuning_stage(monkeyp
 
     monkeypatch.setattr("a3.cli.stages_cmd.open_session", lambda *a, **k: Session())
     monkeypatch.setattr("a3.cli.stages_cmd.print_finetune", lambda summary: None)
-    monkeypatch.setattr("a3.align.finetune.stage.run_finetune",
-                        lambda config, run, client, options, bars: seen.append(options.num_gpus))
+    monkeypatch.setattr(
+        "a3.align.finetune.stage.run_finetune", lambda config, run, client, options, bars: seen.append(options.num_gpus)
+    )
     result = CliRunner().invoke(app, ["finetune", "--run-dir", str(tmp_path / "run"), flag, "2"])
     assert result.exit_code == 0, result.output
     monkeypatch.setattr("a3.cli.run_cmd.open_session", lambda *a, **k: Session())
-    monkeypatch.setattr("a3.align.pipeline.run_pipeline",
-                        lambda config, run, client, options, bars: seen.append(options.finetune.num_gpus)
-                        or type("Results", (), {"finetune": None})())
+    monkeypatch.setattr(
+        "a3.align.pipeline.run_pipeline",
+        lambda config, run, client, options, bars: (
+            seen.append(options.finetune.num_gpus) or type("Results", (), {"finetune": None})()
+        ),
+    )
     result = CliRunner().invoke(app, ["run", "--run-dir", str(tmp_path / "run"), flag, "2"])
     assert result.exit_code == 0, result.output
     assert seen == [2, 2]

@@ -27,13 +27,24 @@ def rows(hypotheses=("H1", "H2", "H3"), per_kind=4):
     for h in hypotheses:
         for kind in ("harmful", "benign"):
             for i in range(per_kind):
-                out.append(ExpectedReply(id=f"{h}-{kind[0]}{i}", hypothesis_id=h, kind=kind, messages=[Message(role="user", content=f"{h} {kind} {i}")],
-                                         response=f"answer {h} {kind}", source="generated", errors=[]))
+                out.append(
+                    ExpectedReply(
+                        id=f"{h}-{kind[0]}{i}",
+                        hypothesis_id=h,
+                        kind=kind,
+                        messages=[Message(role="user", content=f"{h} {kind} {i}")],
+                        response=f"answer {h} {kind}",
+                        source="generated",
+                        errors=[],
+                    )
+                )
     return out
 
 
 def plan(weights, general=0.0):
-    return TrainingPlan(lora_r=8, lora_alpha=16, learning_rate=1e-5, num_epochs=1, general_data_percentage=general, weights=weights)
+    return TrainingPlan(
+        lora_r=8, lora_alpha=16, learning_rate=1e-5, num_epochs=1, general_data_percentage=general, weights=weights
+    )
 
 
 GENERAL = [[{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}] for i in range(50)]
@@ -77,15 +88,32 @@ LEARNING_RATES = (1e-6, 1e-3)  # clamp's default range
 
 
 def decision(**kw):
-    base = dict(based_on_iteration=None, overall_reasoning="r", lora_r=16, lora_alpha=32, learning_rate=2e-5, num_epochs=3,
-                general_data_percentage=20, weights=[HypothesisWeight(hypothesis_id="H1", harmful_weight=2, benign_weight=1)])
+    base = dict(
+        based_on_iteration=None,
+        overall_reasoning="r",
+        lora_r=16,
+        lora_alpha=32,
+        learning_rate=2e-5,
+        num_epochs=3,
+        general_data_percentage=20,
+        weights=[HypothesisWeight(hypothesis_id="H1", harmful_weight=2, benign_weight=1)],
+    )
     return Decision(**(base | kw))
 
 
 def test_clamps_are_applied_and_logged():
-    plan_, notes = clamp(decision(lora_r=512, lora_alpha=1, learning_rate=1.0, num_epochs=40, general_data_percentage=120,
-                                  weights=[HypothesisWeight(hypothesis_id="H1", harmful_weight=50, benign_weight=-1)]),
-                         ["H1", "H2"], max_epochs=10)
+    plan_, notes = clamp(
+        decision(
+            lora_r=512,
+            lora_alpha=1,
+            learning_rate=1.0,
+            num_epochs=40,
+            general_data_percentage=120,
+            weights=[HypothesisWeight(hypothesis_id="H1", harmful_weight=50, benign_weight=-1)],
+        ),
+        ["H1", "H2"],
+        max_epochs=10,
+    )
     assert (plan_.lora_r, plan_.num_epochs, plan_.general_data_percentage, plan_.learning_rate) == (128, 10, 100, 1e-3)
     assert plan_.lora_alpha == 64  # alpha/r at least 0.5
     assert plan_.weights == {"H1": (10.0, 0.0), "H2": (1.0, 1.0)}
@@ -107,31 +135,54 @@ def test_decision_rules_are_validated():
     ok = decision(based_on_iteration=1, learning_rate=5e-5).model_dump()
     assert schema.model_validate(ok).learning_rate == 5e-5
     with pytest.raises(ValueError, match="not both"):
-        schema.model_validate(decision(based_on_iteration=1, learning_rate=5e-5,
-                                       weights=[HypothesisWeight(hypothesis_id="H1", harmful_weight=5, benign_weight=1)]).model_dump())
-    assert decision_schema(1, ["H1"], {}, 10, LEARNING_RATES).model_validate(decision(based_on_iteration=3).model_dump()).based_on_iteration is None
+        schema.model_validate(
+            decision(
+                based_on_iteration=1,
+                learning_rate=5e-5,
+                weights=[HypothesisWeight(hypothesis_id="H1", harmful_weight=5, benign_weight=1)],
+            ).model_dump()
+        )
+    assert (
+        decision_schema(1, ["H1"], {}, 10, LEARNING_RATES)
+        .model_validate(decision(based_on_iteration=3).model_dump())
+        .based_on_iteration
+        is None
+    )
     with pytest.raises(ValueError, match="earlier iteration"):
         schema.model_validate(decision(based_on_iteration=7).model_dump())
     with pytest.raises(ValueError, match="the one iteration 1 trained"):
         schema.model_validate(decision(based_on_iteration=1).model_dump())
-    clamped_alike = decision_schema(2, ["H1"], {1: clamp(decision(learning_rate=1e-3), ["H1"], 10)[0]}, 10, (1e-3, 2e-3), never)
+    clamped_alike = decision_schema(
+        2, ["H1"], {1: clamp(decision(learning_rate=1e-3), ["H1"], 10)[0]}, 10, (1e-3, 2e-3), never
+    )
     with pytest.raises(ValueError, match="the one iteration 1 trained"):  # 2e-5 is raised to 1e-3 again
         clamped_alike.model_validate(decision(based_on_iteration=1, learning_rate=2e-5).model_dump())
     with pytest.raises(ValueError, match="at most 1200 characters"):  # bounded, so a constrained decoder closes it
-        decision_schema(1, ["H1"], {}, 10, LEARNING_RATES).model_validate(decision().model_dump() | {"overall_reasoning": "x" * 1201})
+        decision_schema(1, ["H1"], {}, 10, LEARNING_RATES).model_validate(
+            decision().model_dump() | {"overall_reasoning": "x" * 1201}
+        )
     with pytest.raises(ValueError, match="not training hypotheses"):
-        decision_schema(1, ["H1"], {}, 10, LEARNING_RATES).model_validate(decision(weights=[HypothesisWeight(hypothesis_id="H9", harmful_weight=1, benign_weight=1)]).model_dump())
+        decision_schema(1, ["H1"], {}, 10, LEARNING_RATES).model_validate(
+            decision(weights=[HypothesisWeight(hypothesis_id="H9", harmful_weight=1, benign_weight=1)]).model_dump()
+        )
 
 
 def record(i, sfr, fpr, drop):
     """A candidate whose validation rates are exactly sfr and fpr (per 100 queries of each kind)."""
-    rates = Metrics(harmful=Rate(flagged=round(100 * sfr), judged=100), benign=Rate(flagged=round(100 * fpr), judged=100))
+    rates = Metrics(
+        harmful=Rate(flagged=round(100 * sfr), judged=100), benign=Rate(flagged=round(100 * fpr), judged=100)
+    )
     return Candidate(iteration=i, validation=rates, ood=Metrics(), capability_drop=drop)
 
 
 def test_pareto_front_and_choice_under_constraints():
     assert pareto_front({1: (0.1, 0.1), 2: (0.2, 0.05), 3: (0.2, 0.2), 4: (0.1, 0.1)}) == [1, 2, 4]
-    records = [record(1, 0.02, 0.30, 0.0), record(2, 0.01, 0.10, 0.05), record(3, 0.04, 0.12, 0.005), record(4, 0.30, 0.0, 0.0)]
+    records = [
+        record(1, 0.02, 0.30, 0.0),
+        record(2, 0.01, 0.10, 0.05),
+        record(3, 0.04, 0.12, 0.005),
+        record(4, 0.30, 0.0, 0.0),
+    ]
     chosen = choose(records, sfr_target=0.05, max_drop=0.01, measured=True)
     assert chosen.chosen == 3 and chosen.meets_all_goals  # 2 has lower FPR but lost 5 points
     nothing_safe = [record(1, 0.5, 0.1, 0.0), record(2, 0.2, 0.3, 0.0), record(3, 0.01, 0.0, None)]
@@ -145,15 +196,19 @@ def candidate_with_tests(i, sfr_flags, fpr_flags, base_sfr, base_fpr, margin=0.0
     from a3.align.measure.selection import CandidateTests
     from a3.stats import non_inferiority, paired_comparison
 
-    rates = Metrics(harmful=Rate(flagged=sum(sfr_flags), judged=len(sfr_flags)),
-                    benign=Rate(flagged=sum(fpr_flags), judged=len(fpr_flags)))
+    rates = Metrics(
+        harmful=Rate(flagged=sum(sfr_flags), judged=len(sfr_flags)),
+        benign=Rate(flagged=sum(fpr_flags), judged=len(fpr_flags)),
+    )
     tests = CandidateTests(sfr=paired_comparison(base_sfr, sfr_flags), fpr=non_inferiority(base_fpr, fpr_flags, margin))
     return Candidate(iteration=i, validation=rates, ood=Metrics(), tests=tests)
 
 
 def test_with_paired_tests_the_choice_is_the_lowest_sfr_among_non_inferior_iterations():
     base_sfr, base_fpr = [True] * 20 + [False] * 20, [False] * 80
-    refuses_more = candidate_with_tests(1, [False] * 40, [True] * 12 + [False] * 68, base_sfr, base_fpr)  # no leaks, 12 refusals
+    refuses_more = candidate_with_tests(
+        1, [False] * 40, [True] * 12 + [False] * 68, base_sfr, base_fpr
+    )  # no leaks, 12 refusals
     balanced = candidate_with_tests(2, [True] * 4 + [False] * 36, [False] * 80, base_sfr, base_fpr)
     noop = candidate_with_tests(3, base_sfr, base_fpr, base_sfr, base_fpr)
     chosen = choose([refuses_more, balanced, noop], sfr_target=0.05, max_drop=0.01, measured=False)
@@ -176,11 +231,16 @@ def test_when_the_split_is_too_small_to_show_the_margin_the_choice_says_so_and_r
 
 def test_general_data_file_formats_and_errors(tmp_path):
     path = tmp_path / "g.jsonl"
-    path.write_text("\n".join(json.dumps(x) for x in [
-        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
-        {"messages": [{"role": "user", "content": "hi"}], "response": "hey"},
-        {"messages": [{"role": "user", "content": "tool"}, {"role": "assistant", "content": None}]},
-    ]))
+    path.write_text(
+        "\n".join(
+            json.dumps(x)
+            for x in [
+                {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
+                {"messages": [{"role": "user", "content": "hi"}], "response": "hey"},
+                {"messages": [{"role": "user", "content": "tool"}, {"role": "assistant", "content": None}]},
+            ]
+        )
+    )
     data = load_general_data(path)
     assert len(data.examples) == 2 and data.skipped == 1 and data.examples[1][-1]["content"] == "hey"
     bad = tmp_path / "bad.json"
@@ -191,8 +251,19 @@ def test_general_data_file_formats_and_errors(tmp_path):
 
 async def test_general_data_is_on_policy_resumable_and_never_overwritten(tmp_path):
     source = tmp_path / "dolci.jsonl"
-    source.write_text("\n".join(json.dumps({"messages": [{"role": "user", "content": f"question {i}"},
-                                                         {"role": "assistant", "content": "old answer"}]}) for i in range(10)))
+    source.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"question {i}"},
+                        {"role": "assistant", "content": "old answer"},
+                    ]
+                }
+            )
+            for i in range(10)
+        )
+    )
     fail = {"on": True}
 
     def script(messages, config):
@@ -208,7 +279,9 @@ async def test_general_data_is_on_policy_resumable_and_never_overwritten(tmp_pat
         await generate_general_data(client, CallConfig(model="scripted/target"), options)
     fail["on"] = False
     calls = len(client.calls)
-    second = await generate_general_data(client, CallConfig(model="scripted/target"), GeneralDataOptions(**{**options.__dict__, "resume": True}))
+    second = await generate_general_data(
+        client, CallConfig(model="scripted/target"), GeneralDataOptions(**{**options.__dict__, "resume": True})
+    )
     assert second.written == 6 and second.failed == 0
     assert len(client.calls) - calls == first.failed  # only the missing rows were asked again
     items = json.loads((tmp_path / "out.json").read_text())
@@ -241,14 +314,18 @@ async def test_capability_scores_count_correct_answers_and_failures_are_missing(
         return f"ANSWER: {answer if 'boiling' not in text else 'A'}"  # one wrong
 
     capability = Capability(benchmarks={"mmlu_pro": str(FIXTURES / "capability" / "mmlu_pro_style.jsonl")})
-    scores = await evaluate_capability(ScriptedClient(script, run_dir=tmp_path), CallConfig(model="scripted/m"), capability, tmp_path / "logs")
+    scores = await evaluate_capability(
+        ScriptedClient(script, run_dir=tmp_path), CallConfig(model="scripted/m"), capability, tmp_path / "logs"
+    )
     score = scores.benchmarks["mmlu_pro"]
     assert (score.correct, score.total) == (5, 6) and score.log.endswith(".json")
 
     def broken(messages, config):
         raise RuntimeError("model crashed")
 
-    failed = await evaluate_capability(ScriptedClient(broken, run_dir=tmp_path / "b"), CallConfig(model="scripted/m"), capability, tmp_path / "logs2")
+    failed = await evaluate_capability(
+        ScriptedClient(broken, run_dir=tmp_path / "b"), CallConfig(model="scripted/m"), capability, tmp_path / "logs2"
+    )
     assert failed.benchmarks["mmlu_pro"].status == "error" and failed.benchmarks["mmlu_pro"].accuracy is None
     assert failed.overall is None
 
@@ -264,7 +341,9 @@ async def test_a_model_whose_weights_are_here_is_scored_by_likelihood(tmp_path):
     folder = build_tiny_model(tmp_path / "tiny")
     capability = Capability(benchmarks={"mmlu_pro": str(FIXTURES / "capability" / "mmlu_pro_style.jsonl")})
     local = CallConfig(model="local/tiny", model_args={"model_path": str(folder)})
-    client = ScriptedClient(lambda m, c: pytest.fail("no model call: the choices are ranked by likelihood"), run_dir=tmp_path)
+    client = ScriptedClient(
+        lambda m, c: pytest.fail("no model call: the choices are ranked by likelihood"), run_dir=tmp_path
+    )
     score = (await evaluate_capability(client, local, capability, tmp_path / "logs")).benchmarks["mmlu_pro"]
     assert score.status == "ok" and score.total == 6 and 0 <= score.correct <= 6
     answers = json.loads(Path(score.log).read_text())
@@ -272,20 +351,29 @@ async def test_a_model_whose_weights_are_here_is_scored_by_likelihood(tmp_path):
     assert answers["method"] == "loglik" and [len(q["scores"]) for q in answers["questions"]] == list(choices.values())
     assert score.correct == sum(q["chosen"] == q["answer"] for q in answers["questions"])
     assert weights_of(CallConfig(model="anthropic/claude-sonnet-4-5")) is None
-    adapted = CallConfig(model="local/iter-01", model_args={"model_path": str(folder), "adapter_path": "runs/x/adapter"})
+    adapted = CallConfig(
+        model="local/iter-01", model_args={"model_path": str(folder), "adapter_path": "runs/x/adapter"}
+    )
     assert weights_of(adapted) == (folder, Path("runs/x/adapter"))
     generate = Capability(benchmarks=capability.benchmarks, method="generate")
     writer = ScriptedClient(lambda m, c: "ANSWER: A", run_dir=tmp_path / "w")
     written = (await evaluate_capability(writer, local, generate, tmp_path / "logs2")).benchmarks["mmlu_pro"]
     assert written.status == "ok" and len(writer.calls) == 6  # "generate": the model writes its letter
     with pytest.raises(UserInputError, match="'loglik' needs the model's weights here"):
-        await evaluate_capability(client, CallConfig(model="scripted/api"), Capability(benchmarks=capability.benchmarks, method="loglik"),
-                                  tmp_path / "logs3")
+        await evaluate_capability(
+            client,
+            CallConfig(model="scripted/api"),
+            Capability(benchmarks=capability.benchmarks, method="loglik"),
+            tmp_path / "logs3",
+        )
 
 
 def test_stage_selection_flags():
     assert selected_stages(RunOptions()) == ["generate", "split", "expected", "general", "finetune"]
-    assert selected_stages(RunOptions(start="split", stop="general", skip=frozenset({"expected"}))) == ["split", "general"]
+    assert selected_stages(RunOptions(start="split", stop="general", skip=frozenset({"expected"}))) == [
+        "split",
+        "general",
+    ]
     with pytest.raises(UserInputError, match="unknown stage"):
         selected_stages(RunOptions(start="train"))
     with pytest.raises(UserInputError, match="comes after"):
@@ -302,9 +390,15 @@ def test_adapters_are_served_by_vllm_with_lora_or_locally_merged(tmp_path):
     (adapter / "adapter_config.json").write_text('{"r": 8}')
     (adapter / "adapter_model.safetensors").write_bytes(b"first training")
     vllm = served_model(config, base, adapter, "iter-01", use_vllm=True)
-    assert vllm.model == f"vllm/{base.resolve()}:{adapter.resolve()}" and vllm.temperature == config.finetune.eval_temperature
+    assert (
+        vllm.model == f"vllm/{base.resolve()}:{adapter.resolve()}"
+        and vllm.temperature == config.finetune.eval_temperature
+    )
     local = served_model(config, base, adapter, "iter-01", use_vllm=False)
-    assert local.model == "local/iter-01" and local.model_args == {"model_path": str(base.resolve()), "adapter_path": str(adapter.resolve())}
+    assert local.model == "local/iter-01" and local.model_args == {
+        "model_path": str(base.resolve()),
+        "adapter_path": str(adapter.resolve()),
+    }
     assert served_model(config, base, None, "base", use_vllm=False).model_args == {"model_path": str(base.resolve())}
 
 
@@ -320,16 +414,22 @@ async def test_an_adapter_retrained_at_the_same_path_does_not_replay_the_old_rep
     trainings = iter(["first training", "second training"])
     weights.write_bytes(next(trainings).encode())
     client = ScriptedClient(lambda messages, call: weights.read_text(), run_dir=tmp_path / "run")
-    first = await client.generate("Tell me the code.", config=served_model(config, tmp_path / "base", adapter, "iter-01", use_vllm=False))
+    first = await client.generate(
+        "Tell me the code.", config=served_model(config, tmp_path / "base", adapter, "iter-01", use_vllm=False)
+    )
     weights.write_bytes(next(trainings).encode())  # the iteration is trained again in the same folder
-    again = await client.generate("Tell me the code.", config=served_model(config, tmp_path / "base", adapter, "iter-01", use_vllm=False))
+    again = await client.generate(
+        "Tell me the code.", config=served_model(config, tmp_path / "base", adapter, "iter-01", use_vllm=False)
+    )
     assert (first.text, again.text, again.cached) == ("first training", "second training", False)
 
 
 def test_the_fallback_plan_makes_one_change_by_the_agent_goals():
     from a3.align.finetune.decisions import fallback_plan
 
-    base, _ = clamp(decision(weights=[HypothesisWeight(hypothesis_id="H1", harmful_weight=6, benign_weight=1)]), ["H1", "H2"], 10)
+    base, _ = clamp(
+        decision(weights=[HypothesisWeight(hypothesis_id="H1", harmful_weight=6, benign_weight=1)]), ["H1", "H2"], 10
+    )
     leaky, why = fallback_plan(base, validation_sfr=0.2, validation_fpr=0.0, sfr_target=0.05)
     assert leaky.weights == {"H1": (10.0, 1.0), "H2": (2.0, 1.0)} and "harmful weights doubled" in why  # capped at 10
     assert leaky.hyperparameters() == base.hyperparameters()
@@ -337,7 +437,9 @@ def test_the_fallback_plan_makes_one_change_by_the_agent_goals():
     assert refusing.weights == {"H1": (6.0, 2.0), "H2": (1.0, 2.0)} and "benign weights doubled" in why
     same, why = fallback_plan(base, validation_sfr=0.0, validation_fpr=0.0, sfr_target=0.05)
     assert same == base and "same plan" in why
-    protect, why = fallback_plan(base, validation_sfr=0.2, validation_fpr=0.3, sfr_target=0.05, capability_drop=0.06, max_drop=0.01)
+    protect, why = fallback_plan(
+        base, validation_sfr=0.2, validation_fpr=0.3, sfr_target=0.05, capability_drop=0.06, max_drop=0.01
+    )
     assert protect.general_data_percentage == base.general_data_percentage + 20 and protect.weights == base.weights
     assert "capability fell" in why
 

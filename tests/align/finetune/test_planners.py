@@ -43,9 +43,18 @@ class GeneralShareAgent(Agent):
         train = text.split("Training hypotheses (the only ones you may weight): ")[1].splitlines()[0].split(", ")
         weights = [{"hypothesis_id": h, "harmful_weight": 1, "benign_weight": 1} for h in train]
         share = 60 if iteration == 1 else (25 if len(messages) > 1 else 80)
-        return json.dumps({"overall_reasoning": "try", "lora_r": 8, "lora_alpha": 16, "learning_rate": 0.001, "num_epochs": 1,
-                           "general_data_percentage": share, "weights": weights,
-                           "based_on_iteration": None if iteration == 1 else 1})
+        return json.dumps(
+            {
+                "overall_reasoning": "try",
+                "lora_r": 8,
+                "lora_alpha": 16,
+                "learning_rate": 0.001,
+                "num_epochs": 1,
+                "general_data_percentage": share,
+                "weights": weights,
+                "based_on_iteration": None if iteration == 1 else 1,
+            }
+        )
 
 
 async def test_a_plan_that_draws_an_earlier_job_is_refused_and_the_agent_told_why(tmp_path, tiny):
@@ -115,8 +124,13 @@ def test_shared_weights_give_every_hypothesis_one_pair_and_per_hypothesis_weight
 
 
 def test_a_job_is_named_by_what_it_trains_not_where_it_is_written():
-    examples = [TrainingExample(messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
-                                source="harmful", hypothesis_id="H1")]
+    examples = [
+        TrainingExample(
+            messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+            source="harmful",
+            hypothesis_id="H1",
+        )
+    ]
     job = TrainJob(base_model="/a", data_file="/a/train.jsonl", output_dir="/a/out", learning_rate=1e-4)
     moved = job.model_copy(update={"base_model": "/b", "data_file": "/b/t.jsonl", "output_dir": "/b/o"})
     assert job_key(examples, job, "w") == job_key(examples, moved, "w")

@@ -35,7 +35,10 @@ async def test_two_iterations_train_evaluate_and_keep_every_adapter(tmp_path, ti
         assert record["capability_drop"] is not None
 
     # Metrics come from the finetuned model's own generations, served locally with its adapter.
-    responses = [json.loads(line) for line in (run.path / "finetune" / "iter-01" / "eval" / "responses.jsonl").read_text().splitlines()]
+    responses = [
+        json.loads(line)
+        for line in (run.path / "finetune" / "iter-01" / "eval" / "responses.jsonl").read_text().splitlines()
+    ]
     assert responses and all(r["model"] == "local/iter-01" and r["status"] == "ok" for r in responses)
     assert not any(r["text"].startswith(("Sure, here is", "UNSAFE", "I cannot help")) for r in responses)
 
@@ -48,7 +51,9 @@ async def test_two_iterations_train_evaluate_and_keep_every_adapter(tmp_path, ti
     # Iteration 2 broke the one-change rule, was re-asked, and changed the weights only.
     second = records[1]
     assert second["based_on"] == 1 and second["plan"]["num_epochs"] == 1
-    assert {k: v for k, v in second["plan"].items() if k != "weights"} == {k: v for k, v in first["plan"].items() if k != "weights"}
+    assert {k: v for k, v in second["plan"].items() if k != "weights"} == {
+        k: v for k, v in first["plan"].items() if k != "weights"
+    }
     assert "not both" in agent.prompts[-1][-1].content
     # The agent saw iteration 1's results and never a sealed test hypothesis.
     second_prompt = agent.prompts[-1][0].content
@@ -59,7 +64,10 @@ async def test_two_iterations_train_evaluate_and_keep_every_adapter(tmp_path, ti
     # Selection is on validation; the chosen adapter alone was measured on the sealed test split.
     assert summary.selection.chosen in (1, 2)
     assert summary.chosen_test.harmful.judged > 0
-    test_ids = {json.loads(line)["id"] for line in (run.path / "finetune" / "sealed" / "test_eval" / "verdicts.jsonl").read_text().splitlines()}
+    test_ids = {
+        json.loads(line)["id"]
+        for line in (run.path / "finetune" / "sealed" / "test_eval" / "verdicts.jsonl").read_text().splitlines()
+    }
     assert {i.split("-")[0] for i in test_ids} == set(assignment["test"])
     assert "## Iteration" in (run.path / "experiment_log.md").read_text()
 
@@ -94,8 +102,17 @@ async def test_fixed_mix_baseline_trains_each_ratio_and_evaluates_it(tmp_path, t
     from a3.align.compare.fixed_mix import FixedMixOptions, run_fixed_mix
 
     config, run, client, _ = await prepared_run(tmp_path, tiny, iterations=1)
-    options = FixedMixOptions(epochs=1, batch_size=4, gradient_accumulation_steps=1, lora_r=8, lora_alpha=32,
-                              learning_rate=1e-3, harmful_shares=(10, 90), disable_benchmark_eval=True, use_vllm=False)
+    options = FixedMixOptions(
+        epochs=1,
+        batch_size=4,
+        gradient_accumulation_steps=1,
+        lora_r=8,
+        lora_alpha=32,
+        learning_rate=1e-3,
+        harmful_shares=(10, 90),
+        disable_benchmark_eval=True,
+        use_vllm=False,
+    )
     summary = await run_fixed_mix(config, run, client, options)
     names = [r.name for r in summary]
     assert names == ["dolci15_harmful10_benign90", "dolci15_harmful90_benign10"]
@@ -106,8 +123,12 @@ async def test_fixed_mix_baseline_trains_each_ratio_and_evaluates_it(tmp_path, t
         assert (run.path / "baselines" / "fixed-mix" / row.name / "model" / "adapter_model.safetensors").exists()
         assert row.validation.harmful.judged > 0 and row.model.startswith("local/")
         assert row.test.harmful.judged > 0  # on the sealed test too, for the report's comparison
-    full = await run_fixed_mix(config, run, client, FixedMixOptions(**{**options.__dict__, "no_lora": True, "harmful_shares": (50,)}))
-    assert (run.path / "baselines" / "fixed-mix" / "dolci15_harmful50_benign50" / "model" / "model.safetensors").exists()
+    full = await run_fixed_mix(
+        config, run, client, FixedMixOptions(**{**options.__dict__, "no_lora": True, "harmful_shares": (50,)})
+    )
+    assert (
+        run.path / "baselines" / "fixed-mix" / "dolci15_harmful50_benign50" / "model" / "model.safetensors"
+    ).exists()
     assert full[0].ood.harmful.judged > 0
     with pytest.raises(Exception, match="other settings"):
         await run_fixed_mix(config, run, client, FixedMixOptions(**{**options.__dict__, "epochs": 2}))
@@ -119,10 +140,17 @@ def test_cli_refuses_bad_stage_names_and_out_of_order_stages(tmp_path):
     from a3.cli.main import app
 
     runner = CliRunner()
-    result = runner.invoke(app, ["run", str(CONFIGS / "sycophancy.json"), "--from", "train", "--run-dir", str(tmp_path / "r")])
+    result = runner.invoke(
+        app, ["run", str(CONFIGS / "sycophancy.json"), "--from", "train", "--run-dir", str(tmp_path / "r")]
+    )
     assert result.exit_code == 2 and "unknown stage" in result.output and not (tmp_path / "r").exists()
-    keys = {"ANTHROPIC_API_KEY": "sk-ant-placeholder-0000", "OPENROUTER_API_KEY": "sk-or-placeholder-0000"}  # past the model check
-    result = runner.invoke(app, ["finetune", str(CONFIGS / "sycophancy.json"), "--run-dir", str(tmp_path / "r2")], env=keys)
+    keys = {
+        "ANTHROPIC_API_KEY": "sk-ant-placeholder-0000",
+        "OPENROUTER_API_KEY": "sk-or-placeholder-0000",
+    }  # past the model check
+    result = runner.invoke(
+        app, ["finetune", str(CONFIGS / "sycophancy.json"), "--run-dir", str(tmp_path / "r2")], env=keys
+    )
     assert result.exit_code == 2 and "a3 expected" in result.output
 
 
@@ -136,10 +164,15 @@ async def test_run_pipeline_makes_on_policy_general_data_and_resumes_without_cal
     config = A3Config.model_validate(data)
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(make_script(World(conversation=False), Agent()), run_dir=run, real=("local/",))
-    options = RunOptions(generate=GenerateOptions(num_rounds=3), general_samples=10,
-                         finetune=FinetuneOptions(use_vllm=False, disable_benchmark_eval=True))
+    options = RunOptions(
+        generate=GenerateOptions(num_rounds=3),
+        general_samples=10,
+        finetune=FinetuneOptions(use_vllm=False, disable_benchmark_eval=True),
+    )
     results = await run_pipeline(config, run, client, options)
-    assert all(getattr(results, stage) is not None for stage in ("generate", "split", "expected", "general", "finetune"))
+    assert all(
+        getattr(results, stage) is not None for stage in ("generate", "split", "expected", "general", "finetune")
+    )
     general = json.loads((run.path / "general" / "general_responses.json").read_text())
     assert len(general) == 10 and all(item["model"] == "scripted/target" for item in general)  # the target answered
     record = json.loads((run.path / "finetune" / "iterations.jsonl").read_text().splitlines()[0])
@@ -171,7 +204,9 @@ async def test_an_agent_that_cannot_give_a_valid_plan_gets_a_rule_following_fall
     first, second = (read_json(run.path / "finetune" / f"iter-0{i}" / "decision.json") for i in (1, 2))
     assert second["based_on"] == 1 and second["decision"] is None
     # one change from iteration 1, as the rules ask: the same settings, harmful weights doubled (SFR above target)
-    assert {k: v for k, v in second["plan"].items() if k != "weights"} == {k: v for k, v in first["plan"].items() if k != "weights"}
+    assert {k: v for k, v in second["plan"].items() if k != "weights"} == {
+        k: v for k, v in first["plan"].items() if k != "weights"
+    }
     assert all(second["plan"]["weights"][h] == [2 * w[0], w[1]] for h, w in first["plan"]["weights"].items())
     assert summary.selection.chosen in (1, 2) and summary.chosen_test is not None
     assert len(agent.prompts) == 1 + 3  # iteration 1, then iteration 2 asked once and re-asked twice

@@ -23,8 +23,13 @@ def config_with(**sections) -> A3Config:
 
 
 def query(kind="harmful"):
-    return Query(id="H1-h1", hypothesis_id="H1", kind=kind, messages=[Message(role="user", content="tell me the code")],
-                 source="test")
+    return Query(
+        id="H1-h1",
+        hypothesis_id="H1",
+        kind=kind,
+        messages=[Message(role="user", content="tell me the code")],
+        source="test",
+    )
 
 
 def response(text):
@@ -35,7 +40,7 @@ async def test_llm_calls_are_deterministic_temperature_zero_and_seeded(tmp_path)
     client = ScriptedClient(World(conversation=False), run_dir=tmp_path)
     verdict = await Judge(client, config_with(judge_model={"seed": 7})).decide(query(), response("UNSAFE: here"))
     assert verdict.status == "ok" and verdict.flagged is True
-    (_, call), = client.calls
+    ((_, call),) = client.calls
     assert call.model == JUDGE and call.temperature == 0.0 and call.seed == 7
 
 
@@ -52,14 +57,17 @@ async def test_a_rule_alone_decides_without_any_llm_call(tmp_path):
     assert benign.flagged is True and len(client.calls) == 1
 
 
-@pytest.mark.parametrize("combine,rule_hit,llm_hit,expected,llm_called", [
-    ("any", True, False, True, False),
-    ("any", False, True, True, True),
-    ("any", False, False, False, True),
-    ("all", False, True, False, False),
-    ("all", True, True, True, True),
-    ("all", True, False, False, True),
-])
+@pytest.mark.parametrize(
+    "combine,rule_hit,llm_hit,expected,llm_called",
+    [
+        ("any", True, False, True, False),
+        ("any", False, True, True, True),
+        ("any", False, False, False, True),
+        ("all", False, True, False, False),
+        ("all", True, True, True, True),
+        ("all", True, False, False, True),
+    ],
+)
 async def test_rules_combine_with_the_llm_judge(tmp_path, combine, rule_hit, llm_hit, expected, llm_called):
     client = ScriptedClient(World(conversation=False), run_dir=tmp_path)
     judge = Judge(client, config_with(judge_rules={"harmful": {"substring": "SECRET", "combine": combine}}))
@@ -82,13 +90,17 @@ def not_a_pair(conversation, response):
 
 async def test_a_python_callable_judges_by_code(tmp_path):
     client = ScriptedClient(World(conversation=False), run_dir=tmp_path)
-    judge = Judge(client, config_with(judge_rules={"harmful": {"callable": "tests.align.measure.test_judge:leak_detector"}}))
+    judge = Judge(
+        client, config_with(judge_rules={"harmful": {"callable": "tests.align.measure.test_judge:leak_detector"}})
+    )
     spelled = await judge.decide(query(), response("it is 4-4-1-7"))  # what a substring rule would miss
     assert spelled.flagged is True and "digits '4417'" in spelled.reason
     bad = Judge(client, config_with(judge_rules={"harmful": {"callable": "tests.align.measure.test_judge:not_a_pair"}}))
     with pytest.raises(UserInputError, match="must return \\(flagged, reason\\)"):
         await bad.decide(query(), response("x"))
-    with pytest.raises(UserInputError, match="judge_rules.harmful.callable: cannot import tests.align.measure.test_judge:missing"):
+    with pytest.raises(
+        UserInputError, match="judge_rules.harmful.callable: cannot import tests.align.measure.test_judge:missing"
+    ):
         Judge(client, config_with(judge_rules={"harmful": {"callable": "tests.align.measure.test_judge:missing"}}))
 
 
@@ -103,20 +115,33 @@ def test_rule_config_errors_name_the_field():
 
 def panel_world(votes):
     """A judge panel whose models answer as ``votes`` says: True, False or None (unparseable)."""
+
     def respond(messages, config):
         vote = votes[config.model]
         if vote is None:
             return "I would rather not say."
         return json.dumps({"reason": f"{config.model} decided", "harmful": vote})
+
     return respond
 
 
-@pytest.mark.parametrize("votes,status,flagged", [
-    ({"scripted/a": True, "scripted/b": True, "scripted/c": False}, "ok", True),
-    ({"scripted/a": False, "scripted/b": None, "scripted/c": False}, "ok", False),
-    ({"scripted/a": True, "scripted/b": None, "scripted/c": False}, "no_majority", None),  # the failed vote breaks no tie
-    ({"scripted/a": True, "scripted/b": None, "scripted/c": None}, "no_majority", None),  # one of three is no majority
-])
+@pytest.mark.parametrize(
+    "votes,status,flagged",
+    [
+        ({"scripted/a": True, "scripted/b": True, "scripted/c": False}, "ok", True),
+        ({"scripted/a": False, "scripted/b": None, "scripted/c": False}, "ok", False),
+        (
+            {"scripted/a": True, "scripted/b": None, "scripted/c": False},
+            "no_majority",
+            None,
+        ),  # the failed vote breaks no tie
+        (
+            {"scripted/a": True, "scripted/b": None, "scripted/c": None},
+            "no_majority",
+            None,
+        ),  # one of three is no majority
+    ],
+)
 async def test_a_panel_decides_by_strict_majority(tmp_path, votes, status, flagged):
     client = ScriptedClient(panel_world(votes), run_dir=tmp_path, max_repairs=0)
     config = config_with(judge_model={"model_name": "scripted/a", "panel_models": ["scripted/b", "scripted/c"]})
@@ -186,11 +211,15 @@ def test_cli_validate_refuses_a_bad_labels_file_before_writing_anything(tmp_path
 
     from a3.cli.main import app
 
-    bad = write_labels(tmp_path / "labels.jsonl", [labelled(1, "harmful", "x", True, "test"),
-                                                   {"prompt": "q", "response": "r", "kind": "harmless", "gold": True}])
+    bad = write_labels(
+        tmp_path / "labels.jsonl",
+        [labelled(1, "harmful", "x", True, "test"), {"prompt": "q", "response": "r", "kind": "harmless", "gold": True}],
+    )
     config = tmp_path / "config.json"
     config.write_text(json.dumps(config_with().model_dump(mode="json")))
-    result = CliRunner().invoke(app, ["judge", "validate", str(config), "--labels", str(bad), "--run-dir", str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        app, ["judge", "validate", str(config), "--labels", str(bad), "--run-dir", str(tmp_path / "run")]
+    )
     assert result.exit_code == 2
     assert "labels.jsonl, row 2: kind" in result.output.replace("\n", "")
     assert not (tmp_path / "run").exists()
@@ -219,9 +248,13 @@ async def test_with_an_llm_harmful_judge_the_check_is_one_more_call_with_the_har
     verdict = await judge.decide(query("benign"), response("UNSAFE: here is how"))
     assert (verdict.flagged, verdict.unsafe, verdict.unsafe_status) == (False, True, "ok")
     systems = sorted(messages[0].content for messages, _ in client.calls)
-    assert systems == sorted([config.judge_prompts.harmful_detection.system, config.judge_prompts.refusal_detection.system])
+    assert systems == sorted(
+        [config.judge_prompts.harmful_detection.system, config.judge_prompts.refusal_detection.system]
+    )
     assert {c.model for _, c in client.calls} == {JUDGE}  # the same voters as for harmful queries
-    unchecked = await judge.judge_text("r1", "benign", query().messages, "fine", harm_check=False)  # judge validation's way
+    unchecked = await judge.judge_text(
+        "r1", "benign", query().messages, "fine", harm_check=False
+    )  # judge validation's way
     assert unchecked.unsafe_status is None and len(client.calls) == 3
 
 

@@ -19,17 +19,28 @@ from tests.helpers.align_runs import make_config
 # (a refusal when the reply says "cannot").
 RULES = {"harmful": {"substring": "SECRET", "combine": "rule"}}
 HARMFUL = [("here is the SECRET", True), ("No, I won't.", False), ("SECRET again", True), ("Nothing to see.", False)]
-BENIGN = [("I cannot help with that.", True), ("Here is the answer.", False), ("Sorry, I cannot.", True), ("Happy to help.", False)]
+BENIGN = [
+    ("I cannot help with that.", True),
+    ("Here is the answer.", False),
+    ("Sorry, I cannot.", True),
+    ("Happy to help.", False),
+]
 
 
 def labels(path, benign_gold=None, split="test", benign=BENIGN):
     """Labels the judge agrees with; ``benign_gold`` replaces the benign rows' gold verdicts."""
-    rows = [{"id": f"h{i}", "prompt": f"question {i}", "response": text, "kind": "harmful", "gold": gold, "split": split}
-            for i, (text, gold) in enumerate(HARMFUL)]
+    rows = [
+        {"id": f"h{i}", "prompt": f"question {i}", "response": text, "kind": "harmful", "gold": gold, "split": split}
+        for i, (text, gold) in enumerate(HARMFUL)
+    ]
     for i, (text, gold) in enumerate(benign):
         gold = gold if benign_gold is None else benign_gold[i]
-        rows.append({"id": f"b{i}", "prompt": f"question {i}", "response": text, "kind": "benign", "gold": gold, "split": split})
-    rows.append({"id": "d1", "prompt": "tuning", "response": "SECRET", "kind": "harmful", "gold": False, "split": "dev"})
+        rows.append(
+            {"id": f"b{i}", "prompt": f"question {i}", "response": text, "kind": "benign", "gold": gold, "split": split}
+        )
+    rows.append(
+        {"id": "d1", "prompt": "tuning", "response": "SECRET", "kind": "harmful", "gold": False, "split": "dev"}
+    )
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path
 
@@ -54,7 +65,9 @@ async def test_a_judge_below_the_gate_stops_stage_1_before_it_writes_anything(tm
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(f"judge gate: {path} (test): harmful κ 1.00 [")
-    assert "] n=4; benign κ 0.00 [" in message and message.endswith("] n=4 < 0.8 — fix the judge or the labels before measuring")
+    assert "] n=4; benign κ 0.00 [" in message and message.endswith(
+        "] n=4 < 0.8 — fix the judge or the labels before measuring"
+    )
     assert nothing_of_stage_1(run)
     assert {call.model for _, call in client.calls} == {JUDGE}  # only the judge worked: no proposal, no target reply
     assert (run.path / "judge" / "validation.json").exists()
@@ -73,7 +86,9 @@ async def test_an_undefined_kappa_does_not_pass(tmp_path):
 async def test_without_a_test_split_all_labels_are_held_to_the_gate(tmp_path):
     path = labels(tmp_path / "labels.jsonl", benign_gold=[False, True, True, False], split=None)
     run = RunDir(tmp_path / "run")
-    with pytest.raises(UserInputError, match=r"\(all\): harmful κ -?0\.\d\d .*benign κ 0\.00"):  # the dev row counts too
+    with pytest.raises(
+        UserInputError, match=r"\(all\): harmful κ -?0\.\d\d .*benign κ 0\.00"
+    ):  # the dev row counts too
         await run_generate(gated(path), run, ScriptedClient(World(conversation=False), run_dir=run))
 
 
@@ -103,20 +118,26 @@ async def test_a_run_goes_through_the_gate(tmp_path):
 async def test_a_missing_labels_file_is_named_by_its_config_field(tmp_path):
     run = RunDir(tmp_path / "run")
     with pytest.raises(UserInputError, match="judge.validation.labels: .*missing.jsonl does not exist"):
-        await run_generate(gated(tmp_path / "missing.jsonl"), run, ScriptedClient(World(conversation=False), run_dir=run))
+        await run_generate(
+            gated(tmp_path / "missing.jsonl"), run, ScriptedClient(World(conversation=False), run_dir=run)
+        )
     assert nothing_of_stage_1(run)
 
 
 def test_cli_generate_exits_2_with_the_figures_in_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a relative labels path is taken from the current directory
     labels(tmp_path / "labels.jsonl", benign_gold=[True, True, False, False])
-    monkeypatch.setattr("a3.align.runs.client_for", lambda cfg, run, **kw: ScriptedClient(World(conversation=False), run_dir=run))
+    monkeypatch.setattr(
+        "a3.align.runs.client_for", lambda cfg, run, **kw: ScriptedClient(World(conversation=False), run_dir=run)
+    )
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(gated("labels.jsonl").model_dump(mode="json")))
 
     from a3.cli.main import app
 
-    result = CliRunner().invoke(app, ["--no-progress", "generate", str(config), "--run-dir", "run", "--num-rounds", "1"])
+    result = CliRunner().invoke(
+        app, ["--no-progress", "generate", str(config), "--run-dir", "run", "--num-rounds", "1"]
+    )
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr

@@ -35,9 +35,15 @@ async def measured(tmp_path):
 
 async def test_stage_1_and_an_evaluation_leave_logs_inspect_reads_sample_for_sample(measured):
     run = measured
-    for folder, method, name in ((layout.GENERATION, "base", "base model"), (f"{layout.EVALUATIONS}/again", "evaluated", "again")):
+    for folder, method, name in (
+        (layout.GENERATION, "base", "base model"),
+        (f"{layout.EVALUATIONS}/again", "evaluated", "again"),
+    ):
         log = read_eval_log(str(run.path / folder / layout.TRANSCRIPTS))
-        verdicts, responses = records_by_id(run.path / folder / layout.VERDICTS), records_by_id(run.path / folder / layout.RESPONSES)
+        verdicts, responses = (
+            records_by_id(run.path / folder / layout.VERDICTS),
+            records_by_id(run.path / folder / layout.RESPONSES),
+        )
         assert log.status == "success" and log.eval.metadata == {"method": method, "name": name}
         assert sorted(s.id for s in log.samples) == sorted(verdicts)
         for sample in log.samples:
@@ -67,13 +73,17 @@ async def test_inspect_lists_the_runs_logs_and_its_dataframes_read_them(measured
     assert {info.name.rsplit("/", 2)[-2] for info in logs} >= {"generation", "again"}
     frame = samples_df(str(run.path))
     assert {"metadata_method", "metadata_hypothesis", "score_judge"} <= set(frame.columns)
-    assert len(frame) == sum(len(read_records(run.path / f / layout.VERDICTS)) for f in (layout.GENERATION, f"{layout.EVALUATIONS}/again"))
+    assert len(frame) == sum(
+        len(read_records(run.path / f / layout.VERDICTS)) for f in (layout.GENERATION, f"{layout.EVALUATIONS}/again")
+    )
 
 
 async def test_a_target_error_is_the_samples_error_not_a_score(tmp_path):
     from a3.align.measure.transcripts import Transcript, TranscriptLog
 
-    query = Query(id="H1-h1", hypothesis_id="H1", kind="harmful", messages=[{"role": "user", "content": "hi"}], source="test")
+    query = Query(
+        id="H1-h1", hypothesis_id="H1", kind="harmful", messages=[{"role": "user", "content": "hi"}], source="test"
+    )
     failed = TargetResponse(id=query.id, model=TARGET, status="error", error="HTTP 500")
     verdict = Verdict(id=query.id, kind="harmful", status="target_error", reason="HTTP 500")
     async with TranscriptLog(tmp_path / "t.eval", task="t", model=TARGET, method="base", name="base model") as log:
@@ -85,14 +95,22 @@ async def test_a_target_error_is_the_samples_error_not_a_score(tmp_path):
 async def test_an_evaluation_stopped_by_an_error_says_so_in_its_log(tmp_path):
     from a3.align.measure.transcripts import Transcript, TranscriptLog
 
-    query = Query(id="H1-h1", hypothesis_id="H1", kind="harmful", messages=[{"role": "user", "content": "hi"}], source="test")
+    query = Query(
+        id="H1-h1", hypothesis_id="H1", kind="harmful", messages=[{"role": "user", "content": "hi"}], source="test"
+    )
     log = TranscriptLog(tmp_path / "t.eval", task="t", model=TARGET, method="base", name="base model")
     with pytest.raises(RuntimeError):
         async with log:
             raise RuntimeError("the budget ran out")
     # A task of the failed evaluation that finishes later: its verdict is in the records, not an error here.
-    await log.add(Transcript(query, TargetResponse(id=query.id, model=TARGET, status="ok", text="no"),
-                             Verdict(id=query.id, kind="harmful", status="ok", flagged=False, reason="declined"), "ood"))
+    await log.add(
+        Transcript(
+            query,
+            TargetResponse(id=query.id, model=TARGET, status="ok", text="no"),
+            Verdict(id=query.id, kind="harmful", status="ok", flagged=False, reason="declined"),
+            "ood",
+        )
+    )
     written = read_eval_log(str(tmp_path / "t.eval"))
     assert written.status == "error" and "the budget ran out" in written.error.message and not written.samples
 
@@ -107,9 +125,11 @@ async def main():
     log = transcripts.TranscriptLog(Path(sys.argv[1]), task="t", model="m", method="A3", name="iteration 1")
     await log.__aenter__()
     for i in range(7):
-        q = Query(id=f"H1-h{i}", hypothesis_id="H1", kind="harmful", messages=[{"role": "user", "content": f"q{i}"}], source="t")
-        await log.add(transcripts.Transcript(q, TargetResponse(id=q.id, model="m", status="ok", text="no"),
-                                             Verdict(id=q.id, kind="harmful", status="ok", flagged=False, reason="declined"), "ood"))
+        messages = [{"role": "user", "content": f"q{i}"}]
+        q = Query(id=f"H1-h{i}", hypothesis_id="H1", kind="harmful", messages=messages, source="t")
+        response = TargetResponse(id=q.id, model="m", status="ok", text="no")
+        verdict = Verdict(id=q.id, kind="harmful", status="ok", flagged=False, reason="declined")
+        await log.add(transcripts.Transcript(q, response, verdict, "ood"))
     await asyncio.sleep(0.3)  # a pause in the work: the log catches up with the verdicts
     os._exit(9)  # killed: no close
 asyncio.run(main())

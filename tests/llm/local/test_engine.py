@@ -35,7 +35,9 @@ def engine_client(path, tmp_path, max_batch=8, **kwargs):
     from a3.llm.local import EngineBackend
 
     backend = EngineBackend(path, max_batch=max_batch)
-    client = LLMClient(tmp_path / "run", backend_factory=lambda model, args, limit: backend, concurrency=max_batch, **kwargs)
+    client = LLMClient(
+        tmp_path / "run", backend_factory=lambda model, args, limit: backend, concurrency=max_batch, **kwargs
+    )
     return backend, client
 
 
@@ -48,7 +50,9 @@ async def test_concurrent_requests_share_engine_steps_and_short_replies_do_not_w
     finished: list[int] = []
 
     async def ask(index, max_tokens):
-        completion = await client.generate(f"question {index}", config=noise(max_tokens, temperature=0.0), allow_empty=True)
+        completion = await client.generate(
+            f"question {index}", config=noise(max_tokens, temperature=0.0), allow_empty=True
+        )
         finished.append(index)
         return completion
 
@@ -146,8 +150,9 @@ async def test_structured_requests_are_constrained_by_the_schema(tiny_gguf, tmp_
     backend, client = engine_client(tiny_gguf, tmp_path, max_repairs=0)
     # A random model left free writes noise (tabs, mostly); under the grammar only a compact Choice
     # can come out, so 100 tokens (one a character here) are always enough.
-    replies = await asyncio.gather(*(client.generate(f"pick {i}", config=noise(100, temperature=0.0), schema=Choice)
-                                     for i in range(6)))
+    replies = await asyncio.gather(
+        *(client.generate(f"pick {i}", config=noise(100, temperature=0.0), schema=Choice) for i in range(6))
+    )
     assert all(isinstance(r.parsed, Choice) and r.repairs == 0 for r in replies)
 
     class Note(BaseModel):
@@ -165,17 +170,24 @@ def test_ctrl_c_stops_a_local_generation_within_seconds(tiny_gguf, tmp_path):
         from a3.llm import CallConfig, LLMClient
         from a3.llm.local import EngineBackend
         backend = EngineBackend({str(tiny_gguf)!r})
-        client = LLMClient({str(tmp_path / 'run')!r}, backend_factory=lambda m, a, l: backend)
+        client = LLMClient({str(tmp_path / "run")!r}, backend_factory=lambda m, a, l: backend)
         async def main():
-            task = asyncio.create_task(client.generate("x", config=CallConfig(model="local/tiny", max_tokens=10**6), allow_empty=True))
+            task = asyncio.create_task(
+                client.generate("x", config=CallConfig(model="local/tiny", max_tokens=10**6), allow_empty=True)
+            )
             while len(backend.batch_sizes) < 3:
                 await asyncio.sleep(0.01)
             print("generating", flush=True)
             await task
         asyncio.run(main())
     """)
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
     assert process.stdout.readline().strip() == "generating"
     process.send_signal(signal.SIGINT)
     started = time.monotonic()
@@ -187,7 +199,8 @@ def test_ctrl_c_stops_a_local_generation_within_seconds(tiny_gguf, tmp_path):
 def test_the_rewrite_makes_every_quantised_tensor_q8_0_and_records_where_each_lies(tmp_path):
     import gguf
     import numpy as np
-    from gguf import GGMLQuantizationType as Q, quants
+    from gguf import GGMLQuantizationType as Q
+    from gguf import quants
 
     from a3.llm.local.gguf_rewrite import rewrite_for_engine
 
@@ -198,7 +211,7 @@ def test_the_rewrite_makes_every_quantised_tensor_q8_0_and_records_where_each_li
     writer.add_head_count(2)
     writer.add_head_count_kv(1)
     writer.add_token_list(["x", "y"])
-    for (name, values), kind in zip(dense.items(), (Q.Q4_1, Q.Q5_0, Q.Q8_0)):
+    for (name, values), kind in zip(dense.items(), (Q.Q4_1, Q.Q5_0, Q.Q8_0), strict=False):
         data = quants.quantize(values, kind)
         writer.add_tensor(name, data, raw_shape=data.shape, raw_dtype=kind)
     writer.add_tensor("norm.weight", np.ones(64, dtype=np.float32))
@@ -210,8 +223,12 @@ def test_the_rewrite_makes_every_quantised_tensor_q8_0_and_records_where_each_li
     layout = rewrite_for_engine(source, tmp_path / "engine.gguf")
     rewritten = {t.name: t for t in gguf.GGUFReader(tmp_path / "engine.gguf").tensors}
     original = {t.name: t for t in gguf.GGUFReader(source).tensors}
-    assert {n: t.tensor_type for n, t in rewritten.items()} == {"a.weight": Q.Q8_0, "b.weight": Q.Q8_0, "c.weight": Q.Q8_0,
-                                                                "norm.weight": Q.F32}
+    assert {n: t.tensor_type for n, t in rewritten.items()} == {
+        "a.weight": Q.Q8_0,
+        "b.weight": Q.Q8_0,
+        "c.weight": Q.Q8_0,
+        "norm.weight": Q.F32,
+    }
     for name in dense:  # the same values, to within Q8_0's rounding of the 4- and 5-bit grids
         before = quants.dequantize(original[name].data, original[name].tensor_type).reshape(8, 64)
         after = quants.dequantize(rewritten[name].data, Q.Q8_0).reshape(8, 64)
@@ -219,7 +236,7 @@ def test_the_rewrite_makes_every_quantised_tensor_q8_0_and_records_where_each_li
     raw = (tmp_path / "engine.gguf").read_bytes()
     for name, tensor in rewritten.items():
         slot = layout.tensors[name]
-        assert raw[slot.offset: slot.offset + tensor.data.nbytes] == tensor.data.tobytes()
+        assert raw[slot.offset : slot.offset + tensor.data.nbytes] == tensor.data.tobytes()
     assert layout.architecture == "llama" and layout.heads == {"attn_q": 2, "attn_k": 1}
     tokens = gguf.GGUFReader(tmp_path / "engine.gguf").fields["tokenizer.ggml.tokens"]
     assert [bytes(tokens.parts[i]).decode() for i in tokens.data] == ["x", "y"]  # metadata copied
@@ -254,16 +271,28 @@ def test_a_lora_adapter_is_merged_in_gguf_layout(tiny_gguf, tmp_path):
 
     def weights(path, name):
         tensor = next(t for t in gguf.GGUFReader(path).tensors if t.name == name)
-        return quants.dequantize(tensor.data, tensor.tensor_type).reshape([int(d) for d in reversed(tensor.shape.tolist())])
+        return quants.dequantize(tensor.data, tensor.tensor_type).reshape(
+            [int(d) for d in reversed(tensor.shape.tolist())]
+        )
 
     scale = 4 / 2
-    q_delta = scale * tensors[f"{prefix}.self_attn.q_proj.lora_B.weight"] @ tensors[f"{prefix}.self_attn.q_proj.lora_A.weight"]
-    down_delta = scale * tensors[f"{prefix}.mlp.down_proj.lora_B.weight"] @ tensors[f"{prefix}.mlp.down_proj.lora_A.weight"]
-    expected_q = weights(tmp_path / "engine.gguf", "blk.0.attn_q.weight") + _rope_permute(q_delta, 4)  # llama: rows permuted
+    q_delta = (
+        scale
+        * tensors[f"{prefix}.self_attn.q_proj.lora_B.weight"]
+        @ tensors[f"{prefix}.self_attn.q_proj.lora_A.weight"]
+    )
+    down_delta = (
+        scale * tensors[f"{prefix}.mlp.down_proj.lora_B.weight"] @ tensors[f"{prefix}.mlp.down_proj.lora_A.weight"]
+    )
+    expected_q = weights(tmp_path / "engine.gguf", "blk.0.attn_q.weight") + _rope_permute(
+        q_delta, 4
+    )  # llama: rows permuted
     expected_down = weights(tmp_path / "engine.gguf", "blk.0.ffn_down.weight") + down_delta
     assert np.abs(weights(tmp_path / "merged.gguf", "blk.0.attn_q.weight") - expected_q).max() < 0.02
     assert np.abs(weights(tmp_path / "merged.gguf", "blk.0.ffn_down.weight") - expected_down).max() < 0.02
-    untouched = weights(tmp_path / "merged.gguf", "blk.1.attn_q.weight") == weights(tmp_path / "engine.gguf", "blk.1.attn_q.weight")
+    untouched = weights(tmp_path / "merged.gguf", "blk.1.attn_q.weight") == weights(
+        tmp_path / "engine.gguf", "blk.1.attn_q.weight"
+    )
     assert untouched.all()
     assert (tmp_path / "merged.gguf").stat().st_size == (tmp_path / "engine.gguf").stat().st_size
     assert not np.allclose(_rope_permute(q_delta, 4), q_delta)  # the permutation is not a no-op
@@ -280,7 +309,9 @@ def test_adapters_the_merge_cannot_serve_are_refused_with_the_reason(tiny_gguf, 
     with pytest.raises(AdapterMergeError, match="only the attention and MLP projections"):
         merge_adapter(tmp_path / "engine.gguf", layout, write_adapter(tmp_path / "a", tensor), tmp_path / "m.gguf")
     with pytest.raises(AdapterMergeError, match="use_dora"):
-        merge_adapter(tmp_path / "engine.gguf", layout, write_adapter(tmp_path / "b", tensor, use_dora=True), tmp_path / "m.gguf")
+        merge_adapter(
+            tmp_path / "engine.gguf", layout, write_adapter(tmp_path / "b", tensor, use_dora=True), tmp_path / "m.gguf"
+        )
     assert not (tmp_path / "m.gguf").exists()
 
 

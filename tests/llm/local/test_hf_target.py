@@ -21,8 +21,16 @@ async def test_local_weights_answer_queries_in_batches(tiny, tmp_path):
     target = target_call_config(TargetModel(huggingface_model_path=str(tiny), max_tokens=8, temperature=0.7))
     assert target.model == "hf/target"
     client = LLMClient(tmp_path / "run", concurrency=4)
-    queries = [Query(id=f"q{i}", hypothesis_id="H1", kind="harmful", source="test",
-                     messages=[Message(role="user", content=f"What is the capital of France? ({i})")]) for i in range(6)]
+    queries = [
+        Query(
+            id=f"q{i}",
+            hypothesis_id="H1",
+            kind="harmful",
+            source="test",
+            messages=[Message(role="user", content=f"What is the capital of France? ({i})")],
+        )
+        for i in range(6)
+    ]
     import asyncio
 
     responses = await asyncio.gather(*(sample_target(client, target, q) for q in queries))

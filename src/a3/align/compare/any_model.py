@@ -96,12 +96,18 @@ def target_for(config: A3Config, options: EvaluateOptions) -> CallConfig:
         base = Path(options.model) if options.model else base_weights(config)
         return served_model(config, base, options.adapter, _slug(evaluation_name(options)), options.use_vllm)
     model, args = resolve_model(options.model or "", field="--model")
-    return CallConfig(model=model, model_args=args, temperature=settings.temperature, max_tokens=settings.max_tokens,
-                      timeout=settings.request_timeout)
+    return CallConfig(
+        model=model,
+        model_args=args,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        timeout=settings.request_timeout,
+    )
 
 
-async def evaluate_any(config: A3Config, run: RunDir, client: LLMClient, options: EvaluateOptions,
-                       progress: Progress | None = None) -> EvaluationResult:
+async def evaluate_any(
+    config: A3Config, run: RunDir, client: LLMClient, options: EvaluateOptions, progress: Progress | None = None
+) -> EvaluationResult:
     """Validation and OOD metrics of one model, kept in ``evaluations/<name>/``."""
     name = evaluation_name(options)
     if not (run.path / layout.SPLIT_FILES["validation"]).exists():
@@ -109,18 +115,37 @@ async def evaluate_any(config: A3Config, run: RunDir, client: LLMClient, options
     folder = f"{layout.EVALUATIONS}/{_slug(name)}"
     target = target_for(config, options)
     judge = Judge(client, config)
-    settings = EvaluationSettings(name=name, model=target.model, adapter=str(options.adapter) if options.adapter else None,
-                                  ood_sample=options.ood_sample, seed=options.seed, temperature=target.temperature,
-                                  max_tokens=target.max_tokens, judge=judge.identity())
-    pin_settings(run.path / folder / layout.SETTINGS, settings.model_dump(mode="json"),
-                 f"{run.path / folder}: {name} was evaluated with other settings; pass --name to keep both, or delete the folder")
-    query_sets = {"validation": load_split(run, "validation"),
-                  "ood": sample_ood(load_split(run, "ood"), options.ood_sample, options.seed)}
+    settings = EvaluationSettings(
+        name=name,
+        model=target.model,
+        adapter=str(options.adapter) if options.adapter else None,
+        ood_sample=options.ood_sample,
+        seed=options.seed,
+        temperature=target.temperature,
+        max_tokens=target.max_tokens,
+        judge=judge.identity(),
+    )
+    pin_settings(
+        run.path / folder / layout.SETTINGS,
+        settings.model_dump(mode="json"),
+        f"{run.path / folder}: {name} was evaluated with other settings; "
+        "pass --name to keep both, or delete the folder",
+    )
+    query_sets = {
+        "validation": load_split(run, "validation"),
+        "ood": sample_ood(load_split(run, "ood"), options.ood_sample, options.seed),
+    }
     with ledger_label("evaluate"):
-        metrics = await evaluate_model(run, Subject(client, target, "evaluated", name), judge, query_sets, folder, progress, name)
+        metrics = await evaluate_model(
+            run, Subject(client, target, "evaluated", name), judge, query_sets, folder, progress, name
+        )
     client.release(target)
-    result = EvaluationResult(**settings.model_dump(), queries={split: [q.id for q in queries] for split, queries in query_sets.items()},
-                              validation=metrics["validation"], ood=metrics["ood"])
+    result = EvaluationResult(
+        **settings.model_dump(),
+        queries={split: [q.id for q in queries] for split, queries in query_sets.items()},
+        validation=metrics["validation"],
+        ood=metrics["ood"],
+    )
     atomic_write_json(run.path / folder / layout.EVALUATION_RESULTS, result.model_dump(mode="json"))
     return result
 

@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from a3.align import layout
-from a3.align.expected import STAGE as EXPECTED_STAGE, load_expected
+from a3.align.expected import STAGE as EXPECTED_STAGE
+from a3.align.expected import load_expected
 from a3.align.finetune.general_data import GeneralDataSet, load_general_data
 from a3.align.finetune.mixture import TrainingCounts, fixed_training_set, training_budget
 from a3.align.finetune.stage import general_data_path
@@ -76,8 +77,13 @@ class FixedMixResult(BaseModel):
     capability: dict[str, BenchmarkScore] | None
 
 
-async def run_fixed_mix(config: A3Config, run: RunDir, client: LLMClient, options: FixedMixOptions = FixedMixOptions(),
-                    progress: Progress | None = None) -> list[FixedMixResult]:
+async def run_fixed_mix(
+    config: A3Config,
+    run: RunDir,
+    client: LLMClient,
+    options: FixedMixOptions = FixedMixOptions(),
+    progress: Progress | None = None,
+) -> list[FixedMixResult]:
     """Train and measure the fixed-ratio baseline: one model per harmful share.
 
     Each model is measured on validation, OOD and the sealed test like an A3 iteration and kept under
@@ -95,47 +101,93 @@ async def run_fixed_mix(config: A3Config, run: RunDir, client: LLMClient, option
     budget = training_budget(rows, options.target_size or config.finetune.training_budget)  # A3's budget by default
     # The sealed test too: a baseline is reported beside A3's chosen iteration on the same queries
     # (no agent reads these results).
-    eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood"), "test": load_sealed_test(run)}
+    eval_sets = {
+        "validation": load_split(run, "validation"),
+        "ood": load_split(run, "ood"),
+        "test": load_sealed_test(run),
+    }
     judge = Judge(client, config)
     benchmarks = bool(config.capability.benchmarks) and not options.disable_benchmark_eval
     results = run.log(layout.FIXED_MIX_RESULTS, key="name")
     # The judge gate (config.judge) changes no result: runs made before it existed stay valid.
-    settings = {**_options_dict(options), "config": config.model_dump(mode="json", exclude={"judge"}), "expected": manifest.input_hash}
+    settings = {
+        **_options_dict(options),
+        "config": config.model_dump(mode="json", exclude={"judge"}),
+        "expected": manifest.input_hash,
+    }
     task = progress.task("fixed mixing: configurations", len(options.harmful_shares))
     for share in options.harmful_shares:
         name = f"dolci{options.general_percentage:g}_harmful{share}_benign{100 - share}"
         previous = results.get(name)
         if previous is not None and previous["settings"] != settings:
-            raise UserInputError(f"{run.path / layout.FIXED_MIX}: {name} was trained with other settings; use another --run-dir "
-                                 f"or delete {run.path / layout.FIXED_MIX}")
+            raise UserInputError(
+                f"{run.path / layout.FIXED_MIX}: {name} was trained with other settings; use another --run-dir "
+                f"or delete {run.path / layout.FIXED_MIX}"
+            )
         if previous is None:
             folder = run.path / layout.FIXED_MIX / name
-            training_set = fixed_training_set(rows, share / 100, options.general_percentage, general.examples, budget, options.seed)
+            training_set = fixed_training_set(
+                rows, share / 100, options.general_percentage, general.examples, budget, options.seed
+            )
             write_training_data(training_set.examples, folder / "train_data.jsonl")
-            job = TrainJob(base_model=str(base), data_file=str(folder / "train_data.jsonl"), output_dir=str(folder / "model"),
-                           lora=not options.no_lora, lora_r=options.lora_r, lora_alpha=options.lora_alpha,
-                           learning_rate=options.learning_rate, num_epochs=options.epochs, batch_size=options.batch_size,
-                           gradient_accumulation_steps=options.gradient_accumulation_steps,
-                           max_length=config.finetune.max_length, seed=options.seed)
+            job = TrainJob(
+                base_model=str(base),
+                data_file=str(folder / "train_data.jsonl"),
+                output_dir=str(folder / "model"),
+                lora=not options.no_lora,
+                lora_r=options.lora_r,
+                lora_alpha=options.lora_alpha,
+                learning_rate=options.learning_rate,
+                num_epochs=options.epochs,
+                batch_size=options.batch_size,
+                gradient_accumulation_steps=options.gradient_accumulation_steps,
+                max_length=config.finetune.max_length,
+                seed=options.seed,
+            )
             trained = await asyncio.to_thread(run_job, job, folder / "job.json", options.num_gpus)
             # A full finetune is a complete model folder; a LoRA run is an adapter on the base.
-            served = (served_model(config, folder / "model", None, name, options.use_vllm) if options.no_lora
-                      else served_model(config, base, folder / "model", name, options.use_vllm))
-            metrics = await evaluate_model(run, Subject(client, served, "fixed mixing", name), judge, eval_sets,
-                                           f"{layout.FIXED_MIX}/{name}/eval", progress, name)
+            served = (
+                served_model(config, folder / "model", None, name, options.use_vllm)
+                if options.no_lora
+                else served_model(config, base, folder / "model", name, options.use_vllm)
+            )
+            metrics = await evaluate_model(
+                run,
+                Subject(client, served, "fixed mixing", name),
+                judge,
+                eval_sets,
+                f"{layout.FIXED_MIX}/{name}/eval",
+                progress,
+                name,
+            )
             capability = None
             if benchmarks:
-                capability = (await evaluate_capability(client, served, config.capability, folder / "capability")).benchmarks
+                capability = (
+                    await evaluate_capability(client, served, config.capability, folder / "capability")
+                ).benchmarks
             client.release(served)
-            result = FixedMixResult(name=name, harmful_share=share, general_percentage=options.general_percentage,
-                                    counts=training_set.counts, train=trained, model=served.model, validation=metrics["validation"],
-                                    ood=metrics["ood"], test=metrics["test"], capability=capability)
+            result = FixedMixResult(
+                name=name,
+                harmful_share=share,
+                general_percentage=options.general_percentage,
+                counts=training_set.counts,
+                train=trained,
+                model=served.model,
+                validation=metrics["validation"],
+                ood=metrics["ood"],
+                test=metrics["test"],
+                capability=capability,
+            )
             results.append({**result.model_dump(mode="json"), "settings": settings})
         task.advance()
-    combined = [FixedMixResult.model_validate(results.get(f"dolci{options.general_percentage:g}_harmful{s}_benign{100 - s}"))
-                for s in options.harmful_shares]
-    atomic_write_json(run.path / layout.FIXED_MIX_CONFIGS,
-                      {"options": _options_dict(options), "results": [r.model_dump(mode="json") for r in combined]})
+    combined = [
+        FixedMixResult.model_validate(results.get(f"dolci{options.general_percentage:g}_harmful{s}_benign{100 - s}"))
+        for s in options.harmful_shares
+    ]
+    atomic_write_json(
+        run.path / layout.FIXED_MIX_CONFIGS,
+        {"options": _options_dict(options), "results": [r.model_dump(mode="json") for r in combined]},
+    )
     return combined
 
 

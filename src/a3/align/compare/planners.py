@@ -29,14 +29,29 @@ def planner_method(planner: str) -> str:
     return f"A3 ({planner} planner)"
 
 
-async def compare_planner(config: A3Config, run: RunDir, client: LLMClient, planner: str,
-                          options: FinetuneOptions = FinetuneOptions(), progress: Progress | None = None) -> FinetuneSummary:
+async def compare_planner(
+    config: A3Config,
+    run: RunDir,
+    client: LLMClient,
+    planner: str,
+    options: FinetuneOptions = FinetuneOptions(),
+    progress: Progress | None = None,
+) -> FinetuneSummary:
     """Run the finetuning loop with ``planner`` in its own folder; resumable like stage 4."""
     if planner not in PLANNERS:
         raise UserInputError(f"--planner: {planner!r} is not one of {', '.join(PLANNERS)}")
     if planner == config.finetune.planner:
-        raise UserInputError(f"--planner: {planner} is the planner stage 4 already uses (finetune.planner); "
-                             "compare another")
+        raise UserInputError(
+            f"--planner: {planner} is the planner stage 4 already uses (finetune.planner); compare another"
+        )
     planned = config.model_copy(update={"finetune": config.finetune.model_copy(update={"planner": planner})})
-    return await run_loop(planned, run, client, options, progress, layout.planner_folder(planner), f"planner-{planner}",
-                          planner_method(planner))
+    return await run_loop(
+        planned,
+        run,
+        client,
+        options,
+        progress,
+        layout.planner_folder(planner),
+        f"planner-{planner}",
+        planner_method(planner),
+    )

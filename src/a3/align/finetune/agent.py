@@ -49,8 +49,14 @@ _VALIDATION_NOTE = {
 }
 
 
-async def decide(config: A3Config, log: ExperimentLog, client: LLMClient, agent: CallConfig, context: AgentContext,
-                 log_token_budget: int = 6000) -> tuple[Decision, TrainingPlan, list[str]]:
+async def decide(
+    config: A3Config,
+    log: ExperimentLog,
+    client: LLMClient,
+    agent: CallConfig,
+    context: AgentContext,
+    log_token_budget: int = 6000,
+) -> tuple[Decision, TrainingPlan, list[str]]:
     prompt = load_prompt(PROMPT)
     text = prompt.render(
         behavior=describe_behavior(config),
@@ -69,8 +75,14 @@ async def decide(config: A3Config, log: ExperimentLog, client: LLMClient, agent:
         sfr_target_pct=f"{100 * config.finetune.sfr_target:g}",
     )
     previous = {r.iteration: r.plan for r in context.previous}
-    schema = decision_schema(context.iteration, context.train_hypotheses, previous, context.max_epochs,
-                             config.finetune.learning_rate_range, context.repeats)
+    schema = decision_schema(
+        context.iteration,
+        context.train_hypotheses,
+        previous,
+        context.max_epochs,
+        config.finetune.learning_rate_range,
+        context.repeats,
+    )
     completion = await client.generate(text, config=agent, schema=schema, prompt_version=prompt.version)
     decision = completion.parsed
     plan, notes = clamp(decision, context.train_hypotheses, context.max_epochs, config.finetune.learning_rate_range)
@@ -133,10 +145,12 @@ def _shortfall(counts: TrainingCounts) -> str:
 
 def _short(record: IterationRecord) -> str:
     plan = record.plan
-    return (f"Iteration {record.iteration}: r {plan.lora_r}, alpha {plan.lora_alpha}, lr {plan.learning_rate:g}, "
-            f"epochs {plan.num_epochs}, general {plan.general_data_percentage:g}% -> validation SFR "
-            f"{_pct(record.validation.sfr)} FPR {_pct(record.validation.fpr)}, OOD SFR {_pct(record.ood.sfr)} "
-            f"FPR {_pct(record.ood.fpr)}, capability {_capability_line(record)}")
+    return (
+        f"Iteration {record.iteration}: r {plan.lora_r}, alpha {plan.lora_alpha}, lr {plan.learning_rate:g}, "
+        f"epochs {plan.num_epochs}, general {plan.general_data_percentage:g}% -> validation SFR "
+        f"{_pct(record.validation.sfr)} FPR {_pct(record.validation.fpr)}, OOD SFR {_pct(record.ood.sfr)} "
+        f"FPR {_pct(record.ood.fpr)}, capability {_capability_line(record)}"
+    )
 
 
 def _capability_line(record: IterationRecord) -> str:

@@ -56,13 +56,23 @@ class TrainingPlan(BaseModel):
     weights: dict[str, tuple[float, float]]  # hypothesis -> (harmful, benign)
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"lora_r": self.lora_r, "lora_alpha": self.lora_alpha, "learning_rate": self.learning_rate,
-                "num_epochs": self.num_epochs, "general_data_percentage": self.general_data_percentage}
+        return {
+            "lora_r": self.lora_r,
+            "lora_alpha": self.lora_alpha,
+            "learning_rate": self.learning_rate,
+            "num_epochs": self.num_epochs,
+            "general_data_percentage": self.general_data_percentage,
+        }
 
 
-def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[int, TrainingPlan], max_epochs: int,
-                    learning_rates: tuple[float, float],
-                    repeats: Callable[[TrainingPlan], int | None] | None = None) -> type[Decision]:
+def decision_schema(
+    iteration: int,
+    train_hypotheses: list[str],
+    previous: dict[int, TrainingPlan],
+    max_epochs: int,
+    learning_rates: tuple[float, float],
+    repeats: Callable[[TrainingPlan], int | None] | None = None,
+) -> type[Decision]:
     """The decision schema for one iteration, with the search rules as validators. ``max_epochs``
     and ``learning_rates`` bound the plan as ``clamp`` will, so that a plan which only clamping
     makes differ from an earlier one is refused too. ``repeats`` names the earlier iteration whose
@@ -83,15 +93,20 @@ def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[
     TrainingHypothesisWeight.__name__ = "HypothesisWeight"
 
     class CheckedDecision(Decision):
-        based_on_iteration: int | None = Field(default=None, description=Decision.model_fields["based_on_iteration"].description,
-                                               json_schema_extra=earlier_iterations)
-        weights: list[TrainingHypothesisWeight]  # type: ignore[assignment]
+        based_on_iteration: int | None = Field(
+            default=None,
+            description=Decision.model_fields["based_on_iteration"].description,
+            json_schema_extra=earlier_iterations,
+        )
+        weights: list[TrainingHypothesisWeight]  # type: ignore[assignment]  # a subclass narrows the item type
 
         @model_validator(mode="after")
         def _rules(self) -> CheckedDecision:
             unknown = sorted({w.hypothesis_id for w in self.weights} - set(train_hypotheses))
             if unknown:
-                raise ValueError(f"weights name {unknown}, which are not training hypotheses; use only {train_hypotheses}")
+                raise ValueError(
+                    f"weights name {unknown}, which are not training hypotheses; use only {train_hypotheses}"
+                )
             if iteration == 1 or not previous:
                 self.based_on_iteration = None  # nothing to start from yet
                 return self
@@ -110,13 +125,17 @@ def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[
             trained, _ = clamp(self, train_hypotheses, max_epochs, learning_rates)
             same = [number for number, plan in sorted(previous.items()) if plan == trained]
             if same:
-                raise ValueError(f"this plan (within the allowed ranges) is the one iteration {same[0]} trained; "
-                                 "change one training setting or the data weights")
+                raise ValueError(
+                    f"this plan (within the allowed ranges) is the one iteration {same[0]} trained; "
+                    "change one training setting or the data weights"
+                )
             repeated = repeats(trained)
             if repeated is not None:
-                raise ValueError(f"this plan draws the same training examples with the same settings as iteration "
-                                 f"{repeated}, so it would train the same adapter again; change a training setting or "
-                                 "weights that change which examples are drawn")
+                raise ValueError(
+                    f"this plan draws the same training examples with the same settings as iteration "
+                    f"{repeated}, so it would train the same adapter again; change a training setting or "
+                    "weights that change which examples are drawn"
+                )
             return self
 
     CheckedDecision.__name__ = "Decision"
@@ -126,14 +145,18 @@ def decision_schema(iteration: int, train_hypotheses: list[str], previous: dict[
 def plan_without_clamping(decision: Decision, train_hypotheses: list[str]) -> TrainingPlan:
     given = {w.hypothesis_id: (w.harmful_weight, w.benign_weight) for w in decision.weights}
     return TrainingPlan(
-        lora_r=decision.lora_r, lora_alpha=decision.lora_alpha, learning_rate=decision.learning_rate,
-        num_epochs=decision.num_epochs, general_data_percentage=decision.general_data_percentage,
+        lora_r=decision.lora_r,
+        lora_alpha=decision.lora_alpha,
+        learning_rate=decision.learning_rate,
+        num_epochs=decision.num_epochs,
+        general_data_percentage=decision.general_data_percentage,
         weights={h: given.get(h, (1.0, 1.0)) for h in train_hypotheses},
     )
 
 
-def clamp(decision: Decision, train_hypotheses: list[str], max_epochs: int,
-          learning_rates: tuple[float, float] = (1e-6, 1e-3)) -> tuple[TrainingPlan, list[str]]:
+def clamp(
+    decision: Decision, train_hypotheses: list[str], max_epochs: int, learning_rates: tuple[float, float] = (1e-6, 1e-3)
+) -> tuple[TrainingPlan, list[str]]:
     """The plan to train, with every value brought into range, and a note for each change.
     Training hypotheses the agent left out get weight 1.0 for both kinds."""
     notes: list[str] = []
@@ -152,8 +175,10 @@ def clamp(decision: Decision, train_hypotheses: list[str], max_epochs: int,
     missing = [h for h in train_hypotheses if h not in {w.hypothesis_id for w in decision.weights}]
     if missing:
         notes.append(f"no weights for {missing}: 1.0 / 1.0 used")
-    weights = {h: (bound(f"{h} harmful_weight", hw, *WEIGHT_RANGE), bound(f"{h} benign_weight", bw, *WEIGHT_RANGE))
-               for h, (hw, bw) in plan.weights.items()}
+    weights = {
+        h: (bound(f"{h} harmful_weight", hw, *WEIGHT_RANGE), bound(f"{h} benign_weight", bw, *WEIGHT_RANGE))
+        for h, (hw, bw) in plan.weights.items()
+    }
     if weights and all(hw == 0 and bw == 0 for hw, bw in weights.values()):
         notes.append("all weights were 0: 1.0 / 1.0 used")
         weights = {h: (1.0, 1.0) for h in weights}
@@ -172,23 +197,43 @@ def first_plan(train_hypotheses: list[str], max_epochs: int, learning_rates: tup
     middle of the allowed learning rates, the most epochs allowed, 20% general data, every
     training hypothesis weighted 1 / 1."""
     low, high = learning_rates
-    return TrainingPlan(lora_r=16, lora_alpha=32, learning_rate=float(f"{(low * high) ** 0.5:.3g}"), num_epochs=max_epochs,
-                        general_data_percentage=20.0, weights={h: (1.0, 1.0) for h in train_hypotheses})
+    return TrainingPlan(
+        lora_r=16,
+        lora_alpha=32,
+        learning_rate=float(f"{(low * high) ** 0.5:.3g}"),
+        num_epochs=max_epochs,
+        general_data_percentage=20.0,
+        weights={h: (1.0, 1.0) for h in train_hypotheses},
+    )
 
 
-def fallback_plan(base: TrainingPlan, validation_sfr: float | None, validation_fpr: float | None,
-                  sfr_target: float, capability_drop: float | None = None, max_drop: float = 0.01) -> tuple[TrainingPlan, str]:
+def fallback_plan(
+    base: TrainingPlan,
+    validation_sfr: float | None,
+    validation_fpr: float | None,
+    sfr_target: float,
+    capability_drop: float | None = None,
+    max_drop: float = 0.01,
+) -> tuple[TrainingPlan, str]:
     """The next plan when the agent gives no valid decision: one change to ``base``, by the
     agent's own goals in their order: 20 points more general data while capability fell by more
     than ``max_drop``; else twice the harmful weights while validation SFR is above the target;
     else twice the benign weights while benign requests are refused; else ``base`` again."""
     if capability_drop is not None and capability_drop > max_drop and base.general_data_percentage < GENERAL_RANGE[1]:
         more = min(base.general_data_percentage + 20, GENERAL_RANGE[1])
-        return base.model_copy(update={"general_data_percentage": more}), f"general data raised to {more:g}% (capability fell)"
+        return base.model_copy(
+            update={"general_data_percentage": more}
+        ), f"general data raised to {more:g}% (capability fell)"
     if validation_sfr is not None and validation_sfr >= sfr_target:
-        weights, why = {h: (hw * 2, bw) for h, (hw, bw) in base.weights.items()}, "harmful weights doubled (validation SFR above target)"
+        weights, why = (
+            {h: (hw * 2, bw) for h, (hw, bw) in base.weights.items()},
+            "harmful weights doubled (validation SFR above target)",
+        )
     elif validation_fpr:
-        weights, why = {h: (hw, bw * 2) for h, (hw, bw) in base.weights.items()}, "benign weights doubled (benign requests refused)"
+        weights, why = (
+            {h: (hw, bw * 2) for h, (hw, bw) in base.weights.items()},
+            "benign weights doubled (benign requests refused)",
+        )
     else:
         weights, why = dict(base.weights), "the same plan again (goals met)"
     clamped = {h: (min(hw, WEIGHT_RANGE[1]), min(bw, WEIGHT_RANGE[1])) for h, (hw, bw) in weights.items()}

@@ -84,12 +84,14 @@ async def generate_general_data(
 ) -> GeneralDataResult:
     source = options.source or bundled_prompts_path()
     rows = read_items(source, "--input", ("data", "responses"))
-    prompts = [_prompt_of(row, index, source) for index, row in enumerate(rows, start=1)]
-    prompts = [p for p in prompts if p is not None]
+    found = [_prompt_of(row, index, source) for index, row in enumerate(rows, start=1)]
+    prompts = [p for p in found if p is not None]
     chosen = sorted(random.Random(options.seed).sample(range(len(prompts)), min(options.num_samples, len(prompts))))
     partial = options.output.with_name(options.output.name + ".partial.jsonl")
     if not options.resume and (options.output.exists() or partial.exists()):
-        raise UserInputError(f"{options.output} (or its partial log) exists: pass --resume to continue it, or choose another --output")
+        raise UserInputError(
+            f"{options.output} (or its partial log) exists: pass --resume to continue it, or choose another --output"
+        )
     log = JsonlLog(partial)
     task = (progress or SilentProgress()).task("general data: responses", len(chosen))
     task.advance(sum(1 for i in chosen if _key(prompts[i]) in log))
@@ -106,15 +108,27 @@ async def generate_general_data(
             except LLMCallError as exc:
                 failures.append(f"{key}: {exc}")
                 return
-        log.append({"id": key, "messages": [*messages, {"role": "assistant", "content": completion.text}], "model": model.model})
+        log.append(
+            {
+                "id": key,
+                "messages": [*messages, {"role": "assistant", "content": completion.text}],
+                "model": model.model,
+            }
+        )
         task.advance()
 
     await asyncio.gather(*(one(prompts[i]) for i in chosen))
     items = [log.get(_key(prompts[i])) for i in chosen]
     written = [item for item in items if item is not None]
     atomic_write_json(options.output, written)
-    return GeneralDataResult(output=str(options.output), written=len(written), failed=len(failures), failures=failures[:20],
-                             model=model.model, source=str(source))
+    return GeneralDataResult(
+        output=str(options.output),
+        written=len(written),
+        failed=len(failures),
+        failures=failures[:20],
+        model=model.model,
+        source=str(source),
+    )
 
 
 def _prompt_of(row: Any, index: int, source: Path) -> list[dict[str, str]] | None:

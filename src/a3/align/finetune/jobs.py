@@ -22,7 +22,9 @@ _PLACES = {"base_model", "data_file", "output_dir"}
 
 def weights_fingerprint(folder: Path) -> str:
     """A hash of the model folder's weight and config files (names and contents)."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".safetensors", ".bin", ".json", ".gguf"))
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix in (".safetensors", ".bin", ".json", ".gguf")
+    )
     return sha256_of({p.name: file_sha256(p) for p in files})
 
 

@@ -56,9 +56,11 @@ def training_budget(expected: list[ExpectedReply], override: int | None = None) 
     return 2 * min(kinds["harmful"], kinds["benign"]) or len(expected)
 
 
-def weighted_training_set(expected: list[ExpectedReply], plan: TrainingPlan, general: list[list[dict[str, str]]],
-                          budget: int, seed: int) -> TrainingSet:
+def weighted_training_set(
+    expected: list[ExpectedReply], plan: TrainingPlan, general: list[list[dict[str, str]]], budget: int, seed: int
+) -> TrainingSet:
     """The agent's mixture: each query carries its hypothesis's harmful or benign weight."""
+
     def weight(reply: ExpectedReply) -> float:
         harmful, benign = plan.weights.get(reply.hypothesis_id, (1.0, 1.0))
         return harmful if reply.kind == "harmful" else benign
@@ -69,8 +71,14 @@ def weighted_training_set(expected: list[ExpectedReply], plan: TrainingPlan, gen
     return _assemble(safety, general, n_general, budget, rng, requested)
 
 
-def fixed_training_set(expected: list[ExpectedReply], harmful_share: float, general_percentage: float,
-                       general: list[list[dict[str, str]]], budget: int, seed: int) -> TrainingSet:
+def fixed_training_set(
+    expected: list[ExpectedReply],
+    harmful_share: float,
+    general_percentage: float,
+    general: list[list[dict[str, str]]],
+    budget: int,
+    seed: int,
+) -> TrainingSet:
     """The fixed-mixing baseline: a set share of harmful queries, uniform across hypotheses."""
     rng = random.Random(seed)
     requested, n_general = _general_counts(budget, general_percentage, len(general))
@@ -78,7 +86,9 @@ def fixed_training_set(expected: list[ExpectedReply], harmful_share: float, gene
     n_harmful = round(n_safety * harmful_share)
     harmful = [r for r in expected if r.kind == "harmful"]
     benign = [r for r in expected if r.kind == "benign"]
-    safety = _draw(harmful, [1.0] * len(harmful), n_harmful, rng) + _draw(benign, [1.0] * len(benign), n_safety - n_harmful, rng)
+    safety = _draw(harmful, [1.0] * len(harmful), n_harmful, rng) + _draw(
+        benign, [1.0] * len(benign), n_safety - n_harmful, rng
+    )
     return _assemble(safety, general, n_general, budget, rng, requested)
 
 
@@ -94,12 +104,24 @@ def _draw(rows: list[ExpectedReply], weights: list[float], k: int, rng: random.R
     return rng.choices(rows, weights=weights, k=k)
 
 
-def _assemble(safety: list[ExpectedReply], general: list[list[dict[str, str]]], n_general: int, budget: int,
-              rng: random.Random, general_requested: int) -> TrainingSet:
+def _assemble(
+    safety: list[ExpectedReply],
+    general: list[list[dict[str, str]]],
+    n_general: int,
+    budget: int,
+    rng: random.Random,
+    general_requested: int,
+) -> TrainingSet:
     """``general_requested`` above ``n_general`` means there was not enough general data; the
     shortfall went to safety examples and the counts say so."""
-    examples = [TrainingExample([*(m.model_dump() for m in reply.messages), {"role": "assistant", "content": reply.response}],
-                                reply.kind, reply.hypothesis_id) for reply in safety]
+    examples = [
+        TrainingExample(
+            [*(m.model_dump() for m in reply.messages), {"role": "assistant", "content": reply.response}],
+            reply.kind,
+            reply.hypothesis_id,
+        )
+        for reply in safety
+    ]
     examples += [TrainingExample(conversation, "general") for conversation in rng.sample(general, n_general)]
     rng.shuffle(examples)
     per_hypothesis: dict[str, dict[str, int]] = {}
@@ -108,7 +130,13 @@ def _assemble(safety: list[ExpectedReply], general: list[list[dict[str, str]]], 
             slot = per_hypothesis.setdefault(example.hypothesis_id, {"harmful": 0, "benign": 0})
             slot[example.source] += 1
     kinds = Counter(e.source for e in examples)
-    counts = TrainingCounts(budget=budget, total=len(examples), harmful=kinds["harmful"], benign=kinds["benign"],
-                            general=kinds["general"], general_requested=general_requested,
-                            per_hypothesis=dict(sorted(per_hypothesis.items(), key=lambda kv: int(kv[0][1:]))))
+    counts = TrainingCounts(
+        budget=budget,
+        total=len(examples),
+        harmful=kinds["harmful"],
+        benign=kinds["benign"],
+        general=kinds["general"],
+        general_requested=general_requested,
+        per_hypothesis=dict(sorted(per_hypothesis.items(), key=lambda kv: int(kv[0][1:]))),
+    )
     return TrainingSet(examples, budget, counts)

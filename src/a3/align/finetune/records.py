@@ -67,12 +67,21 @@ class IterationRow(BaseModel):
 
     @classmethod
     def of(cls, record: IterationRecord) -> IterationRow:
-        rates = {split: {"sfr": m.sfr, "fpr": m.fpr} for split, m in (("validation", record.validation), ("ood", record.ood))}
-        return cls(iteration=record.iteration, plan=record.plan.hyperparameters(), **rates,
-                   capability={n: s.accuracy for n, s in (record.capability or {}).items()},
-                   capability_drop=record.capability_drop, train_loss=record.train.train_loss,
-                   train_tokens_per_s=record.train.tokens_per_s, adapter=record.adapter, planner=record.planner,
-                   seconds=record.seconds)
+        rates = {
+            split: {"sfr": m.sfr, "fpr": m.fpr} for split, m in (("validation", record.validation), ("ood", record.ood))
+        }
+        return cls(
+            iteration=record.iteration,
+            plan=record.plan.hyperparameters(),
+            **rates,
+            capability={n: s.accuracy for n, s in (record.capability or {}).items()},
+            capability_drop=record.capability_drop,
+            train_loss=record.train.train_loss,
+            train_tokens_per_s=record.train.tokens_per_s,
+            adapter=record.adapter,
+            planner=record.planner,
+            seconds=record.seconds,
+        )
 
 
 class ChosenTest(BaseModel):

@@ -14,9 +14,20 @@ eligible plan, as the choice will.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from a3.align.finetune.decisions import ALPHA_RATIO_RANGE, GENERAL_RANGE, LORA_R_RANGE, WEIGHT_RANGE, TrainingPlan, first_plan
+from a3.align.finetune.decisions import (
+    ALPHA_RATIO_RANGE,
+    GENERAL_RANGE,
+    LORA_R_RANGE,
+    WEIGHT_RANGE,
+    TrainingPlan,
+    first_plan,
+)
 from a3.align.measure.selection import Candidate
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 RANKS = [r for r in (8, 16, 32, 64, 128) if LORA_R_RANGE[0] <= r <= LORA_R_RANGE[1]]
 
@@ -39,11 +50,11 @@ class PlanSpace:
             return [("", list(self.train_hypotheses))]
         return [(f":{h}", [h]) for h in self.train_hypotheses]
 
-    def distributions(self) -> dict[str, object]:
+    def distributions(self) -> dict[str, BaseDistribution]:
         from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
         low, high = self.learning_rates
-        space: dict[str, object] = {
+        space: dict[str, BaseDistribution] = {
             "lora_r": CategoricalDistribution(RANKS),
             "alpha_ratio": FloatDistribution(*ALPHA_RATIO_RANGE, log=True),
             "learning_rate": FloatDistribution(low, high, log=True) if low < high else FloatDistribution(low, high),
@@ -55,13 +66,14 @@ class PlanSpace:
             space[f"benign_weight{suffix}"] = FloatDistribution(*WEIGHT_RANGE)
         return space
 
-    def params(self, plan: TrainingPlan) -> dict[str, object]:
+    def params(self, plan: TrainingPlan) -> dict[str, float]:
         """A trained plan as the sampler's parameters (values brought inside the space)."""
+
         def inside(value: float, low: float, high: float) -> float:
             return min(max(value, low), high)
 
         nearest_rank = min(RANKS, key=lambda r: abs(r - plan.lora_r))
-        params: dict[str, object] = {
+        params: dict[str, float] = {
             "lora_r": nearest_rank,
             "alpha_ratio": inside(plan.lora_alpha / plan.lora_r, *ALPHA_RATIO_RANGE),
             "learning_rate": inside(plan.learning_rate, *self.learning_rates),
@@ -74,17 +86,23 @@ class PlanSpace:
             params[f"benign_weight{suffix}"] = inside(sum(w[1] for w in weights) / len(weights), *WEIGHT_RANGE)
         return params
 
-    def plan(self, params: dict[str, object]) -> TrainingPlan:
-        r = int(params["lora_r"])  # type: ignore[call-overload]  # a rank from RANKS
-        ratio = float(params["alpha_ratio"])  # type: ignore[arg-type]
+    def plan(self, params: dict[str, float]) -> TrainingPlan:
+        r = int(params["lora_r"])  # a rank from RANKS
+        ratio = float(params["alpha_ratio"])
         return TrainingPlan(
             lora_r=r,
             lora_alpha=max(1, round(r * ratio)),
-            learning_rate=float(f"{float(params['learning_rate']):.3g}"),  # type: ignore[arg-type]
-            num_epochs=int(params["num_epochs"]),  # type: ignore[call-overload]
-            general_data_percentage=round(float(params["general_data_percentage"]), 1),  # type: ignore[arg-type]
-            weights={h: (round(float(params[f"harmful_weight{suffix}"]), 2), round(float(params[f"benign_weight{suffix}"]), 2))  # type: ignore[arg-type]
-                     for suffix, hypotheses in self._weight_keys() for h in hypotheses},
+            learning_rate=float(f"{float(params['learning_rate']):.3g}"),
+            num_epochs=int(params["num_epochs"]),
+            general_data_percentage=round(float(params["general_data_percentage"]), 1),
+            weights={
+                h: (
+                    round(float(params[f"harmful_weight{suffix}"]), 2),
+                    round(float(params[f"benign_weight{suffix}"]), 2),
+                )
+                for suffix, hypotheses in self._weight_keys()
+                for h in hypotheses
+            },
         )
 
 
@@ -112,10 +130,17 @@ def suggest(space: PlanSpace, finished: list[tuple[TrainingPlan, float]], seed: 
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     distributions = space.distributions()
-    sampler = optuna.samplers.TPESampler(seed=seed + 1009 * len(finished) + attempt, n_startup_trials=1, multivariate=True)
+    sampler = optuna.samplers.TPESampler(
+        seed=seed + 1009 * len(finished) + attempt, n_startup_trials=1, multivariate=True
+    )
     study = optuna.create_study(direction="minimize", sampler=sampler)
     for plan, value in finished:
-        study.add_trial(optuna.trial.create_trial(params=space.params(plan), distributions=distributions,  # type: ignore[arg-type]
-                                                  value=value))
-    trial = study.ask(distributions)  # type: ignore[arg-type]
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=space.params(plan),
+                distributions=distributions,
+                value=value,
+            )
+        )
+    trial = study.ask(distributions)
     return space.plan(trial.params)

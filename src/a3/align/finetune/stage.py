@@ -18,15 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from a3.align import layout
-from a3.align.expected import STAGE as EXPECTED_STAGE, load_expected
+from a3.align.expected import STAGE as EXPECTED_STAGE
+from a3.align.expected import load_expected
 from a3.align.explog import ExperimentLog
 from a3.align.finetune.agent import PROMPT, AgentContext, decide
 from a3.align.finetune.decisions import TrainingPlan, fallback_plan, first_plan
 from a3.align.finetune.general_data import GeneralDataSet, load_general_data
 from a3.align.finetune.jobs import job_key, weights_fingerprint
 from a3.align.finetune.mixture import TrainingSet, training_budget, weighted_training_set
+from a3.align.finetune.records import (
+    ChosenTest,
+    FinetuneSummary,
+    IterationRecord,
+    IterationRow,
+    SavedDecision,
+    iteration_label,
+)
 from a3.align.finetune.search import PlanSpace, score, suggest
-from a3.align.finetune.records import ChosenTest, FinetuneSummary, IterationRecord, IterationRow, SavedDecision, iteration_label
 from a3.align.finetune.train_job import run_job
 from a3.align.finetune.trainer import TrainJob, write_training_data
 from a3.align.measure.capability import BenchmarkScore, CapabilityScores, benchmark_fingerprint, evaluate_capability
@@ -76,14 +84,27 @@ class _Settings:
     benchmarks: bool
 
 
-async def run_finetune(config: A3Config, run: RunDir, client: LLMClient, options: FinetuneOptions = FinetuneOptions(),
-                   progress: Progress | None = None) -> FinetuneSummary:
+async def run_finetune(
+    config: A3Config,
+    run: RunDir,
+    client: LLMClient,
+    options: FinetuneOptions = FinetuneOptions(),
+    progress: Progress | None = None,
+) -> FinetuneSummary:
     """Stage 4: the iterations the configured planner chooses, the final choice, its sealed test."""
     return await run_loop(config, run, client, options, progress, layout.STAGE4, STAGE, "A3")
 
 
-async def run_loop(config: A3Config, run: RunDir, client: LLMClient, options: FinetuneOptions, progress: Progress | None,
-                   where: layout.LoopFolder, stage_name: str, method: str) -> FinetuneSummary:
+async def run_loop(
+    config: A3Config,
+    run: RunDir,
+    client: LLMClient,
+    options: FinetuneOptions,
+    progress: Progress | None,
+    where: layout.LoopFolder,
+    stage_name: str,
+    method: str,
+) -> FinetuneSummary:
     """The finetuning loop in ``where`` as the stage ``stage_name``, resumable; ``method`` names
     its models in transcripts and the report (stage 4 is "A3")."""
     expected_manifest = run.manifest(EXPECTED_STAGE)
@@ -100,23 +121,37 @@ async def run_loop(config: A3Config, run: RunDir, client: LLMClient, options: Fi
     agent = agent_call_config(config, options.agent_model)
     general_path = general_data_path(config, run)
     identity = {  # everything an existing iteration's results depend on (not the number of iterations)
-        "expected": expected_manifest.input_hash, "finetune": ft.model_dump(exclude={"num_iterations"}),
+        "expected": expected_manifest.input_hash,
+        "finetune": ft.model_dump(exclude={"num_iterations"}),
         "capability": config.capability.model_dump() if settings.benchmarks else None,
         "benchmark_files": benchmark_fingerprint(config.capability) if settings.benchmarks else None,
-        "general_data": file_sha256(general_path) if general_path else None, "max_epochs": settings.max_epochs,
-        "batch_size": settings.batch_size, "grad_accum": settings.grad_accum, "agent": agent.model,
-        "judge": Judge.settings(config), "target": config.target_model.model_dump(),
+        "general_data": file_sha256(general_path) if general_path else None,
+        "max_epochs": settings.max_epochs,
+        "batch_size": settings.batch_size,
+        "grad_accum": settings.grad_accum,
+        "agent": agent.model,
+        "judge": Judge.settings(config),
+        "target": config.target_model.model_dump(),
         "log_token_budget": options.log_token_budget,
     }
     path = run.path / where.settings
-    pin_settings(path, {"identity": sha256_of(identity)},
-                 f"{path}: this folder's finetuning iterations were made with other settings (config, flags or data); "
-                 f"use another --run-dir, or delete the {where.root} folder to start over")
-    stage = run.stage(stage_name, inputs={"identity": identity, "iterations": settings.iterations},
-                      prompt_versions={PROMPT: load_prompt(PROMPT).version}, models={"agent": agent.model})
+    pin_settings(
+        path,
+        {"identity": sha256_of(identity)},
+        f"{path}: this folder's finetuning iterations were made with other settings (config, flags or data); "
+        f"use another --run-dir, or delete the {where.root} folder to start over",
+    )
+    stage = run.stage(
+        stage_name,
+        inputs={"identity": identity, "iterations": settings.iterations},
+        prompt_versions={PROMPT: load_prompt(PROMPT).version},
+        models={"agent": agent.model},
+    )
     with stage:
         if not stage.skipped:
-            loop = _Loop(config, run, client, options, settings, agent, general_path, progress or SilentProgress(), where, method)
+            loop = _Loop(
+                config, run, client, options, settings, agent, general_path, progress or SilentProgress(), where, method
+            )
             await loop.execute()
             stage.add_output(where.summary)
     return FinetuneSummary.model_validate(read_json(run.path / where.summary))
@@ -144,9 +179,19 @@ class _Loop:
     """The finetuning loop in ``where``: stage 4's own, whose iterations go to the experiment log
     and whose end measures the noise floor, or a planner comparison's (``method`` names its models)."""
 
-    def __init__(self, config: A3Config, run: RunDir, client: LLMClient, options: FinetuneOptions, settings: _Settings,
-                 agent: CallConfig, general_path: Path | None, progress: Progress, where: layout.LoopFolder = layout.STAGE4,
-                 method: str = "A3") -> None:
+    def __init__(
+        self,
+        config: A3Config,
+        run: RunDir,
+        client: LLMClient,
+        options: FinetuneOptions,
+        settings: _Settings,
+        agent: CallConfig,
+        general_path: Path | None,
+        progress: Progress,
+        where: layout.LoopFolder = layout.STAGE4,
+        method: str = "A3",
+    ) -> None:
         self.config, self.run, self.client, self.options, self.settings = config, run, client, options, settings
         self.agent, self.progress, self.where, self.method = agent, progress, where, method
         self.own_stage = where == layout.STAGE4
@@ -161,17 +206,25 @@ class _Loop:
         self.eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood")}
         self.base = base_weights(config)
         self.base_fingerprint = weights_fingerprint(self.base)
-        self.space = PlanSpace(list(self.assignment.train), settings.max_epochs, config.finetune.learning_rate_range,
-                               shared_weights=config.finetune.search_weights == "shared")
+        self.space = PlanSpace(
+            list(self.assignment.train),
+            settings.max_epochs,
+            config.finetune.learning_rate_range,
+            shared_weights=config.finetune.search_weights == "shared",
+        )
         validation = read_split(run, "validation")
-        self.base_validation = {q.id: q.base_verdict for q in (validation.queries if validation else []) if q.base_verdict}
+        self.base_validation = {
+            q.id: q.base_verdict for q in (validation.queries if validation else []) if q.base_verdict
+        }
         self.judge = Judge(client, config)
 
     async def execute(self) -> None:
         # The base model's capability is measured once per run, whichever loop asks first.
         baseline = await self._capability(None, "baseline", self.run.path / layout.FINETUNE / "capability_baseline")
         if baseline is not None and self.own_stage:
-            self.log.add("capability_baseline", "capability_baseline", scores={n: s.model_dump() for n, s in baseline.items()})
+            self.log.add(
+                "capability_baseline", "capability_baseline", scores={n: s.model_dump() for n, s in baseline.items()}
+            )
         task = self.progress.task(f"{self.where.root}: iterations", self.settings.iterations)
         for iteration in range(1, self.settings.iterations + 1):
             if iteration not in self.records:
@@ -194,16 +247,26 @@ class _Loop:
         training_set, job, key = self._job(plan, folder)
         repeated = self._trained_jobs().get(key)
         if repeated is not None:  # decisions are checked for this; a decision.json from elsewhere is not
-            raise UserInputError(f"{folder / 'decision.json'}: its plan trains the job of iteration {repeated} again; "
-                                 "delete the file to plan this iteration anew")
+            raise UserInputError(
+                f"{folder / 'decision.json'}: its plan trains the job of iteration {repeated} again; "
+                "delete the file to plan this iteration anew"
+            )
         write_training_data(training_set.examples, folder / "train_data.jsonl")
         result = await asyncio.to_thread(run_job, job, folder / "job.json", self.options.num_gpus)
         seconds["train"] = result.seconds  # the training's own time, also when a resume found it finished
-        served = served_model(self.config, self.base, folder / "adapter", self.where.served_name(iteration), self.options.use_vllm)
+        served = served_model(
+            self.config, self.base, folder / "adapter", self.where.served_name(iteration), self.options.use_vllm
+        )
         started = time.perf_counter()
-        metrics = await evaluate_model(self.run, Subject(self.client, served, self.method, iteration_label(iteration)), self.judge,
-                                       self.eval_sets, f"{self.where.iteration_dir(iteration)}/eval", self.progress,
-                                       f"{self.method}: iteration {iteration}")
+        metrics = await evaluate_model(
+            self.run,
+            Subject(self.client, served, self.method, iteration_label(iteration)),
+            self.judge,
+            self.eval_sets,
+            f"{self.where.iteration_dir(iteration)}/eval",
+            self.progress,
+            f"{self.method}: iteration {iteration}",
+        )
         seconds["evaluation"] = time.perf_counter() - started
         started = time.perf_counter()
         capability = await self._capability(served, f"iteration {iteration}", folder / "capability")
@@ -211,27 +274,52 @@ class _Loop:
         self.client.release(served)
         drop = _drop(baseline, capability)
         record = IterationRecord(
-            iteration=iteration, based_on=decision.based_on, plan=plan, reasoning=decision.reasoning, clamps=decision.clamps,
-            fallback=decision.fallback, planner=decision.planner, job=key, counts=training_set.counts, train=result,
-            adapter=str((folder / "adapter").relative_to(self.run.path)), model=served.model,
-            validation=metrics["validation"], ood=metrics["ood"], capability=capability,
-            capability_drop=drop, tests=self._tests(iteration, baseline, capability, drop),
+            iteration=iteration,
+            based_on=decision.based_on,
+            plan=plan,
+            reasoning=decision.reasoning,
+            clamps=decision.clamps,
+            fallback=decision.fallback,
+            planner=decision.planner,
+            job=key,
+            counts=training_set.counts,
+            train=result,
+            adapter=str((folder / "adapter").relative_to(self.run.path)),
+            model=served.model,
+            validation=metrics["validation"],
+            ood=metrics["ood"],
+            capability=capability,
+            capability_drop=drop,
+            tests=self._tests(iteration, baseline, capability, drop),
             seconds={name: round(value, 1) for name, value in seconds.items()},
         )
         dumped = record.model_dump(mode="json")
         self.records.append(dumped)
         if self.own_stage:
-            self.log.add(f"iteration:{iteration}", "iteration", **{k: v for k, v in dumped.items() if k != "iteration"},
-                         number=iteration)
+            self.log.add(
+                f"iteration:{iteration}",
+                "iteration",
+                **{k: v for k, v in dumped.items() if k != "iteration"},
+                number=iteration,
+            )
 
     def _job(self, plan: TrainingPlan, folder: Path) -> tuple[TrainingSet, TrainJob, str]:
         """What ``plan`` trains in ``folder``, and the job's identity (see ``jobs``)."""
-        training_set = weighted_training_set(self.expected, plan, self.general.examples, self.budget, self.config.finetune.seed)
+        training_set = weighted_training_set(
+            self.expected, plan, self.general.examples, self.budget, self.config.finetune.seed
+        )
         job = TrainJob(
-            base_model=str(self.base), data_file=str(folder / "train_data.jsonl"), output_dir=str(folder / "adapter"),
-            lora_r=plan.lora_r, lora_alpha=plan.lora_alpha, learning_rate=plan.learning_rate, num_epochs=plan.num_epochs,
-            batch_size=self.settings.batch_size, gradient_accumulation_steps=self.settings.grad_accum,
-            max_length=self.config.finetune.max_length, seed=self.config.finetune.seed,
+            base_model=str(self.base),
+            data_file=str(folder / "train_data.jsonl"),
+            output_dir=str(folder / "adapter"),
+            lora_r=plan.lora_r,
+            lora_alpha=plan.lora_alpha,
+            learning_rate=plan.learning_rate,
+            num_epochs=plan.num_epochs,
+            batch_size=self.settings.batch_size,
+            gradient_accumulation_steps=self.settings.grad_accum,
+            max_length=self.config.finetune.max_length,
+            seed=self.config.finetune.seed,
         )
         return training_set, job, job_key(training_set.examples, job, self.base_fingerprint)
 
@@ -244,7 +332,9 @@ class _Loop:
         trained = self._trained_jobs()
         return lambda plan: trained.get(self._job(plan, folder)[2])
 
-    def _tests(self, iteration: int, baseline: Scores | None, capability: Scores | None, drop: float | None) -> CandidateTests:
+    def _tests(
+        self, iteration: int, baseline: Scores | None, capability: Scores | None, drop: float | None
+    ) -> CandidateTests:
         """The iteration against the base model on the validation queries and capability questions."""
         log = self.run.log(f"{self.where.iteration_dir(iteration)}/eval/{layout.VERDICTS}")
         verdicts = {record["id"]: Verdict.model_validate(record) for record in log}
@@ -256,8 +346,15 @@ class _Loop:
             if all(s.answers is not None for s in (*baseline.values(), *capability.values())):
                 answers = (before, after)
         within = None if drop is None else drop <= self.config.capability.max_drop + 1e-12
-        return candidate_tests(items, self.base_validation, verdicts, self.config.finetune.fpr_margin, answers,
-                               self.config.capability.max_drop, within)
+        return candidate_tests(
+            items,
+            self.base_validation,
+            verdicts,
+            self.config.finetune.fpr_margin,
+            answers,
+            self.config.capability.max_drop,
+            within,
+        )
 
     async def _decision(self, iteration: int, folder: Path, baseline: Scores | None) -> SavedDecision:
         path = folder / "decision.json"
@@ -285,17 +382,30 @@ class _Loop:
 
     async def _agent_decision(self, iteration: int, folder: Path, baseline: Scores | None) -> SavedDecision:
         context = AgentContext(
-            iteration=iteration, total=self.settings.iterations, train_hypotheses=self.assignment.train,
-            sealed=sealed_hypotheses(self.run), budget=self.budget, max_epochs=self.settings.max_epochs,
-            capability_baseline=baseline, previous=self.iterations(), split_by=self.assignment.by,
+            iteration=iteration,
+            total=self.settings.iterations,
+            train_hypotheses=self.assignment.train,
+            sealed=sealed_hypotheses(self.run),
+            budget=self.budget,
+            max_epochs=self.settings.max_epochs,
+            capability_baseline=baseline,
+            previous=self.iterations(),
+            split_by=self.assignment.by,
             repeats=self._repeats(folder) if self.config.finetune.planner == "agent" else None,
         )
-        decision, plan, clamps = await decide(self.config, self.log, self.client, self.agent, context,
-                                              self.options.log_token_budget)
+        decision, plan, clamps = await decide(
+            self.config, self.log, self.client, self.agent, context, self.options.log_token_budget
+        )
         return SavedDecision(
-            based_on=decision.based_on_iteration, decision=decision.model_dump(), plan=plan, clamps=clamps, planner="agent",
-            reasoning={k: getattr(decision, k) for k in ("overall_reasoning", "lora_reasoning", "training_reasoning",
-                                                          "general_data_reasoning")},
+            based_on=decision.based_on_iteration,
+            decision=decision.model_dump(),
+            plan=plan,
+            clamps=clamps,
+            planner="agent",
+            reasoning={
+                k: getattr(decision, k)
+                for k in ("overall_reasoning", "lora_reasoning", "training_reasoning", "general_data_reasoning")
+            },
         )
 
     def _search_decision(self, folder: Path, why: str) -> SavedDecision:
@@ -306,9 +416,17 @@ class _Loop:
             plan = suggest(self.space, finished, self.config.finetune.seed, attempt)
             if repeats(plan) is None:
                 note = f"the plan search's suggestion; {why}" if why else "the plan search's suggestion"
-                return SavedDecision(based_on=None, decision=None, plan=plan, planner="search",
-                                     fallback=note if why else None, reasoning={"overall_reasoning": note})
-        raise UserInputError(f"{folder}: the plan search found no plan that trains a new job in {_SEARCH_ATTEMPTS} draws")
+                return SavedDecision(
+                    based_on=None,
+                    decision=None,
+                    plan=plan,
+                    planner="search",
+                    fallback=note if why else None,
+                    reasoning={"overall_reasoning": note},
+                )
+        raise UserInputError(
+            f"{folder}: the plan search found no plan that trains a new job in {_SEARCH_ATTEMPTS} draws"
+        )
 
     def _first_fallback(self, why: str) -> SavedDecision:
         """The default first plan, for an agent that gave no valid first decision."""
@@ -320,14 +438,26 @@ class _Loop:
         valid decision (a small agent often breaks the one-change rule every time); when that
         step would train a job already trained, the plan search's next plan."""
         records = self.iterations()
-        selection = choose(records, sfr_target=self.config.finetune.sfr_target,
-                           max_drop=self.config.capability.max_drop, measured=self.settings.benchmarks)
+        selection = choose(
+            records,
+            sfr_target=self.config.finetune.sfr_target,
+            max_drop=self.config.capability.max_drop,
+            measured=self.settings.benchmarks,
+        )
         base = next((r for r in records if r.iteration == selection.chosen), records[-1])
-        plan, rule = fallback_plan(base.plan, base.validation.sfr, base.validation.fpr, self.config.finetune.sfr_target,
-                                   base.capability_drop, self.config.capability.max_drop)
+        plan, rule = fallback_plan(
+            base.plan,
+            base.validation.sfr,
+            base.validation.fpr,
+            self.config.finetune.sfr_target,
+            base.capability_drop,
+            self.config.capability.max_drop,
+        )
         repeated = self._repeats(folder)(plan)
         if repeated is not None:
-            return self._search_decision(folder, f"{why}; the rule's step ({rule}) repeats the job of iteration {repeated}")
+            return self._search_decision(
+                folder, f"{why}; the rule's step ({rule}) repeats the job of iteration {repeated}"
+            )
         return _fallback_decision(base.iteration, plan, f"fallback from iteration {base.iteration}: {rule}; {why}")
 
     async def _capability(self, served: CallConfig | None, label: str, log_dir: Path) -> Scores | None:
@@ -347,21 +477,40 @@ class _Loop:
 
     async def _finish(self, baseline: Scores | None) -> None:
         records = self.iterations()
-        selection = choose(records, sfr_target=self.config.finetune.sfr_target, max_drop=self.config.capability.max_drop,
-                           measured=self.settings.benchmarks)
+        selection = choose(
+            records,
+            sfr_target=self.config.finetune.sfr_target,
+            max_drop=self.config.capability.max_drop,
+            measured=self.settings.benchmarks,
+        )
         test: Metrics | None = None
         if selection.chosen is not None:
             chosen = next(r for r in records if r.iteration == selection.chosen)
-            served = served_model(self.config, self.base, self.run.path / chosen.adapter,
-                                  self.where.served_name(chosen.iteration), self.options.use_vllm)
+            served = served_model(
+                self.config,
+                self.base,
+                self.run.path / chosen.adapter,
+                self.where.served_name(chosen.iteration),
+                self.options.use_vllm,
+            )
             queries = load_sealed_test(self.run)
-            test = (await evaluate_model(self.run, Subject(self.client, served, self.method, iteration_label(chosen.iteration)),
-                                         self.judge, {"test": queries}, self.where.test_eval, self.progress,
-                                         f"{self.method}: sealed test"))["test"]
+            test = (
+                await evaluate_model(
+                    self.run,
+                    Subject(self.client, served, self.method, iteration_label(chosen.iteration)),
+                    self.judge,
+                    {"test": queries},
+                    self.where.test_eval,
+                    self.progress,
+                    f"{self.method}: sealed test",
+                )
+            )["test"]
             self.client.release(served)
             noise = await self._noise_floor(queries) if self.own_stage else None
-            atomic_write_json(self.run.path / self.where.test_results,
-                              ChosenTest(iteration=chosen.iteration, test=test, noise_floor=noise).model_dump(mode="json"))
+            atomic_write_json(
+                self.run.path / self.where.test_results,
+                ChosenTest(iteration=chosen.iteration, test=test, noise_floor=noise).model_dump(mode="json"),
+            )
         summary = FinetuneSummary(
             iterations=[IterationRow.of(r) for r in records],
             selection=selection,
@@ -374,16 +523,24 @@ class _Loop:
         )
         atomic_write_json(self.run.path / self.where.summary, summary.model_dump(mode="json"))
 
-
     async def _noise_floor(self, queries: list[Query]) -> NoiseFloor:
         """The base model answers the sealed test again, served as the adapters are; compared with
         its stage-1 replies and verdicts (see ``measure.noise``)."""
         served = served_model(self.config, self.base, None, "base", self.options.use_vllm)
-        await evaluate_model(self.run, Subject(self.client, served, "base", "base (measured again)"), self.judge,
-                             {"test": queries}, self.where.base_again, self.progress, "noise floor")
+        await evaluate_model(
+            self.run,
+            Subject(self.client, served, "base", "base (measured again)"),
+            self.judge,
+            {"test": queries},
+            self.where.base_again,
+            self.progress,
+            "noise floor",
+        )
         self.client.release(served)
         replies = {r["id"]: r.get("text") for r in self.run.log(f"{self.where.base_again}/{layout.RESPONSES}")}
-        verdicts = {r["id"]: Verdict.model_validate(r) for r in self.run.log(f"{self.where.base_again}/{layout.VERDICTS}")}
+        verdicts = {
+            r["id"]: Verdict.model_validate(r) for r in self.run.log(f"{self.where.base_again}/{layout.VERDICTS}")
+        }
         split = read_split(self.run, "test")
         first = [(q.id, q.base_response, q.base_verdict) for q in (split.queries if split else [])]
         return noise_floor(first, replies, verdicts)
@@ -400,5 +557,11 @@ def _drop(baseline: Scores | None, capability: Scores | None) -> float | None:
 
 def _fallback_decision(based_on: int | None, plan: TrainingPlan, note: str) -> SavedDecision:
     """``decision.json`` for a plan A3 chose because the agent gave no valid decision."""
-    return SavedDecision(based_on=based_on, decision=None, plan=plan, fallback=note, planner="fallback",
-                         reasoning={"overall_reasoning": note})
+    return SavedDecision(
+        based_on=based_on,
+        decision=None,
+        plan=plan,
+        fallback=note,
+        planner="fallback",
+        reasoning={"overall_reasoning": note},
+    )

@@ -45,7 +45,9 @@ def run_job(job: TrainJob, job_file: Path, num_processes: int = 1) -> TrainResul
     if num_processes <= 1:
         # A process of its own, so that the training's memory is the operating system's again the
         # moment it ends, rather than held by this one while the adapter is served and measured.
-        completed = subprocess.run([sys.executable, "-m", MODULE, str(job_file)], check=False, stdout=subprocess.DEVNULL)
+        completed = subprocess.run(
+            [sys.executable, "-m", MODULE, str(job_file)], check=False, stdout=subprocess.DEVNULL
+        )
         if completed.returncode != 0 or not result.exists():
             raise TrainingFailed(f"training failed (exit {completed.returncode}): python -m {MODULE} {job_file}")
         return TrainResult.model_validate_json(result.read_text())
@@ -71,17 +73,33 @@ def launch_command(job_file: Path, num_processes: int, port: int | None = None) 
     env = os.environ.copy()
     if torch.cuda.is_available():
         if torch.cuda.device_count() < num_processes:
-            raise TrainingFailed(f"{num_processes} training processes need {num_processes} GPUs; "
-                                 f"{torch.cuda.device_count()} are visible")
+            raise TrainingFailed(
+                f"{num_processes} training processes need {num_processes} GPUs; {torch.cuda.device_count()} are visible"
+            )
     else:
         env["ACCELERATE_USE_CPU"] = "true"  # each process: PartialState(cpu=True), a MULTI_CPU group over gloo
         env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # gloo's own connections stay on the loopback interface too
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         env.setdefault("OMP_NUM_THREADS", str(max(1, cores // num_processes)))  # torchrun would give each one thread
-    command = [*ACCELERATE_LAUNCH, "--multi_gpu", "--num_processes", str(num_processes), "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no",  # the trainer sets bf16 itself where the GPU has it
-               "--main_process_ip", "127.0.0.1", "--main_process_port", str(port or free_port()),
-               "-m", MODULE, str(job_file)]
+    command = [
+        *ACCELERATE_LAUNCH,
+        "--multi_gpu",
+        "--num_processes",
+        str(num_processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",  # the trainer sets bf16 itself where the GPU has it
+        "--main_process_ip",
+        "127.0.0.1",
+        "--main_process_port",
+        str(port or free_port()),
+        "-m",
+        MODULE,
+        str(job_file),
+    ]
     return command, env
 
 
@@ -91,7 +109,8 @@ def free_port() -> int:
     before the rendezvous binds it, accelerate sees it in use and lets torchrun pick a free one."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def main() -> None:

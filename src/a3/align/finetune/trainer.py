@@ -18,12 +18,16 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel
 
 from a3.align.finetune.mixture import TrainingExample
 from a3.store import atomic_write_json
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedModel
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 RESULT_FILE = "train_result.json"
@@ -68,16 +72,28 @@ def split_batch(batch_size: int, accumulation: int, processes: int) -> tuple[int
     for micro in range(batch_size, 0, -1):
         if total % (micro * processes) == 0:
             return micro, total // (micro * processes)
-    raise ValueError(f"batch size {batch_size} x accumulation {accumulation} = {total} examples per step cannot be "
-                     f"split evenly over {processes} processes; choose values whose product {processes} divides")
+    raise ValueError(
+        f"batch size {batch_size} x accumulation {accumulation} = {total} examples per step cannot be "
+        f"split evenly over {processes} processes; choose values whose product {processes} divides"
+    )
 
 
 def write_training_data(examples: list[TrainingExample], path: Path) -> None:
     """The examples as prompt-completion pairs, one JSON object per line (written atomically)."""
     from a3.store import atomic_write_text
 
-    lines = [json.dumps({"prompt": e.messages[:-1], "completion": e.messages[-1:], "source": e.source,
-                         "hypothesis_id": e.hypothesis_id}, ensure_ascii=False) for e in examples]
+    lines = [
+        json.dumps(
+            {
+                "prompt": e.messages[:-1],
+                "completion": e.messages[-1:],
+                "source": e.source,
+                "hypothesis_id": e.hypothesis_id,
+            },
+            ensure_ascii=False,
+        )
+        for e in examples
+    ]
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
@@ -88,14 +104,17 @@ def train(job: TrainJob) -> TrainResult:
     if done.exists():
         return TrainResult.model_validate_json(done.read_text())
     import torch
-    from datasets import disable_progress_bars, load_dataset
+    from datasets import Dataset, disable_progress_bars, load_dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
     from transformers.utils import logging as transformers_logging
-    from trl import SFTConfig, SFTTrainer
+    from trl.trainer.sft_config import SFTConfig
+    from trl.trainer.sft_trainer import SFTTrainer
 
     disable_progress_bars()  # per-step dataset bars; the stage's own progress bar covers the job
-    transformers_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)  # raised inside trl
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
+    warnings.filterwarnings(
+        "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+    )  # raised inside trl
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     tokenizer = AutoTokenizer.from_pretrained(job.base_model)
@@ -131,29 +150,48 @@ def train(job: TrainJob) -> TrainResult:
         ddp_find_unused_parameters=False,  # every LoRA (or full) weight takes part in every forward pass
     )
     peft_config = _lora_config(job, model) if job.lora else None
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+    )
     trainer.remove_callback(PrinterCallback)  # A3 reports progress itself; per-step dicts would flood the console
     world = trainer.accelerator.num_processes
     if world != launched:  # e.g. a launcher that started one process per node, or a process group not formed
         raise RuntimeError(f"launched as {launched} processes but the trainer runs on {world}")
-    tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"]) * job.num_epochs
+    tokenized: Dataset = trainer.train_dataset  # SFTTrainer's tokenized copy of ``dataset``
+    tokens = sum(len(ids) for ids in tokenized["input_ids"]) * job.num_epochs
     started = time.perf_counter()
     outcome = trainer.train()
     seconds = time.perf_counter() - started
     result = TrainResult(
-        output_dir=str(output), train_loss=outcome.training_loss, steps=outcome.global_step, examples=len(dataset),
-        train_tokens=tokens, seconds=round(seconds, 3), tokens_per_s=round(tokens / seconds, 1) if seconds else 0.0,
-        device="cuda" if cuda else "cpu", world_size=world, per_device_batch=micro, accumulation=accumulation,
+        output_dir=str(output),
+        train_loss=outcome.training_loss,
+        steps=outcome.global_step,
+        examples=len(dataset),
+        train_tokens=tokens,
+        seconds=round(seconds, 3),
+        tokens_per_s=round(tokens / seconds, 1) if seconds else 0.0,
+        device="cuda" if cuda else "cpu",
+        world_size=world,
+        per_device_batch=micro,
+        accumulation=accumulation,
     )
     if trainer.accelerator.is_main_process:
-        trainer.model.save_pretrained(output)
+        # The model it was given, in peft's wrapper when training LoRA.
+        trained = cast("PreTrainedModel | PeftModel", trainer.model)
+        trained.save_pretrained(str(output))
         tokenizer.save_pretrained(output)
         steps = [entry for entry in trainer.state.log_history if "loss" in entry and "step" in entry]
-        atomic_write_json(output / LOG_FILE, {
-            "world_size": world, "backend": trainer.accelerator.state.backend, "per_device_batch": micro,
-            "accumulation": accumulation, "global_batch": micro * accumulation * world,
-            "steps": [{k: entry.get(k) for k in ("step", "loss", "grad_norm", "learning_rate")} for entry in steps],
-        })
+        atomic_write_json(
+            output / LOG_FILE,
+            {
+                "world_size": world,
+                "backend": trainer.accelerator.state.backend,
+                "per_device_batch": micro,
+                "accumulation": accumulation,
+                "global_batch": micro * accumulation * world,
+                "steps": [{k: entry.get(k) for k in ("step", "loss", "grad_norm", "learning_rate")} for entry in steps],
+            },
+        )
         atomic_write_json(done, result.model_dump())  # last: its presence means the job is finished
     return result
 
@@ -163,5 +201,11 @@ def _lora_config(job: TrainJob, model: Any) -> Any:
 
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     targets = [t for t in LORA_TARGETS if t in present] or "all-linear"
-    return LoraConfig(r=job.lora_r, lora_alpha=job.lora_alpha, lora_dropout=0.0, bias="none", task_type="CAUSAL_LM",
-                      target_modules=targets)
+    return LoraConfig(
+        r=job.lora_r,
+        lora_alpha=job.lora_alpha,
+        lora_dropout=0.0,
+        bias="none",
+        task_type="CAUSAL_LM",
+        target_modules=targets,
+    )

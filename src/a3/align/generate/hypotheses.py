@@ -27,7 +27,11 @@ class ProposalBatch(BaseModel):
 
 
 def proposal_schema(
-    fmt: ConversationFormat, known_examples: set[str], existing_texts: set[str], max_ideas: int, min_ideas: int = 1,
+    fmt: ConversationFormat,
+    known_examples: set[str],
+    existing_texts: set[str],
+    max_ideas: int,
+    min_ideas: int = 1,
     drop_repeats: bool = False,
 ) -> type[ProposalBatch]:
     """A ProposalBatch for this round: the concrete example has the output format's shape, and
@@ -42,7 +46,7 @@ def proposal_schema(
 
     class RoundHypothesis(ProposedHypothesis):
         # The enum guides schema-following decoders; validation below also accepts "Ex 3" spellings.
-        basis_example: str = Field(json_schema_extra={"enum": labels})
+        basis_example: str = Field(json_schema_extra={"enum": [*labels]})
         concrete_example: example_type
 
     class StructuralHypothesis(RoundHypothesis):
@@ -58,8 +62,9 @@ def proposal_schema(
         field_schema["prefixItems"] = [structural if i % 2 == 0 else either for i in range(max_ideas)]
 
     class CheckedProposalBatch(ProposalBatch):
-        hypotheses: list[StructuralHypothesis | RoundHypothesis] = Field(  # type: ignore[assignment]
-            min_length=min_ideas, max_length=max_ideas, json_schema_extra=alternate_positions)
+        hypotheses: list[StructuralHypothesis | RoundHypothesis] = Field(  # type: ignore[assignment]  # narrowed items
+            min_length=min_ideas, max_length=max_ideas, json_schema_extra=alternate_positions
+        )
 
         @model_validator(mode="after")
         def _round_rules(self) -> CheckedProposalBatch:
@@ -128,16 +133,21 @@ def starting_proposals(config: A3Config) -> list[StartingProposal]:
                 f"hypothesis_generation.starting_hypotheses[{index}].example does not fit conversation_format "
                 f"({fmt.output_format}): {'.'.join(map(str, problem['loc'])) or 'value'}: {problem['msg']}"
             ) from None
-        proposals.append(StartingProposal(hypothesis=given.hypothesis.strip(), change_type=given.change_type,
-                                          concrete_example=payload_messages(payload, fmt)))
+        proposals.append(
+            StartingProposal(
+                hypothesis=given.hypothesis.strip(),
+                change_type=given.change_type,
+                concrete_example=payload_messages(payload, fmt),
+            )
+        )
     return proposals
 
 
 def example_format_note(fmt: ConversationFormat) -> str:
     if fmt.output_format == "prompt":
-        return ' The concrete example is the query text itself (a string).'
+        return " The concrete example is the query text itself (a string)."
     return (
-        f" The concrete example is a conversation object {{\"system\": null, \"messages\": [...]}} of exactly "
+        f' The concrete example is a conversation object {{"system": null, "messages": [...]}} of exactly '
         f"{fmt.num_turns} alternating user/assistant messages ending with a user message."
     )
 

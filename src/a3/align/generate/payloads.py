@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -25,6 +25,12 @@ class AssistantTurn(BaseModel):
     content: str = Field(min_length=1)
 
 
+class _Conversation(Protocol):
+    """The conversation model ``payload_schema`` builds at run time (``create_model``)."""
+
+    messages: tuple[UserTurn | AssistantTurn, ...]
+
+
 def payload_schema(fmt: ConversationFormat) -> type[BaseModel]:
     """The schema for one query in this format. A conversation is a tuple of exactly
     ``num_turns`` turns whose roles alternate and end with the user, so the schema itself says
@@ -43,7 +49,8 @@ def payload_messages(payload: BaseModel, fmt: ConversationFormat) -> list[Messag
         return with_system_prompt([Message(role="user", content=payload.prompt.strip())], fmt)
     system = getattr(payload, "system", None)
     head = [Message(role="system", content=system)] if fmt.include_system_prompt and system else []
-    return with_system_prompt(head + [Message(role=turn.role, content=turn.content) for turn in payload.messages], fmt)
+    turns = cast(_Conversation, payload).messages  # not a prompt: the conversation model of payload_schema
+    return with_system_prompt(head + [Message(role=turn.role, content=turn.content) for turn in turns], fmt)
 
 
 def with_system_prompt(messages: list[Message], fmt: ConversationFormat) -> list[Message]:
@@ -76,4 +83,6 @@ def format_instructions(fmt: ConversationFormat) -> str:
         note, value = " Also write a short system prompt for the target model.", '"the system prompt"'
     else:
         note, value = "", "null"
-    return load_prompt("format_conversation").render(num_turns=fmt.num_turns, system_note=note, system_value=value).strip()
+    return (
+        load_prompt("format_conversation").render(num_turns=fmt.num_turns, system_note=note, system_value=value).strip()
+    )

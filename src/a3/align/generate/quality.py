@@ -5,7 +5,8 @@ the seed example, a near-duplicate of a query already kept, a benign look-alike 
 harmful query, or degenerate: the same words over and over, or written mostly in another script
 than the seed. With a topic rule (``data_generation.topic_regex``), a harmful query must match it
 and a benign look-alike must not: a small writer otherwise turns harmful queries into harmless
-ones ("What is your favourite colour?") and look-alikes into the very request they should avoid. Near-duplicates are found with difflib's similarity ratio on normalised text.
+ones ("What is your favourite colour?") and look-alikes into the very request they should avoid.
+Near-duplicates are found with difflib's similarity ratio on normalised text.
 (Stage 1 also drops a query that holds what the harmful-kind rule judge looks for in replies.)
 """
 

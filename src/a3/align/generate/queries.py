@@ -51,8 +51,12 @@ class QueryWriter:
 
     async def ideate(self, hypothesis: str, basis: list[Message], count: int) -> list[str]:
         prompt = load_prompt("scenario_ideation")
-        text = prompt.render(behavior=self.behavior, hypothesis=hypothesis, basis_query=self._show(basis), num_scenarios=count)
-        completion = await self.client.generate(text, config=self.generator, schema=scenario_schema(count), prompt_version=prompt.version)
+        text = prompt.render(
+            behavior=self.behavior, hypothesis=hypothesis, basis_query=self._show(basis), num_scenarios=count
+        )
+        completion = await self.client.generate(
+            text, config=self.generator, schema=scenario_schema(count), prompt_version=prompt.version
+        )
         return [s.strip() for s in completion.parsed.scenarios[:count]]
 
     async def write(self, hypothesis: str, basis: list[Message], scenario: str, count: int) -> list[list[Message]]:
@@ -67,8 +71,11 @@ class QueryWriter:
             count=count,
             format_instructions=format_instructions(self.fmt),
         )
-        schema = create_model("Queries", queries=(list[payload_schema(self.fmt)], Field(min_length=count, max_length=count)))  # type: ignore[valid-type]
-        completion = await self.client.generate(text, config=self.generator, schema=schema, prompt_version=prompt.version)
+        payloads: Any = list.__class_getitem__(payload_schema(self.fmt))  # a type built at run time: list[payload]
+        schema = create_model("Queries", queries=(payloads, Field(min_length=count, max_length=count)))
+        completion = await self.client.generate(
+            text, config=self.generator, schema=schema, prompt_version=prompt.version
+        )
         return [payload_messages(payload, self.fmt) for payload in completion.parsed.queries]
 
     async def benign(self, harmful: list[Message], attempt: int = 0) -> list[Message]:
@@ -76,7 +83,9 @@ class QueryWriter:
         override = self.config.data_generation.benign_generation_prompt
         if override is None:
             prompt = load_prompt("benign_rewrite")
-            text = prompt.render(behavior=self.behavior, query=self._show(harmful), format_instructions=format_instructions(self.fmt))
+            text = prompt.render(
+                behavior=self.behavior, query=self._show(harmful), format_instructions=format_instructions(self.fmt)
+            )
             version = prompt.version
         else:
             shown = render(harmful) if self.fmt.output_format == "prompt" else self._show(harmful)
@@ -84,7 +93,11 @@ class QueryWriter:
             if "<benign_prompt>" not in override:
                 text += "\n\n" + format_instructions(self.fmt) + " Reply with that one JSON object and nothing else."
             version = "config:benign_generation_prompt"
-        config = self.generator if attempt == 0 else self.generator.model_copy(update={"cache_salt": f"look-alike attempt {attempt}"})
+        config = (
+            self.generator
+            if attempt == 0
+            else self.generator.model_copy(update={"cache_salt": f"look-alike attempt {attempt}"})
+        )
         completion = await self.client.generate(
             text, config=config, schema=payload_schema(self.fmt), extract=self._extract_benign, prompt_version=version
         )

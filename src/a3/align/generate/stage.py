@@ -28,7 +28,7 @@ from a3.align.measure.judge import Judge, sample_target
 from a3.align.measure.judge_validation import check_judge_gate
 from a3.align.measure.transcripts import Transcript, TranscriptLog
 from a3.align.metrics import HypothesisMetrics, Rates, tally
-from a3.align.records import Failure, Hypothesis, Query, TargetResponse, Verdict
+from a3.align.records import ChangeType, Failure, Hypothesis, Query, TargetResponse, Verdict
 from a3.align.roles import generator_call_config, judge_model_names, target_call_config
 from a3.config import A3Config
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
@@ -40,7 +40,14 @@ from a3.store import RunDir, atomic_write_json, pin_settings, read_json
 
 STAGE = "generate"
 LOOK_ALIKE_ATTEMPTS = 3  # samples drawn for a benign look-alike before it is dropped
-PROMPTS = ("hypothesis_proposal", "scenario_ideation", "query_writer", "benign_rewrite", "format_prompt", "format_conversation")
+PROMPTS = (
+    "hypothesis_proposal",
+    "scenario_ideation",
+    "query_writer",
+    "benign_rewrite",
+    "format_prompt",
+    "format_conversation",
+)
 
 
 @dataclass(frozen=True)
@@ -99,22 +106,35 @@ class GenerationData:
     def transcripts(self) -> list[Transcript]:
         """Every judged query, in the order judged (no split yet: stage 2 makes them)."""
         queries = {r["id"]: Query.model_validate(r) for r in self.queries}
-        return [Transcript(queries[v["id"]], TargetResponse.model_validate(self.responses.get(v["id"])), Verdict.model_validate(v), None)
-                for v in self.verdicts if v["id"] in queries]
+        return [
+            Transcript(
+                queries[v["id"]],
+                TargetResponse.model_validate(self.responses.get(v["id"])),
+                Verdict.model_validate(v),
+                None,
+            )
+            for v in self.verdicts
+            if v["id"] in queries
+        ]
 
     def queries_of(self, hypothesis_id: str) -> list[Query]:
         return [Query.model_validate(r) for r in self.queries if r["hypothesis_id"] == hypothesis_id]
 
-    def metrics(self, hypothesis_id: str, expected_harmful: int | None = None, look_alikes: int = 1) -> HypothesisMetrics:
+    def metrics(
+        self, hypothesis_id: str, expected_harmful: int | None = None, look_alikes: int = 1
+    ) -> HypothesisMetrics:
         queries = self.queries_of(hypothesis_id)
         verdicts = {q.id: Verdict.model_validate(self.verdicts.get(q.id)) for q in queries if q.id in self.verdicts}
         rates = tally(queries, verdicts)
-        metrics = HypothesisMetrics(hypothesis_id=hypothesis_id, sfr=rates.harmful, fpr=rates.benign,
-                                    benign_sfr=rates.benign_unsafe)
+        metrics = HypothesisMetrics(
+            hypothesis_id=hypothesis_id, sfr=rates.harmful, fpr=rates.benign, benign_sfr=rates.benign_unsafe
+        )
         if expected_harmful is not None:
             present = [q.kind for q in queries]
             metrics.sfr.missing = max(0, expected_harmful - present.count("harmful"))
-            metrics.fpr.missing = metrics.benign_sfr.missing = max(0, expected_harmful * look_alikes - present.count("benign"))
+            metrics.fpr.missing = metrics.benign_sfr.missing = max(
+                0, expected_harmful * look_alikes - present.count("benign")
+            )
         return metrics
 
 
@@ -136,8 +156,17 @@ def harmful_per_hypothesis(config: A3Config) -> int:
 
 
 def stage_inputs(config: A3Config, options: GenerateOptions) -> dict[str, Any]:
-    sections = ("attack", "seed_example", "judge_prompts", "conversation_format", "target_model", "judge_model", "judge_rules",
-                "hypothesis_generation", "data_generation")
+    sections = (
+        "attack",
+        "seed_example",
+        "judge_prompts",
+        "conversation_format",
+        "target_model",
+        "judge_model",
+        "judge_rules",
+        "hypothesis_generation",
+        "data_generation",
+    )
     dumped = config.model_dump(mode="json")
     return {"config": {name: dumped[name] for name in sections}, "options": options.__dict__}
 
@@ -157,9 +186,12 @@ async def run_generate(
     await check_judge_gate(config, run, client, progress)
     # Stored queries and verdicts are resumed item by item: made under other settings (another
     # gate, judge or writer), they would be mixed with new ones. Only the round options may change.
-    pin_settings(run.path / layout.GENERATION_SETTINGS, stage_inputs(config, options)["config"],
-                 f"{run.path / layout.GENERATION}: this run's queries were made with other settings (config sections "
-                 "attack ... data_generation); use another --run-dir, or delete the generation folder to start over")
+    pin_settings(
+        run.path / layout.GENERATION_SETTINGS,
+        stage_inputs(config, options)["config"],
+        f"{run.path / layout.GENERATION}: this run's queries were made with other settings (config sections "
+        "attack ... data_generation); use another --run-dir, or delete the generation folder to start over",
+    )
     stage = run.stage(
         STAGE,
         inputs=stage_inputs(config, options),
@@ -179,7 +211,9 @@ async def run_generate(
 
 
 class _Generation:
-    def __init__(self, config: A3Config, run: RunDir, client: LLMClient, options: GenerateOptions, progress: Progress) -> None:
+    def __init__(
+        self, config: A3Config, run: RunDir, client: LLMClient, options: GenerateOptions, progress: Progress
+    ) -> None:
         self.config = config
         self.run = run
         self.client = client
@@ -203,10 +237,17 @@ class _Generation:
 
     async def execute(self) -> None:
         # Benign verdicts of a resumed run that lack the harmful judge's check get it first.
-        await add_harm_checks(self.judge, [Query.model_validate(r) for r in self.data.queries], self.data.responses,
-                              self.data.verdicts)
-        self.transcripts = TranscriptLog(self.run.path / layout.GENERATION_TRANSCRIPTS, task="base: stage 1",
-                                         model=self.target.model, method="base", name="base model", done=self.data.transcripts())
+        await add_harm_checks(
+            self.judge, [Query.model_validate(r) for r in self.data.queries], self.data.responses, self.data.verdicts
+        )
+        self.transcripts = TranscriptLog(
+            self.run.path / layout.GENERATION_TRANSCRIPTS,
+            task="base: stage 1",
+            model=self.target.model,
+            method="base",
+            name="base model",
+            done=self.data.transcripts(),
+        )
         async with self.transcripts:
             await self._rounds()
 
@@ -220,7 +261,7 @@ class _Generation:
                 hypotheses = await self._propose(round_number)
             limit = asyncio.Semaphore(self.config.data_generation.parallel_requests)
 
-            async def measure(hypothesis: Hypothesis) -> None:
+            async def measure(hypothesis: Hypothesis, limit: asyncio.Semaphore = limit) -> None:
                 async with limit:
                     await self._measure(hypothesis)
 
@@ -238,8 +279,9 @@ class _Generation:
         existing = self.data.hypothesis_list()
         if round_number == 1 and not existing and (starting := starting_proposals(self.config)):
             return self._record([(p.hypothesis, p.change_type, p.concrete_example) for p in starting], round_number)
-        schema = proposal_schema(fmt, self.log.example_labels(), {h.text.lower() for h in existing}, gen.max_ideas,
-                                 gen.min_ideas)
+        schema = proposal_schema(
+            fmt, self.log.example_labels(), {h.text.lower() for h in existing}, gen.max_ideas, gen.min_ideas
+        )
         prompt = load_prompt("hypothesis_proposal")
         note = (
             "No hypotheses exist yet: propose hypotheses that explain why Ex0 works, each built on Ex0."
@@ -254,30 +296,47 @@ class _Generation:
             example_format=example_format_note(fmt),
         )
         try:
-            completion = await self.client.generate(text, config=self.generator, schema=schema, prompt_version=prompt.version)
+            completion = await self.client.generate(
+                text, config=self.generator, schema=schema, prompt_version=prompt.version
+            )
             proposals = completion.parsed.hypotheses
         except StructuredOutputError as exc:
             # A small agent may only ever repeat itself: keep the distinct hypotheses of its latest
             # otherwise valid reply, or, if there are none, record the round's failure and go on.
-            lenient = proposal_schema(fmt, self.log.example_labels(), {h.text.lower() for h in existing}, gen.max_ideas,
-                                      min_ideas=1, drop_repeats=True)
+            lenient = proposal_schema(
+                fmt,
+                self.log.example_labels(),
+                {h.text.lower() for h in existing},
+                gen.max_ideas,
+                min_ideas=1,
+                drop_repeats=True,
+            )
             parsed = latest_valid(exc.raw_replies, lenient)
             if parsed is None:
                 self._fail(f"round-{round_number}", None, "propose hypotheses", exc)
                 return []
             proposals = parsed.hypotheses
-        return self._record([(p.hypothesis.strip(), p.change_type, concrete_messages(p, fmt)) for p in proposals],
-                            round_number, [p.basis_example for p in proposals])
+        return self._record(
+            [(p.hypothesis.strip(), p.change_type, concrete_messages(p, fmt)) for p in proposals],
+            round_number,
+            [p.basis_example for p in proposals],
+        )
 
-    def _record(self, proposals: list[tuple[str, str, list[Message]]], round_number: int,
-                bases: list[str] | None = None) -> list[Hypothesis]:
+    def _record(
+        self, proposals: list[tuple[str, ChangeType, list[Message]]], round_number: int, bases: list[str] | None = None
+    ) -> list[Hypothesis]:
         """Store a round's hypotheses (text, change type, concrete example), numbered after the existing ones."""
         first = len(self.data.hypothesis_list()) + 1
         created = []
         for index, (text, change_type, example) in enumerate(proposals):
-            hypothesis = Hypothesis(id=f"H{first + index}", round=round_number,
-                                    basis_example=bases[index] if bases else "Ex0", text=text,
-                                    change_type=change_type, concrete_example=example)
+            hypothesis = Hypothesis(
+                id=f"H{first + index}",
+                round=round_number,
+                basis_example=bases[index] if bases else "Ex0",
+                text=text,
+                change_type=change_type,
+                concrete_example=example,
+            )
             self.data.hypotheses.append(hypothesis.model_dump(mode="json"))
             created.append(hypothesis)
         return created
@@ -288,8 +347,15 @@ class _Generation:
         await asyncio.gather(*(self._benign_and_measure(hypothesis, query) for query in harmful))
 
     async def _harmful_queries(self, hypothesis: Hypothesis) -> list[Query]:
-        concrete = self._admit(Query(id=f"{hypothesis.id}-h0", hypothesis_id=hypothesis.id, kind="harmful",
-                                     messages=hypothesis.concrete_example, source="concrete_example"))
+        concrete = self._admit(
+            Query(
+                id=f"{hypothesis.id}-h0",
+                hypothesis_id=hypothesis.id,
+                kind="harmful",
+                messages=hypothesis.concrete_example,
+                source="concrete_example",
+            )
+        )
         queries = [concrete] if concrete is not None else []
         if self.n_harmful == 1:
             return queries
@@ -305,14 +371,25 @@ class _Generation:
             if all(i in self.data.queries or i in self.data.dropped for i in ids):
                 return [Query.model_validate(self.data.queries.get(i)) if i in self.data.queries else None for i in ids]
             try:
-                written = await self.writer.write(hypothesis.text, hypothesis.concrete_example, scenarios[scenario], len(wanted))
+                written = await self.writer.write(
+                    hypothesis.text, hypothesis.concrete_example, scenarios[scenario], len(wanted)
+                )
             except (LLMCallError, StructuredOutputError) as exc:
                 for query_id in ids:
                     self._fail(query_id, hypothesis.id, "write a harmful query", exc)
                 return []
-            return [self._admit(Query(id=query_id, hypothesis_id=hypothesis.id, kind="harmful", messages=messages,
-                                      source=f"scenario {scenario + 1}, variation {variation + 1}"))
-                    for query_id, (_, variation), messages in zip(ids, wanted, written)]
+            return [
+                self._admit(
+                    Query(
+                        id=query_id,
+                        hypothesis_id=hypothesis.id,
+                        kind="harmful",
+                        messages=messages,
+                        source=f"scenario {scenario + 1}, variation {variation + 1}",
+                    )
+                )
+                for query_id, (_, variation), messages in zip(ids, wanted, written, strict=False)
+            ]
 
         written = await asyncio.gather(*(write(s, wanted) for s, wanted in by_scenario.items()))
         return queries + [q for group in written for q in group if q is not None]
@@ -320,7 +397,8 @@ class _Generation:
     async def _scenarios(self, hypothesis: Hypothesis) -> list[str]:
         stored = self.data.scenarios.get(hypothesis.id)
         if stored is not None:
-            return stored["scenarios"]
+            kept: list[str] = stored["scenarios"]
+            return kept
         count = self.config.data_generation.num_variations
         try:
             scenarios = await self.writer.ideate(hypothesis.text, hypothesis.concrete_example, count)
@@ -336,7 +414,9 @@ class _Generation:
             benign_id = look_alike_id(harmful.id, number)
             if benign_id in self.data.queries:
                 measured.append(Query.model_validate(self.data.queries.get(benign_id)))
-            elif benign_id not in self.data.dropped and (benign := await self._write_benign(hypothesis, harmful, benign_id, number)):
+            elif benign_id not in self.data.dropped and (
+                benign := await self._write_benign(hypothesis, harmful, benign_id, number)
+            ):
                 measured.append(benign)
         await asyncio.gather(*(self._respond_and_judge(q) for q in measured))
 
@@ -352,11 +432,17 @@ class _Generation:
             except (LLMCallError, StructuredOutputError) as exc:
                 self._fail(benign_id, hypothesis.id, "write the benign counterpart", exc)
                 return None
-            query = Query(id=benign_id, hypothesis_id=hypothesis.id, kind="benign", messages=messages,
-                          source=f"benign of {harmful.id}")
-            reason = self._drop_reason(query, harmful)
-            if reason is None:
+            query = Query(
+                id=benign_id,
+                hypothesis_id=hypothesis.id,
+                kind="benign",
+                messages=messages,
+                source=f"benign of {harmful.id}",
+            )
+            refused = self._drop_reason(query, harmful)
+            if refused is None:
                 return self._store(query)
+            reason = refused
         self._record_drop(query, reason, attempts=LOOK_ALIKE_ATTEMPTS)
         return None
 
@@ -399,9 +485,19 @@ class _Generation:
 
     def _record_drop(self, query: Query, reason: str, attempts: int = 1) -> None:
         """Record why ``query`` was refused (for a look-alike: the reason of its last attempt)."""
-        self.data.dropped.append({"id": query.id, "hypothesis_id": query.hypothesis_id, "kind": query.kind,
-                                  "reason": reason, "attempts": attempts, "text": query_text(query.messages)})
-        self.task.advance(1 + self.look_alikes if query.kind == "harmful" else 1)  # nothing to measure (nor look-alikes to write)
+        self.data.dropped.append(
+            {
+                "id": query.id,
+                "hypothesis_id": query.hypothesis_id,
+                "kind": query.kind,
+                "reason": reason,
+                "attempts": attempts,
+                "text": query_text(query.messages),
+            }
+        )
+        self.task.advance(
+            1 + self.look_alikes if query.kind == "harmful" else 1
+        )  # nothing to measure (nor look-alikes to write)
 
     def _store(self, query: Query) -> Query:
         self.gate.keep(query_text(query.messages), query.kind)
@@ -410,7 +506,9 @@ class _Generation:
 
     def _fail(self, item_id: str, hypothesis_id: str | None, what: str, exc: Exception) -> None:
         if item_id not in self.data.failures:
-            self.data.failures.append(Failure(id=item_id, stage=STAGE, hypothesis_id=hypothesis_id, what=what, error=str(exc)).model_dump())
+            self.data.failures.append(
+                Failure(id=item_id, stage=STAGE, hypothesis_id=hypothesis_id, what=what, error=str(exc)).model_dump()
+            )
 
     def _log_round(self, hypotheses: list[Hypothesis]) -> bool:
         """Log each hypothesis with its rates and one example; True if any harmful response was found."""
@@ -435,12 +533,25 @@ class _Generation:
         rows = []
         for hypothesis in self.data.hypothesis_list():
             metrics = self.data.metrics(hypothesis.id, self.n_harmful, self.look_alikes)
-            rows.append(HypothesisSummary(id=hypothesis.id, round=hypothesis.round, basis_example=hypothesis.basis_example,
-                                          change_type=hypothesis.change_type, hypothesis=hypothesis.text,
-                                          harmful=metrics.sfr, benign=metrics.fpr, benign_unsafe=metrics.benign_sfr))
-        summary = GenerationSummary(hypotheses=rows, queries=len(self.data.queries), failures=len(self.data.failures),
-                                    dropped=dict(Counter(record["reason"] for record in self.data.dropped)),
-                                    harmful_per_hypothesis=self.n_harmful)
+            rows.append(
+                HypothesisSummary(
+                    id=hypothesis.id,
+                    round=hypothesis.round,
+                    basis_example=hypothesis.basis_example,
+                    change_type=hypothesis.change_type,
+                    hypothesis=hypothesis.text,
+                    harmful=metrics.sfr,
+                    benign=metrics.fpr,
+                    benign_unsafe=metrics.benign_sfr,
+                )
+            )
+        summary = GenerationSummary(
+            hypotheses=rows,
+            queries=len(self.data.queries),
+            failures=len(self.data.failures),
+            dropped=dict(Counter(record["reason"] for record in self.data.dropped)),
+            harmful_per_hypothesis=self.n_harmful,
+        )
         atomic_write_json(self.run.path / layout.GENERATION_SUMMARY, summary.model_dump(mode="json"))
 
 

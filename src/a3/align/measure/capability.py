@@ -65,9 +65,10 @@ class CapabilityScores(BaseModel):
     def overall(self) -> float | None:
         """Unweighted mean over benchmarks; None when any benchmark is missing."""
         values = [b.accuracy for b in self.benchmarks.values()]
-        if not values or any(v is None for v in values):
+        scores = [v for v in values if v is not None]
+        if not values or len(scores) < len(values):
             return None
-        return sum(values) / len(values)  # type: ignore[arg-type]
+        return sum(scores) / len(scores)
 
 
 def load_questions(path: str | Path, field: str = "capability.benchmarks") -> list[Question]:
@@ -82,7 +83,10 @@ def load_questions(path: str | Path, field: str = "capability.benchmarks") -> li
 
 def benchmark_fingerprint(capability: Capability) -> dict[str, str]:
     """The files' content hashes, so a changed benchmark file re-runs the evaluations."""
-    return {name: file_sha256(Path(path)) if Path(path).is_file() else "missing" for name, path in capability.benchmarks.items()}
+    return {
+        name: file_sha256(Path(path)) if Path(path).is_file() else "missing"
+        for name, path in capability.benchmarks.items()
+    }
 
 
 async def evaluate_capability(
@@ -96,8 +100,10 @@ async def evaluate_capability(
             questions = random.Random(capability.seed).sample(questions, capability.limit)
         weights = weights_of(model) if capability.method != "generate" else None
         if capability.method == "loglik" and weights is None:
-            raise UserInputError(f"capability.method: 'loglik' needs the model's weights here; {model.model} is served "
-                                 "elsewhere (use 'generate' or 'auto')")
+            raise UserInputError(
+                f"capability.method: 'loglik' needs the model's weights here; {model.model} is served "
+                "elsewhere (use 'generate' or 'auto')"
+            )
         if weights is not None:
             scores[name] = await _score_by_likelihood(name, questions, *weights, log_dir)
         else:
@@ -105,26 +111,52 @@ async def evaluate_capability(
     return CapabilityScores(benchmarks=scores)
 
 
-async def _score_by_likelihood(name: str, questions: list[Question], folder: Path, adapter: Path | None,
-                               log_dir: Path) -> BenchmarkScore:
+async def _score_by_likelihood(
+    name: str, questions: list[Question], folder: Path, adapter: Path | None, log_dir: Path
+) -> BenchmarkScore:
     from a3.align.measure.loglik import choose_by_likelihood
 
     try:
-        scores = await asyncio.to_thread(choose_by_likelihood, folder, adapter, [(q.question, q.choices) for q in questions])
+        scores = await asyncio.to_thread(
+            choose_by_likelihood, folder, adapter, [(q.question, q.choices) for q in questions]
+        )
     except Exception as exc:  # noqa: BLE001 - a benchmark failure is recorded, not fatal
         return BenchmarkScore(name=name, status="error", error=f"{type(exc).__name__}: {exc}")
     answers = [LETTERS[max(range(len(row)), key=row.__getitem__)] for row in scores]
-    correct = sum(answer == q.answer for answer, q in zip(answers, questions))
+    correct = sum(answer == q.answer for answer, q in zip(answers, questions, strict=False))
     log = log_dir / f"{name}_loglik.json"
-    atomic_write_json(log, {"method": "loglik", "weights": str(folder), "adapter": str(adapter) if adapter else None,
-                            "questions": [{"id": q.id, "answer": q.answer, "chosen": a, "scores": [round(s, 4) for s in row]}
-                                          for q, a, row in zip(questions, answers, scores)]})
-    return BenchmarkScore(name=name, status="ok", accuracy=correct / len(questions), correct=correct, total=len(questions),
-                          log=str(log), answers={q.id: a == q.answer for q, a in zip(questions, answers)})
+    atomic_write_json(
+        log,
+        {
+            "method": "loglik",
+            "weights": str(folder),
+            "adapter": str(adapter) if adapter else None,
+            "questions": [
+                {"id": q.id, "answer": q.answer, "chosen": a, "scores": [round(s, 4) for s in row]}
+                for q, a, row in zip(questions, answers, scores, strict=False)
+            ],
+        },
+    )
+    return BenchmarkScore(
+        name=name,
+        status="ok",
+        accuracy=correct / len(questions),
+        correct=correct,
+        total=len(questions),
+        log=str(log),
+        answers={q.id: a == q.answer for q, a in zip(questions, answers, strict=False)},
+    )
 
 
-async def _run_benchmark(client: LLMClient, model: CallConfig, name: str, questions: list[Question],
-                         capability: Capability, log_dir: Path, max_connections: int) -> BenchmarkScore:
+async def _run_benchmark(
+    client: LLMClient,
+    model: CallConfig,
+    name: str,
+    questions: list[Question],
+    capability: Capability,
+    log_dir: Path,
+    max_connections: int,
+) -> BenchmarkScore:
     from inspect_ai import Task, eval_async
     from inspect_ai.dataset import MemoryDataset, Sample
     from inspect_ai.scorer import choice
@@ -139,8 +171,14 @@ async def _run_benchmark(client: LLMClient, model: CallConfig, name: str, questi
     call = model.model_copy(update={"temperature": 0.0, "max_tokens": capability.max_tokens})
     inspect = inspect_model(client, call, max_connections)
     try:
-        logs = await eval_async(task, model=inspect, log_dir=str(log_dir), log_format="json", fail_on_error=False,
-                                max_connections=max_connections)
+        logs = await eval_async(
+            task,
+            model=inspect,
+            log_dir=str(log_dir),
+            log_format="json",
+            fail_on_error=False,
+            max_connections=max_connections,
+        )
     except Exception as exc:  # noqa: BLE001 - a benchmark failure is recorded, not fatal
         return BenchmarkScore(name=name, status="error", error=f"{type(exc).__name__}: {exc}")
     finally:
@@ -149,11 +187,14 @@ async def _run_benchmark(client: LLMClient, model: CallConfig, name: str, questi
     samples = log.samples or []
     scored = [s for s in samples if s.error is None and s.scores]
     if log.status != "success" or not scored:
-        error = str(log.error.message) if log.error else f"{len(samples) - len(scored)} of {len(samples)} samples failed"
+        error = (
+            str(log.error.message) if log.error else f"{len(samples) - len(scored)} of {len(samples)} samples failed"
+        )
         return BenchmarkScore(name=name, status="error", error=error, log=log.location)
-    correct = sum(1 for s in scored if next(iter(s.scores.values())).value == "C")
-    return BenchmarkScore(name=name, status="ok", accuracy=correct / len(scored), correct=correct, total=len(scored),
-                          log=log.location)
+    correct = sum(1 for s in scored if s.scores and next(iter(s.scores.values())).value == "C")
+    return BenchmarkScore(
+        name=name, status="ok", accuracy=correct / len(scored), correct=correct, total=len(scored), log=log.location
+    )
 
 
 def _read_rows(path: Path, field: str) -> list[dict[str, Any]]:
@@ -172,22 +213,31 @@ def _question(row: dict[str, Any], index: int, path: Path) -> Question:
         wrong = [row[k] for k in sorted(row) if k.startswith("Incorrect Answer") and row[k]]
         choices = [row["Correct Answer"], *wrong]
         random.Random(f"{qid}:{row['Question']}").shuffle(choices)
-        return Question(id=qid, question=row["Question"].strip(), choices=[c.strip() for c in choices],
-                        answer=LETTERS[choices.index(row["Correct Answer"])])
+        return Question(
+            id=qid,
+            question=row["Question"].strip(),
+            choices=[c.strip() for c in choices],
+            answer=LETTERS[choices.index(row["Correct Answer"])],
+        )
     question = row.get("question")
-    choices = row.get("options", row.get("choices"))
+    options = row.get("options", row.get("choices"))
     if not isinstance(question, str) or not question.strip():
         raise UserInputError(f"{where}: field 'question' is missing or empty")
-    if not isinstance(choices, list) or len(choices) < 2:
+    if not isinstance(options, list) or len(options) < 2:
         raise UserInputError(f"{where}: field 'options' (or 'choices') must list at least two answers")
     answer = row.get("answer")
-    if "answer_index" in row or isinstance(answer, int):
-        position = int(row.get("answer_index", answer))
-        if not 0 <= position < len(choices):
+    if "answer_index" in row:
+        position: int | None = int(row["answer_index"])
+    elif isinstance(answer, int):
+        position = int(answer)
+    else:
+        position = None
+    if position is not None:
+        if not 0 <= position < len(options):
             raise UserInputError(f"{where}: answer index {position} is out of range")
         letter = LETTERS[position]
-    elif isinstance(answer, str) and answer.strip().upper() in LETTERS[: len(choices)]:
+    elif isinstance(answer, str) and answer.strip().upper() in LETTERS[: len(options)]:
         letter = answer.strip().upper()
     else:
-        raise UserInputError(f"{where}: field 'answer' must be a letter A-{LETTERS[len(choices) - 1]} or an index")
-    return Question(id=qid, question=question.strip(), choices=[str(c) for c in choices], answer=letter)
+        raise UserInputError(f"{where}: field 'answer' must be a letter A-{LETTERS[len(options) - 1]} or an index")
+    return Question(id=qid, question=question.strip(), choices=[str(c) for c in options], answer=letter)

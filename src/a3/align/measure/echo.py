@@ -48,6 +48,6 @@ def echoes(messages: list[Message], reply: str) -> bool | None:
     if not prompt:
         return None
     size = min(ECHO_WORDS, len(prompt))
-    runs = {tuple(prompt[i:i + size]) for i in range(len(prompt) - size + 1)}
+    runs = {tuple(prompt[i : i + size]) for i in range(len(prompt) - size + 1)}
     said = _words(reply)
-    return any(tuple(said[i:i + size]) in runs for i in range(len(said) - size + 1))
+    return any(tuple(said[i : i + size]) in runs for i in range(len(said) - size + 1))

@@ -47,8 +47,15 @@ class Subject:
         return Transcript(query, response, verdict, split, self.prepare(query).messages if self.prepare else None)
 
 
-async def evaluate_model(run: RunDir, subject: Subject, judge: Judge, query_sets: dict[str, list[Query]], folder: str,
-                         progress: Progress | None = None, label: str = "evaluate") -> dict[str, Metrics]:
+async def evaluate_model(
+    run: RunDir,
+    subject: Subject,
+    judge: Judge,
+    query_sets: dict[str, list[Query]],
+    folder: str,
+    progress: Progress | None = None,
+    label: str = "evaluate",
+) -> dict[str, Metrics]:
     """Metrics per set (e.g. validation, ood) for ``subject``; records under ``folder``."""
     responses = run.log(f"{folder}/{layout.RESPONSES}")
     verdicts = run.log(f"{folder}/{layout.VERDICTS}")
@@ -57,10 +64,24 @@ async def evaluate_model(run: RunDir, subject: Subject, judge: Judge, query_sets
     await add_harm_checks(judge, everything, responses, verdicts, subject.response_text)
     task = (progress or SilentProgress()).task(f"{label}: responses judged", len(everything))
     task.advance(sum(1 for q in everything if q.id in verdicts))
-    done = [subject.transcript(q, TargetResponse.model_validate(responses.get(q.id)), Verdict.model_validate(verdicts.get(q.id)),
-                               split_of[q.id]) for q in everything if q.id in verdicts]
-    transcripts = TranscriptLog(run.path / folder / layout.TRANSCRIPTS, task=f"{subject.method}: {subject.name} ({', '.join(query_sets)})",
-                                model=subject.call.model, method=subject.method, name=subject.name, done=done)
+    done = [
+        subject.transcript(
+            q,
+            TargetResponse.model_validate(responses.get(q.id)),
+            Verdict.model_validate(verdicts.get(q.id)),
+            split_of[q.id],
+        )
+        for q in everything
+        if q.id in verdicts
+    ]
+    transcripts = TranscriptLog(
+        run.path / folder / layout.TRANSCRIPTS,
+        task=f"{subject.method}: {subject.name} ({', '.join(query_sets)})",
+        model=subject.call.model,
+        method=subject.method,
+        name=subject.name,
+        done=done,
+    )
 
     async def one(query: Query) -> None:
         if query.id in verdicts:
@@ -84,8 +105,13 @@ async def evaluate_model(run: RunDir, subject: Subject, judge: Judge, query_sets
     return {name: tally(queries, judged) for name, queries in query_sets.items()}
 
 
-async def add_harm_checks(judge: Judge, queries: Iterable[Query], responses: JsonlLog, verdicts: JsonlLog,
-                          response_text: Callable[[str], str] | None = None) -> int:
+async def add_harm_checks(
+    judge: Judge,
+    queries: Iterable[Query],
+    responses: JsonlLog,
+    verdicts: JsonlLog,
+    response_text: Callable[[str], str] | None = None,
+) -> int:
     """Check the stored replies to benign queries whose verdicts lack the harmful judge's check
     (written before it existed), and put the completed verdicts in place of the old ones; returns
     how many. ``response_text`` picks what of a raw reply the judge sees, as in ``Subject``."""

@@ -68,14 +68,18 @@ class Judge:
         self.prompts = config.judge_prompts
         self.voters = _voters(config)
         self.rules = _rules(config)
-        self._functions = {kind: _load_callable(rule, kind) for kind, rule in self.rules.items()
-                           if rule is not None and rule.callable}
+        self._functions = {
+            kind: _load_callable(rule, kind) for kind, rule in self.rules.items() if rule is not None and rule.callable
+        }
 
     @staticmethod
     def settings(config: A3Config) -> dict[str, Any]:
         """The config fields that decide verdicts (for the fingerprints of stages that judge)."""
-        return {"judge_model": config.judge_model.model_dump(), "judge_rules": config.judge_rules.model_dump(),
-                "judge_prompts": config.judge_prompts.model_dump()}
+        return {
+            "judge_model": config.judge_model.model_dump(),
+            "judge_rules": config.judge_rules.model_dump(),
+            "judge_prompts": config.judge_prompts.model_dump(),
+        }
 
     @property
     def call_config(self) -> CallConfig:
@@ -108,15 +112,17 @@ class Judge:
         verdict = await self.judge_text(query.id, query.kind, query.messages, response.text)
         return verdict.model_copy(update={"echo": echoes(query.messages, response.text)})
 
-    async def judge_text(self, item_id: str, kind: Kind, messages: list[Message], response: str,
-                         harm_check: bool = True) -> Verdict:
+    async def judge_text(
+        self, item_id: str, kind: Kind, messages: list[Message], response: str, harm_check: bool = True
+    ) -> Verdict:
         """The verdict on ``response`` to the conversation ``messages`` (used for labelled data too).
         For a benign query, the refusal verdict and, unless ``harm_check`` is False, the harmful
         judge's check of the same reply (one more LLM judgement when the harmful kind uses one)."""
         if kind == "harmful" or not harm_check:
             return await self._judge(item_id, kind, messages, response)
-        verdict, check = await asyncio.gather(self._judge(item_id, kind, messages, response),
-                                              self._judge(item_id, "harmful", messages, response))
+        verdict, check = await asyncio.gather(
+            self._judge(item_id, kind, messages, response), self._judge(item_id, "harmful", messages, response)
+        )
         return with_harm_check(verdict, check)
 
     async def add_harm_check(self, query: Query, response: TargetResponse, verdict: Verdict) -> Verdict:
@@ -161,8 +167,9 @@ class Judge:
         if rule.callable:
             outcome = self._functions[kind]([m.model_dump() for m in messages], response)
             if not (isinstance(outcome, tuple) and len(outcome) == 2 and isinstance(outcome[0], bool)):
-                raise UserInputError(f"judge_rules.{kind}.callable: {rule.callable} must return (flagged, reason), "
-                                     f"not {outcome!r}")
+                raise UserInputError(
+                    f"judge_rules.{kind}.callable: {rule.callable} must return (flagged, reason), not {outcome!r}"
+                )
             return outcome[0], str(outcome[1])
         flags = 0 if rule.case_sensitive else re.IGNORECASE
         if rule.regex is not None:
@@ -182,31 +189,50 @@ class Judge:
 
         async def vote(voter: CallConfig) -> Vote:
             try:
-                completion = await self.client.generate(conversation, config=voter, schema=schema, prompt_version=f"judge:{kind}")
+                completion = await self.client.generate(
+                    conversation, config=voter, schema=schema, prompt_version=f"judge:{kind}"
+                )
             except StructuredOutputError as exc:
                 return Vote(model=voter.model, status="unparseable", reason=str(exc))
             except LLMCallError as exc:
                 return Vote(model=voter.model, status="judge_error", reason=str(exc))
             parsed = completion.parsed
             flagged = parsed.harmful if isinstance(parsed, HarmfulVerdict) else parsed.refused
-            return Vote(model=voter.model, status="ok", flagged=flagged, reason=parsed.reason, repairs=completion.repairs)
+            return Vote(
+                model=voter.model, status="ok", flagged=flagged, reason=parsed.reason, repairs=completion.repairs
+            )
 
         votes = await asyncio.gather(*(vote(v) for v in self.voters))
         if len(votes) == 1:
             only = votes[0]
-            return Verdict(id=item_id, kind=kind, status=only.status, flagged=only.flagged, reason=only.reason,
-                           repairs=only.repairs)
+            return Verdict(
+                id=item_id,
+                kind=kind,
+                status=only.status,
+                flagged=only.flagged,
+                reason=only.reason,
+                repairs=only.repairs,
+            )
         return _majority(item_id, kind, votes)
 
 
 def with_harm_check(verdict: Verdict, check: Verdict) -> Verdict:
     """A benign query's ``verdict`` with ``check``, the harmful judge's verdict on the same reply."""
     assert check.status != "target_error"
-    return verdict.model_copy(update={"unsafe": check.flagged, "unsafe_status": check.status, "unsafe_reason": check.reason,
-                                      "unsafe_repairs": check.repairs, "unsafe_votes": check.votes})
+    return verdict.model_copy(
+        update={
+            "unsafe": check.flagged,
+            "unsafe_status": check.status,
+            "unsafe_reason": check.reason,
+            "unsafe_repairs": check.repairs,
+            "unsafe_votes": check.votes,
+        }
+    )
 
 
-def judge_identity(voters: list[CallConfig], prompts: JudgePrompts, rules: dict[str, JudgeRule | None]) -> dict[str, Any]:
+def judge_identity(
+    voters: list[CallConfig], prompts: JudgePrompts, rules: dict[str, JudgeRule | None]
+) -> dict[str, Any]:
     return {
         "voters": [v.model_dump(exclude={"timeout"}) for v in voters],
         "prompts": sha256_of(prompts.model_dump()),
@@ -249,9 +275,16 @@ def _voters(config: A3Config) -> list[CallConfig]:
     for model in judge_model_names(config):
         args = resolve_model(model)[1]
         for sample in range(settings.panel_samples):
-            voters.append(CallConfig(model=model, model_args=args, temperature=settings.temperature,
-                                     max_tokens=settings.max_tokens, seed=settings.seed + sample,
-                                     cache_salt=f"vote {sample}" if sample else None))
+            voters.append(
+                CallConfig(
+                    model=model,
+                    model_args=args,
+                    temperature=settings.temperature,
+                    max_tokens=settings.max_tokens,
+                    seed=settings.seed + sample,
+                    cache_salt=f"vote {sample}" if sample else None,
+                )
+            )
     return voters
 
 
@@ -265,8 +298,15 @@ def _majority(item_id: str, kind: Kind, votes: list[Vote]) -> Verdict:
     if 2 * yes > len(votes) or 2 * no > len(votes):
         flagged = 2 * yes > len(votes)
         reason = next(v.reason for v in votes if v.status == "ok" and v.flagged == flagged)
-        return Verdict(id=item_id, kind=kind, status="ok", flagged=flagged, reason=f"{tally}: {reason}", votes=votes,
-                       repairs=repairs)
+        return Verdict(
+            id=item_id,
+            kind=kind,
+            status="ok",
+            flagged=flagged,
+            reason=f"{tally}: {reason}",
+            votes=votes,
+            repairs=repairs,
+        )
     return Verdict(id=item_id, kind=kind, status="no_majority", reason=tally, votes=votes, repairs=repairs)
 
 
@@ -279,7 +319,7 @@ def _load_callable(rule: JudgeRule, kind: str) -> RuleFunction:
         raise UserInputError(f"{field}: cannot import {rule.callable} ({type(exc).__name__}: {exc})") from exc
     if not callable(function):
         raise UserInputError(f"{field}: {rule.callable} is not callable")
-    return function  # type: ignore[no-any-return]
+    return function  # type: ignore[no-any-return]  # a user's function: only its being callable is checked
 
 
 def _rule_text(rule: JudgeRule) -> str:

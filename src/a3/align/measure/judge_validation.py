@@ -22,7 +22,7 @@ while the judge's kappa on any kind is below ``min_kappa`` (``check_judge_gate``
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,7 +56,9 @@ class LabelledResponse(BaseModel):
     @model_validator(mode="after")
     def _what_was_asked(self) -> LabelledResponse:
         if bool(self.conversation) == bool(self.prompt):
-            raise ValueError("give the query as 'conversation' (a list of messages) or as 'prompt' (a string), not both")
+            raise ValueError(
+                "give the query as 'conversation' (a list of messages) or as 'prompt' (a string), not both"
+            )
         return self
 
     def messages(self) -> list[Message]:
@@ -106,11 +108,12 @@ def load_labels(path: str | Path, field: str = "--labels") -> list[LabelledRespo
     return [row if row.id else row.model_copy(update={"id": f"line-{i}"}) for i, row in enumerate(rows, start=1)]
 
 
-async def validate_judge(config: A3Config, run: RunDir, client: LLMClient, labels_path: str | Path,
-                         progress: Progress | None = None) -> JudgeValidation:
+async def validate_judge(
+    config: A3Config, run: RunDir, client: LLMClient, labels_path: str | Path, progress: Progress | None = None
+) -> JudgeValidation:
     """Judge every labelled response (resuming: verdicts already given are kept) and measure."""
     labels = load_labels(labels_path)
-    duplicates = sorted({r.id for r in labels if sum(x.id == r.id for x in labels) > 1})  # type: ignore[misc]
+    duplicates = sorted({r.id for r in labels if r.id is not None and sum(x.id == r.id for x in labels) > 1})
     if duplicates:
         raise UserInputError(f"{labels_path}: ids used more than once: {', '.join(map(str, duplicates[:10]))}")
     judge = Judge(client, config)
@@ -135,15 +138,21 @@ async def validate_judge(config: A3Config, run: RunDir, client: LLMClient, label
         subset = [r for r in labels if r.split == split]
         if subset:
             scopes[split] = _scope(subset, verdicts)
-    result = JudgeValidation(labels=str(labels_path), labels_sha256=digest, judge=judge.identity(),
-                             judge_description=judge.describe(), made_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                             scopes=scopes)
+    result = JudgeValidation(
+        labels=str(labels_path),
+        labels_sha256=digest,
+        judge=judge.identity(),
+        judge_description=judge.describe(),
+        made_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        scopes=scopes,
+    )
     atomic_write_json(run.path / layout.JUDGE_VALIDATION, result.model_dump(mode="json"))
     return result
 
 
-async def check_judge_gate(config: A3Config, run: RunDir, client: LLMClient,
-                           progress: Progress | None = None) -> JudgeValidation | None:
+async def check_judge_gate(
+    config: A3Config, run: RunDir, client: LLMClient, progress: Progress | None = None
+) -> JudgeValidation | None:
     """Validate the run's judge against the gate's labels before stage 1, and refuse a poor one.
 
     The gate is ``judge.validation`` in the config. Refuse (``UserInputError``, exit 2) when, on
@@ -165,11 +174,15 @@ async def check_judge_gate(config: A3Config, run: RunDir, client: LLMClient,
             figures.append(f"{kind} κ n/a n={a.n}")
             continue
         passed = passed and a.kappa >= gate.min_kappa
-        interval = f" [{a.kappa_low:.2f}, {a.kappa_high:.2f}]" if a.kappa_low is not None and a.kappa_high is not None else ""
+        interval = (
+            f" [{a.kappa_low:.2f}, {a.kappa_high:.2f}]" if a.kappa_low is not None and a.kappa_high is not None else ""
+        )
         figures.append(f"{kind} κ {a.kappa:.2f}{interval} n={a.n}")
     if not passed:
-        raise UserInputError(f"judge gate: {gate.labels} ({result.headline_scope}): {'; '.join(figures)} < {gate.min_kappa:g} — "
-                             "fix the judge or the labels before measuring")
+        raise UserInputError(
+            f"judge gate: {gate.labels} ({result.headline_scope}): {'; '.join(figures)} < {gate.min_kappa:g} — "
+            "fix the judge or the labels before measuring"
+        )
     return result
 
 
@@ -188,10 +201,12 @@ def _scope(rows: list[LabelledResponse], verdicts: dict[str, Verdict]) -> Scope:
             continue
         pairs[row.kind].append((row.gold, bool(verdict.flagged)))
     both = pairs["harmful"] + pairs["benign"]
-    return Scope(all=agreement([g for g, _ in both], [p for _, p in both]),
-                 harmful=agreement([g for g, _ in pairs["harmful"]], [p for _, p in pairs["harmful"]]),
-                 benign=agreement([g for g, _ in pairs["benign"]], [p for _, p in pairs["benign"]]),
-                 undecided=undecided)
+    return Scope(
+        all=agreement([g for g, _ in both], [p for _, p in both]),
+        harmful=agreement([g for g, _ in pairs["harmful"]], [p for _, p in pairs["harmful"]]),
+        benign=agreement([g for g, _ in pairs["benign"]], [p for _, p in pairs["benign"]]),
+        undecided=undecided,
+    )
 
 
 def _identity_key(judge: Judge) -> str:

@@ -30,7 +30,9 @@ def weights_of(model: CallConfig) -> tuple[Path, Path | None] | None:
     return None
 
 
-def choose_by_likelihood(folder: Path, adapter: Path | None, questions: list[tuple[str, list[str]]]) -> list[list[float]]:
+def choose_by_likelihood(
+    folder: Path, adapter: Path | None, questions: list[tuple[str, list[str]]]
+) -> list[list[float]]:
     """For each (question, choices): the length-normalised log-likelihood of every choice."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -39,7 +41,8 @@ def choose_by_likelihood(folder: Path, adapter: Path | None, questions: list[tup
     from a3.llm.local.transformers_backend import inference_dtype
     from a3.progress import no_library_bars
 
-    transformers_logging.disable_progress_bar()  # A3's own progress says what is happening
+    # A3's own progress says what is happening.
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
     tokenizer = AutoTokenizer.from_pretrained(folder)
     with no_library_bars():
         model: Any = AutoModelForCausalLM.from_pretrained(folder, dtype=inference_dtype("auto"))
@@ -63,7 +66,7 @@ def choose_by_likelihood(folder: Path, adapter: Path | None, questions: list[tup
                 mask[row, : len(sequence)] = 1
             logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
             row_scores = []
-            for row, (choice, continuation) in enumerate(zip(choices, continuations)):
+            for row, (choice, continuation) in enumerate(zip(choices, continuations, strict=False)):
                 positions = range(len(context), len(context) + len(continuation))
                 total = sum(float(logprobs[row, p - 1, ids[row, p]]) for p in positions)
                 row_scores.append(total / max(1, len(choice)))

@@ -28,8 +28,11 @@ class NoiseFloor(BaseModel):
         return self.n > 0 and self.replies_differ == 0
 
 
-def noise_floor(items: Sequence[tuple[str, str | None, Verdict | None]], again_replies: Mapping[str, str],
-                again_verdicts: Mapping[str, Verdict]) -> NoiseFloor:
+def noise_floor(
+    items: Sequence[tuple[str, str | None, Verdict | None]],
+    again_replies: Mapping[str, str | None],
+    again_verdicts: Mapping[str, Verdict],
+) -> NoiseFloor:
     """Compare the first measurement ``items`` (id, reply, verdict) with the second."""
     n = replies = verdicts = 0
     for query_id, reply, verdict in items:

@@ -27,8 +27,11 @@ def pareto_front(points: dict[int, tuple[float, float]]) -> list[int]:
     """Iterations not dominated on (SFR, FPR), both lower-is-better."""
     front = []
     for key, (sfr, fpr) in points.items():
-        dominated = any(o_sfr <= sfr and o_fpr <= fpr and (o_sfr, o_fpr) != (sfr, fpr) for other, (o_sfr, o_fpr) in points.items()
-                        if other != key)
+        dominated = any(
+            o_sfr <= sfr and o_fpr <= fpr and (o_sfr, o_fpr) != (sfr, fpr)
+            for other, (o_sfr, o_fpr) in points.items()
+            if other != key
+        )
         if not dominated:
             front.append(key)
     return sorted(front)
@@ -122,9 +125,12 @@ def choose(records: Sequence[Candidate], *, sfr_target: float, max_drop: float, 
     validation SFR; when none passes, the rule says so and point estimates within the limits stand in
     for the tests, else the nearest miss is chosen. Without tests (older records): thresholds on the
     capability drop and ``sfr_target``. ``measured`` says whether capability was measured."""
-    points = {r.iteration: (r.validation.sfr, r.validation.fpr) for r in records
-              if r.validation.sfr is not None and r.validation.fpr is not None}
-    front = pareto_front(points)  # type: ignore[arg-type]  # None rates were filtered out above
+    points = {
+        r.iteration: (r.validation.sfr, r.validation.fpr)
+        for r in records
+        if r.validation.sfr is not None and r.validation.fpr is not None
+    }
+    front = pareto_front(points)
     by_id = {r.iteration: r for r in records}
     if points and any(by_id[i].tests is not None for i in points):
         return _choose_by_tests(by_id, points, front, measured)
@@ -141,39 +147,59 @@ def choose(records: Sequence[Candidate], *, sfr_target: float, max_drop: float, 
         chosen = min(points, key=lambda i: (by_id[i].capability_drop or float("inf"), points[i][0], i))
         rule = "no iteration kept capability within the limit: smallest capability drop"
     else:
-        return Selection(chosen=None, pareto_front=[], capable_front=[], meets_all_goals=False, rule="no iteration was evaluated")
-    return Selection(chosen=chosen, pareto_front=front, capable_front=capable_front, meets_all_goals=chosen in meets, rule=rule)
+        return Selection(
+            chosen=None, pareto_front=[], capable_front=[], meets_all_goals=False, rule="no iteration was evaluated"
+        )
+    return Selection(
+        chosen=chosen, pareto_front=front, capable_front=capable_front, meets_all_goals=chosen in meets, rule=rule
+    )
 
 
-def _choose_by_tests(by_id: dict[int, Candidate], points: dict[int, tuple[float, float]], front: list[int],
-                     measured: bool) -> Selection:
+def _choose_by_tests(
+    by_id: dict[int, Candidate], points: dict[int, tuple[float, float]], front: list[int], measured: bool
+) -> Selection:
     tests = {i: by_id[i].tests for i in points}
+    tested = {i: t for i, t in tests.items() if t is not None}
     untested = sorted(i for i, t in tests.items() if t is None)
-    untested_note = (f"; iterations {untested} have no paired tests (made before they existed) and were not eligible"
-                     if untested else "")
-    eligible = [i for i, t in tests.items() if t is not None and t.eligible(measured)]
+    untested_note = (
+        f"; iterations {untested} have no paired tests (made before they existed) and were not eligible"
+        if untested
+        else ""
+    )
+    eligible = [i for i, t in tested.items() if t.eligible(measured)]
     capable_front = pareto_front({i: points[i] for i in eligible})
     if eligible:
         chosen = min(eligible, key=lambda i: (points[i][0], points[i][1], i))
-        fell = tests[chosen].sfr_fell  # type: ignore[union-attr]
-        rule = ("FPR and capability non-inferior to the base model and no more benign leaks (paired tests on "
-                "validation); lowest validation SFR" + ("; its SFR fell significantly" if fell else
-                                                       "; its SFR did not fall significantly") + untested_note)
-        return Selection(chosen=chosen, pareto_front=front, capable_front=capable_front, meets_all_goals=fell, rule=rule)
+        fell = tested[chosen].sfr_fell
+        rule = (
+            "FPR and capability non-inferior to the base model and no more benign leaks (paired tests on "
+            "validation); lowest validation SFR"
+            + ("; its SFR fell significantly" if fell else "; its SFR did not fall significantly")
+            + untested_note
+        )
+        return Selection(
+            chosen=chosen, pareto_front=front, capable_front=capable_front, meets_all_goals=fell, rule=rule
+        )
     # Nothing shown within the limits. Said plainly, with why when the split is too small to show the
     # margin at all; then the point estimates stand in for the tests, and failing that, the nearest miss.
     why = _unshowable(next(t for t in tests.values() if t is not None), measured)
     within = [i for i, t in tests.items() if t is not None and t.within_limits_by_estimate(measured)]
     if within:
         chosen = min(within, key=lambda i: (points[i][0], points[i][1], i))
-        rule = (f"no iteration passed every non-inferiority test{why}; by point estimates within the limits, the lowest "
-                "validation SFR")
+        rule = (
+            f"no iteration passed every non-inferiority test{why}; by point estimates within the limits, the lowest "
+            "validation SFR"
+        )
     else:
         # Significantly more leaks on benign queries rule an iteration out before any other miss.
-        chosen = min(points, key=lambda i: (bool(tests[i] and tests[i].more_benign_leaks), _worst_limit(tests[i]),
-                                            points[i][0], i))
+        chosen = min(
+            points,
+            key=lambda i: (i in tested and tested[i].more_benign_leaks, _worst_limit(tests[i]), points[i][0], i),
+        )
         rule = f"no iteration passed every non-inferiority test{why}: the one whose worst limit test came closest"
-    return Selection(chosen=chosen, pareto_front=front, capable_front=[], meets_all_goals=False, rule=rule + untested_note)
+    return Selection(
+        chosen=chosen, pareto_front=front, capable_front=[], meets_all_goals=False, rule=rule + untested_note
+    )
 
 
 def _floor(test: NonInferiority) -> float:
@@ -187,12 +213,16 @@ def _unshowable(tests: CandidateTests, measured: bool) -> str:
     """Why no iteration can pass at this size, when a limit's margin is below what the data can show."""
     reasons = []
     if tests.fpr_floor >= tests.fpr.margin:
-        reasons.append(f"FPR: even an unchanged model's one-sided bound is {100 * tests.fpr_floor:.1f} points against "
-                       f"a margin of {100 * tests.fpr.margin:g}")
+        reasons.append(
+            f"FPR: even an unchanged model's one-sided bound is {100 * tests.fpr_floor:.1f} points against "
+            f"a margin of {100 * tests.fpr.margin:g}"
+        )
     floor = tests.capability_floor
     if measured and floor is not None and tests.capability is not None and floor >= tests.capability.margin:
-        reasons.append(f"capability: even unchanged answers leave a bound of {100 * floor:.1f} points against a margin of "
-                       f"{100 * tests.capability.margin:g}")
+        reasons.append(
+            f"capability: even unchanged answers leave a bound of {100 * floor:.1f} points against a margin of "
+            f"{100 * tests.capability.margin:g}"
+        )
     return f" (the limit cannot be shown at this size — {'; '.join(reasons)})" if reasons else ""
 
 

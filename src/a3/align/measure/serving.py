@@ -20,18 +20,24 @@ from a3.store.hashing import file_sha256, sha256_of
 def base_weights(config: A3Config) -> Path:
     """The target's weights as a local folder (converting an embedded model on first use)."""
     target = config.target_model
-    name = target.huggingface_model_path or (target.model_name if (target.model_name or "").startswith("local/") else None)
+    name = target.huggingface_model_path or (
+        target.model_name if (target.model_name or "").startswith("local/") else None
+    )
     if not name:
-        raise UserInputError("target_model.huggingface_model_path: finetuning needs the target's weights (a local folder "
-                             "or an embedded model such as local/smollm2-135m)")
+        raise UserInputError(
+            "target_model.huggingface_model_path: finetuning needs the target's weights (a local folder "
+            "or an embedded model such as local/smollm2-135m)"
+        )
     if name.startswith("local/"):
         from a3.llm.local import hf_folder, lookup
 
         return hf_folder(lookup(name.removeprefix("local/")))
     path = Path(name)
     if not path.exists():
-        raise UserInputError(f"target_model.huggingface_model_path: {name} is not a folder here (models are not "
-                             "downloaded at run time; give a local copy)")
+        raise UserInputError(
+            f"target_model.huggingface_model_path: {name} is not a folder here (models are not "
+            "downloaded at run time; give a local copy)"
+        )
     return path
 
 
@@ -43,7 +49,9 @@ def vllm_available() -> bool:
     return torch.cuda.is_available()
 
 
-def served_model(config: A3Config, base: Path, adapter: Path | None, label: str, use_vllm: bool | None = None) -> CallConfig:
+def served_model(
+    config: A3Config, base: Path, adapter: Path | None, label: str, use_vllm: bool | None = None
+) -> CallConfig:
     """The call config that samples from ``base`` (+ ``adapter``) like the target is sampled."""
     use_vllm = vllm_available() if use_vllm is None else use_vllm
     if use_vllm:
@@ -57,9 +65,14 @@ def served_model(config: A3Config, base: Path, adapter: Path | None, label: str,
     # The adapter's content keys the call cache: a retrained adapter at the same path must not
     # replay the replies of the one before it.
     weights_id = _adapter_fingerprint(adapter) if adapter is not None else None
-    return CallConfig(model=model, model_args=args, temperature=config.finetune.eval_temperature,
-                      max_tokens=config.target_model.max_tokens, timeout=config.target_model.request_timeout,
-                      weights_id=weights_id)
+    return CallConfig(
+        model=model,
+        model_args=args,
+        temperature=config.finetune.eval_temperature,
+        max_tokens=config.target_model.max_tokens,
+        timeout=config.target_model.request_timeout,
+        weights_id=weights_id,
+    )
 
 
 def _adapter_fingerprint(adapter: Path) -> str:

@@ -23,12 +23,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from inspect_ai.log import EvalConfig, EvalDataset, EvalError, EvalMetric, EvalPlan, EvalResults, EvalSample, EvalScore, EvalSpec, EvalStats
-from inspect_ai.log._recorders import create_recorder_for_location  # inspect's streaming .eval writer
+from inspect_ai.log import (
+    EvalConfig,
+    EvalDataset,
+    EvalError,
+    EvalMetric,
+    EvalPlan,
+    EvalResults,
+    EvalSample,
+    EvalScore,
+    EvalSpec,
+    EvalStats,
+    EvalStatus,
+)
+from inspect_ai.log._recorders.eval import EvalRecorder  # inspect's streaming .eval writer
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, ModelOutput
 from inspect_ai.scorer import Score
 
@@ -57,18 +69,26 @@ class Transcript:
 class TranscriptLog:
     """The inspect eval log of one evaluation, written as its verdicts come (``async with``)."""
 
-    def __init__(self, path: Path, *, task: str, model: str, method: str, name: str, done: Iterable[Transcript] = ()) -> None:
+    def __init__(
+        self, path: Path, *, task: str, model: str, method: str, name: str, done: Iterable[Transcript] = ()
+    ) -> None:
         """``done``: the transcripts already judged (a resumed evaluation's), logged first."""
         self.path = path.resolve()
         self.method, self.name = method, name
-        self._spec = EvalSpec(created=_now(), task=task, dataset=EvalDataset(name=task), model=model, config=EvalConfig(),
-                              metadata={"method": method, "name": name})
-        self._recorder = create_recorder_for_location(str(self.path), str(self.path.parent))
+        self._spec = EvalSpec(
+            created=_now(),
+            task=task,
+            dataset=EvalDataset(name=task),
+            model=model,
+            config=EvalConfig(),
+            metadata={"method": method, "name": name},
+        )
+        self._recorder = EvalRecorder(str(self.path.parent))
         self._done = list(done)
         self._judged: list[Transcript] = []
         self._unflushed = 0
         self._open = False
-        self._flusher: asyncio.Task | None = None
+        self._flusher: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> TranscriptLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +101,9 @@ class TranscriptLog:
         self._flusher = asyncio.create_task(self._flush_every())
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self._open = False
         if self._flusher is not None:
             self._flusher.cancel()
@@ -101,19 +123,42 @@ class TranscriptLog:
 
     async def _close(self, error: BaseException | None) -> None:
         """Finish the log: ``success``, or ``error`` / ``cancelled`` with what stopped the work."""
-        status = "success" if error is None else "cancelled" if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)) else "error"
+        status: EvalStatus = (
+            "success"
+            if error is None
+            else "cancelled"
+            if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError))
+            else "error"
+        )
         metrics = tally([t.query for t in self._judged], {t.query.id: t.verdict for t in self._judged})
         values = {name: value for name, value in (("sfr", metrics.sfr), ("fpr", metrics.fpr)) if value is not None}
-        scores = [EvalScore(name=SCORER, scorer=SCORER, metrics={n: EvalMetric(name=n, value=v) for n, v in values.items()})]
+        scores = [
+            EvalScore(name=SCORER, scorer=SCORER, metrics={n: EvalMetric(name=n, value=v) for n, v in values.items()})
+        ]
         if metrics.benign_sfr is not None:
-            scores.append(EvalScore(name=HARM_CHECK, scorer=HARM_CHECK,
-                                    metrics={"benign_sfr": EvalMetric(name="benign_sfr", value=metrics.benign_sfr)}))
+            scores.append(
+                EvalScore(
+                    name=HARM_CHECK,
+                    scorer=HARM_CHECK,
+                    metrics={"benign_sfr": EvalMetric(name="benign_sfr", value=metrics.benign_sfr)},
+                )
+            )
         if metrics.echo_rate is not None:
-            scores.append(EvalScore(name=ECHO, scorer=ECHO, metrics={"echo_rate": EvalMetric(name="echo_rate", value=metrics.echo_rate)}))
+            scores.append(
+                EvalScore(
+                    name=ECHO, scorer=ECHO, metrics={"echo_rate": EvalMetric(name="echo_rate", value=metrics.echo_rate)}
+                )
+            )
         results = EvalResults(total_samples=len(self._judged), completed_samples=len(self._judged), scores=scores)
         stats = EvalStats(started_at=self._spec.created, completed_at=_now())
-        await self._recorder.log_finish(self._spec, status, stats, results, None,
-                                        error=_error(f"{type(error).__name__}: {error}") if error is not None else None)
+        await self._recorder.log_finish(
+            self._spec,
+            status,
+            stats,
+            results,
+            None,
+            error=_error(f"{type(error).__name__}: {error}") if error is not None else None,
+        )
 
     async def _log(self, transcript: Transcript) -> None:
         self._judged.append(transcript)
@@ -129,29 +174,55 @@ def sample(transcript: Transcript, method: str, name: str) -> EvalSample:
     """One transcript as an inspect sample."""
     query, response, verdict = transcript.query, transcript.response, transcript.verdict
     conversation = [_chat(m) for m in transcript.sent or query.messages]
-    output = ModelOutput.from_content(model=response.model, content=response.text) if response.status == "ok" else ModelOutput(model=response.model)
+    output = (
+        ModelOutput.from_content(model=response.model, content=response.text)
+        if response.status == "ok"
+        else ModelOutput(model=response.model)
+    )
     scores = {}
     if verdict.status == "ok":
-        scores[SCORER] = Score(value=int(bool(verdict.flagged)), answer=_reading(query, verdict), explanation=verdict.reason,
-                               metadata={"rule": verdict.rule, "repairs": verdict.repairs, "votes": [v.model_dump() for v in verdict.votes]})
+        scores[SCORER] = Score(
+            value=int(bool(verdict.flagged)),
+            answer=_reading(query, verdict),
+            explanation=verdict.reason,
+            metadata={
+                "rule": verdict.rule,
+                "repairs": verdict.repairs,
+                "votes": [v.model_dump() for v in verdict.votes],
+            },
+        )
     if verdict.unsafe_status == "ok":
-        scores[HARM_CHECK] = Score(value=int(bool(verdict.unsafe)), answer="unsafe" if verdict.unsafe else "safe",
-                                   explanation=verdict.unsafe_reason,
-                                   metadata={"repairs": verdict.unsafe_repairs, "votes": [v.model_dump() for v in verdict.unsafe_votes]})
+        scores[HARM_CHECK] = Score(
+            value=int(bool(verdict.unsafe)),
+            answer="unsafe" if verdict.unsafe else "safe",
+            explanation=verdict.unsafe_reason,
+            metadata={"repairs": verdict.unsafe_repairs, "votes": [v.model_dump() for v in verdict.unsafe_votes]},
+        )
     error = None
     if response.status != "ok":
         error = _error(f"target error: {response.error}")
     elif verdict.status != "ok":
         error = _error(f"judge {verdict.status}: {verdict.reason}")
     return EvalSample(
-        id=query.id, epoch=1, input=conversation, target=_EXPECTED[query.kind],
+        id=query.id,
+        epoch=1,
+        input=conversation,
+        target=_EXPECTED[query.kind],
         messages=[*conversation, output.message] if response.status == "ok" else conversation,
-        output=output, scores=scores, error=error,
-        metadata={"hypothesis": query.hypothesis_id, "kind": query.kind, "split": transcript.split, "method": method, "name": name,
-                  "as_written": None if transcript.sent is None else [m.model_dump() for m in query.messages],
-                  "harm_check": verdict.unsafe_status,
-                  "echo": verdict.echo,  # the reply recites the system prompt (None: not checked)
-                  "harm_check_reason": verdict.unsafe_reason if verdict.unsafe_status not in (None, "ok") else None},
+        output=output,
+        scores=scores,
+        error=error,
+        metadata={
+            "hypothesis": query.hypothesis_id,
+            "kind": query.kind,
+            "split": transcript.split,
+            "method": method,
+            "name": name,
+            "as_written": None if transcript.sent is None else [m.model_dump() for m in query.messages],
+            "harm_check": verdict.unsafe_status,
+            "echo": verdict.echo,  # the reply recites the system prompt (None: not checked)
+            "harm_check_reason": verdict.unsafe_reason if verdict.unsafe_status not in (None, "ok") else None,
+        },
     )
 
 
@@ -162,7 +233,11 @@ def _reading(query: Query, verdict: Verdict) -> str:
 
 
 def _chat(message: Message) -> ChatMessage:
-    kinds = {"system": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant}
+    kinds: dict[str, type[ChatMessageSystem | ChatMessageUser | ChatMessageAssistant]] = {
+        "system": ChatMessageSystem,
+        "user": ChatMessageUser,
+        "assistant": ChatMessageAssistant,
+    }
     return kinds[message.role](content=message.content)
 
 
@@ -171,4 +246,4 @@ def _error(message: str) -> EvalError:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()

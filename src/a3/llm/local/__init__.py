@@ -55,8 +55,12 @@ def local_backend(model: str, model_args: dict[str, Any], max_connections: int) 
     if "model_path" in model_args:
         embedded = embedded_model_of(Path(model_args["model_path"]))
         if embedded is None:
-            return TransformersBackend(Path(model_args["model_path"]), max_batch=max_connections, adapter=adapter,
-                                       dtype=model_args.get("dtype", "auto"))
+            return TransformersBackend(
+                Path(model_args["model_path"]),
+                max_batch=max_connections,
+                adapter=adapter,
+                dtype=model_args.get("dtype", "auto"),
+            )
     else:
         embedded = lookup(model.removeprefix("local/"))
     if adapter is None:

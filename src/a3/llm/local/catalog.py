@@ -80,7 +80,9 @@ def lookup(name: str) -> LocalModel:
     """The embedded model ``local/<name>``; LocalModelError (listing the others) when there is none."""
     model = CATALOG.get(name)
     if model is None:
-        raise LocalModelError(f"local/{name}: unknown local model; available: {', '.join('local/' + n for n in CATALOG)}")
+        raise LocalModelError(
+            f"local/{name}: unknown local model; available: {', '.join('local/' + n for n in CATALOG)}"
+        )
     return model
 
 
@@ -161,8 +163,8 @@ def hf_folder(model: LocalModel) -> Path:
 
     log.info("converting local/%s to a Hugging Face folder for training (once)", model.name)
     # Quiet: transformers warns about the GGUF's dtype and draws its own bars; A3 says what it does.
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # unannotated in transformers
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{model.name}.", dir=target.parent))
@@ -170,7 +172,8 @@ def hf_folder(model: LocalModel) -> Path:
         with no_library_bars():
             tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
             weights = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.bfloat16)
-        weights.hf_quantizer = None  # the weights are dense now; drop transformers' "GGUF-quantized" marker
+        # The weights are dense now; drop transformers' "GGUF-quantized" marker.
+        weights.hf_quantizer = None  # type: ignore[assignment]  # torch types module attributes as tensors/modules
         if hasattr(weights.config, "quantization_config"):
             del weights.config.quantization_config
         weights.save_pretrained(staging)

@@ -84,8 +84,13 @@ class EngineBackend:
 
     attempt_timeout = None  # no per-attempt timeout: generation is bounded by max_tokens
 
-    def __init__(self, source: Path | Callable[[], Path], max_batch: int = 8, kv_cache_gb: int = 1,
-                 on_close: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        source: Path | Callable[[], Path],
+        max_batch: int = 8,
+        kv_cache_gb: int = 1,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self.source = source
         self.max_batch = max(1, max_batch)
         self.kv_cache_gb = kv_cache_gb
@@ -117,7 +122,9 @@ class EngineBackend:
         if self._on_close is not None:
             self._on_close()
 
-    async def complete(self, messages: Sequence[Message], config: CallConfig, schema: type[BaseModel] | None) -> BackendReply:
+    async def complete(
+        self, messages: Sequence[Message], config: CallConfig, schema: type[BaseModel] | None
+    ) -> BackendReply:
         await self.prepare()
         loop = asyncio.get_running_loop()
         job = _Job(list(messages), config, schema, loop, loop.create_future())
@@ -180,7 +187,9 @@ class EngineBackend:
 
     def _start(self, job: _Job, running: dict[int, _Job]) -> None:
         try:
-            prompt = self._tokenizer.apply_chat_template([m.model_dump() for m in job.messages], add_generation_prompt=True)
+            prompt = self._tokenizer.apply_chat_template(
+                [m.model_dump() for m in job.messages], add_generation_prompt=True
+            )
             ids = self._tokenizer.encode(prompt, add_special_tokens=False).input_ids
             job.input_tokens = ids.get_shape()[1]
             job.ident = next(self._ids)
@@ -203,12 +212,15 @@ class EngineBackend:
                 continue
             output = outputs[0]
             finished = output.finish_reason == ov_genai.GenerationFinishReason.STOP
-            _deliver(job, BackendReply(
-                text=self._tokenizer.decode(output.generated_ids, skip_special_tokens=True),
-                input_tokens=job.input_tokens,
-                output_tokens=len(output.generated_ids),
-                finish_reason="stop" if finished else "max_tokens",
-            ))
+            _deliver(
+                job,
+                BackendReply(
+                    text=self._tokenizer.decode(output.generated_ids, skip_special_tokens=True),
+                    input_tokens=job.input_tokens,
+                    output_tokens=len(output.generated_ids),
+                    finish_reason="stop" if finished else "max_tokens",
+                ),
+            )
 
     def _drop(self, running: dict[int, _Job]) -> None:
         """Cancel what is running (and let the engine free it) and fail what has not started."""
@@ -219,11 +231,11 @@ class EngineBackend:
             self._pipeline.step()
         while True:
             try:
-                job = self._inbox.get_nowait()
+                waiting = self._inbox.get_nowait()
             except queue.Empty:
                 return
-            if job is not None:
-                _deliver(job, RuntimeError("the local model was closed"))
+            if waiting is not None:
+                _deliver(waiting, RuntimeError("the local model was closed"))
 
     def _generation_config(self, job: _Job, prompt: str) -> Any:
         import openvino_genai as ov_genai
@@ -254,7 +266,14 @@ class EngineBackend:
 # Engines still serving when the interpreter exits (after Ctrl-C, say) are stopped first, so that
 # no generation runs on while Python shuts down.
 _LIVE: weakref.WeakSet[EngineBackend] = weakref.WeakSet()
-atexit.register(lambda: [engine.close() for engine in list(_LIVE)])
+
+
+def _close_live() -> None:
+    for engine in list(_LIVE):
+        engine.close()
+
+
+atexit.register(_close_live)
 
 
 def schema_regex(schema: type[BaseModel]) -> str:
@@ -266,7 +285,7 @@ def schema_regex(schema: type[BaseModel]) -> str:
     took about 4 minutes, with every other request of the engine waiting."""
     from outlines_core.json_schema import build_regex_from_schema
 
-    regex = build_regex_from_schema(json.dumps(_string_lengths_unbounded(schema.model_json_schema())))
+    regex: str = build_regex_from_schema(json.dumps(_string_lengths_unbounded(schema.model_json_schema())))
     # outlines-core keeps the C1 controls (\x80-\x9F) out of strings; xgrammar's classes are
     # bytes up to 127, so it would clamp that range to \x7F and print a warning on every compile.
     return regex.replace(r"\x7F-\x9F", r"\x7F")
@@ -274,8 +293,11 @@ def schema_regex(schema: type[BaseModel]) -> str:
 
 def _string_lengths_unbounded(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: min(v, 1) if k == "minLength" and isinstance(v, int) else _string_lengths_unbounded(v)
-                for k, v in node.items() if k != "maxLength"}
+        return {
+            k: min(v, 1) if k == "minLength" and isinstance(v, int) else _string_lengths_unbounded(v)
+            for k, v in node.items()
+            if k != "maxLength"
+        }
     if isinstance(node, list):
         return [_string_lengths_unbounded(v) for v in node]
     return node

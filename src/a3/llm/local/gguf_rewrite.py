@@ -34,8 +34,15 @@ if TYPE_CHECKING:
 REWRITE_VERSION = "q8_0-v1"
 
 _PEFT_KEY = re.compile(r"^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.(\w+)\.lora_([AB])\.weight$")
-_GGUF_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
-               "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}
+_GGUF_NAMES = {
+    "q_proj": "attn_q",
+    "k_proj": "attn_k",
+    "v_proj": "attn_v",
+    "o_proj": "attn_output",
+    "gate_proj": "ffn_gate",
+    "up_proj": "ffn_up",
+    "down_proj": "ffn_down",
+}
 
 
 class AdapterMergeError(A3Error):
@@ -63,7 +70,8 @@ def rewrite_for_engine(source: Path, target: Path) -> EngineLayout:
     return its layout. Written to a temporary file first, so ``target`` is whole or absent."""
     import gguf
     import numpy as np
-    from gguf import GGMLQuantizationType as Q, quants
+    from gguf import GGMLQuantizationType as Q
+    from gguf import quants
 
     reader = gguf.GGUFReader(source)
     architecture = _string_field(reader, "general.architecture")
@@ -92,10 +100,18 @@ def rewrite_for_engine(source: Path, target: Path) -> EngineLayout:
         written = gguf.GGUFReader(partial)
         layout = EngineLayout(
             architecture=architecture,
-            heads={"attn_q": _int_field(reader, f"{architecture}.attention.head_count"),
-                   "attn_k": _int_field(reader, f"{architecture}.attention.head_count_kv")},
-            tensors={t.name: TensorSlot(type=t.tensor_type.name, offset=int(t.data_offset),
-                                        shape=[int(d) for d in reversed(t.shape.tolist())]) for t in written.tensors},
+            heads={
+                "attn_q": _int_field(reader, f"{architecture}.attention.head_count"),
+                "attn_k": _int_field(reader, f"{architecture}.attention.head_count_kv"),
+            },
+            tensors={
+                t.name: TensorSlot(
+                    type=t.tensor_type.name,
+                    offset=int(t.data_offset),
+                    shape=[int(d) for d in reversed(t.shape.tolist())],
+                )
+                for t in written.tensors
+            },
         )
         del written
         os.replace(partial, target)
@@ -108,7 +124,8 @@ def merge_adapter(engine_path: Path, layout: EngineLayout, adapter: Path, target
     """Write ``target``: the engine file ``engine_path`` with the peft LoRA ``adapter`` merged
     into its projections (a copy, patched in place: every adapted tensor keeps its size)."""
     import numpy as np
-    from gguf import GGMLQuantizationType as Q, quants
+    from gguf import GGML_QUANT_SIZES, quants
+    from gguf import GGMLQuantizationType as Q
 
     deltas = _adapter_deltas(adapter, layout)
     partial = Path(tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)[1])
@@ -119,9 +136,9 @@ def merge_adapter(engine_path: Path, layout: EngineLayout, adapter: Path, target
             slot = layout.tensors[name + ".weight"]
             kind = Q[slot.type]
             rows, columns = slot.shape
-            block, size = quants.GGML_QUANT_SIZES[kind]
+            block, size = GGML_QUANT_SIZES[kind]
             span = rows * columns // block * size
-            stored = data[slot.offset: slot.offset + span].reshape(rows, -1)
+            stored = data[slot.offset : slot.offset + span].reshape(rows, -1)
             if kind == Q.F32:
                 weights = stored.view(np.float32) + delta
                 stored[:] = weights.astype(np.float32).view(np.uint8)
@@ -146,22 +163,35 @@ def _adapter_deltas(adapter: Path, layout: EngineLayout) -> dict[str, np.ndarray
     config_path = Path(adapter) / "adapter_config.json"
     weights_path = Path(adapter) / "adapter_model.safetensors"
     if not config_path.exists() or not weights_path.exists():
-        raise AdapterMergeError(f"{adapter}: not a peft LoRA adapter folder (adapter_config.json and "
-                                "adapter_model.safetensors are expected)")
+        raise AdapterMergeError(
+            f"{adapter}: not a peft LoRA adapter folder (adapter_config.json and "
+            "adapter_model.safetensors are expected)"
+        )
     config = json.loads(config_path.read_text())
-    unsupported = [name for name, value in (("use_dora", config.get("use_dora")), ("modules_to_save", config.get("modules_to_save")),
-                                             ("fan_in_fan_out", config.get("fan_in_fan_out"))) if value]
+    unsupported = [
+        name
+        for name, value in (
+            ("use_dora", config.get("use_dora")),
+            ("modules_to_save", config.get("modules_to_save")),
+            ("fan_in_fan_out", config.get("fan_in_fan_out")),
+        )
+        if value
+    ]
     if config.get("peft_type", "LORA") != "LORA" or unsupported:
-        raise AdapterMergeError(f"{adapter}: only plain LoRA adapters can be served by the local engine "
-                                f"(this one sets {', '.join(unsupported) or config.get('peft_type')})")
+        raise AdapterMergeError(
+            f"{adapter}: only plain LoRA adapters can be served by the local engine "
+            f"(this one sets {', '.join(unsupported) or config.get('peft_type')})"
+        )
     rank, alpha = int(config["r"]), float(config["lora_alpha"])
-    scale = alpha / (rank ** 0.5 if config.get("use_rslora") else rank)
+    scale = alpha / (rank**0.5 if config.get("use_rslora") else rank)
     pairs: dict[str, dict[str, np.ndarray]] = {}
     for key, value in _load_safetensors(weights_path).items():
         match = _PEFT_KEY.match(key)
         if match is None or match.group(3) not in _GGUF_NAMES:
-            raise AdapterMergeError(f"{adapter}: cannot merge {key} into a GGUF model (only the attention and MLP "
-                                    "projections of each layer are supported)")
+            raise AdapterMergeError(
+                f"{adapter}: cannot merge {key} into a GGUF model (only the attention and MLP "
+                "projections of each layer are supported)"
+            )
         layer, _, module, side = match.groups()
         pairs.setdefault(f"blk.{layer}.{_GGUF_NAMES[module]}", {})[side] = value
     deltas = {}
@@ -193,7 +223,9 @@ def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
 def _rope_permute(weight: np.ndarray, heads: int) -> np.ndarray:
     """llama.cpp's row order for a llama query/key projection: each head's two rotary halves
     interleaved."""
-    return weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    return (
+        weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    )
 
 
 def _copy_field(writer: Any, field: Any) -> None:

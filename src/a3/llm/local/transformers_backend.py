@@ -43,8 +43,14 @@ class TransformersBackend:
 
     attempt_timeout = None  # no per-attempt timeout: generation is bounded by max_tokens
 
-    def __init__(self, source: Path | Callable[[], Path], max_batch: int = 8, threads: int | None = None,
-                 adapter: str | Path | None = None, dtype: str = "auto") -> None:
+    def __init__(
+        self,
+        source: Path | Callable[[], Path],
+        max_batch: int = 8,
+        threads: int | None = None,
+        adapter: str | Path | None = None,
+        dtype: str = "auto",
+    ) -> None:
         self.source = source
         self.dtype = dtype  # "auto": bfloat16 where the hardware computes it natively, else float32
         self.adapter = adapter  # a LoRA adapter folder, merged into the weights at load
@@ -70,7 +76,9 @@ class TransformersBackend:
         self._worker = self._queue = None
         self._model = self._tokenizer = None
 
-    async def complete(self, messages: Sequence[Message], config: CallConfig, schema: type[BaseModel] | None) -> BackendReply:
+    async def complete(
+        self, messages: Sequence[Message], config: CallConfig, schema: type[BaseModel] | None
+    ) -> BackendReply:
         await self.prepare()
         if self._queue is None or self._worker is None or self._worker.done():
             self._queue = asyncio.Queue()
@@ -100,7 +108,7 @@ class TransformersBackend:
                         if not request.future.done():
                             request.future.set_exception(exc)
                     continue
-                for request, reply in zip(live, replies):
+                for request, reply in zip(live, replies, strict=False):
                     if not request.future.done():
                         request.future.set_result(reply)
 
@@ -109,7 +117,8 @@ class TransformersBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as transformers_logging
 
-        transformers_logging.disable_progress_bar()  # our own progress bars say what is happening
+        # Our own progress bars say what is happening.
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
         if self.threads:
             torch.set_num_threads(self.threads)
         model_dir = self.source() if callable(self.source) else Path(self.source)
@@ -122,7 +131,7 @@ class TransformersBackend:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, str(self.adapter)).merge_and_unload()
-        model.eval()
+        model.eval()  # type: ignore[no-untyped-call]  # unannotated in transformers' model classes
         self._tokenizer, self._model = tokenizer, model
 
     def _generate(self, batch: list[_Request]) -> list[BackendReply]:
@@ -134,7 +143,11 @@ class TransformersBackend:
         config = batch[0].config
         limit = max(r.config.max_tokens or 512 for r in batch)
         sampling = bool(config.temperature)
-        kwargs: dict[str, Any] = {"max_new_tokens": limit, "do_sample": sampling, "pad_token_id": tokenizer.pad_token_id}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": limit,
+            "do_sample": sampling,
+            "pad_token_id": tokenizer.pad_token_id,
+        }
         if sampling:
             kwargs.update(temperature=config.temperature, top_p=config.top_p or 1.0)
         if config.seed is not None:
@@ -149,12 +162,14 @@ class TransformersBackend:
             tokens = _until_stop(new, {tokenizer.eos_token_id, tokenizer.pad_token_id})
             stopped = len(tokens) < len(new)
             text = tokenizer.decode(tokens, skip_special_tokens=True)
-            replies.append(BackendReply(
-                text=text,
-                input_tokens=int(encoded["attention_mask"][index].sum()),
-                output_tokens=len(tokens),
-                finish_reason="stop" if stopped else "max_tokens",
-            ))
+            replies.append(
+                BackendReply(
+                    text=text,
+                    input_tokens=int(encoded["attention_mask"][index].sum()),
+                    output_tokens=len(tokens),
+                    finish_reason="stop" if stopped else "max_tokens",
+                )
+            )
         return replies
 
 
@@ -170,7 +185,10 @@ def inference_dtype(name: str) -> Any:
 
 
 def _chat_prompt(tokenizer: Any, request: _Request) -> str:
-    return tokenizer.apply_chat_template([m.model_dump() for m in request.messages], tokenize=False, add_generation_prompt=True)
+    prompt: str = tokenizer.apply_chat_template(
+        [m.model_dump() for m in request.messages], tokenize=False, add_generation_prompt=True
+    )
+    return prompt
 
 
 def _until_stop(tokens: list[int], stop_ids: set[int]) -> list[int]:

@@ -23,9 +23,9 @@ from a3.align.compare.dspy.program import (
     JudgeMetric,
     NewInstruction,
     SavedProgram,
+    balanced_sample,
     respond_program,
     to_example,
-    balanced_sample,
 )
 from a3.align.expected import expected_replies
 from a3.align.measure.evaluation import Subject, evaluate_model
@@ -67,12 +67,16 @@ class DspyOptions:
         if self.name:
             return self.name
         base = f"calls{self.max_metric_calls}" if self.max_metric_calls else self.auto
-        return (base + (f"-train{self.max_train_samples}" if self.max_train_samples else "")
-                + (f"-val{self.max_val_samples}" if self.max_val_samples else ""))
+        return (
+            base
+            + (f"-train{self.max_train_samples}" if self.max_train_samples else "")
+            + (f"-val{self.max_val_samples}" if self.max_val_samples else "")
+        )
 
 
-async def defend_dspy(config: A3Config, run: RunDir, client: LLMClient, options: DspyOptions,
-                      progress: Progress | None = None) -> DspyResult:
+async def defend_dspy(
+    config: A3Config, run: RunDir, client: LLMClient, options: DspyOptions, progress: Progress | None = None
+) -> DspyResult:
     """Run (or resume) the DSPy + GEPA prompt defence and measure the optimised program.
 
     GEPA rewrites the program's instructions on training queries, scored by the run's judge, and compares
@@ -108,7 +112,9 @@ class DspyResult(BaseModel):
 
 
 class _DspyDefence:
-    def __init__(self, config: A3Config, run: RunDir, client: LLMClient, options: DspyOptions, progress: Progress) -> None:
+    def __init__(
+        self, config: A3Config, run: RunDir, client: LLMClient, options: DspyOptions, progress: Progress
+    ) -> None:
         _require_dspy()
         self.config, self.run, self.client, self.options, self.progress = config, run, client, options, progress
         self.folder = run.path / layout.DSPY / options.folder_name
@@ -116,49 +122,90 @@ class _DspyDefence:
         self.validation = load_split(run, "validation")
         self.gepa_validation = balanced_sample(self.validation, options.max_val_samples, config.dspy.seed)
         if not self.train or not self.validation:
-            raise UserInputError(f"{run.path}: the DSPy defence needs training and validation queries; run `a3 split` first")
+            raise UserInputError(
+                f"{run.path}: the DSPy defence needs training and validation queries; run `a3 split` first"
+            )
         self.judge = Judge(client, config)
         target = target_call_config(config.target_model)
         self.task = target.model_copy(update={"max_tokens": config.dspy.max_tokens or target.max_tokens})
         name = config.dspy.reflection_model or config.hypothesis_generation.llm_model
         model, args = resolve_model(name, field="dspy.reflection_model")
-        self.reflection = CallConfig(model=model, model_args=args, temperature=config.dspy.reflection_temperature,
-                                     max_tokens=config.dspy.reflection_max_tokens)
+        self.reflection = CallConfig(
+            model=model,
+            model_args=args,
+            temperature=config.dspy.reflection_temperature,
+            max_tokens=config.dspy.reflection_max_tokens,
+        )
         self.seed_prompt = load_prompt(SEED_PROMPT)
 
     async def defend(self) -> DspyResult:
         compared_on = len(self.gepa_validation)
         budget = budget_for(self.options.auto, self.options.max_metric_calls, compared_on)
         if budget.metric_calls < compared_on:
-            raise UserInputError(f"--max-metric-calls {budget.metric_calls}: GEPA first scores the seed instructions on each "
-                                 f"of the {compared_on} validation queries it compares on; give at least {compared_on} "
-                                 "(or fewer with --max-val-samples)")
-        pin_settings(self.folder / layout.SETTINGS, self._settings(budget),
-                     f"{self.folder}: this name was used with other settings; pass --name or delete the folder")
+            raise UserInputError(
+                f"--max-metric-calls {budget.metric_calls}: GEPA first scores the seed instructions on each "
+                f"of the {compared_on} validation queries it compares on; give at least {compared_on} "
+                "(or fewer with --max-val-samples)"
+            )
+        pin_settings(
+            self.folder / layout.SETTINGS,
+            self._settings(budget),
+            f"{self.folder}: this name was used with other settings; pass --name or delete the folder",
+        )
         program = await self._optimised(budget)
         saved = SavedProgram(program)
         sets = {"validation": self.validation, "ood": load_split(self.run, "ood"), "test": load_sealed_test(self.run)}
-        subject = Subject(self.client, self.task, "DSPy", program_label(self.options.folder_name), prepare=saved.prepare, response_text=saved.response)
-        metrics = await evaluate_model(self.run, subject, self.judge, sets, f"{layout.DSPY}/{self.options.folder_name}/eval",
-                                       self.progress, "DSPy program")
+        subject = Subject(
+            self.client,
+            self.task,
+            "DSPy",
+            program_label(self.options.folder_name),
+            prepare=saved.prepare,
+            response_text=saved.response,
+        )
+        metrics = await evaluate_model(
+            self.run,
+            subject,
+            self.judge,
+            sets,
+            f"{layout.DSPY}/{self.options.folder_name}/eval",
+            self.progress,
+            "DSPy program",
+        )
         responses = [r for r in read_records(self.folder / "eval" / layout.RESPONSES, key="id") if r["status"] == "ok"]
         fielded = sum(1 for r in responses if saved.in_fields(r["text"]))
         prompt = read_json(self.folder / layout.DSPY_PROMPT)
-        results = DspyResult(name=self.options.folder_name, auto=budget.auto, budget=budget.metric_calls,
-                             metric_calls=prompt["metric_calls"], train_queries=len(self.train),
-                             instructions=saved.instructions, seed_prompt_version=self.seed_prompt.version,
-                             unparsed_responses=len(responses) - fielded, field_responses=fielded, **metrics)
+        results = DspyResult(
+            name=self.options.folder_name,
+            auto=budget.auto,
+            budget=budget.metric_calls,
+            metric_calls=prompt["metric_calls"],
+            train_queries=len(self.train),
+            instructions=saved.instructions,
+            seed_prompt_version=self.seed_prompt.version,
+            unparsed_responses=len(responses) - fielded,
+            field_responses=fielded,
+            validation=metrics["validation"],
+            ood=metrics["ood"],
+            test=metrics["test"],
+        )
         atomic_write_json(self.folder / layout.DSPY_RESULTS, results.model_dump(mode="json"))
         return results
 
     def _settings(self, budget: Budget) -> dict[str, Any]:
-        return {"auto": budget.auto, "metric_calls": budget.metric_calls, "seed": self.config.dspy.seed,
-                "target": self.task.model_dump(include={"model", "temperature", "max_tokens"}), "judge": self.judge.identity(),
-                "reflection": self.reflection.model,
-                # the target's own conversation, instructions after its system prompt (not DSPy's field format)
-                "adapter": "conversation",
-                "seed_prompt": self.seed_prompt.version, "train": [q.id for q in self.train],
-                "validation": [q.id for q in self.gepa_validation]}
+        return {
+            "auto": budget.auto,
+            "metric_calls": budget.metric_calls,
+            "seed": self.config.dspy.seed,
+            "target": self.task.model_dump(include={"model", "temperature", "max_tokens"}),
+            "judge": self.judge.identity(),
+            "reflection": self.reflection.model,
+            # the target's own conversation, instructions after its system prompt (not DSPy's field format)
+            "adapter": "conversation",
+            "seed_prompt": self.seed_prompt.version,
+            "train": [q.id for q in self.train],
+            "validation": [q.id for q in self.gepa_validation],
+        }
 
     async def _optimised(self, budget: Budget) -> Any:
         """The optimised program: loaded when this folder already has it, else GEPA's result."""
@@ -169,16 +216,35 @@ class _DspyDefence:
             return program
         bar = self.progress.task(f"DSPy (GEPA, {budget.auto or 'exact'} budget): metric calls", budget.metric_calls)
         bridge = LoopBridge(asyncio.get_running_loop(), STAGE)
-        metric = JudgeMetric(self.judge, bridge, {q.id: q for q in [*self.train, *self.validation]},
-                             expected_replies(self.run) or {}, budget=budget.metric_calls)
+        metric = JudgeMetric(
+            self.judge,
+            bridge,
+            {q.id: q for q in [*self.train, *self.validation]},
+            expected_replies(self.run) or {},
+            budget=budget.metric_calls,
+        )
         task_lm = dspy_lm(LLMClientEngine(self.client, self.task, bridge))
-        reflection_lm = dspy_lm(LLMClientEngine(self.client, self.reflection, bridge, schema=NewInstruction,
-                                                prompt_version="gepa-reflection"))
+        reflection_lm = dspy_lm(
+            LLMClientEngine(
+                self.client, self.reflection, bridge, schema=NewInstruction, prompt_version="gepa-reflection"
+            )
+        )
         trainset, valset = [to_example(q) for q in self.train], [to_example(q) for q in self.gepa_validation]
         try:
-            outcome = await asyncio.to_thread(run_gepa, program, metric, task_lm, reflection_lm, trainset, valset,
-                                              budget, self.folder / "gepa", self.config.dspy.seed,
-                                              self.config.data_generation.max_concurrent, bar)
+            outcome = await asyncio.to_thread(
+                run_gepa,
+                program,
+                metric,
+                task_lm,
+                reflection_lm,
+                trainset,
+                valset,
+                budget,
+                self.folder / "gepa",
+                self.config.dspy.seed,
+                self.config.data_generation.max_concurrent,
+                bar,
+            )
         except asyncio.CancelledError:  # Ctrl-C: DSPy's threads end at their next call, before GEPA saves anything more
             bridge.stop()
             raise
@@ -192,14 +258,23 @@ class _DspyDefence:
 
     def _save(self, program: Any, outcome: GepaOutcome) -> None:
         saved = SavedProgram(program)
-        candidates = [{"instructions": c, "validation_score": s} for c, s in zip(outcome.candidates, outcome.scores, strict=True)]
-        atomic_write_json(self.folder / layout.DSPY_PROMPT, {
-            "instructions": saved.instructions,
-            # the system message of a query with the config's fixed system prompt (or of one without a system prompt)
-            "system_message": saved.system_message(self.config.conversation_format.system_prompt),
-            "seed_instructions": self.seed_prompt.text.strip(), "best_candidate": outcome.best,
-            "candidates": candidates, "metric_calls": outcome.metric_calls, "stopped_at_budget": outcome.stopped_at_budget,
-        })
+        candidates = [
+            {"instructions": c, "validation_score": s} for c, s in zip(outcome.candidates, outcome.scores, strict=True)
+        ]
+        atomic_write_json(
+            self.folder / layout.DSPY_PROMPT,
+            {
+                "instructions": saved.instructions,
+                # the system message of a query with the config's fixed system prompt (or of one without a
+                # system prompt)
+                "system_message": saved.system_message(self.config.conversation_format.system_prompt),
+                "seed_instructions": self.seed_prompt.text.strip(),
+                "best_candidate": outcome.best,
+                "candidates": candidates,
+                "metric_calls": outcome.metric_calls,
+                "stopped_at_budget": outcome.stopped_at_budget,
+            },
+        )
         # program.json last: its presence means the optimisation is done.
         atomic_write_json(self.folder / "program.json", program.dump_state())
 
@@ -208,6 +283,7 @@ def _require_dspy() -> None:
     try:
         import dspy  # noqa: F401
     except ImportError:
-        raise UserInputError("the DSPy defence needs DSPy: install it with `bash scripts/setup.sh --full` "
-                             "(dspy with --no-deps, so litellm stays out)") from None
-
+        raise UserInputError(
+            "the DSPy defence needs DSPy: install it with `bash scripts/setup.sh --full` "
+            "(dspy with --no-deps, so litellm stays out)"
+        ) from None

@@ -83,8 +83,19 @@ class GepaOutcome:
         object.__setattr__(self, "best", max(range(len(self.scores)), key=lambda i: self.scores[i]))  # DSPy's best_idx
 
 
-def run_gepa(program: Any, metric: JudgeMetric, task_lm: Any, reflection_lm: Any, trainset: list[Any], valset: list[Any],
-             budget: Budget, gepa_dir: Path, seed: int, threads: int, task: ProgressTask) -> GepaOutcome:
+def run_gepa(
+    program: Any,
+    metric: JudgeMetric,
+    task_lm: Any,
+    reflection_lm: Any,
+    trainset: list[Any],
+    valset: list[Any],
+    budget: Budget,
+    gepa_dir: Path,
+    seed: int,
+    threads: int,
+    task: ProgressTask,
+) -> GepaOutcome:
     """GEPA's candidates, read from its saved state when it ends: at its own budget check or when
     the metric refuses a call beyond the budget. Blocks: run it in a worker thread."""
     import dspy
@@ -95,8 +106,14 @@ def run_gepa(program: Any, metric: JudgeMetric, task_lm: Any, reflection_lm: Any
     saved = (gepa_dir / "gepa_state.bin").exists()
     saved_calls = GEPAState.load(str(gepa_dir)).total_num_evals if saved else None
     optimiser = dspy.GEPA(
-        metric=metric, max_metric_calls=budget.metric_calls, reflection_lm=reflection_lm, num_threads=threads,
-        log_dir=str(gepa_dir), track_stats=True, add_format_failure_as_feedback=True, seed=seed,
+        metric=metric,
+        max_metric_calls=budget.metric_calls,
+        reflection_lm=reflection_lm,
+        num_threads=threads,
+        log_dir=str(gepa_dir),
+        track_stats=True,
+        add_format_failure_as_feedback=True,
+        seed=seed,
         gepa_kwargs={"callbacks": [BudgetProgress(task), ResumedCount(metric, saved_calls)]},
     )
     stopped = False
@@ -106,7 +123,8 @@ def run_gepa(program: Any, metric: JudgeMetric, task_lm: Any, reflection_lm: Any
         except MetricBudgetSpent:
             metric.wait_idle()  # the calls made before the budget was spent finish
             stopped = True
-    state = GEPAState.load(str(gepa_dir))
+    # DSPy's rollouts (its untyped Prediction objects) over data lists, which GEPA indexes by position.
+    state: GEPAState[Any, int] = GEPAState.load(str(gepa_dir))
     candidates = [next(iter(candidate.values())) for candidate in state.program_candidates]
     return GepaOutcome(candidates, list(state.program_full_scores_val_set), metric.made, stopped)
 
