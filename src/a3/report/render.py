@@ -363,7 +363,7 @@ def _result(data: ReportData) -> Section:
         reading = (
             ("a significant fall" if c.difference < 0 else "a significant rise")
             if c.significant
-            else "inside the noise"
+            else "not significant: inside the sampling noise"
         )
         lines.append(
             f"- {label}: {c.before_flagged}/{c.n} → {c.after_flagged}/{c.n}, {100 * c.difference:+.1f} points "

@@ -31,7 +31,8 @@ async def test_a_planner_comparison_runs_the_same_loop_apart_and_the_report_sets
 
     with pytest.raises(UserInputError, match="already uses"):
         await compare_planner(config, run, client, "agent", NO_BENCHMARKS)
-    summary = await compare_planner(config, run, client, "search", NO_BENCHMARKS)
+    longer = config.model_copy(update={"finetune": config.finetune.model_copy(update={"num_iterations": 5})})
+    summary = await compare_planner(longer, run, client, "search", NO_BENCHMARKS)  # stage 4's budget, not the config's
 
     folder = run.path / "baselines" / "planners" / "search"
     records = [json.loads(line) for line in (folder / "iterations.jsonl").read_text().splitlines()]

@@ -9,6 +9,7 @@ sealed test. The report sets every planner's iterations and choice side by side.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import get_args
 
 from a3.align import layout
@@ -19,7 +20,7 @@ from a3.config.schema import Planner
 from a3.errors import UserInputError
 from a3.llm import LLMClient
 from a3.progress import Progress
-from a3.store import RunDir
+from a3.store import RunDir, read_json
 
 PLANNERS: tuple[str, ...] = get_args(Planner)
 
@@ -45,6 +46,11 @@ async def compare_planner(
             f"--planner: {planner} is the planner stage 4 already uses (finetune.planner); compare another"
         )
     planned = config.model_copy(update={"finetune": config.finetune.model_copy(update={"planner": planner})})
+    if options.num_iterations is None:  # the same budget as stage 4 had, when it has run
+        stage4 = run.path / layout.FINETUNE_SUMMARY
+        if stage4.is_file():
+            trained = len(FinetuneSummary.model_validate(read_json(stage4)).iterations)
+            options = dataclasses.replace(options, num_iterations=trained)
     return await run_loop(
         planned,
         run,
