@@ -107,7 +107,7 @@ def test_a_person_sees_the_tables_and_the_plot_in_chromium(finished, tmp_path):
         ):
             assert page.get_by_role("heading", name=heading, exact=True).is_visible()
         assert "chosen" in text and "base model" in text
-        rows = page.locator("#finetuning-iterations tbody tr")
+        rows = page.locator("#finetuning-iterations table").first.locator("tbody tr")  # the rates; then the tests
         assert rows.count() == len(data.iterations)
         assert page.locator("#hypotheses tbody tr").count() == len(data.hypotheses)
 
