@@ -54,16 +54,21 @@ def clean_then_chaos(
     seed: int,
     window: tuple[float, float],
     concurrency: int,
+    timing_slack: int = 0,
 ) -> None:
     """An uninterrupted run into ``clean``; into ``chaos``, the same run killed again and again, then
     finished. Checks the kills were real and that no more calls were paid again than were in flight
-    at the kills; the caller compares the artifacts."""
+    at the kills; the caller compares the artifacts. ``timing_slack``: how many calls a run's own
+    count may vary by from one uninterrupted run to the next (calls already in flight when a budget
+    runs out are paid or not depending on thread timing), so the chaos run may also pay fewer."""
     assert start(clean).wait(timeout=600) == 0
     kills = kill_repeatedly(lambda: start(chaos), seed=seed, window=window)
     assert kills >= 3, "the run finished before it could be killed; the test proves nothing"
     assert start(chaos).wait(timeout=600) == 0
     repaid = paid_calls(chaos) - paid_calls(clean)
-    assert 0 <= repaid <= kills * concurrency, f"{repaid} calls paid again over {kills} kills"
+    assert -timing_slack <= repaid <= kills * concurrency + timing_slack, (
+        f"{repaid} calls paid again over {kills} kills"
+    )
 
 
 # Fields that differ between two runs of the same work: times and durations.
