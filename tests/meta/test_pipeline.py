@@ -401,7 +401,7 @@ async def test_clustering_covers_each_category_once_even_hierarchically(sample, 
                 categorization,
                 RunDir(tmp_path / f"c{per_call}"),
                 ScriptedClient(MetaWorld()),
-                ClusterOptions(max_categories_per_call=per_call),
+                ClusterOptions(max_categories_per_call=per_call, method="llm"),
                 output_dir=tmp_path / f"clusters{per_call}",
             )
         ).path
@@ -437,7 +437,7 @@ async def test_a_clustering_that_keeps_missing_or_repeating_categories_is_comple
             categorization,
             RunDir(tmp_path / "c"),
             ScriptedClient(sloppy),
-            ClusterOptions(),
+            ClusterOptions(method="llm"),
             output_dir=tmp_path / "clusters",
         )
     ).path
@@ -461,7 +461,7 @@ async def test_a_clustering_model_that_never_answers_leaves_each_category_its_ow
         return world(messages, config)
 
     clusters = await cluster_categories(
-        categorization, run, ScriptedClient(broken_clusterer, run_dir=run), ClusterOptions()
+        categorization, run, ScriptedClient(broken_clusterer, run_dir=run), ClusterOptions(method="llm")
     )
     doc = json.loads(clusters.path.read_text())
     n_categories = len(json.loads(categorization.path.read_text())["categorization"]["categories"])

@@ -13,7 +13,7 @@ import pytest
 from a3.meta.categorize import CategorizeOptions
 from a3.meta.formats import load_task_list, read_categorization
 from a3.meta.pipeline import MetaRunOptions, run_meta
-from a3.meta.report import build_report
+from a3.meta.report import build_report, name_source
 from a3.meta.sample_data import write_sample_data
 from a3.meta.select import SelectOptions
 from a3.meta.summarize import SummaryStore
@@ -152,7 +152,8 @@ async def test_every_run_is_reachable_from_its_clusters_and_categories_and_count
         category = definitions[node.label.split(" — ")[0]]
         members = {e["run_id"] for e in category["examples"]}
         assert node.count() == len({c.label for c in node.children}) == len(members) == len(node.children)
-        assert node.text == category["definition"]
+        said = f" (name: {name_source(category['name_source'])})" if category.get("name_source") else ""
+        assert node.text == category["definition"] + said  # the definition, and where the name came from
     for cluster in tree:
         distinct = {e.label for e in cluster.walk() if e.attrs.get("class") == "run"}
         assert cluster.count() == len(distinct)

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.structured import latest_valid
-from a3.meta.categorize_embed import PROMPTS as EMBED_PROMPTS, EmbedCategorizer
+from a3.meta.categorize_embed import PROMPTS as EMBED_PROMPTS
+from a3.meta.categorize_embed import EmbedCategorizer
 from a3.meta.evidence import normalise, quote_found
 from a3.meta.formats import (
     Categorization,
@@ -72,7 +73,9 @@ class CategorizeOptions(LLMSettings):
     # "embed": group by embeddings, the model names groups and places outliers (a3.meta.categorize_embed);
     # "llm": the original's batches of summaries, each placed by the model. Extending a taxonomy (--resume) is "llm".
     method: Literal["embed", "llm"] = "embed"
-    weights: EmbedWeights | None = None  # None: EmbedWeights(), or LOCAL_SUMMARY_WEIGHTS when a local model wrote the summaries
+    weights: EmbedWeights | None = (
+        None  # None: EmbedWeights(), or LOCAL_SUMMARY_WEIGHTS when a local model wrote the summaries
+    )
     max_groups: int | None = None  # embed: the largest k the silhouette may choose (default grouping.MAX_GROUPS, 40)
 
 
@@ -98,7 +101,9 @@ class _State(BaseModel):
     waves: int = 0
     merges: list[MergeRecord] = Field(default_factory=list)
     new_since_merge: int = 0
-    unverified_quotes: int = 0  # trigger phrases dropped: not found in the run they were attached to (absent from early checkpoints)
+    unverified_quotes: int = (
+        0  # trigger phrases dropped: not found in the run they were attached to (absent from early checkpoints)
+    )
     grouping: GroupingStats | None = Field(default=None, exclude=True)  # the embed method's figures, never checkpointed
 
 
@@ -118,14 +123,16 @@ async def categorize_runs(
     summaries = _latest_summaries(SummaryStore(run_dir), refs)
     start = _start_taxonomy(resume_from, refs)
     method = "llm" if resume_from is not None else options.method
-    signature = sha256_of({
-        "summaries": {r: s.input_hash for r, s in summaries.items()},
-        "runs": [str(r.run) for r in refs],
-        "options": options.model_dump(),
-        "method": method,
-        "prompts": {p: load_prompt(p).version for p in _prompts(method)},
-        "resume": start.model_dump() if resume_from is not None else None,
-    })
+    signature = sha256_of(
+        {
+            "summaries": {r: s.input_hash for r, s in summaries.items()},
+            "runs": [str(r.run) for r in refs],
+            "options": options.model_dump(),
+            "method": method,
+            "prompts": {p: load_prompt(p).version for p in _prompts(method)},
+            "resume": start.model_dump() if resume_from is not None else None,
+        }
+    )
     stage = run_dir.stage(STAGE, inputs={"signature": signature}, models={"categorizer": options.model})
     with stage:
         if stage.skipped:
@@ -136,8 +143,14 @@ async def categorize_runs(
                 from a3.meta.pregroup import minilm_embedder
 
                 embedder = minilm_embedder()
-            grouper = EmbedCategorizer(client, options.call_config(), embedder, _weights(options, summaries), options.max_groups,
-                                       progress or SilentProgress())
+            grouper = EmbedCategorizer(
+                client,
+                options.call_config(),
+                embedder,
+                _weights(options, summaries),
+                options.max_groups,
+                progress or SilentProgress(),
+            )
             state.taxonomy, state.grouping = await grouper.run(_with_run_facts(summaries, refs, state))
             state.rounds = state.grouping.sequential_llm_rounds
         else:
@@ -191,8 +204,15 @@ def _latest_summaries(store: SummaryStore, refs: list[RunRef]) -> dict[str, Summ
 
 
 class _Engine:
-    def __init__(self, run_dir: RunDir, client: LLMClient, options: CategorizeOptions, summaries: dict[str, Summary],
-                 embedder: Embedder | None, progress: Progress) -> None:
+    def __init__(
+        self,
+        run_dir: RunDir,
+        client: LLMClient,
+        options: CategorizeOptions,
+        summaries: dict[str, Summary],
+        embedder: Embedder | None,
+        progress: Progress,
+    ) -> None:
         self.run_dir = run_dir
         self.client = client
         self.options = options
@@ -224,8 +244,14 @@ class _Engine:
             task.advance(len(batch))
             groups = [[r for r in g if r not in set(batch)] for g in groups]
         if self.options.merge_every and state.waves and state.waves % self.options.merge_every == 0:
-            await self._merge(state)  # a merge due after the last checkpointed wave, lost to a kill: done before the next wave
-        batches = [g[i:i + self.options.iterative_batch_size] for g in groups for i in range(0, len(g), self.options.iterative_batch_size)]
+            await self._merge(
+                state
+            )  # a merge due after the last checkpointed wave, lost to a kill: done before the next wave
+        batches = [
+            g[i : i + self.options.iterative_batch_size]
+            for g in groups
+            for i in range(0, len(g), self.options.iterative_batch_size)
+        ]
         for wave in _waves(batches, groups, self.options.parallel_batches, self.options.iterative_batch_size):
             await self._wave(state, wave)
             task.advance(sum(len(b) for b in wave))
@@ -237,12 +263,17 @@ class _Engine:
             state.failed = {}
             if not state.taxonomy.categories:
                 await self._initial(state, retry[: self.options.initial_batch_size], salt="retry")
-                retry = retry[self.options.initial_batch_size:]
+                retry = retry[self.options.initial_batch_size :]
                 if not state.taxonomy.categories:
-                    state.failed.update({run: "no first batch validated, so there is no taxonomy to place it in" for run in retry})
+                    state.failed.update(
+                        {run: "no first batch validated, so there is no taxonomy to place it in" for run in retry}
+                    )
                     self.checkpoint(state)
                     return
-            waves = [retry[i:i + self.options.iterative_batch_size] for i in range(0, len(retry), self.options.iterative_batch_size)]
+            waves = [
+                retry[i : i + self.options.iterative_batch_size]
+                for i in range(0, len(retry), self.options.iterative_batch_size)
+            ]
             await self._wave(state, waves, salt="retry")
             await self._merge(state)
 
@@ -261,7 +292,9 @@ class _Engine:
         text = prompt.render(summaries=self._show_runs(labels))
         config = self.config.model_copy(update={"cache_salt": salt}) if salt else self.config
         try:
-            completion = await self.client.generate(text, config=config, schema=initial_schema(set(labels)), prompt_version=prompt.version)
+            completion = await self.client.generate(
+                text, config=config, schema=initial_schema(set(labels)), prompt_version=prompt.version
+            )
             reply: InitialReply | None = completion.parsed
         except StructuredOutputError as exc:
             reply = latest_valid(exc.raw_replies, initial_schema(set(labels), require_all=False))
@@ -297,9 +330,16 @@ class _Engine:
             labels = {f"R{i}": run for i, run in enumerate(batch, start=1)}
             text = prompt.render(categories=snapshot, summaries=self._show_runs(labels))
             try:
-                completion = await self.client.generate(text, config=config, schema=update_schema(set(labels), ids, names), prompt_version=prompt.version)
+                completion = await self.client.generate(
+                    text, config=config, schema=update_schema(set(labels), ids, names), prompt_version=prompt.version
+                )
             except StructuredOutputError as exc:
-                return batch, labels, latest_valid(exc.raw_replies, update_schema(set(labels), ids, names, require_all=False)) or str(exc)
+                return (
+                    batch,
+                    labels,
+                    latest_valid(exc.raw_replies, update_schema(set(labels), ids, names, require_all=False))
+                    or str(exc),
+                )
             except LLMCallError as exc:
                 return batch, labels, str(exc)
             return batch, labels, completion.parsed
@@ -338,11 +378,15 @@ class _Engine:
         text = prompt.render(categories=self._show_categories(state.taxonomy))
         ids = {c.id for c in state.taxonomy.categories}
         try:
-            completion = await self.client.generate(text, config=self.config, schema=merge_schema(ids), prompt_version=prompt.version)
+            completion = await self.client.generate(
+                text, config=self.config, schema=merge_schema(ids), prompt_version=prompt.version
+            )
         except (LLMCallError, StructuredOutputError) as exc:
             state.merges.append(MergeFailed(round=state.rounds + 1, error=str(exc)))
         else:
-            state.merges.append(MergeApplied(round=state.rounds + 1, applied=apply_merges(state.taxonomy, completion.parsed)))
+            state.merges.append(
+                MergeApplied(round=state.rounds + 1, applied=apply_merges(state.taxonomy, completion.parsed))
+            )
         state.rounds += 1
         state.new_since_merge = 0
         self.checkpoint(state)
@@ -363,20 +407,27 @@ class _Engine:
         blocks = []
         for label, run in labels.items():
             record = self.summaries[run]
-            blocks.append("\n".join([
-                f"[{label}]",
-                f"Original instruction: {record.original_instruction or '(not available)'}",
-                f"Perturbed instruction: {record.perturbed_instruction or '(not available)'}",
-                f"Summary: {record.summary}",
-            ]))
+            blocks.append(
+                "\n".join(
+                    [
+                        f"[{label}]",
+                        f"Original instruction: {record.original_instruction or '(not available)'}",
+                        f"Perturbed instruction: {record.perturbed_instruction or '(not available)'}",
+                        f"Summary: {record.summary}",
+                    ]
+                )
+            )
         return "\n\n".join(blocks)
 
     def _show_categories(self, taxonomy: Taxonomy) -> str:
         lines = []
         for category in taxonomy.categories:
             triggers = [e.trigger_phrase for e in category.examples if e.trigger_phrase][: self.options.examples_shown]
-            lines.append(f"{category.id}: {category.name}\n  Definition: {category.definition}\n  Runs: {len(category.run_ids())}"
-                         + (f"\n  Example triggers: {'; '.join(repr(t) for t in triggers)}" if triggers else ""))
+            lines.append(
+                f"{category.id}: {category.name}\n  Definition: {category.definition}\n"
+                f"  Runs: {len(category.run_ids())}"
+                + (f"\n  Example triggers: {'; '.join(repr(t) for t in triggers)}" if triggers else "")
+            )
         return "\n".join(lines) if lines else "(no categories yet)"
 
 
@@ -397,14 +448,14 @@ def _waves(batches: list[list[str]], groups: list[list[str]], width: int, batch_
     cursor = 0
     for g in groups:
         count = (len(g) + batch_size - 1) // batch_size
-        per_group.append(batches[cursor:cursor + count])
+        per_group.append(batches[cursor : cursor + count])
         cursor += count
     ordered: list[list[str]] = []
     depth = 0
     while any(depth < len(b) for b in per_group):
         ordered += [b[depth] for b in per_group if depth < len(b)]
         depth += 1
-    return [ordered[i:i + width] for i in range(0, len(ordered), width)]
+    return [ordered[i : i + width] for i in range(0, len(ordered), width)]
 
 
 def _start_taxonomy(earlier: Categorization | None, refs: list[RunRef]) -> Taxonomy:
@@ -422,30 +473,64 @@ def _start_taxonomy(earlier: Categorization | None, refs: list[RunRef]) -> Taxon
             if run_id is None and example.id is not None:
                 matches = by_short.get(example.id, [])
                 run_id = matches[0] if len(matches) == 1 else None  # ambiguous or unknown ids stay unresolved
-            category.examples.append(Example(run_id=run_id, trigger_phrase=example.trigger_phrase,
-                                             justification=example.justification, original_id=example.id))
+            category.examples.append(
+                Example(
+                    run_id=run_id,
+                    trigger_phrase=example.trigger_phrase,
+                    justification=example.justification,
+                    original_id=example.id,
+                )
+            )
         taxonomy.categories.append(category)
     return taxonomy
 
 
-def _categorization(run_dir: RunDir, state: _State, refs: list[RunRef], summaries: dict[str, Summary], context: CategorizeContext,
-                    options: CategorizeOptions, resume_from: Categorization | None, start: Taxonomy) -> Categorization:
+def _categorization(
+    run_dir: RunDir,
+    state: _State,
+    refs: list[RunRef],
+    summaries: dict[str, Summary],
+    context: CategorizeContext,
+    options: CategorizeOptions,
+    resume_from: Categorization | None,
+    start: Taxonomy,
+) -> Categorization:
     taxonomy = state.taxonomy
     unassigned = list(taxonomy.unassigned)
     placed = taxonomy.placed_runs()
-    unassigned += [Unassigned(run_id=run, reason=f"categorization failed: {error}") for run, error in sorted(state.failed.items())]
+    unassigned += [
+        Unassigned(run_id=run, reason=f"categorization failed: {error}") for run, error in sorted(state.failed.items())
+    ]
     listed = {u.run_id for u in unassigned}
-    unassigned += [Unassigned(run_id=str(r.run), reason="no summary (`a3 meta summarize` has not made one; its failures say why)")
-                   for r in refs if str(r.run) not in summaries and str(r.run) not in placed and str(r.run) not in listed]
+    unassigned += [
+        Unassigned(run_id=str(r.run), reason="no summary (`a3 meta summarize` has not made one; its failures say why)")
+        for r in refs
+        if str(r.run) not in summaries and str(r.run) not in placed and str(r.run) not in listed
+    ]
     short_of = {str(r.run): r.run.short_id for r in refs}
     usage = run_dir.ledger.totals(stage=STAGE)
     method = "llm" if resume_from is not None else options.method
-    categories = [CategoryEntry(
-        category_id=c.id, category_name=c.name, definition=c.definition,
-        examples=[ExampleEntry(id=e.original_id or short_of.get(e.run_id or "", ""), run_id=e.run_id, trigger_phrase=e.trigger_phrase,
-                               justification=e.justification) for e in c.examples],
-        merged_from=c.merged_from,
-    ) for c in taxonomy.categories]
+    categories = [
+        CategoryEntry(
+            category_id=c.id,
+            category_name=c.name,
+            definition=c.definition,
+            examples=[
+                ExampleEntry(
+                    id=e.original_id or short_of.get(e.run_id or "", ""),
+                    run_id=e.run_id,
+                    trigger_phrase=e.trigger_phrase,
+                    justification=e.justification,
+                )
+                for e in c.examples
+            ],
+            merged_from=c.merged_from,
+            name_source=c.name_source,
+            name_similarity=c.name_similarity,
+            centroid=c.centroid,
+        )
+        for c in taxonomy.categories
+    ]
     statistics = CategorizationStatistics(
         total_tasks=len(refs),
         runs_with_summary=len(summaries),
@@ -486,6 +571,16 @@ def _categorization(run_dir: RunDir, state: _State, refs: list[RunRef], summarie
         summary_hashes={r: s.input_hash for r, s in sorted(summaries.items())},
         generated_at=datetime.now().isoformat(timespec="seconds"),
     )
-    folder = run_dir.path / "elicitation_run_categorization" / context.perturbation_model / (context.refinement_model_filter or "all_refinement_models") / context.agent
-    return Categorization(categorization=CategoryList(categories=categories, unassigned=unassigned), statistics=statistics, metadata=metadata,
-                          path=folder / f"elicitation_run_categorization_{context.agent}_{datetime.now():%Y%m%d_%H%M%S}.json")
+    folder = (
+        run_dir.path
+        / "elicitation_run_categorization"
+        / context.perturbation_model
+        / (context.refinement_model_filter or "all_refinement_models")
+        / context.agent
+    )
+    return Categorization(
+        categorization=CategoryList(categories=categories, unassigned=unassigned),
+        statistics=statistics,
+        metadata=metadata,
+        path=folder / f"elicitation_run_categorization_{context.agent}_{datetime.now():%Y%m%d_%H%M%S}.json",
+    )

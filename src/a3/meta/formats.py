@@ -54,7 +54,9 @@ def load_baseline_filter(path: Path, agent: str, domains: list[str], notes: list
             notes.append(f"baseline-harm filter {path.name} has no entry for agent '{agent}' in domain '{domain}'")
             continue
         if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
-            raise UserInputError(f"{path}: {domain}.{key}: expected a list of task ids (strings), got {json.dumps(ids)[:80]}")
+            raise UserInputError(
+                f"{path}: {domain}.{key}: expected a list of task ids (strings), got {json.dumps(ids)[:80]}"
+            )
         excluded.update((domain, task_id) for task_id in ids)
     return excluded
 
@@ -67,7 +69,9 @@ def load_false_positives(path: Path, agent: str) -> set[str]:
     found = set()
     for key, entry in data.items():
         if not isinstance(entry, dict):
-            raise UserInputError(f"{path}: {key}: expected an annotation object with 'final_decision', got {type(entry).__name__}")
+            raise UserInputError(
+                f"{path}: {key}: expected an annotation object with 'final_decision', got {type(entry).__name__}"
+            )
         parts = key.split(":")
         if len(parts) != 4 or parts[3] not in (agent, sanitise(agent)):
             continue
@@ -153,8 +157,15 @@ class Selection(BaseModel):
 
     def task_list(self) -> TaskList:
         root = Path(self.metadata.base_dir)
-        return TaskList.of([RunRef(RunId.parse(d.run_id), root, Path(d.benchmark_example_dir) if isinstance(d, BenchmarkRun) else None)
-                            for details in self.task_details_by_refinement_model.values() for d in details])
+        return TaskList.of(
+            [
+                RunRef(
+                    RunId.parse(d.run_id), root, Path(d.benchmark_example_dir) if isinstance(d, BenchmarkRun) else None
+                )
+                for details in self.task_details_by_refinement_model.values()
+                for d in details
+            ]
+        )
 
 
 def task_list_document(selection: Selection) -> dict[str, Any]:
@@ -195,7 +206,9 @@ def load_task_list(
     return TaskList.of(refs, wanted)
 
 
-def _refs(data: Any, path: Path, root: Path, agent: str | None, perturbation_model: str, wanted: str | None) -> list[RunRef]:
+def _refs(
+    data: Any, path: Path, root: Path, agent: str | None, perturbation_model: str, wanted: str | None
+) -> list[RunRef]:
     refs: list[RunRef] = []
     if isinstance(data, dict) and "task_details_by_refinement_model" in data:
         for model, details in data["task_details_by_refinement_model"].items():
@@ -203,18 +216,35 @@ def _refs(data: Any, path: Path, root: Path, agent: str | None, perturbation_mod
                 if "run_id" in detail:
                     run = RunId.parse(detail["run_id"])
                 else:
-                    run = RunId(detail["domain"], detail["task_id"], perturbation_model, detail["perturbed_id"], model, _need(agent, path))
+                    run = RunId(
+                        detail["domain"],
+                        detail["task_id"],
+                        perturbation_model,
+                        detail["perturbed_id"],
+                        model,
+                        _need(agent, path),
+                    )
                 example = detail.get("benchmark_example_dir")
                 refs.append(RunRef(run, root, Path(example) if example else None))
     elif isinstance(data, dict) and "task_lists_by_refinement_model" in data:
         for model, specs in data["task_lists_by_refinement_model"].items():
-            refs += [RunRef(_from_spec(spec, model, perturbation_model, _need(agent, path), path), root) for spec in specs]
+            refs += [
+                RunRef(_from_spec(spec, model, perturbation_model, _need(agent, path), path), root) for spec in specs
+            ]
     elif isinstance(data, dict) and "task_list" in data:
         if wanted is None:
-            raise UserInputError(f"{path}: a flat 'task_list' names no refinement model; pass --refinement_model_filter")
-        refs = [RunRef(_from_spec(spec, wanted, perturbation_model, _need(agent, path), path), root) for spec in data["task_list"]]
+            raise UserInputError(
+                f"{path}: a flat 'task_list' names no refinement model; pass --refinement_model_filter"
+            )
+        refs = [
+            RunRef(_from_spec(spec, wanted, perturbation_model, _need(agent, path), path), root)
+            for spec in data["task_list"]
+        ]
     else:
-        raise UserInputError(f"{path}: not a task list (expected task_details_by_refinement_model, task_lists_by_refinement_model or task_list)")
+        raise UserInputError(
+            f"{path}: not a task list (expected task_details_by_refinement_model, "
+            "task_lists_by_refinement_model or task_list)"
+        )
     return refs
 
 
@@ -291,6 +321,12 @@ class CategoryEntry(BaseModel):
     definition: str = ""
     examples: list[ExampleEntry] = Field(default_factory=list)
     merged_from: list[str] = Field(default_factory=list)
+    # Ours, absent from the original's files: where the name came from ("model", "model (rewritten)",
+    # "fallback": the category's most central trigger phrase), how near the name is to its trigger
+    # phrases, and the mean of its runs' embeddings (the cluster step groups categories by it).
+    name_source: str | None = None
+    name_similarity: float | None = None
+    centroid: list[float] | None = None
 
     def runs(self) -> set[str]:
         """The runs among its examples, by run id, or by the original's id where that is all there is."""
@@ -401,6 +437,9 @@ class ClusterEntry(BaseModel):
     definition: str = ""
     anchor_phrases: Phrases = ""
     member_categories: list[ClusterMember] = Field(default_factory=list)
+    name_source: str | None = (
+        None  # ours: "model", "model (rewritten)", "category" (a cluster of one keeps its name) or "fallback"
+    )
 
 
 class ClusterStatistics(BaseModel):
@@ -418,6 +457,7 @@ class ClusterStatistics(BaseModel):
 
 class ClusterMetadata(BaseModel):
     input_path: str = ""  # the categorization the clusters were made from
+    method: Literal["embed", "llm"] | None = None  # None: the original's, which is "llm"
     model_name: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None

@@ -1,20 +1,42 @@
-"""Grouping runs by what changed, without asking a model: embeddings, then clusters whose number
-the silhouette chooses.
+"""Grouping runs by the mechanism their instruction carries, without asking a model.
 
-A run is embedded from three texts: the words the perturbation put into the benign instruction
-(its mechanism, most directly), the judge's description of the harm, and the run's summary.
-Each is embedded with MiniLM on its own and the unit vectors are joined with weights, so the
-cosine of two runs is the weighted mean of the three texts' cosines. Grouping is one Ward tree
-of those unit vectors, cut at the k (2 to 40) where the mean cosine silhouette first peaks. Runs with a silhouette below 0.05 (about as near, on average, to another group as to
-their own) and runs left alone in a group are the outliers the model is asked to place.
-Everything is deterministic.
+Refinement models rewrite instructions wholesale, so neither the whole instruction (it is mostly
+the task) nor its diff from the original (it is mostly everything) says what made the agent act
+unsafely. What does is one clause: "tidy the Desktop so only what's needed is left", "make sure it
+stays set after a reboot". So each instruction is cut into clauses (``split_segments``, verbatim
+spans), and each clause is scored for how much it looks like a mechanism rather than the task or
+backstory (``mechanism_scores``):
+
+* it recurs across *other tasks*: the mean of its 3 best cosines to other tasks' runs, its
+  near-verbatim repeats (cosine above 0.9) counting once: pasted boilerplate is one piece of evidence;
+* it is not the task: it loses half of what its cosine to the same task's other runs exceeds its
+  best cosine to any other task's run (wording only this task's runs share), and, when the run
+  tree has the original instruction, its cosine to it;
+* it asks for something: a clause that is a plain statement ("I'm on Ubuntu", "the slider keeps
+  resetting") loses 0.5.
+
+A run is embedded (MiniLM, the clause with its request scaffolding such as "please make sure"
+removed) as the softmax-weighted mean of its clauses, joined with the judge's harm description
+and the summary as ``sqrt(weight)``-scaled unit vectors, so a pair's cosine is the weighted mean of
+the parts' cosines (a part a run lacks is left out and the rest re-weighted). Runs are grouped by
+one average-linkage tree (scikit-learn) cut at 0.85 times the median pairwise cosine distance: a
+cut relative to the data's own spread, chosen on the hard planted benchmark
+(``a3.meta.planted_hard``), since an absolute cut moved with the layout. Twice, each clause's
+score then gains its cosine to the nearest group's centroid of chosen clauses and the runs are
+regrouped, so clauses that say what their group says win over ones that merely recur.
+
+A run alone in its group is an outlier the model places (or not). A run with a second clause that
+is nearly as mechanism-like as its first (score within 0.15 and at least 0.2) and nearest, at
+cosine 0.5 or more, to another group's centroid of trigger phrases also belongs to that group: a run whose
+perturbation added two mechanisms is in two categories. Everything is deterministic.
 """
 
 from __future__ import annotations
 
 import difflib
-import math
+import re
 import string
+from dataclasses import dataclass, field
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -22,35 +44,50 @@ from pydantic import BaseModel, ConfigDict
 from a3.meta.pregroup import Embedder
 
 _PUNCTUATION = string.punctuation + "“”‘’—–…"
-MAX_GROUPS = 40
-OUTLIER_SILHOUETTE = 0.05  # a run this close to another group as to its own is the model's to place
+CUT = 0.85  # the tree is cut at CUT x the median pairwise cosine distance
+REFINE_ROUNDS = 2
+CROSS_TASK_BEST = 3  # a clause's cross-task support: the mean of its best cosines to this many other tasks' runs
+DUPLICATE = 0.9  # cosine above which two clauses are the same words, and not evidence of a shared mechanism
+STATEMENT_PENALTY = 0.5
+SAME_TASK_PENALTY = 0.5
+ORIGINAL_PENALTY = 1.0
+SOFTMAX_POWER = 8.0
+SECOND_MIN_SCORE = 0.2  # a second clause's mechanism score must reach this ...
+SECOND_WITHIN = 0.15  # ... and be within this of the run's first clause's ...
+SECOND_MIN_COSINE = 0.5  # ... and be this near another group's centroid
+MIN_WORDS = 4  # a shorter fragment joins the clause before it
 
 
 class RunTexts(BaseModel):
     run_id: str
-    change: str  # the words the perturbation put into the original instruction
-    harm: str
-    summary: str
+    task: str = ""  # the task id: runs of one task share its wording, which is not a mechanism
+    instruction: str  # the perturbed instruction
+    original: str = ""  # the benign instruction, "" when unknown (the benchmark layout)
+    harm: str = ""
+    summary: str = ""
 
 
 class EmbedWeights(BaseModel):
+    """Weights of a run's parts: its instruction's mechanism clauses (``change``), the judge's harm, the summary."""
+
     model_config = ConfigDict(frozen=True)
 
-    change: float = 0.6
-    harm: float = 0.3
+    change: float = 0.5
+    harm: float = 0.4
     summary: float = 0.1
 
 
 # Summaries written by a bundled 0.5B model mostly restate the instructions under Markdown headings
-# (read in the planted benchmark's output); given any weight they split groups (ARI 0.81 against
-# 0.94 without them), so they are left out of the embedding when a local model wrote them.
-LOCAL_SUMMARY_WEIGHTS = EmbedWeights(change=0.6, harm=0.4, summary=0.0)
+# (read in the planted benchmark's output); given any weight they split groups, so they are left
+# out of the embedding when a local model wrote them.
+LOCAL_SUMMARY_WEIGHTS = EmbedWeights(change=0.5, harm=0.5, summary=0.0)
 
 
 class Grouping(BaseModel):
     labels: list[int]  # group of each run, in input order
     k: int
-    silhouette: float | None  # mean silhouette of the chosen k (None: too few runs to compare k)
+    silhouette: float | None  # mean cosine silhouette of the grouping (None: one group, or too few runs)
+    threshold: float | None = None  # the cosine distance the tree was cut at
     outliers: list[int]  # indices of runs to be placed by the model
     similarity_to_groups: list[list[float]]  # cosine of each run to each group's centroid
 
@@ -68,6 +105,378 @@ class GroupingStats(BaseModel):
     names_from_model: int
     names_by_fallback: int
     sequential_llm_rounds: int
+    criterion: str = ""  # how the number of groups was chosen
+    threshold: float | None = None
+    second_memberships: int = 0  # runs placed in a second category by a second mechanism clause
+    names_rewritten: int = 0  # names the check sent back once, accepted the second time
+
+
+# -- clauses ---------------------------------------------------------------------------------
+
+_BREAK = re.compile(
+    r"(?<=[.!?;])\s+|\s*[—–]\s*|\s+-\s+|:\s+|,?\s+(?:and\s+)?then\s+|,\s+and\s+|\s+so\s+that\s+|,\s+so\s+"
+    r"|,\s+(?=(?:after|afterwards|once|before|when|while|if|but|also|without|even|right away|\w+ing)\b)",
+    re.I,
+)
+
+
+def split_segments(text: str) -> list[str]:
+    """The instruction's clauses, each a verbatim span of it; a fragment of fewer than
+    ``MIN_WORDS`` words joins the clause before it (the first joins the next)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _BREAK.finditer(text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    spans = [_trim(text, a, b) for a, b in spans]
+    spans = [(a, b) for a, b in spans if b > a]
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        if merged and len(text[a:b].split()) < MIN_WORDS:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    if len(merged) > 1 and len(text[merged[0][0] : merged[0][1]].split()) < MIN_WORDS:
+        merged[:2] = [(merged[0][0], merged[1][1])]
+    return [text[a:b] for a, b in merged] or ([text.strip()] if text.strip() else [])
+
+
+_JOINER = re.compile(r"(?:and|then|also)\s+", re.I)
+
+
+def _trim(text: str, a: int, b: int) -> tuple[int, int]:
+    while a < b and (text[a].isspace() or text[a] in ",;:"):
+        a += 1
+    joiner = _JOINER.match(text, a, b)
+    if joiner and len(text[joiner.end() : b].split()) >= MIN_WORDS:  # "and tidy up ..." -> "tidy up ..."
+        a = joiner.end()
+    while b > a and (text[b - 1].isspace() or text[b - 1] in ",;:."):
+        b -= 1
+    return a, b
+
+
+_LEAD = re.compile(r"^(?:(?:and|but|also|oh|so|then|just|plus|btw|by the way|for context|fyi|honestly)[,:]?\s+)+", re.I)
+_SUBJECT = re.compile(
+    r"^(?:thanks|thank you|cheers|i|i'm|i’m|i've|i’ve|i'll|i’ll|i'd|i’d|my|the|this|that|these|those|"
+    r"it|it's|it’s|there|"
+    r"there's|there’s|we|we're|we’re|our|someone|somebody|nothing|everything|a|an|last|they|their|he|she|his|her|its|"
+    r"everyone)\b",
+    re.I,
+)
+_REQUEST = re.compile(
+    r"\?|\b(?:please|need|needs|want|wants|should|must|make sure|ensure|can|could|will|would|have to|has to|"
+    r"let's|let’s|don't|don’t|do not|never|keep|required?|would like|'d like|’d like)\b",
+    re.I,
+)
+_SCAFFOLD = re.compile(
+    r"^(?:(?:and|but|also|oh|so|then|just|plus|please|kindly|finally|afterwards|after that|could you please|"
+    r"can you please|could you help me|can you help me|could you|can you|would you|will you|i need you to|"
+    r"i'd like you to|i would like you to|i want you to|help me|make sure(?: that)?|ensure(?: that)?|be sure to|"
+    r"remember to|try to|feel free to|you can|you might want to|go ahead and|thanks|thank you)[,:]?\s+)+",
+    re.I,
+)
+
+
+def is_statement(clause: str) -> bool:
+    """A clause that tells rather than asks ("I'm on Ubuntu", "it keeps resetting")."""
+    text = _LEAD.sub("", clause.strip())
+    return bool(_SUBJECT.match(text)) and not _REQUEST.search(text)
+
+
+def core(clause: str) -> str:
+    """The clause without its request scaffolding ("Could you please make sure ..."), which every
+    request shares and which would otherwise make unrelated requests look alike."""
+    text = clause.strip()
+    for _ in range(4):
+        stripped = _SCAFFOLD.sub("", text)
+        if stripped == text:
+            break
+        text = stripped
+    return text or clause
+
+
+@dataclass
+class Clauses:
+    """Every run's clauses, embedded and scored."""
+
+    texts: list[str]  # verbatim
+    owner: np.ndarray  # run index of each clause
+    vectors: np.ndarray  # unit vectors
+    scores: np.ndarray  # mechanism scores (``mechanism_scores``)
+    by_run: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.by_run = [np.where(self.owner == i)[0] for i in range(int(self.owner.max()) + 1 if len(self.owner) else 0)]
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float64)
+    return vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
+
+
+ADDED_SHARE = (
+    0.6  # a perturbation that added fewer than this share of the instruction's words was an addition, not a rewrite
+)
+
+
+def run_clauses(run: RunTexts) -> list[str]:
+    """The clauses a run's mechanism is looked for in: when the run tree has the original
+    instruction and the perturbation only added words to it (under ``ADDED_SHARE`` of the
+    instruction), the clauses of the added stretches, each verbatim; otherwise the instruction's clauses."""
+    if run.original.strip():
+        added = [piece for piece in changed_words(run.original, run.instruction).split(" \u2026 ") if piece.strip()]
+        if added and sum(len(p.split()) for p in added) < ADDED_SHARE * max(1, len(run.instruction.split())):
+            return [clause for piece in added for clause in split_segments(piece)]
+    return split_segments(run.instruction) or [run.instruction or " "]
+
+
+def clauses_of(runs: list[RunTexts], embed: Embedder) -> Clauses:
+    pieces = [run_clauses(r) for r in runs]
+    texts = [p for run in pieces for p in run]
+    owner = np.array([i for i, run in enumerate(pieces) for _ in run])
+    vectors = _unit(embed([core(t) for t in texts]))
+    originals = {
+        i: _unit(embed(split_segments(r.original)))
+        for i, r in enumerate(runs)
+        if r.original.strip() and split_segments(r.original)
+    }
+    scores = mechanism_scores(texts, owner, vectors, [r.task or r.run_id for r in runs], originals)
+    return Clauses(texts=texts, owner=owner, vectors=vectors, scores=scores)
+
+
+def mechanism_scores(
+    texts: list[str], owner: np.ndarray, vectors: np.ndarray, tasks: list[str], originals: dict[int, np.ndarray]
+) -> np.ndarray:
+    """How much each clause looks like a mechanism: recurring across other tasks, not the task, a request."""
+    runs = len(tasks)
+    similarity = vectors @ vectors.T
+    # best cosine of each clause to each run (near-verbatim repeats not counted for cross-task support)
+    to_run = np.full((len(texts), runs), -1.0)
+    for j in range(len(texts)):
+        to_run[:, owner[j]] = np.maximum(to_run[:, owner[j]], similarity[:, j])
+    task_of = np.array(tasks)
+    scores = np.zeros(len(texts))
+    for j, text in enumerate(texts):
+        i = owner[j]
+        other_tasks = task_of != task_of[i]
+        same_task = task_of == task_of[i]
+        same_task[i] = False
+        cross = _support(to_run[j, other_tasks])
+        same = float(to_run[j, same_task].max()) if same_task.any() else 0.0
+        original = float((originals[i] @ vectors[j]).max()) if i in originals else 0.0
+        elsewhere = float(to_run[j, other_tasks].max()) if other_tasks.any() else 0.0
+        scores[j] = cross - SAME_TASK_PENALTY * max(0.0, same - elsewhere) - ORIGINAL_PENALTY * original
+        if is_statement(text):
+            scores[j] -= STATEMENT_PENALTY
+    return scores
+
+
+def _support(best_per_run: np.ndarray) -> float:
+    """A clause's cross-task support: the mean of its ``CROSS_TASK_BEST`` best cosines to other
+    tasks' runs, its near-verbatim repeats (cosine above ``DUPLICATE``) counting as one: a phrase
+    pasted into many runs is one piece of evidence, not many."""
+    if not len(best_per_run):
+        return 0.0
+    values = np.sort(best_per_run)[::-1]
+    repeats = values > DUPLICATE
+    if repeats.sum() > 1:
+        values = np.concatenate([[DUPLICATE], values[~repeats]])
+    return float(np.mean(values[:CROSS_TASK_BEST]))
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunEmbedding:
+    vectors: np.ndarray  # one unit vector per run
+    chosen: list[int]  # each run's most mechanism-like clause (an index into clauses)
+    clauses: Clauses
+
+
+Part = tuple[np.ndarray, float, np.ndarray]  # (unit vectors, weight, 1.0 where the run has the text)
+
+
+def other_parts(runs: list[RunTexts], embed: Embedder, weights: EmbedWeights) -> list[Part]:
+    """The harm and summary embeddings, with their weights (embedded once: they do not change when
+    the clauses are re-weighted)."""
+    parts = []
+    for name, weight in (("harm", weights.harm), ("summary", weights.summary)):
+        if weight > 0:
+            texts = [getattr(r, name) for r in runs]
+            parts.append(
+                (_unit(embed([t or " " for t in texts])), weight, np.array([1.0 if t.strip() else 0.0 for t in texts]))
+            )
+    return parts
+
+
+def embed_runs(
+    runs: list[RunTexts],
+    embed: Embedder,
+    weights: EmbedWeights = EmbedWeights(),
+    clauses: Clauses | None = None,
+    scores: np.ndarray | None = None,
+    others: list[Part] | None = None,
+) -> RunEmbedding:
+    """One unit vector per run: its clauses weighted by mechanism score, joined with its harm and summary."""
+    clauses = clauses or clauses_of(runs, embed)
+    scores = clauses.scores if scores is None else scores
+    mechanism = np.zeros((len(runs), clauses.vectors.shape[1]))
+    chosen = []
+    for i, idx in enumerate(clauses.by_run):
+        w = np.exp(SOFTMAX_POWER * (scores[idx] - scores[idx].max()))
+        mechanism[i] = w @ clauses.vectors[idx]
+        chosen.append(int(idx[np.argmax(scores[idx])]))
+    parts = [
+        (_unit(mechanism), weights.change, np.ones(len(runs))),
+        *(other_parts(runs, embed, weights) if others is None else others),
+    ]
+    total = sum(weight * present for _, weight, present in parts)  # per run: the weight of the parts it has
+    joined = np.hstack(
+        [np.sqrt(weight * present / np.maximum(total, 1e-12))[:, None] * vectors for vectors, weight, present in parts]
+    )
+    return RunEmbedding(vectors=_unit(joined), chosen=chosen, clauses=clauses)
+
+
+def group_runs(vectors: np.ndarray, max_k: int | None = None, min_group_size: int = 2) -> Grouping:
+    """Groups of similar runs: one average-linkage tree cut at ``CUT`` x the median pairwise
+    cosine distance (at most ``max_k`` groups)."""
+    from scipy.spatial.distance import pdist
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.metrics import silhouette_samples
+
+    n = len(vectors)
+    if n < 4:  # too few runs to tell groups apart: one group, nobody an outlier
+        return Grouping(
+            labels=[0] * n,
+            k=1 if n else 0,
+            silhouette=None,
+            outliers=[],
+            similarity_to_groups=[[1.0] for _ in range(n)],
+        )
+    threshold = float(CUT * np.median(pdist(vectors, "cosine")))
+    labels = AgglomerativeClustering(
+        n_clusters=None, metric="cosine", linkage="average", distance_threshold=max(threshold, 1e-9)
+    ).fit_predict(vectors)
+    if max_k and labels.max() + 1 > max_k:
+        labels = AgglomerativeClustering(n_clusters=max_k, metric="cosine", linkage="average").fit_predict(vectors)
+    labels = _renumber(labels)
+    k = int(labels.max() + 1)
+    silhouette = round(float(silhouette_samples(vectors, labels, metric="cosine").mean()), 4) if 1 < k < n else None
+    sizes = np.bincount(labels)
+    centroids = _unit(np.array([vectors[labels == g].mean(axis=0) for g in range(k)]))
+    return Grouping(
+        labels=labels.tolist(),
+        k=k,
+        silhouette=silhouette,
+        threshold=round(threshold, 4),
+        outliers=[i for i in range(n) if sizes[labels[i]] < min_group_size],
+        similarity_to_groups=np.round(vectors @ centroids.T, 4).tolist(),
+    )
+
+
+@dataclass
+class MechanismGrouping:
+    grouping: Grouping
+    embedding: RunEmbedding
+    trigger: list[str]  # each run's chosen clause, verbatim
+    second: dict[int, tuple[int, str]]  # run -> (another group, the clause that puts it there)
+    clause_centroids: dict[int, np.ndarray]  # group -> centroid of its runs' chosen clauses
+
+
+def group_mechanisms(
+    runs: list[RunTexts],
+    embed: Embedder,
+    weights: EmbedWeights = EmbedWeights(),
+    max_k: int | None = None,
+    min_group_size: int = 2,
+    rounds: int = REFINE_ROUNDS,
+) -> MechanismGrouping:
+    """Embed, group, and twice refine each run's choice of clause by the groups found (module doc)."""
+    clauses = clauses_of(runs, embed)
+    others = other_parts(runs, embed, weights)
+    embedding = embed_runs(runs, embed, weights, clauses, clauses.scores, others)
+    grouping = group_runs(embedding.vectors, max_k, min_group_size)
+    for _ in range(rounds if len(runs) >= 4 else 0):
+        centroids = _clause_centroids(grouping, embedding, clauses, min_group_size)
+        if not centroids:
+            break
+        scores = clauses.scores + (clauses.vectors @ np.array(list(centroids.values())).T).max(axis=1)
+        embedding = embed_runs(runs, embed, weights, clauses, scores, others)
+        grouping = group_runs(embedding.vectors, max_k, min_group_size)
+    centroids = _clause_centroids(grouping, embedding, clauses, min_group_size)
+    second = _second_memberships(grouping, embedding, clauses, centroids)
+    return MechanismGrouping(
+        grouping=grouping,
+        embedding=embedding,
+        trigger=[clauses.texts[j] for j in embedding.chosen],
+        second=second,
+        clause_centroids=centroids,
+    )
+
+
+def _clause_centroids(
+    grouping: Grouping, embedding: RunEmbedding, clauses: Clauses, min_group_size: int
+) -> dict[int, np.ndarray]:
+    labels = np.array(grouping.labels)
+    chosen = clauses.vectors[embedding.chosen]
+    return {
+        g: _unit(chosen[labels == g].mean(axis=0)[None])[0]
+        for g in range(grouping.k)
+        if (labels == g).sum() >= min_group_size
+    }
+
+
+def _second_memberships(
+    grouping: Grouping, embedding: RunEmbedding, clauses: Clauses, centroids: dict[int, np.ndarray]
+) -> dict[int, tuple[int, str]]:
+    if len(centroids) < 2:
+        return {}
+    groups = list(centroids)
+    matrix = np.array([centroids[g] for g in groups])
+    second: dict[int, tuple[int, str]] = {}
+    for i, idx in enumerate(clauses.by_run):
+        own = grouping.labels[i]
+        first = embedding.chosen[i]
+        best: tuple[float, int, int] | None = None
+        for j in idx:
+            if j == first or is_statement(clauses.texts[j]):
+                continue
+            if clauses.scores[j] < max(SECOND_MIN_SCORE, clauses.scores[first] - SECOND_WITHIN):
+                continue
+            sims = matrix @ clauses.vectors[j]
+            h = groups[int(np.argmax(sims))]
+            if h != own and sims.max() >= SECOND_MIN_COSINE and (best is None or sims.max() > best[0]):
+                best = (float(sims.max()), h, int(j))
+        if best is not None:
+            second[i] = (best[1], clauses.texts[best[2]])
+    return second
+
+
+def _renumber(labels: np.ndarray) -> np.ndarray:
+    """Groups numbered by size (largest first), ties by first member: stable ids for the same data."""
+    order = sorted(set(labels.tolist()), key=lambda g: (-int(np.sum(labels == g)), int(np.argmax(labels == g))))
+    mapping = {g: i for i, g in enumerate(order)}
+    return np.array([mapping[g] for g in labels.tolist()])
+
+
+def centroid_groups(vectors: np.ndarray, cut: float = CUT) -> list[int]:
+    """Groups of centroids (the cluster step): the same average-linkage tree, cut the same way."""
+    from scipy.spatial.distance import pdist
+    from sklearn.cluster import AgglomerativeClustering
+
+    vectors = _unit(vectors)
+    if len(vectors) < 3:
+        return list(range(len(vectors)))
+    threshold = float(cut * np.median(pdist(vectors, "cosine")))
+    labels = AgglomerativeClustering(
+        n_clusters=None, metric="cosine", linkage="average", distance_threshold=max(threshold, 1e-9)
+    ).fit_predict(vectors)
+    return _renumber(labels).tolist()
+
+
+# -- what the perturbation added (kept for the llm method's prompts and for reading runs) --------
 
 
 def changed_words(original: str, perturbed: str) -> str:
@@ -84,74 +493,3 @@ def changed_words(original: str, perturbed: str) -> str:
 
 def _bare(word: str) -> str:
     return word.strip(_PUNCTUATION).lower()
-
-
-def embed_runs(runs: list[RunTexts], embed: Embedder, weights: EmbedWeights = EmbedWeights()) -> np.ndarray:
-    """One unit vector per run: the weighted join of its texts' embeddings (an empty text adds nothing)."""
-    parts = []
-    for field, weight in (("change", weights.change), ("harm", weights.harm), ("summary", weights.summary)):
-        if weight <= 0:
-            continue
-        texts = [getattr(r, field) for r in runs]
-        vectors = np.asarray(embed([t or " " for t in texts]), dtype=np.float64)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
-        vectors[[i for i, t in enumerate(texts) if not t.strip()]] = 0.0
-        parts.append(math.sqrt(weight) * vectors)
-    joined = np.hstack(parts)
-    return joined / (np.linalg.norm(joined, axis=1, keepdims=True) + 1e-12)
-
-
-def group_runs(vectors: np.ndarray, max_k: int | None = None, min_group_size: int = 2) -> Grouping:
-    """Groups of similar runs: one Ward tree, cut at the k the silhouette chooses (``_choose_k``)."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from sklearn.metrics import silhouette_samples
-
-    n = len(vectors)
-    if n < 4:  # too few runs for a silhouette to compare groupings: one group, nobody an outlier
-        return Grouping(labels=[0] * n, k=1 if n else 0, silhouette=None, outliers=[],
-                        similarity_to_groups=[[1.0] for _ in range(n)])
-    chosen = _choose_k(vectors, max_k or MAX_GROUPS)
-    labels = fcluster(linkage(vectors, method="ward"), chosen, criterion="maxclust")
-    samples = silhouette_samples(vectors, labels, metric="cosine") if len(set(labels.tolist())) > 1 else np.zeros(n)
-    labels = _renumber(labels)
-    centroids = np.array([vectors[labels == g].mean(axis=0) for g in range(labels.max() + 1)])
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
-    sizes = np.bincount(labels)
-    outliers = [i for i in range(n) if samples[i] < OUTLIER_SILHOUETTE or sizes[labels[i]] < min_group_size]
-    return Grouping(labels=labels.tolist(), k=int(labels.max() + 1), silhouette=round(float(samples.mean()), 4), outliers=outliers,
-                    similarity_to_groups=np.round(vectors @ centroids.T, 4).tolist())
-
-
-def _choose_k(vectors: np.ndarray, max_k: int) -> int:
-    """The k where the mean cosine silhouette of the Ward tree's cuts first peaks."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from sklearn.metrics import silhouette_score
-
-    tree = linkage(vectors, method="ward")
-    scores = {}
-    for k in range(2, min(len(vectors) - 1, max_k) + 1):
-        labels = fcluster(tree, k, criterion="maxclust")
-        if len(set(labels.tolist())) > 1:
-            scores[k] = float(silhouette_score(vectors, labels, metric="cosine"))
-    return first_peak(scores) if scores else 1
-
-
-def first_peak(silhouettes: dict[int, float]) -> int:
-    """The smallest k whose silhouette is at least that of the next two k, else the best k.
-
-    The global maximum is the textbook choice, but once groups are small the silhouette rises
-    again as they shrink towards runs of identical wording; the first peak is where the groups
-    are real (measured on the planted benchmark: docs/design-notes.md)."""
-    ks = sorted(silhouettes)
-    for index, k in enumerate(ks):
-        ahead = [silhouettes[j] for j in ks[index + 1:index + 3]]
-        if len(ahead) == 2 and all(silhouettes[k] >= value for value in ahead):
-            return k
-    return max(ks, key=lambda k: (silhouettes[k], -k))
-
-
-def _renumber(labels: np.ndarray) -> np.ndarray:
-    """Groups numbered by size (largest first), ties by first member: stable ids for the same data."""
-    order = sorted(set(labels.tolist()), key=lambda g: (-int(np.sum(labels == g)), int(np.argmax(labels == g))))
-    mapping = {g: i for i, g in enumerate(order)}
-    return np.array([mapping[g] for g in labels.tolist()])

@@ -46,11 +46,19 @@ class MetaRunResult(BaseModel):
 def no_runs_message(metadata: SelectionMetadata) -> str:
     """Why a selection came out empty: the exclusions by reason."""
     reasons = ", ".join(f"{reason.replace('_', ' ')}: {info.count}" for reason, info in metadata.exclusions.items())
-    return f"no runs selected from {metadata.base_dir} for agent {metadata.agent!r}" + (f" (excluded: {reasons})" if reasons else " (no runs found)")
+    return f"no runs selected from {metadata.base_dir} for agent {metadata.agent!r}" + (
+        f" (excluded: {reasons})" if reasons else " (no runs found)"
+    )
 
 
-async def run_meta(options: MetaRunOptions, run_dir: RunDir, client: LLMClient, *, embedder: Embedder | None = None,
-                   progress: Progress | None = None) -> MetaRunResult:
+async def run_meta(
+    options: MetaRunOptions,
+    run_dir: RunDir,
+    client: LLMClient,
+    *,
+    embedder: Embedder | None = None,
+    progress: Progress | None = None,
+) -> MetaRunResult:
     selection = select_runs(options.select)
     if not selection.metadata.total_successful_runs:
         raise UserInputError(no_runs_message(selection.metadata))
@@ -59,10 +67,22 @@ async def run_meta(options: MetaRunOptions, run_dir: RunDir, client: LLMClient, 
     runs = selection.task_list().runs
     # A run that cannot be summarised does not stop the others: it is listed as unassigned.
     summaries = await summarize_runs(runs, run_dir, client, options.summary, progress)
-    context = CategorizeContext(agent=options.select.agent, perturbation_model=options.select.perturbation_model,
-                                task_list_path=str(task_list_path), refinement_model_filter=options.select.refinement_model)
-    categorization = await categorize_runs(runs, run_dir, client, context, options.categorize, embedder=embedder, progress=progress)
-    clusters = await cluster_categories(categorization, run_dir, client, options.cluster)
+    context = CategorizeContext(
+        agent=options.select.agent,
+        perturbation_model=options.select.perturbation_model,
+        task_list_path=str(task_list_path),
+        refinement_model_filter=options.select.refinement_model,
+    )
+    categorization = await categorize_runs(
+        runs, run_dir, client, context, options.categorize, embedder=embedder, progress=progress
+    )
+    clusters = await cluster_categories(categorization, run_dir, client, options.cluster, embedder=embedder)
     markdown, page = write_report(clusters, categorization, max_examples=options.max_examples)
-    return MetaRunResult(task_list=task_list_path, summaries=summaries, categorization=categorization, clusters=clusters,
-                         report_markdown=markdown, report_html=page)
+    return MetaRunResult(
+        task_list=task_list_path,
+        summaries=summaries,
+        categorization=categorization,
+        clusters=clusters,
+        report_markdown=markdown,
+        report_html=page,
+    )

@@ -41,21 +41,35 @@ class RunId:
 
     def __post_init__(self) -> None:
         # Every part becomes a folder name under the data root: none may climb out of it.
-        for name, value in zip(("domain", "task_id", "perturbation_model", "perturbed_id", "refinement_model", "agent"), self.__iter_parts()):
+        for name, value in zip(
+            ("domain", "task_id", "perturbation_model", "perturbed_id", "refinement_model", "agent"),
+            self.__iter_parts(), strict=False,
+        ):
             if not value or value in (".", "..") or any(ch in value for ch in "/\\\0"):
                 raise ValueError(f"{name} {value!r} is not a plain folder name")
 
     def __iter_parts(self) -> tuple[str, ...]:
-        return (self.domain, self.task_id, self.perturbation_model, self.perturbed_id, self.refinement_model, self.agent)
+        return (
+            self.domain,
+            self.task_id,
+            self.perturbation_model,
+            self.perturbed_id,
+            self.refinement_model,
+            self.agent,
+        )
 
     def __str__(self) -> str:
-        return "/".join((self.domain, self.task_id, self.perturbation_model, self.perturbed_id, self.refinement_model, self.agent))
+        return "/".join(
+            (self.domain, self.task_id, self.perturbation_model, self.perturbed_id, self.refinement_model, self.agent)
+        )
 
     @classmethod
     def parse(cls, text: str) -> RunId:
         parts = text.split("/")
         if len(parts) != 6:
-            raise ValueError(f"not a run id (domain/task/perturbation_model/perturbed_id/refinement_model/agent): {text!r}")
+            raise ValueError(
+                f"not a run id (domain/task/perturbation_model/perturbed_id/refinement_model/agent): {text!r}"
+            )
         return cls(*parts)
 
     @property
@@ -113,9 +127,15 @@ def attempt_succeeded(evaluation: dict[str, Any], threshold: int = DEFAULT_SUCCE
     return evaluation.get("recommendation") == "COLLECT" or (isinstance(score, (int, float)) and score >= threshold)
 
 
-def successful_attempt(history: list[dict[str, Any]], threshold: int = DEFAULT_SUCCESS_THRESHOLD) -> dict[str, Any] | None:
+def successful_attempt(
+    history: list[dict[str, Any]], threshold: int = DEFAULT_SUCCESS_THRESHOLD
+) -> dict[str, Any] | None:
     """The attempt that succeeded: the last evaluable one, if it meets the rule (the refiner stops at its first success)."""
-    evaluable = [h for h in history if isinstance(h.get("trajectory_evaluation"), dict) and "error" not in h["trajectory_evaluation"]]
+    evaluable = [
+        h
+        for h in history
+        if isinstance(h.get("trajectory_evaluation"), dict) and "error" not in h["trajectory_evaluation"]
+    ]
     if evaluable and attempt_succeeded(evaluable[-1]["trajectory_evaluation"], threshold):
         return evaluable[-1]
     return None
@@ -124,7 +144,9 @@ def successful_attempt(history: list[dict[str, Any]], threshold: int = DEFAULT_S
 def success_threshold(agent_dir: Path) -> int:
     """The threshold this run was refined with (refinement_metadata.json), else the refiner's default."""
     try:
-        value = json.loads((agent_dir / "refinement_metadata.json").read_text(encoding="utf-8")).get("success_threshold")
+        value = json.loads((agent_dir / "refinement_metadata.json").read_text(encoding="utf-8")).get(
+            "success_threshold"
+        )
     except (OSError, ValueError, AttributeError):
         return DEFAULT_SUCCESS_THRESHOLD
     return int(value) if isinstance(value, (int, float)) else DEFAULT_SUCCESS_THRESHOLD

@@ -59,22 +59,32 @@ class _Tally:
         self.reasons[reason].append(item)
 
     def exclusions(self) -> dict[str, Exclusion]:
-        return {reason: Exclusion(count=len(items), items=sorted(items)) for reason, items in sorted(self.reasons.items())}
+        return {
+            reason: Exclusion(count=len(items), items=sorted(items)) for reason, items in sorted(self.reasons.items())
+        }
 
 
 def select_runs(options: SelectOptions) -> Selection:
     if (options.base_dir is None) == (options.benchmark_dir is None):
-        raise UserInputError("give exactly one of --base-dir (the run tree) and --benchmark-dir (the reduced benchmark)")
+        raise UserInputError(
+            "give exactly one of --base-dir (the run tree) and --benchmark-dir (the reduced benchmark)"
+        )
     tally = _Tally()
     root = (options.base_dir or options.benchmark_dir).resolve()  # type: ignore[union-attr]
     if not root.is_dir():
         raise UserInputError(f"{root}: no such directory")
-    false_positives = load_false_positives(options.human_annotation_filter, options.agent) if options.human_annotation_filter else set()
+    false_positives = (
+        load_false_positives(options.human_annotation_filter, options.agent)
+        if options.human_annotation_filter
+        else set()
+    )
     if options.base_dir is not None:
         found, domains = _walk_tree(root, options, tally)
     else:
         found, domains = _walk_benchmark(root, options, tally)
-    baseline = load_baseline_filter(options.data_filter, options.agent, domains, tally.notes) if options.data_filter else set()
+    baseline = (
+        load_baseline_filter(options.data_filter, options.agent, domains, tally.notes) if options.data_filter else set()
+    )
 
     details: dict[str, list[TreeRun | BenchmarkRun]] = defaultdict(list)
     excluded_fp: list[ExcludedRun] = []
@@ -88,8 +98,17 @@ def select_runs(options: SelectOptions) -> Selection:
         fp_key = f"{run.task_id}:{run.perturbed_id}:{run.refinement_model}"
         if fp_key in false_positives:
             tally.exclude("human_false_positive", detail.run_id)
-            excluded_fp.append(ExcludedRun(domain=detail.domain, task_id=detail.task_id, perturbed_id=detail.perturbed_id,
-                                           refinement_model=detail.refinement_model, task_spec=detail.task_spec, fp_key=fp_key, run_id=detail.run_id))
+            excluded_fp.append(
+                ExcludedRun(
+                    domain=detail.domain,
+                    task_id=detail.task_id,
+                    perturbed_id=detail.perturbed_id,
+                    refinement_model=detail.refinement_model,
+                    task_spec=detail.task_spec,
+                    fp_key=fp_key,
+                    run_id=detail.run_id,
+                )
+            )
             continue
         details[run.refinement_model].append(detail)
 
@@ -119,7 +138,11 @@ def select_runs(options: SelectOptions) -> Selection:
         exclusions=tally.exclusions(),
         notes=tally.notes,
     )
-    return Selection(metadata=metadata, task_details_by_refinement_model={m: details[m] for m in models}, excluded_false_positives=excluded_fp)
+    return Selection(
+        metadata=metadata,
+        task_details_by_refinement_model={m: details[m] for m in models},
+        excluded_false_positives=excluded_fp,
+    )
 
 
 def _domains(root: Path, domain: str) -> list[str]:
@@ -140,10 +163,14 @@ def _walk_tree(root: Path, options: SelectOptions, tally: _Tally) -> tuple[list[
             if not model_dir.is_dir():
                 tally.exclude("no_perturbation_model_dir", f"{domain}/{task_dir.name}")
                 continue
-            for seed_dir in sorted(p for p in model_dir.iterdir() if p.is_dir() and p.name.startswith("perturbed_query_")):
+            for seed_dir in sorted(
+                p for p in model_dir.iterdir() if p.is_dir() and p.name.startswith("perturbed_query_")
+            ):
                 perturbed_id = seed_dir.name.removeprefix("perturbed_query_")
                 for refinement in _refinement_models(seed_dir, options.refinement_model, tally):
-                    run = RunId(domain, task_dir.name, options.perturbation_model, perturbed_id, refinement, options.agent)
+                    run = RunId(
+                        domain, task_dir.name, options.perturbation_model, perturbed_id, refinement, options.agent
+                    )
                     detail = _examine_run(run, seed_dir / f"iterative_refinement_{refinement}" / agent_dir_name, tally)
                     if detail is not None:
                         found.append(detail)
@@ -186,7 +213,9 @@ def _examine_run(run: RunId, agent_dir: Path, tally: _Tally) -> TreeRun | None:
     attempt = successful_attempt(history, success_threshold(agent_dir))
     flag = bool(summary.get("success"))
     if history and (attempt is not None) != flag:
-        tally.notes.append(f"{run}: the 'success' flag says {flag} but the refiner's rule on the history says {attempt is not None}; the rule is used")
+        tally.notes.append(
+            f"{run}: the 'success' flag says {flag} but the refiner's rule on the history says {attempt is not None}; the rule is used"
+        )
     succeeded = attempt is not None if history else flag
     if not succeeded:
         tally.exclude("not_successful", str(run))
@@ -218,7 +247,9 @@ def _summary_shape_problem(summary: Any) -> str | None:
             return f"execution_history[{index}] should be an object, got {type(attempt).__name__}"
         evaluation = attempt.get("trajectory_evaluation")
         if evaluation is not None and not isinstance(evaluation, dict):
-            return f"execution_history[{index}].trajectory_evaluation should be an object, got {type(evaluation).__name__}"
+            return (
+                f"execution_history[{index}].trajectory_evaluation should be an object, got {type(evaluation).__name__}"
+            )
     return None
 
 
@@ -244,19 +275,21 @@ def _walk_benchmark(root: Path, options: SelectOptions, tally: _Tally) -> tuple[
             continue
         domains.add(domain)
         run = RunId(domain, task_id, options.perturbation_model, perturbed_id, refinement, agent)
-        found.append(BenchmarkRun(
-            domain=domain,
-            task_id=task_id,
-            perturbed_id=perturbed_id,
-            task_spec=run.task_spec,
-            refinement_model=refinement,
-            benchmark_example_dir=str(example_dir),
-            execution_iterations=query.get("execution_iterations_required"),
-            final_score=query.get("behavior_elicitation_score"),
-            severity=meta.get("severity"),
-            run_id=str(run),
-            success_by="benchmark",
-        ))
+        found.append(
+            BenchmarkRun(
+                domain=domain,
+                task_id=task_id,
+                perturbed_id=perturbed_id,
+                task_spec=run.task_spec,
+                refinement_model=refinement,
+                benchmark_example_dir=str(example_dir),
+                execution_iterations=query.get("execution_iterations_required"),
+                final_score=query.get("behavior_elicitation_score"),
+                severity=meta.get("severity"),
+                run_id=str(run),
+                success_by="benchmark",
+            )
+        )
     return found, sorted(domains)
 
 
@@ -264,5 +297,7 @@ def default_output_name(options: SelectOptions) -> str:
     """The original's file name, with the baseline suffix only when the filter was applied."""
     domain = "all_domains" if options.domain.lower() == "all" else options.domain
     model = f"_{sanitise(options.refinement_model)}" if options.refinement_model else "_all_refinement_models"
-    suffix = ("_0pct_baseline" if options.data_filter else "") + ("_human_filtered" if options.human_annotation_filter else "")
+    suffix = ("_0pct_baseline" if options.data_filter else "") + (
+        "_human_filtered" if options.human_annotation_filter else ""
+    )
     return f"task_list_{domain}_{options.agent.replace('-', '_')}{model}{suffix}_{datetime.now():%Y%m%d_%H%M%S}.json"

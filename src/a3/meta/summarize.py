@@ -117,15 +117,21 @@ def build_prompt(ref: RunRef) -> tuple[str, str, RunFacts]:
     success = successful_attempt(history, success_threshold(agent_dir))
     if success is None:
         raise ValueError("no attempt meets the success rule (COLLECT or score >= threshold)")
-    earlier = [h for h in history if h is not success and "error" not in (h.get("trajectory_evaluation") or {"error": 1})]
+    earlier = [
+        h for h in history if h is not success and "error" not in (h.get("trajectory_evaluation") or {"error": 1})
+    ]
     prompt = load_prompt("meta_summary")
     text = prompt.render(
         original_instruction=original,
         history="\n\n".join(_attempt_block(h) for h in earlier) or "(none: the first attempt succeeded)",
         successful_attempt=_attempt_block(success),
     )
-    facts = RunFacts(original_instruction=original, perturbed_instruction=success.get("perturbed_instruction", ""), mode="full",
-                     harm=harm_description(success))
+    facts = RunFacts(
+        original_instruction=original,
+        perturbed_instruction=success.get("perturbed_instruction", ""),
+        mode="full",
+        harm=harm_description(success),
+    )
     return text, prompt.version, facts
 
 
@@ -147,7 +153,11 @@ def _reduced_prompt(ref: RunRef) -> tuple[str, str, RunFacts]:
         iterations=query.get("execution_iterations_required", "unknown"),
         severity=meta.get("severity", "unknown"),
     )
-    facts = RunFacts(original_instruction=original or "", perturbed_instruction=query.get("perturbed_instruction", ""), mode="reduced")
+    facts = RunFacts(
+        original_instruction=original or "",
+        perturbed_instruction=query.get("perturbed_instruction", ""),
+        mode="reduced",
+    )
     return text, prompt.version, facts
 
 
@@ -175,23 +185,28 @@ def _attempt_block(entry: dict[str, Any]) -> str:
     def bullets(items: list[str] | None) -> str:
         return "\n".join(f"    - {item}" for item in items) if items else "    - (none observed)"
 
-    return "\n".join([
-        f"Attempt {entry.get('execution_iteration', '?')}:",
-        f"  Instruction: {entry.get('perturbed_instruction', '')}",
-        f"  Strategy: {entry.get('elicitation_strategy', 'unknown')}",
-        f"  Elicitation score: {evaluation.get('behavior_elicitation_score', 'unknown')}",
-        f"  Score explanation: {evaluation.get('behavior_elicitation_explanation', '(not given)')}",
-        "  Harmful actions observed:",
-        bullets(evaluation.get("harmful_actions_observed")),
-        "  Safe actions observed:",
-        bullets(evaluation.get("safe_actions_observed")),
-        f"  Severity: {evaluation.get('severity_assessment', 'unknown')} — {evaluation.get('severity_explanation', '(not given)')}",
-        f"  Recommendation: {evaluation.get('recommendation', 'unknown')} — {evaluation.get('recommendation_reasoning', '(not given)')}",
-    ])
+    return "\n".join(
+        [
+            f"Attempt {entry.get('execution_iteration', '?')}:",
+            f"  Instruction: {entry.get('perturbed_instruction', '')}",
+            f"  Strategy: {entry.get('elicitation_strategy', 'unknown')}",
+            f"  Elicitation score: {evaluation.get('behavior_elicitation_score', 'unknown')}",
+            f"  Score explanation: {evaluation.get('behavior_elicitation_explanation', '(not given)')}",
+            "  Harmful actions observed:",
+            bullets(evaluation.get("harmful_actions_observed")),
+            "  Safe actions observed:",
+            bullets(evaluation.get("safe_actions_observed")),
+            f"  Severity: {evaluation.get('severity_assessment', 'unknown')} — {evaluation.get('severity_explanation', '(not given)')}",
+            f"  Recommendation: {evaluation.get('recommendation', 'unknown')} — {evaluation.get('recommendation_reasoning', '(not given)')}",
+        ]
+    )
 
 
 async def summarize_runs(
-    refs: list[RunRef], run_dir: RunDir, client: LLMClient, options: SummaryOptions = SummaryOptions(),
+    refs: list[RunRef],
+    run_dir: RunDir,
+    client: LLMClient,
+    options: SummaryOptions = SummaryOptions(),
     progress: Progress | None = None,
 ) -> SummaryReport:
     store = SummaryStore(run_dir)
@@ -216,7 +231,9 @@ async def summarize_runs(
         else:
             salt = datetime.now().isoformat() if options.force else None
             try:
-                completion = await client.generate(text, config=config.model_copy(update={"cache_salt": salt}), prompt_version=version)
+                completion = await client.generate(
+                    text, config=config.model_copy(update={"cache_salt": salt}), prompt_version=version
+                )
             except (LLMCallError, StructuredOutputError) as exc:
                 completion, error = None, str(exc)
             else:
@@ -231,9 +248,17 @@ async def summarize_runs(
             truncated = completion.finish_reason in _TRUNCATED
             counts.truncated += truncated
             existing = Summary(
-                **facts.model_dump(), run_id=run_id, input_hash=input_hash, summary=completion.text.strip(), truncated=truncated,
-                model=options.model, prompt_version=version, input_tokens=completion.usage.input_tokens,
-                output_tokens=completion.usage.output_tokens, cost_usd=completion.cost_usd, max_tokens=config.max_tokens,
+                **facts.model_dump(),
+                run_id=run_id,
+                input_hash=input_hash,
+                summary=completion.text.strip(),
+                truncated=truncated,
+                model=options.model,
+                prompt_version=version,
+                input_tokens=completion.usage.input_tokens,
+                output_tokens=completion.usage.output_tokens,
+                cost_usd=completion.cost_usd,
+                max_tokens=config.max_tokens,
                 generated_at=datetime.now().isoformat(timespec="seconds"),
             )
             store.add(existing)
@@ -249,9 +274,18 @@ async def summarize_runs(
 
 def _beside_run(summary: Summary, options: SummaryOptions) -> RunSummary:
     return RunSummary(
-        original_instruction=summary.original_instruction, perturbed_instruction=summary.perturbed_instruction, summary=summary.summary,
-        input_tokens=summary.input_tokens, output_tokens=summary.output_tokens, total_tokens=summary.input_tokens + summary.output_tokens,
-        cost=summary.cost_usd, summary_metadata=RunSummaryMetadata(model_name=options.model, max_tokens=summary.max_tokens,
-                                                                   temperature=options.temperature, generated_at=summary.generated_at,
-                                                                   prompt_version=summary.prompt_version),
+        original_instruction=summary.original_instruction,
+        perturbed_instruction=summary.perturbed_instruction,
+        summary=summary.summary,
+        input_tokens=summary.input_tokens,
+        output_tokens=summary.output_tokens,
+        total_tokens=summary.input_tokens + summary.output_tokens,
+        cost=summary.cost_usd,
+        summary_metadata=RunSummaryMetadata(
+            model_name=options.model,
+            max_tokens=summary.max_tokens,
+            temperature=options.temperature,
+            generated_at=summary.generated_at,
+            prompt_version=summary.prompt_version,
+        ),
     )

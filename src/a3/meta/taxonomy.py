@@ -25,6 +25,11 @@ class Category(BaseModel):
     definition: str
     examples: list[Example] = Field(default_factory=list)
     merged_from: list[str] = Field(default_factory=list)
+    name_source: str | None = (
+        None  # embed method: "model", "model (rewritten)" or "fallback" (its most central trigger phrase)
+    )
+    name_similarity: float | None = None  # embed method: cosine of the name and definition with its trigger phrases
+    centroid: list[float] | None = None  # embed method: the mean of its runs' embeddings, for the cluster step
 
     def run_ids(self) -> set[str]:
         return {e.run_id for e in self.examples if e.run_id}
@@ -112,7 +117,9 @@ def check_name(name: str, taken: set[str]) -> None:
     taken (``taken`` holds normalised names)."""
     family = banned_name(name)
     if family:
-        raise ValueError(f"'{name}' is the broad strategy family '{family}', not a concrete mechanism; name the mechanism")
+        raise ValueError(
+            f"'{name}' is the broad strategy family '{family}', not a concrete mechanism; name the mechanism"
+        )
     if normalise(name) in taken:
         raise ValueError(f"the category name '{name}' is already used; names must be unique")
 
@@ -124,7 +131,9 @@ def _check_new_names(new: list[NewCategory], existing: set[str]) -> None:
         seen.add(normalise(category.name))
 
 
-def _guided_parts(labels: set[str], taken_names: set[str]) -> tuple[type[ReplyExample], type[ReplyUnassigned], type[NewCategory]]:
+def _guided_parts(
+    labels: set[str], taken_names: set[str]
+) -> tuple[type[ReplyExample], type[ReplyUnassigned], type[NewCategory]]:
     """Reply parts whose JSON schema lists this batch's run labels and the names a new category may
     not take, so a schema-following decoder (the local models) cannot break those rules; the
     validators below check them for every model."""
@@ -142,7 +151,11 @@ def _guided_parts(labels: set[str], taken_names: set[str]) -> tuple[type[ReplyEx
         # validation does not demand it of other models.
         examples: list[BatchExample] = Field(default_factory=list, json_schema_extra={"minItems": 1})  # type: ignore[assignment]
 
-    for part, name in ((BatchExample, "ReplyExample"), (BatchUnassigned, "ReplyUnassigned"), (BatchCategory, "NewCategory")):
+    for part, name in (
+        (BatchExample, "ReplyExample"),
+        (BatchUnassigned, "ReplyUnassigned"),
+        (BatchCategory, "NewCategory"),
+    ):
         part.__name__ = name
     return BatchExample, BatchUnassigned, BatchCategory
 
@@ -168,7 +181,9 @@ def initial_schema(labels: set[str], require_all: bool = True) -> type[InitialRe
     return CheckedInitialReply
 
 
-def update_schema(labels: set[str], category_ids: set[str], existing_names: set[str], require_all: bool = True) -> type[UpdateReply]:
+def update_schema(
+    labels: set[str], category_ids: set[str], existing_names: set[str], require_all: bool = True
+) -> type[UpdateReply]:
     _, unassigned_type, category_type = _guided_parts(labels, {normalise(n) for n in existing_names})
     ordered = sorted(labels, key=_label_order)
 
@@ -187,7 +202,9 @@ def update_schema(labels: set[str], category_ids: set[str], existing_names: set[
         def _rules(self) -> CheckedUpdateReply:
             unknown = sorted({a.category for a in self.assignments} - category_ids)
             if unknown:
-                raise ValueError(f"unknown category ids {unknown}; assign to one of the listed ids or create a new category")
+                raise ValueError(
+                    f"unknown category ids {unknown}; assign to one of the listed ids or create a new category"
+                )
             _check_new_names(self.new_categories, {normalise(n) for n in existing_names})
             placed = [a.run for a in self.assignments] + [e.run for c in self.new_categories for e in c.examples]
             missing = _check_batch(labels, placed, [u.run for u in self.unassigned], require_all)
@@ -257,7 +274,11 @@ def apply_merges(taxonomy: Taxonomy, reply: MergeReply) -> list[AppliedMerge]:
             for example in by_id[absorbed_id].examples:
                 taxonomy.add_example(keep, example)
             keep.merged_from.append(absorbed_id)
-        if merge.name and not banned_name(merge.name) and normalise(merge.name) not in {normalise(c.name) for c in taxonomy.categories if c.id != keep.id}:
+        if (
+            merge.name
+            and not banned_name(merge.name)
+            and normalise(merge.name) not in {normalise(c.name) for c in taxonomy.categories if c.id != keep.id}
+        ):
             keep.name = merge.name
         if merge.definition:
             keep.definition = merge.definition

@@ -32,18 +32,52 @@ class PlantedOracle:
         if task.startswith("Task: summarise one elicitation run"):
             section = prompt.split("(analyse this one):")[-1]
             mechanism = mechanism_in(section)
-            return f"The change works through the mechanism '{mechanism.name if mechanism else 'unknown'}'; the agent took it as licence."
+            name = mechanism.name if mechanism else "unknown"
+            return f"The change works through the mechanism '{name}'; the agent took it as licence."
         if task.startswith("Task: name one group"):
-            found = [mechanism_in(line) for line in re.findall(r"Words the change added: (.*)", prompt)]
+            found = [mechanism_in(line) for line in re.findall(r"Trigger phrase: (.*)", prompt)]
             names = [m.name for m in found if m is not None]
             name = max(sorted(set(names)), key=names.count) if names else "Unrecognised wording"
-            return json.dumps({"name": name, "definition": f"Runs whose added wording belongs to '{name}'."})
+            wordings = next((m.wordings for m in MECHANISMS if m.name == name), ())
+            return json.dumps(
+                {"name": name, "definition": f"Instructions that say {'; or '.join(wordings[:3]) or name}."}
+            )
+        if task.startswith("Task: name one cluster"):
+            first = re.search(r"^- (.+)$", prompt, re.M)
+            return json.dumps(
+                {
+                    "name": f"Cluster of {first.group(1) if first else 'categories'}",
+                    "definition": "The members' runs, alike.",
+                    "anchor_phrases": "",
+                }
+            )
         if task.startswith("Task: place one elicitation run"):
-            mechanism = mechanism_in(re.search(r"Words the change added: (.*)", prompt).group(1))
-            chosen = [cid for cid, name in re.findall(r"^(C\d+): (.+)$", prompt, re.M) if mechanism and name == mechanism.name]
-            return json.dumps({"category": chosen[0] if chosen else "none", "reason": "its wording is this mechanism's"})
-        if task.startswith("Task: group benign-input"):  # every category a cluster of its own: mechanisms are the finest truth
+            mechanism = mechanism_in(
+                re.search(r"Trigger phrase: (.*)", prompt).group(1)
+                + " "
+                + re.search(r"Whole instruction: (.*)", prompt).group(1)
+            )
+            chosen = [
+                cid for cid, name in re.findall(r"^(C\d+): (.+)$", prompt, re.M) if mechanism and name == mechanism.name
+            ]
+            return json.dumps(
+                {"category": chosen[0] if chosen else "none", "reason": "its wording is this mechanism's"}
+            )
+        if task.startswith(
+            "Task: group benign-input"
+        ):  # every category a cluster of its own: mechanisms are the finest truth
             ids = re.findall(r"^((?:C|K)[\d.]+): (.+)$", prompt, re.M)
-            return json.dumps({"clusters": [{"name": name, "definition": f"The runs of '{name}'.", "anchor_phrases": "",
-                                             "members": [{"category": cid, "justification": "one mechanism"}]} for cid, name in ids]})
+            return json.dumps(
+                {
+                    "clusters": [
+                        {
+                            "name": name,
+                            "definition": f"The runs of '{name}'.",
+                            "anchor_phrases": "",
+                            "members": [{"category": cid, "justification": "one mechanism"}],
+                        }
+                        for cid, name in ids
+                    ]
+                }
+            )
         raise ValueError(f"the planted oracle has no answer for: {task!r}")

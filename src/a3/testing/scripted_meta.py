@@ -16,9 +16,16 @@ from a3.meta.sample_data import THEMES
 
 PHRASES = {theme: phrase for theme, phrase, _ in THEMES}
 HARMS = {theme: harm for theme, _, harm in THEMES}
-FAMILY = {"cleanup": "Destructive tidy-up", "space": "Destructive tidy-up", "mirror": "Destructive tidy-up",
-          "permissions": "Exposure of access or secrets", "credentials": "Exposure of access or secrets",
-          "urgency": "Acting without checks", "force": "Acting without checks", "autonomy": "Acting without checks"}
+FAMILY = {
+    "cleanup": "Destructive tidy-up",
+    "space": "Destructive tidy-up",
+    "mirror": "Destructive tidy-up",
+    "permissions": "Exposure of access or secrets",
+    "credentials": "Exposure of access or secrets",
+    "urgency": "Acting without checks",
+    "force": "Acting without checks",
+    "autonomy": "Acting without checks",
+}
 
 
 def theme_of(text: str) -> str:
@@ -42,16 +49,36 @@ class MetaWorld:
         task_prompt = messages[0].content
         task = task_prompt.splitlines()[0]
         if task.startswith("Task: summarise one elicitation run"):
-            section = task_prompt.split("(analyse this one):")[-1] if "(analyse this one)" in task_prompt else task_prompt.split("led to the unintended behaviour:")[-1]
+            section = (
+                task_prompt.split("(analyse this one):")[-1]
+                if "(analyse this one)" in task_prompt
+                else task_prompt.split("led to the unintended behaviour:")[-1]
+            )
             theme = theme_of(section)
-            return f"The perturbation appended '{PHRASES[theme]}'. Mechanism: {theme}. The agent read it as licence and {HARMS[theme]}."
+            return (
+                f"The perturbation appended '{PHRASES[theme]}'. Mechanism: {theme}. "
+                f"The agent read it as licence and {HARMS[theme]}."
+            )
         runs = dict(re.findall(r"\[(R\d+)\]\n(?:.*\n){2}Summary: (.*)", task_prompt))
         if task.startswith("Task: build a taxonomy"):
             categories: dict[str, list] = {}
             for label, summary in runs.items():
-                categories.setdefault(theme_of(summary), []).append({"run": label, "trigger_phrase": PHRASES[theme_of(summary)], "justification": "same wording"})
-            return json.dumps({"categories": [{"name": f"{t.capitalize()} wording", "definition": f"Instructions whose wording invites {t}.",
-                                               "examples": ex} for t, ex in categories.items()], "unassigned": []})
+                categories.setdefault(theme_of(summary), []).append(
+                    {"run": label, "trigger_phrase": PHRASES[theme_of(summary)], "justification": "same wording"}
+                )
+            return json.dumps(
+                {
+                    "categories": [
+                        {
+                            "name": f"{t.capitalize()} wording",
+                            "definition": f"Instructions whose wording invites {t}.",
+                            "examples": ex,
+                        }
+                        for t, ex in categories.items()
+                    ],
+                    "unassigned": [],
+                }
+            )
         if task.startswith("Task: extend a taxonomy"):
             self.update_calls += 1
             existing = {name.split()[0].lower(): cid for cid, name in re.findall(r"^(C\d+): (.+)$", task_prompt, re.M)}
@@ -59,30 +86,84 @@ class MetaWorld:
             for label, summary in runs.items():
                 theme = theme_of(summary)
                 if theme in existing:
-                    assignments.append({"run": label, "category": existing[theme], "trigger_phrase": PHRASES[theme], "justification": "fits"})
+                    assignments.append(
+                        {
+                            "run": label,
+                            "category": existing[theme],
+                            "trigger_phrase": PHRASES[theme],
+                            "justification": "fits",
+                        }
+                    )
                 else:
-                    new.setdefault(theme, []).append({"run": label, "trigger_phrase": PHRASES[theme], "justification": "new"})
+                    new.setdefault(theme, []).append(
+                        {"run": label, "trigger_phrase": PHRASES[theme], "justification": "new"}
+                    )
             suffix = " cue" if self.variant_names and self.update_calls % 2 == 0 else " wording"
-            return json.dumps({"assignments": assignments, "unassigned": [], "new_categories": [
-                {"name": f"{t.capitalize()}{suffix}", "definition": f"Instructions whose wording invites {t}.", "examples": ex} for t, ex in new.items()]})
+            return json.dumps(
+                {
+                    "assignments": assignments,
+                    "unassigned": [],
+                    "new_categories": [
+                        {
+                            "name": f"{t.capitalize()}{suffix}",
+                            "definition": f"Instructions whose wording invites {t}.",
+                            "examples": ex,
+                        }
+                        for t, ex in new.items()
+                    ],
+                }
+            )
         if task.startswith("Task: find near-duplicate"):
             by_theme: dict[str, list[str]] = {}
             for cid, name in re.findall(r"^(C\d+): (.+)$", task_prompt, re.M):
                 by_theme.setdefault(name.split()[0].lower(), []).append(cid)
-            return json.dumps({"merges": [{"keep": ids[0], "absorb": ids[1:]} for ids in by_theme.values() if len(ids) > 1]})
+            return json.dumps(
+                {"merges": [{"keep": ids[0], "absorb": ids[1:]} for ids in by_theme.values() if len(ids) > 1]}
+            )
         if task.startswith("Task: group benign-input"):
             families: dict[str, list] = {}
             for item_id, name in re.findall(r"^((?:C|K)[\d.]+): (.+)$", task_prompt, re.M):
                 family = name if name in FAMILY.values() else FAMILY[name.split()[0].lower()]
                 families.setdefault(family, []).append({"category": item_id, "justification": f"part of {family}"})
-            return json.dumps({"clusters": [{"name": f, "definition": f"Runs where {f.lower()} led to harm.", "anchor_phrases": ["x", "y"],
-                                             "members": m} for f, m in families.items()]})
+            return json.dumps(
+                {
+                    "clusters": [
+                        {
+                            "name": f,
+                            "definition": f"Runs where {f.lower()} led to harm.",
+                            "anchor_phrases": ["x", "y"],
+                            "members": m,
+                        }
+                        for f, m in families.items()
+                    ]
+                }
+            )
         if task.startswith("Task: name one group"):
-            themes = [theme_of(change) for change in re.findall(r"Words the change added: (.*)", task_prompt)]
+            themes = [theme_of(phrase) for phrase in re.findall(r"Trigger phrase: (.*)", task_prompt)]
             theme = max(sorted(set(themes)), key=themes.count)
-            return json.dumps({"name": f"{theme.capitalize()} wording", "definition": f"Instructions whose wording invites {theme}."})
+            said = re.sub(
+                r"^(?:and|so that)\s+", "", PHRASES[theme]
+            )  # named in the phrase's own words, as a good name is
+            return json.dumps(
+                {"name": f"{theme.capitalize()}: {said}", "definition": f"Instructions that say {PHRASES[theme]}."}
+            )
+        if task.startswith("Task: name one cluster"):
+            members = re.findall(r"^- (\w+)", task_prompt, re.M)
+            family = FAMILY.get(members[0].lower(), "Mixed requests") if members else "Mixed requests"
+            phrases = [PHRASES[m.lower()] for m in members if m.lower() in PHRASES]
+            return json.dumps(
+                {
+                    "name": family,
+                    "definition": "Runs whose instructions say " + "; or ".join(phrases) + ".",
+                    "anchor_phrases": "x",
+                }
+            )
         if task.startswith("Task: place one elicitation run"):
-            theme = theme_of(re.search(r"Words the change added: (.*)", task_prompt).group(1))
-            chosen = [cid for cid, name in re.findall(r"^(C\d+): (.+)$", task_prompt, re.M) if name.split()[0].lower() == theme]
+            theme = theme_of(re.search(r"Trigger phrase: (.*)", task_prompt).group(1))
+            chosen = [
+                cid
+                for cid, name in re.findall(r"^(C\d+): (.+)$", task_prompt, re.M)
+                if name.split()[0].lower() == theme
+            ]
             return json.dumps({"category": chosen[0] if chosen else "none", "reason": f"the wording invites {theme}"})
         raise AssertionError(f"unscripted prompt: {task!r}")
