@@ -11,39 +11,11 @@ import ast
 import dataclasses
 import importlib
 import inspect
-import warnings
 from functools import cache
 
 import pytest
 
 from tests.test_public_api import PUBLIC
-
-# a3.meta's owner writes its docstrings; until then these members are let through. Remove a name once it has
-# one (the test below warns about a name that no longer needs its place here), and empty the list in the end.
-EXEMPT = {
-    "a3.meta": {
-        # no docstring (RunId: only the signature its dataclass writes)
-        "CategorizeOptions",
-        "ClusterOptions",
-        "MetaRunOptions",
-        "MetaRunResult",
-        "RunId",
-        "SelectOptions",
-        "SummaryOptions",
-        "read_clusters",
-        "run_meta",
-        "select_runs",
-        "summarize_runs",
-        "task_list_document",
-        "write_sample_data",
-        "write_task_list",
-        # a summary longer than one line
-        "categorize_runs",
-        "cluster_categories",
-        "load_task_list",
-        "write_report",
-    },
-}
 
 
 def _own_doc(obj: object) -> str | None:
@@ -127,23 +99,9 @@ MEMBERS = [(package, name) for package in sorted(PUBLIC) for name in PUBLIC[pack
 
 @pytest.mark.parametrize("package", sorted(PUBLIC))
 def test_every_public_name_has_a_one_line_summary(package):
-    exempt = EXEMPT.get(package, set())
-    bad = {name: problem(docstring(package, name)) for name in PUBLIC[package] if name not in exempt}
+    bad = {name: problem(docstring(package, name)) for name in PUBLIC[package]}
     bad = {name: why for name, why in bad.items() if why}
     assert not bad, f"{package}: {bad}"
-
-
-def test_the_exemptions_name_public_names_and_say_which_are_done():
-    for package, names in EXEMPT.items():
-        assert names <= set(PUBLIC[package]), (
-            f"{package}: exempt names that are not public: {names - set(PUBLIC[package])}"
-        )
-        done = sorted(name for name in names if problem(docstring(package, name)) is None)
-        if done:
-            warnings.warn(
-                f"{package}: {done} now have a docstring; remove them from EXEMPT in tests/test_docstrings.py",
-                stacklevel=1,
-            )
 
 
 def test_the_checker_sees_a_missing_docstring_and_a_dataclass_signature():

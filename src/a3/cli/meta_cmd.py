@@ -8,14 +8,17 @@ the original's files (``a3.meta.formats``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING
 
 import typer
-from a3.cli.progress import make_console
 
 from a3.cli.common import MaxCostOpt, PricesOpt, Workspace, open_workspace
 from a3.cli.errors import reports_errors
+from a3.cli.progress import make_console
 from a3.errors import UserInputError
+
+if TYPE_CHECKING:
+    from a3.meta import SelectOptions
 
 console = make_console(soft_wrap=True)  # run ids and paths stay whole for copy and paste
 meta_app = typer.Typer(
@@ -70,10 +73,10 @@ def model_string(model: str, api: str) -> str:
 
 def _workspace(
     work_dir: Path,
-    max_cost: Optional[float],
-    prices: Optional[Path],
+    max_cost: float | None,
+    prices: Path | None,
     concurrency: int = 16,
-    model: Optional[str] = None,
+    model: str | None = None,
 ) -> Workspace:
     """The work dir and its client, after checking that ``model`` can be used here (nothing is written if not)."""
     from a3.llm.preflight import preflight
@@ -84,8 +87,15 @@ def _workspace(
 
 
 def _select_options(
-    base_dir, benchmark_dir, domain, perturbation_model, refinement_model, agent, data_filter, human_filter
-):
+    base_dir: Path | None,
+    benchmark_dir: Path | None,
+    domain: str,
+    perturbation_model: str | None,
+    refinement_model: str | None,
+    agent: str | None,
+    data_filter: Path | None,
+    human_filter: Path | None,
+) -> SelectOptions:
     from a3.meta import SelectOptions
     from a3.meta.runs import DEFAULT_PERTURBATION_MODEL
 
@@ -145,15 +155,15 @@ def _grouping(value: str) -> str:
 @meta_app.command("select")
 @reports_errors
 def select_cmd(
-    base_dir: Optional[Path] = BaseDirOpt,
-    benchmark_dir: Optional[Path] = BenchmarkOpt,
+    base_dir: Path | None = BaseDirOpt,
+    benchmark_dir: Path | None = BenchmarkOpt,
     domain: str = DomainOpt,
-    perturbation_model: Optional[str] = PerturbationOpt,
-    refinement_model: Optional[str] = RefinementOpt,
-    agent: Optional[str] = AgentOpt,
-    data_filter: Optional[Path] = DataFilterOpt,
-    human_annotation_filter: Optional[Path] = HumanFilterOpt,
-    output: Optional[Path] = typer.Option(
+    perturbation_model: str | None = PerturbationOpt,
+    refinement_model: str | None = RefinementOpt,
+    agent: str | None = AgentOpt,
+    data_filter: Path | None = DataFilterOpt,
+    human_annotation_filter: Path | None = HumanFilterOpt,
+    output: Path | None = typer.Option(
         None, "--output", help="Task list file [default: the original's name, in --work-dir]."
     ),
     work_dir: Path = WorkDirOpt,
@@ -197,23 +207,21 @@ TaskListOpt = typer.Option(
 def summarize_cmd(
     task_list_file: Path = TaskListOpt,
     work_dir: Path = WorkDirOpt,
-    agent: Optional[str] = AgentOpt,
-    perturbation_model: Optional[str] = PerturbationOpt,
-    refinement_model_filter: Optional[str] = RefinementFilterOpt,
-    base_dir: Optional[Path] = typer.Option(
-        None, "--base-dir", help="The run tree [default: the task list's base_dir]."
-    ),
+    agent: str | None = AgentOpt,
+    perturbation_model: str | None = PerturbationOpt,
+    refinement_model_filter: str | None = RefinementFilterOpt,
+    base_dir: Path | None = typer.Option(None, "--base-dir", help="The run tree [default: the task list's base_dir]."),
     model: str = ModelOpt,
     api: str = ApiOpt,
-    max_tokens: Optional[int] = MaxTokensOpt,
+    max_tokens: int | None = MaxTokensOpt,
     temperature: float = TemperatureOpt,
     max_parallel: int = typer.Option(10, "--max_parallel", "--max-parallel", min=1),
     force: bool = typer.Option(False, "--force", help="Summarise again even where a current summary exists."),
     beside_runs: bool = typer.Option(
         False, "--beside-runs", help="Also write the original's elicitation_run_summary.json next to each run."
     ),
-    max_cost: Optional[float] = MaxCostOpt,
-    prices: Optional[Path] = PricesOpt,
+    max_cost: float | None = MaxCostOpt,
+    prices: Path | None = PricesOpt,
 ) -> None:
     """Step 2: one summary per run. Exit code 1 if any run could not be summarised."""
     from a3.meta import SummaryOptions, load_task_list, summarize_runs
@@ -238,11 +246,13 @@ def summarize_cmd(
     result = ws.work(lambda bars: summarize_runs(tasks.runs, ws.run, ws.client, options, bars))
     counts = result.counts
     console.print(
-        f"summaries: {counts.generated} written, {counts.reused} already current, {counts.failed} failed, of {counts.total}"
+        f"summaries: {counts.generated} written, {counts.reused} already current, "
+        f"{counts.failed} failed, of {counts.total}"
     )
     if counts.truncated:
         console.print(
-            f"  [yellow]{counts.truncated} of the new summaries were cut off at max_tokens[/] (kept, marked truncated; raise --max_tokens for whole ones)"
+            f"  [yellow]{counts.truncated} of the new summaries were cut off at max_tokens[/] "
+            "(kept, marked truncated; raise --max_tokens for whole ones)"
         )
     for failure in result.failures:
         console.print(f"  [red]failed[/] {failure.run_id}: {failure.error}")
@@ -255,10 +265,10 @@ def summarize_cmd(
 def categorize_cmd(
     task_list_path: Path = TaskListOpt,
     work_dir: Path = WorkDirOpt,
-    agent: Optional[str] = AgentOpt,
-    perturbation_model: Optional[str] = PerturbationOpt,
-    refinement_model_filter: Optional[str] = RefinementFilterOpt,
-    resume_categorization_path: Optional[Path] = typer.Option(
+    agent: str | None = AgentOpt,
+    perturbation_model: str | None = PerturbationOpt,
+    refinement_model_filter: str | None = RefinementFilterOpt,
+    resume_categorization_path: Path | None = typer.Option(
         None,
         "--resume_categorization_path",
         "--resume",
@@ -279,13 +289,13 @@ def categorize_cmd(
         False, "--pregroup", help="llm: group similar summaries into batches first with MiniLM embeddings."
     ),
     grouping: str = GroupingOpt,
-    max_groups: Optional[int] = MaxGroupsOpt,
+    max_groups: int | None = MaxGroupsOpt,
     model: str = ModelOpt,
     api: str = ApiOpt,
-    max_tokens: Optional[int] = MaxTokensOpt,
+    max_tokens: int | None = MaxTokensOpt,
     temperature: float = TemperatureOpt,
-    max_cost: Optional[float] = MaxCostOpt,
-    prices: Optional[Path] = PricesOpt,
+    max_cost: float | None = MaxCostOpt,
+    prices: Path | None = PricesOpt,
 ) -> None:
     """Step 3: place every run in benign-input vulnerability categories (new, or extending --resume)."""
     from a3.meta import CategorizeContext, CategorizeOptions, categorize_runs, load_task_list, read_categorization
@@ -348,13 +358,13 @@ def categorize_cmd(
 @reports_errors
 def cluster_cmd(
     input_path: Path = typer.Option(..., "--input_path", "--input-path", help="The categorization JSON from step 3."),
-    output_dir: Optional[Path] = typer.Option(
+    output_dir: Path | None = typer.Option(
         None, "--output_dir", help="Where the clusters file goes [default: clusters_<model> beside the input]."
     ),
     work_dir: Path = WorkDirOpt,
     model: str = ModelOpt,
     api: str = ApiOpt,
-    max_tokens: Optional[int] = MaxTokensOpt,
+    max_tokens: int | None = MaxTokensOpt,
     temperature: float = TemperatureOpt,
     max_per_call: int = typer.Option(
         40, "--max-categories-per-call", min=2, help="llm: above this many categories, cluster in levels."
@@ -365,8 +375,8 @@ def cluster_cmd(
         help="embed: categories grouped by their centroids, the model only names the "
         "clusters; llm: the original's, the model groups the categories.",
     ),
-    max_cost: Optional[float] = MaxCostOpt,
-    prices: Optional[Path] = PricesOpt,
+    max_cost: float | None = MaxCostOpt,
+    prices: Path | None = PricesOpt,
 ) -> None:
     """Step 4a: group categories into clusters (each category in exactly one)."""
     from a3.meta import ClusterOptions, cluster_categories, read_categorization
@@ -397,10 +407,10 @@ def cluster_cmd(
 @reports_errors
 def report_cmd(
     cluster_path: Path = typer.Option(..., "--cluster_path", "--cluster-path", help="The clusters JSON from step 4a."),
-    categorization_path: Optional[Path] = typer.Option(
+    categorization_path: Path | None = typer.Option(
         None, "--categorization_path", help="[default: the one the clusters file names]"
     ),
-    output_path: Optional[Path] = typer.Option(None, "--output_path", help="Markdown path; the HTML goes beside it."),
+    output_path: Path | None = typer.Option(None, "--output_path", help="Markdown path; the HTML goes beside it."),
     max_examples: int = typer.Option(3, "--max_examples", "--max-examples", min=0),
     print_report: bool = typer.Option(False, "--print_report", "--print-report"),
 ) -> None:
@@ -418,14 +428,14 @@ def report_cmd(
 @meta_app.command("run")
 @reports_errors
 def run_cmd(
-    base_dir: Optional[Path] = BaseDirOpt,
-    benchmark_dir: Optional[Path] = BenchmarkOpt,
+    base_dir: Path | None = BaseDirOpt,
+    benchmark_dir: Path | None = BenchmarkOpt,
     domain: str = DomainOpt,
-    perturbation_model: Optional[str] = PerturbationOpt,
-    refinement_model: Optional[str] = RefinementOpt,
-    agent: Optional[str] = AgentOpt,
-    data_filter: Optional[Path] = DataFilterOpt,
-    human_annotation_filter: Optional[Path] = HumanFilterOpt,
+    perturbation_model: str | None = PerturbationOpt,
+    refinement_model: str | None = RefinementOpt,
+    agent: str | None = AgentOpt,
+    data_filter: Path | None = DataFilterOpt,
+    human_annotation_filter: Path | None = HumanFilterOpt,
     work_dir: Path = WorkDirOpt,
     model: str = ModelOpt,
     api: str = ApiOpt,
@@ -433,11 +443,11 @@ def run_cmd(
     parallel_batches: int = typer.Option(16, "--parallel-batches", min=1),
     pregroup: bool = typer.Option(False, "--pregroup"),
     grouping: str = GroupingOpt,
-    max_groups: Optional[int] = MaxGroupsOpt,
-    max_tokens: Optional[int] = MaxTokensOpt,
+    max_groups: int | None = MaxGroupsOpt,
+    max_tokens: int | None = MaxTokensOpt,
     temperature: float = TemperatureOpt,
-    max_cost: Optional[float] = MaxCostOpt,
-    prices: Optional[Path] = PricesOpt,
+    max_cost: float | None = MaxCostOpt,
+    prices: Path | None = PricesOpt,
 ) -> None:
     """All steps, resumable, into --work-dir with one cost ledger. --max_tokens and --temperature
     apply to every step (as each step's own flags do)."""
@@ -501,5 +511,6 @@ def sample_data_cmd(
     info = write_sample_data(out, n_runs=runs, seed=seed)
     console.print(f"{runs} runs in {info.runs_dir} ({dict(info.outcomes)})")
     console.print(
-        f"filters: {info.baseline_filter}, {info.human_filter}\nreduced benchmark: {info.benchmark_dir}\nagent: {info.agent}"
+        f"filters: {info.baseline_filter}, {info.human_filter}\n"
+        f"reduced benchmark: {info.benchmark_dir}\nagent: {info.agent}"
     )

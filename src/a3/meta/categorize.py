@@ -64,6 +64,8 @@ PROMPTS = ("meta_categorize_initial", "meta_categorize_update", "meta_merge")
 
 
 class CategorizeOptions(LLMSettings):
+    """How ``categorize_runs`` places runs: the grouping method and, for the original's method, its batches."""
+
     initial_batch_size: int = 10
     iterative_batch_size: int = 5
     parallel_batches: int = 16
@@ -118,8 +120,10 @@ async def categorize_runs(
     embedder: Embedder | None = None,
     progress: Progress | None = None,
 ) -> Categorization:
-    """Categorize the runs' summaries, extending ``resume_from`` (ours or the original's) when given,
-    into a categorization file in the work dir (read back when this categorization was finished before)."""
+    """Place the runs in benign-input vulnerability categories, written to the work dir.
+
+    Extends ``resume_from`` (ours or the original's) when given, with the original's method; reads the
+    categorization back when this one was finished before."""
     summaries = _latest_summaries(SummaryStore(run_dir), refs)
     start = _start_taxonomy(resume_from, refs)
     method = "llm" if resume_from is not None else options.method

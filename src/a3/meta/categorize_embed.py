@@ -62,7 +62,7 @@ def name_schema(taken: set[str]) -> type[GroupName]:
 
 def placement_schema(choices: list[str]) -> type[Placement]:
     class CheckedPlacement(Placement):
-        category: str = Field(json_schema_extra={"enum": choices})
+        category: str = Field(json_schema_extra={"enum": [*choices]})
 
         @model_validator(mode="after")
         def _known(self) -> CheckedPlacement:
@@ -373,7 +373,8 @@ class EmbedCategorizer:
             )
         except (LLMCallError, StructuredOutputError):
             return None
-        return completion.parsed
+        name: GroupName = completion.parsed
+        return name
 
     def _members_block(self, group: _Group, texts: list[RunTexts], found: MechanismGrouping) -> str:
         lines = []

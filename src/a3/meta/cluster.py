@@ -62,6 +62,8 @@ MEMBER_FLOOR = 0.2  # a cluster's name needs at least this cosine with each memb
 
 
 class ClusterOptions(LLMSettings):
+    """How ``cluster_categories`` groups categories: by their centroids (the model naming) or the original's way."""
+
     api_max_tokens: ClassVar[int] = 64000  # the original's allowance for GPT-5 here
 
     # "embed": categories grouped by their centroids, the model only names the clusters;
@@ -93,7 +95,7 @@ def cluster_schema(ids: list[str], complete_with: dict[str, str] | None = None) 
     each missing id as a cluster of its own, which the rule allows anyway."""
 
     class ListedMember(Member):
-        category: str = Field(json_schema_extra={"enum": ids})  # guides schema-following decoders
+        category: str = Field(json_schema_extra={"enum": [*ids]})  # guides schema-following decoders
 
     class ListedDraft(ClusterDraft):
         members: list[ListedMember] = Field(min_length=1)  # type: ignore[assignment]
@@ -165,8 +167,10 @@ async def cluster_categories(
     output_dir: Path | None = None,
     embedder: Embedder | None = None,
 ) -> Clusters:
-    """The categorization's categories in clusters, in a clusters file beside it (or in ``output_dir``);
-    read back when these clusters were finished before."""
+    """Group the categorization's categories into clusters, in a clusters file.
+
+    The file goes beside the categorization (or in ``output_dir``); it is read back when these clusters
+    were finished before."""
     source = categorization.path.resolve()
     categories = categorization.categories
     if not categories:
@@ -318,19 +322,18 @@ async def _by_centroids(
             taken=("\n\nThese names are taken; choose a different one: " + "; ".join(sorted(taken))) if taken else "",
         )
         try:
-            return (
-                await client.generate(
-                    text, config=config, schema=cluster_name_schema(taken), prompt_version=prompt.version
-                )
-            ).parsed
+            completion = await client.generate(
+                text, config=config, schema=cluster_name_schema(taken), prompt_version=prompt.version
+            )
         except (LLMCallError, StructuredOutputError):
             return None
+        name: ClusterName = completion.parsed
+        return name
 
     several = [k for k, m in enumerate(members) if len(m) > 1]
     replies = dict(
         zip(several, await asyncio.gather(*(ask(members[k], member_names, "") for k in several)), strict=True)
     )
-    names: dict[int, tuple[str, str, str, str]] = {}  # cluster -> (name, definition, anchors, source)
 
     def fits(reply: ClusterName, k: int) -> str:
         """Why the name does not describe the cluster ("" when it does): checked as category names
@@ -469,7 +472,8 @@ async def _cluster_chunk(client: LLMClient, config: CallConfig, prompt: Any, chu
         return completed if completed is not None else _unclustered(chunk, str(exc))
     except LLMCallError as exc:
         return _unclustered(chunk, str(exc))
-    return completion.parsed
+    reply: ClusterReply = completion.parsed
+    return reply
 
 
 UNCLUSTERED = "a cluster of its own: the model gave no usable clustering"

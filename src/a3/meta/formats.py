@@ -169,6 +169,7 @@ class Selection(BaseModel):
 
 
 def task_list_document(selection: Selection) -> dict[str, Any]:
+    """The selection as the original's task-list JSON document (its metadata, task lists and details)."""
     details = selection.task_details_by_refinement_model
     return {
         "metadata": selection.metadata.model_dump(),
@@ -179,6 +180,7 @@ def task_list_document(selection: Selection) -> dict[str, Any]:
 
 
 def write_task_list(path: Path, selection: Selection) -> None:
+    """Write the selection's task list to ``path`` atomically, in the original's format."""
     atomic_write_json(path, task_list_document(selection))
 
 
@@ -190,8 +192,9 @@ def load_task_list(
     refinement_model_filter: str | None = None,
     base_dir: str | Path | None = None,
 ) -> TaskList:
-    """A task list: ours, or any of the three shapes the original accepted. Flags override the
-    task list's metadata; the metadata is used when a flag is not given."""
+    """Read a task list: ours, or any of the three shapes the original accepted.
+
+    Flags override the task list's metadata; the metadata is used when a flag is not given."""
     path = Path(path)
     data = _read_json(path, "task list")
     meta = data.get("metadata", {}) if isinstance(data, dict) else {}
@@ -330,7 +333,7 @@ class CategoryEntry(BaseModel):
 
     def runs(self) -> set[str]:
         """The runs among its examples, by run id, or by the original's id where that is all there is."""
-        return {e.run_id or e.id for e in self.examples if e.run_id or e.id}
+        return {run for e in self.examples if (run := e.run_id or e.id)}
 
 
 class CategoryList(BaseModel):
@@ -476,6 +479,7 @@ class Clusters(BaseModel):
 
 
 def read_clusters(path: Path) -> Clusters:
+    """Read a clusters file (ours or the original's); ``UserInputError`` names the file when it cannot."""
     data = _read_json(path, "clusters file")
     try:
         return Clusters.model_validate({**data, "path": Path(path)})

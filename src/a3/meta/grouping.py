@@ -212,7 +212,8 @@ class Clauses:
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float64)
-    return vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
+    unit: np.ndarray = vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
+    return unit
 
 
 ADDED_SHARE = (
@@ -473,7 +474,8 @@ def centroid_groups(vectors: np.ndarray, cut: float = CUT) -> list[int]:
     labels = AgglomerativeClustering(
         n_clusters=None, metric="cosine", linkage="average", distance_threshold=max(threshold, 1e-9)
     ).fit_predict(vectors)
-    return _renumber(labels).tolist()
+    renumbered: list[int] = _renumber(labels).tolist()
+    return renumbered
 
 
 # -- what the perturbation added (kept for the llm method's prompts and for reading runs) --------

@@ -25,6 +25,8 @@ from a3.store import RunDir
 
 
 class MetaRunOptions(BaseModel):
+    """Every step's options for ``run_meta``: which runs to select, and how to summarise, categorize and cluster."""
+
     model_config = ConfigDict(frozen=True)
 
     select: SelectOptions
@@ -35,6 +37,8 @@ class MetaRunOptions(BaseModel):
 
 
 class MetaRunResult(BaseModel):
+    """What ``run_meta`` wrote: the task list, each step's result and the report's two formats."""
+
     task_list: Path
     summaries: SummaryReport  # the runs it could not summarise are listed as unassigned
     categorization: Categorization
@@ -59,6 +63,10 @@ async def run_meta(
     embedder: Embedder | None = None,
     progress: Progress | None = None,
 ) -> MetaRunResult:
+    """The whole meta-analysis into ``run_dir``: select, summarise, categorize, cluster, report.
+
+    Each step resumes where an earlier call stopped; a run that cannot be summarised is still
+    categorized from its files. Raises ``UserInputError`` when no run is selected."""
     selection = select_runs(options.select)
     if not selection.metadata.total_successful_runs:
         raise UserInputError(no_runs_message(selection.metadata))

@@ -15,6 +15,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -261,11 +262,13 @@ def _write_run(run: RunId, runs_dir: Path, original: str, perturbed: str, harm: 
         "elicitation_strategy": rng.choice(STRATEGIES),
         "trajectory_evaluation": _evaluation(0, None),
     }
+    strategy = rng.choice(STRATEGIES)
+    score = rng.choice([60, 75, 90, 100])  # drawn after the strategy, as always: the same runs for a seed
     success = {
         "execution_iteration": 1,
         "perturbed_instruction": perturbed,
-        "elicitation_strategy": rng.choice(STRATEGIES),
-        "trajectory_evaluation": _evaluation(rng.choice([60, 75, 90, 100]), harm),
+        "elicitation_strategy": strategy,
+        "trajectory_evaluation": _evaluation(score, harm),
     }
     _write(
         agent_dir / "refinement_metadata.json",
@@ -276,13 +279,13 @@ def _write_run(run: RunId, runs_dir: Path, original: str, perturbed: str, harm: 
         {
             "success": True,
             "execution_iterations": 2,
-            "final_score": success["trajectory_evaluation"]["behavior_elicitation_score"],
+            "final_score": score,
             "execution_history": [failed, success],
         },
     )
 
 
-def _evaluation(score: int, harm: str | None) -> dict[str, object]:
+def _evaluation(score: int, harm: str | None) -> dict[str, Any]:
     return {
         "behavior_elicitation_score": score,
         "behavior_elicitation_explanation": f"The agent {harm}." if harm else "The agent completed the task safely.",
@@ -296,7 +299,9 @@ def _evaluation(score: int, harm: str | None) -> dict[str, object]:
 
 
 def load_labels(path: str | Path) -> dict[str, str]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """The planted labels written beside the runs: run id -> mechanism."""
+    labels: dict[str, str] = json.loads(Path(path).read_text(encoding="utf-8"))
+    return labels
 
 
 def _write(path: Path, obj: object) -> None:
@@ -324,7 +329,7 @@ class PlantedScore(BaseModel):
     categories: list[CategoryScore]
 
 
-def score_categorization(categorization: dict, labels: dict[str, str]) -> PlantedScore:
+def score_categorization(categorization: dict[str, Any], labels: dict[str, str]) -> PlantedScore:
     from sklearn.metrics import adjusted_rand_score
 
     category_of: dict[str, str] = {}

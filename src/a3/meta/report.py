@@ -433,8 +433,10 @@ def build_report(clusters: Clusters, categorization: Categorization, max_example
 def write_report(
     clusters: Clusters, categorization: Categorization, output_path: Path | None = None, max_examples: int = 3
 ) -> tuple[Path, Path]:
-    """The report's Markdown (the original's cluster_report_{timestamp}.md beside the clusters file
-    by default) and its HTML beside it."""
+    """Write the report in Markdown and HTML; their paths.
+
+    The Markdown goes to ``output_path``, by default the original's ``cluster_report_{timestamp}.md``
+    beside the clusters file, and the HTML beside it."""
     markdown, page = build_report(clusters, categorization, max_examples)
     md_path = (
         Path(output_path) if output_path else clusters.path.parent / f"cluster_report_{datetime.now():%Y%m%d_%H%M%S}.md"

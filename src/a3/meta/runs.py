@@ -32,6 +32,8 @@ def sanitise(model: str) -> str:
 
 @dataclass(frozen=True, order=True)
 class RunId:
+    """One elicitation run's place in the run tree, each part a folder name; refused if one would leave the root."""
+
     domain: str
     task_id: str
     perturbation_model: str
@@ -43,7 +45,8 @@ class RunId:
         # Every part becomes a folder name under the data root: none may climb out of it.
         for name, value in zip(
             ("domain", "task_id", "perturbation_model", "perturbed_id", "refinement_model", "agent"),
-            self.__iter_parts(), strict=False,
+            self.__iter_parts(),
+            strict=False,
         ):
             if not value or value in (".", "..") or any(ch in value for ch in "/\\\0"):
                 raise ValueError(f"{name} {value!r} is not a plain folder name")
@@ -130,7 +133,8 @@ def attempt_succeeded(evaluation: dict[str, Any], threshold: int = DEFAULT_SUCCE
 def successful_attempt(
     history: list[dict[str, Any]], threshold: int = DEFAULT_SUCCESS_THRESHOLD
 ) -> dict[str, Any] | None:
-    """The attempt that succeeded: the last evaluable one, if it meets the rule (the refiner stops at its first success)."""
+    """The attempt that succeeded: the last evaluable one, if it meets the rule (the refiner stops at
+    its first success)."""
     evaluable = [
         h
         for h in history

@@ -61,7 +61,7 @@ class SampleInfo:
     benchmark_dir: Path
     agent: str
     perturbation_model: str
-    outcomes: Counter = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
     themes: dict[str, str] = field(default_factory=dict)  # run id -> theme, for successful runs
     baseline_excluded_task: str = ""
     false_positive_run: str = ""
@@ -94,6 +94,10 @@ def write_sample_data(
     agent: str = AGENT,
     perturbation_model: str = DEFAULT_PERTURBATION_MODEL,
 ) -> SampleInfo:
+    """Write ``n_runs`` made-up elicitation runs under ``root`` in the original's layout, with both filters.
+
+    Each successful run carries one of a few known themes (``SampleInfo.themes``), and one task and
+    one run are planted for the baseline-harm and human-annotation filters to drop."""
     rng = random.Random(seed)
     root = Path(root)
     runs_dir = root / "perturbed_queries"

@@ -36,6 +36,8 @@ _SKIPPED_SUFFIXES = (".zip", ".py", ".txt", ".json")
 
 
 class SelectOptions(BaseModel):
+    """Where the runs are (a run tree or the reduced benchmark, exactly one) and the filters ``select_runs`` applies."""
+
     model_config = ConfigDict(frozen=True)
 
     agent: str
@@ -65,12 +67,18 @@ class _Tally:
 
 
 def select_runs(options: SelectOptions) -> Selection:
+    """The successful runs of ``options.agent``, every exclusion counted and named by its reason.
+
+    Success is the refiner's own rule on each run's history; the baseline-harm and human-annotation
+    filters then drop runs. Raises ``UserInputError`` for a missing folder or unreadable filter."""
     if (options.base_dir is None) == (options.benchmark_dir is None):
         raise UserInputError(
             "give exactly one of --base-dir (the run tree) and --benchmark-dir (the reduced benchmark)"
         )
     tally = _Tally()
-    root = (options.base_dir or options.benchmark_dir).resolve()  # type: ignore[union-attr]
+    given = options.base_dir or options.benchmark_dir
+    assert given is not None  # exactly one is given, checked above
+    root = given.resolve()
     if not root.is_dir():
         raise UserInputError(f"{root}: no such directory")
     false_positives = (
@@ -78,6 +86,7 @@ def select_runs(options: SelectOptions) -> Selection:
         if options.human_annotation_filter
         else set()
     )
+    found: list[TreeRun] | list[BenchmarkRun]
     if options.base_dir is not None:
         found, domains = _walk_tree(root, options, tally)
     else:
@@ -214,7 +223,8 @@ def _examine_run(run: RunId, agent_dir: Path, tally: _Tally) -> TreeRun | None:
     flag = bool(summary.get("success"))
     if history and (attempt is not None) != flag:
         tally.notes.append(
-            f"{run}: the 'success' flag says {flag} but the refiner's rule on the history says {attempt is not None}; the rule is used"
+            f"{run}: the 'success' flag says {flag} but the refiner's rule on the history says "
+            f"{attempt is not None}; the rule is used"
         )
     succeeded = attempt is not None if history else flag
     if not succeeded:

@@ -30,6 +30,8 @@ _TRUNCATED = {"max_tokens", "length", "model_length"}
 
 
 class SummaryOptions(LLMSettings):
+    """How ``summarize_runs`` writes summaries: the model, and whether to redo current ones or write beside runs."""
+
     force: bool = False
     beside_runs: bool = False  # also write the original's elicitation_run_summary.json next to each run
 
@@ -164,9 +166,10 @@ def _reduced_prompt(ref: RunRef) -> tuple[str, str, RunFacts]:
 def _original_from_tree(ref: RunRef) -> str | None:
     seed_file = ref.run.seed_dir(ref.base_dir) / f"perturbed_query_{ref.run.perturbed_id}.json"
     try:
-        return json.loads(seed_file.read_text(encoding="utf-8")).get("original_instruction")
+        original = json.loads(seed_file.read_text(encoding="utf-8")).get("original_instruction")
     except (OSError, ValueError):
         return None
+    return original if isinstance(original, str) else None
 
 
 def harm_description(attempt: dict[str, Any]) -> str:
@@ -196,8 +199,10 @@ def _attempt_block(entry: dict[str, Any]) -> str:
             bullets(evaluation.get("harmful_actions_observed")),
             "  Safe actions observed:",
             bullets(evaluation.get("safe_actions_observed")),
-            f"  Severity: {evaluation.get('severity_assessment', 'unknown')} — {evaluation.get('severity_explanation', '(not given)')}",
-            f"  Recommendation: {evaluation.get('recommendation', 'unknown')} — {evaluation.get('recommendation_reasoning', '(not given)')}",
+            f"  Severity: {evaluation.get('severity_assessment', 'unknown')} — "
+            f"{evaluation.get('severity_explanation', '(not given)')}",
+            f"  Recommendation: {evaluation.get('recommendation', 'unknown')} — "
+            f"{evaluation.get('recommendation_reasoning', '(not given)')}",
         ]
     )
 
@@ -209,6 +214,10 @@ async def summarize_runs(
     options: SummaryOptions = SummaryOptions(),
     progress: Progress | None = None,
 ) -> SummaryReport:
+    """One summary per run, concurrent, kept in the work dir and reused while its inputs are unchanged.
+
+    A run whose summary fails is listed in the report's failures, not raised; a summary cut off at
+    ``max_tokens`` is kept and marked truncated."""
     store = SummaryStore(run_dir)
     config = options.call_config()
     task = (progress or SilentProgress()).task("summaries", len(refs))
@@ -235,15 +244,10 @@ async def summarize_runs(
                     text, config=config.model_copy(update={"cache_salt": salt}), prompt_version=version
                 )
             except (LLMCallError, StructuredOutputError) as exc:
-                completion, error = None, str(exc)
-            else:
-                error = None
-            if error is not None:
-                failures.append(RunFailure(run_id=run_id, error=error))
+                failures.append(RunFailure(run_id=run_id, error=str(exc)))
                 counts.failed += 1
                 task.advance()
                 return
-            assert completion is not None
             # A summary cut off at max_tokens is kept (what it says is still evidence) and marked, not lost.
             truncated = completion.finish_reason in _TRUNCATED
             counts.truncated += truncated
@@ -258,7 +262,7 @@ async def summarize_runs(
                 input_tokens=completion.usage.input_tokens,
                 output_tokens=completion.usage.output_tokens,
                 cost_usd=completion.cost_usd,
-                max_tokens=config.max_tokens,
+                max_tokens=config.max_tokens or 0,  # never 0: call_config always sets it
                 generated_at=datetime.now().isoformat(timespec="seconds"),
             )
             store.add(existing)
@@ -280,7 +284,7 @@ def _beside_run(summary: Summary, options: SummaryOptions) -> RunSummary:
         input_tokens=summary.input_tokens,
         output_tokens=summary.output_tokens,
         total_tokens=summary.input_tokens + summary.output_tokens,
-        cost=summary.cost_usd,
+        cost=None if summary.cost_usd is None else f"{summary.cost_usd:.8f}",
         summary_metadata=RunSummaryMetadata(
             model_name=options.model,
             max_tokens=summary.max_tokens,

@@ -7,6 +7,8 @@ can neither invent a run nor lose one.
 
 from __future__ import annotations
 
+from typing import cast
+
 from pydantic import BaseModel, Field, model_validator
 
 from a3.meta.evidence import BANNED_NAMES, banned_name, normalise
@@ -140,16 +142,18 @@ def _guided_parts(
     ordered = sorted(labels, key=_label_order)
 
     class BatchExample(ReplyExample):
-        run: str = Field(json_schema_extra={"enum": ordered})
+        run: str = Field(json_schema_extra={"enum": [*ordered]})
 
     class BatchUnassigned(ReplyUnassigned):
-        run: str = Field(json_schema_extra={"enum": ordered})
+        run: str = Field(json_schema_extra={"enum": [*ordered]})
 
     class BatchCategory(NewCategory):
-        name: str = Field(min_length=3, json_schema_extra={"not": {"enum": sorted(BANNED_NAMES | taken_names)}})
+        name: str = Field(min_length=3, json_schema_extra={"not": {"enum": [*sorted(BANNED_NAMES | taken_names)]}})
         # minItems is a hint for schema-following decoders (every category names a run of its own);
         # validation does not demand it of other models.
-        examples: list[BatchExample] = Field(default_factory=list, json_schema_extra={"minItems": 1})  # type: ignore[assignment]
+        examples: list[BatchExample] = Field(  # type: ignore[assignment]  # a narrower item type, as pydantic allows
+            default_factory=list, json_schema_extra={"minItems": 1}
+        )
 
     for part, name in (
         (BatchExample, "ReplyExample"),
@@ -166,14 +170,18 @@ def initial_schema(labels: set[str], require_all: bool = True) -> type[InitialRe
     _, unassigned_type, category_type = _guided_parts(labels, set())
 
     class CheckedInitialReply(InitialReply):
+        # The item types are made per batch, which mypy cannot follow; pydantic validates them.
         categories: list[category_type] = Field(min_length=1)  # type: ignore[valid-type]
         unassigned: list[unassigned_type] = Field(default_factory=list)  # type: ignore[valid-type]
 
         @model_validator(mode="after")
         def _rules(self) -> CheckedInitialReply:
-            _check_new_names(self.categories, set())
-            placed = [e.run for c in self.categories for e in c.examples]
-            missing = _check_batch(labels, placed, [u.run for u in self.unassigned], require_all)
+            categories = cast(list[NewCategory], self.categories)
+            _check_new_names(categories, set())
+            placed = [e.run for c in categories for e in c.examples]
+            missing = _check_batch(
+                labels, placed, [u.run for u in cast(list[ReplyUnassigned], self.unassigned)], require_all
+            )
             self.unassigned += [unassigned_type(run=run, reason=UNPLACED_REASON) for run in missing]
             return self
 
@@ -188,13 +196,14 @@ def update_schema(
     ordered = sorted(labels, key=_label_order)
 
     class BatchAssignment(Assignment):
-        run: str = Field(json_schema_extra={"enum": ordered})
-        category: str = Field(json_schema_extra={"enum": sorted(category_ids, key=_label_order)})
+        run: str = Field(json_schema_extra={"enum": [*ordered]})
+        category: str = Field(json_schema_extra={"enum": [*sorted(category_ids, key=_label_order)]})
 
     BatchAssignment.__name__ = "Assignment"
 
     class CheckedUpdateReply(UpdateReply):
-        assignments: list[BatchAssignment] = Field(default_factory=list)  # type: ignore[valid-type]
+        assignments: list[BatchAssignment] = Field(default_factory=list)  # type: ignore[assignment]  # narrower items
+        # Made per batch, which mypy cannot follow; pydantic validates them.
         new_categories: list[category_type] = Field(default_factory=list)  # type: ignore[valid-type]
         unassigned: list[unassigned_type] = Field(default_factory=list)  # type: ignore[valid-type]
 
@@ -205,9 +214,11 @@ def update_schema(
                 raise ValueError(
                     f"unknown category ids {unknown}; assign to one of the listed ids or create a new category"
                 )
-            _check_new_names(self.new_categories, {normalise(n) for n in existing_names})
-            placed = [a.run for a in self.assignments] + [e.run for c in self.new_categories for e in c.examples]
-            missing = _check_batch(labels, placed, [u.run for u in self.unassigned], require_all)
+            new_categories = cast(list[NewCategory], self.new_categories)
+            _check_new_names(new_categories, {normalise(n) for n in existing_names})
+            placed = [a.run for a in self.assignments] + [e.run for c in new_categories for e in c.examples]
+            unassigned = cast(list[ReplyUnassigned], self.unassigned)
+            missing = _check_batch(labels, placed, [u.run for u in unassigned], require_all)
             self.unassigned += [unassigned_type(run=run, reason=UNPLACED_REASON) for run in missing]
             return self
 

@@ -10,6 +10,7 @@ import re
 
 from a3.llm import CallConfig, Message
 from a3.meta.planted import MECHANISMS, Mechanism
+from a3.testing.scripted_meta import prompt_field
 
 
 def mechanism_in(text: str) -> Mechanism | None:
@@ -53,9 +54,7 @@ class PlantedOracle:
             )
         if task.startswith("Task: place one elicitation run"):
             mechanism = mechanism_in(
-                re.search(r"Trigger phrase: (.*)", prompt).group(1)
-                + " "
-                + re.search(r"Whole instruction: (.*)", prompt).group(1)
+                prompt_field(prompt, "Trigger phrase") + " " + prompt_field(prompt, "Whole instruction")
             )
             chosen = [
                 cid for cid, name in re.findall(r"^(C\d+): (.+)$", prompt, re.M) if mechanism and name == mechanism.name

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 
+from a3.llm import CallConfig, Message
 from a3.meta.sample_data import THEMES
 
 PHRASES = {theme: phrase for theme, phrase, _ in THEMES}
@@ -45,7 +46,7 @@ class MetaWorld:
         self.variant_names = variant_names
         self.update_calls = 0
 
-    def __call__(self, messages, config):
+    def __call__(self, messages: list[Message], config: CallConfig) -> str:
         task_prompt = messages[0].content
         task = task_prompt.splitlines()[0]
         if task.startswith("Task: summarise one elicitation run"):
@@ -61,7 +62,7 @@ class MetaWorld:
             )
         runs = dict(re.findall(r"\[(R\d+)\]\n(?:.*\n){2}Summary: (.*)", task_prompt))
         if task.startswith("Task: build a taxonomy"):
-            categories: dict[str, list] = {}
+            categories: dict[str, list[dict[str, str]]] = {}
             for label, summary in runs.items():
                 categories.setdefault(theme_of(summary), []).append(
                     {"run": label, "trigger_phrase": PHRASES[theme_of(summary)], "justification": "same wording"}
@@ -82,7 +83,8 @@ class MetaWorld:
         if task.startswith("Task: extend a taxonomy"):
             self.update_calls += 1
             existing = {name.split()[0].lower(): cid for cid, name in re.findall(r"^(C\d+): (.+)$", task_prompt, re.M)}
-            assignments, new = [], {}
+            assignments: list[dict[str, str]] = []
+            new: dict[str, list[dict[str, str]]] = {}
             for label, summary in runs.items():
                 theme = theme_of(summary)
                 if theme in existing:
@@ -121,7 +123,7 @@ class MetaWorld:
                 {"merges": [{"keep": ids[0], "absorb": ids[1:]} for ids in by_theme.values() if len(ids) > 1]}
             )
         if task.startswith("Task: group benign-input"):
-            families: dict[str, list] = {}
+            families: dict[str, list[dict[str, str]]] = {}
             for item_id, name in re.findall(r"^((?:C|K)[\d.]+): (.+)$", task_prompt, re.M):
                 family = name if name in FAMILY.values() else FAMILY[name.split()[0].lower()]
                 families.setdefault(family, []).append({"category": item_id, "justification": f"part of {family}"})
@@ -159,7 +161,7 @@ class MetaWorld:
                 }
             )
         if task.startswith("Task: place one elicitation run"):
-            theme = theme_of(re.search(r"Trigger phrase: (.*)", task_prompt).group(1))
+            theme = theme_of(prompt_field(task_prompt, "Trigger phrase"))
             chosen = [
                 cid
                 for cid, name in re.findall(r"^(C\d+): (.+)$", task_prompt, re.M)
@@ -167,3 +169,11 @@ class MetaWorld:
             ]
             return json.dumps({"category": chosen[0] if chosen else "none", "reason": f"the wording invites {theme}"})
         raise AssertionError(f"unscripted prompt: {task!r}")
+
+
+def prompt_field(prompt: str, label: str) -> str:
+    """The rest of the line after ``label:`` in a prompt; the prompt must have it."""
+    found = re.search(rf"{label}: (.*)", prompt)
+    if found is None:
+        raise ValueError(f"the prompt has no {label!r} line")
+    return found.group(1)
