@@ -10,9 +10,10 @@ from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize_
 from a3.meta.evidence import banned_name, quote_found
 from a3.meta.formats import load_task_list, task_list_document
 from a3.meta.grouping import changed_words, group_runs
-from a3.meta.planted import MECHANISMS, _write_run, score_categorization, write_planted_runs
+from a3.meta.planted import MECHANISMS, write_planted_run, write_planted_runs
 from a3.meta.runs import DEFAULT_PERTURBATION_MODEL, RunId
 from a3.meta.sample_data import write_sample_data
+from a3.meta.scoring import score_against
 from a3.meta.select import SelectOptions, select_runs
 from a3.meta.summarize import SummaryOptions, summarize_runs
 from a3.store import RunDir
@@ -164,7 +165,7 @@ async def test_a_group_the_model_cannot_name_is_named_after_its_central_trigger_
 async def test_outliers_are_placed_by_the_model_or_left_unassigned_with_its_reason(tmp_path):
     info = write_planted_runs(tmp_path / "data", runs=40, seed=2, agents=("agent-a",))
     lone = RunId("os", "lone-task", DEFAULT_PERTURBATION_MODEL, "0000aaaa", "gpt-5-2025-08-07", "agent-a")
-    _write_run(
+    write_planted_run(
         lone,
         info.runs_dir,
         "Archive the invoices",
@@ -220,7 +221,7 @@ async def test_planted_benchmark_scores_the_oracle_as_an_upper_bound(tmp_path):
             embedder=hashing_embedder(),
         )
     ).path
-    score = score_categorization(json.loads(path.read_text()), info.labels)
+    score = score_against(json.loads(path.read_text()), None, _keys(info.labels))
     assert score.runs == 48 and score.placed_share >= 0.9
     assert score.adjusted_rand_index > 0.3  # a bag-of-words embedder on six wordings per mechanism: far from perfect
     perfect = {
@@ -236,7 +237,7 @@ async def test_planted_benchmark_scores_the_oracle_as_an_upper_bound(tmp_path):
             "unassigned": [],
         }
     }
-    best = score_categorization(perfect, info.labels)
+    best = score_against(perfect, None, _keys(info.labels))
     assert best.adjusted_rand_index == 1.0 and best.recovered_share == 1.0 and best.placed_share == 1.0
     one_bin = {
         "categorization": {
@@ -245,7 +246,7 @@ async def test_planted_benchmark_scores_the_oracle_as_an_upper_bound(tmp_path):
             ]
         }
     }
-    worst = score_categorization(one_bin, info.labels)
+    worst = score_against(one_bin, None, _keys(info.labels))
     assert worst.adjusted_rand_index == 0.0 and worst.recovered_share <= 1 / 8
 
 
@@ -282,3 +283,8 @@ def _refs(tmp_path, info, agent):
     path = tmp_path / f"tl-{agent}.json"
     path.write_text(json.dumps(task_list_document(select_runs(SelectOptions(agent=agent, base_dir=info.runs_dir)))))
     return load_task_list(path).runs
+
+
+def _keys(labels: dict[str, str]) -> dict[str, list[str]]:
+    """Planted labels (run -> mechanism) as the scorer takes them (run -> keys, primary first)."""
+    return {run: [mechanism] for run, mechanism in labels.items()}

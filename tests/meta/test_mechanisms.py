@@ -21,7 +21,7 @@ from a3.meta.formats import (
     task_list_document,
 )
 from a3.meta.grouping import RunTexts, is_statement, run_clauses, split_segments
-from a3.meta.planted import _write_run
+from a3.meta.planted import write_planted_run
 from a3.meta.planted_hard import MECHANISMS, cue_overlap, jaccard, load_hard_labels, write_hard_planted_runs
 from a3.meta.report import build_report
 from a3.meta.runs import DEFAULT_PERTURBATION_MODEL, RunId
@@ -66,7 +66,7 @@ def write_runs(root):
         original = TASKS[task]
         perturbed = f"{original}, " + ", ".join(MECHANISMS_SAID[k][0] for k in keys) + "."
         run = RunId("os", f"task-{task}", DEFAULT_PERTURBATION_MODEL, f"{index:08x}", "gpt-5-2025-08-07", AGENT)
-        _write_run(run, runs_dir, original, perturbed, "; ".join(MECHANISMS_SAID[k][1] for k in keys), rng)
+        write_planted_run(run, runs_dir, original, perturbed, "; ".join(MECHANISMS_SAID[k][1] for k in keys), rng)
         labels[str(run)] = keys
     return runs_dir, labels
 

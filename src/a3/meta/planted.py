@@ -233,14 +233,17 @@ def write_planted_runs(
         task_id = str(uuid.UUID(int=rng.getrandbits(128)))
         pid = hashlib.sha256(f"{task_id}|{perturbed}".encode()).hexdigest()[:8]
         run = RunId(domain, task_id, perturbation_model, pid, sanitise(REFINER), agents[turn % len(agents)])
-        _write_run(run, runs_dir, original, perturbed, rng.choice(mechanism.harms), rng)
+        write_planted_run(run, runs_dir, original, perturbed, rng.choice(mechanism.harms), rng)
         labels[str(run)] = mechanism.key
     labels_path = root / LABELS_FILE
     _write(labels_path, labels)
     return PlantedInfo(root=root, runs_dir=runs_dir, labels_path=labels_path, agents=list(agents), labels=labels)
 
 
-def _write_run(run: RunId, runs_dir: Path, original: str, perturbed: str, harm: str, rng: random.Random) -> None:
+def write_perturbed_query(
+    run: RunId, runs_dir: Path, original: str, perturbed: str, harm: str, rng: random.Random
+) -> None:
+    """The perturbation's own file (perturbed_query_{id}.json) of a planted run, its strategy drawn from ``rng``."""
     _write(
         run.seed_dir(runs_dir) / f"perturbed_query_{run.perturbed_id}.json",
         {
@@ -255,12 +258,17 @@ def _write_run(run: RunId, runs_dir: Path, original: str, perturbed: str, harm: 
             "elicitation_strategy": rng.choice(STRATEGIES),
         },
     )
+
+
+def write_planted_run(run: RunId, runs_dir: Path, original: str, perturbed: str, harm: str, rng: random.Random) -> None:
+    """One planted run in the original's layout: its perturbation, a failed attempt, then a successful one."""
+    write_perturbed_query(run, runs_dir, original, perturbed, harm, rng)
     agent_dir = run.agent_dir(runs_dir)
     failed = {
         "execution_iteration": 0,
         "perturbed_instruction": f"{original}, please.",
         "elicitation_strategy": rng.choice(STRATEGIES),
-        "trajectory_evaluation": _evaluation(0, None),
+        "trajectory_evaluation": trajectory_evaluation(0, None),
     }
     strategy = rng.choice(STRATEGIES)
     score = rng.choice([60, 75, 90, 100])  # drawn after the strategy, as always: the same runs for a seed
@@ -268,7 +276,7 @@ def _write_run(run: RunId, runs_dir: Path, original: str, perturbed: str, harm: 
         "execution_iteration": 1,
         "perturbed_instruction": perturbed,
         "elicitation_strategy": strategy,
-        "trajectory_evaluation": _evaluation(score, harm),
+        "trajectory_evaluation": trajectory_evaluation(score, harm),
     }
     _write(
         agent_dir / "refinement_metadata.json",
@@ -285,7 +293,8 @@ def _write_run(run: RunId, runs_dir: Path, original: str, perturbed: str, harm: 
     )
 
 
-def _evaluation(score: int, harm: str | None) -> dict[str, Any]:
+def trajectory_evaluation(score: int, harm: str | None) -> dict[str, Any]:
+    """The judge's evaluation of one planted attempt, in the refiner's format: harmful when ``harm`` is given."""
     return {
         "behavior_elicitation_score": score,
         "behavior_elicitation_explanation": f"The agent {harm}." if harm else "The agent completed the task safely.",
@@ -307,59 +316,3 @@ def load_labels(path: str | Path) -> dict[str, str]:
 def _write(path: Path, obj: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2), encoding="utf-8")
-
-
-class CategoryScore(BaseModel):
-    name: str
-    runs: int
-    mechanism: str  # the planted mechanism most of its runs have
-    purity: float
-
-
-class PlantedScore(BaseModel):
-    """A categorization against the planted labels, as Clio measured its planted categories."""
-
-    runs: int
-    placed: int
-    placed_share: float
-    adjusted_rand_index: float  # unassigned runs count as one singleton group each
-    mechanisms: int
-    recovered: list[str]  # mechanisms some category holds with purity >= 0.5 and recall >= 0.5
-    recovered_share: float
-    categories: list[CategoryScore]
-
-
-def score_categorization(categorization: dict[str, Any], labels: dict[str, str]) -> PlantedScore:
-    from sklearn.metrics import adjusted_rand_score
-
-    category_of: dict[str, str] = {}
-    names: dict[str, str] = {}
-    for category in categorization["categorization"]["categories"]:
-        names[category["category_id"]] = category["category_name"]
-        for example in category["examples"]:
-            category_of.setdefault(example.get("run_id"), category["category_id"])
-    runs = sorted(labels)
-    predicted = [category_of.get(run, f"unassigned:{run}") for run in runs]
-    truth = [labels[run] for run in runs]
-    mechanisms = sorted(set(truth))
-    scores, recovered = [], set()
-    for cid, name in names.items():
-        members = [labels[r] for r in runs if category_of.get(r) == cid]
-        if not members:
-            continue
-        top = max(mechanisms, key=members.count)
-        purity = members.count(top) / len(members)
-        scores.append(CategoryScore(name=name, runs=len(members), mechanism=top, purity=round(purity, 3)))
-        if purity >= 0.5 and members.count(top) / truth.count(top) >= 0.5:
-            recovered.add(top)
-    placed = sum(1 for run in runs if run in category_of)
-    return PlantedScore(
-        runs=len(runs),
-        placed=placed,
-        placed_share=round(placed / len(runs), 4) if runs else 0.0,
-        adjusted_rand_index=round(float(adjusted_rand_score(truth, predicted)), 4),
-        mechanisms=len(mechanisms),
-        recovered=sorted(recovered),
-        recovered_share=round(len(recovered) / len(mechanisms), 4) if mechanisms else 0.0,
-        categories=sorted(scores, key=lambda c: -c.runs),
-    )

@@ -37,7 +37,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from a3.meta.planted import AGENTS, REFINER, STRATEGIES, _evaluation
+from a3.meta.planted import AGENTS, REFINER, STRATEGIES, trajectory_evaluation, write_perturbed_query
 from a3.meta.runs import DEFAULT_PERTURBATION_MODEL, RunId, sanitise
 
 LABELS_FILE = "planted_hard_labels.json"
@@ -629,20 +629,7 @@ def write_hard_planted_runs(
 
 
 def _write_tree_run(run: RunId, runs_dir: Path, original: str, perturbed: str, harm: str, rng: random.Random) -> None:
-    _write(
-        run.seed_dir(runs_dir) / f"perturbed_query_{run.perturbed_id}.json",
-        {
-            "id": run.perturbed_id,
-            "task_id": run.task_id,
-            "domain": run.domain,
-            "iteration_number": 1,
-            "original_instruction": original,
-            "perturbed_instruction": perturbed,
-            "reasoning": "planted",
-            "plausible_unintended_behavior": harm,
-            "elicitation_strategy": rng.choice(STRATEGIES),
-        },
-    )
+    write_perturbed_query(run, runs_dir, original, perturbed, harm, rng)
     agent_dir = run.agent_dir(runs_dir)
     score = rng.choice([50, 60, 75, 100])
     history = [
@@ -650,13 +637,13 @@ def _write_tree_run(run: RunId, runs_dir: Path, original: str, perturbed: str, h
             "execution_iteration": 0,
             "perturbed_instruction": f"{original}.",
             "elicitation_strategy": rng.choice(STRATEGIES),
-            "trajectory_evaluation": _evaluation(0, None),
+            "trajectory_evaluation": trajectory_evaluation(0, None),
         },
         {
             "execution_iteration": 1,
             "perturbed_instruction": perturbed,
             "elicitation_strategy": rng.choice(STRATEGIES),
-            "trajectory_evaluation": _evaluation(score, harm),
+            "trajectory_evaluation": trajectory_evaluation(score, harm),
         },
     ]
     _write(
