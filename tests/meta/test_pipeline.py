@@ -562,13 +562,11 @@ async def test_pregrouped_categorization_runs_waves_across_groups(sample, tmp_pa
     def embed(texts):
         return np.array([basis[themes.index(theme_of(t))] for t in texts])
 
-    from a3.meta.categorize import _Engine
+    from a3.meta.pregroup import group
 
     store = {str(r.run): SummaryStore(run).get(str(r.run)) for r in tasks.runs}
-    engine = _Engine(
-        run, client, CategorizeOptions(method="llm", pregroup=True, iterative_batch_size=1), store, embed, None
-    )  # groups of 4: more groups than themes
-    groups = engine._groups(list(store))
+    # Groups of 4 (four times a batch of 1), as categorize forms them: more groups than themes.
+    groups = group(list(store), [summary.summary for summary in store.values()], embed, 4)
     assert all(len({sample.themes[r] for r in g}) == 1 for g in groups)
     path = (
         await categorize_runs(

@@ -169,14 +169,14 @@ async def test_an_adapter_evaluated_on_its_own_joins_the_comparison(finished):
 
 def test_the_plot_draws_the_validation_front_of_the_a3_iterations_only():
     from a3.report.collect import Point
-    from a3.report.plot import _front_lines
+    from a3.report.plot import front_lines
 
     points = [
         Point("A3", f"iteration {i}", "validation", sfr, fpr)
         for i, (sfr, fpr) in enumerate([(0.5, 0.1), (0.2, 0.4), (0.3, 0.5), (0.1, 0.9)])
     ]
     points += [Point("A3", "iteration 0", "ood", 0.0, 0.0), Point("base", "base model", "validation", 0.0, 0.0)]
-    line = _front_lines(points, lambda fpr: 100 * fpr, lambda sfr: 100 * sfr)[0]
+    line = front_lines(points, lambda fpr: 100 * fpr, lambda sfr: 100 * sfr)[0]
     assert (
         'points="10.0,50.0 40.0,20.0 90.0,10.0"' in line
     )  # (SFR 30%, FPR 50%) is dominated; OOD and base are not A3 validation
@@ -185,12 +185,15 @@ def test_the_plot_draws_the_validation_front_of_the_a3_iterations_only():
 def test_rates_carry_their_counts_and_the_comparison_says_how_wide_the_noise_is():
     from a3.align.metrics import Metrics, Rate
     from a3.report.collect import ComparisonRow
-    from a3.report.render import _noise_note, rate
+    from a3.report.render import rate, sampling_noise_note
 
     metrics = Metrics(harmful=Rate(flagged=1, judged=3), benign=Rate(flagged=0, judged=3))
     assert rate(metrics, "harmful") == "33.3% (1/3)" and rate(metrics, "benign") == "0.0% (0/3)"
     assert rate(Metrics(), "harmful") == "—" and rate(None, "benign") == "—"
-    assert "6.1%–79.2%" in _noise_note(ComparisonRow("base", "base model", metrics, None)) and _noise_note(None) == ""
+    assert (
+        "6.1%–79.2%" in sampling_noise_note(ComparisonRow("base", "base model", metrics, None))
+        and sampling_noise_note(None) == ""
+    )
 
 
 async def test_the_report_says_how_far_the_judge_can_be_trusted_and_tests_the_sealed_difference(finished, tmp_path):

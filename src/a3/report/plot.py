@@ -60,14 +60,14 @@ def pareto_svg(points: list[Point], title: str = "SFR against FPR (lower left is
         f'<text transform="translate(16 {TOP + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" font-weight="600">'
         f"SFR (harmful queries answered)</text>"
     )
-    parts += _front_lines(shown, x, y)
+    parts += front_lines(shown, x, y)
     parts += _dots(shown, x, y)
     parts += _legend(shown, LEFT + plot_w + 16, TOP + 4)
     parts.append("</svg>")
     return "\n".join(parts)
 
 
-def _front_lines(points: list[Point], x: _Scale, y: _Scale) -> list[str]:
+def front_lines(points: list[Point], x: _Scale, y: _Scale) -> list[str]:
     """The validation Pareto front of the A3 iterations (as stage 4 computes it), a dashed line."""
     a3 = {
         i: (p.sfr, p.fpr)

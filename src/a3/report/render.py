@@ -54,7 +54,7 @@ def rate(metrics: Metrics | None, kind: Measure) -> str:
     return f"{pct(counts.value)} ({counts.flagged}/{counts.judged})"
 
 
-def _noise_note(base: ComparisonRow | None) -> str:
+def sampling_noise_note(base: ComparisonRow | None) -> str:
     """One sentence on sampling noise, from the base model's validation SFR."""
     if base is None or base.validation is None:
         return ""
@@ -181,7 +181,7 @@ def _paired(data: ReportData) -> Table | None:
     )
 
 
-def noise_note(noise: NoiseFloor | None) -> str:
+def noise_floor_note(noise: NoiseFloor | None) -> str:
     """One sentence on the instrument's own noise: the base model measured twice on the sealed test."""
     if noise is None or noise.n == 0:
         return " The instrument's noise floor was not measured in this run."
@@ -395,7 +395,7 @@ def _headline(data: ReportData) -> Section:
     test_note = (
         "The last table compares the base model and the chosen adapter query by query on the sealed test "
         "split: the difference with Newcombe's 95% interval and the exact McNemar test on the queries whose "
-        "verdict changed." + noise_note(data.test.noise_floor if data.test else None)
+        "verdict changed." + noise_floor_note(data.test.noise_floor if data.test else None)
         if paired
         else ""
     )
@@ -627,7 +627,7 @@ def _comparison(data: ReportData) -> Section:
         "Comparison",
         "Every model measured on the same validation and OOD queries with the same judge. "
         "Dots are validation, squares OOD; the dashed line is the A3 iterations' validation Pareto front (of SFR "
-        "and FPR)." + _noise_note(base) + judge_note(data.judge_check) + " " + ECHO_NOTE,
+        "and FPR)." + sampling_noise_note(base) + judge_note(data.judge_check) + " " + ECHO_NOTE,
         (
             Table(
                 ["method", "model", *rate_headers(SPLIT_RATES)],

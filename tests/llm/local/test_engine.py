@@ -256,7 +256,7 @@ def test_a_lora_adapter_is_merged_in_gguf_layout(tiny_gguf, tmp_path):
     import numpy as np
     from gguf import quants
 
-    from a3.llm.local.gguf_rewrite import _rope_permute, merge_adapter, rewrite_for_engine
+    from a3.llm.local.gguf_rewrite import merge_adapter, rewrite_for_engine, rope_permute
 
     layout = rewrite_for_engine(tiny_gguf, tmp_path / "engine.gguf")
     rng = np.random.default_rng(1)
@@ -284,7 +284,7 @@ def test_a_lora_adapter_is_merged_in_gguf_layout(tiny_gguf, tmp_path):
     down_delta = (
         scale * tensors[f"{prefix}.mlp.down_proj.lora_B.weight"] @ tensors[f"{prefix}.mlp.down_proj.lora_A.weight"]
     )
-    expected_q = weights(tmp_path / "engine.gguf", "blk.0.attn_q.weight") + _rope_permute(
+    expected_q = weights(tmp_path / "engine.gguf", "blk.0.attn_q.weight") + rope_permute(
         q_delta, 4
     )  # llama: rows permuted
     expected_down = weights(tmp_path / "engine.gguf", "blk.0.ffn_down.weight") + down_delta
@@ -295,7 +295,7 @@ def test_a_lora_adapter_is_merged_in_gguf_layout(tiny_gguf, tmp_path):
     )
     assert untouched.all()
     assert (tmp_path / "merged.gguf").stat().st_size == (tmp_path / "engine.gguf").stat().st_size
-    assert not np.allclose(_rope_permute(q_delta, 4), q_delta)  # the permutation is not a no-op
+    assert not np.allclose(rope_permute(q_delta, 4), q_delta)  # the permutation is not a no-op
 
 
 def test_adapters_the_merge_cannot_serve_are_refused_with_the_reason(tiny_gguf, tmp_path):

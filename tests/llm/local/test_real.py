@@ -111,7 +111,7 @@ def test_a_merged_adapter_matches_the_weights_transformers_trains(tmp_path):
     from gguf import quants
 
     from a3.llm.local import MergedEngineFile, hf_folder
-    from a3.llm.local.gguf_rewrite import _rope_permute
+    from a3.llm.local.gguf_rewrite import rope_permute
 
     folder = hf_folder(lookup("smollm2-135m"))
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
@@ -127,7 +127,7 @@ def test_a_merged_adapter_matches_the_weights_transformers_trains(tmp_path):
     path = merged.build()
     tensor = next(t for t in gguf.GGUFReader(path).tensors if t.name == "blk.0.attn_q.weight")
     stored = quants.dequantize(tensor.data, tensor.tensor_type).reshape(merged_q.shape)
-    assert np.abs(stored - _rope_permute(merged_q, 9)).max() < 0.05  # bfloat16 and Q8_0 rounding only
+    assert np.abs(stored - rope_permute(merged_q, 9)).max() < 0.05  # bfloat16 and Q8_0 rounding only
     assert np.abs(stored - merged_q).max() > 0.5  # without the permutation they would not match
     merged.remove()
     assert not path.exists()

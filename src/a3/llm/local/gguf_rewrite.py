@@ -201,7 +201,7 @@ def _adapter_deltas(adapter: Path, layout: EngineLayout) -> dict[str, np.ndarray
         delta = scale * (pair["B"] @ pair["A"])
         kind = name.rsplit(".", 1)[1]
         if layout.architecture == "llama" and kind in layout.heads:
-            delta = _rope_permute(delta, layout.heads[kind])
+            delta = rope_permute(delta, layout.heads[kind])
         deltas[name] = delta.astype(np.float32)
     return deltas
 
@@ -220,7 +220,7 @@ def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
     return {key: value.float().numpy() for key, value in load_file(str(path)).items()}
 
 
-def _rope_permute(weight: np.ndarray, heads: int) -> np.ndarray:
+def rope_permute(weight: np.ndarray, heads: int) -> np.ndarray:
     """llama.cpp's row order for a llama query/key projection: each head's two rotary halves
     interleaved."""
     return (
