@@ -16,11 +16,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from a3.errors import A3Error
 from a3.store.atomic import atomic_write_bytes
 
 
-class DuplicateKeyError(ValueError):
-    pass
+class DuplicateKeyError(A3Error, ValueError):
+    """A record whose key the log already holds: a stage tried to write the same work twice."""
 
 
 class JsonlLog:
