@@ -248,7 +248,7 @@ def test_a_launch_that_trained_in_one_process_is_refused(monkeypatch, tmp_path):
     """The guard behind the slow tests: a result whose trainer saw fewer processes than launched fails the job."""
     job = TrainJob(base_model="unused", data_file="unused", output_dir=str(tmp_path / "adapter"))
 
-    def one_process(command, env, check):  # what `accelerate launch --cpu --num_processes 2` amounts to
+    def one_process(command, env, check, stdout, stderr):  # what `accelerate launch --cpu --num_processes 2` amounts to
         Path(job.output_dir).mkdir(parents=True)
         result = TrainResult(
             output_dir=job.output_dir,
@@ -267,6 +267,17 @@ def test_a_launch_that_trained_in_one_process_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr("a3.align.finetune.train_job.subprocess.run", one_process)
     with pytest.raises(TrainingFailed, match="trained by 1 process"):
         run_job(job, tmp_path / "job.json", 2)
+
+
+def test_a_failed_training_says_why_with_the_end_of_its_log(tmp_path):
+    """The trainer's output goes to job.log beside the job file; the error carries its last lines."""
+    job = TrainJob(base_model=str(tmp_path / "no-such-model"), data_file="unused", output_dir=str(tmp_path / "out"))
+    with pytest.raises(TrainingFailed) as failure:
+        run_job(job, tmp_path / "job.json")
+    message = str(failure.value)
+    assert "training failed (exit 1)" in message and f"last lines of {tmp_path / 'job.log'}:" in message
+    assert "no-such-model" in message.split("last lines of", 1)[1]  # the trainer's own complaint, not only the exit code
+    assert not (tmp_path / "out" / RESULT_FILE).exists()
 
 
 def test_a_global_batch_that_cannot_be_split_fails_before_launching(monkeypatch, tmp_path):

@@ -56,11 +56,13 @@ async def test_concurrent_requests_share_engine_steps_and_short_replies_do_not_w
         finished.append(index)
         return completion
 
-    completions = await asyncio.gather(ask(0, 300), *(ask(i, 4) for i in range(1, 8)))
+    # The short replies are 64 tokens, not 4: long enough that all eight are in flight at once even
+    # when a loaded machine spreads their arrivals over a few engine steps (CI saw at most 3 with 4).
+    completions = await asyncio.gather(ask(0, 300), *(ask(i, 64) for i in range(1, 8)))
     assert max(backend.batch_sizes) == 8  # all eight in flight at once
     assert finished[-1] == 0  # the long one ended last ...
     assert finished.index(0) == 7 and len(backend.batch_sizes) < 300 + 20  # ... and the short ones did not wait for it
-    assert [c.usage.output_tokens for c in completions] == [300] + [4] * 7
+    assert [c.usage.output_tokens for c in completions] == [300] + [64] * 7
     assert all(c.finish_reason == "max_tokens" and c.usage.input_tokens > 5 for c in completions)
     backend.close()
 

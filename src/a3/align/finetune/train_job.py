@@ -45,20 +45,19 @@ def run_job(job: TrainJob, job_file: Path, num_processes: int = 1) -> TrainResul
     if num_processes <= 1:
         # A process of its own, so that the training's memory is the operating system's again the
         # moment it ends, rather than held by this one while the adapter is served and measured.
-        completed = subprocess.run(
-            [sys.executable, "-m", MODULE, str(job_file)], check=False, stdout=subprocess.DEVNULL
-        )
-        if completed.returncode != 0 or not result.exists():
-            raise TrainingFailed(f"training failed (exit {completed.returncode}): python -m {MODULE} {job_file}")
+        command = [sys.executable, "-m", MODULE, str(job_file)]
+        returncode = _run_logged(command, os.environ.copy(), job_file)
+        if returncode != 0 or not result.exists():
+            raise TrainingFailed(_failure(returncode, command, job_file))
         return TrainResult.model_validate_json(result.read_text())
     try:
         split_batch(job.batch_size, job.gradient_accumulation_steps, num_processes)
     except ValueError as exc:
         raise TrainingFailed(str(exc)) from None
     command, env = launch_command(job_file, num_processes)
-    completed = subprocess.run(command, env=env, check=False)
-    if completed.returncode != 0 or not result.exists():
-        raise TrainingFailed(f"training failed (exit {completed.returncode}): {' '.join(command)}")
+    returncode = _run_logged(command, env, job_file)
+    if returncode != 0 or not result.exists():
+        raise TrainingFailed(_failure(returncode, command, job_file))
     trained = TrainResult.model_validate_json(result.read_text())
     if trained.world_size != num_processes:  # e.g. a launcher that started one process, not N
         raise TrainingFailed(f"{result}: trained by {trained.world_size} process(es), not the {num_processes} launched")
@@ -101,6 +100,26 @@ def launch_command(job_file: Path, num_processes: int, port: int | None = None) 
         str(job_file),
     ]
     return command, env
+
+
+def training_log(job_file: Path) -> Path:
+    """Where the training processes' output goes: beside the job file (``job.log`` for ``job.json``)."""
+    return job_file.with_suffix(".log")
+
+
+def _run_logged(command: list[str], env: dict[str, str], job_file: Path) -> int:
+    """Run ``command`` with its output in the job's log file, so that a failure can say why."""
+    with training_log(job_file).open("w") as log:
+        return subprocess.run(command, env=env, check=False, stdout=log, stderr=subprocess.STDOUT).returncode
+
+
+def _failure(returncode: int, command: list[str], job_file: Path, lines: int = 20) -> str:
+    """The failure's message: the command, its exit status and the end of its log."""
+    log = training_log(job_file)
+    tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+    return f"training failed (exit {returncode}): {' '.join(command)}\n" + "\n".join(
+        [f"last lines of {log}:", *tail] if tail else [f"nothing written to {log}"]
+    )
 
 
 def free_port() -> int:
