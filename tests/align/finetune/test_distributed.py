@@ -276,7 +276,7 @@ def test_a_failed_training_says_why_with_the_end_of_its_log(tmp_path):
         run_job(job, tmp_path / "job.json")
     message = str(failure.value)
     assert "training failed (exit 1)" in message and f"last lines of {tmp_path / 'job.log'}:" in message
-    assert "no-such-model" in message.split("last lines of", 1)[1]  # the trainer's own complaint, not only the exit code
+    assert "no-such-model" in message.split("last lines of", 1)[1]  # the trainer's complaint, not only the exit
     assert not (tmp_path / "out" / RESULT_FILE).exists()
 
 
