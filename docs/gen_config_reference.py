@@ -81,7 +81,8 @@ def sections() -> Iterator[tuple[str, type[BaseModel], str]]:
             if nested is None:
                 continue
             path = f"{prefix}{name}{suffix}"
-            doc = " ".join(part for part in (field.description or "", _class_doc(nested)) if part)
+            parts = [field.description or "", _class_doc(nested)]
+            doc = " ".join(p if p.endswith((".", ":", ")")) or p is parts[-1] else p + "." for p in parts if p)
             yield path, nested, doc
             yield from walk(nested, path + ".")
 
@@ -163,6 +164,8 @@ def _default(field: FieldInfo) -> str:
         return "*its fields' defaults*"
     if isinstance(value, tuple):
         value = list(value)
+    if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+        return f"{len(value)} {'entry' if len(value) == 1 else 'entries'} with their fields' defaults"
     return f"`{json.dumps(value, ensure_ascii=False)}`"
 
 

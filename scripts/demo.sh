@@ -65,7 +65,9 @@ if [ "$compare" = yes ]; then
 fi
 
 # The judge gate (judge.validation in the config) checks the judge against the labels before stage 1.
-$a3 run configs/demo.yaml --run-dir "$run" --num-rounds 2 --general-samples 16 "${seed_flag[@]}"
+# All 40 bundled general prompts: with 16, a plan's general share above 16% of the 96 examples was
+# a share the pool could not give, and plans that differed only there trained the same job.
+$a3 run configs/demo.yaml --run-dir "$run" --num-rounds 2 --general-samples 40 "${seed_flag[@]}"
 $a3 report "$run"
 if [ -n "$seed" ]; then
   echo

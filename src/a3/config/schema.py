@@ -459,6 +459,30 @@ class Splits(_Section):
 Planner = Literal["agent", "search", "agent+search"]  # who chooses each finetuning iteration's plan
 
 
+class FirstPlan(_Section):
+    """One of the first iterations' plans, trained before the plan search draws (and, the first of
+    them, when the agent gives no valid first decision). The bounds are the agent's
+    (``a3.align.finetune.decisions``); one harmful and one benign weight for every hypothesis."""
+
+    lora_r: int = Field(default=16, ge=8, le=128, description="LoRA rank")
+    lora_alpha: int = Field(default=32, ge=4, le=2048, description="LoRA alpha (between 0.5 and 16 times the rank)")
+    learning_rate: float | None = Field(
+        default=None, gt=0, description="default: the geometric middle of learning_rate_range"
+    )
+    num_epochs: int | None = Field(default=None, ge=1, description="default: max_epochs")
+    general_data_percentage: float = Field(default=20.0, ge=0, le=100, description="share of general data, in %")
+    harmful_weight: float = Field(default=1.0, ge=0, le=10, description="weight of every harmful training query")
+    benign_weight: float = Field(default=1.0, ge=0, le=10, description="weight of every benign training query")
+
+    @model_validator(mode="after")
+    def _in_bounds(self) -> FirstPlan:
+        if not 0.5 <= self.lora_alpha / self.lora_r <= 16:
+            raise ValueError(f"lora_alpha {self.lora_alpha} must be 0.5 to 16 times lora_r {self.lora_r}")
+        if self.harmful_weight == 0 and self.benign_weight == 0:
+            raise ValueError("harmful_weight and benign_weight cannot both be 0")
+        return self
+
+
 class Finetune(_Section):
     """A3's addition: stage 4 settings (the original's step-4 flags; flags override them)."""
 
@@ -500,6 +524,12 @@ class Finetune(_Section):
         description="who chooses each iteration's plan: the LLM agent (the original's way); a Bayesian search "
         "(Optuna TPE) over the same plan space, told each iteration's validation results; or the agent, with "
         "the search's plan trained whenever the agent's decision is invalid or repeats a trained job",
+    )
+    first_plans: list[FirstPlan] = Field(
+        default_factory=lambda: [FirstPlan()],
+        min_length=1,
+        description="the plans of the first iterations, in order, before the plan search draws its own (the "
+        "search's starting design); the first is also the agent's when it gives no valid first decision",
     )
     search_weights: Literal["shared", "per_hypothesis"] = Field(
         default="shared",

@@ -3,12 +3,15 @@ tiny model built in code with a scripted agent and judge."""
 
 import json
 
+import pytest
+
 from a3.align.finetune.decisions import first_plan
 from a3.align.finetune.jobs import job_key
 from a3.align.finetune.mixture import TrainingExample
 from a3.align.finetune.search import PlanSpace, suggest
 from a3.align.finetune.stage import FinetuneOptions, run_finetune
 from a3.align.finetune.trainer import TrainJob
+from a3.config.schema import FirstPlan
 from a3.store import RunDir, read_json
 from a3.testing import ScriptedClient
 from a3.testing.scripted_world import World
@@ -95,6 +98,28 @@ async def test_agent_plus_search_trains_the_search_plan_when_the_agent_gives_non
     assert all("the agent gave no valid decision" in r["fallback"] for r in records)
     assert len(agent.prompts) == 2 * 3  # each iteration: asked once, re-asked twice
     assert records[0]["job"] != records[1]["job"]
+
+
+def test_the_search_trains_the_configured_first_plans_in_order_then_draws():
+    space = PlanSpace(["H1", "H2"], max_epochs=2, learning_rates=(5e-4, 1e-3))
+    firsts = [FirstPlan(benign_weight=3.0), FirstPlan(lora_alpha=64, num_epochs=1, general_data_percentage=40)]
+    one = suggest(space, [], seed=0, first_plans=firsts)
+    assert (one.lora_alpha, one.num_epochs, one.learning_rate) == (32, 2, 7.07e-4)  # defaults: max epochs, middle lr
+    assert one.weights == {"H1": (1.0, 3.0), "H2": (1.0, 3.0)}
+    two = suggest(space, [(one, 0.5)], seed=0, first_plans=firsts)
+    assert (two.lora_alpha, two.num_epochs, two.general_data_percentage) == (64, 1, 40)
+    three = suggest(space, [(one, 0.5), (two, 0.4)], seed=0, first_plans=firsts)
+    assert three not in (one, two)  # the sampler's own draw once the starting design is done
+    assert suggest(space, [], seed=0, attempt=1, first_plans=firsts) != one  # a repeated job: the sampler draws
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [({"lora_r": 8, "lora_alpha": 256}, "0.5 to 16 times"), ({"harmful_weight": 0, "benign_weight": 0}, "both be 0")],
+)
+def test_a_first_plan_outside_the_agents_bounds_is_refused(fields, message):
+    with pytest.raises(ValueError, match=message):
+        FirstPlan(**fields)
 
 
 def test_the_search_starts_from_the_default_plan_stays_in_bounds_and_repeats_itself():

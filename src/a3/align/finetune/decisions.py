@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from a3.config.schema import FirstPlan
+
 LORA_R_RANGE = (8, 128)
 ALPHA_RATIO_RANGE = (0.5, 16.0)  # lora_alpha / lora_r
 WEIGHT_RANGE = (0.0, 10.0)
@@ -192,18 +194,24 @@ def clamp(
     ), notes
 
 
-def first_plan(train_hypotheses: list[str], max_epochs: int, learning_rates: tuple[float, float]) -> TrainingPlan:
-    """The plan of a first iteration the agent could not decide: rank 16, alpha 32, the geometric
-    middle of the allowed learning rates, the most epochs allowed, 20% general data, every
-    training hypothesis weighted 1 / 1."""
+def first_plan(
+    train_hypotheses: list[str],
+    max_epochs: int,
+    learning_rates: tuple[float, float],
+    start: FirstPlan | None = None,
+) -> TrainingPlan:
+    """A plan from the config's ``finetune.first_plans`` entry ``start`` (by default rank 16, alpha
+    32, the geometric middle of the allowed learning rates, the most epochs allowed, 20% general
+    data, every training hypothesis weighted 1 / 1)."""
+    start = start or FirstPlan()
     low, high = learning_rates
     return TrainingPlan(
-        lora_r=16,
-        lora_alpha=32,
-        learning_rate=float(f"{(low * high) ** 0.5:.3g}"),
-        num_epochs=max_epochs,
-        general_data_percentage=20.0,
-        weights={h: (1.0, 1.0) for h in train_hypotheses},
+        lora_r=start.lora_r,
+        lora_alpha=start.lora_alpha,
+        learning_rate=start.learning_rate or float(f"{(low * high) ** 0.5:.3g}"),
+        num_epochs=min(start.num_epochs or max_epochs, max_epochs),
+        general_data_percentage=start.general_data_percentage,
+        weights={h: (start.harmful_weight, start.benign_weight) for h in train_hypotheses},
     )
 
 

@@ -3,7 +3,8 @@
 Each call rebuilds an in-memory study from the finished iterations (their plans as trials, their
 scores as values), so the search needs no state of its own: a resumed stage asks it again and
 gets the same suggestion (the sampler is seeded by the iteration and the attempt). The first
-iteration trains the default first plan; later ones are the sampler's.
+iterations train the config's first plans (``finetune.first_plans``, a starting design chosen from
+measured runs); later ones are the sampler's.
 
 The score (lower is better) follows the selection rule: the validation failure rates
 (SFR + FPR + leaks on benign queries), plus a penalty of 1 + the worst miss for an iteration
@@ -13,6 +14,7 @@ eligible plan, as the choice will.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +27,7 @@ from a3.align.finetune.decisions import (
     first_plan,
 )
 from a3.align.measure.selection import Candidate
+from a3.config.schema import FirstPlan
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -121,11 +124,19 @@ def score(candidate: Candidate, measured: bool) -> float:
     return value
 
 
-def suggest(space: PlanSpace, finished: list[tuple[TrainingPlan, float]], seed: int, attempt: int = 0) -> TrainingPlan:
-    """The next plan to train, given the plans trained so far with their scores. With nothing
-    finished, the default first plan (at a later attempt, a draw of the sampler)."""
-    if not finished and attempt == 0:
-        return first_plan(space.train_hypotheses, space.max_epochs, space.learning_rates)
+def suggest(
+    space: PlanSpace,
+    finished: list[tuple[TrainingPlan, float]],
+    seed: int,
+    attempt: int = 0,
+    first_plans: Sequence[FirstPlan] = (FirstPlan(),),
+) -> TrainingPlan:
+    """The next plan to train, given the plans trained so far with their scores: while fewer
+    iterations have finished than there are ``first_plans``, the next of them (the search's
+    starting design); then, or at a later attempt, a draw of the sampler."""
+    if len(finished) < len(first_plans) and attempt == 0:
+        start = first_plans[len(finished)]
+        return first_plan(space.train_hypotheses, space.max_epochs, space.learning_rates, start)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

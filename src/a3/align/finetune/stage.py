@@ -413,9 +413,15 @@ class _Loop:
         finished = [(r.plan, score(r, self.settings.benchmarks)) for r in self.iterations()]
         repeats = self._repeats(folder)
         for attempt in range(_SEARCH_ATTEMPTS):
-            plan = suggest(self.space, finished, self.config.finetune.seed, attempt)
+            plan = suggest(self.space, finished, self.config.finetune.seed, attempt, self.config.finetune.first_plans)
             if repeats(plan) is None:
-                note = f"the plan search's suggestion; {why}" if why else "the plan search's suggestion"
+                starting = attempt == 0 and len(finished) < len(self.config.finetune.first_plans)
+                source = (
+                    f"first plan {len(finished) + 1} of finetune.first_plans"
+                    if starting
+                    else "the plan search's suggestion"
+                )
+                note = f"{source}; {why}" if why else source
                 return SavedDecision(
                     based_on=None,
                     decision=None,
@@ -430,7 +436,12 @@ class _Loop:
 
     def _first_fallback(self, why: str) -> SavedDecision:
         """The default first plan, for an agent that gave no valid first decision."""
-        plan = first_plan(self.assignment.train, self.settings.max_epochs, self.config.finetune.learning_rate_range)
+        plan = first_plan(
+            self.assignment.train,
+            self.settings.max_epochs,
+            self.config.finetune.learning_rate_range,
+            self.config.finetune.first_plans[0],
+        )
         return _fallback_decision(None, plan, f"default first plan; {why}")
 
     def _fallback(self, why: str, folder: Path) -> SavedDecision:
