@@ -167,7 +167,8 @@ async def test_structured_requests_are_constrained_by_the_schema(tiny_gguf, tmp_
 
 def test_ctrl_c_stops_a_local_generation_within_seconds(tiny_gguf, tmp_path):
     script = textwrap.dedent(f"""
-        import asyncio, sys
+        import asyncio, faulthandler, signal, sys
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test's diagnosis if it hangs
         sys.path.insert(0, {str(ROOT)!r})
         from a3.llm import CallConfig, LLMClient
         from a3.llm.local import EngineBackend
@@ -193,7 +194,13 @@ def test_ctrl_c_stops_a_local_generation_within_seconds(tiny_gguf, tmp_path):
     assert process.stdout.readline().strip() == "generating"
     process.send_signal(signal.SIGINT)
     started = time.monotonic()
-    process.wait(timeout=20)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:  # say where every thread waits, then fail
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        process.kill()
+        pytest.fail("still running 20 s after Ctrl-C; its threads:\n" + process.communicate()[1][-6000:])
     assert time.monotonic() - started < 5
     assert "KeyboardInterrupt" in process.stderr.read()
 
