@@ -248,7 +248,7 @@ async def test_lost_artifacts_are_rebuilt_from_the_cache_without_calls(tmp_path)
         config, run, ScriptedClient(World(conversation=False), run_dir=run), GenerateOptions(num_rounds=1)
     )
     first = run.manifest("generate").usage
-    requests = first["calls"] + first["cache_hits"]  # hits: identical judge requests that shared one reply
+    requests = first.calls + first.cache_hits  # hits: identical judge requests that shared one reply
     for path in (run.path / "generation").glob("*.jsonl"):
         path.unlink()
     (run.path / "experiment_log.jsonl").unlink()
@@ -256,7 +256,7 @@ async def test_lost_artifacts_are_rebuilt_from_the_cache_without_calls(tmp_path)
     silent = ScriptedClient(lambda m, c: pytest.fail("a cached call reached a model"), run_dir=run)
     await run_generate(config, run, silent, GenerateOptions(num_rounds=1))
     manifest = run.manifest("generate")
-    assert manifest.usage["cache_hits"] == first["cache_hits"] + requests and silent.calls == []
+    assert manifest.usage.cache_hits == first.cache_hits + requests and silent.calls == []
 
 
 async def test_config_fields_are_honoured(tmp_path):

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 import a3
 from a3.cli.main import app
 from a3.cli.progress import make_progress, set_enabled
-from a3.store import RunDir
+from a3.store import LedgerEntry, RunDir
 from tests.paths import CONFIGS
 
 runner = CliRunner()
@@ -52,27 +52,13 @@ def test_status_shows_stages_and_costs(tmp_path):
     run = RunDir(tmp_path / "run")
     with run.stage("generate", inputs={"a": 1}):
         run.ledger.record(
-            {
-                "stage": "generate",
-                "model": "m",
-                "input_tokens": 10,
-                "output_tokens": 5,
-                "cost_usd": 0.25,
-                "cached": False,
-            }
+            LedgerEntry(key="k1", stage="generate", model="m", input_tokens=10, output_tokens=5, cost_usd=0.25)
         )
         run.ledger.record(
-            {
-                "stage": "generate",
-                "model": "m",
-                "input_tokens": 10,
-                "output_tokens": 5,
-                "cost_usd": None,
-                "cached": False,
-            }
+            LedgerEntry(key="k2", stage="generate", model="m", input_tokens=10, output_tokens=5, cost_usd=None)
         )
     run.ledger.record(
-        {"stage": "defend-dspy", "model": "m", "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.5, "cached": False}
+        LedgerEntry(key="k3", stage="defend-dspy", model="m", input_tokens=10, output_tokens=5, cost_usd=0.5)
     )
     try:
         with run.stage("judge", inputs={"a": 1}):

@@ -82,7 +82,7 @@ def test_meta_run_passes_its_model_settings_to_every_step(data, monkeypatch, tmp
     result = runner.invoke(app, args, env=ENV)
     assert result.exit_code == 0, result.output
     assert {(c.max_tokens, c.temperature) for _, c in clients[0].calls} == {(1500, 0.2)}
-    stages = {entry["stage"] for entry in clients[0].ledger.entries()}
+    stages = {entry.stage for entry in clients[0].ledger.entries()}
     # Every call labelled; the cluster step calls the model only to name clusters of two or more.
     clusters = json.loads(next((tmp_path / "work").rglob("llm_clusters_*.json")).read_text())["clusters"]
     named = {"cluster"} if any(len(c["member_categories"]) > 1 for c in clusters) else set()

@@ -11,7 +11,7 @@ from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient, PriceTable
 from a3.llm.pricing import load_price_file
 from a3.store import RunDir
-from a3.store.ledger import Ledger, read_ledger
+from a3.store.ledger import Ledger, LedgerEntry, read_ledger
 from a3.testing import ScriptedClient
 
 
@@ -60,15 +60,16 @@ def test_the_ledger_writes_whole_lines_even_when_the_os_writes_less(tmp_path, mo
     real_write = os.write
     monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[: max(1, len(data) // 3)])))
     for i in range(5):
-        ledger.record({"key": f"k{i}", "cost_usd": 0.01})
-    assert [e["key"] for e in read_ledger(ledger.path)] == [f"k{i}" for i in range(5)]
+        ledger.record(LedgerEntry(key=f"k{i}", model="m", cost_usd=0.01))
+    assert [e.key for e in read_ledger(ledger.path)] == [f"k{i}" for i in range(5)]
 
 
 def test_a_torn_ledger_line_does_not_swallow_the_next_entry(tmp_path):
     path = tmp_path / "ledger.jsonl"
-    path.write_text('{"key": "k0", "cost_usd": 0.5}\n{"key": "k1", "co')  # a write cut short by a full disk
-    Ledger(path).record({"key": "k2", "cost_usd": 0.25})
-    assert [e["key"] for e in read_ledger(path)] == ["k0", "k2"]
+    # the second line: a write cut short by a full disk
+    path.write_text('{"key": "k0", "model": "m", "cost_usd": 0.5}\n{"key": "k1", "co')
+    Ledger(path).record(LedgerEntry(key="k2", model="m", cost_usd=0.25))
+    assert [e.key for e in read_ledger(path)] == ["k0", "k2"]
 
 
 async def test_paid_calls_missing_from_the_ledger_are_reconciled_from_the_cache_on_resume(tmp_path):
@@ -86,7 +87,7 @@ async def test_paid_calls_missing_from_the_ledger_are_reconciled_from_the_cache_
         lambda messages, config: "an answer", run_dir=run, prices=PriceTable({"openai/gpt-test": [1000.0, 1000.0]})
     )
     entries = resumed.ledger.entries()
-    assert len(entries) == 4 and sum(1 for e in entries if e.get("reconciled")) == 2
+    assert len(entries) == 4 and sum(1 for e in entries if e.reconciled) == 2
     assert resumed.ledger.totals().cost_usd == pytest.approx(spent)
     again = ScriptedClient(lambda messages, config: "an answer", run_dir=run)
     assert len(again.ledger.entries()) == 4  # reconciled once

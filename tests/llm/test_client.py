@@ -142,7 +142,7 @@ async def test_costs_come_from_the_price_table(tmp_path):
     assert completion.usage.input_tokens == 1000 and completion.usage.output_tokens == 100
     assert completion.cost_usd == pytest.approx((1000 * 3 + 100 * 15) / 1e6)
     ledger = RunDir(tmp_path / "run").ledger.entries()
-    assert ledger[0]["cost_usd"] == pytest.approx(completion.cost_usd)
+    assert ledger[0].cost_usd == pytest.approx(completion.cost_usd)
 
 
 async def test_unknown_price_warns_and_is_never_zero(caplog):
@@ -202,8 +202,8 @@ async def test_stage_attribution_in_ledger(tmp_path):
     with run.stage("judge", inputs={}):
         await client.generate("a", config=cfg())
     await client.generate("b", config=cfg(), stage="expected")
-    assert run.manifest("judge").usage["calls"] == 1
-    assert [e["stage"] for e in run.ledger.entries()] == ["judge", "expected"]
+    assert run.manifest("judge").usage.calls == 1
+    assert [e.stage for e in run.ledger.entries()] == ["judge", "expected"]
 
 
 async def test_a_backend_can_lift_the_attempt_timeout():

@@ -41,7 +41,7 @@ async def test_a_program_in_a_worker_thread_calls_the_client_with_its_settings(t
     messages, sent = seen[0]
     assert [m.role for m in messages] == ["system", "user"] and "Answer the question." in messages[0].content
     assert sent == config  # the engine's settings, not DSPy's
-    assert [(e["model"], e["stage"]) for e in run.ledger.entries()] == [("scripted/task", "dspy-test")]
+    assert [(e.model, e.stage) for e in run.ledger.entries()] == [("scripted/task", "dspy-test")]
 
 
 async def test_calling_from_the_clients_own_loop_is_refused_rather_than_deadlocking():

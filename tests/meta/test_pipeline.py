@@ -67,7 +67,7 @@ async def test_summaries_are_written_once_and_reused(sample, tmp_path):
 async def test_summary_calls_are_labelled_and_a_local_model_is_bounded_unless_told(sample, tmp_path):
     tasks, run, client, _ = await summarized(sample, tmp_path)
     assert {c[1].max_tokens for c in client.calls} == {32768}  # the original's allowance, for an API model
-    assert {entry["stage"] for entry in run.ledger.entries()} == {"meta-summarize"}
+    assert {entry.stage for entry in run.ledger.entries()} == {"meta-summarize"}
     local = ScriptedClient(MetaWorld(), run_dir=RunDir(tmp_path / "local"))
     await summarize_runs(tasks.runs[:2], local.run_dir, local, SummaryOptions(model="local/qwen2.5-coder-0.5b"))
     assert {c[1].max_tokens for c in local.calls} == {1024}

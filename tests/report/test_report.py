@@ -411,3 +411,33 @@ async def test_echoes_are_a_column_beside_sfr_for_every_measured_model(tmp_path)
     sealed = markdown.split("## Sealed test comparison")[1].split("\n## ")[0]
     assert "| test SFR | test echo | test FPR | test benign SFR |" in sealed
     assert all(f"({row.test.echo.flagged}/{row.test.echo.judged})" in sealed for row in icl)
+
+
+def test_the_costs_count_paid_calls_and_cache_hits_apart_as_a3_status_does(tmp_path):
+    from a3.store import LedgerEntry, RunDir, UsageTotals
+
+    run = RunDir(tmp_path / "run")
+    with run.stage("generate", inputs={}):
+        run.ledger.record(
+            LedgerEntry(key="a", stage="generate", model="m1", input_tokens=10, output_tokens=2, cost_usd=0.5)
+        )
+        run.ledger.record(
+            LedgerEntry(key="a", stage="generate", model="m1", input_tokens=10, cached=True, cost_usd=0.0)
+        )
+        run.ledger.record(LedgerEntry(key="b", stage="generate", model="m2", input_tokens=1, output_tokens=1))
+    run.ledger.record(
+        LedgerEntry(key="c", stage="defend-icl", model="m1", input_tokens=4, output_tokens=4, cost_usd=0.25)
+    )
+    data = collect(run.path)
+    generate = data.costs.by_stage["generate"]
+    assert isinstance(generate, UsageTotals) and generate == run.ledger.totals(stage="generate")
+    assert (generate.calls, generate.cache_hits, generate.unpriced_calls, generate.input_tokens) == (2, 1, 1, 11)
+    assert (data.costs.by_model["m1"].calls, data.costs.by_model["m1"].cache_hits) == (2, 1)
+    assert data.costs.total_usd == 0.75 and data.costs.unpriced_calls == 1
+    (row,) = data.stages  # the stage table counts as the costs table does: from the manifest's totals
+    assert (row.calls, row.cost_usd) == (generate.calls, generate.cost_usd)
+    markdown = write_report(data, tmp_path / "out")["markdown"].read_text()
+    assert "total $0.7500 + 1 unpriced calls" in markdown
+    assert "| stage | calls | cache hits | input tokens | output tokens | cost |" in markdown
+    assert "| generate | 2 | 1 | 11 | 3 | $0.5000 + 1 unpriced calls |" in markdown
+    assert "| m1 | 2 | 1 | 14 | 6 | $0.7500 |" in markdown

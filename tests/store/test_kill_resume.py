@@ -58,7 +58,7 @@ def test_sigkill_at_random_points_then_resume_loses_and_duplicates_nothing(tmp_p
     # The ledger records every reply the process received; only replies in flight at a kill
     # (billed by the provider, never received) are missing from it.
     total_paid = sum(paid.values())
-    assert total_paid - kills * CONCURRENCY <= manifest.usage["calls"] <= total_paid
+    assert total_paid - kills * CONCURRENCY <= manifest.usage.calls <= total_paid
 
 
 def test_resume_of_finished_stage_makes_no_calls(tmp_path):

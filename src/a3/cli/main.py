@@ -118,7 +118,6 @@ def report(
 def status(run: Path = typer.Argument(..., help="A run directory.")) -> None:
     """Where a run stands: each stage's status, timing, calls and cost."""
     from a3.store import RunDir
-    from a3.store.ledger import money_text
 
     if not run.is_dir():
         raise UserInputError(f"{run}: no such run directory")
@@ -137,13 +136,13 @@ def status(run: Path = typer.Argument(..., help="A run directory.")) -> None:
             f"[{colours[manifest.status]}]{manifest.status}[/]",
             str(manifest.attempts),
             f"{manifest.duration_s:.1f} s" if manifest.duration_s is not None else "—",
-            str(usage.get("calls", 0)),
-            str(usage.get("cache_hits", 0)),
-            money_text(usage.get("cost_usd", 0.0), usage.get("unpriced_calls", 0)),
+            str(usage.calls),
+            str(usage.cache_hits),
+            usage.money(),
         )
     stages = {manifest.stage for manifest in manifests}
     # a ledger entry's stage is the label it was recorded under (a string), or None outside every stage
-    labelled: set[str] = {entry["stage"] for entry in run_dir.ledger.entries() if entry.get("stage") is not None}
+    labelled = {entry.stage for entry in run_dir.ledger.entries() if entry.stage is not None}
     for label in sorted(labelled - stages):
         other = run_dir.ledger.totals(stage=label)  # work without a manifest: defences, evaluations
         table.add_row(label, "[dim]other work[/]", "—", "—", str(other.calls), str(other.cache_hits), other.money())

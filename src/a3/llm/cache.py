@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from a3.errors import RunEnvironmentError
+from a3.store.ledger import LedgerEntry
 
 
 class CallCache:
@@ -45,7 +46,7 @@ class CallCache:
         row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def put(self, key: str, reply: dict[str, Any], paid: dict[str, Any] | None = None) -> None:
+    def put(self, key: str, reply: dict[str, Any], paid: LedgerEntry | None = None) -> None:
         """Store a reply, and with a paid one its ledger entry, in one transaction."""
         if self._db is None:
             self._memory[key] = reply
@@ -54,13 +55,18 @@ class CallCache:
             self._db.execute("BEGIN")
             self._db.execute("INSERT OR REPLACE INTO replies (key, reply) VALUES (?, ?)", (key, json.dumps(reply)))
             if paid is not None:
-                self._db.execute("INSERT OR REPLACE INTO paid (key, entry) VALUES (?, ?)", (key, json.dumps(paid)))
+                self._db.execute(
+                    "INSERT OR REPLACE INTO paid (key, entry) VALUES (?, ?)", (key, json.dumps(paid.line()))
+                )
 
-    def paid_entries(self) -> dict[str, dict[str, Any]]:
+    def paid_entries(self) -> dict[str, LedgerEntry]:
         """The ledger entries of the paid replies, by cache key."""
         if self._db is None:
             return {}
-        return {key: json.loads(entry) for key, entry in self._db.execute("SELECT key, entry FROM paid")}
+        return {
+            key: LedgerEntry.model_validate_json(entry)
+            for key, entry in self._db.execute("SELECT key, entry FROM paid")
+        }
 
     def __len__(self) -> int:
         if self._db is None:

@@ -30,7 +30,7 @@ from a3.prompts import load_prompt
 from a3.secrets import is_secret_name, redact
 from a3.store.atomic import atomic_write_json
 from a3.store.hashing import sha256_of
-from a3.store.ledger import Ledger, UsageTotals
+from a3.store.ledger import Ledger, LedgerEntry, UsageTotals
 from a3.store.run import RunDir, current_stage
 
 log = logging.getLogger("a3.llm")
@@ -92,9 +92,9 @@ class LLMClient:
         paid = self.cache.paid_entries()
         if not paid:
             return
-        recorded = {entry.get("key") for entry in self.ledger.entries() if not entry.get("cached")}
-        for key in sorted(set(paid) - recorded, key=lambda k: paid[k].get("ts", 0)):
-            self.ledger.record({**paid[key], "reconciled": True})
+        recorded = {entry.key for entry in self.ledger.entries() if not entry.cached}
+        for key in sorted(set(paid) - recorded, key=lambda k: paid[k].ts):
+            self.ledger.record(paid[key].model_copy(update={"reconciled": True}))
 
     # -- public -------------------------------------------------------------------------------
 
@@ -317,20 +317,20 @@ class LLMClient:
         cached: bool,
         attempts: int,
         backend_s: float,
-    ) -> dict[str, Any]:
-        return {
-            "ts": time.time(),
-            "key": key,
-            "stage": stage,
-            "model": model,
-            "prompt_version": prompt_version,
-            "input_tokens": reply.input_tokens,
-            "output_tokens": reply.output_tokens,
-            "cost_usd": cost,
-            "cached": cached,
-            "attempts": attempts,
-            "backend_s": round(backend_s, 4),
-        }
+    ) -> LedgerEntry:
+        return LedgerEntry(
+            ts=time.time(),
+            key=key,
+            stage=stage,
+            model=model,
+            prompt_version=prompt_version,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            cost_usd=cost,
+            cached=cached,
+            attempts=attempts,
+            backend_s=round(backend_s, 4),
+        )
 
     def _limit(self, model: str) -> int:
         if isinstance(self._concurrency, int):

@@ -33,7 +33,7 @@ from a3.errors import UserInputError
 from a3.llm.local import CATALOG
 from a3.report.transcripts import Transcripts, collect_transcripts
 from a3.stats import PairedComparison, paired_comparison
-from a3.store import RunDir, StageManifest, read_json, read_records
+from a3.store import RunDir, StageManifest, UsageTotals, read_json, read_records
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -72,23 +72,20 @@ class StageRow:
     cost_usd: float
 
 
-@dataclass
-class Usage:
-    calls: int = 0  # every ledger entry, replies from the cache included
-    cached: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-
-
 @dataclass(frozen=True)
 class Costs:
-    by_stage: dict[str, Usage]
-    by_model: dict[str, Usage]
+    """The ledger's totals per stage (or ledger label) and per model: paid calls, cache hits, tokens, dollars."""
+
+    by_stage: dict[str, UsageTotals]
+    by_model: dict[str, UsageTotals]
 
     @property
     def total_usd(self) -> float:
         return sum(row.cost_usd for row in self.by_stage.values())
+
+    @property
+    def unpriced_calls(self) -> int:
+        return sum(row.unpriced_calls for row in self.by_stage.values())
 
 
 @dataclass
@@ -331,8 +328,8 @@ def _stage_row(name: str, manifest: StageManifest) -> StageRow:
         manifest.status,
         manifest.finished_at,
         manifest.duration_s,
-        manifest.usage.get("calls", 0),
-        manifest.usage.get("cost_usd", 0.0),
+        manifest.usage.calls,
+        manifest.usage.cost_usd,
     )
 
 
@@ -447,16 +444,11 @@ def _icl_defences(run: Path, summaries: list[IclSummary]) -> list[IclDefence]:
 
 
 def _costs(run: Path) -> Costs:
-    """Calls, tokens and dollars from the ledger, per stage and per model."""
-    costs = Costs(defaultdict(Usage), defaultdict(Usage))
+    """Paid calls, cache hits, tokens and dollars from the ledger, per stage and per model."""
+    costs = Costs(defaultdict(UsageTotals), defaultdict(UsageTotals))
     for entry in RunDir(run).ledger.entries():  # a run's ledger has a path: its file's entries
-        for table, key in ((costs.by_stage, entry.get("stage") or "—"), (costs.by_model, entry.get("model") or "—")):
-            row = table[key]
-            row.calls += 1
-            row.cached += bool(entry.get("cached"))
-            row.input_tokens += entry.get("input_tokens") or 0
-            row.output_tokens += entry.get("output_tokens") or 0
-            row.cost_usd += entry.get("cost_usd") or 0.0
+        costs.by_stage[entry.stage or "—"].add(entry)
+        costs.by_model[entry.model or "—"].add(entry)
     return costs
 
 

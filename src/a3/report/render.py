@@ -16,11 +16,12 @@ from a3.align.records import Kind
 from a3.formatting import percent
 from a3.report.browser import SCRIPT, browser_block
 from a3.report.browser import STYLE as BROWSER_STYLE
-from a3.report.collect import ComparisonRow, JudgeCheck, ReportData, Usage
+from a3.report.collect import ComparisonRow, JudgeCheck, ReportData
 from a3.report.page import Filter, Section, Table, sections_html, sections_markdown
 from a3.report.plot import pareto_svg
 from a3.stats import wilson_interval
-from a3.store import atomic_write_text
+from a3.store import UsageTotals, atomic_write_text
+from a3.store.ledger import money_text
 
 
 def pct(value: float | None) -> str:
@@ -745,23 +746,25 @@ def _rate_cells(row: ComparisonRow) -> list[str]:
 
 
 def _costs(data: ReportData) -> Section:
-    def rows(table: dict[str, Usage]) -> list[list[str]]:
+    def rows(table: dict[str, UsageTotals]) -> list[list[str]]:
         return [
             [
                 key,
                 _number(r.calls),
-                _number(r.cached),
+                _number(r.cache_hits),
                 _number(r.input_tokens),
                 _number(r.output_tokens),
-                f"${r.cost_usd:.4f}",
+                r.money(),
             ]
             for key, r in sorted(table.items())
         ]
 
-    headers = ["calls", "cached", "input tokens", "output tokens", "cost"]
+    headers = ["calls", "cache hits", "input tokens", "output tokens", "cost"]
+    total = money_text(data.costs.total_usd, data.costs.unpriced_calls)
     return Section(
         "Costs",
-        f"From the run's call ledger; total ${data.costs.total_usd:.4f}. Local models cost nothing.",
+        f"From the run's call ledger; total {total}. Calls are paid calls, their tokens and cost; a reply "
+        "replayed from the call cache is a cache hit, free. Local models cost nothing.",
         (Table(["stage", *headers], rows(data.costs.by_stage)), Table(["model", *headers], rows(data.costs.by_model))),
     )
 

@@ -8,77 +8,120 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 
-@dataclass
-class UsageTotals:
+
+class LedgerEntry(BaseModel):
+    """One line of the cost ledger: one model call, paid or answered from the call cache.
+
+    The fields are the line's keys, in the order they are written; ``reconciled`` is written only
+    when true (a paid call whose line was lost, put back from the call cache on resume). Keys this
+    version does not know are ignored when a line is read."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    ts: float = 0.0  # when the call ended (seconds since the epoch)
+    key: str  # the call cache's key of the request
+    stage: str | None = None  # the stage or ledger label the call was made under; None outside every one
+    model: str
+    prompt_version: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None  # None: the model has no known price (an unpriced call)
+    cached: bool = False  # the reply came from the call cache (or a call already in flight): nothing was paid
+    attempts: int = 1  # the attempts the call took (0 for a cached reply)
+    backend_s: float = 0.0  # seconds spent in the backend, all attempts together
+    reconciled: bool = False
+
+    def line(self) -> dict[str, Any]:
+        """The entry as its JSON line holds it."""
+        return self.model_dump(exclude=None if self.reconciled else {"reconciled"})
+
+
+class ModelTotals(BaseModel):
+    """One model's part of ``UsageTotals``: its paid calls, cache hits, tokens and dollars."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class UsageTotals(BaseModel):
+    """What ledger entries add up to: paid calls, cache hits, tokens and dollars, overall and per model.
+
+    ``calls`` counts paid calls only (a reply from the cache is a cache hit, not a call), and so do
+    the tokens and dollars. ``cost_usd`` adds the priced calls; calls to models without a known
+    price are counted in ``unpriced_calls``, never folded into the dollars. A stage manifest's
+    ``usage`` is one, written as ``as_dict`` gives it (dollars rounded to 6 places)."""
+
     calls: int = 0
     cache_hits: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
     unpriced_calls: int = 0
-    by_model: dict[str, dict[str, float]] = field(default_factory=dict)
+    by_model: dict[str, ModelTotals] = Field(default_factory=dict)
 
-    def add(self, record: dict[str, Any]) -> None:
-        model = record.get("model", "?")
-        per_model = self.by_model.setdefault(
-            model, {"calls": 0, "cache_hits": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
-        )
-        if record.get("cached"):
+    @field_serializer("cost_usd")
+    def _rounded(self, cost_usd: float) -> float:
+        return round(cost_usd, 6)
+
+    def add(self, entry: LedgerEntry) -> None:
+        """Count one ledger entry."""
+        per_model = self.by_model.setdefault(entry.model, ModelTotals())
+        if entry.cached:
             self.cache_hits += 1
-            per_model["cache_hits"] += 1
+            per_model.cache_hits += 1
             return
         self.calls += 1
-        per_model["calls"] += 1
-        for name in ("input_tokens", "output_tokens"):
-            value = int(record.get(name) or 0)
-            setattr(self, name, getattr(self, name) + value)
-            per_model[name] += value
-        cost = record.get("cost_usd")
-        if cost is None:
+        per_model.calls += 1
+        self.input_tokens += entry.input_tokens
+        self.output_tokens += entry.output_tokens
+        per_model.input_tokens += entry.input_tokens
+        per_model.output_tokens += entry.output_tokens
+        if entry.cost_usd is None:
             self.unpriced_calls += 1
         else:
-            self.cost_usd += cost
-            per_model["cost_usd"] += cost
+            self.cost_usd += entry.cost_usd
+            per_model.cost_usd += entry.cost_usd
 
     def money(self) -> str:
         """The cost for people: unpriced calls are named, never folded into the dollars."""
         return money_text(self.cost_usd, self.unpriced_calls)
 
     def summary(self) -> str:
+        """The cost, paid calls and cache hits in one line."""
         return f"{self.money()} ({self.calls} calls, {self.cache_hits} cache hits)"
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "calls": self.calls,
-            "cache_hits": self.cache_hits,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cost_usd": round(self.cost_usd, 6),
-            "unpriced_calls": self.unpriced_calls,
-            "by_model": self.by_model,
-        }
+        """The totals as JSON data (a stage manifest's ``usage``)."""
+        return self.model_dump(mode="json")
 
 
 def money_text(cost_usd: float, unpriced_calls: int) -> str:
+    """Dollars to 4 places, and the unpriced calls named when there are any."""
     text = f"${cost_usd:.4f}"
     return text + (f" + {unpriced_calls} unpriced calls" if unpriced_calls else "")
 
 
 class Ledger:
+    """A run's cost ledger (``ledger.jsonl``), or one kept in memory when there is no run directory."""
+
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = Path(path) if path is not None else None
-        self._memory: list[dict[str, Any]] = []  # used when there is no run directory
+        self._memory: list[LedgerEntry] = []  # used when there is no run directory
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: LedgerEntry) -> None:
+        """Append one entry (one whole line, whatever the OS writes at a time)."""
         if self.path is None:
             self._memory.append(entry)
             return
-        line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        line = (json.dumps(entry.line(), ensure_ascii=False, default=str) + "\n").encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -91,27 +134,30 @@ class Ledger:
         finally:
             os.close(fd)
 
-    def entries(self) -> list[dict[str, Any]]:
+    def entries(self) -> list[LedgerEntry]:
+        """Every entry, in the order they were recorded."""
         if self.path is None:
             return list(self._memory)
         return read_ledger(self.path)
 
     def totals(self, stage: str | None = None) -> UsageTotals:
+        """The totals of every entry, or of those recorded under ``stage``."""
         totals = UsageTotals()
         for entry in self.entries():
-            if stage is None or entry.get("stage") == stage:
+            if stage is None or entry.stage == stage:
                 totals.add(entry)
         return totals
 
 
-def read_ledger(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def read_ledger(path: str | os.PathLike[str]) -> list[LedgerEntry]:
+    """The entries of a ledger file; a line that is not a whole entry (a torn last line) is skipped."""
     path = Path(path)
     if not path.exists():
         return []
     entries = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
+            entries.append(LedgerEntry.model_validate_json(line))
+        except ValidationError:
             continue  # a torn last line from a killed writer
     return entries

@@ -27,7 +27,7 @@ from a3.secrets import redact
 from a3.store.atomic import atomic_write_json, read_json
 from a3.store.hashing import file_sha256, sha256_of
 from a3.store.jsonl import JsonlLog
-from a3.store.ledger import Ledger
+from a3.store.ledger import Ledger, UsageTotals
 from a3.store.lock import LockHolder, claim, holder
 
 StageStatus = Literal["running", "done", "failed"]
@@ -68,7 +68,7 @@ class StageManifest(BaseModel):
     started_at: str
     finished_at: str | None = None
     duration_s: float | None = None
-    usage: dict[str, Any] = Field(default_factory=dict)
+    usage: UsageTotals = Field(default_factory=UsageTotals)  # the stage's calls, from the ledger
     outputs: dict[str, str] = Field(default_factory=dict)
     error: str | None = None
 
@@ -199,7 +199,7 @@ class Stage:
         manifest = self._manifest
         manifest.finished_at = _now()
         manifest.duration_s = round(time.monotonic() - self._t0, 3)
-        manifest.usage = self.run.ledger.totals(stage=self.name).as_dict()
+        manifest.usage = self.run.ledger.totals(stage=self.name)
         if exc is None:
             manifest.status = "done"
             manifest.outputs = {rel: file_sha256(self.run.path / rel) for rel in self._outputs}

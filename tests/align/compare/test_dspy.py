@@ -73,7 +73,7 @@ async def test_gepa_learns_the_judges_lesson_and_the_saved_prompt_is_measured_ev
     assert world.judge_texts and not any("[[ ##" in text for text in world.judge_texts)
     assert any("Sure, here is a helpful answer." in text for text in world.judge_texts)
     ledger = run.ledger.entries()[earlier:]  # GEPA's calls from DSPy's threads and the final evaluation alike
-    assert {e["stage"] for e in ledger} == {"defend-dspy"} and {e["model"] for e in ledger} == {
+    assert {e.stage for e in ledger} == {"defend-dspy"} and {e.model for e in ledger} == {
         TARGET,
         JUDGE,
         GENERATOR,
@@ -180,7 +180,7 @@ async def test_a_cancelled_search_stops_calling_models_and_a_rerun_finishes_it(p
     slow = ScriptedClient(world, run_dir=run, latency=0.1)
     options = DspyOptions(max_metric_calls=BUDGET, max_train_samples=6)
     search = asyncio.ensure_future(defend_dspy(config, run, slow, options))
-    while sum(e["stage"] == "defend-dspy" for e in run.ledger.entries()) < 10:
+    while sum(e.stage == "defend-dspy" for e in run.ledger.entries()) < 10:
         await asyncio.sleep(0.02)
     search.cancel()  # what Ctrl-C does to the CLI's task
     with pytest.raises(asyncio.CancelledError):

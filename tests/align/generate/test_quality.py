@@ -108,7 +108,7 @@ async def test_stage_1_records_dropped_queries_counts_them_and_does_not_measure_
     calls = len(client.calls)
     (run.path / "stages" / "generate.json").unlink()
     await run_generate(config, run, client, GenerateOptions(num_rounds=1))
-    assert all(cached for cached in [e["cached"] for e in run.ledger.entries()[calls:]])
+    assert all(e.cached for e in run.ledger.entries()[calls:])
     assert len(GenerationData(run).dropped) == len(dropped)
 
 

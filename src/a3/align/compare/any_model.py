@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from a3.align import layout
 from a3.align.measure.evaluation import Subject, evaluate_model
-from a3.align.measure.judge import Judge
+from a3.align.measure.judge import Judge, JudgeIdentity
 from a3.align.measure.serving import base_weights, served_model
 from a3.align.metrics import Metrics
 from a3.align.records import Query
@@ -52,7 +52,7 @@ class EvaluationSettings(BaseModel):
     seed: int
     temperature: float | None
     max_tokens: int | None
-    judge: dict[str, object]  # the judge's identity (models, prompts, rules)
+    judge: JudgeIdentity  # the judge's identity (models, prompts, rules)
 
 
 class EvaluationResult(EvaluationSettings):

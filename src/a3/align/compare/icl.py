@@ -295,7 +295,7 @@ class _IclSearch:
             "k": self.k,
             "trial": self.options.trial,
             "target": self.target.model,
-            "judge": self.judge.identity(),
+            "judge": self.judge.identity().model_dump(),
             "agent": self.agent.model,
             "pool": sorted(c.id for c in self.pool),
             # how the examples reach the target: a trial made with the old system-message block is not extended

@@ -10,6 +10,7 @@ _HOMES = {
     "Candidate": "a3.align.measure.selection",
     "CapabilityScores": "a3.align.measure.capability",
     "Judge": "a3.align.measure.judge",
+    "JudgeIdentity": "a3.align.measure.judge",
     "JudgeValidation": "a3.align.measure.judge_validation",
     "Selection": "a3.align.measure.selection",
     "Subject": "a3.align.measure.evaluation",

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from a3.align.conversation import render
 from a3.align.measure.echo import echoes
@@ -55,6 +55,37 @@ async def sample_target(client: LLMClient, target: CallConfig, query: Query) -> 
     except LLMCallError as exc:
         return TargetResponse(id=query.id, model=target.model, status="error", error=str(exc))
     return TargetResponse(id=query.id, model=target.model, status="ok", text=completion.text)
+
+
+class VoterIdentity(BaseModel):
+    """One LLM vote of a judge, as ``JudgeIdentity`` records it: the vote's call config without its timeout."""
+
+    # The fields of ``CallConfig`` as it dumps itself, in its order, less ``timeout`` (which decides no
+    # verdict); forbidding others makes a new call config field fail here rather than be left out.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    model_args: dict[str, Any] = {}
+    provider_json_schema: bool = True
+    cache_salt: str | None = None
+
+
+class JudgeIdentity(BaseModel):
+    """What defines a judge's verdicts: its LLM votes, its prompts (by hash) and its rule per query kind.
+
+    A judge validation (``JudgeValidation.judge``) and an evaluation's settings hold for the judge
+    with an equal identity. Dumped (``model_dump``), it is the JSON A3 has always stored for it, so
+    identities read from older files compare equal, and hash equally, to those made now."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    voters: list[VoterIdentity]
+    prompts: str  # the sha256 of the judge prompts
+    rules: dict[Kind, JudgeRule | None]  # each query kind's rule judge (None: the LLM judge alone)
 
 
 class Judge:
@@ -94,7 +125,7 @@ class Judge:
         rule = self.rules[kind]
         return rule is None or rule.combine != "rule"
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> JudgeIdentity:
         """What defines this judge's verdicts: a validation holds for a judge with the same identity.
         The harmful check of benign replies adds nothing to it (the harmful kind's rule, prompt and
         voters make it): a verdict written before the check existed says so itself
@@ -232,15 +263,18 @@ def with_harm_check(verdict: Verdict, check: Verdict) -> Verdict:
 
 def judge_identity(
     voters: list[CallConfig], prompts: JudgePrompts, rules: dict[str, JudgeRule | None]
-) -> dict[str, Any]:
-    return {
-        "voters": [v.model_dump(exclude={"timeout"}) for v in voters],
-        "prompts": sha256_of(prompts.model_dump()),
-        "rules": {kind: rule.model_dump() if rule else None for kind, rule in rules.items()},
-    }
+) -> JudgeIdentity:
+    # Validated from the dumps, as an identity read from a file is: every field is set alike in both.
+    return JudgeIdentity.model_validate(
+        {
+            "voters": [v.model_dump(exclude={"timeout"}) for v in voters],
+            "prompts": sha256_of(prompts.model_dump()),
+            "rules": {kind: rule.model_dump() if rule else None for kind, rule in rules.items()},
+        }
+    )
 
 
-def config_judge_identity(config: A3Config) -> dict[str, Any]:
+def config_judge_identity(config: A3Config) -> JudgeIdentity:
     """The identity of the judge a config describes (without building one)."""
     return judge_identity(_voters(config), config.judge_prompts, _rules(config))
 

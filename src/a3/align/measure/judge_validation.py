@@ -24,13 +24,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from a3.align import layout
 from a3.align.data_files import read_items
-from a3.align.measure.judge import Judge
+from a3.align.measure.judge import Judge, JudgeIdentity
 from a3.align.records import Kind, Verdict
 from a3.config import A3Config
 from a3.errors import UserInputError
@@ -82,7 +82,7 @@ class JudgeValidation(BaseModel):
 
     labels: str
     labels_sha256: str
-    judge: dict[str, Any]  # Judge.identity(): a validation holds for this judge only
+    judge: JudgeIdentity  # Judge.identity(): a validation holds for this judge only
     judge_description: str
     made_at: str
     scopes: dict[str, Scope]  # "all", and "dev" / "test" when the labels are split
@@ -212,4 +212,4 @@ def _scope(rows: list[LabelledResponse], verdicts: dict[str, Verdict]) -> Scope:
 def _identity_key(judge: Judge) -> str:
     from a3.store.hashing import sha256_of
 
-    return sha256_of(judge.identity())[:12]
+    return sha256_of(judge.identity().model_dump())[:12]

@@ -198,7 +198,7 @@ class _DspyDefence:
             "metric_calls": budget.metric_calls,
             "seed": self.config.dspy.seed,
             "target": self.task.model_dump(include={"model", "temperature", "max_tokens"}),
-            "judge": self.judge.identity(),
+            "judge": self.judge.identity().model_dump(),
             "reflection": self.reflection.model,
             # the target's own conversation, instructions after its system prompt (not DSPy's field format)
             "adapter": "conversation",
