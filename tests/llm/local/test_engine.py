@@ -165,9 +165,12 @@ async def test_structured_requests_are_constrained_by_the_schema(tiny_gguf, tmp_
     backend.close()
 
 
-def test_ctrl_c_stops_a_local_generation_within_seconds(tiny_gguf, tmp_path):
+@pytest.mark.parametrize("receiver", ["process", "engine thread"])
+def test_ctrl_c_stops_a_local_generation_within_seconds(tiny_gguf, tmp_path, receiver):
+    """Ctrl-C sent to the process, and Ctrl-C as the kernel may deliver it: to the engine thread while
+    the main thread sleeps in the event loop (before the engine woke the loop, that one hung)."""
     script = textwrap.dedent(f"""
-        import asyncio, faulthandler, signal, sys
+        import asyncio, faulthandler, signal, sys, threading
         faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test's diagnosis if it hangs
         sys.path.insert(0, {str(ROOT)!r})
         from a3.llm import CallConfig, LLMClient
@@ -180,6 +183,9 @@ def test_ctrl_c_stops_a_local_generation_within_seconds(tiny_gguf, tmp_path):
             )
             while len(backend.batch_sizes) < 3:
                 await asyncio.sleep(0.01)
+            if {receiver == "engine thread"}:
+                engine = next(t for t in threading.enumerate() if t.name.startswith("a3-engine"))
+                threading.Timer(0.5, signal.pthread_kill, (engine.ident, signal.SIGINT)).start()
             print("generating", flush=True)
             await task
         asyncio.run(main())
@@ -192,7 +198,8 @@ def test_ctrl_c_stops_a_local_generation_within_seconds(tiny_gguf, tmp_path):
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     assert process.stdout.readline().strip() == "generating"
-    process.send_signal(signal.SIGINT)
+    if receiver == "process":
+        process.send_signal(signal.SIGINT)
     started = time.monotonic()
     try:
         process.wait(timeout=20)

@@ -130,7 +130,13 @@ class EngineBackend:
         job = _Job(list(messages), config, schema, loop, loop.create_future())
         self._inbox.put(job)
         try:
-            return await asyncio.shield(job.future)
+            while not job.future.done():
+                # Wake the event loop now and then. A Ctrl-C that the kernel hands to the engine
+                # thread only sets Python's signal flag; the main thread acts on it when it next runs
+                # Python, and an event loop waiting on nothing but this reply would sleep in epoll
+                # until the generation ends (seen under load: Ctrl-C ignored by a long generation).
+                await asyncio.wait({job.future}, timeout=_WAKE_S)
+            return job.future.result()
         except asyncio.CancelledError:
             job.cancelled = True  # the engine thread stops it at its next step
             raise
@@ -262,6 +268,8 @@ class EngineBackend:
                 generation.repetition_penalty = GREEDY_STRUCTURED_REPETITION_PENALTY
         return generation
 
+
+_WAKE_S = 0.5  # how often a caller waiting on the engine wakes its event loop (see EngineBackend.complete)
 
 # Engines still serving when the interpreter exits (after Ctrl-C, say) are stopped first, so that
 # no generation runs on while Python shuts down.
