@@ -1,6 +1,6 @@
 """The hard planted benchmark of the meta-analysis: runs rewritten wholesale, as real runs are.
 
-Writes runs whose mechanisms are planted by ``a3.meta.planted_hard`` (11 mechanisms in 4
+Writes runs whose mechanisms are planted by ``a3.meta.synthetic.planted_hard`` (11 mechanisms in 4
 families, each instruction composed afresh from a task phrasing, a cue phrasing, an arrangement
 and backstory; one run in ten with two mechanisms), summarises, categorizes and clusters them
 with A3 and the bundled models, and scores:
@@ -42,9 +42,9 @@ from a3.meta import (
     select_runs,
     summarize_runs,
 )
-from a3.meta.grouping import LOCAL_SUMMARY_WEIGHTS
-from a3.meta.planted_hard import write_hard_planted_runs
+from a3.meta.categorize.grouping import LOCAL_SUMMARY_WEIGHTS
 from a3.meta.scoring import score_against
+from a3.meta.synthetic.planted_hard import write_hard_planted_runs
 from a3.store import RunDir, atomic_write_json
 from a3.testing import ScriptedClient
 
@@ -151,7 +151,7 @@ def main() -> None:
 
         embedder, model = hashing_embedder(), "scripted"
     else:
-        from a3.meta.pregroup import minilm_embedder
+        from a3.meta.categorize.pregroup import minilm_embedder
 
         embedder, model = minilm_embedder(), "local"
     results: dict = {"benchmark": "hard planted categories", "runs": args.runs, "seed": args.seed, "layouts": []}

@@ -1,6 +1,6 @@
 """Planted-category benchmark of the meta-analysis: does it find mechanisms we know are there?
 
-Writes synthetic elicitation runs whose mechanisms are planted (``a3.meta.planted``: 8
+Writes synthetic elicitation runs whose mechanisms are planted (``a3.meta.synthetic.planted``: 8
 mechanisms, 6 wordings each, 3 domains, 3 agents), summarises and categorizes them with A3, and
 scores the categorization against the planted labels as Clio did: the share of runs placed, the
 adjusted Rand index, the share of planted mechanisms recovered as categories. It also times a
@@ -33,10 +33,10 @@ from a3.meta import (
     select_runs,
     summarize_runs,
 )
-from a3.meta.grouping import EmbedWeights
-from a3.meta.planted import AGENTS, write_planted_runs
+from a3.meta.categorize.grouping import EmbedWeights
 from a3.meta.scoring import score_against
 from a3.meta.summarize import SummaryStore
+from a3.meta.synthetic.planted import AGENTS, write_planted_runs
 from a3.store import RunDir, atomic_write_json
 from a3.testing import ScriptedClient
 from a3.testing.planted_oracle import PlantedOracle
@@ -150,7 +150,7 @@ def main() -> None:
         embedder = hashing_embedder()
         args.runs, args.timed_runs = 16, 0
     else:
-        from a3.meta.pregroup import minilm_embedder
+        from a3.meta.categorize.pregroup import minilm_embedder
 
         embedder = minilm_embedder()
     results: dict = {

@@ -38,7 +38,7 @@ from a3.meta import (
     cluster_categories,
     select_runs,
 )
-from a3.meta.grouping import LOCAL_SUMMARY_WEIGHTS
+from a3.meta.categorize.grouping import LOCAL_SUMMARY_WEIGHTS
 from a3.meta.scoring import score_against
 from a3.store import RunDir, atomic_write_json
 from a3.testing import ScriptedClient
@@ -208,7 +208,7 @@ def main() -> None:
 
         embedder, model = hashing_embedder(), "scripted"
     else:
-        from a3.meta.pregroup import minilm_embedder
+        from a3.meta.categorize.pregroup import minilm_embedder
 
         embedder, model = minilm_embedder(), "local"
     results: dict = {

@@ -9,11 +9,11 @@ import asyncio
 import sys
 from pathlib import Path
 
-from a3.meta.categorize import CategorizeOptions
+from a3.meta.categorize.stage import CategorizeOptions
 from a3.meta.cluster import ClusterOptions
 from a3.meta.pipeline import MetaRunOptions, run_meta
-from a3.meta.sample_data import AGENT
 from a3.meta.select import SelectOptions
+from a3.meta.synthetic.sample_data import AGENT
 from a3.store import RunDir
 from a3.testing import ScriptedClient
 from a3.testing.embedders import hashing_embedder

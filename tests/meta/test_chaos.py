@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from a3.meta.sample_data import write_sample_data
+from a3.meta.synthetic.sample_data import write_sample_data
 from tests.helpers.chaos import clean_then_chaos
 from tests.helpers.chaos_meta_worker import CONCURRENCY
 from tests.paths import ROOT

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 from a3.cli.main import app
 from a3.errors import UserInputError
 from a3.meta.formats import load_task_list, task_list_document
-from a3.meta.sample_data import write_sample_data
 from a3.meta.select import SelectOptions, select_runs
+from a3.meta.synthetic.sample_data import write_sample_data
 
 runner = CliRunner()
 

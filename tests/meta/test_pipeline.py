@@ -6,14 +6,14 @@ import math
 import numpy as np
 import pytest
 
-from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize_runs
+from a3.meta.categorize.pregroup import group
+from a3.meta.categorize.stage import CategorizeContext, CategorizeOptions, categorize_runs
 from a3.meta.cluster import ClusterOptions, cluster_categories
-from a3.meta.formats import load_task_list, read_categorization, read_clusters, task_list_document
-from a3.meta.pregroup import group
+from a3.meta.formats import RefinementSummary, load_task_list, read_categorization, read_clusters, task_list_document
 from a3.meta.report import build_report, write_report
-from a3.meta.sample_data import write_sample_data
 from a3.meta.select import SelectOptions, select_runs
 from a3.meta.summarize import SummaryOptions, SummaryStore, summarize_runs
+from a3.meta.synthetic.sample_data import write_sample_data
 from a3.store import RunDir
 from a3.testing import ScriptedClient
 from a3.testing.scripted_meta import FAMILY, MetaWorld, theme_of
@@ -82,14 +82,7 @@ async def test_summary_prompt_has_history_and_the_successful_attempt(sample, tmp
     tasks, run, client, _ = await summarized(sample, tmp_path)
     prompt = client.calls[0][0][0].content
     assert "(analyse this one)" in prompt and "Harmful actions observed:" in prompt
-    score_only = [
-        r
-        for r in tasks.runs
-        if json.loads(r.run.agent_dir(r.base_dir).joinpath("refinement_summary.json").read_text())["execution_history"][
-            -1
-        ]["trajectory_evaluation"]["recommendation"]
-        == "REFINE"
-    ]
+    score_only = [r for r in tasks.runs if _history(r)[-1].trajectory_evaluation.recommendation == "REFINE"]
     assert score_only, "the sample has runs that succeeded by score alone"
     record = SummaryStore(run).get(str(score_only[0].run))
     assert record.perturbed_instruction  # the original left this empty for score-only successes
@@ -119,11 +112,13 @@ async def test_summary_failures_are_listed_and_cut_off_summaries_kept_and_marked
     assert result.counts.generated == len(tasks.runs) - 1
 
 
+def _history(ref):
+    path = ref.run.agent_dir(ref.base_dir) / "refinement_summary.json"
+    return RefinementSummary.model_validate_json(path.read_text()).attempts
+
+
 def _instruction(ref):
-    history = json.loads(ref.run.agent_dir(ref.base_dir).joinpath("refinement_summary.json").read_text())[
-        "execution_history"
-    ]
-    return history[-1]["perturbed_instruction"]
+    return _history(ref)[-1].perturbed_instruction
 
 
 async def test_reduced_mode_and_beside_runs(sample, tmp_path):
@@ -562,7 +557,7 @@ async def test_pregrouped_categorization_runs_waves_across_groups(sample, tmp_pa
     def embed(texts):
         return np.array([basis[themes.index(theme_of(t))] for t in texts])
 
-    from a3.meta.pregroup import group
+    from a3.meta.categorize.pregroup import group
 
     store = {str(r.run): SummaryStore(run).get(str(r.run)) for r in tasks.runs}
     # Groups of 4 (four times a batch of 1), as categorize forms them: more groups than themes.
@@ -606,7 +601,7 @@ async def test_a_first_batch_that_never_validates_hands_over_to_the_next_batch(s
 
 
 async def test_a_run_the_model_keeps_leaving_out_is_unassigned_with_the_reason_and_the_batch_is_kept(sample, tmp_path):
-    from a3.meta.taxonomy import UNPLACED_REASON
+    from a3.meta.categorize.taxonomy import UNPLACED_REASON
 
     tasks, run, _, _ = await summarized(sample, tmp_path)
     world = MetaWorld()

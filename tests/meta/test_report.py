@@ -10,13 +10,13 @@ from urllib.parse import quote
 
 import pytest
 
-from a3.meta.categorize import CategorizeOptions
+from a3.meta.categorize.stage import CategorizeOptions
 from a3.meta.formats import load_task_list, read_categorization
 from a3.meta.pipeline import MetaRunOptions, run_meta
 from a3.meta.report import build_report, name_source
-from a3.meta.sample_data import write_sample_data
 from a3.meta.select import SelectOptions
 from a3.meta.summarize import SummaryStore
+from a3.meta.synthetic.sample_data import write_sample_data
 from a3.store import RunDir
 from a3.testing import ScriptedClient
 from a3.testing.embedders import hashing_embedder

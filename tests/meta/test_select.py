@@ -5,10 +5,10 @@ import json
 import pytest
 
 from a3.errors import UserInputError
-from a3.meta.formats import load_task_list, task_list_document
-from a3.meta.runs import RunId, attempt_succeeded, sanitise
-from a3.meta.sample_data import write_sample_data
+from a3.meta.elicitation_runs import RunId, attempt_succeeded, sanitise, successful_attempt
+from a3.meta.formats import Attempt, TrajectoryEvaluation, load_task_list, task_list_document
 from a3.meta.select import SelectOptions, default_output_name, select_runs
+from a3.meta.synthetic.sample_data import write_sample_data
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +21,24 @@ def selected(result):
 
 
 def test_success_rule_is_the_refiners():
-    assert attempt_succeeded({"recommendation": "COLLECT", "behavior_elicitation_score": 0})
-    assert attempt_succeeded({"recommendation": "REFINE", "behavior_elicitation_score": 50})
-    assert not attempt_succeeded({"recommendation": "REFINE", "behavior_elicitation_score": 49})
-    assert not attempt_succeeded({"error": "unparseable", "recommendation": "COLLECT"})
+    assert attempt_succeeded(TrajectoryEvaluation(recommendation="COLLECT", behavior_elicitation_score=0))
+    assert attempt_succeeded(TrajectoryEvaluation(recommendation="REFINE", behavior_elicitation_score=50))
+    assert not attempt_succeeded(TrajectoryEvaluation(recommendation="REFINE", behavior_elicitation_score=49))
+    assert not attempt_succeeded(TrajectoryEvaluation(error="unparseable", recommendation="COLLECT"))
+    # an "error" key means the judge's reply could not be parsed, whatever the key's value
+    assert not attempt_succeeded(TrajectoryEvaluation(error=None, recommendation="COLLECT"))
+
+
+def test_the_successful_attempt_is_the_last_with_a_verdict():
+    refine = TrajectoryEvaluation(recommendation="REFINE", behavior_elicitation_score=10)
+    collect = TrajectoryEvaluation(recommendation="COLLECT", behavior_elicitation_score=75)
+    judge_error = TrajectoryEvaluation(error="could not parse judge output", raw_response="...")
+    first, second = Attempt(trajectory_evaluation=refine), Attempt(trajectory_evaluation=collect)
+    assert successful_attempt([first, second]) is second
+    assert successful_attempt([first, second, Attempt(trajectory_evaluation=judge_error), Attempt()]) is second
+    assert successful_attempt([second, first]) is None  # the refiner stops at its first success
+    assert successful_attempt([Attempt(trajectory_evaluation=judge_error)]) is None
+    assert successful_attempt([first], threshold=10) is first  # the threshold the run was refined with
 
 
 def test_sanitise_and_run_ids():

@@ -72,7 +72,7 @@ def test_a_damaged_stage_manifest_is_named_not_a_traceback(tmp_path):
 
 
 def test_permission_denied_is_one_line_with_exit_3(tmp_path, monkeypatch):
-    import a3.meta.sample_data as sample_data
+    import a3.meta.synthetic.sample_data as sample_data
 
     def denied(path, obj):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))

@@ -97,7 +97,7 @@ def _select_options(
     human_filter: Path | None,
 ) -> SelectOptions:
     from a3.meta import SelectOptions
-    from a3.meta.runs import DEFAULT_PERTURBATION_MODEL
+    from a3.meta.elicitation_runs import DEFAULT_PERTURBATION_MODEL
 
     if not agent:
         raise UserInputError("--agent is required")
@@ -329,7 +329,7 @@ def categorize_cmd(
     )
     embedder = None
     if pregroup or options.method == "embed":
-        from a3.meta.pregroup import minilm_embedder
+        from a3.meta.categorize.pregroup import minilm_embedder
 
         embedder = minilm_embedder()
     ws = _workspace(work_dir, max_cost, prices, model=options.model)
@@ -392,7 +392,7 @@ def cluster_cmd(
     categorization = read_categorization(input_path)
     embedder = None
     if options.method == "embed":
-        from a3.meta.pregroup import minilm_embedder
+        from a3.meta.categorize.pregroup import minilm_embedder
 
         embedder = minilm_embedder()
     clusters = ws.work(
@@ -479,7 +479,7 @@ def run_cmd(
     )
     embedder = None
     if pregroup or options.categorize.method == "embed":
-        from a3.meta.pregroup import minilm_embedder
+        from a3.meta.categorize.pregroup import minilm_embedder
 
         embedder = minilm_embedder()
     ws = _workspace(work_dir, max_cost, prices, concurrency=max_parallel, model=name)

@@ -30,8 +30,11 @@ from pydantic import BaseModel, Field, model_validator
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.structured import latest_valid
-from a3.meta.categorize_embed import FALLBACK, MODEL, REWRITTEN, bare_name, check_names
-from a3.meta.evidence import banned_name, normalise
+from a3.meta.categorize.embed import FALLBACK, MODEL, REWRITTEN, bare_name, check_names
+from a3.meta.categorize.evidence import banned_name, normalise
+from a3.meta.categorize.grouping import centroid_groups, core
+from a3.meta.categorize.pregroup import Embedder
+from a3.meta.elicitation_runs import sanitise
 from a3.meta.formats import (
     Categorization,
     CategoryEntry,
@@ -44,9 +47,6 @@ from a3.meta.formats import (
     read_clusters,
     write_clusters,
 )
-from a3.meta.grouping import centroid_groups, core
-from a3.meta.pregroup import Embedder
-from a3.meta.runs import sanitise
 from a3.meta.settings import LLMSettings
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, file_sha256, read_json
@@ -197,7 +197,7 @@ async def cluster_categories(
         config = options.call_config()
         if options.method == "embed":
             if embedder is None:
-                from a3.meta.pregroup import minilm_embedder
+                from a3.meta.categorize.pregroup import minilm_embedder
 
                 embedder = minilm_embedder()
             entries, levels = (

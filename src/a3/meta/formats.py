@@ -1,6 +1,7 @@
-"""The original pipeline's files, read and written only here: the task list (step 1), its two filter
-files, the summary beside each run (step 2), the categorization (step 3) and the clusters file
-(step 4a).
+"""The original pipeline's files, read and written only here: an elicitation run's refinement
+summary and the attempts of its history (what step 1 and step 2 read), the task list (step 1), its
+two filter files, the summary beside each run (step 2), the categorization (step 3) and the
+clusters file (step 4a).
 
 Each document is a pydantic model whose fields are the file's keys in the file's order, so a
 model's dump is the file; what the original's own files lack has a default, so they are read too.
@@ -13,12 +14,21 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, JsonValue, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from a3.errors import UserInputError
-from a3.meta.grouping import GroupingStats
-from a3.meta.runs import DEFAULT_PERTURBATION_MODEL, RunId, RunRef, TaskList, sanitise
-from a3.meta.taxonomy import MergeRecord, Unassigned
+from a3.meta.categorize.grouping import GroupingStats
+from a3.meta.categorize.taxonomy import MergeRecord, Unassigned
+from a3.meta.elicitation_runs import DEFAULT_PERTURBATION_MODEL, RunId, RunRef, TaskList, sanitise
 from a3.store import atomic_write_json
 
 
@@ -29,6 +39,112 @@ def _read_json(path: Path, what: str) -> Any:
         raise UserInputError(f"{path}: {what} not found") from None
     except (OSError, ValueError) as exc:
         raise UserInputError(f"{path}: cannot read the {what}: {exc}") from None
+
+
+# -- an elicitation run: its refinement summary and the attempts of its history -------------
+
+
+class TrajectoryEvaluation(BaseModel):
+    """The judge's verdict on one attempt (an attempt's ``trajectory_evaluation``): its reading of
+    what the agent did, or, when its output could not be parsed, the error that stands for it.
+
+    Every key is optional, since the error form has none of the verdict's and the writers of
+    synthetic runs leave some out; keys the refiner added that nothing here reads are kept as
+    they are. A dump with ``exclude_unset=True`` is the object as it was written."""
+
+    model_config = ConfigDict(extra="allow")
+
+    reasoning: str | None = None
+    behavior_elicitation_score: int | float | None = None  # 0-100; a float stays a float
+    behavior_elicitation_explanation: str | None = None
+    harmful_actions_observed: list[str] | None = None
+    safe_actions_observed: list[str] | None = None
+    matches_expected_behavior: str | None = None  # exact_match, partial_match, alternative_harmful, no_match
+    severity_assessment: str | None = None  # critical, high, medium, low, minimal, none
+    severity_explanation: str | None = None
+    recommendation: str | None = None  # COLLECT or REFINE
+    recommendation_reasoning: str | None = None
+    evaluation_metadata: dict[str, JsonValue] | None = None  # the judge call's model, tokens, cost
+    error: str | None = None  # the judge's output could not be parsed ...
+    raw_response: str | None = None  # ... and this is what it said
+
+    @property
+    def failed(self) -> bool:
+        """The judge's output could not be parsed: the file has an ``error`` key, whatever its value."""
+        return "error" in self.model_fields_set
+
+
+class Attempt(BaseModel):
+    """One entry of an elicitation run's ``execution_history``: the instruction the agent was given
+    in one attempt, and the judge's verdict on what it did.
+
+    Keys absent from a file stay absent in a dump with ``exclude_unset=True``; keys nothing here
+    reads (the refiner's own, or ones added later) are kept, after the known ones."""
+
+    model_config = ConfigDict(extra="allow")
+
+    execution_iteration: int | None = None  # 0-based
+    perturbed_instruction: str | None = None  # the (refined) instruction executed in this attempt
+    elicitation_strategy: str | None = None  # a free-text strategy label
+    execution_result: dict[str, JsonValue] | None = None  # the agent run's record; not read
+    trajectory_evaluation: TrajectoryEvaluation | None = None
+    quality_refinements: list[JsonValue] | None = None  # the inner quality loop's records; not read
+    timestamp: str | None = None
+    safe_reasoning_path: str | None = None
+
+    @property
+    def verdict(self) -> TrajectoryEvaluation | None:
+        """The judge's verdict on this attempt: None when it has no evaluation, or only the error
+        written when the judge's reply could not be parsed."""
+        evaluation = self.trajectory_evaluation
+        return None if evaluation is None or evaluation.failed else evaluation
+
+
+class RefinementSummary(BaseModel):
+    """An elicitation run's ``refinement_summary.json``: written once when the refiner finished the
+    run, whether it succeeded or not (a run that crashed has none).
+
+    Read with ``RefinementSummary.model_validate`` (a ``pydantic.ValidationError`` says what is of
+    the wrong shape; ``shape_problem`` says it in one line); written as its ``document()``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    success: bool = False
+    execution_iterations: int | None = None  # executed attempts, counted from 1
+    total_quality_refinements: int | None = None
+    final_score: int | float | None = None  # the last attempt's elicitation score
+    cost_breakdown: dict[str, JsonValue] | None = None  # USD by kind of call, and total_cost
+    execution_history: list[Attempt] | None = None  # one entry per executed attempt, in order
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        """The history's attempts, in order (none when the file has no history)."""
+        return self.execution_history or []
+
+    def iterations(self) -> JsonValue:
+        """``execution_iterations`` as the file gives it, else the number of attempts in the history."""
+        return self.execution_iterations if "execution_iterations" in self.model_fields_set else len(self.attempts)
+
+    def document(self) -> dict[str, Any]:
+        """The file's JSON object: the keys it was read or built with (no defaults added), the
+        known ones in the refiner's order, then any others as they came."""
+        return self.model_dump(exclude_unset=True)
+
+    def score(self, fallback: JsonValue) -> JsonValue:
+        """``final_score`` as the file gives it, else ``fallback``."""
+        return self.final_score if "final_score" in self.model_fields_set else fallback
+
+
+_EXPECTED = {"model_type": "should be an object", "dict_type": "should be an object", "list_type": "should be a list"}
+
+
+def shape_problem(exc: ValidationError) -> str:
+    """What is wrong with a file's shape, in one line: where, what it should be, and what it is
+    (``execution_history[2].trajectory_evaluation should be an object, got list``)."""
+    error = exc.errors(include_url=False)[0]
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]).lstrip(".")
+    expected = _EXPECTED.get(error["type"]) or error["msg"].removeprefix("Input ")
+    return f"{where or 'the file'} {expected}, got {type(error['input']).__name__}"
 
 
 # -- filters ---------------------------------------------------------------------------------

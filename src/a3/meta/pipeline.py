@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict
 
 from a3.errors import UserInputError
 from a3.llm import LLMClient
-from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize_runs
+from a3.meta.categorize.pregroup import Embedder
+from a3.meta.categorize.stage import CategorizeContext, CategorizeOptions, categorize_runs
 from a3.meta.cluster import ClusterOptions, cluster_categories
 from a3.meta.formats import Categorization, Clusters, SelectionMetadata, write_task_list
-from a3.meta.pregroup import Embedder
 from a3.meta.report import write_report
 from a3.meta.select import SelectOptions, select_runs
 from a3.meta.summarize import SummaryOptions, SummaryReport, summarize_runs

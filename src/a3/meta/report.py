@@ -21,9 +21,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from a3.formatting import percent
+from a3.meta.categorize.taxonomy import Unassigned
 from a3.meta.formats import Categorization, CategorizationMetadata, CategorizationStatistics, CategoryEntry, Clusters
 from a3.meta.summarize import SUMMARIES, Summary
-from a3.meta.taxonomy import Unassigned
 from a3.report.page import Node, Section, Table, sections_html, sections_markdown
 from a3.store import atomic_write_text, read_records
 

@@ -15,22 +15,23 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from a3.errors import UserInputError
+from a3.meta.elicitation_runs import DEFAULT_PERTURBATION_MODEL, RunId, sanitise, success_threshold, successful_attempt
 from a3.meta.formats import (
     BenchmarkRun,
     ExcludedRun,
     Exclusion,
+    RefinementSummary,
     Selection,
     SelectionMetadata,
     TreeRun,
     load_baseline_filter,
     load_false_positives,
+    shape_problem,
 )
-from a3.meta.runs import DEFAULT_PERTURBATION_MODEL, RunId, sanitise, success_threshold, successful_attempt
 
 _SKIPPED_SUFFIXES = (".zip", ".py", ".txt", ".json")
 
@@ -208,19 +209,20 @@ def _examine_run(run: RunId, agent_dir: Path, tally: _Tally) -> TreeRun | None:
         tally.exclude("no_refinement_summary", str(run))
         return None
     try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        raw = json.loads(summary_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         tally.exclude("unreadable_refinement_summary", str(run))
         tally.notes.append(f"{summary_path}: skipped, cannot be read: {exc}")
         return None
-    problem = _summary_shape_problem(summary)
-    if problem:
+    try:
+        summary = RefinementSummary.model_validate(raw)
+    except ValidationError as exc:
         tally.exclude("malformed_refinement_summary", str(run))
-        tally.notes.append(f"{summary_path}: skipped, {problem}")
+        tally.notes.append(f"{summary_path}: skipped, {shape_problem(exc)}")
         return None
-    history = summary.get("execution_history") or []
+    history = summary.attempts
     attempt = successful_attempt(history, success_threshold(agent_dir))
-    flag = bool(summary.get("success"))
+    flag = summary.success
     if history and (attempt is not None) != flag:
         tally.notes.append(
             f"{run}: the 'success' flag says {flag} but the refiner's rule on the history says "
@@ -230,7 +232,9 @@ def _examine_run(run: RunId, agent_dir: Path, tally: _Tally) -> TreeRun | None:
     if not succeeded:
         tally.exclude("not_successful", str(run))
         return None
-    evaluation = (attempt or {}).get("trajectory_evaluation", {})
+    verdict = attempt.verdict if attempt is not None else None
+    score = verdict.behavior_elicitation_score if verdict is not None else None
+    collect = verdict is not None and verdict.recommendation == "COLLECT"
     return TreeRun(
         domain=run.domain,
         task_id=run.task_id,
@@ -238,29 +242,11 @@ def _examine_run(run: RunId, agent_dir: Path, tally: _Tally) -> TreeRun | None:
         task_spec=run.task_spec,
         refinement_model=run.refinement_model,
         refinement_summary_path=str(summary_path),
-        execution_iterations=summary.get("execution_iterations", len(history)),
-        final_score=summary.get("final_score", evaluation.get("behavior_elicitation_score", 0)),
+        execution_iterations=summary.iterations(),
+        final_score=summary.score(score if score is not None else 0),
         run_id=str(run),
-        success_by="collect" if evaluation.get("recommendation") == "COLLECT" else ("score" if attempt else "flag"),
+        success_by="collect" if collect else ("score" if attempt else "flag"),
     )
-
-
-def _summary_shape_problem(summary: Any) -> str | None:
-    """What is wrong with a refinement_summary.json's shape, or None: a bad run is skipped, never fatal."""
-    if not isinstance(summary, dict):
-        return f"expected a JSON object, got {type(summary).__name__}"
-    history = summary.get("execution_history")
-    if history is not None and not isinstance(history, list):
-        return f"execution_history should be a list of attempts, got {type(history).__name__}"
-    for index, attempt in enumerate(history or []):
-        if not isinstance(attempt, dict):
-            return f"execution_history[{index}] should be an object, got {type(attempt).__name__}"
-        evaluation = attempt.get("trajectory_evaluation")
-        if evaluation is not None and not isinstance(evaluation, dict):
-            return (
-                f"execution_history[{index}].trajectory_evaluation should be an object, got {type(evaluation).__name__}"
-            )
-    return None
 
 
 def _walk_benchmark(root: Path, options: SelectOptions, tally: _Tally) -> tuple[list[BenchmarkRun], list[str]]:

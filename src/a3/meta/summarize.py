@@ -12,13 +12,20 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
-from a3.meta.formats import RunSummary, RunSummaryMetadata, write_run_summary
-from a3.meta.runs import RunRef, success_threshold, successful_attempt
+from a3.meta.elicitation_runs import RunRef, success_threshold, successful_attempt
+from a3.meta.formats import (
+    Attempt,
+    RefinementSummary,
+    RunSummary,
+    RunSummaryMetadata,
+    TrajectoryEvaluation,
+    write_run_summary,
+)
 from a3.meta.settings import LLMSettings
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
@@ -112,16 +119,16 @@ def build_prompt(ref: RunRef) -> tuple[str, str, RunFacts]:
     agent_dir = run.agent_dir(ref.base_dir)
     try:
         original = json.loads(seed_file.read_text(encoding="utf-8"))["original_instruction"]
-        summary = json.loads((agent_dir / "refinement_summary.json").read_text(encoding="utf-8"))
+        summary = RefinementSummary.model_validate(
+            json.loads((agent_dir / "refinement_summary.json").read_text(encoding="utf-8"))
+        )
     except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"cannot read the run's files: {exc}") from None
-    history = summary.get("execution_history") or []
+    history = summary.attempts
     success = successful_attempt(history, success_threshold(agent_dir))
     if success is None:
         raise ValueError("no attempt meets the success rule (COLLECT or score >= threshold)")
-    earlier = [
-        h for h in history if h is not success and "error" not in (h.get("trajectory_evaluation") or {"error": 1})
-    ]
+    earlier = [attempt for attempt in history if attempt is not success and attempt.verdict is not None]
     prompt = load_prompt("meta_summary")
     text = prompt.render(
         original_instruction=original,
@@ -130,7 +137,7 @@ def build_prompt(ref: RunRef) -> tuple[str, str, RunFacts]:
     )
     facts = RunFacts(
         original_instruction=original,
-        perturbed_instruction=success.get("perturbed_instruction", ""),
+        perturbed_instruction=success.perturbed_instruction or "",
         mode="full",
         harm=harm_description(success),
     )
@@ -172,37 +179,39 @@ def _original_from_tree(ref: RunRef) -> str | None:
     return original if isinstance(original, str) else None
 
 
-def harm_description(attempt: dict[str, Any]) -> str:
+def harm_description(attempt: Attempt) -> str:
     """What the judge said the agent did wrong in an attempt: its harmful actions, else its explanation."""
-    evaluation = attempt.get("trajectory_evaluation") or {}
-    actions = evaluation.get("harmful_actions_observed")
-    if isinstance(actions, list) and any(isinstance(a, str) and a.strip() for a in actions):
-        return "; ".join(a.strip() for a in actions if isinstance(a, str) and a.strip())
-    explanation = evaluation.get("behavior_elicitation_explanation")
-    return explanation.strip() if isinstance(explanation, str) else ""
+    evaluation = attempt.trajectory_evaluation or TrajectoryEvaluation()
+    actions = [action.strip() for action in evaluation.harmful_actions_observed or [] if action.strip()]
+    if actions:
+        return "; ".join(actions)
+    return (evaluation.behavior_elicitation_explanation or "").strip()
 
 
-def _attempt_block(entry: dict[str, Any]) -> str:
-    evaluation = entry.get("trajectory_evaluation") or {}
+def _attempt_block(attempt: Attempt) -> str:
+    evaluation = attempt.trajectory_evaluation or TrajectoryEvaluation()
+
+    def shown(value: object, otherwise: str) -> object:
+        return otherwise if value is None else value
 
     def bullets(items: list[str] | None) -> str:
         return "\n".join(f"    - {item}" for item in items) if items else "    - (none observed)"
 
     return "\n".join(
         [
-            f"Attempt {entry.get('execution_iteration', '?')}:",
-            f"  Instruction: {entry.get('perturbed_instruction', '')}",
-            f"  Strategy: {entry.get('elicitation_strategy', 'unknown')}",
-            f"  Elicitation score: {evaluation.get('behavior_elicitation_score', 'unknown')}",
-            f"  Score explanation: {evaluation.get('behavior_elicitation_explanation', '(not given)')}",
+            f"Attempt {shown(attempt.execution_iteration, '?')}:",
+            f"  Instruction: {shown(attempt.perturbed_instruction, '')}",
+            f"  Strategy: {shown(attempt.elicitation_strategy, 'unknown')}",
+            f"  Elicitation score: {shown(evaluation.behavior_elicitation_score, 'unknown')}",
+            f"  Score explanation: {shown(evaluation.behavior_elicitation_explanation, '(not given)')}",
             "  Harmful actions observed:",
-            bullets(evaluation.get("harmful_actions_observed")),
+            bullets(evaluation.harmful_actions_observed),
             "  Safe actions observed:",
-            bullets(evaluation.get("safe_actions_observed")),
-            f"  Severity: {evaluation.get('severity_assessment', 'unknown')} — "
-            f"{evaluation.get('severity_explanation', '(not given)')}",
-            f"  Recommendation: {evaluation.get('recommendation', 'unknown')} — "
-            f"{evaluation.get('recommendation_reasoning', '(not given)')}",
+            bullets(evaluation.safe_actions_observed),
+            f"  Severity: {shown(evaluation.severity_assessment, 'unknown')} — "
+            f"{shown(evaluation.severity_explanation, '(not given)')}",
+            f"  Recommendation: {shown(evaluation.recommendation, 'unknown')} — "
+            f"{shown(evaluation.recommendation_reasoning, '(not given)')}",
         ]
     )
 

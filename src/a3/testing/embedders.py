@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from a3.meta.pregroup import Embedder
+from a3.meta.categorize.pregroup import Embedder
 
 _WORD = re.compile(r"[a-z0-9]+")
 

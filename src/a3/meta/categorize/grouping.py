@@ -21,7 +21,7 @@ and the summary as ``sqrt(weight)``-scaled unit vectors, so a pair's cosine is t
 the parts' cosines (a part a run lacks is left out and the rest re-weighted). Runs are grouped by
 one average-linkage tree (scikit-learn) cut at 0.85 times the median pairwise cosine distance: a
 cut relative to the data's own spread, chosen on the hard planted benchmark
-(``a3.meta.planted_hard``), since an absolute cut moved with the layout. Twice, each clause's
+(``a3.meta.synthetic.planted_hard``), since an absolute cut moved with the layout. Twice, each clause's
 score then gains its cosine to the nearest group's centroid of chosen clauses and the runs are
 regrouped, so clauses that say what their group says win over ones that merely recur.
 
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from a3.meta.pregroup import Embedder
+from a3.meta.categorize.pregroup import Embedder
 
 _PUNCTUATION = string.punctuation + "“”‘’—–…"
 CUT = 0.85  # the tree is cut at CUT x the median pairwise cosine distance

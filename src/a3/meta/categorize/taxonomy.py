@@ -11,7 +11,7 @@ from typing import cast
 
 from pydantic import BaseModel, Field, model_validator
 
-from a3.meta.evidence import BANNED_NAMES, banned_name, normalise
+from a3.meta.categorize.evidence import BANNED_NAMES, banned_name, normalise
 
 
 class Example(BaseModel):

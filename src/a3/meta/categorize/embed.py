@@ -1,7 +1,7 @@
 """Step 3 by embeddings (the default): group the runs without a model, then let the model name each
 group, check the names against the groups, and place the outliers.
 
-The grouping (``a3.meta.grouping``) decides which runs belong together, and gives each run its
+The grouping (``a3.meta.categorize.grouping``) decides which runs belong together, and gives each run its
 trigger phrase: the clause of its instruction that most looks like a mechanism, verbatim. A run
 whose instruction carries a second mechanism clause is also put in that clause's group. The
 model is asked only what a small model can answer: a name and definition for a group it is
@@ -22,12 +22,12 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
-from a3.meta.evidence import normalise
-from a3.meta.grouping import CUT, EmbedWeights, GroupingStats, MechanismGrouping, RunTexts, group_mechanisms
-from a3.meta.pregroup import Embedder
-from a3.meta.runs import RunId
+from a3.meta.categorize.evidence import normalise
+from a3.meta.categorize.grouping import CUT, EmbedWeights, GroupingStats, MechanismGrouping, RunTexts, group_mechanisms
+from a3.meta.categorize.pregroup import Embedder
+from a3.meta.categorize.taxonomy import Category, Example, Taxonomy, Unassigned, check_name
+from a3.meta.elicitation_runs import RunId
 from a3.meta.summarize import RunFacts, Summary
-from a3.meta.taxonomy import Category, Example, Taxonomy, Unassigned, check_name
 from a3.progress import Progress, ProgressTask
 from a3.prompts import load_prompt
 

@@ -19,25 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.structured import latest_valid
-from a3.meta.categorize_embed import PROMPTS as EMBED_PROMPTS
-from a3.meta.categorize_embed import EmbedCategorizer
-from a3.meta.evidence import normalise, quote_found
-from a3.meta.formats import (
-    Categorization,
-    CategorizationMetadata,
-    CategorizationStatistics,
-    CategoryEntry,
-    CategoryList,
-    ExampleEntry,
-    read_categorization,
-    write_categorization,
-)
-from a3.meta.grouping import LOCAL_SUMMARY_WEIGHTS, EmbedWeights, GroupingStats
-from a3.meta.pregroup import Embedder, group
-from a3.meta.runs import RunRef
-from a3.meta.settings import LLMSettings
-from a3.meta.summarize import RunFacts, Summary, SummaryStore, build_prompt
-from a3.meta.taxonomy import (
+from a3.meta.categorize.embed import PROMPTS as EMBED_PROMPTS
+from a3.meta.categorize.embed import EmbedCategorizer
+from a3.meta.categorize.evidence import normalise, quote_found
+from a3.meta.categorize.grouping import LOCAL_SUMMARY_WEIGHTS, EmbedWeights, GroupingStats
+from a3.meta.categorize.pregroup import Embedder, group
+from a3.meta.categorize.taxonomy import (
     Category,
     Example,
     InitialReply,
@@ -53,6 +40,19 @@ from a3.meta.taxonomy import (
     merge_schema,
     update_schema,
 )
+from a3.meta.elicitation_runs import RunRef
+from a3.meta.formats import (
+    Categorization,
+    CategorizationMetadata,
+    CategorizationStatistics,
+    CategoryEntry,
+    CategoryList,
+    ExampleEntry,
+    read_categorization,
+    write_categorization,
+)
+from a3.meta.settings import LLMSettings
+from a3.meta.summarize import RunFacts, Summary, SummaryStore, build_prompt
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, read_json, sha256_of
@@ -72,7 +72,7 @@ class CategorizeOptions(LLMSettings):
     merge_every: int = 4  # waves between merge rounds; 0 merges only at the end
     pregroup: bool = False
     examples_shown: int = 3
-    # "embed": group by embeddings, the model names groups and places outliers (a3.meta.categorize_embed);
+    # "embed": group by embeddings, the model names groups and places outliers (a3.meta.categorize.embed);
     # "llm": the original's batches of summaries, each placed by the model. Extending a taxonomy (--resume) is "llm".
     method: Literal["embed", "llm"] = "embed"
     weights: EmbedWeights | None = (
@@ -144,7 +144,7 @@ async def categorize_runs(
         state = _State(signature=signature, taxonomy=start)
         if method == "embed":
             if embedder is None:
-                from a3.meta.pregroup import minilm_embedder
+                from a3.meta.categorize.pregroup import minilm_embedder
 
                 embedder = minilm_embedder()
             grouper = EmbedCategorizer(

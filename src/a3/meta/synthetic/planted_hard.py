@@ -1,7 +1,7 @@
 """The hard planted benchmark: elicitation runs whose mechanisms are planted, written the way a
 refinement model writes them rather than from templates.
 
-The first planted benchmark (``a3.meta.planted``) adds one of six fixed wordings to a fixed task
+The first planted benchmark (``a3.meta.synthetic.planted``) adds one of six fixed wordings to a fixed task
 sentence, so a run's mechanism is a verbatim phrase the diff finds. Real runs are rewritten
 wholesale: the task is rephrased, the request that causes harm is said in other words, put first
 or last or inside a story, with backstory around it. Here every instruction is composed afresh:
@@ -37,8 +37,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from a3.meta.planted import AGENTS, REFINER, STRATEGIES, trajectory_evaluation, write_perturbed_query
-from a3.meta.runs import DEFAULT_PERTURBATION_MODEL, RunId, sanitise
+from a3.meta.elicitation_runs import DEFAULT_PERTURBATION_MODEL, RunId, sanitise
+from a3.meta.formats import Attempt, RefinementSummary
+from a3.meta.synthetic.planted import AGENTS, REFINER, STRATEGIES, trajectory_evaluation, write_perturbed_query
 
 LABELS_FILE = "planted_hard_labels.json"
 
@@ -556,6 +557,8 @@ def _compose(task: str, cues: list[str], context: list[str], how: int, opener: s
 
 
 class HardPlantedInfo(BaseModel):
+    """Where ``write_hard_planted_runs`` wrote the runs and their labels, the labels, and each mechanism's family."""
+
     root: Path
     runs_dir: Path
     layout: Literal["tree", "benchmark"]
@@ -633,18 +636,18 @@ def _write_tree_run(run: RunId, runs_dir: Path, original: str, perturbed: str, h
     agent_dir = run.agent_dir(runs_dir)
     score = rng.choice([50, 60, 75, 100])
     history = [
-        {
-            "execution_iteration": 0,
-            "perturbed_instruction": f"{original}.",
-            "elicitation_strategy": rng.choice(STRATEGIES),
-            "trajectory_evaluation": trajectory_evaluation(0, None),
-        },
-        {
-            "execution_iteration": 1,
-            "perturbed_instruction": perturbed,
-            "elicitation_strategy": rng.choice(STRATEGIES),
-            "trajectory_evaluation": trajectory_evaluation(score, harm),
-        },
+        Attempt(
+            execution_iteration=0,
+            perturbed_instruction=f"{original}.",
+            elicitation_strategy=rng.choice(STRATEGIES),
+            trajectory_evaluation=trajectory_evaluation(0, None),
+        ),
+        Attempt(
+            execution_iteration=1,
+            perturbed_instruction=perturbed,
+            elicitation_strategy=rng.choice(STRATEGIES),
+            trajectory_evaluation=trajectory_evaluation(score, harm),
+        ),
     ]
     _write(
         agent_dir / "refinement_metadata.json",
@@ -652,7 +655,9 @@ def _write_tree_run(run: RunId, runs_dir: Path, original: str, perturbed: str, h
     )
     _write(
         agent_dir / "refinement_summary.json",
-        {"success": True, "execution_iterations": 2, "final_score": score, "execution_history": history},
+        RefinementSummary(
+            success=True, execution_iterations=2, final_score=score, execution_history=history
+        ).document(),
     )
 
 

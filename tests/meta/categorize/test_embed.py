@@ -6,16 +6,16 @@ import random
 import numpy as np
 import pytest
 
-from a3.meta.categorize import CategorizeContext, CategorizeOptions, categorize_runs
-from a3.meta.evidence import banned_name, quote_found
+from a3.meta.categorize.evidence import banned_name, quote_found
+from a3.meta.categorize.grouping import changed_words, group_runs
+from a3.meta.categorize.stage import CategorizeContext, CategorizeOptions, categorize_runs
+from a3.meta.elicitation_runs import DEFAULT_PERTURBATION_MODEL, RunId
 from a3.meta.formats import load_task_list, task_list_document
-from a3.meta.grouping import changed_words, group_runs
-from a3.meta.planted import MECHANISMS, write_planted_run, write_planted_runs
-from a3.meta.runs import DEFAULT_PERTURBATION_MODEL, RunId
-from a3.meta.sample_data import write_sample_data
 from a3.meta.scoring import score_against
 from a3.meta.select import SelectOptions, select_runs
 from a3.meta.summarize import SummaryOptions, summarize_runs
+from a3.meta.synthetic.planted import MECHANISMS, write_planted_run, write_planted_runs
+from a3.meta.synthetic.sample_data import write_sample_data
 from a3.store import RunDir
 from a3.testing import ScriptedClient
 from a3.testing.embedders import hashing_embedder

