@@ -50,13 +50,13 @@ async def test_three_stages_end_to_end(tmp_path, name):
     assert any(row.sfr > 0 for row in summary.hypotheses)
 
     data = GenerationData(run)
-    for record in data.queries:
-        messages = record["messages"]
+    for query in data.queries:
+        messages = query.messages
         if config.conversation_format.output_format == "conversation":
-            turns = [m for m in messages if m["role"] != "system"]
-            assert len(turns) == 3 and turns[-1]["role"] == "user"
+            turns = [m for m in messages if m.role != "system"]
+            assert len(turns) == 3 and turns[-1].role == "user"
         else:
-            assert [m["role"] for m in messages] == ["user"]
+            assert [m.role for m in messages] == ["user"]
 
     assignment = read_json(run.path / "splits" / "split_assignment.json")
     assert {k: len(assignment[k]) for k in ("train", "validation", "ood", "test")} == {
@@ -158,8 +158,8 @@ async def test_a_split_by_query_holds_out_queries_pairs_together_and_ood_hypothe
     ids = {name: [r["id"] for r in split_rows] for name, split_rows in rows.items()}
     every = [i for name in ids for i in ids[name]]
     data = GenerationData(run)
-    assert sorted(every) == sorted(r["id"] for r in data.queries), "each query in exactly one split"
-    kinds = Counter(r["kind"] for r in data.queries)
+    assert sorted(every) == sorted(q.id for q in data.queries), "each query in exactly one split"
+    kinds = Counter(q.kind for q in data.queries)
     assert kinds["benign"] == 2 * kinds["harmful"], "two look-alikes of every harmful query"
     assert {r["hypothesis_id"] for r in rows["ood"]} == set(assignment["ood"])
     assert {r["hypothesis_id"] for r in rows["test"]} <= in_distribution
@@ -196,7 +196,7 @@ async def test_judge_and_target_errors_are_counted_apart(tmp_path):
     run = RunDir(tmp_path / "run")
     client = ScriptedClient(respond, run_dir=run, max_repairs=1)
     summary = await run_generate(config, run, client, GenerateOptions(num_rounds=1))
-    statuses = Counter(r["status"] for r in GenerationData(run).verdicts)
+    statuses = Counter(v.status for v in GenerationData(run).verdicts)
     assert statuses["target_error"] > 0 and statuses["unparseable"] > 0
     for row in summary.hypotheses:
         harmful = row.harmful
@@ -294,8 +294,8 @@ async def test_config_fields_are_honoured(tmp_path):
     assert any("Describe 2 different situations" in p for p in prompts)
     # the config's own benign prompt was used, and its <benign_prompt> tags were parsed
     assert any("apolitical and has a clear factual answer" in p for p in prompts)
-    benign = [r for r in GenerationData(run).queries if r["kind"] == "benign"]
-    assert benign and all(r["messages"][0]["content"].startswith("please explain") for r in benign)
+    benign = [q for q in GenerationData(run).queries if q.kind == "benign"]
+    assert benign and all(q.messages[0].content.startswith("please explain") for q in benign)
 
 
 async def test_proposal_breaking_round_rules_is_re_asked(tmp_path):
@@ -376,7 +376,7 @@ async def test_an_agent_that_only_repeats_itself_keeps_its_distinct_ideas_or_ski
     summary = await run_generate(config, run, ScriptedClient(respond, run_dir=run), GenerateOptions(num_rounds=2))
     assert [h.hypothesis for h in summary.hypotheses] == ["Claiming to be the manager", "Asking inside a story"]
     failures = list(GenerationData(run).failures)
-    assert [f["id"] for f in failures] == ["round-2"] and "repeats" in failures[0]["error"]
+    assert [f.id for f in failures] == ["round-2"] and "repeats" in failures[0].error
 
 
 async def test_agent_view_fits_its_budget_however_long_the_log(tmp_path):
@@ -496,7 +496,9 @@ async def test_with_a_refusal_rule_harmful_targets_decline_and_benign_targets_do
 
 
 async def test_every_artifact_record_validates(tmp_path):
-    from a3.align.records import Failure, Hypothesis, Query, TargetResponse, Verdict
+    """Each stage-1 log holds records of its model, and each line is that record's JSON dump."""
+    from a3.align.explog import ExperimentEntry, ExperimentLog
+    from a3.align.records import DroppedQuery, Failure, Hypothesis, Query, Scenarios, TargetResponse, Verdict
 
     config = make_config("sycophancy.json")
     run = RunDir(tmp_path / "run")
@@ -505,14 +507,21 @@ async def test_every_artifact_record_validates(tmp_path):
     data = GenerationData(run)
     for log, model in (
         (data.hypotheses, Hypothesis),
+        (data.scenarios, Scenarios),
         (data.queries, Query),
         (data.responses, TargetResponse),
         (data.verdicts, Verdict),
         (data.failures, Failure),
+        (data.dropped, DroppedQuery),
+        (ExperimentLog(run)._log, ExperimentEntry),
     ):
-        for record in log:
-            model.model_validate(record)
-    assert {r["id"] for r in data.responses} == {r["id"] for r in data.queries} == {r["id"] for r in data.verdicts}
+        lines = log.path.read_text().splitlines() if log.path.exists() else []
+        assert all(type(record) is model for record in log) and len(lines) == len(log)
+        for line, record in zip(lines, log, strict=True):
+            assert record.model_dump(mode="json") == json.loads(line)
+            assert json.dumps(record.model_dump(mode="json"), ensure_ascii=False) == line
+    assert {r.id for r in data.responses} == {q.id for q in data.queries} == {v.id for v in data.verdicts}
+    assert len(data.scenarios) > 0 and len(ExperimentLog(run).hypotheses()) == len(data.hypothesis_list())
 
 
 def test_client_concurrency_comes_from_max_concurrent(tmp_path):
@@ -660,7 +669,10 @@ async def test_a_resumed_stage_1_checks_the_benign_verdicts_written_before_the_h
     )
     path = run.path / layout.GENERATION_VERDICTS
     fields = ("unsafe", "unsafe_status", "unsafe_reason", "unsafe_repairs", "unsafe_votes")
-    old = [{k: v for k, v in record.items() if k not in fields} for record in GenerationData(run).verdicts]
+    old = [
+        {k: v for k, v in record.model_dump(mode="json").items() if k not in fields}
+        for record in GenerationData(run).verdicts
+    ]
     path.write_text("".join(json.dumps(record) + "\n" for record in old))  # as a version before the check wrote it
     manifest = read_json(run.path / "stages" / "generate.json")
     (run.path / "stages" / "generate.json").write_text(json.dumps({**manifest, "status": "failed"}))  # interrupted
@@ -668,7 +680,7 @@ async def test_a_resumed_stage_1_checks_the_benign_verdicts_written_before_the_h
     # The judge's checks come back from the call cache; nothing else is asked again.
     silent = ScriptedClient(lambda m, c: pytest.fail("a cached call reached a model"), run_dir=run)
     summary = await run_generate(config, run, silent, GenerateOptions(num_rounds=1))
-    benign = [r for r in GenerationData(run).verdicts if r["kind"] == "benign"]
-    assert benign and all(r["unsafe_status"] == "ok" and r["unsafe"] is False for r in benign)
+    benign = [v for v in GenerationData(run).verdicts if v.kind == "benign"]
+    assert benign and all(v.unsafe_status == "ok" and v.unsafe is False for v in benign)
     assert len(GenerationData(run).verdicts) == len(old) and silent.calls == []
     assert all(row.benign_unsafe.judged == row.benign.judged > 0 for row in summary.hypotheses)

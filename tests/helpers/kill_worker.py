@@ -9,9 +9,16 @@ import asyncio
 import os
 import sys
 
+from pydantic import BaseModel
+
 from a3.llm import CallConfig
 from a3.store import RunDir, atomic_write_json
 from a3.testing import ScriptedClient
+
+
+class Item(BaseModel):
+    id: int
+    text: str
 
 
 def main(run_path: str, n_items: int) -> None:
@@ -25,12 +32,12 @@ def main(run_path: str, n_items: int) -> None:
         return "answer to " + messages[-1].content
 
     client = ScriptedClient(respond, latency=0.05, run_dir=run, concurrency=8)
-    items = run.log("items.jsonl")
+    items = run.log("items.jsonl", Item)
     config = CallConfig(model="scripted/worker")
 
     async def one(i: int) -> None:
         completion = await client.generate(f"item {i}", config=config)
-        items.append({"id": i, "text": completion.text})
+        items.append(Item(id=i, text=completion.text))
 
     with run.stage("work", inputs={"n_items": n_items}) as stage:
         if stage.skipped:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from a3.cli.main import app
@@ -13,6 +14,11 @@ from a3.llm import LLMClient
 from a3.store import RunDir
 from a3.store.lock import RunInUseError, release
 from tests.helpers.meta_cli import sample_task_list
+
+
+class Record(BaseModel):
+    id: str
+
 
 HOLD = """
 import sys, time
@@ -40,7 +46,7 @@ def test_a_second_process_is_refused_naming_the_holder(other_process):
     with pytest.raises(RunInUseError):
         LLMClient(run)  # its cache and ledger would be written twice
     with pytest.raises(RunInUseError):
-        RunDir(run).log("summaries.jsonl")
+        RunDir(run).log("summaries.jsonl", Record)
     assert RunDir(run).holder().pid == child.pid
 
 
@@ -57,7 +63,7 @@ def test_the_lock_dies_with_its_holder(other_process):
 def test_one_process_may_open_its_run_many_times(tmp_path):
     first, second = RunDir(tmp_path / "run"), RunDir(tmp_path / "run")
     first.claim()
-    second.log("a.jsonl").append({"id": "x"})
+    second.log("a.jsonl", Record).append(Record(id="x"))
     LLMClient(tmp_path / "run")
 
 

@@ -5,11 +5,17 @@ import errno
 import os
 import re
 
+from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from a3.cli.main import app
 from a3.store import JsonlLog
 from tests.helpers.meta_cli import sample_task_list, scripted_clients
+
+
+class Record(BaseModel):
+    id: str
+
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "300"}
@@ -41,8 +47,8 @@ def test_a_run_dir_under_a_file_is_one_line_with_exit_3(tmp_path):
 
 
 def test_a_full_disk_is_one_line_with_exit_3_and_the_log_stays_whole(tmp_path, monkeypatch):
-    log = JsonlLog(tmp_path / "run" / "log.jsonl")
-    log.append({"id": "a"})
+    log = JsonlLog(tmp_path / "run" / "log.jsonl", Record)
+    log.append(Record(id="a"))
     tasks = sample_task_list(tmp_path)
     real_open = os.open
 

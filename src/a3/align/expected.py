@@ -132,20 +132,18 @@ async def run_expected(
             # One record per query as it is written, in a log named by the stage's inputs: a resumed
             # run keeps only replies made under the same prompts and rules (the call cache still
             # replays any call that matches), however the earlier attempt ended.
-            done = run.log(layout.expected_responses(stage.input_hash))
+            done = run.log(layout.expected_responses(stage.input_hash), ExpectedReply)
             task = (progress or SilentProgress()).task("expected: responses written", len(queries))
             task.advance(sum(1 for q in queries if q.id in done))
 
             async def one(query: Query) -> None:
                 if query.id in done:
                     return
-                done.append(
-                    (await _write_one(config, client, judge, writer, query, options.tries)).model_dump(mode="json")
-                )
+                done.append(await _write_one(config, client, judge, writer, query, options.tries))
                 task.advance()
 
             await asyncio.gather(*(one(q) for q in queries))
-            records = [ExpectedReply.model_validate(done.get(q.id)) for q in queries]
+            records = [done[q.id] for q in queries]
             fallbacks = sum(r.source == "default" for r in records)
             counts = ExpectedCounts(
                 total=len(records), generated=len(records) - fallbacks, fallback_to_default=fallbacks

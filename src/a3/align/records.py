@@ -103,3 +103,21 @@ class Failure(BaseModel):
     hypothesis_id: str | None = None
     what: str
     error: str
+
+
+class Scenarios(BaseModel):
+    """The scenarios a hypothesis's harmful queries are written in (``generation/scenarios.jsonl``)."""
+
+    id: str  # the hypothesis id
+    scenarios: list[str]
+
+
+class DroppedQuery(BaseModel):
+    """A query the quality gate refused, with the reason (``generation/dropped.jsonl``)."""
+
+    id: str  # the query id
+    hypothesis_id: str
+    kind: Kind
+    reason: str
+    attempts: int = 1  # for a look-alike, the tries it took; absent from the records of early versions
+    text: str  # the query's text

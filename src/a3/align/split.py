@@ -220,12 +220,8 @@ async def run_split(
                 )
             atomic_write_json(run.path / layout.SPLIT_ASSIGNMENT, assignment.model_dump(mode="json", exclude_none=True))
             baseline = _write_split_files(run, data, assignment)
-            log.add("split", "split", train=train, validation=validation, ood=ood, ood_reasoning=choice.reasoning)
-            log.add(
-                "baseline",
-                "baseline",
-                **{name: baseline[name].model_dump(mode="json") for name in ("train", "validation", "ood")},
-            )
+            log.add_split(train, validation, ood, choice.reasoning)
+            log.add_baseline(baseline)
             log.write_markdown()
             for path in (layout.BASELINE, layout.SPLIT_ASSIGNMENT, layout.SEALED_TEST, *layout.SPLIT_FILES.values()):
                 stage.add_output(path)
@@ -264,10 +260,10 @@ def _write_split_files(run: RunDir, data: GenerationData, assignment: SplitAssig
     baseline: dict[str, Metrics] = {}
     for name in ("train", "validation", "ood", "test"):
         if assignment.queries and name in assignment.queries:
-            queries = [Query.model_validate(data.queries.get(i)) for i in assignment.queries[name]]
+            queries = [data.queries[i] for i in assignment.queries[name]]
         else:
             queries = [q for h in assignment.hypotheses(name) for q in data.queries_of(h)]
-        verdicts = {q.id: Verdict.model_validate(data.verdicts.get(q.id)) for q in queries if q.id in data.verdicts}
+        verdicts = {q.id: data.verdicts[q.id] for q in queries if q.id in data.verdicts}
         baseline[name] = tally(queries, verdicts)
         target = run.path / (layout.SEALED_TEST if name == "test" else layout.SPLIT_FILES[name])
         split = SplitFile(split=name, hypotheses=assignment.hypotheses(name), queries=[_row(data, q) for q in queries])
@@ -286,8 +282,8 @@ def _row(data: GenerationData, query: Query) -> SplitRow:
         hypothesis_id=query.hypothesis_id,
         kind=query.kind,
         messages=query.messages,
-        base_response=response.get("text") if response else None,
-        base_verdict=Verdict.model_validate(verdict) if verdict else None,
+        base_response=response.text if response is not None else None,
+        base_verdict=verdict,
     )
 
 

@@ -23,7 +23,7 @@ from urllib.parse import quote
 from a3.formatting import percent
 from a3.meta.categorize.taxonomy import Unassigned
 from a3.meta.formats import Categorization, CategorizationMetadata, CategorizationStatistics, CategoryEntry, Clusters
-from a3.meta.summarize import SUMMARIES, Summary
+from a3.meta.summarize import SUMMARIES, Summary, SummaryRecord
 from a3.report.page import Node, Section, Table, sections_html, sections_markdown
 from a3.store import atomic_write_text, read_records
 
@@ -116,9 +116,8 @@ def _summaries(categorization: Categorization) -> dict[str, Summary]:
     log = next(
         (folder / SUMMARIES for folder in categorization.path.resolve().parents if (folder / SUMMARIES).is_file()), None
     )
-    records = read_records(log, key="key") if log else []
+    summaries = read_records(log, SummaryRecord, key="key") if log else []
     used = categorization.metadata.summary_hashes
-    summaries = [Summary.model_validate(r) for r in records]
     newest = {s.run_id: s for s in summaries}
     return {**newest, **{s.run_id: s for s in summaries if used.get(s.run_id) == s.input_hash}}
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
 from a3.meta.elicitation_runs import RunRef, success_threshold, successful_attempt
@@ -68,6 +68,24 @@ class Summary(RunFacts):
     generated_at: str
 
 
+class SummaryRecord(Summary):
+    """A line of summaries.jsonl: a summary under its key (``<run id>#<input hash[:16]>``, made unique
+    for a --force re-run of identical inputs).
+
+    Written with the key, the run and its input hash first, and ``harm`` only when known (reduced
+    mode has none), as earlier versions wrote them."""
+
+    key: str
+
+    @model_serializer(mode="wrap")
+    def _as_line(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        head = {name: data.pop(name) for name in ("key", "run_id", "input_hash")}
+        if data.get("harm") is None:
+            data.pop("harm", None)
+        return {**head, **data}
+
+
 class SummaryCounts(BaseModel):
     total: int
     generated: int = 0
@@ -92,22 +110,20 @@ class SummaryStore:
     """summaries.jsonl: the newest record for a run wins, when its input hash is the current one."""
 
     def __init__(self, run_dir: RunDir) -> None:
-        self.log: JsonlLog = run_dir.log(SUMMARIES, key="key")
+        self.log: JsonlLog[SummaryRecord] = run_dir.log(SUMMARIES, SummaryRecord, key="key")
 
     def get(self, run_id: str, input_hash: str | None = None) -> Summary | None:
-        found = None
+        found: Summary | None = None
         for record in self.log:
-            if record["run_id"] == run_id and (input_hash is None or record["input_hash"] == input_hash):
+            if record.run_id == run_id and (input_hash is None or record.input_hash == input_hash):
                 found = record
-        return Summary.model_validate(found) if found is not None else None
+        return found
 
     def add(self, summary: Summary) -> None:
         key = f"{summary.run_id}#{summary.input_hash[:16]}"
         if key in self.log:
             key += f"#{len(self.log)}"  # a --force re-run of identical inputs
-        record = summary.model_dump(exclude={"harm"} if summary.harm is None else set())
-        # The keys in the order earlier versions wrote them: the run and its input hash first.
-        self.log.append({"key": key, "run_id": record.pop("run_id"), "input_hash": record.pop("input_hash"), **record})
+        self.log.append(SummaryRecord(**{**dict(summary), "key": key}))  # a record read back is added anew
 
 
 def build_prompt(ref: RunRef) -> tuple[str, str, RunFacts]:

@@ -18,7 +18,7 @@ from a3 import __version__
 from a3.align import layout
 from a3.align.compare.any_model import EvaluationResult
 from a3.align.compare.dspy.defence import DspyResult, program_label
-from a3.align.compare.fixed_mix import FixedMixResult
+from a3.align.compare.fixed_mix import FixedMixRecord
 from a3.align.compare.icl import IclSummary, trial_folder, trial_label
 from a3.align.compare.icl import iteration_label as icl_iteration_label
 from a3.align.compare.planners import planner_method
@@ -28,6 +28,7 @@ from a3.align.measure.judge_validation import JudgeValidation, load_validation
 from a3.align.measure.noise import NoiseFloor
 from a3.align.measure.selection import Selection
 from a3.align.metrics import Metrics
+from a3.align.records import Kind, Verdict
 from a3.align.split import SplitAssignment, SplitFile, load_assignment, load_baseline, read_split
 from a3.errors import UserInputError
 from a3.llm.local import CATALOG
@@ -238,7 +239,7 @@ def _collect(run: Path) -> ReportData:
         for h in assignment.hypotheses(name) if assignment else []:
             split_of[h] = f"{split_of[h]}, {name}" if h in split_of else name
     summary = _model(FinetuneSummary, run / layout.FINETUNE_SUMMARY)
-    iterations = [IterationRecord.model_validate(r) for r in read_records(run / layout.ITERATIONS, key="iteration")]
+    iterations = read_records(run / layout.ITERATIONS, IterationRecord, key="iteration")
     selection = summary.selection if summary else None
     test = _test_results(run)
     splits = {name: read_split(run_dir, name) for name in SPLITS}
@@ -394,8 +395,7 @@ def _comparison(
                     planner.summary.chosen_test,
                 )
             )
-    for raw in read_records(run / layout.FIXED_MIX_RESULTS, key="name"):
-        mix = FixedMixResult.model_validate(raw)
+    for mix in read_records(run / layout.FIXED_MIX_RESULTS, FixedMixRecord, key="name"):
         rows.append(ComparisonRow("fixed mixing", mix.name, mix.validation, mix.ood, mix.test))
     for summary in icl:
         best = next((r for r in summary.iterations if r.iteration == summary.selection.chosen), None)
@@ -465,12 +465,16 @@ def _judge_check(run: Path, config: dict[str, Any]) -> JudgeCheck | None:
     return JudgeCheck(description=describe_judge(parsed), validation=validation, current=current)
 
 
-# Each rate of the paired comparison: the query kind it is over, and the verdict's decision and status fields.
-PAIRED_RATES = {
-    "harmful": ("harmful", "flagged", "status"),
-    "benign": ("benign", "flagged", "status"),
-    "benign_unsafe": ("benign", "unsafe", "unsafe_status"),
-}
+# Each rate of the paired comparison and the query kind it is over (its decision: ``_paired_decision``).
+PAIRED_RATES: dict[str, Kind] = {"harmful": "harmful", "benign": "benign", "benign_unsafe": "benign"}
+
+
+def _paired_decision(rate: str, verdict: Verdict | None) -> bool | None:
+    """A verdict's decision for one paired rate (SFR and FPR: the kind's own judge; the benign SFR:
+    the harmful judge's check of a benign reply); None when that judge gave none."""
+    if rate == "benign_unsafe":
+        return bool(verdict.unsafe) if verdict is not None and verdict.unsafe_status == "ok" else None
+    return bool(verdict.flagged) if verdict is not None and verdict.status == "ok" else None
 
 
 def _planners(
@@ -487,7 +491,7 @@ def _planners(
         results.append(PlannerResult(own, "A3", iterations, summary, _paired_test(run, layout.STAGE4, split)))
     for path in sorted((run / layout.PLANNERS).glob("*/summary.json")):
         where = layout.planner_folder(path.parent.name)
-        records = [IterationRecord.model_validate(r) for r in read_records(run / where.iterations, key="iteration")]
+        records = read_records(run / where.iterations, IterationRecord, key="iteration")
         results.append(
             PlannerResult(
                 path.parent.name,
@@ -505,17 +509,18 @@ def _paired_test(run: Path, where: layout.LoopFolder, split: SplitFile | None) -
     and the benign SFR), for a paired test."""
     if not (run / where.test_results).exists():
         return {}
-    base = {r["id"]: r for r in read_records(run / layout.GENERATION_VERDICTS)}
-    chosen = {r["id"]: r for r in read_records(run / where.test_eval / layout.VERDICTS)}
+    base = {v.id: v for v in read_records(run / layout.GENERATION_VERDICTS, Verdict)}
+    chosen = {v.id: v for v in read_records(run / where.test_eval / layout.VERDICTS, Verdict)}
     result = {}
-    for name, (kind, decision, status) in PAIRED_RATES.items():
-        pairs = [
-            (bool(base[q.id][decision]), bool(chosen[q.id][decision]))
-            for q in (split.queries if split else [])
-            if q.kind == kind and base.get(q.id, {}).get(status) == "ok" and chosen.get(q.id, {}).get(status) == "ok"
-        ]
-        if pairs:
-            result[name] = paired_comparison([b for b, _ in pairs], [a for _, a in pairs])
+    for name, kind in PAIRED_RATES.items():
+        before, after = [], []
+        for q in split.queries if split else []:
+            first, second = _paired_decision(name, base.get(q.id)), _paired_decision(name, chosen.get(q.id))
+            if q.kind == kind and first is not None and second is not None:
+                before.append(first)
+                after.append(second)
+        if before:
+            result[name] = paired_comparison(before, after)
     return result
 
 
@@ -523,16 +528,16 @@ def _judge_validity(run: Path) -> JudgeValidity:
     """How many judge verdicts validated (at all, and at the first try) among those asked of the judge."""
     counts = JudgeValidity()
     for path in run.rglob(layout.VERDICTS):
-        for verdict in read_records(path):
-            if verdict.get("status") == "target_error":
+        for verdict in read_records(path, Verdict):
+            if verdict.status == "target_error":
                 continue  # nothing was asked of the judge
             counts.asked += 1
-            if verdict.get("status") == "ok":
+            if verdict.status == "ok":
                 counts.valid += 1
-                counts.first_try += verdict.get("repairs", 0) == 0
-            if verdict.get("unsafe_status") is not None:  # the harmful judge's check of a benign reply
+                counts.first_try += verdict.repairs == 0
+            if verdict.unsafe_status is not None:  # the harmful judge's check of a benign reply
                 counts.asked += 1
-                if verdict["unsafe_status"] == "ok":
+                if verdict.unsafe_status == "ok":
                     counts.valid += 1
-                    counts.first_try += verdict.get("unsafe_repairs", 0) == 0
+                    counts.first_try += verdict.unsafe_repairs == 0
     return counts

@@ -49,7 +49,7 @@ class Transcripts:
 
 def collect_transcripts(run: Path, splits: Mapping[str, SplitFile | None] | None = None) -> Transcripts:
     """``splits``: stage 2's files, when the caller has read them already."""
-    queries = {r["id"]: Query.model_validate(r) for r in read_records(run / layout.QUERIES)}
+    queries = {q.id: q for q in read_records(run / layout.QUERIES, Query)}
     subjects: list[Subject] = []
     replies: list[Reply] = []
     for log in sorted(run.rglob(layout.TRANSCRIPTS), key=lambda p: _order(run, p)):
@@ -57,17 +57,10 @@ def collect_transcripts(run: Path, splits: Mapping[str, SplitFile | None] | None
         if "method" not in metadata or "name" not in metadata:
             continue  # not a log of A3's transcripts
         subjects.append(Subject(metadata["method"], metadata["name"], str(log.relative_to(run))))
-        responses = {r["id"]: r for r in read_records(log.parent / layout.RESPONSES)}
-        for record in read_records(log.parent / layout.VERDICTS):
-            if record["id"] in queries and record["id"] in responses:
-                replies.append(
-                    Reply(
-                        record["id"],
-                        len(subjects) - 1,
-                        TargetResponse.model_validate(responses[record["id"]]),
-                        Verdict.model_validate(record),
-                    )
-                )
+        responses = {r.id: r for r in read_records(log.parent / layout.RESPONSES, TargetResponse)}
+        for verdict in read_records(log.parent / layout.VERDICTS, Verdict):
+            if verdict.id in queries and verdict.id in responses:
+                replies.append(Reply(verdict.id, len(subjects) - 1, responses[verdict.id], verdict))
     if splits is None:
         splits = {name: read_split(RunDir(run), name) for name in ("train", "validation", "ood", "test")}
     split_of = {row.id: name for name, split in splits.items() for row in (split.queries if split else [])}

@@ -18,7 +18,7 @@ from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -31,6 +31,7 @@ from a3.store.ledger import Ledger, UsageTotals
 from a3.store.lock import LockHolder, claim, holder
 
 StageStatus = Literal["running", "done", "failed"]
+M = TypeVar("M", bound=BaseModel)
 
 #: The stage that model calls made in this context belong to (read by the cost ledger).
 current_stage: ContextVar[str | None] = ContextVar("a3_current_stage", default=None)
@@ -115,9 +116,10 @@ class RunDir:
     def holder(self) -> LockHolder | None:
         return holder(self.path)
 
-    def log(self, relative: str, key: str = "id") -> JsonlLog:
+    def log(self, relative: str, model: type[M], key: str = "id") -> JsonlLog[M]:
+        """The log of ``model`` records at ``relative``, keyed by their field ``key`` (see ``JsonlLog``)."""
         self.claim()
-        return JsonlLog(self.path / relative, key=key)
+        return JsonlLog(self.path / relative, model, key=key)
 
     def stage(
         self,

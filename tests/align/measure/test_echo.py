@@ -9,7 +9,7 @@ from a3.align import layout
 from a3.align.measure.echo import echoes
 from a3.align.measure.evaluation import Subject, evaluate_model
 from a3.align.measure.judge import Judge
-from a3.align.records import Query, TargetResponse
+from a3.align.records import Query, TargetResponse, Verdict
 from a3.config import A3Config
 from a3.config.loader import read_mapping
 from a3.llm import CallConfig
@@ -79,7 +79,7 @@ async def test_echoes_are_counted_over_every_reply_and_logged_with_each_verdict(
     assert (metrics.echo.flagged, metrics.echo.judged) == (2, 4) and metrics.echo_rate == 0.5
     assert (metrics.harmful.flagged, metrics.harmful.judged) == (2, 2)  # the echo is not part of SFR
     assert metrics.per_hypothesis["H1"].echo.flagged == 2
-    verdicts = {r["id"]: r["echo"] for r in read_records(run.path / folder / layout.VERDICTS)}
+    verdicts = {v.id: v.echo for v in read_records(run.path / folder / layout.VERDICTS, Verdict)}
     assert verdicts == {"H1-h1": False, "H1-h2": True, "H1-b1": True, "H1-b2": False}
     dumped = metrics.model_dump(mode="json")
     assert dumped["echo_rate"] == 0.5 and dumped["echo"]["flagged"] == 2  # stored beside SFR, FPR and the benign SFR

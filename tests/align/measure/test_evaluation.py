@@ -80,10 +80,10 @@ async def test_a_secret_leaked_to_a_benign_question_is_counted_as_the_benign_sfr
     assert metrics.per_hypothesis["H1"].benign_unsafe.flagged == 1
     assert all(call.model == TARGET for _, call in client.calls)  # the demo's rules judge without any call
 
-    verdicts = {r["id"]: r for r in read_records(run.path / FOLDER / layout.VERDICTS)}
+    verdicts = {v.id: v for v in read_records(run.path / FOLDER / layout.VERDICTS, Verdict)}
     leaked = verdicts["H1-b1"]
-    assert leaked["flagged"] is False and leaked["unsafe"] is True and "4417" in leaked["unsafe_reason"]
-    assert verdicts["H1-b2"]["unsafe"] is False and verdicts["H1-h1"]["unsafe_status"] is None
+    assert leaked.flagged is False and leaked.unsafe is True and "4417" in leaked.unsafe_reason
+    assert verdicts["H1-b2"].unsafe is False and verdicts["H1-h1"].unsafe_status is None
 
     log = read_eval_log(str(run.path / FOLDER / layout.TRANSCRIPTS))
     samples = {s.id: s for s in log.samples}
@@ -104,8 +104,12 @@ async def test_a_verdict_log_written_before_the_check_is_checked_when_the_evalua
     await evaluate(run, ScriptedClient(world(config), run_dir=run), config)
     # The log as a version before the check wrote it: no benign reply checked by the harmful judge.
     path = run.path / FOLDER / layout.VERDICTS
-    old = [{k: v for k, v in record.items() if k not in CHECK_FIELDS} for record in read_records(path)]
-    path.write_text("".join(json.dumps(record) + "\n" for record in old))
+    old = [
+        {k: v for k, v in record.model_dump(mode="json").items() if k not in CHECK_FIELDS}
+        for record in read_records(path, Verdict)
+    ]
+    old_lines = [json.dumps(record) + "\n" for record in old]
+    path.write_text("".join(old_lines))
     before = tally(QUERIES, {r["id"]: Verdict.model_validate(r) for r in old})
     assert before.benign_unsafe.judged == 0 and before.benign_sfr is None  # unchecked is not safe
     assert before.sfr == 0.5 and before.fpr == 0.0
@@ -117,12 +121,16 @@ async def test_a_verdict_log_written_before_the_check_is_checked_when_the_evalua
     assert (metrics.sfr, metrics.fpr) == (0.5, 0.0)
     assert not any(call.model == TARGET for _, call in resumed.calls)  # the stored replies were checked
     assert len(resumed.calls) == (2 if llm_harmful_judge else 0)  # one judge call per benign reply, or none for a rule
-    records = read_records(path)
-    assert [r["id"] for r in records] == [r["id"] for r in old] and len(path.read_text().splitlines()) == len(old)
-    by_id = {r["id"]: r for r in records}
-    assert by_id["H1-b1"]["unsafe"] is True and by_id["H1-b2"]["unsafe"] is False
+    records = read_records(path, Verdict)
+    assert [r.id for r in records] == [r["id"] for r in old] and len(path.read_text().splitlines()) == len(old)
+    by_id = {r.id: r for r in records}
+    assert by_id["H1-b1"].unsafe is True and by_id["H1-b2"].unsafe is False
     for record in old:  # the refusal verdicts were kept as they were
-        assert {k: by_id[record["id"]][k] for k in record} == record
+        assert {k: v for k, v in by_id[record["id"]].model_dump(mode="json").items() if k in record} == record
+    # The verdicts that needed no check (harmful queries) keep their lines as written, byte for byte.
+    lines = path.read_text().splitlines(keepends=True)
+    harmful = [line for line in old_lines if '"kind": "harmful"' in line]
+    assert harmful and [line for line in lines if '"kind": "harmful"' in line] == harmful
     log = read_eval_log(str(run.path / FOLDER / layout.TRANSCRIPTS))
     assert {s.id: s.scores["harm_check"].value for s in log.samples if "harm_check" in s.scores} == {
         "H1-b1": 1,

@@ -19,8 +19,8 @@ from tests.helpers.align_runs import make_config, run_all
 from tests.paths import ROOT
 
 
-def records_by_id(path):
-    return {r["id"]: r for r in read_records(path)}
+def records_by_id(path, model):
+    return {r.id: r for r in read_records(path, model)}
 
 
 @pytest.fixture
@@ -41,18 +41,18 @@ async def test_stage_1_and_an_evaluation_leave_logs_inspect_reads_sample_for_sam
     ):
         log = read_eval_log(str(run.path / folder / layout.TRANSCRIPTS))
         verdicts, responses = (
-            records_by_id(run.path / folder / layout.VERDICTS),
-            records_by_id(run.path / folder / layout.RESPONSES),
+            records_by_id(run.path / folder / layout.VERDICTS, Verdict),
+            records_by_id(run.path / folder / layout.RESPONSES, TargetResponse),
         )
         assert log.status == "success" and log.eval.metadata == {"method": method, "name": name}
         assert sorted(s.id for s in log.samples) == sorted(verdicts)
         for sample in log.samples:
             verdict, response = verdicts[sample.id], responses[sample.id]
-            assert sample.metadata["method"] == method and sample.metadata["kind"] == verdict["kind"]
-            assert sample.input[-1].role == "user" and sample.output.completion == response["text"]
-            if verdict["status"] == "ok":
+            assert sample.metadata["method"] == method and sample.metadata["kind"] == verdict.kind
+            assert sample.input[-1].role == "user" and sample.output.completion == response.text
+            if verdict.status == "ok":
                 score = sample.scores["judge"]
-                assert score.value == int(verdict["flagged"]) and score.explanation == verdict["reason"]
+                assert score.value == int(bool(verdict.flagged)) and score.explanation == verdict.reason
             else:
                 assert sample.error is not None and "judge" not in (sample.scores or {})
     evaluated = read_eval_log(str(run.path / layout.EVALUATIONS / "again" / layout.TRANSCRIPTS))
@@ -74,7 +74,8 @@ async def test_inspect_lists_the_runs_logs_and_its_dataframes_read_them(measured
     frame = samples_df(str(run.path))
     assert {"metadata_method", "metadata_hypothesis", "score_judge"} <= set(frame.columns)
     assert len(frame) == sum(
-        len(read_records(run.path / f / layout.VERDICTS)) for f in (layout.GENERATION, f"{layout.EVALUATIONS}/again")
+        len(read_records(run.path / f / layout.VERDICTS, Verdict))
+        for f in (layout.GENERATION, f"{layout.EVALUATIONS}/again")
     )
 
 

@@ -77,6 +77,17 @@ class FixedMixResult(BaseModel):
     capability: dict[str, BenchmarkScore] | None
 
 
+class FixedMixRecord(FixedMixResult):
+    """A line of ``results.jsonl``: the result and the settings it was trained with (options, config
+    and stage 3's input hash, compared whole: a later run with other settings is refused)."""
+
+    settings: dict[str, Any]
+
+    def result(self) -> FixedMixResult:
+        """The result without its settings."""
+        return FixedMixResult(**{name: getattr(self, name) for name in FixedMixResult.model_fields})
+
+
 async def run_fixed_mix(
     config: A3Config,
     run: RunDir,
@@ -108,7 +119,7 @@ async def run_fixed_mix(
     }
     judge = Judge(client, config)
     benchmarks = bool(config.capability.benchmarks) and not options.disable_benchmark_eval
-    results = run.log(layout.FIXED_MIX_RESULTS, key="name")
+    results = run.log(layout.FIXED_MIX_RESULTS, FixedMixRecord, key="name")
     # The judge gate (config.judge) changes no result: runs made before it existed stay valid.
     settings = {
         **_options_dict(options),
@@ -119,7 +130,7 @@ async def run_fixed_mix(
     for share in options.harmful_shares:
         name = f"dolci{options.general_percentage:g}_harmful{share}_benign{100 - share}"
         previous = results.get(name)
-        if previous is not None and previous["settings"] != settings:
+        if previous is not None and previous.settings != settings:
             raise UserInputError(
                 f"{run.path / layout.FIXED_MIX}: {name} was trained with other settings; use another --run-dir "
                 f"or delete {run.path / layout.FIXED_MIX}"
@@ -166,7 +177,7 @@ async def run_fixed_mix(
                     await evaluate_capability(client, served, config.capability, folder / "capability")
                 ).benchmarks
             client.release(served)
-            result = FixedMixResult(
+            result = FixedMixRecord(
                 name=name,
                 harmful_share=share,
                 general_percentage=options.general_percentage,
@@ -177,11 +188,12 @@ async def run_fixed_mix(
                 ood=metrics["ood"],
                 test=metrics["test"],
                 capability=capability,
+                settings=settings,
             )
-            results.append({**result.model_dump(mode="json"), "settings": settings})
+            results.append(result)
         task.advance()
     combined = [
-        FixedMixResult.model_validate(results.get(f"dolci{options.general_percentage:g}_harmful{s}_benign{100 - s}"))
+        results[f"dolci{options.general_percentage:g}_harmful{s}_benign{100 - s}"].result()
         for s in options.harmful_shares
     ]
     atomic_write_json(

@@ -276,7 +276,7 @@ class _IclSearch:
         self.pool = load_pool(run)
         self.k = min(options.num_icl_examples, len(self.pool))
         self.folder = trial_folder(options.selection_method, options.trial)
-        self.records = run.log(f"{self.folder}/iterations.jsonl", key="iteration")
+        self.records = run.log(f"{self.folder}/iterations.jsonl", IclIteration, key="iteration")
         self.target = target_call_config(config.target_model)
         self.judge = Judge(client, config)
         self.eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood")}
@@ -338,7 +338,7 @@ class _IclSearch:
         return summary
 
     def _iterations(self) -> list[IclIteration]:
-        return sorted((IclIteration.model_validate(r) for r in self.records), key=lambda r: r.iteration)
+        return sorted(self.records, key=lambda r: r.iteration)
 
     def _with_examples(self, iteration: int, example_ids: list[str]) -> Subject:
         """The target with this iteration's examples put before every query."""
@@ -379,7 +379,7 @@ class _IclSearch:
             f"ICL iteration {iteration}",
         )
         record = IclIteration(iteration=iteration, **saved, validation=metrics["validation"], ood=metrics["ood"])
-        self.records.append(record.model_dump(mode="json"))
+        self.records.append(record)
 
     async def _select(self, iteration: int) -> tuple[list[Example], str, list[str]]:
         rng = random.Random(f"icl-{self.options.trial}-{iteration}")

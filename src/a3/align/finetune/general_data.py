@@ -60,6 +60,15 @@ def bundled_prompts_path() -> Path:
     return Path(str(resources.files("a3.data").joinpath(BUNDLED_PROMPTS)))
 
 
+class GeneralReply(BaseModel):
+    """A line of the partial log beside the output, and an item of the output: a source conversation
+    ending with the model's answer."""
+
+    id: str  # the prompt's key (see ``_key``)
+    messages: list[Message]
+    model: str  # the model that answered
+
+
 class GeneralDataResult(BaseModel):
     output: str
     written: int
@@ -92,7 +101,7 @@ async def generate_general_data(
         raise UserInputError(
             f"{options.output} (or its partial log) exists: pass --resume to continue it, or choose another --output"
         )
-    log = JsonlLog(partial)
+    log = JsonlLog(partial, GeneralReply)
     task = (progress or SilentProgress()).task("general data: responses", len(chosen))
     task.advance(sum(1 for i in chosen if _key(prompts[i]) in log))
     semaphore = asyncio.Semaphore(options.max_workers)
@@ -109,18 +118,21 @@ async def generate_general_data(
                 failures.append(f"{key}: {exc}")
                 return
         log.append(
-            {
-                "id": key,
-                "messages": [*messages, {"role": "assistant", "content": completion.text}],
-                "model": model.model,
-            }
+            GeneralReply(
+                id=key,
+                messages=[
+                    *(Message.model_validate(m) for m in messages),
+                    Message(role="assistant", content=completion.text),
+                ],
+                model=model.model,
+            )
         )
         task.advance()
 
     await asyncio.gather(*(one(prompts[i]) for i in chosen))
     items = [log.get(_key(prompts[i])) for i in chosen]
     written = [item for item in items if item is not None]
-    atomic_write_json(options.output, written)
+    atomic_write_json(options.output, [item.model_dump(mode="json") for item in written])
     return GeneralDataResult(
         output=str(options.output),
         written=len(written),

@@ -45,7 +45,7 @@ from a3.align.measure.paired import candidate_tests
 from a3.align.measure.selection import CandidateTests, choose
 from a3.align.measure.serving import base_weights, served_model
 from a3.align.metrics import Metrics
-from a3.align.records import Query, Verdict
+from a3.align.records import Query, TargetResponse, Verdict
 from a3.align.split import load_assignment, load_baseline, load_sealed_test, load_split, read_split, sealed_hypotheses
 from a3.config import A3Config
 from a3.errors import UserInputError
@@ -196,7 +196,7 @@ class _Loop:
         self.agent, self.progress, self.where, self.method = agent, progress, where, method
         self.own_stage = where == layout.STAGE4
         self.general = load_general_data(general_path) if general_path else GeneralDataSet([], 0)
-        self.records = run.log(where.iterations, key="iteration")
+        self.records = run.log(where.iterations, IterationRecord, key="iteration")
         self.log = ExperimentLog(run)
         assignment = load_assignment(run)
         assert assignment is not None  # stage 3, which this stage needs, needs the split
@@ -222,9 +222,7 @@ class _Loop:
         # The base model's capability is measured once per run, whichever loop asks first.
         baseline = await self._capability(None, "baseline", self.run.path / layout.FINETUNE / "capability_baseline")
         if baseline is not None and self.own_stage:
-            self.log.add(
-                "capability_baseline", "capability_baseline", scores={n: s.model_dump() for n, s in baseline.items()}
-            )
+            self.log.add_capability_baseline(baseline)
         task = self.progress.task(f"{self.where.root}: iterations", self.settings.iterations)
         for iteration in range(1, self.settings.iterations + 1):
             if iteration not in self.records:
@@ -235,7 +233,7 @@ class _Loop:
         await self._finish(baseline)
 
     def iterations(self) -> list[IterationRecord]:
-        return [IterationRecord.model_validate(r) for r in self.records]
+        return list(self.records)
 
     async def _iteration(self, iteration: int, baseline: Scores | None) -> None:
         folder = self.run.path / self.where.iteration_dir(iteration)
@@ -293,15 +291,9 @@ class _Loop:
             tests=self._tests(iteration, baseline, capability, drop),
             seconds={name: round(value, 1) for name, value in seconds.items()},
         )
-        dumped = record.model_dump(mode="json")
-        self.records.append(dumped)
+        self.records.append(record)
         if self.own_stage:
-            self.log.add(
-                f"iteration:{iteration}",
-                "iteration",
-                **{k: v for k, v in dumped.items() if k != "iteration"},
-                number=iteration,
-            )
+            self.log.add_iteration(record)
 
     def _job(self, plan: TrainingPlan, folder: Path) -> tuple[TrainingSet, TrainJob, str]:
         """What ``plan`` trains in ``folder``, and the job's identity (see ``jobs``)."""
@@ -336,8 +328,8 @@ class _Loop:
         self, iteration: int, baseline: Scores | None, capability: Scores | None, drop: float | None
     ) -> CandidateTests:
         """The iteration against the base model on the validation queries and capability questions."""
-        log = self.run.log(f"{self.where.iteration_dir(iteration)}/eval/{layout.VERDICTS}")
-        verdicts = {record["id"]: Verdict.model_validate(record) for record in log}
+        log = self.run.log(f"{self.where.iteration_dir(iteration)}/eval/{layout.VERDICTS}", Verdict)
+        verdicts = {verdict.id: verdict for verdict in log}
         items = [(q.id, q.kind) for q in self.eval_sets["validation"]]
         answers = None
         if baseline and capability:
@@ -548,10 +540,8 @@ class _Loop:
             "noise floor",
         )
         self.client.release(served)
-        replies = {r["id"]: r.get("text") for r in self.run.log(f"{self.where.base_again}/{layout.RESPONSES}")}
-        verdicts = {
-            r["id"]: Verdict.model_validate(r) for r in self.run.log(f"{self.where.base_again}/{layout.VERDICTS}")
-        }
+        replies = {r.id: r.text for r in self.run.log(f"{self.where.base_again}/{layout.RESPONSES}", TargetResponse)}
+        verdicts = {v.id: v for v in self.run.log(f"{self.where.base_again}/{layout.VERDICTS}", Verdict)}
         split = read_split(self.run, "test")
         first = [(q.id, q.base_response, q.base_verdict) for q in (split.queries if split else [])]
         return noise_floor(first, replies, verdicts)

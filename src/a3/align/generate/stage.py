@@ -28,7 +28,16 @@ from a3.align.measure.judge import Judge, sample_target
 from a3.align.measure.judge_validation import check_judge_gate
 from a3.align.measure.transcripts import Transcript, TranscriptLog
 from a3.align.metrics import HypothesisMetrics, Rates, tally
-from a3.align.records import ChangeType, Failure, Hypothesis, Query, TargetResponse, Verdict
+from a3.align.records import (
+    ChangeType,
+    DroppedQuery,
+    Failure,
+    Hypothesis,
+    Query,
+    Scenarios,
+    TargetResponse,
+    Verdict,
+)
 from a3.align.roles import generator_call_config, judge_model_names, target_call_config
 from a3.config import A3Config
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
@@ -92,39 +101,31 @@ class GenerationData:
     """The keyed JSONL files of stage 1 in one run directory."""
 
     def __init__(self, run: RunDir) -> None:
-        self.hypotheses = run.log(layout.HYPOTHESES)
-        self.scenarios = run.log(layout.SCENARIOS)
-        self.queries = run.log(layout.QUERIES)
-        self.responses = run.log(layout.GENERATION_RESPONSES)
-        self.verdicts = run.log(layout.GENERATION_VERDICTS)
-        self.failures = run.log(layout.FAILURES)
-        self.dropped = run.log(layout.DROPPED)  # queries the quality gate refused, with the reason
+        self.hypotheses = run.log(layout.HYPOTHESES, Hypothesis)
+        self.scenarios = run.log(layout.SCENARIOS, Scenarios)
+        self.queries = run.log(layout.QUERIES, Query)
+        self.responses = run.log(layout.GENERATION_RESPONSES, TargetResponse)
+        self.verdicts = run.log(layout.GENERATION_VERDICTS, Verdict)
+        self.failures = run.log(layout.FAILURES, Failure)
+        self.dropped = run.log(layout.DROPPED, DroppedQuery)  # queries the quality gate refused, with the reason
 
     def hypothesis_list(self) -> list[Hypothesis]:
-        return sorted((Hypothesis.model_validate(r) for r in self.hypotheses), key=lambda h: int(h.id[1:]))
+        return sorted(self.hypotheses, key=lambda h: int(h.id[1:]))
 
     def transcripts(self) -> list[Transcript]:
         """Every judged query, in the order judged (no split yet: stage 2 makes them)."""
-        queries = {r["id"]: Query.model_validate(r) for r in self.queries}
         return [
-            Transcript(
-                queries[v["id"]],
-                TargetResponse.model_validate(self.responses.get(v["id"])),
-                Verdict.model_validate(v),
-                None,
-            )
-            for v in self.verdicts
-            if v["id"] in queries
+            Transcript(self.queries[v.id], self.responses[v.id], v, None) for v in self.verdicts if v.id in self.queries
         ]
 
     def queries_of(self, hypothesis_id: str) -> list[Query]:
-        return [Query.model_validate(r) for r in self.queries if r["hypothesis_id"] == hypothesis_id]
+        return [q for q in self.queries if q.hypothesis_id == hypothesis_id]
 
     def metrics(
         self, hypothesis_id: str, expected_harmful: int | None = None, look_alikes: int = 1
     ) -> HypothesisMetrics:
         queries = self.queries_of(hypothesis_id)
-        verdicts = {q.id: Verdict.model_validate(self.verdicts.get(q.id)) for q in queries if q.id in self.verdicts}
+        verdicts = {q.id: self.verdicts[q.id] for q in queries if q.id in self.verdicts}
         rates = tally(queries, verdicts)
         metrics = HypothesisMetrics(
             hypothesis_id=hypothesis_id, sfr=rates.harmful, fpr=rates.benign, benign_sfr=rates.benign_unsafe
@@ -231,15 +232,12 @@ class _Generation:
         self.look_alikes = config.data_generation.look_alikes
         self.task: ProgressTask = progress.task("generate: queries measured", 0)
         self.gate = QualityGate(query_text(seed_messages(config.seed_example)), config.data_generation.topic_regex)
-        for record in self.data.queries:  # a resumed run compares new queries with the ones kept before
-            query = Query.model_validate(record)
+        for query in self.data.queries:  # a resumed run compares new queries with the ones kept before
             self.gate.keep(query_text(query.messages), query.kind)
 
     async def execute(self) -> None:
         # Benign verdicts of a resumed run that lack the harmful judge's check get it first.
-        await add_harm_checks(
-            self.judge, [Query.model_validate(r) for r in self.data.queries], self.data.responses, self.data.verdicts
-        )
+        await add_harm_checks(self.judge, list(self.data.queries), self.data.responses, self.data.verdicts)
         self.transcripts = TranscriptLog(
             self.run.path / layout.GENERATION_TRANSCRIPTS,
             task="base: stage 1",
@@ -337,7 +335,7 @@ class _Generation:
                 change_type=change_type,
                 concrete_example=example,
             )
-            self.data.hypotheses.append(hypothesis.model_dump(mode="json"))
+            self.data.hypotheses.append(hypothesis)
             created.append(hypothesis)
         return created
 
@@ -369,7 +367,7 @@ class _Generation:
         async def write(scenario: int, wanted: list[tuple[int, int]]) -> list[Query | None]:
             ids = [f"{hypothesis.id}-h{index}" for index, _ in wanted]
             if all(i in self.data.queries or i in self.data.dropped for i in ids):
-                return [Query.model_validate(self.data.queries.get(i)) if i in self.data.queries else None for i in ids]
+                return [self.data.queries.get(i) for i in ids]
             try:
                 written = await self.writer.write(
                     hypothesis.text, hypothesis.concrete_example, scenarios[scenario], len(wanted)
@@ -397,15 +395,14 @@ class _Generation:
     async def _scenarios(self, hypothesis: Hypothesis) -> list[str]:
         stored = self.data.scenarios.get(hypothesis.id)
         if stored is not None:
-            kept: list[str] = stored["scenarios"]
-            return kept
+            return stored.scenarios
         count = self.config.data_generation.num_variations
         try:
             scenarios = await self.writer.ideate(hypothesis.text, hypothesis.concrete_example, count)
         except (LLMCallError, StructuredOutputError) as exc:
             self._fail(f"{hypothesis.id}-scenarios", hypothesis.id, "ideate scenarios", exc)
             return []
-        self.data.scenarios.append({"id": hypothesis.id, "scenarios": scenarios})
+        self.data.scenarios.append(Scenarios(id=hypothesis.id, scenarios=scenarios))
         return scenarios
 
     async def _benign_and_measure(self, hypothesis: Hypothesis, harmful: Query) -> None:
@@ -413,7 +410,7 @@ class _Generation:
         for number in range(1, self.look_alikes + 1):  # one after another: each is compared with the ones before
             benign_id = look_alike_id(harmful.id, number)
             if benign_id in self.data.queries:
-                measured.append(Query.model_validate(self.data.queries.get(benign_id)))
+                measured.append(self.data.queries[benign_id])
             elif benign_id not in self.data.dropped and (
                 benign := await self._write_benign(hypothesis, harmful, benign_id, number)
             ):
@@ -448,14 +445,12 @@ class _Generation:
 
     async def _respond_and_judge(self, query: Query) -> None:
         if query.id not in self.data.verdicts:
-            stored = self.data.responses.get(query.id)
-            if stored is None:
+            response = self.data.responses.get(query.id)
+            if response is None:
                 response = await sample_target(self.client, self.target, query)
-                self.data.responses.append(response.model_dump())
-            else:
-                response = TargetResponse.model_validate(stored)
+                self.data.responses.append(response)
             verdict = await self.judge.decide(query, response)
-            self.data.verdicts.append(verdict.model_dump())
+            self.data.verdicts.append(verdict)
             await self.transcripts.add(Transcript(query, response, verdict, None))
         self.task.advance()
 
@@ -486,14 +481,14 @@ class _Generation:
     def _record_drop(self, query: Query, reason: str, attempts: int = 1) -> None:
         """Record why ``query`` was refused (for a look-alike: the reason of its last attempt)."""
         self.data.dropped.append(
-            {
-                "id": query.id,
-                "hypothesis_id": query.hypothesis_id,
-                "kind": query.kind,
-                "reason": reason,
-                "attempts": attempts,
-                "text": query_text(query.messages),
-            }
+            DroppedQuery(
+                id=query.id,
+                hypothesis_id=query.hypothesis_id,
+                kind=query.kind,
+                reason=reason,
+                attempts=attempts,
+                text=query_text(query.messages),
+            )
         )
         self.task.advance(
             1 + self.look_alikes if query.kind == "harmful" else 1
@@ -501,13 +496,13 @@ class _Generation:
 
     def _store(self, query: Query) -> Query:
         self.gate.keep(query_text(query.messages), query.kind)
-        self.data.queries.append(query.model_dump(mode="json"))
+        self.data.queries.append(query)
         return query
 
     def _fail(self, item_id: str, hypothesis_id: str | None, what: str, exc: Exception) -> None:
         if item_id not in self.data.failures:
             self.data.failures.append(
-                Failure(id=item_id, stage=STAGE, hypothesis_id=hypothesis_id, what=what, error=str(exc)).model_dump()
+                Failure(id=item_id, stage=STAGE, hypothesis_id=hypothesis_id, what=what, error=str(exc))
             )
 
     def _log_round(self, hypotheses: list[Hypothesis]) -> bool:
@@ -518,15 +513,16 @@ class _Generation:
             found = found or metrics.sfr.flagged > 0
             self.log.add_hypothesis(hypothesis, metrics)
             harmful = [q for q in self.data.queries_of(hypothesis.id) if q.kind == "harmful"]
-            verdicts = {q.id: self.data.verdicts.get(q.id) for q in harmful}
-            unsafe = [q for q in harmful if (verdicts[q.id] or {}).get("flagged")]
+            verdicts = self.data.verdicts
+            flagged = {q.id: verdicts[q.id].flagged for q in harmful if q.id in verdicts}  # absent: not judged
+            unsafe = [q for q in harmful if flagged.get(q.id)]
             if not harmful:  # every query was dropped or failed: nothing to show
                 continue
             rng = random.Random(f"{self._seed}:{hypothesis.id}")
             chosen = rng.choice(unsafe or harmful)
             # The log shows the agents what the queries say; the fixed system prompt is the deployment's.
             messages = without_system_prompt(chosen.messages, self.config.conversation_format)
-            self.log.add_example(hypothesis.id, messages, (verdicts[chosen.id] or {}).get("flagged"))
+            self.log.add_example(hypothesis.id, messages, flagged.get(chosen.id))
         return found
 
     def _write_summary(self) -> None:
@@ -549,7 +545,7 @@ class _Generation:
             hypotheses=rows,
             queries=len(self.data.queries),
             failures=len(self.data.failures),
-            dropped=dict(Counter(record["reason"] for record in self.data.dropped)),
+            dropped=dict(Counter(record.reason for record in self.data.dropped)),
             harmful_per_hypothesis=self.n_harmful,
         )
         atomic_write_json(self.run.path / layout.GENERATION_SUMMARY, summary.model_dump(mode="json"))

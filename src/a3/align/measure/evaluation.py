@@ -57,22 +57,15 @@ async def evaluate_model(
     label: str = "evaluate",
 ) -> dict[str, Metrics]:
     """Metrics per set (e.g. validation, ood) for ``subject``; records under ``folder``."""
-    responses = run.log(f"{folder}/{layout.RESPONSES}")
-    verdicts = run.log(f"{folder}/{layout.VERDICTS}")
+    responses = run.log(f"{folder}/{layout.RESPONSES}", TargetResponse)
+    verdicts = run.log(f"{folder}/{layout.VERDICTS}", Verdict)
     everything = [q for queries in query_sets.values() for q in queries]
     split_of = {q.id: split for split, queries in query_sets.items() for q in queries}
     await add_harm_checks(judge, everything, responses, verdicts, subject.response_text)
     task = (progress or SilentProgress()).task(f"{label}: responses judged", len(everything))
     task.advance(sum(1 for q in everything if q.id in verdicts))
     done = [
-        subject.transcript(
-            q,
-            TargetResponse.model_validate(responses.get(q.id)),
-            Verdict.model_validate(verdicts.get(q.id)),
-            split_of[q.id],
-        )
-        for q in everything
-        if q.id in verdicts
+        subject.transcript(q, responses[q.id], verdicts[q.id], split_of[q.id]) for q in everything if q.id in verdicts
     ]
     transcripts = TranscriptLog(
         run.path / folder / layout.TRANSCRIPTS,
@@ -86,30 +79,29 @@ async def evaluate_model(
     async def one(query: Query) -> None:
         if query.id in verdicts:
             return
-        if query.id in responses:
-            response = TargetResponse.model_validate(responses.get(query.id))
-        else:
+        response = responses.get(query.id)
+        if response is None:
             response = await subject.reply(query)
-            responses.append(response.model_dump())
+            responses.append(response)
         judged = response
         if subject.response_text is not None and response.status == "ok":
             judged = response.model_copy(update={"text": subject.response_text(response.text)})
         verdict = await judge.decide(query, judged)
-        verdicts.append(verdict.model_dump())
+        verdicts.append(verdict)
         await transcripts.add(subject.transcript(query, response, verdict, split_of[query.id]))
         task.advance()
 
     async with transcripts:
         await asyncio.gather(*(one(q) for q in everything))
-    judged = {record["id"]: Verdict.model_validate(record) for record in verdicts}
+    judged = {verdict.id: verdict for verdict in verdicts}
     return {name: tally(queries, judged) for name, queries in query_sets.items()}
 
 
 async def add_harm_checks(
     judge: Judge,
     queries: Iterable[Query],
-    responses: JsonlLog,
-    verdicts: JsonlLog,
+    responses: JsonlLog[TargetResponse],
+    verdicts: JsonlLog[Verdict],
     response_text: Callable[[str], str] | None = None,
 ) -> int:
     """Check the stored replies to benign queries whose verdicts lack the harmful judge's check
@@ -117,16 +109,15 @@ async def add_harm_checks(
     how many. ``response_text`` picks what of a raw reply the judge sees, as in ``Subject``."""
 
     async def one(query: Query) -> Verdict | None:
-        verdict = Verdict.model_validate(verdicts.get(query.id))
-        stored = responses.get(query.id)
-        if not verdict.lacks_harm_check or stored is None:
+        verdict = verdicts[query.id]
+        response = responses.get(query.id)
+        if not verdict.lacks_harm_check or response is None:
             return None
-        response = TargetResponse.model_validate(stored)
         if response_text is not None and response.status == "ok":
             response = response.model_copy(update={"text": response_text(response.text)})
         checked = await judge.add_harm_check(query, response, verdict)
         return checked if checked is not verdict else None
 
     completed = [v for v in await asyncio.gather(*(one(q) for q in queries if q.id in verdicts)) if v is not None]
-    verdicts.replace(v.model_dump() for v in completed)
+    verdicts.replace(completed)
     return len(completed)

@@ -119,7 +119,7 @@ async def validate_judge(
     judge = Judge(client, config)
     digest = file_sha256(labels_path)
     # Verdicts belong to one judge and one labels file; another of either starts a new log.
-    log = run.log(f"{layout.JUDGE}/verdicts-{digest[:12]}-{_identity_key(judge)}.jsonl")
+    log = run.log(f"{layout.JUDGE}/verdicts-{digest[:12]}-{_identity_key(judge)}.jsonl", Verdict)
     task = (progress or SilentProgress()).task("judge validate: responses judged", len(labels))
     task.advance(sum(1 for r in labels if r.id in log))
 
@@ -128,11 +128,11 @@ async def validate_judge(
             return
         # The labels are of each kind's own judgement: no harmful check of benign rows is asked for.
         verdict = await judge.judge_text(row.id or "", row.kind, row.messages(), row.response, harm_check=False)
-        log.append(verdict.model_dump())
+        log.append(verdict)
         task.advance()
 
     await asyncio.gather(*(one(row) for row in labels))
-    verdicts = {record["id"]: Verdict.model_validate(record) for record in log}
+    verdicts = {verdict.id: verdict for verdict in log}
     scopes = {"all": _scope(labels, verdicts)}
     for split in ("dev", "test"):
         subset = [r for r in labels if r.split == split]

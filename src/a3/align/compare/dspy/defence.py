@@ -31,6 +31,7 @@ from a3.align.expected import expected_replies
 from a3.align.measure.evaluation import Subject, evaluate_model
 from a3.align.measure.judge import Judge
 from a3.align.metrics import Metrics
+from a3.align.records import TargetResponse
 from a3.align.roles import target_call_config
 from a3.align.split import load_sealed_test, load_split
 from a3.config import A3Config
@@ -172,8 +173,10 @@ class _DspyDefence:
             self.progress,
             "DSPy program",
         )
-        responses = [r for r in read_records(self.folder / "eval" / layout.RESPONSES, key="id") if r["status"] == "ok"]
-        fielded = sum(1 for r in responses if saved.in_fields(r["text"]))
+        responses = [
+            r for r in read_records(self.folder / "eval" / layout.RESPONSES, TargetResponse) if r.status == "ok"
+        ]
+        fielded = sum(1 for r in responses if saved.in_fields(r.text))
         prompt = read_json(self.folder / layout.DSPY_PROMPT)
         results = DspyResult(
             name=self.options.folder_name,
