@@ -134,7 +134,14 @@ def free_port() -> int:
 
 def main() -> None:
     job = TrainJob.model_validate_json(Path(sys.argv[1]).read_text())
-    print(train(job).model_dump_json())
+    print(train(job).model_dump_json(), flush=True)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # A data-parallel process ends here, its result written and every peer past the final
+        # barrier, without the interpreter's teardown: there, freeing DDP's reducer joins gloo's
+        # threads while holding the GIL that one of them waits for (a deadlock CI saw), and a
+        # process whose peer has gone can be aborted by gloo (SIGABRT, seen before that).
+        sys.stderr.flush()
+        os._exit(0)
 
 
 if __name__ == "__main__":

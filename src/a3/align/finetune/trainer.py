@@ -193,20 +193,11 @@ def train(job: TrainJob) -> TrainResult:
             },
         )
         atomic_write_json(done, result.model_dump())  # last: its presence means the job is finished
-    _leave_process_group(trainer.accelerator)
+    if trainer.accelerator.num_processes > 1:
+        # No process leaves while another still writes or talks to the group (train_job's main
+        # then ends each process without the interpreter's teardown; see there).
+        trainer.accelerator.wait_for_everyone()
     return result
-
-
-def _leave_process_group(accelerator: Any) -> None:
-    """End data-parallel training cleanly: every process waits for the others, then the group is
-    destroyed before the interpreter exits. A process that exits with its gloo group alive while a
-    peer still holds its connections can be aborted (SIGABRT) by gloo's background thread."""
-    import torch.distributed as dist
-
-    if accelerator.num_processes > 1:
-        accelerator.wait_for_everyone()
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def _lora_config(job: TrainJob, model: Any) -> Any:
