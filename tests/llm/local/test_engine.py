@@ -172,6 +172,9 @@ def test_ctrl_c_stops_a_local_generation_within_seconds(tiny_gguf, tmp_path, rec
     script = textwrap.dedent(f"""
         import asyncio, faulthandler, signal, sys, threading
         faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test's diagnosis if it hangs
+        # Ctrl-C handled as in a terminal: a test run started in the background ('&' in a script)
+        # passes SIGINT on ignored, and Python then installs no handler for it.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.path.insert(0, {str(ROOT)!r})
         from a3.llm import CallConfig, LLMClient
         from a3.llm.local import EngineBackend
