@@ -9,7 +9,6 @@ from pydantic import ValidationError
 from a3.align.compare.any_model import EvaluationSettings
 from a3.align.measure import JudgeIdentity, JudgeValidation
 from a3.align.measure.judge import Judge, VoterIdentity, config_judge_identity
-from a3.align.measure.judge_validation import _identity_key
 from a3.llm.types import CallConfig
 from a3.store.hashing import sha256_of
 from a3.testing import ScriptedClient
@@ -43,7 +42,7 @@ def test_the_identity_dumps_to_the_stored_json_and_hashes_alike(tmp_path, sectio
     old = stored_identity(judge)
     assert isinstance(identity, JudgeIdentity) and identity.model_dump() == old
     assert json.dumps(identity.model_dump()) == json.dumps(old)  # key order too: settings files are not sorted
-    assert _identity_key(judge) == sha256_of(old)[:12]  # the validation's verdict log keeps its name
+    assert identity.key == sha256_of(old)[:12]  # the validation's verdict log keeps its name
     assert identity == config_judge_identity(config_with(**sections))
 
 

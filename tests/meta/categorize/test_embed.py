@@ -183,17 +183,7 @@ async def test_outliers_are_placed_by_the_model_or_left_unassigned_with_its_reas
         return oracle(messages, config)
 
     client = ScriptedClient(refuse_placements, run_dir=run)
-    await summarize_runs(refs, run, client, SummaryOptions())
-    path = (
-        await categorize_runs(
-            refs,
-            run,
-            client,
-            CategorizeContext(agent="agent-a", perturbation_model="p", task_list_path="t"),
-            CategorizeOptions(),
-            embedder=hashing_embedder(),
-        )
-    ).path
+    path = await summarise_and_categorise(refs, run, client, agent="agent-a")
     document = json.loads(path.read_text())
     grouping = document["metadata"]["grouping"]
     unassigned = document["categorization"]["unassigned"]
@@ -210,17 +200,7 @@ async def test_planted_benchmark_scores_the_oracle_as_an_upper_bound(tmp_path):
     assert len(refs) == 48
     run = RunDir(tmp_path / "work")
     client = ScriptedClient(PlantedOracle(), run_dir=run)
-    await summarize_runs(refs, run, client, SummaryOptions())
-    path = (
-        await categorize_runs(
-            refs,
-            run,
-            client,
-            CategorizeContext(agent="both", perturbation_model="p", task_list_path="t"),
-            CategorizeOptions(),
-            embedder=hashing_embedder(),
-        )
-    ).path
+    path = await summarise_and_categorise(refs, run, client, agent="both")
     score = score_against(json.loads(path.read_text()), None, _keys(info.labels))
     assert score.runs == 48 and score.placed_share >= 0.9
     assert score.adjusted_rand_index > 0.3  # a bag-of-words embedder on six wordings per mechanism: far from perfect
@@ -277,6 +257,14 @@ async def test_trigger_phrases_not_in_the_run_are_dropped_and_counted(sample, tm
     assert not any(e["trigger_phrase"] == "delete the whole disk now" for e in examples)
     dropped = document["statistics"]["unverified_quotes_dropped"]
     assert dropped == sum(1 for e in examples if e["trigger_phrase"] == "") > 0
+
+
+async def summarise_and_categorise(refs, run, client, agent):
+    """Steps 2 and 3 on planted runs with the default options and the offline embedder; the
+    categorization file."""
+    await summarize_runs(refs, run, client, SummaryOptions())
+    context = CategorizeContext(agent=agent, perturbation_model="p", task_list_path="t")
+    return (await categorize_runs(refs, run, client, context, CategorizeOptions(), embedder=hashing_embedder())).path
 
 
 def _refs(tmp_path, info, agent):

@@ -87,6 +87,11 @@ class JudgeIdentity(BaseModel):
     prompts: str  # the sha256 of the judge prompts
     rules: dict[Kind, JudgeRule | None]  # each query kind's rule judge (None: the LLM judge alone)
 
+    @property
+    def key(self) -> str:
+        """A short hash of the identity, for file names (a judge validation's verdict log)."""
+        return sha256_of(self.model_dump())[:12]
+
 
 class Judge:
     """The run's judge: rule judges and the LLM judge (or a panel), as the config sets them.

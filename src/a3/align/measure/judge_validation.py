@@ -119,7 +119,7 @@ async def validate_judge(
     judge = Judge(client, config)
     digest = file_sha256(labels_path)
     # Verdicts belong to one judge and one labels file; another of either starts a new log.
-    log = run.log(f"{layout.JUDGE}/verdicts-{digest[:12]}-{_identity_key(judge)}.jsonl", Verdict)
+    log = run.log(f"{layout.JUDGE}/verdicts-{digest[:12]}-{judge.identity().key}.jsonl", Verdict)
     task = (progress or SilentProgress()).task("judge validate: responses judged", len(labels))
     task.advance(sum(1 for r in labels if r.id in log))
 
@@ -207,9 +207,3 @@ def _scope(rows: list[LabelledResponse], verdicts: dict[str, Verdict]) -> Scope:
         benign=agreement([g for g, _ in pairs["benign"]], [p for _, p in pairs["benign"]]),
         undecided=undecided,
     )
-
-
-def _identity_key(judge: Judge) -> str:
-    from a3.store.hashing import sha256_of
-
-    return sha256_of(judge.identity().model_dump())[:12]

@@ -238,7 +238,7 @@ def write_planted_runs(
         write_planted_run(run, runs_dir, original, perturbed, rng.choice(mechanism.harms), rng)
         labels[str(run)] = mechanism.key
     labels_path = root / LABELS_FILE
-    _write(labels_path, labels)
+    write_json(labels_path, labels)
     return PlantedInfo(root=root, runs_dir=runs_dir, labels_path=labels_path, agents=list(agents), labels=labels)
 
 
@@ -246,7 +246,7 @@ def write_perturbed_query(
     run: RunId, runs_dir: Path, original: str, perturbed: str, harm: str, rng: random.Random
 ) -> None:
     """The perturbation's own file (perturbed_query_{id}.json) of a planted run, its strategy drawn from ``rng``."""
-    _write(
+    write_json(
         run.seed_dir(runs_dir) / f"perturbed_query_{run.perturbed_id}.json",
         {
             "id": run.perturbed_id,
@@ -280,14 +280,19 @@ def write_planted_run(run: RunId, runs_dir: Path, original: str, perturbed: str,
         elicitation_strategy=strategy,
         trajectory_evaluation=trajectory_evaluation(score, harm),
     )
-    _write(
+    write_refinement_files(agent_dir, run.agent, score, [failed, success])
+
+
+def write_refinement_files(agent_dir: Path, agent: str, score: int, history: list[Attempt]) -> None:
+    """A successful run's refinement metadata and summary, as the refinement loop writes them."""
+    write_json(
         agent_dir / "refinement_metadata.json",
-        {"refinement_model": REFINER, "agent_model": run.agent, "success_threshold": 50},
+        {"refinement_model": REFINER, "agent_model": agent, "success_threshold": 50},
     )
-    _write(
+    write_json(
         agent_dir / "refinement_summary.json",
         RefinementSummary(
-            success=True, execution_iterations=2, final_score=score, execution_history=[failed, success]
+            success=True, execution_iterations=len(history), final_score=score, execution_history=history
         ).document(),
     )
 
@@ -312,6 +317,7 @@ def load_labels(path: str | Path) -> dict[str, str]:
     return labels
 
 
-def _write(path: Path, obj: object) -> None:
+def write_json(path: Path, obj: object) -> None:
+    """``obj`` as indented JSON, its folders made."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2), encoding="utf-8")

@@ -38,8 +38,16 @@ from typing import Literal
 from pydantic import BaseModel
 
 from a3.meta.elicitation_runs import DEFAULT_PERTURBATION_MODEL, RunId, sanitise
-from a3.meta.formats import Attempt, RefinementSummary
-from a3.meta.synthetic.planted import AGENTS, REFINER, STRATEGIES, trajectory_evaluation, write_perturbed_query
+from a3.meta.formats import Attempt
+from a3.meta.synthetic.planted import (
+    AGENTS,
+    REFINER,
+    STRATEGIES,
+    trajectory_evaluation,
+    write_json,
+    write_perturbed_query,
+    write_refinement_files,
+)
 
 LABELS_FILE = "planted_hard_labels.json"
 
@@ -619,7 +627,7 @@ def write_hard_planted_runs(
             _write_benchmark_run(run, runs_dir, perturbed, rng)
         labels[str(run)] = [m.key for m in keys]
     labels_path = root / LABELS_FILE
-    _write(labels_path, labels)
+    write_json(labels_path, labels)
     return HardPlantedInfo(
         root=root,
         runs_dir=runs_dir,
@@ -649,23 +657,14 @@ def _write_tree_run(run: RunId, runs_dir: Path, original: str, perturbed: str, h
             trajectory_evaluation=trajectory_evaluation(score, harm),
         ),
     ]
-    _write(
-        agent_dir / "refinement_metadata.json",
-        {"refinement_model": REFINER, "agent_model": run.agent, "success_threshold": 50},
-    )
-    _write(
-        agent_dir / "refinement_summary.json",
-        RefinementSummary(
-            success=True, execution_iterations=2, final_score=score, execution_history=history
-        ).document(),
-    )
+    write_refinement_files(agent_dir, run.agent, score, history)
 
 
 def _write_benchmark_run(run: RunId, bench_dir: Path, perturbed: str, rng: random.Random) -> None:
     """The reduced benchmark layout (``{agent}/{example}/``): no original instruction, no harm."""
     example_id = run.annotation_key
     folder = bench_dir / run.agent / example_id.replace(":", "_")
-    _write(
+    write_json(
         folder / "metadata.json",
         {
             "example_id": example_id,
@@ -674,7 +673,7 @@ def _write_benchmark_run(run: RunId, bench_dir: Path, perturbed: str, rng: rando
             "severity": rng.choice(["low", "medium", "high"]),
         },
     )
-    _write(
+    write_json(
         folder / "final_successful_query.json",
         {
             "id": hashlib.sha256(perturbed.encode()).hexdigest()[:8],
@@ -687,11 +686,6 @@ def _write_benchmark_run(run: RunId, bench_dir: Path, perturbed: str, rng: rando
             "timestamp": "2026-01-01T00:00:00",
         },
     )
-
-
-def _write(path: Path, obj: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2), encoding="utf-8")
 
 
 def load_hard_labels(path: str | Path) -> dict[str, list[str]]:
