@@ -1,6 +1,6 @@
 import pytest
 
-from a3.align.roles import generator_call_config, judge_model_names, target_call_config
+from a3.align.roles import resolve_roles, target_call_config
 from a3.config.schema import TargetModel
 from a3.errors import UserInputError
 from a3.llm.naming import resolve_model
@@ -56,9 +56,40 @@ def test_target_with_only_local_weights_uses_the_hf_provider():
     assert target_call_config(TargetModel(huggingface_model_path="local/smollm2-135m")).model == "local/smollm2-135m"
 
 
-def test_judge_and_generator_settings():
+def test_roles_are_resolved_once_from_the_config_with_the_command_overrides():
     from tests.helpers.align_runs import make_config
 
-    config = make_config()
-    assert judge_model_names(config) == ["scripted/judge"]
-    assert generator_call_config(config, "anthropic/claude-opus-4-1").model == "anthropic/claude-opus-4-1"
+    base = make_config()
+    config = base.model_copy(
+        update={
+            "judge_model": base.judge_model.model_copy(
+                update={"panel_models": ["scripted/judge-b"], "panel_samples": 2}
+            ),
+            "finetune": base.finetune.model_copy(update={"eval_temperature": 0.3}),
+        }
+    )
+    roles = resolve_roles(config, generator_model="anthropic/claude-opus-4-1")
+    assert roles.generator.model == "anthropic/claude-opus-4-1"
+    assert roles.generator.temperature == config.hypothesis_generation.llm_temperature
+    # two models, two seeded samples of each; the second sample draws anew (its own cache entries)
+    assert [(v.model, v.seed, v.cache_salt) for v in roles.judge.voters] == [
+        ("scripted/judge", config.judge_model.seed, None),
+        ("scripted/judge", config.judge_model.seed + 1, "vote 1"),
+        ("scripted/judge-b", config.judge_model.seed, None),
+        ("scripted/judge-b", config.judge_model.seed + 1, "vote 1"),
+    ]
+    assert roles.judge.models == ["scripted/judge", "scripted/judge-b"]
+    # adapters and base weights are sampled at the evaluation temperature, with the target's limits
+    assert roles.evaluated_target.temperature == 0.3 != roles.target.temperature == config.target_model.temperature
+    assert roles.evaluated_target.max_tokens == roles.target.max_tokens == config.target_model.max_tokens
+    # the agent falls back to the generator's model as configured (not the command's override)
+    assert roles.agent.model == resolve_model(config.hypothesis_generation.llm_model)[0]
+    models = [c.model for c in roles.models()]
+    assert len(models) == len(set(models)) and {"scripted/judge", "scripted/judge-b"} <= set(models)
+
+
+def test_an_unknown_override_names_its_flag():
+    from tests.helpers.align_runs import make_config
+
+    with pytest.raises(UserInputError, match="--agent-model: cannot tell which provider serves 'mystery'"):
+        resolve_roles(make_config(), agent_model="mystery")

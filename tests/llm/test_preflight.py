@@ -5,6 +5,7 @@ from typer.testing import CliRunner
 
 from a3.cli.main import app
 from a3.llm.preflight import ModelUnusableError, preflight, problem
+from a3.llm.types import CallConfig
 
 KEYS = (
     "ANTHROPIC_API_KEY",
@@ -51,7 +52,12 @@ def test_a_usable_model_passes(no_keys, monkeypatch):
 
 def test_every_problem_is_named_at_once(no_keys):
     with pytest.raises(ModelUnusableError) as caught:
-        preflight([("anthropic/claude-sonnet-4-5", {}), ("openai/gpt-5", {}), ("anthropic/claude-sonnet-4-5", {})])
+        preflight(
+            [
+                CallConfig(model=m)
+                for m in ("anthropic/claude-sonnet-4-5", "openai/gpt-5", "anthropic/claude-sonnet-4-5")
+            ]
+        )
     message = str(caught.value)
     assert "ANTHROPIC_API_KEY" in message and "OPENAI_API_KEY" in message and message.count("ANTHROPIC_API_KEY") == 1
 

@@ -22,7 +22,7 @@ from a3.align import layout
 from a3.align.conversation import render
 from a3.align.measure.judge import Judge
 from a3.align.records import Kind, Query
-from a3.align.roles import generator_call_config
+from a3.align.roles import resolve_roles
 from a3.align.split import STAGE as SPLIT_STAGE
 from a3.align.split import load_split
 from a3.config import A3Config
@@ -110,10 +110,9 @@ async def run_expected(
     split_manifest = run.manifest(SPLIT_STAGE)
     if split_manifest is None or split_manifest.status != "done":
         raise UserInputError(f"{run.path}: run `a3 split` first (stage 'split' is not done)")
-    writer = generator_call_config(config, options.model).model_copy(
-        update={"temperature": WRITER_TEMPERATURE, "max_tokens": WRITER_MAX_TOKENS}
-    )
-    judge = Judge(client, config)
+    roles = resolve_roles(config, generator_model=options.model)
+    writer = roles.generator.model_copy(update={"temperature": WRITER_TEMPERATURE, "max_tokens": WRITER_MAX_TOKENS})
+    judge = Judge(client, roles.judge)
     _check_defaults(config, judge)
     stage = run.stage(
         STAGE,

@@ -1,12 +1,66 @@
-"""Which model string and settings each role of the pipeline uses, from the config."""
+"""Every model the pipeline calls, resolved once from the config: the typed ``Roles`` that stage code
+takes instead of the config's model fields."""
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, ConfigDict
 
-from a3.config.schema import A3Config, TargetModel
+from a3.align.records import Kind
+from a3.config.schema import A3Config, JudgePrompts, JudgeRule, TargetModel
 from a3.llm.naming import resolve_model
 from a3.llm.types import CallConfig
+
+
+class JudgeSettings(BaseModel):
+    """The judge as the config sets it: one call config per LLM vote (every judge model,
+    ``panel_samples`` seeded samples of each), its prompts, and a rule judge per query kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    voters: list[CallConfig]
+    prompts: JudgePrompts
+    rules: dict[Kind, JudgeRule | None]  # None: the LLM judge alone
+
+    @property
+    def models(self) -> list[str]:
+        """The judge's distinct model strings, in the config's order."""
+        return list(dict.fromkeys(v.model for v in self.voters))
+
+
+class Roles(BaseModel):
+    """The models of one pipeline run, names checked and provider arguments set."""
+
+    model_config = ConfigDict(frozen=True)
+
+    generator: CallConfig  # hypotheses, queries, the split's OOD check, expected responses
+    target: CallConfig  # the model under test, as configured
+    evaluated_target: CallConfig  # how served base weights and adapters are sampled (serving.served_model)
+    judge: JudgeSettings
+    agent: CallConfig  # the finetuning agent, and the ICL baseline's selection agent
+    reflection: CallConfig  # GEPA's reflection model in the DSPy baseline
+
+    def models(self) -> list[CallConfig]:
+        """Every distinct model called, for the preflight check."""
+        calls = [self.generator, self.target, *self.judge.voters, self.agent, self.reflection]
+        seen: dict[tuple[str, str], CallConfig] = {}
+        for call in calls:
+            seen.setdefault((call.model, repr(sorted(call.model_args.items()))), call)
+        return list(seen.values())
+
+
+def resolve_roles(config: A3Config, generator_model: str | None = None, agent_model: str | None = None) -> Roles:
+    """The roles ``config`` sets; ``generator_model`` and ``agent_model`` override the generator and the
+    agent (a command's --model and --agent-model). An unknown model name is a UserInputError naming its
+    field or flag."""
+    target = target_call_config(config.target_model)
+    return Roles(
+        generator=_generator(config, generator_model),
+        target=target,
+        evaluated_target=target.model_copy(update={"temperature": config.finetune.eval_temperature}),
+        judge=judge_settings(config),
+        agent=_agent(config, agent_model),
+        reflection=_reflection(config),
+    )
 
 
 def target_call_config(target: TargetModel) -> CallConfig:
@@ -28,33 +82,50 @@ def target_call_config(target: TargetModel) -> CallConfig:
     )
 
 
-def judge_model_names(config: A3Config) -> list[str]:
-    """The model strings of the LLM judge (and its panel). How they are called: a3.align.measure.judge."""
-    judge = config.judge_model
-    names = [judge.model_name, *judge.panel_models]
-    fields = ["judge_model.model_name", *(f"judge_model.panel_models[{i}]" for i in range(len(judge.panel_models)))]
-    return [resolve_model(name, field=field)[0] for name, field in zip(names, fields, strict=False)]
+def judge_settings(config: A3Config) -> JudgeSettings:
+    """The judge ``config`` describes (how it decides: a3.align.measure.judge)."""
+    settings = config.judge_model
+    names = [settings.model_name, *settings.panel_models]
+    fields = ["judge_model.model_name", *(f"judge_model.panel_models[{i}]" for i in range(len(settings.panel_models)))]
+    voters = []
+    for name, field in zip(names, fields, strict=True):
+        model, args = resolve_model(name, field=field)
+        for sample in range(settings.panel_samples):
+            voters.append(
+                CallConfig(
+                    model=model,
+                    model_args=args,
+                    temperature=settings.temperature,
+                    max_tokens=settings.max_tokens,
+                    seed=settings.seed + sample,
+                    cache_salt=f"vote {sample}" if sample else None,
+                )
+            )
+    rules: dict[Kind, JudgeRule | None] = {"harmful": config.judge_rules.harmful, "benign": config.judge_rules.benign}
+    return JudgeSettings(voters=voters, prompts=config.judge_prompts, rules=rules)
 
 
-def generator_call_config(config: A3Config, model_override: str | None = None) -> CallConfig:
+def _generator(config: A3Config, override: str | None) -> CallConfig:
     gen = config.hypothesis_generation
-    name = model_override or gen.llm_model
-    model, args = resolve_model(name, field="--model" if model_override else "hypothesis_generation.llm_model")
+    model, args = resolve_model(
+        override or gen.llm_model, field="--model" if override else "hypothesis_generation.llm_model"
+    )
     return CallConfig(
         model=model, model_args=args, temperature=gen.llm_temperature, max_tokens=gen.llm_max_tokens, seed=gen.seed
     )
 
 
-def config_models(config: A3Config) -> list[tuple[str, dict[str, Any]]]:
-    """Every model the config names, as (model string, provider arguments): for the preflight check."""
-    found = [(generator_call_config(config).model, generator_call_config(config).model_args)]
-    target = target_call_config(config.target_model)
-    found.append((target.model, target.model_args))
-    found += [(name, {}) for name in judge_model_names(config)]
-    for field, name in (
-        ("finetune.agent_model", config.finetune.agent_model),
-        ("dspy.reflection_model", config.dspy.reflection_model),
-    ):
-        if name:
-            found.append(resolve_model(name, field=field))
-    return found
+def _agent(config: A3Config, override: str | None) -> CallConfig:
+    ft = config.finetune
+    name = override or ft.agent_model or config.hypothesis_generation.llm_model
+    model, args = resolve_model(name, field="--agent-model" if override else "finetune.agent_model")
+    return CallConfig(model=model, model_args=args, temperature=ft.agent_temperature, max_tokens=ft.agent_max_tokens)
+
+
+def _reflection(config: A3Config) -> CallConfig:
+    dspy = config.dspy
+    name = dspy.reflection_model or config.hypothesis_generation.llm_model
+    model, args = resolve_model(name, field="dspy.reflection_model")
+    return CallConfig(
+        model=model, model_args=args, temperature=dspy.reflection_temperature, max_tokens=dspy.reflection_max_tokens
+    )

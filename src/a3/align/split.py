@@ -26,7 +26,7 @@ from a3.align.generate.stage import STAGE as GENERATE_STAGE
 from a3.align.generate.stage import GenerationData, pair_key
 from a3.align.metrics import Metrics, tally
 from a3.align.records import Kind, Query, Verdict
-from a3.align.roles import generator_call_config
+from a3.align.roles import resolve_roles
 from a3.config import A3Config
 from a3.config.schema import Splits
 from a3.errors import UserInputError
@@ -150,7 +150,7 @@ async def run_split(
     generation = run.manifest(GENERATE_STAGE)
     if generation is None or generation.status != "done":
         raise UserInputError(f"{run.path}: run `a3 generate` first (stage 'generate' is not done)")
-    generator = generator_call_config(config, model)
+    generator = resolve_roles(config, generator_model=model).generator
     prompt = load_prompt("ood_selection")
     stage = run.stage(
         STAGE,

@@ -95,7 +95,7 @@ def open_session(
     """Load and check the config and every model it names before anything is written; with
     ``seed``, the config replicated under that seed (``A3Config.replicated``)."""
     from a3.align import runs
-    from a3.align.roles import config_models
+    from a3.align.roles import resolve_roles
     from a3.config import load_config
     from a3.llm.preflight import preflight
 
@@ -107,7 +107,7 @@ def open_session(
     if seed is not None:
         cfg = cfg.replicated(seed)
     table = _price_table(prices)
-    preflight(config_models(cfg))
+    preflight(resolve_roles(cfg).models())
     run = runs.open_run(cfg, run_dir)
     return Session(run, runs.client_for(cfg, run, max_cost=max_cost, prices=table, concurrency=concurrency), cfg)
 

@@ -81,12 +81,12 @@ def _output_path(positional: Path | None, option: Path | None, force: bool) -> P
 
 def _still_needed(config: A3Config) -> list[str]:
     """What stops this config's models from being used here (keys to set, weights to install)."""
-    from a3.align.roles import config_models
+    from a3.align.roles import resolve_roles
     from a3.llm.preflight import problem
 
     found: list[str] = []
-    for model, args in config_models(config):
-        issue = problem(model, args)
+    for call in resolve_roles(config).models():
+        issue = problem(call.model, call.model_args)
         if issue and issue not in found:
             found.append(issue)
     weights = config.target_model.huggingface_model_path

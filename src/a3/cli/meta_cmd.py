@@ -80,9 +80,10 @@ def _workspace(
 ) -> Workspace:
     """The work dir and its client, after checking that ``model`` can be used here (nothing is written if not)."""
     from a3.llm.preflight import preflight
+    from a3.llm.types import CallConfig
 
     if model is not None:
-        preflight([(model, {})])
+        preflight([CallConfig(model=model)])
     return open_workspace(work_dir, max_cost, prices, concurrency)
 
 

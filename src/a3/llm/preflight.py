@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from a3.errors import UserInputError
+from a3.llm.types import CallConfig
 
 
 class ModelUnusableError(UserInputError):
@@ -75,11 +76,11 @@ def problem(model: str, model_args: dict[str, Any] | None = None) -> str | None:
     return None
 
 
-def preflight(models: Iterable[tuple[str, dict[str, Any]]]) -> None:
+def preflight(calls: Iterable[CallConfig]) -> None:
     """Raise ModelUnusableError naming every model that cannot be used, and what to do."""
     problems: list[str] = []
-    for model, args in models:
-        found = problem(model, args)
+    for call in calls:
+        found = problem(call.model, call.model_args)
         if found and found not in problems:
             problems.append(found)
     if problems:

@@ -453,7 +453,8 @@ def _costs(run: Path) -> Costs:
 
 
 def _judge_check(run: Path, config: dict[str, Any]) -> JudgeCheck | None:
-    from a3.align.measure.judge import config_judge_identity, describe_judge
+    from a3.align.measure.judge import describe_judge, judge_identity
+    from a3.align.roles import judge_settings
     from a3.config import A3Config
 
     try:
@@ -461,8 +462,9 @@ def _judge_check(run: Path, config: dict[str, Any]) -> JudgeCheck | None:
     except ValueError:
         return None  # a config this version cannot read: the report says nothing rather than guess
     validation = load_validation(RunDir(run))
-    current = validation is not None and validation.judge == config_judge_identity(parsed)
-    return JudgeCheck(description=describe_judge(parsed), validation=validation, current=current)
+    judge = judge_settings(parsed)
+    current = validation is not None and validation.judge == judge_identity(judge)
+    return JudgeCheck(description=describe_judge(judge), validation=validation, current=current)
 
 
 # Each rate of the paired comparison and the query kind it is over (its decision: ``_paired_decision``).

@@ -382,6 +382,7 @@ def test_stage_selection_flags():
 
 def test_adapters_are_served_by_vllm_with_lora_or_locally_merged(tmp_path):
     from a3.align.measure.serving import served_model
+    from a3.align.roles import resolve_roles
     from tests.helpers.finetune_runs import finetune_config
 
     config = finetune_config(tmp_path, tmp_path / "base")
@@ -389,21 +390,24 @@ def test_adapters_are_served_by_vllm_with_lora_or_locally_merged(tmp_path):
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text('{"r": 8}')
     (adapter / "adapter_model.safetensors").write_bytes(b"first training")
-    vllm = served_model(config, base, adapter, "iter-01", use_vllm=True)
+    vllm = served_model(resolve_roles(config).evaluated_target, base, adapter, "iter-01", use_vllm=True)
     assert (
         vllm.model == f"vllm/{base.resolve()}:{adapter.resolve()}"
         and vllm.temperature == config.finetune.eval_temperature
     )
-    local = served_model(config, base, adapter, "iter-01", use_vllm=False)
+    local = served_model(resolve_roles(config).evaluated_target, base, adapter, "iter-01", use_vllm=False)
     assert local.model == "local/iter-01" and local.model_args == {
         "model_path": str(base.resolve()),
         "adapter_path": str(adapter.resolve()),
     }
-    assert served_model(config, base, None, "base", use_vllm=False).model_args == {"model_path": str(base.resolve())}
+    assert served_model(resolve_roles(config).evaluated_target, base, None, "base", use_vllm=False).model_args == {
+        "model_path": str(base.resolve())
+    }
 
 
 async def test_an_adapter_retrained_at_the_same_path_does_not_replay_the_old_replies(tmp_path):
     from a3.align.measure.serving import served_model
+    from a3.align.roles import resolve_roles
     from tests.helpers.finetune_runs import finetune_config
 
     config = finetune_config(tmp_path, tmp_path / "base")
@@ -415,11 +419,17 @@ async def test_an_adapter_retrained_at_the_same_path_does_not_replay_the_old_rep
     weights.write_bytes(next(trainings).encode())
     client = ScriptedClient(lambda messages, call: weights.read_text(), run_dir=tmp_path / "run")
     first = await client.generate(
-        "Tell me the code.", config=served_model(config, tmp_path / "base", adapter, "iter-01", use_vllm=False)
+        "Tell me the code.",
+        config=served_model(
+            resolve_roles(config).evaluated_target, tmp_path / "base", adapter, "iter-01", use_vllm=False
+        ),
     )
     weights.write_bytes(next(trainings).encode())  # the iteration is trained again in the same folder
     again = await client.generate(
-        "Tell me the code.", config=served_model(config, tmp_path / "base", adapter, "iter-01", use_vllm=False)
+        "Tell me the code.",
+        config=served_model(
+            resolve_roles(config).evaluated_target, tmp_path / "base", adapter, "iter-01", use_vllm=False
+        ),
     )
     assert (first.text, again.text, again.cached) == ("first training", "second training", False)
 

@@ -21,6 +21,7 @@ from a3.align.measure.judge import Judge, JudgeIdentity
 from a3.align.measure.serving import base_weights, served_model
 from a3.align.metrics import Metrics
 from a3.align.records import Query
+from a3.align.roles import Roles, resolve_roles
 from a3.align.split import load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
@@ -86,23 +87,17 @@ def sample_ood(queries: list[Query], per_kind: int | None, seed: int) -> list[Qu
     return [q for q in queries if q.id in kept]
 
 
-def target_for(config: A3Config, options: EvaluateOptions) -> CallConfig:
+def target_for(config: A3Config, roles: Roles, options: EvaluateOptions) -> CallConfig:
     """A model sampled like the target (its temperature, token limit and timeout); an adapter is
     served exactly as stage 4 serves its iterations."""
-    settings = config.target_model
     if options.adapter is not None:
         if not (options.adapter / "adapter_config.json").exists():
             raise UserInputError(f"--adapter: {options.adapter} is not a LoRA adapter folder (no adapter_config.json)")
-        base = Path(options.model) if options.model else base_weights(config)
-        return served_model(config, base, options.adapter, _slug(evaluation_name(options)), options.use_vllm)
+        base = Path(options.model) if options.model else base_weights(config.target_model)
+        label = _slug(evaluation_name(options))
+        return served_model(roles.evaluated_target, base, options.adapter, label, options.use_vllm)
     model, args = resolve_model(options.model or "", field="--model")
-    return CallConfig(
-        model=model,
-        model_args=args,
-        temperature=settings.temperature,
-        max_tokens=settings.max_tokens,
-        timeout=settings.request_timeout,
-    )
+    return roles.target.model_copy(update={"model": model, "model_args": args})
 
 
 async def evaluate_any(
@@ -113,8 +108,9 @@ async def evaluate_any(
     if not (run.path / layout.SPLIT_FILES["validation"]).exists():
         raise UserInputError(f"{run.path}: run `a3 split` first (there are no validation and OOD splits)")
     folder = f"{layout.EVALUATIONS}/{_slug(name)}"
-    target = target_for(config, options)
-    judge = Judge(client, config)
+    roles = resolve_roles(config)
+    target = target_for(config, roles, options)
+    judge = Judge(client, roles.judge)
     settings = EvaluationSettings(
         name=name,
         model=target.model,

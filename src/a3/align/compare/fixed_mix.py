@@ -28,6 +28,7 @@ from a3.align.measure.evaluation import Subject, evaluate_model
 from a3.align.measure.judge import Judge
 from a3.align.measure.serving import base_weights, served_model
 from a3.align.metrics import Metrics
+from a3.align.roles import resolve_roles
 from a3.align.split import load_sealed_test, load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
@@ -103,7 +104,7 @@ async def run_fixed_mix(
     if manifest is None or manifest.status != "done":
         raise UserInputError(f"{run.path}: run `a3 expected` first (stage 'expected' is not done)")
     progress = progress or SilentProgress()
-    base = Path(options.model_name_or_path) if options.model_name_or_path else base_weights(config)
+    base = Path(options.model_name_or_path) if options.model_name_or_path else base_weights(config.target_model)
     if not base.exists():
         raise UserInputError(f"--model-name-or-path: {base} is not a folder here")
     rows = load_expected(run) or []
@@ -117,7 +118,8 @@ async def run_fixed_mix(
         "ood": load_split(run, "ood"),
         "test": load_sealed_test(run),
     }
-    judge = Judge(client, config)
+    roles = resolve_roles(config)
+    judge = Judge(client, roles.judge)
     benchmarks = bool(config.capability.benchmarks) and not options.disable_benchmark_eval
     results = run.log(layout.FIXED_MIX_RESULTS, FixedMixRecord, key="name")
     # The judge gate (config.judge) changes no result: runs made before it existed stay valid.
@@ -158,9 +160,9 @@ async def run_fixed_mix(
             trained = await asyncio.to_thread(run_job, job, folder / "job.json", options.num_gpus)
             # A full finetune is a complete model folder; a LoRA run is an adapter on the base.
             served = (
-                served_model(config, folder / "model", None, name, options.use_vllm)
+                served_model(roles.evaluated_target, folder / "model", None, name, options.use_vllm)
                 if options.no_lora
-                else served_model(config, base, folder / "model", name, options.use_vllm)
+                else served_model(roles.evaluated_target, base, folder / "model", name, options.use_vllm)
             )
             metrics = await evaluate_model(
                 run,

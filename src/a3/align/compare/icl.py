@@ -32,13 +32,12 @@ from a3.align.measure.judge import Judge
 from a3.align.measure.selection import Candidate, Selection, choose
 from a3.align.metrics import Metrics
 from a3.align.records import Query
-from a3.align.roles import target_call_config
+from a3.align.roles import resolve_roles
 from a3.align.split import load_sealed_test, load_split, read_split
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.formatting import percent
-from a3.llm import CallConfig, LLMClient, StructuredOutputError
-from a3.llm.naming import resolve_model
+from a3.llm import LLMClient, StructuredOutputError
 from a3.llm.types import Message
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
@@ -277,17 +276,11 @@ class _IclSearch:
         self.k = min(options.num_icl_examples, len(self.pool))
         self.folder = trial_folder(options.selection_method, options.trial)
         self.records = run.log(f"{self.folder}/iterations.jsonl", IclIteration, key="iteration")
-        self.target = target_call_config(config.target_model)
-        self.judge = Judge(client, config)
+        roles = resolve_roles(config, agent_model=options.agent_model)
+        self.target = roles.target
+        self.judge = Judge(client, roles.judge)
         self.eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood")}
-        name = options.agent_model or config.finetune.agent_model or config.hypothesis_generation.llm_model
-        model, args = resolve_model(name, field="--agent-model" if options.agent_model else "finetune.agent_model")
-        self.agent = CallConfig(
-            model=model,
-            model_args=args,
-            temperature=config.finetune.agent_temperature,
-            max_tokens=config.finetune.agent_max_tokens,
-        )
+        self.agent = roles.agent
 
     def _check_settings(self) -> None:
         settings = {

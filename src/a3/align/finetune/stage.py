@@ -46,11 +46,11 @@ from a3.align.measure.selection import CandidateTests, choose
 from a3.align.measure.serving import base_weights, served_model
 from a3.align.metrics import Metrics
 from a3.align.records import Query, TargetResponse, Verdict
+from a3.align.roles import Roles, resolve_roles
 from a3.align.split import load_assignment, load_baseline, load_sealed_test, load_split, read_split, sealed_hypotheses
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient, StructuredOutputError
-from a3.llm.naming import resolve_model
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, file_sha256, pin_settings, read_json, sha256_of
@@ -118,7 +118,7 @@ async def run_loop(
         grad_accum=options.gradient_accumulation_steps or ft.gradient_accumulation_steps,
         benchmarks=bool(config.capability.benchmarks) and not options.disable_benchmark_eval,
     )
-    agent = agent_call_config(config, options.agent_model)
+    roles = resolve_roles(config, agent_model=options.agent_model)
     general_path = general_data_path(config, run)
     identity = {  # everything an existing iteration's results depend on (not the number of iterations)
         "expected": expected_manifest.input_hash,
@@ -129,8 +129,12 @@ async def run_loop(
         "max_epochs": settings.max_epochs,
         "batch_size": settings.batch_size,
         "grad_accum": settings.grad_accum,
-        "agent": agent.model,
-        "judge": Judge.settings(config),
+        "agent": roles.agent.model,
+        "judge": {  # the config's fields that decide verdicts, as they were always hashed here
+            "judge_model": config.judge_model.model_dump(),
+            "judge_rules": config.judge_rules.model_dump(),
+            "judge_prompts": config.judge_prompts.model_dump(),
+        },
         "target": config.target_model.model_dump(),
         "log_token_budget": options.log_token_budget,
     }
@@ -145,23 +149,16 @@ async def run_loop(
         stage_name,
         inputs={"identity": identity, "iterations": settings.iterations},
         prompt_versions={PROMPT: load_prompt(PROMPT).version},
-        models={"agent": agent.model},
+        models={"agent": roles.agent.model},
     )
     with stage:
         if not stage.skipped:
             loop = _Loop(
-                config, run, client, options, settings, agent, general_path, progress or SilentProgress(), where, method
+                config, roles, run, client, options, settings, general_path, progress or SilentProgress(), where, method
             )
             await loop.execute()
             stage.add_output(where.summary)
     return FinetuneSummary.model_validate(read_json(run.path / where.summary))
-
-
-def agent_call_config(config: A3Config, override: str | None = None) -> CallConfig:
-    ft = config.finetune
-    name = override or ft.agent_model or config.hypothesis_generation.llm_model
-    model, args = resolve_model(name, field="--agent-model" if override else "finetune.agent_model")
-    return CallConfig(model=model, model_args=args, temperature=ft.agent_temperature, max_tokens=ft.agent_max_tokens)
 
 
 def general_data_path(config: A3Config, run: RunDir) -> Path | None:
@@ -182,18 +179,19 @@ class _Loop:
     def __init__(
         self,
         config: A3Config,
+        roles: Roles,
         run: RunDir,
         client: LLMClient,
         options: FinetuneOptions,
         settings: _Settings,
-        agent: CallConfig,
         general_path: Path | None,
         progress: Progress,
         where: layout.LoopFolder = layout.STAGE4,
         method: str = "A3",
     ) -> None:
         self.config, self.run, self.client, self.options, self.settings = config, run, client, options, settings
-        self.agent, self.progress, self.where, self.method = agent, progress, where, method
+        self.agent, self.progress, self.where, self.method = roles.agent, progress, where, method
+        self.evaluated_target = roles.evaluated_target
         self.own_stage = where == layout.STAGE4
         self.general = load_general_data(general_path) if general_path else GeneralDataSet([], 0)
         self.records = run.log(where.iterations, IterationRecord, key="iteration")
@@ -204,7 +202,7 @@ class _Loop:
         self.expected = load_expected(run) or []
         self.budget = training_budget(self.expected, config.finetune.training_budget)
         self.eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood")}
-        self.base = base_weights(config)
+        self.base = base_weights(config.target_model)
         self.base_fingerprint = weights_fingerprint(self.base)
         self.space = PlanSpace(
             list(self.assignment.train),
@@ -216,7 +214,7 @@ class _Loop:
         self.base_validation = {
             q.id: q.base_verdict for q in (validation.queries if validation else []) if q.base_verdict
         }
-        self.judge = Judge(client, config)
+        self.judge = Judge(client, roles.judge)
 
     async def execute(self) -> None:
         # The base model's capability is measured once per run, whichever loop asks first.
@@ -253,7 +251,11 @@ class _Loop:
         result = await asyncio.to_thread(run_job, job, folder / "job.json", self.options.num_gpus)
         seconds["train"] = result.seconds  # the training's own time, also when a resume found it finished
         served = served_model(
-            self.config, self.base, folder / "adapter", self.where.served_name(iteration), self.options.use_vllm
+            self.evaluated_target,
+            self.base,
+            folder / "adapter",
+            self.where.served_name(iteration),
+            self.options.use_vllm,
         )
         started = time.perf_counter()
         metrics = await evaluate_model(
@@ -469,7 +471,7 @@ class _Loop:
         saved = log_dir / "scores.json"
         if saved.exists():
             return {name: BenchmarkScore.model_validate(s) for name, s in read_json(saved).items()}
-        model = served or served_model(self.config, self.base, None, "base", self.options.use_vllm)
+        model = served or served_model(self.evaluated_target, self.base, None, "base", self.options.use_vllm)
         task = self.progress.task(f"{label}: capability benchmarks", len(self.config.capability.benchmarks))
         scores = await evaluate_capability(self.client, model, self.config.capability, log_dir)
         task.advance(len(scores.benchmarks))
@@ -490,7 +492,7 @@ class _Loop:
         if selection.chosen is not None:
             chosen = next(r for r in records if r.iteration == selection.chosen)
             served = served_model(
-                self.config,
+                self.evaluated_target,
                 self.base,
                 self.run.path / chosen.adapter,
                 self.where.served_name(chosen.iteration),
@@ -529,7 +531,7 @@ class _Loop:
     async def _noise_floor(self, queries: list[Query]) -> NoiseFloor:
         """The base model answers the sealed test again, served as the adapters are; compared with
         its stage-1 replies and verdicts (see ``measure.noise``)."""
-        served = served_model(self.config, self.base, None, "base", self.options.use_vllm)
+        served = served_model(self.evaluated_target, self.base, None, "base", self.options.use_vllm)
         await evaluate_model(
             self.run,
             Subject(self.client, served, "base", "base (measured again)"),

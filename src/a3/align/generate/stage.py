@@ -38,7 +38,7 @@ from a3.align.records import (
     TargetResponse,
     Verdict,
 )
-from a3.align.roles import generator_call_config, judge_model_names, target_call_config
+from a3.align.roles import Roles, resolve_roles
 from a3.config import A3Config
 from a3.llm import LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.structured import latest_valid
@@ -193,19 +193,20 @@ async def run_generate(
         f"{run.path / layout.GENERATION}: this run's queries were made with other settings (config sections "
         "attack ... data_generation); use another --run-dir, or delete the generation folder to start over",
     )
+    roles = resolve_roles(config, generator_model=options.model)
     stage = run.stage(
         STAGE,
         inputs=stage_inputs(config, options),
         prompt_versions={name: load_prompt(name).version for name in PROMPTS},
         models={
-            "generator": generator_call_config(config, options.model).model,
-            "target": target_call_config(config.target_model).model,
-            "judge": ", ".join(judge_model_names(config)),
+            "generator": roles.generator.model,
+            "target": roles.target.model,
+            "judge": ", ".join(roles.judge.models),
         },
     )
     with stage:
         if not stage.skipped:
-            await _Generation(config, run, client, options, progress or SilentProgress()).execute()
+            await _Generation(config, roles, run, client, options, progress or SilentProgress()).execute()
             stage.add_output(layout.GENERATION_SUMMARY)
             stage.add_output(layout.EXPERIMENT_LOG)
     return GenerationSummary.model_validate(read_json(run.path / layout.GENERATION_SUMMARY))
@@ -213,7 +214,13 @@ async def run_generate(
 
 class _Generation:
     def __init__(
-        self, config: A3Config, run: RunDir, client: LLMClient, options: GenerateOptions, progress: Progress
+        self,
+        config: A3Config,
+        roles: Roles,
+        run: RunDir,
+        client: LLMClient,
+        options: GenerateOptions,
+        progress: Progress,
     ) -> None:
         self.config = config
         self.run = run
@@ -224,9 +231,9 @@ class _Generation:
         self._seed = options.seed if replicated is None else replicated
         self.data = GenerationData(run)
         self.log = ExperimentLog(run)
-        self.generator = generator_call_config(config, options.model)
-        self.target = target_call_config(config.target_model)
-        self.judge = Judge(client, config)
+        self.generator = roles.generator
+        self.target = roles.target
+        self.judge = Judge(client, roles.judge)
         self.writer = QueryWriter(config, client, self.generator)
         self.n_harmful = harmful_per_hypothesis(config)
         self.look_alikes = config.data_generation.look_alikes

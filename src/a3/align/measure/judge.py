@@ -23,12 +23,10 @@ from pydantic import BaseModel, ConfigDict
 from a3.align.conversation import render
 from a3.align.measure.echo import echoes
 from a3.align.records import Kind, Query, TargetResponse, Verdict, Vote
-from a3.align.roles import judge_model_names
-from a3.config import A3Config
-from a3.config.schema import JudgePrompts, JudgeRule
+from a3.align.roles import JudgeSettings
+from a3.config.schema import JudgeRule
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
-from a3.llm.naming import resolve_model
 from a3.llm.types import Message
 from a3.store.hashing import sha256_of
 
@@ -99,22 +97,14 @@ class Judge:
     Built from the config's ``judge_model``, ``judge_prompts`` and ``judge_rules``; ``decide`` judges
     one response."""
 
-    def __init__(self, client: LLMClient, config: A3Config) -> None:
+    def __init__(self, client: LLMClient, settings: JudgeSettings) -> None:
         self.client = client
-        self.prompts = config.judge_prompts
-        self.voters = _voters(config)
-        self.rules = _rules(config)
+        self.settings = settings
+        self.prompts = settings.prompts
+        self.voters = settings.voters
+        self.rules = settings.rules
         self._functions = {
             kind: _load_callable(rule, kind) for kind, rule in self.rules.items() if rule is not None and rule.callable
-        }
-
-    @staticmethod
-    def settings(config: A3Config) -> dict[str, Any]:
-        """The config fields that decide verdicts (for the fingerprints of stages that judge)."""
-        return {
-            "judge_model": config.judge_model.model_dump(),
-            "judge_rules": config.judge_rules.model_dump(),
-            "judge_prompts": config.judge_prompts.model_dump(),
         }
 
     @property
@@ -135,10 +125,10 @@ class Judge:
         The harmful check of benign replies adds nothing to it (the harmful kind's rule, prompt and
         voters make it): a verdict written before the check existed says so itself
         (``Verdict.lacks_harm_check``) and is checked when its evaluation resumes."""
-        return judge_identity(self.voters, self.prompts, self.rules)
+        return judge_identity(self.settings)
 
     def describe(self) -> str:
-        return _describe(self.voters, self.rules)
+        return describe_judge(self.settings)
 
     async def decide(self, query: Query, response: TargetResponse) -> Verdict:
         """The verdict on ``response`` (the reply as the judge reads it) to ``query`` as written, with
@@ -266,36 +256,24 @@ def with_harm_check(verdict: Verdict, check: Verdict) -> Verdict:
     )
 
 
-def judge_identity(
-    voters: list[CallConfig], prompts: JudgePrompts, rules: dict[str, JudgeRule | None]
-) -> JudgeIdentity:
+def judge_identity(settings: JudgeSettings) -> JudgeIdentity:
+    """The identity of the judge ``settings`` describe (without building one)."""
     # Validated from the dumps, as an identity read from a file is: every field is set alike in both.
     return JudgeIdentity.model_validate(
         {
-            "voters": [v.model_dump(exclude={"timeout"}) for v in voters],
-            "prompts": sha256_of(prompts.model_dump()),
-            "rules": {kind: rule.model_dump() if rule else None for kind, rule in rules.items()},
+            "voters": [v.model_dump(exclude={"timeout"}) for v in settings.voters],
+            "prompts": sha256_of(settings.prompts.model_dump()),
+            "rules": {kind: rule.model_dump() if rule else None for kind, rule in settings.rules.items()},
         }
     )
 
 
-def config_judge_identity(config: A3Config) -> JudgeIdentity:
-    """The identity of the judge a config describes (without building one)."""
-    return judge_identity(_voters(config), config.judge_prompts, _rules(config))
-
-
-def describe_judge(config: A3Config) -> str:
-    """How the judge a config describes decides, per kind, in one line."""
-    return _describe(_voters(config), _rules(config))
-
-
-def _rules(config: A3Config) -> dict[str, JudgeRule | None]:
-    return {"harmful": config.judge_rules.harmful, "benign": config.judge_rules.benign}
-
-
-def _describe(voters: list[CallConfig], rules: dict[str, JudgeRule | None]) -> str:
+def describe_judge(settings: JudgeSettings) -> str:
+    """How the judge ``settings`` describe decides, per kind, in one line."""
+    voters, rules = settings.voters, settings.rules
     parts = []
-    for kind, noun in (("harmful", "harmful replies"), ("benign", "refusals")):
+    nouns: tuple[tuple[Kind, str], ...] = (("harmful", "harmful replies"), ("benign", "refusals"))
+    for kind, noun in nouns:
         rule = rules[kind]
         models = ", ".join(sorted({v.model for v in voters}))
         llm = f"LLM {models}" if len(voters) == 1 else f"a panel of {len(voters)} votes ({models})"
@@ -305,26 +283,6 @@ def _describe(voters: list[CallConfig], rules: dict[str, JudgeRule | None]) -> s
             how = {"rule": "rule alone", "any": f"rule or {llm}", "all": f"rule and {llm}"}[rule.combine]
             parts.append(f"{noun}: {how}, {_rule_text(rule)}")
     return "; ".join(parts)
-
-
-def _voters(config: A3Config) -> list[CallConfig]:
-    """One call config per vote: every judge model, ``panel_samples`` seeded samples of each."""
-    settings = config.judge_model
-    voters = []
-    for model in judge_model_names(config):
-        args = resolve_model(model)[1]
-        for sample in range(settings.panel_samples):
-            voters.append(
-                CallConfig(
-                    model=model,
-                    model_args=args,
-                    temperature=settings.temperature,
-                    max_tokens=settings.max_tokens,
-                    seed=settings.seed + sample,
-                    cache_salt=f"vote {sample}" if sample else None,
-                )
-            )
-    return voters
 
 
 def _majority(item_id: str, kind: Kind, votes: list[Vote]) -> Verdict:

@@ -11,15 +11,14 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from a3.config import A3Config
+from a3.config.schema import TargetModel
 from a3.errors import UserInputError
 from a3.llm import CallConfig
 from a3.store.hashing import file_sha256, sha256_of
 
 
-def base_weights(config: A3Config) -> Path:
+def base_weights(target: TargetModel) -> Path:
     """The target's weights as a local folder (converting an embedded model on first use)."""
-    target = config.target_model
     name = target.huggingface_model_path or (
         target.model_name if (target.model_name or "").startswith("local/") else None
     )
@@ -50,9 +49,10 @@ def vllm_available() -> bool:
 
 
 def served_model(
-    config: A3Config, base: Path, adapter: Path | None, label: str, use_vllm: bool | None = None
+    sampling: CallConfig, base: Path, adapter: Path | None, label: str, use_vllm: bool | None = None
 ) -> CallConfig:
-    """The call config that samples from ``base`` (+ ``adapter``) like the target is sampled."""
+    """The call config that samples from ``base`` (+ ``adapter``) as ``sampling`` does (its temperature,
+    token limit and timeout: ``Roles.evaluated_target``)."""
     use_vllm = vllm_available() if use_vllm is None else use_vllm
     if use_vllm:
         suffix = f":{adapter.resolve()}" if adapter is not None else ""
@@ -65,14 +65,7 @@ def served_model(
     # The adapter's content keys the call cache: a retrained adapter at the same path must not
     # replay the replies of the one before it.
     weights_id = _adapter_fingerprint(adapter) if adapter is not None else None
-    return CallConfig(
-        model=model,
-        model_args=args,
-        temperature=config.finetune.eval_temperature,
-        max_tokens=config.target_model.max_tokens,
-        timeout=config.target_model.request_timeout,
-        weights_id=weights_id,
-    )
+    return sampling.model_copy(update={"model": model, "model_args": args, "weights_id": weights_id})
 
 
 def _adapter_fingerprint(adapter: Path) -> str:

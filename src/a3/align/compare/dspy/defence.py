@@ -32,13 +32,12 @@ from a3.align.measure.evaluation import Subject, evaluate_model
 from a3.align.measure.judge import Judge
 from a3.align.metrics import Metrics
 from a3.align.records import TargetResponse
-from a3.align.roles import target_call_config
+from a3.align.roles import resolve_roles
 from a3.align.split import load_sealed_test, load_split
 from a3.config import A3Config
 from a3.errors import UserInputError
-from a3.llm import CallConfig, LLMClient
+from a3.llm import LLMClient
 from a3.llm.dspy_engine import LLMClientEngine, LoopBridge, StopProgram, dspy_lm
-from a3.llm.naming import resolve_model
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
 from a3.store import RunDir, atomic_write_json, ledger_label, pin_settings, read_json, read_records
@@ -126,17 +125,11 @@ class _DspyDefence:
             raise UserInputError(
                 f"{run.path}: the DSPy defence needs training and validation queries; run `a3 split` first"
             )
-        self.judge = Judge(client, config)
-        target = target_call_config(config.target_model)
+        roles = resolve_roles(config)
+        self.judge = Judge(client, roles.judge)
+        target = roles.target
         self.task = target.model_copy(update={"max_tokens": config.dspy.max_tokens or target.max_tokens})
-        name = config.dspy.reflection_model or config.hypothesis_generation.llm_model
-        model, args = resolve_model(name, field="dspy.reflection_model")
-        self.reflection = CallConfig(
-            model=model,
-            model_args=args,
-            temperature=config.dspy.reflection_temperature,
-            max_tokens=config.dspy.reflection_max_tokens,
-        )
+        self.reflection = roles.reflection
         self.seed_prompt = load_prompt(SEED_PROMPT)
 
     async def defend(self) -> DspyResult:
