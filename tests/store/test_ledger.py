@@ -90,7 +90,7 @@ def test_totals_as_a_manifest_holds_them_and_back(tmp_path):
     totals = UsageTotals()
     totals.add(LedgerEntry(key="a", model="m", input_tokens=3, output_tokens=2, cost_usd=0.1234567891))
     totals.add(LedgerEntry(key="a", model="m", cached=True, cost_usd=0.0, attempts=0))
-    data = totals.as_dict()
+    data = totals.model_dump(mode="json")
     assert data == {
         "calls": 1,
         "cache_hits": 1,
@@ -111,7 +111,7 @@ def test_totals_as_a_manifest_holds_them_and_back(tmp_path):
         "unpriced_calls",
         "by_model",
     ]
-    assert UsageTotals.model_validate(data).as_dict() == data
+    assert UsageTotals.model_validate(data).model_dump(mode="json") == data
 
 
 def test_a_stage_manifest_s_usage_is_typed_and_written_in_the_old_shape(tmp_path):
@@ -124,7 +124,7 @@ def test_a_stage_manifest_s_usage_is_typed_and_written_in_the_old_shape(tmp_path
     assert isinstance(usage, UsageTotals)
     assert (usage.calls, usage.cache_hits, usage.cost_usd, usage.input_tokens) == (1, 1, 0.25, 5)
     on_disk = json.loads((run.stages_dir / "generate.json").read_text())["usage"]
-    assert on_disk == run.ledger.totals(stage="generate").as_dict()
+    assert on_disk == run.ledger.totals(stage="generate").model_dump(mode="json")
 
 
 def test_manifests_written_before_the_usage_was_typed_still_read(tmp_path):
@@ -152,6 +152,6 @@ def test_manifests_written_before_the_usage_was_typed_still_read(tmp_path):
     done, running = run.manifest("generate"), run.manifest("split")
     assert (done.usage.calls, done.usage.cache_hits, done.usage.unpriced_calls) == (4, 2, 1)
     assert done.usage.by_model["openai/gpt-x"].cache_hits == 2
-    assert done.usage.as_dict() == done_usage
+    assert done.usage.model_dump(mode="json") == done_usage
     assert done.usage.money() == "$0.0500 + 1 unpriced calls"
     assert running.usage == UsageTotals()  # a stage still running wrote no totals yet

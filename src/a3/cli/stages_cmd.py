@@ -103,11 +103,11 @@ def print_finetune(summary: FinetuneSummary) -> None:
         mark = " *" if row.iteration == chosen else ""
         table.add_row(
             f"{row.iteration}{mark}",
-            str(plan["lora_r"]),
-            str(plan["lora_alpha"]),
-            f"{plan['learning_rate']:g}",
-            str(plan["num_epochs"]),
-            f"{plan['general_data_percentage']:g}",
+            str(plan.lora_r),
+            str(plan.lora_alpha),
+            f"{plan.learning_rate:g}",
+            str(plan.num_epochs),
+            f"{plan.general_data_percentage:g}",
             pct(row.validation["sfr"]),
             pct(row.validation["fpr"]),
             pct(row.ood["sfr"]),

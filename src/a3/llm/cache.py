@@ -6,19 +6,20 @@ resumed or repeated run replays earlier replies instead of paying for them again
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 from a3.errors import RunEnvironmentError
+from a3.llm.backends import BackendReply
 from a3.store.ledger import LedgerEntry
 
 
 class CallCache:
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path is not None else None
-        self._memory: dict[str, dict[str, Any]] = {}
+        self._memory: dict[str, BackendReply] = {}
         self._db: sqlite3.Connection | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,24 +41,26 @@ class CallCache:
         # if its own write was lost (a kill between the two writes, a full disk).
         self._db.execute("CREATE TABLE IF NOT EXISTS paid (key TEXT PRIMARY KEY, entry TEXT NOT NULL)")
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str) -> BackendReply | None:
+        """The reply stored under ``key``, or None."""
         if self._db is None:
             return self._memory.get(key)
         row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return BackendReply(**json.loads(row[0])) if row else None
 
-    def put(self, key: str, reply: dict[str, Any], paid: LedgerEntry | None = None) -> None:
+    def put(self, key: str, reply: BackendReply, paid: LedgerEntry | None = None) -> None:
         """Store a reply, and with a paid one its ledger entry, in one transaction."""
         if self._db is None:
             self._memory[key] = reply
             return
         with self._db:
             self._db.execute("BEGIN")
-            self._db.execute("INSERT OR REPLACE INTO replies (key, reply) VALUES (?, ?)", (key, json.dumps(reply)))
+            self._db.execute(
+                "INSERT OR REPLACE INTO replies (key, reply) VALUES (?, ?)",
+                (key, json.dumps(dataclasses.asdict(reply))),
+            )
             if paid is not None:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO paid (key, entry) VALUES (?, ?)", (key, json.dumps(paid.line()))
-                )
+                self._db.execute("INSERT OR REPLACE INTO paid (key, entry) VALUES (?, ?)", (key, paid.line()))
 
     def paid_entries(self) -> dict[str, LedgerEntry]:
         """The ledger entries of the paid replies, by cache key."""

@@ -186,7 +186,7 @@ class LLMClient:
         key = self._cache_key(messages, config, schema)
         hit = self.cache.get(key)
         # A cached reply, or that of the same request already being made (a retried straggler, say).
-        reply = BackendReply(**hit) if hit is not None else await self._share_in_flight(key)
+        reply = hit if hit is not None else await self._share_in_flight(key)
         if reply is not None:
             self.ledger.record(
                 self._entry(
@@ -224,7 +224,7 @@ class LLMClient:
             attempts=attempts,
             backend_s=backend_s,
         )
-        self.cache.put(key, reply.__dict__, paid=entry)  # the paid reply and its cost, before anything else can fail
+        self.cache.put(key, reply, paid=entry)  # the paid reply and its cost, before anything else can fail
         self.ledger.record(entry)
         totals.add(reply, cost, cached=False, attempts=attempts, backend_s=backend_s)
         return reply

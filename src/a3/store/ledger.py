@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 
@@ -36,9 +35,11 @@ class LedgerEntry(BaseModel):
     backend_s: float = 0.0  # seconds spent in the backend, all attempts together
     reconciled: bool = False
 
-    def line(self) -> dict[str, Any]:
-        """The entry as its JSON line holds it."""
-        return self.model_dump(exclude=None if self.reconciled else {"reconciled"})
+    def line(self) -> str:
+        """The entry's JSON line (without its newline)."""
+        return json.dumps(
+            self.model_dump(exclude=None if self.reconciled else {"reconciled"}), ensure_ascii=False, default=str
+        )
 
 
 class ModelTotals(BaseModel):
@@ -57,7 +58,7 @@ class UsageTotals(BaseModel):
     ``calls`` counts paid calls only (a reply from the cache is a cache hit, not a call), and so do
     the tokens and dollars. ``cost_usd`` adds the priced calls; calls to models without a known
     price are counted in ``unpriced_calls``, never folded into the dollars. A stage manifest's
-    ``usage`` is one, written as ``as_dict`` gives it (dollars rounded to 6 places)."""
+    ``usage`` is one, written as ``model_dump(mode="json")`` gives it (dollars rounded to 6 places)."""
 
     calls: int = 0
     cache_hits: int = 0
@@ -98,10 +99,6 @@ class UsageTotals(BaseModel):
         """The cost, paid calls and cache hits in one line."""
         return f"{self.money()} ({self.calls} calls, {self.cache_hits} cache hits)"
 
-    def as_dict(self) -> dict[str, Any]:
-        """The totals as JSON data (a stage manifest's ``usage``)."""
-        return self.model_dump(mode="json")
-
 
 def money_text(cost_usd: float, unpriced_calls: int) -> str:
     """Dollars to 4 places, and the unpriced calls named when there are any."""
@@ -121,7 +118,7 @@ class Ledger:
         if self.path is None:
             self._memory.append(entry)
             return
-        line = (json.dumps(entry.line(), ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        line = (entry.line() + "\n").encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:

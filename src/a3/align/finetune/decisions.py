@@ -47,24 +47,23 @@ class Decision(BaseModel):
     weights: list[HypothesisWeight]
 
 
-class TrainingPlan(BaseModel):
-    """A decision after clamping: exactly what is trained."""
+class Hyperparameters(BaseModel):
+    """A plan's training settings, without its data weights."""
 
     lora_r: int
     lora_alpha: int
     learning_rate: float
     num_epochs: int
     general_data_percentage: float
+
+
+class TrainingPlan(Hyperparameters):
+    """A decision after clamping: exactly what is trained."""
+
     weights: dict[str, tuple[float, float]]  # hypothesis -> (harmful, benign)
 
-    def hyperparameters(self) -> dict[str, Any]:
-        return {
-            "lora_r": self.lora_r,
-            "lora_alpha": self.lora_alpha,
-            "learning_rate": self.learning_rate,
-            "num_epochs": self.num_epochs,
-            "general_data_percentage": self.general_data_percentage,
-        }
+    def hyperparameters(self) -> Hyperparameters:
+        return Hyperparameters.model_validate(self.model_dump(exclude={"weights"}))
 
 
 def decision_schema(

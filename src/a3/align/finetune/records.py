@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from a3.align.finetune.decisions import TrainingPlan
+from a3.align.finetune.decisions import Hyperparameters, TrainingPlan
 from a3.align.finetune.mixture import TrainingCounts
 from a3.align.finetune.trainer import TrainResult
 from a3.align.measure.capability import BenchmarkScore
@@ -54,7 +54,7 @@ class IterationRow(BaseModel):
     """An iteration in ``finetune/summary.json``: the plan without its weights, the headline rates."""
 
     iteration: int
-    plan: dict[str, float | int]
+    plan: Hyperparameters
     validation: dict[str, float | None]
     ood: dict[str, float | None]
     capability: dict[str, float | None]
