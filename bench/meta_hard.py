@@ -108,7 +108,7 @@ async def one_layout(root: Path, layout: str, runs: int, seed: int, model: str, 
     clusters = await cluster_categories(categorization, work, client, ClusterOptions(**settings), **extra)
     clustered = time.perf_counter() - started
     client.close()
-    score = score_against(categorization.model_dump(), clusters.model_dump(), info.labels, info.families)
+    score = score_against(categorization.categories, clusters.clusters, info.labels, info.families)
     document = categorization.model_dump()
     return {
         "layout": layout,

@@ -73,7 +73,7 @@ async def quality(root: Path, model: str, runs: int, method: str, weights: Embed
     categorization = await categorize_runs(refs, work, client, context, options, embedder=embedder)
     categorized = time.perf_counter() - started
     document = categorization.model_dump()
-    score = score_against(document, None, {run: [key] for run, key in info.labels.items()})
+    score = score_against(categorization.categories, None, {run: [key] for run, key in info.labels.items()})
     store = SummaryStore(work)
     examples = [store.get(str(ref.run)).summary[:400] for ref in refs[:3] if store.get(str(ref.run))]
     client.close()
@@ -111,7 +111,7 @@ async def timed_meta_run(root: Path, model: str, runs: int) -> dict:
     result = await run_meta(options, work, client)
     elapsed = time.perf_counter() - started
     client.close()
-    score = score_against(result.categorization.model_dump(), None, {run: [key] for run, key in info.labels.items()})
+    score = score_against(result.categorization.categories, None, {run: [key] for run, key in info.labels.items()})
     return {
         "model": name,
         "runs": runs,

@@ -82,7 +82,7 @@ async def one_set(name: str, refs: list, themes: dict[str, dict], root: Path, mo
     client.close()
     labels = {str(ref.run): themes[ref.run.annotation_key]["keys"] for ref in refs}
     document = categorization.model_dump()
-    score = score_against(document, clusters.model_dump(), labels)
+    score = score_against(categorization.categories, clusters.clusters, labels)
     confident = {run: keys for run, keys in labels.items() if themes[run_key(run)]["confidence"] != "low"}
     return {
         "set": name,
@@ -90,7 +90,7 @@ async def one_set(name: str, refs: list, themes: dict[str, dict], root: Path, mo
         "categorize_s": round(categorized, 1),
         "cluster_s": round(clustered, 1),
         "score": score.model_dump(),
-        "ari_high_and_medium_confidence": score_against(document, None, confident).adjusted_rand_index,
+        "ari_high_and_medium_confidence": score_against(categorization.categories, None, confident).adjusted_rand_index,
         "grouping": document["metadata"]["grouping"],
         "clusters": len(clusters.clusters),
         "categories": [

@@ -13,10 +13,9 @@ every such fallback is counted.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from a3.align import layout
 from a3.align.conversation import render
@@ -72,12 +71,13 @@ class ExpectedCounts(BaseModel):
     fallback_to_default: int  # queries whose writer never gave an acceptable reply
 
 
-@dataclass(frozen=True)
-class ExpectedOptions:
+class ExpectedOptions(BaseModel):
     """Options of stage 3 (`a3 expected`).
 
     ``model`` overrides the generator; ``tries`` is how many fresh samples a query gets before the
     config's default response is used."""
+
+    model_config = ConfigDict(frozen=True)
 
     model: str | None = None
     tries: int = 2  # fresh samples to try before falling back to the config's default response

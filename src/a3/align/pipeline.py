@@ -7,9 +7,7 @@ bound the range; a stage whose predecessor is not done stops with a clear messag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from a3.align import layout
 from a3.align.expected import ExpectedCounts, ExpectedOptions, run_expected
@@ -31,12 +29,13 @@ STAGES = ("generate", "split", "expected", "general", "finetune")
 GENERAL_STAGE = "general"
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(BaseModel):
     """Options of `a3 run`: which stages run, and each stage's options.
 
     ``skip``, ``start`` and ``stop`` select stages by name (see ``STAGES``); ``general_samples`` is how many
     general prompts the target answers in the general stage; ``split_model`` overrides the OOD agent's model."""
+
+    model_config = ConfigDict(frozen=True)
 
     skip: frozenset[str] = frozenset()
     start: str | None = None

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from a3.errors import UserInputError
+from a3.store import JsonObject
 from a3.store.hashing import sha256_of
 
 M = TypeVar("M", bound=BaseModel)
@@ -28,7 +29,7 @@ class ConfigError(UserInputError):
         super().__init__("\n".join(lines))
 
 
-def read_mapping(path: str | Path) -> dict[str, Any]:
+def read_mapping(path: str | Path) -> JsonObject:
     """Parse a JSON (``.json``) or YAML (anything else) file whose top level is a mapping."""
     path = Path(path)
     try:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from a3.config.schema import A3Config, Attack, JudgeModel
 from a3.errors import UserInputError
 from a3.llm.naming import resolve_model
+from a3.store import JsonObject
 
 DEFAULT_JUDGE: str = JudgeModel.model_fields["model_name"].default
 _KEY_PATTERN = re.compile(Attack.model_fields["key"].metadata[0].pattern)
@@ -185,7 +186,7 @@ def _expected_system(behavior: str, harmful: bool) -> str:
     )
 
 
-def starter_data(answers: StarterAnswers) -> dict[str, Any]:
+def starter_data(answers: StarterAnswers) -> JsonObject:
     """The config's data (before the schema adds its defaults)."""
     behavior = answers.behavior
     generator = answers.generator or answers.judge
@@ -341,7 +342,7 @@ def _lookup(data: dict[str, Any], path: str) -> Any:
     return value
 
 
-def render(template: str, data: dict[str, Any]) -> str:
+def render(template: str, data: JsonObject) -> str:
     """Fill the template's marker lines (see the module's docstring) from ``data``."""
     out: list[str] = []
     for line in template.splitlines():

@@ -29,7 +29,7 @@ from a3.errors import UserInputError
 from a3.meta.categorize.grouping import GroupingStats
 from a3.meta.categorize.taxonomy import MergeRecord, Unassigned
 from a3.meta.elicitation_runs import DEFAULT_PERTURBATION_MODEL, RunId, RunRef, TaskList, sanitise
-from a3.store import atomic_write_json
+from a3.store import JsonObject, atomic_write_json
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -125,7 +125,7 @@ class RefinementSummary(BaseModel):
         """``execution_iterations`` as the file gives it, else the number of attempts in the history."""
         return self.execution_iterations if "execution_iterations" in self.model_fields_set else len(self.attempts)
 
-    def document(self) -> dict[str, Any]:
+    def document(self) -> JsonObject:
         """The file's JSON object: the keys it was read or built with (no defaults added), the
         known ones in the refiner's order, then any others as they came."""
         return self.model_dump(exclude_unset=True)
@@ -284,7 +284,7 @@ class Selection(BaseModel):
         )
 
 
-def task_list_document(selection: Selection) -> dict[str, Any]:
+def task_list_document(selection: Selection) -> JsonObject:
     """The selection as the original's task-list JSON document (its metadata, task lists and details)."""
     details = selection.task_details_by_refinement_model
     return {

@@ -11,9 +11,9 @@ each run's cluster against its family.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
+
+from a3.meta.formats import CategoryEntry, ClusterEntry
 
 
 class CategoryRow(BaseModel):
@@ -43,22 +43,23 @@ class LabelScore(BaseModel):
 
 
 def score_against(
-    categorization: dict[str, Any],
-    clusters: dict[str, Any] | None,
+    categories: list[CategoryEntry],
+    clusters: list[ClusterEntry] | None,
     labels: dict[str, list[str]],
     families: dict[str, str] | None = None,
 ) -> LabelScore:
-    """``labels``: run id -> keys (primary first); only these runs are scored. ``families``: key -> family."""
+    """``categories`` (a categorization's) and their ``clusters`` scored; ``labels``: run id -> keys
+    (primary first), only these runs are scored; ``families``: key -> family, for the clusters' score."""
     from sklearn.metrics import adjusted_rand_score
 
     runs = sorted(labels)
     homes: dict[str, list[str]] = {run: [] for run in runs}
-    rows: dict[str, dict[str, Any]] = {}
-    for category in categorization["categorization"]["categories"]:
-        cid = category["category_id"]
+    rows: dict[str, CategoryEntry] = {}
+    for category in categories:
+        cid = category.category_id
         rows[cid] = category
-        for example in category["examples"]:
-            run = example.get("run_id")
+        for example in category.examples:
+            run = example.run_id
             if run in homes and cid not in homes[run]:
                 homes[run].append(cid)
     primary = {run: labels[run][0] for run in runs}
@@ -76,8 +77,8 @@ def score_against(
         table.append(
             CategoryRow(
                 id=cid,
-                name=category["category_name"],
-                name_source=category.get("name_source") or "model",
+                name=category.category_name,
+                name_source=category.name_source or "model",
                 runs=len(members),
                 majority=top,
                 purity=round(purity, 3),
@@ -104,11 +105,11 @@ def score_against(
     )
     if clusters is not None and families is not None:
         cluster_of = {}
-        for index, cluster in enumerate(clusters["clusters"]):
-            for member in cluster["member_categories"]:
-                cluster_of[member.get("category_id") or member.get("category_name")] = index
+        for index, cluster in enumerate(clusters):
+            for member in cluster.member_categories:
+                cluster_of[member.category_id or member.category_name] = index
         placed_cluster = [f"k{cluster_of.get(homes[r][0], 'none')}" if homes[r] else f"unassigned:{r}" for r in runs]
-        score.clusters = len(clusters["clusters"])
+        score.clusters = len(clusters)
         score.cluster_adjusted_rand_index = round(
             float(adjusted_rand_score([families[primary[r]] for r in runs], placed_cluster)), 4
         )

@@ -1,12 +1,13 @@
 """Run directories: atomic writes, append-only JSONL logs, stage manifests and resume."""
 
-from a3.store.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from a3.store.atomic import JsonObject, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from a3.store.hashing import canonical_json, file_sha256, sha256_of
 from a3.store.jsonl import JsonlLog, read_records
 from a3.store.ledger import LedgerEntry, UsageTotals
 from a3.store.run import RunDir, Stage, StageManifest, ledger_label, pin_settings
 
 __all__ = [
+    "JsonObject",
     "JsonlLog",
     "LedgerEntry",
     "RunDir",

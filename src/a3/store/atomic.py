@@ -8,6 +8,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pydantic import JsonValue
+
+JsonObject = dict[str, JsonValue]
+"""A JSON object whose content is open by design: a stage's hashed inputs, a settings file, a
+document in another tool's format, a config file before it is validated."""
+
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to a temp file beside ``path``, fsync it, then ``os.replace`` it into place."""

@@ -18,13 +18,13 @@ from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
 from a3.errors import RunEnvironmentError, UserInputError
 from a3.secrets import redact
-from a3.store.atomic import atomic_write_json, read_json
+from a3.store.atomic import JsonObject, atomic_write_json, read_json
 from a3.store.hashing import file_sha256, sha256_of
 from a3.store.jsonl import JsonlLog
 from a3.store.ledger import Ledger, UsageTotals
@@ -125,7 +125,7 @@ class RunDir:
         self,
         name: str,
         *,
-        inputs: dict[str, Any],
+        inputs: JsonObject,
         prompt_versions: dict[str, str] | None = None,
         models: dict[str, str] | None = None,
     ) -> Stage:
@@ -146,7 +146,7 @@ class Stage:
         self,
         run: RunDir,
         name: str,
-        inputs: dict[str, Any],
+        inputs: JsonObject,
         prompt_versions: dict[str, str],
         models: dict[str, str],
     ) -> None:
@@ -215,7 +215,7 @@ class Stage:
         atomic_write_json(self.manifest_path, self._manifest.model_dump(mode="json"))
 
 
-def pin_settings(path: Path, settings: dict[str, Any], conflict: str) -> None:
+def pin_settings(path: Path, settings: JsonObject, conflict: str) -> None:
     """Record the settings a folder's results are made with, refusing to mix two settings.
 
     If the folder already holds results made with other settings, refuse (exit 2) with ``conflict``

@@ -14,6 +14,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from a3.store import JsonObject
 from a3.testing._prompts import search
 
 if TYPE_CHECKING:
@@ -23,8 +24,8 @@ GENERATOR, TARGET, JUDGE = "scripted/generator", "scripted/target", "scripted/ju
 
 
 def scripted_config(
-    base: dict[str, Any], *, max_ideas: int = 3, examples: int = 4, variations: int = 3, per_example: int = 1
-) -> dict[str, Any]:
+    base: JsonObject, *, max_ideas: int = 3, examples: int = 4, variations: int = 3, per_example: int = 1
+) -> JsonObject:
     """A copy of config data ``base`` whose generator, target and judge are the scripted world's models."""
     data: dict[str, Any] = json.loads(json.dumps(base))  # a deep copy of the config's JSON data
     data["target_model"].update({"model_name": TARGET, "base_url": None, "max_tokens": 64})

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from a3.store import JsonObject
+
 
 class StubStats(TypedDict):
     """What ``GET /_stub/stats`` answers."""
@@ -29,7 +31,7 @@ class StubStats(TypedDict):
     requests: int
     max_in_flight: int
     served: dict[str, int]  # replies served per rule, by its match
-    last_bodies: list[dict[str, Any]]  # the last five chat request bodies, as sent (JSON)
+    last_bodies: list[JsonObject]  # the last five chat request bodies, as sent (JSON)
 
 
 @dataclass
@@ -229,7 +231,7 @@ class StubServer:
                     raise
                 time.sleep(0.05)
 
-    def script(self, match: str, responses: list[dict[str, Any]]) -> None:
+    def script(self, match: str, responses: list[JsonObject]) -> None:
         self._request("POST", "/_stub/script", {"rules": [{"match": match, "responses": responses}]})
 
     def reset(self) -> None:

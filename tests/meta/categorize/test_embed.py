@@ -10,7 +10,7 @@ from a3.meta.categorize.evidence import banned_name, quote_found
 from a3.meta.categorize.grouping import changed_words, group_runs
 from a3.meta.categorize.stage import CategorizeContext, CategorizeOptions, categorize_runs
 from a3.meta.elicitation_runs import DEFAULT_PERTURBATION_MODEL, RunId
-from a3.meta.formats import load_task_list, task_list_document
+from a3.meta.formats import CategoryEntry, ExampleEntry, load_task_list, read_categorization, task_list_document
 from a3.meta.scoring import score_against
 from a3.meta.select import SelectOptions, select_runs
 from a3.meta.summarize import SummaryOptions, summarize_runs
@@ -201,31 +201,22 @@ async def test_planted_benchmark_scores_the_oracle_as_an_upper_bound(tmp_path):
     run = RunDir(tmp_path / "work")
     client = ScriptedClient(PlantedOracle(), run_dir=run)
     path = await summarise_and_categorise(refs, run, client, agent="both")
-    score = score_against(json.loads(path.read_text()), None, _keys(info.labels))
+    score = score_against(read_categorization(path).categories, None, _keys(info.labels))
     assert score.runs == 48 and score.placed_share >= 0.9
     assert score.adjusted_rand_index > 0.3  # a bag-of-words embedder on six wordings per mechanism: far from perfect
-    perfect = {
-        "categorization": {
-            "categories": [
-                {
-                    "category_id": m,
-                    "category_name": m,
-                    "examples": [{"run_id": r} for r, label in info.labels.items() if label == m],
-                }
-                for m in set(info.labels.values())
-            ],
-            "unassigned": [],
-        }
-    }
+    perfect = [
+        CategoryEntry(
+            category_id=m,
+            category_name=m,
+            examples=[ExampleEntry(run_id=r) for r, label in info.labels.items() if label == m],
+        )
+        for m in set(info.labels.values())
+    ]
     best = score_against(perfect, None, _keys(info.labels))
     assert best.adjusted_rand_index == 1.0 and best.recovered_share == 1.0 and best.placed_share == 1.0
-    one_bin = {
-        "categorization": {
-            "categories": [
-                {"category_id": "C1", "category_name": "all", "examples": [{"run_id": r} for r in info.labels]}
-            ]
-        }
-    }
+    one_bin = [
+        CategoryEntry(category_id="C1", category_name="all", examples=[ExampleEntry(run_id=r) for r in info.labels])
+    ]
     worst = score_against(one_bin, None, _keys(info.labels))
     assert worst.adjusted_rand_index == 0.0 and worst.recovered_share <= 1 / 8
 

@@ -159,14 +159,14 @@ async def test_a_run_whose_perturbation_adds_two_mechanisms_is_in_both_categorie
                 assert phrases[key] in MECHANISMS_SAID[key][0]
     assert document["metadata"]["grouping"]["second_memberships"] == 2
     assert (
-        score_against(document, None, labels).two_key_runs
-        == score_against(document, None, labels).two_key_runs_in_both
+        score_against(categorization.categories, None, labels).two_key_runs
+        == score_against(categorization.categories, None, labels).two_key_runs_in_both
         == 2
     )
     single = {
         run: keys for run, keys in labels.items() if len(keys) == 1
     }  # a two-mechanism run's first category may be either
-    assert score_against(document, None, single).adjusted_rand_index == 1.0
+    assert score_against(categorization.categories, None, single).adjusted_rand_index == 1.0
 
 
 async def test_a_name_that_does_not_describe_its_runs_is_replaced_by_the_central_trigger_phrase_and_said_so(tmp_path):

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from a3.align import layout
 from a3.align.measure.evaluation import Subject, evaluate_model
@@ -31,9 +30,10 @@ from a3.progress import Progress
 from a3.store import RunDir, atomic_write_json, ledger_label, pin_settings
 
 
-@dataclass(frozen=True)
-class EvaluateOptions:
+class EvaluateOptions(BaseModel):
     """Options of `a3 evaluate`: which model (or LoRA adapter) answers the run's sets, and how many OOD queries."""
+
+    model_config = ConfigDict(frozen=True)
 
     model: str | None = None  # any model string; None with ``adapter`` means the config's base weights
     adapter: Path | None = None  # a LoRA adapter folder on the target's base weights

@@ -9,11 +9,10 @@ drawn uniformly across hypotheses, fixed hyperparameters (LoRA r 64, alpha 256, 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from a3.align import layout
 from a3.align.expected import STAGE as EXPECTED_STAGE
@@ -34,17 +33,18 @@ from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import LLMClient
 from a3.progress import Progress, SilentProgress
-from a3.store import RunDir, atomic_write_json
+from a3.store import JsonObject, RunDir, atomic_write_json
 
 HARMFUL_SHARES = (10, 30, 50, 70, 90)
 
 
-@dataclass(frozen=True)
-class FixedMixOptions:
+class FixedMixOptions(BaseModel):
     """Options of the fixed-mix baseline (`a3 baseline fixed-mix`), the original's flags.
 
     The base weights (default: the config's target), training settings, the training budget (default:
     A3's, 2 x min(#harmful, #benign)), the share of general data, and the harmful shares to train."""
+
+    model_config = ConfigDict(frozen=True)
 
     model_name_or_path: str | None = None  # default: the config's target weights
     epochs: int = 5
@@ -82,7 +82,7 @@ class FixedMixRecord(FixedMixResult):
     """A line of ``results.jsonl``: the result and the settings it was trained with (options, config
     and stage 3's input hash, compared whole: a later run with other settings is refused)."""
 
-    settings: dict[str, Any]
+    settings: JsonObject
 
     def result(self) -> FixedMixResult:
         """The result without its settings."""
@@ -206,4 +206,4 @@ async def run_fixed_mix(
 
 
 def _options_dict(options: FixedMixOptions) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.__dict__.items()}
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.model_dump().items()}

@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from a3.align import layout
 from a3.align.conversation import describe_behavior
@@ -41,20 +41,21 @@ from a3.llm import LLMClient, StructuredOutputError
 from a3.llm.types import Message
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
-from a3.store import RunDir, atomic_write_json, ledger_label, pin_settings, read_json
+from a3.store import JsonObject, RunDir, atomic_write_json, ledger_label, pin_settings, read_json
 
 Method = Literal["prompt_level", "hypothesis_level", "random"]
 PROMPT = "icl_agent"
 _QUERY_CHARS = 200  # how much of each candidate the agent sees
 
 
-@dataclass(frozen=True)
-class IclOptions:
+class IclOptions(BaseModel):
     """Options of the in-context defence (`a3 defend icl`).
 
     ``selection_method``: prompt_level (the agent picks examples), hypothesis_level (the agent shares the
     budget across hypotheses) or random (the baseline); ``num_icl_examples`` per iteration; ``trial``
     numbers independent trials."""
+
+    model_config = ConfigDict(frozen=True)
 
     selection_method: Method = "prompt_level"
     num_iterations: int = 5
@@ -283,14 +284,14 @@ class _IclSearch:
         self.agent = roles.agent
 
     def _check_settings(self) -> None:
-        settings = {
+        settings: JsonObject = {
             "method": self.options.selection_method,
             "k": self.k,
             "trial": self.options.trial,
             "target": self.target.model,
             "judge": self.judge.identity().model_dump(),
             "agent": self.agent.model,
-            "pool": sorted(c.id for c in self.pool),
+            "pool": [c.id for c in sorted(self.pool, key=lambda c: c.id)],
             # how the examples reach the target: a trial made with the old system-message block is not extended
             "input": "turns after the system prompt, generic replies",
         }

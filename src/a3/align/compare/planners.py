@@ -9,7 +9,6 @@ sealed test. The report sets every planner's iterations and choice side by side.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import get_args
 
 from a3.align import layout
@@ -50,7 +49,7 @@ async def compare_planner(
         stage4 = run.path / layout.FINETUNE_SUMMARY
         if stage4.is_file():
             trained = len(FinetuneSummary.model_validate(read_json(stage4)).iterations)
-            options = dataclasses.replace(options, num_iterations=trained)
+            options = options.model_copy(update={"num_iterations": trained})
     return await run_loop(
         planned,
         run,

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from a3.align.data_files import read_items
 from a3.errors import UserInputError
@@ -78,8 +78,9 @@ class GeneralDataResult(BaseModel):
     source: str
 
 
-@dataclass(frozen=True)
-class GeneralDataOptions:
+class GeneralDataOptions(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     source: Path | None = None  # Dolci-style rows; default: the bundled prompt set
     output: Path = Path("dolci_responses.json")
     num_samples: int = 5000

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
+
 from a3.align import layout
 from a3.align.expected import STAGE as EXPECTED_STAGE
 from a3.align.expected import load_expected
@@ -53,16 +55,17 @@ from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient, StructuredOutputError
 from a3.progress import Progress, SilentProgress
 from a3.prompts import load_prompt
-from a3.store import RunDir, atomic_write_json, file_sha256, pin_settings, read_json, sha256_of
+from a3.store import JsonObject, RunDir, atomic_write_json, file_sha256, pin_settings, read_json, sha256_of
 
 STAGE = "finetune"
 _SEARCH_ATTEMPTS = 20  # draws of the plan search before it gives up finding a job not yet trained
 Scores = dict[str, BenchmarkScore]
 
 
-@dataclass(frozen=True)
-class FinetuneOptions:
+class FinetuneOptions(BaseModel):
     """The original's step-4 flags; None means the config's ``finetune`` section."""
+
+    model_config = ConfigDict(frozen=True)
 
     num_iterations: int | None = None
     max_epochs: int | None = None
@@ -120,7 +123,7 @@ async def run_loop(
     )
     roles = resolve_roles(config, agent_model=options.agent_model)
     general_path = general_data_path(config, run)
-    identity = {  # everything an existing iteration's results depend on (not the number of iterations)
+    identity: JsonObject = {  # everything an existing iteration's results depend on (not the number of iterations)
         "expected": expected_manifest.input_hash,
         "finetune": ft.model_dump(exclude={"num_iterations"}),
         "capability": config.capability.model_dump() if settings.benchmarks else None,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from a3.config.schema import ConversationFormat
 from a3.llm.types import Message
 from a3.prompts import load_prompt
+from a3.store import JsonObject
 
 
 class PromptPayload(BaseModel):
@@ -67,7 +68,7 @@ def without_system_prompt(messages: list[Message], fmt: ConversationFormat) -> l
     return messages
 
 
-def payload_json(messages: list[Message], fmt: ConversationFormat) -> dict[str, Any]:
+def payload_json(messages: list[Message], fmt: ConversationFormat) -> JsonObject:
     """A query in the JSON shape writers use, to show them an existing query."""
     if fmt.output_format == "prompt":
         return {"prompt": "\n\n".join(m.content for m in messages if m.role == "user")}

@@ -11,10 +11,8 @@ import asyncio
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from a3.align import layout
 from a3.align.conversation import describe_behavior, seed_messages, seed_response
@@ -45,7 +43,7 @@ from a3.llm.structured import latest_valid
 from a3.llm.types import Message
 from a3.progress import Progress, ProgressTask, SilentProgress
 from a3.prompts import load_prompt
-from a3.store import RunDir, atomic_write_json, pin_settings, read_json
+from a3.store import JsonObject, RunDir, atomic_write_json, pin_settings, read_json
 
 STAGE = "generate"
 LOOK_ALIKE_ATTEMPTS = 3  # samples drawn for a benign look-alike before it is dropped
@@ -59,13 +57,14 @@ PROMPTS = (
 )
 
 
-@dataclass(frozen=True)
-class GenerateOptions:
+class GenerateOptions(BaseModel):
     """Options of stage 1 (`a3 generate`).
 
     ``num_rounds`` hypothesis rounds; ``model`` overrides the generator; ``early_stop_rounds`` stops after
     that many rounds in a row find no failure; ``log_token_budget`` bounds the experiment log the agents
     read; ``seed`` draws which query of each hypothesis the log shows."""
+
+    model_config = ConfigDict(frozen=True)
 
     num_rounds: int = 10
     model: str | None = None  # overrides hypothesis_generation.llm_model
@@ -156,7 +155,8 @@ def harmful_per_hypothesis(config: A3Config) -> int:
     return min(gen.max_concrete_examples, 1 + config.data_generation.num_variations * gen.max_variations_per_example)
 
 
-def stage_inputs(config: A3Config, options: GenerateOptions) -> dict[str, Any]:
+def generation_sections(config: A3Config) -> JsonObject:
+    """The config sections stage 1's queries and verdicts depend on, as JSON."""
     sections = (
         "attack",
         "seed_example",
@@ -169,7 +169,7 @@ def stage_inputs(config: A3Config, options: GenerateOptions) -> dict[str, Any]:
         "data_generation",
     )
     dumped = config.model_dump(mode="json")
-    return {"config": {name: dumped[name] for name in sections}, "options": options.__dict__}
+    return {name: dumped[name] for name in sections}
 
 
 async def run_generate(
@@ -189,14 +189,14 @@ async def run_generate(
     # gate, judge or writer), they would be mixed with new ones. Only the round options may change.
     pin_settings(
         run.path / layout.GENERATION_SETTINGS,
-        stage_inputs(config, options)["config"],
+        generation_sections(config),
         f"{run.path / layout.GENERATION}: this run's queries were made with other settings (config sections "
         "attack ... data_generation); use another --run-dir, or delete the generation folder to start over",
     )
     roles = resolve_roles(config, generator_model=options.model)
     stage = run.stage(
         STAGE,
-        inputs=stage_inputs(config, options),
+        inputs={"config": generation_sections(config), "options": options.model_dump()},
         prompt_versions={name: load_prompt(name).version for name in PROMPTS},
         models={
             "generator": roles.generator.model,

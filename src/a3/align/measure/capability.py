@@ -30,7 +30,7 @@ from a3.align.measure.loglik import weights_of
 from a3.config.schema import Capability
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient
-from a3.store import atomic_write_json
+from a3.store import JsonObject, atomic_write_json
 from a3.store.hashing import file_sha256
 
 LETTERS = string.ascii_uppercase
@@ -81,7 +81,7 @@ def load_questions(path: str | Path, field: str = "capability.benchmarks") -> li
     return [_question(row, index, path) for index, row in enumerate(rows, start=1)]
 
 
-def benchmark_fingerprint(capability: Capability) -> dict[str, str]:
+def benchmark_fingerprint(capability: Capability) -> JsonObject:
     """The files' content hashes, so a changed benchmark file re-runs the evaluations."""
     return {
         name: file_sha256(Path(path)) if Path(path).is_file() else "missing"

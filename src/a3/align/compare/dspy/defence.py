@@ -11,10 +11,9 @@ target was sent) and ``results.json``.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from a3.align import layout
 from a3.align.compare.dspy.optimise import Budget, GepaOutcome, budget_for, run_gepa
@@ -46,13 +45,14 @@ Auto = Literal["light", "medium", "heavy"]
 STAGE = "defend-dspy"
 
 
-@dataclass(frozen=True)
-class DspyOptions:
+class DspyOptions(BaseModel):
     """Options of the DSPy prompt defence (`a3 defend dspy`).
 
     ``auto`` is GEPA's budget preset (light, medium, heavy), unless ``max_metric_calls`` gives an exact
     number of metric calls; ``max_train_samples`` caps the seeded training sample; ``name`` names the
     result folder (default: made from the options)."""
+
+    model_config = ConfigDict(frozen=True)
 
     auto: Auto = "medium"
     max_train_samples: int | None = None

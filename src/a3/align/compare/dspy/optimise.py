@@ -18,10 +18,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from a3.align.compare.dspy.program import JudgeMetric, MetricBudgetSpent
 from a3.progress import ProgressTask, no_library_bars
+
+if TYPE_CHECKING:  # GEPA is installed with the DSPy extra
+    from gepa.core.callbacks import BudgetUpdatedEvent, ValsetEvaluatedEvent
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class BudgetProgress:
         self.task = task
         self.shown = 0
 
-    def on_budget_updated(self, event: dict[str, Any]) -> None:
+    def on_budget_updated(self, event: BudgetUpdatedEvent) -> None:
         used = event["metric_calls_used"]
         if used > self.shown:
             self.task.advance(used - self.shown)
@@ -64,7 +67,7 @@ class ResumedCount:
     def __init__(self, metric: JudgeMetric, saved_calls: int | None) -> None:
         self.metric, self.saved_calls = metric, saved_calls
 
-    def on_valset_evaluated(self, event: dict[str, Any]) -> None:
+    def on_valset_evaluated(self, event: ValsetEvaluatedEvent) -> None:
         if event["iteration"] == 0 and self.saved_calls is not None:
             self.metric.restart(self.saved_calls)
 
