@@ -32,6 +32,7 @@ PUBLIC = {
         "Rate",
         "Rates",
         "Roles",
+        "RunFiles",
         "RunOptions",
         "STAGES",
         "SplitAssignment",
@@ -96,6 +97,7 @@ PUBLIC = {
     "a3.align.finetune": ["FinetuneOptions", "FinetuneSummary", "IterationRecord", "SavedDecision", "run_finetune"],
     "a3.config": ["A3Config", "ConfigError", "config_hash", "load_config", "load_model", "read_mapping"],
     "a3.store": [
+        "JsonObject",
         "JsonlLog",
         "LedgerEntry",
         "RunDir",

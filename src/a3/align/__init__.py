@@ -31,6 +31,7 @@ _HOMES = {
     "Rate": "a3.align.metrics",
     "Rates": "a3.align.metrics",
     "Roles": "a3.align.roles",
+    "RunFiles": "a3.align.run_files",
     "RunOptions": "a3.align.pipeline",
     "STAGES": "a3.align.pipeline",
     "SplitAssignment": "a3.align.split",

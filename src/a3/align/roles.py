@@ -12,8 +12,9 @@ from a3.llm.types import CallConfig
 
 
 class JudgeSettings(BaseModel):
-    """The judge as the config sets it: one call config per LLM vote (every judge model,
-    ``panel_samples`` seeded samples of each), its prompts, and a rule judge per query kind."""
+    """The judge as the config sets it: its LLM votes, its prompts and a rule judge per query kind.
+
+    One call config per vote: every judge model, ``panel_samples`` seeded samples of each."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -49,9 +50,10 @@ class Roles(BaseModel):
 
 
 def resolve_roles(config: A3Config, generator_model: str | None = None, agent_model: str | None = None) -> Roles:
-    """The roles ``config`` sets; ``generator_model`` and ``agent_model`` override the generator and the
-    agent (a command's --model and --agent-model). An unknown model name is a UserInputError naming its
-    field or flag."""
+    """The roles ``config`` sets, with a command's overrides of the generator and the agent.
+
+    ``generator_model`` and ``agent_model`` are a command's --model and --agent-model. An unknown
+    model name is a UserInputError naming its field or flag."""
     target = target_call_config(config.target_model)
     return Roles(
         generator=_generator(config, generator_model),

@@ -10,35 +10,31 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from a3 import __version__
 from a3.align import layout
-from a3.align.compare.any_model import EvaluationResult
 from a3.align.compare.dspy.defence import DspyResult, program_label
-from a3.align.compare.fixed_mix import FixedMixRecord
-from a3.align.compare.icl import IclSummary, trial_folder, trial_label
+from a3.align.compare.icl import IclSummary, trial_label
 from a3.align.compare.icl import iteration_label as icl_iteration_label
 from a3.align.compare.planners import planner_method
-from a3.align.finetune.records import ChosenTest, FinetuneSummary, IterationRecord, iteration_label
-from a3.align.generate.stage import GenerationSummary, HypothesisSummary
-from a3.align.measure.judge_validation import JudgeValidation, load_validation
+from a3.align.finetune.records import FinetuneSummary, IterationRecord, iteration_label
+from a3.align.generate.stage import HypothesisSummary
+from a3.align.measure.judge_validation import JudgeValidation
 from a3.align.measure.noise import NoiseFloor
 from a3.align.measure.selection import Selection
 from a3.align.metrics import Metrics
 from a3.align.records import Kind, Verdict
-from a3.align.split import SplitAssignment, SplitFile, load_assignment, load_baseline, read_split
+from a3.align.run_files import SPLITS, RunFiles
+from a3.align.split import SplitAssignment, SplitFile
+from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm.local import CATALOG
 from a3.report.transcripts import Transcripts, collect_transcripts
 from a3.stats import PairedComparison, paired_comparison
-from a3.store import RunDir, StageManifest, UsageTotals, read_json, read_records
+from a3.store import RunDir, StageManifest, UsageTotals
 
-M = TypeVar("M", bound=BaseModel)
-
-SPLITS = ("train", "validation", "ood", "test")
 STAGE_ORDER = ("generate", "split", "expected", "general", "finetune")
 
 
@@ -226,40 +222,38 @@ def _collect(run: Path) -> ReportData:
     run_dir = RunDir(run)
     if not run_dir.stages_dir.is_dir():
         raise UserInputError(f"{run}: not a run directory (no stages/ folder); give the folder `a3 run` wrote")
-    manifests = {m.stage: m for m in run_dir.manifests()}
+    files = RunFiles(run_dir)
+    manifests = files.manifests()
     if not set(manifests) & set(STAGE_ORDER):
         raise UserInputError(
             f"{run}: no alignment stage has run here (stages: {', '.join(sorted(manifests)) or 'none'}); "
             "a meta-analysis run has its report from `a3 meta report`"
         )
-    config = _read(run / layout.CONFIG) or {}
-    assignment = load_assignment(run_dir)
+    config = files.config()
+    assignment = files.assignment()
     split_of: dict[str, str] = {}
     for name in SPLITS:  # by query, an in-distribution hypothesis is in train, validation and test
         for h in assignment.hypotheses(name) if assignment else []:
             split_of[h] = f"{split_of[h]}, {name}" if h in split_of else name
-    summary = _model(FinetuneSummary, run / layout.FINETUNE_SUMMARY)
-    iterations = read_records(run / layout.ITERATIONS, IterationRecord, key="iteration")
+    summary = files.finetune_summary()
+    iterations = files.iterations()
     selection = summary.selection if summary else None
-    test = _test_results(run)
-    splits = {name: read_split(run_dir, name) for name in SPLITS}
-    icl_summaries = [
-        IclSummary.model_validate(read_json(p)) for p in sorted((run / layout.ICL).glob(f"*/{layout.ICL_SUMMARY}"))
-    ]
-    dspy_results = {
-        p: DspyResult.model_validate(read_json(p)) for p in sorted((run / layout.DSPY).glob(f"*/{layout.DSPY_RESULTS}"))
-    }
-    planners = _planners(run, config, iterations, summary, splits["test"])
-    comparison = _comparison(run, iterations, selection, test, icl_summaries, list(dspy_results.values()), planners[1:])
+    test = _test_results(files)
+    splits = files.splits()
+    icl_summaries = files.icl_summaries()
+    dspy_programs = files.dspy_programs()
+    planners = _planners(files, config, iterations, summary, splits["test"])
+    dspy_results = [result for result, _ in dspy_programs]
+    comparison = _comparison(files, iterations, selection, test, icl_summaries, dspy_results, planners[1:])
     models = _models(config, manifests)
-    generation = _model(GenerationSummary, run / layout.GENERATION_SUMMARY)
+    generation = files.generation()
     return ReportData(
         run=run,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         a3_version=__version__,
         attack={
-            "name": config.get("attack", {}).get("name", run.name),
-            "description": config.get("attack", {}).get("description", ""),
+            "name": config.attack.name if config else run.name,
+            "description": config.attack.description if config else "",
         },
         models=models,
         model_versions={
@@ -283,8 +277,8 @@ def _collect(run: Path) -> ReportData:
         selection=selection,
         fallbacks=summary.fallbacks if summary else {},
         comparison=comparison,
-        dspy=_dspy_defences(dspy_results),
-        icl=_icl_defences(run, icl_summaries),
+        dspy=[DspyDefence(result, len(prompt.candidates) if prompt else 0) for result, prompt in dspy_programs],
+        icl=_icl_defences(files, icl_summaries),
         points=[
             Point(row.method, row.name, split, metrics.sfr, metrics.fpr, row.chosen)
             for row in comparison
@@ -293,33 +287,25 @@ def _collect(run: Path) -> ReportData:
         ],
         test=test,
         costs=_costs(run),
-        judge=_judge_validity(run),
-        judge_check=_judge_check(run, config),
+        judge=_judge_validity(files),
+        judge_check=_judge_check(files, config),
         paired_test=planners[0].paired_test if planners else {},
         dropped=generation.dropped if generation else {},
-        transcripts=collect_transcripts(run, splits),
+        transcripts=collect_transcripts(files, splits),
         planners=planners,
     )
-
-
-def _read(path: Path) -> Any:
-    return read_json(path) if path.exists() else None
-
-
-def _model(model: type[M], path: Path) -> M | None:
-    return model.model_validate(read_json(path)) if path.exists() else None
 
 
 def _stage_order(name: str) -> int:
     return STAGE_ORDER.index(name) if name in STAGE_ORDER else len(STAGE_ORDER)
 
 
-def _models(config: dict[str, Any], manifests: dict[str, StageManifest]) -> dict[str, str]:
+def _models(config: A3Config | None, manifests: dict[str, StageManifest]) -> dict[str, str]:
     models = {role: model for m in manifests.values() for role, model in m.models.items()}
-    for role, section in (("target", "target_model"), ("judge", "judge_model")):
-        name = (config.get(section) or {}).get("model_name")
-        if name and role not in models:
-            models[role] = name
+    if config is not None:
+        for role, name in (("target", config.target_model.model_name), ("judge", config.judge_model.model_name)):
+            if name and role not in models:
+                models[role] = name
     return models
 
 
@@ -345,16 +331,16 @@ def _split_sizes(splits: dict[str, SplitFile | None], assignment: SplitAssignmen
     return sizes
 
 
-def _test_results(run: Path) -> TestResult | None:
-    chosen = _model(ChosenTest, run / layout.TEST_RESULTS)
+def _test_results(files: RunFiles) -> TestResult | None:
+    chosen = files.chosen_test()
     if chosen is None:
         return None
-    base = _model(Metrics, run / layout.TEST_BASELINE) or Metrics()
+    base = files.test_baseline() or Metrics()
     return TestResult(chosen.iteration, chosen.test, base, chosen.noise_floor)
 
 
 def _comparison(
-    run: Path,
+    files: RunFiles,
     iterations: list[IterationRecord],
     selection: Selection | None,
     test: TestResult | None,
@@ -364,8 +350,8 @@ def _comparison(
 ) -> list[ComparisonRow]:
     """Every measured model, each with its validation and OOD rates (and test where measured)."""
     rows: list[ComparisonRow] = []
-    if (run / layout.BASELINE).exists():
-        baseline = load_baseline(RunDir(run))
+    baseline = files.baseline()
+    if baseline is not None:
         rows.append(
             ComparisonRow(
                 "base", "base model", baseline.get("validation"), baseline.get("ood"), test.base if test else None
@@ -395,7 +381,7 @@ def _comparison(
                     planner.summary.chosen_test,
                 )
             )
-    for mix in read_records(run / layout.FIXED_MIX_RESULTS, FixedMixRecord, key="name"):
+    for mix in files.fixed_mix():
         rows.append(ComparisonRow("fixed mixing", mix.name, mix.validation, mix.ood, mix.test))
     for summary in icl:
         best = next((r for r in summary.iterations if r.iteration == summary.selection.chosen), None)
@@ -411,35 +397,22 @@ def _comparison(
             )
     for result in dspy:
         rows.append(ComparisonRow("DSPy", program_label(result.name), result.validation, result.ood, result.test))
-    for path in sorted((run / layout.EVALUATIONS).glob(f"*/{layout.EVALUATION_RESULTS}")):
-        evaluation = EvaluationResult.model_validate(read_json(path))
+    for evaluation in files.evaluations():
         rows.append(ComparisonRow("evaluated", evaluation.name, evaluation.validation, evaluation.ood))
     return rows
 
 
-def _dspy_defences(results: dict[Path, DspyResult]) -> list[DspyDefence]:
-    """The prompt each DSPy program was optimised to, with how many candidates GEPA proposed."""
-    return [
-        DspyDefence(result, len((_read(path.parent / layout.DSPY_PROMPT) or {}).get("candidates", [])))
-        for path, result in results.items()
-    ]
-
-
-def _icl_defences(run: Path, summaries: list[IclSummary]) -> list[IclDefence]:
+def _icl_defences(files: RunFiles, summaries: list[IclSummary]) -> list[IclDefence]:
     """The examples of each ICL trial's chosen iteration, with the agent's reasoning."""
     found = []
     for summary in summaries:
         chosen = summary.selection.chosen
         if not chosen:
             continue
-        folder = trial_folder(summary.method, summary.trial)
-        selection = _read(run / layout.iteration_dir(chosen, folder) / layout.SELECTION)
+        selection = files.icl_selection(summary, chosen)
         if selection is not None:
-            found.append(
-                IclDefence(
-                    trial_label(summary.method, summary.trial), chosen, selection["example_ids"], selection["reasoning"]
-                )
-            )
+            label = trial_label(summary.method, summary.trial)
+            found.append(IclDefence(label, chosen, selection.example_ids, selection.reasoning))
     return found
 
 
@@ -452,17 +425,14 @@ def _costs(run: Path) -> Costs:
     return costs
 
 
-def _judge_check(run: Path, config: dict[str, Any]) -> JudgeCheck | None:
+def _judge_check(files: RunFiles, config: A3Config | None) -> JudgeCheck | None:
     from a3.align.measure.judge import describe_judge, judge_identity
     from a3.align.roles import judge_settings
-    from a3.config import A3Config
 
-    try:
-        parsed = A3Config.model_validate(config)
-    except ValueError:
+    if config is None:
         return None  # a config this version cannot read: the report says nothing rather than guess
-    validation = load_validation(RunDir(run))
-    judge = judge_settings(parsed)
+    validation = files.judge_validation()
+    judge = judge_settings(config)
     current = validation is not None and validation.judge == judge_identity(judge)
     return JudgeCheck(description=describe_judge(judge), validation=validation, current=current)
 
@@ -480,39 +450,36 @@ def _paired_decision(rate: str, verdict: Verdict | None) -> bool | None:
 
 
 def _planners(
-    run: Path,
-    config: dict[str, Any],
+    files: RunFiles,
+    config: A3Config | None,
     iterations: list[IterationRecord],
     summary: FinetuneSummary | None,
     split: SplitFile | None,
 ) -> list[PlannerResult]:
     """Stage 4's loop (first, when it has run) and every planner compared with it."""
-    own = (config.get("finetune") or {}).get("planner", "agent")
+    own = config.finetune.planner if config else "agent"
     results = []
     if summary is not None:
-        results.append(PlannerResult(own, "A3", iterations, summary, _paired_test(run, layout.STAGE4, split)))
-    for path in sorted((run / layout.PLANNERS).glob("*/summary.json")):
-        where = layout.planner_folder(path.parent.name)
-        records = read_records(run / where.iterations, IterationRecord, key="iteration")
+        results.append(PlannerResult(own, "A3", iterations, summary, _paired_test(files, layout.STAGE4, split)))
+    for name in files.planner_names():
+        where = layout.planner_folder(name)
+        planned = files.finetune_summary(where)
+        assert planned is not None  # planner_names lists the finished ones
         results.append(
             PlannerResult(
-                path.parent.name,
-                planner_method(path.parent.name),
-                records,
-                FinetuneSummary.model_validate(read_json(path)),
-                _paired_test(run, where, split),
+                name, planner_method(name), files.iterations(where), planned, _paired_test(files, where, split)
             )
         )
     return results
 
 
-def _paired_test(run: Path, where: layout.LoopFolder, split: SplitFile | None) -> dict[str, PairedComparison]:
+def _paired_test(files: RunFiles, where: layout.LoopFolder, split: SplitFile | None) -> dict[str, PairedComparison]:
     """Base model and a loop's chosen adapter on the same sealed test queries, per rate (SFR, FPR
     and the benign SFR), for a paired test."""
-    if not (run / where.test_results).exists():
+    if files.chosen_test(where) is None:
         return {}
-    base = {v.id: v for v in read_records(run / layout.GENERATION_VERDICTS, Verdict)}
-    chosen = {v.id: v for v in read_records(run / where.test_eval / layout.VERDICTS, Verdict)}
+    base = {v.id: v for v in files.verdicts(layout.GENERATION)}
+    chosen = {v.id: v for v in files.verdicts(where.test_eval)}
     result = {}
     for name, kind in PAIRED_RATES.items():
         before, after = [], []
@@ -526,11 +493,11 @@ def _paired_test(run: Path, where: layout.LoopFolder, split: SplitFile | None) -
     return result
 
 
-def _judge_validity(run: Path) -> JudgeValidity:
+def _judge_validity(files: RunFiles) -> JudgeValidity:
     """How many judge verdicts validated (at all, and at the first try) among those asked of the judge."""
     counts = JudgeValidity()
-    for path in run.rglob(layout.VERDICTS):
-        for verdict in read_records(path, Verdict):
+    for folder in files.verdict_folders():
+        for verdict in files.verdicts(folder):
             if verdict.status == "target_error":
                 continue  # nothing was asked of the judge
             counts.asked += 1

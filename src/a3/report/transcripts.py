@@ -16,8 +16,8 @@ from inspect_ai.log import read_eval_log
 
 from a3.align import layout
 from a3.align.records import Query, TargetResponse, Verdict
-from a3.align.split import SplitFile, read_split
-from a3.store import RunDir, read_records
+from a3.align.run_files import RunFiles
+from a3.align.split import SplitFile
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,10 @@ class Transcripts:
     replies: list[Reply]
 
 
-def collect_transcripts(run: Path, splits: Mapping[str, SplitFile | None] | None = None) -> Transcripts:
+def collect_transcripts(files: RunFiles, splits: Mapping[str, SplitFile | None] | None = None) -> Transcripts:
     """``splits``: stage 2's files, when the caller has read them already."""
-    queries = {q.id: q for q in read_records(run / layout.QUERIES, Query)}
+    run = files.path
+    queries = {q.id: q for q in files.queries()}
     subjects: list[Subject] = []
     replies: list[Reply] = []
     for log in sorted(run.rglob(layout.TRANSCRIPTS), key=lambda p: _order(run, p)):
@@ -57,12 +58,13 @@ def collect_transcripts(run: Path, splits: Mapping[str, SplitFile | None] | None
         if "method" not in metadata or "name" not in metadata:
             continue  # not a log of A3's transcripts
         subjects.append(Subject(metadata["method"], metadata["name"], str(log.relative_to(run))))
-        responses = {r.id: r for r in read_records(log.parent / layout.RESPONSES, TargetResponse)}
-        for verdict in read_records(log.parent / layout.VERDICTS, Verdict):
+        folder = str(log.parent.relative_to(run))
+        responses = {r.id: r for r in files.responses(folder)}
+        for verdict in files.verdicts(folder):
             if verdict.id in queries and verdict.id in responses:
                 replies.append(Reply(verdict.id, len(subjects) - 1, responses[verdict.id], verdict))
     if splits is None:
-        splits = {name: read_split(RunDir(run), name) for name in ("train", "validation", "ood", "test")}
+        splits = files.splits()
     split_of = {row.id: name for name, split in splits.items() for row in (split.queries if split else [])}
     return Transcripts(queries, split_of, subjects, replies)
 

@@ -11,8 +11,10 @@ from typing import Any
 from pydantic import JsonValue
 
 JsonObject = dict[str, JsonValue]
-"""A JSON object whose content is open by design: a stage's hashed inputs, a settings file, a
-document in another tool's format, a config file before it is validated."""
+"""A JSON object whose content is open by design.
+
+A stage's hashed inputs, a settings file, a document in another tool's format, a config file
+before it is validated."""
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -103,6 +103,14 @@ class IclIteration(IclRow):
     notes: list[str]
 
 
+class IclSelection(BaseModel):
+    """An iteration's ``selection.json``: the examples the agent chose, its reasoning and any notes."""
+
+    example_ids: list[str]
+    reasoning: str
+    notes: list[str] = Field(default_factory=list)
+
+
 class IclSummary(BaseModel):
     """A trial's ``summary.json``."""
 
@@ -341,14 +349,18 @@ class _IclSearch:
         name = iteration_label(self.options.selection_method, self.options.trial, iteration)
         return Subject(self.client, self.target, "ICL", name, prepare=lambda query: with_examples(query, turns))
 
+    def _selection(self, iteration: int) -> IclSelection:
+        path = self.run.path / layout.iteration_dir(iteration, self.folder) / layout.SELECTION
+        return IclSelection.model_validate(read_json(path))
+
     async def _sealed_test(self, chosen: int | None) -> Metrics | None:
         """The chosen iteration on the sealed test split, for the report's comparison only."""
         if chosen is None:
             return None
-        saved = read_json(self.run.path / layout.iteration_dir(chosen, self.folder) / layout.SELECTION)
+        saved = self._selection(chosen)
         metrics = await evaluate_model(
             self.run,
-            self._with_examples(chosen, saved["example_ids"]),
+            self._with_examples(chosen, saved.example_ids),
             self.judge,
             {"test": load_sealed_test(self.run)},
             f"{self.folder}/sealed/test_eval",
@@ -361,18 +373,21 @@ class _IclSearch:
         path = self.run.path / layout.iteration_dir(iteration, self.folder) / layout.SELECTION
         if not path.exists():
             examples, reasoning, notes = await self._select(iteration)
-            atomic_write_json(path, {"example_ids": [e.id for e in examples], "reasoning": reasoning, "notes": notes})
-        saved = read_json(path)
+            chosen = IclSelection(example_ids=[e.id for e in examples], reasoning=reasoning, notes=notes)
+            atomic_write_json(path, chosen.model_dump())
+        saved = self._selection(iteration)
         metrics = await evaluate_model(
             self.run,
-            self._with_examples(iteration, saved["example_ids"]),
+            self._with_examples(iteration, saved.example_ids),
             self.judge,
             self.eval_sets,
             f"{layout.iteration_dir(iteration, self.folder)}/eval",
             self.progress,
             f"ICL iteration {iteration}",
         )
-        record = IclIteration(iteration=iteration, **saved, validation=metrics["validation"], ood=metrics["ood"])
+        record = IclIteration(
+            iteration=iteration, **saved.model_dump(), validation=metrics["validation"], ood=metrics["ood"]
+        )
         self.records.append(record)
 
     async def _select(self, iteration: int) -> tuple[list[Example], str, list[str]]:

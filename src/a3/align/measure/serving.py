@@ -51,8 +51,9 @@ def vllm_available() -> bool:
 def served_model(
     sampling: CallConfig, base: Path, adapter: Path | None, label: str, use_vllm: bool | None = None
 ) -> CallConfig:
-    """The call config that samples from ``base`` (+ ``adapter``) as ``sampling`` does (its temperature,
-    token limit and timeout: ``Roles.evaluated_target``)."""
+    """The call config that samples from ``base`` (+ ``adapter``) as ``sampling`` does.
+
+    ``sampling`` (``Roles.evaluated_target``) gives the temperature, token limit and timeout."""
     use_vllm = vllm_available() if use_vllm is None else use_vllm
     if use_vllm:
         suffix = f":{adapter.resolve()}" if adapter is not None else ""

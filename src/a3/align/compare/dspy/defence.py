@@ -111,6 +111,26 @@ class DspyResult(BaseModel):
     test: Metrics
 
 
+class GepaCandidate(BaseModel):
+    """One instruction GEPA proposed, with its score on the validation queries it compared on."""
+
+    instructions: str
+    validation_score: float
+
+
+class OptimisedPrompt(BaseModel):
+    """``defences/dspy/<name>/optimized_prompt.json``: the instructions GEPA chose, the system message
+    they make, the seed they started from, and every candidate it scored."""
+
+    instructions: str
+    system_message: str
+    seed_instructions: str
+    best_candidate: int
+    candidates: list[GepaCandidate]
+    metric_calls: int
+    stopped_at_budget: bool = False  # absent from files written before the budget was exact
+
+
 class _DspyDefence:
     def __init__(
         self, config: A3Config, run: RunDir, client: LLMClient, options: DspyOptions, progress: Progress
@@ -170,12 +190,12 @@ class _DspyDefence:
             r for r in read_records(self.folder / "eval" / layout.RESPONSES, TargetResponse) if r.status == "ok"
         ]
         fielded = sum(1 for r in responses if saved.in_fields(r.text))
-        prompt = read_json(self.folder / layout.DSPY_PROMPT)
+        prompt = OptimisedPrompt.model_validate(read_json(self.folder / layout.DSPY_PROMPT))
         results = DspyResult(
             name=self.options.folder_name,
             auto=budget.auto,
             budget=budget.metric_calls,
-            metric_calls=prompt["metric_calls"],
+            metric_calls=prompt.metric_calls,
             train_queries=len(self.train),
             instructions=saved.instructions,
             seed_prompt_version=self.seed_prompt.version,
@@ -255,22 +275,21 @@ class _DspyDefence:
     def _save(self, program: Any, outcome: GepaOutcome) -> None:
         saved = SavedProgram(program)
         candidates = [
-            {"instructions": c, "validation_score": s} for c, s in zip(outcome.candidates, outcome.scores, strict=True)
+            GepaCandidate(instructions=c, validation_score=s)
+            for c, s in zip(outcome.candidates, outcome.scores, strict=True)
         ]
-        atomic_write_json(
-            self.folder / layout.DSPY_PROMPT,
-            {
-                "instructions": saved.instructions,
-                # the system message of a query with the config's fixed system prompt (or of one without a
-                # system prompt)
-                "system_message": saved.system_message(self.config.conversation_format.system_prompt),
-                "seed_instructions": self.seed_prompt.text.strip(),
-                "best_candidate": outcome.best,
-                "candidates": candidates,
-                "metric_calls": outcome.metric_calls,
-                "stopped_at_budget": outcome.stopped_at_budget,
-            },
+        prompt = OptimisedPrompt(
+            instructions=saved.instructions,
+            # the system message of a query with the config's fixed system prompt (or of one without a
+            # system prompt)
+            system_message=saved.system_message(self.config.conversation_format.system_prompt),
+            seed_instructions=self.seed_prompt.text.strip(),
+            best_candidate=outcome.best,
+            candidates=candidates,
+            metric_calls=outcome.metric_calls,
+            stopped_at_budget=outcome.stopped_at_budget,
         )
+        atomic_write_json(self.folder / layout.DSPY_PROMPT, prompt.model_dump())
         # program.json last: its presence means the optimisation is done.
         atomic_write_json(self.folder / "program.json", program.dump_state())
 
