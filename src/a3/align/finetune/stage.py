@@ -44,7 +44,7 @@ from a3.align.measure.evaluation import Subject, evaluate_model
 from a3.align.measure.judge import Judge
 from a3.align.measure.noise import NoiseFloor, noise_floor
 from a3.align.measure.paired import candidate_tests
-from a3.align.measure.selection import CandidateTests, choose
+from a3.align.measure.selection import CandidateTests, Selection, choose
 from a3.align.measure.serving import base_weights, served_model
 from a3.align.metrics import Metrics
 from a3.align.records import Query, TargetResponse, Verdict
@@ -446,12 +446,7 @@ class _Loop:
         valid decision (a small agent often breaks the one-change rule every time); when that
         step would train a job already trained, the plan search's next plan."""
         records = self.iterations()
-        selection = choose(
-            records,
-            sfr_target=self.config.finetune.sfr_target,
-            max_drop=self.config.capability.max_drop,
-            measured=self.settings.benchmarks,
-        )
+        selection = self._choose(records)
         base = next((r for r in records if r.iteration == selection.chosen), records[-1])
         plan, rule = fallback_plan(
             base.plan,
@@ -467,6 +462,15 @@ class _Loop:
                 folder, f"{why}; the rule's step ({rule}) repeats the job of iteration {repeated}"
             )
         return _fallback_decision(base.iteration, plan, f"fallback from iteration {base.iteration}: {rule}; {why}")
+
+    def _choose(self, records: list[IterationRecord]) -> Selection:
+        """The selection rule over the iterations so far (the fallback's base, the final choice)."""
+        return choose(
+            records,
+            sfr_target=self.config.finetune.sfr_target,
+            max_drop=self.config.capability.max_drop,
+            measured=self.settings.benchmarks,
+        )
 
     async def _capability(self, served: CallConfig | None, label: str, log_dir: Path) -> Scores | None:
         if not self.settings.benchmarks:
@@ -485,12 +489,7 @@ class _Loop:
 
     async def _finish(self, baseline: Scores | None) -> None:
         records = self.iterations()
-        selection = choose(
-            records,
-            sfr_target=self.config.finetune.sfr_target,
-            max_drop=self.config.capability.max_drop,
-            measured=self.settings.benchmarks,
-        )
+        selection = self._choose(records)
         test: Metrics | None = None
         if selection.chosen is not None:
             chosen = next(r for r in records if r.iteration == selection.chosen)
