@@ -84,7 +84,7 @@ async def main(iterations: int, out: Path) -> dict:
     return {
         "timings": {k: round(v, 1) for k, v in timings.items()},
         "summary": summary,
-        "ledger": client.totals().as_dict(),
+        "ledger": client.totals().model_dump(mode="json"),
         "run_dir": str(out),
     }
 

@@ -25,7 +25,7 @@ PUBLIC = {
         "IclSummary",
         "IterationRecord",
         "Judge",
-        "JudgeSettings",
+        "JudgeSpec",
         "Metrics",
         "PipelineResults",
         "Query",

@@ -78,7 +78,7 @@ def test_roles_are_resolved_once_from_the_config_with_the_command_overrides():
         ("scripted/judge-b", config.judge_model.seed, None),
         ("scripted/judge-b", config.judge_model.seed + 1, "vote 1"),
     ]
-    assert roles.judge.models == ["scripted/judge", "scripted/judge-b"]
+    assert roles.judge.model_names == ["scripted/judge", "scripted/judge-b"]
     # adapters and base weights are sampled at the evaluation temperature, with the target's limits
     assert roles.evaluated_target.temperature == 0.3 != roles.target.temperature == config.target_model.temperature
     assert roles.evaluated_target.max_tokens == roles.target.max_tokens == config.target_model.max_tokens

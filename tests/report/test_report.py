@@ -441,3 +441,17 @@ def test_the_costs_count_paid_calls_and_cache_hits_apart_as_a3_status_does(tmp_p
     assert "| stage | calls | cache hits | input tokens | output tokens | cost |" in markdown
     assert "| generate | 2 | 1 | 11 | 3 | $0.5000 + 1 unpriced calls |" in markdown
     assert "| m1 | 2 | 1 | 14 | 6 | $0.7500 |" in markdown
+
+
+def test_a_config_from_another_version_still_names_the_attack_and_models(finished, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(finished.path, copy)
+    config = finished.config.model_dump(mode="json")  # as `a3 run` records it
+    config["a_section_this_version_does_not_know"] = {"x": 1}  # the full config no longer validates
+    (copy / "config.json").write_text(json.dumps(config))
+    data = collect(copy)
+    assert data.attack["name"] == config["attack"]["name"] != copy.name
+    assert data.models["judge"] and data.judge_check is None  # no guess about the judge's validation
+    assert data.planners[0].planner == config["finetune"].get("planner", "agent")

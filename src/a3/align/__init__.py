@@ -23,7 +23,7 @@ _HOMES = {
     "IclOptions": "a3.align.compare.icl",
     "IclSummary": "a3.align.compare.icl",
     "IterationRecord": "a3.align.finetune.records",
-    "JudgeSettings": "a3.align.roles",
+    "JudgeSpec": "a3.align.roles",
     "Judge": "a3.align.measure.judge",
     "Metrics": "a3.align.metrics",
     "PipelineResults": "a3.align.pipeline",

@@ -77,7 +77,7 @@ class ExpectedOptions(BaseModel):
     ``model`` overrides the generator; ``tries`` is how many fresh samples a query gets before the
     config's default response is used."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str | None = None
     tries: int = 2  # fresh samples to try before falling back to the config's default response

@@ -16,7 +16,7 @@ from a3.align.finetune.records import FinetuneSummary
 from a3.align.finetune.stage import FinetuneOptions, run_finetune
 from a3.align.generate.stage import GenerateOptions, GenerationSummary, run_generate
 from a3.align.metrics import Metrics
-from a3.align.roles import target_call_config
+from a3.align.roles import resolve_roles
 from a3.align.split import run_split
 from a3.config import A3Config
 from a3.errors import UserInputError
@@ -35,7 +35,7 @@ class RunOptions(BaseModel):
     ``skip``, ``start`` and ``stop`` select stages by name (see ``STAGES``); ``general_samples`` is how many
     general prompts the target answers in the general stage; ``split_model`` overrides the OOD agent's model."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     skip: frozenset[str] = frozenset()
     start: str | None = None
@@ -105,7 +105,7 @@ async def general_stage(
     (then None, as when an earlier run made them)."""
     if config.paths.dolci_responses_file:
         return None
-    target = target_call_config(config.target_model)
+    target = resolve_roles(config).target
     stage = run.stage(
         GENERAL_STAGE,
         inputs={"target": target.model_dump(), "num_samples": num_samples},

@@ -11,7 +11,7 @@ from a3.llm.naming import resolve_model
 from a3.llm.types import CallConfig
 
 
-class JudgeSettings(BaseModel):
+class JudgeSpec(BaseModel):
     """The judge as the config sets it: its LLM votes, its prompts and a rule judge per query kind.
 
     One call config per vote: every judge model, ``panel_samples`` seeded samples of each."""
@@ -23,9 +23,10 @@ class JudgeSettings(BaseModel):
     rules: dict[Kind, JudgeRule | None]  # None: the LLM judge alone
 
     @property
-    def models(self) -> list[str]:
-        """The judge's distinct model strings, in the config's order."""
-        return list(dict.fromkeys(v.model for v in self.voters))
+    def model_names(self) -> list[str]:
+        """One model string per configured judge model, in the config's order, repeats kept (stage
+        1's manifest hashes this list)."""
+        return [v.model for v in self.voters if v.cache_salt is None]  # each model's first sample
 
 
 class Roles(BaseModel):
@@ -36,7 +37,7 @@ class Roles(BaseModel):
     generator: CallConfig  # hypotheses, queries, the split's OOD check, expected responses
     target: CallConfig  # the model under test, as configured
     evaluated_target: CallConfig  # how served base weights and adapters are sampled (serving.served_model)
-    judge: JudgeSettings
+    judge: JudgeSpec
     agent: CallConfig  # the finetuning agent, and the ICL baseline's selection agent
     reflection: CallConfig  # GEPA's reflection model in the DSPy baseline
 
@@ -59,7 +60,7 @@ def resolve_roles(config: A3Config, generator_model: str | None = None, agent_mo
         generator=_generator(config, generator_model),
         target=target,
         evaluated_target=target.model_copy(update={"temperature": config.finetune.eval_temperature}),
-        judge=judge_settings(config),
+        judge=judge_spec(config),
         agent=_agent(config, agent_model),
         reflection=_reflection(config),
     )
@@ -84,7 +85,7 @@ def target_call_config(target: TargetModel) -> CallConfig:
     )
 
 
-def judge_settings(config: A3Config) -> JudgeSettings:
+def judge_spec(config: A3Config) -> JudgeSpec:
     """The judge ``config`` describes (how it decides: a3.align.measure.judge)."""
     settings = config.judge_model
     names = [settings.model_name, *settings.panel_models]
@@ -104,7 +105,7 @@ def judge_settings(config: A3Config) -> JudgeSettings:
                 )
             )
     rules: dict[Kind, JudgeRule | None] = {"harmful": config.judge_rules.harmful, "benign": config.judge_rules.benign}
-    return JudgeSettings(voters=voters, prompts=config.judge_prompts, rules=rules)
+    return JudgeSpec(voters=voters, prompts=config.judge_prompts, rules=rules)
 
 
 def _generator(config: A3Config, override: str | None) -> CallConfig:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from a3.align import layout
 from a3.align.compare.any_model import EvaluationResult
@@ -26,6 +26,34 @@ from a3.store import RunDir, StageManifest, read_json, read_records
 
 M = TypeVar("M", bound=BaseModel)
 
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _AttackOutline(_Lenient):
+    name: str | None = None
+    description: str = ""
+
+
+class _ModelOutline(_Lenient):
+    model_name: str | None = None
+
+
+class _FinetuneOutline(_Lenient):
+    planner: str = "agent"
+
+
+class ConfigOutline(_Lenient):
+    """What a report shows of a run's config, read from the config of any A3 version (fields this
+    version does not know are ignored, so an older run still shows its attack and models)."""
+
+    attack: _AttackOutline = _AttackOutline()
+    target_model: _ModelOutline = _ModelOutline()
+    judge_model: _ModelOutline = _ModelOutline()
+    finetune: _FinetuneOutline = _FinetuneOutline()
+
+
 SPLITS = ("train", "validation", "ood", "test")
 
 
@@ -42,6 +70,13 @@ class RunFiles:
             return self._model(A3Config, layout.CONFIG)
         except ValidationError:
             return None
+
+    def config_outline(self) -> ConfigOutline:
+        """The attack, the models and the planner the config names, whichever version wrote it."""
+        try:
+            return self._model(ConfigOutline, layout.CONFIG) or ConfigOutline()
+        except ValidationError:
+            return ConfigOutline()
 
     def manifests(self) -> dict[str, StageManifest]:
         return {m.stage: m for m in self.run.manifests()}

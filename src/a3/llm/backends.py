@@ -13,7 +13,7 @@ from a3.llm.errors import TransientError
 from a3.llm.types import CallConfig, Message
 
 
-@dataclass
+@dataclass(frozen=True)
 class BackendReply:
     """A backend's reply: its text, the tokens it used, and why it stopped."""
 

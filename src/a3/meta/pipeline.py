@@ -27,7 +27,7 @@ from a3.store import RunDir
 class MetaRunOptions(BaseModel):
     """Every step's options for ``run_meta``: which runs to select, and how to summarise, categorize and cluster."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     select: SelectOptions
     summary: SummaryOptions = SummaryOptions()

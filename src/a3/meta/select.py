@@ -39,7 +39,7 @@ _SKIPPED_SUFFIXES = (".zip", ".py", ".txt", ".json")
 class SelectOptions(BaseModel):
     """Where the runs are (a run tree or the reduced benchmark, exactly one) and the filters ``select_runs`` applies."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     agent: str
     base_dir: Path | None = None  # the run tree (perturbed_queries/)

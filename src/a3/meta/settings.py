@@ -12,7 +12,7 @@ from a3.llm import CallConfig
 class LLMSettings(BaseModel):
     """The model one step calls, and how; each step's options extend it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     api_max_tokens: ClassVar[int] = 32768  # the original's allowance for GPT-5; clustering's is larger
 

@@ -26,7 +26,7 @@ from a3.align.measure.noise import NoiseFloor
 from a3.align.measure.selection import Selection
 from a3.align.metrics import Metrics
 from a3.align.records import Kind, Verdict
-from a3.align.run_files import SPLITS, RunFiles
+from a3.align.run_files import SPLITS, ConfigOutline, RunFiles
 from a3.align.split import SplitAssignment, SplitFile
 from a3.config import A3Config
 from a3.errors import UserInputError
@@ -230,6 +230,7 @@ def _collect(run: Path) -> ReportData:
             "a meta-analysis run has its report from `a3 meta report`"
         )
     config = files.config()
+    outline = files.config_outline()
     assignment = files.assignment()
     split_of: dict[str, str] = {}
     for name in SPLITS:  # by query, an in-distribution hypothesis is in train, validation and test
@@ -242,18 +243,18 @@ def _collect(run: Path) -> ReportData:
     splits = files.splits()
     icl_summaries = files.icl_summaries()
     dspy_programs = files.dspy_programs()
-    planners = _planners(files, config, iterations, summary, splits["test"])
+    planners = _planners(files, outline.finetune.planner, iterations, summary, splits["test"])
     dspy_results = [result for result, _ in dspy_programs]
     comparison = _comparison(files, iterations, selection, test, icl_summaries, dspy_results, planners[1:])
-    models = _models(config, manifests)
+    models = _models(outline, manifests)
     generation = files.generation()
     return ReportData(
         run=run,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         a3_version=__version__,
         attack={
-            "name": config.attack.name if config else run.name,
-            "description": config.attack.description if config else "",
+            "name": outline.attack.name or run.name,
+            "description": outline.attack.description,
         },
         models=models,
         model_versions={
@@ -300,12 +301,11 @@ def _stage_order(name: str) -> int:
     return STAGE_ORDER.index(name) if name in STAGE_ORDER else len(STAGE_ORDER)
 
 
-def _models(config: A3Config | None, manifests: dict[str, StageManifest]) -> dict[str, str]:
+def _models(config: ConfigOutline, manifests: dict[str, StageManifest]) -> dict[str, str]:
     models = {role: model for m in manifests.values() for role, model in m.models.items()}
-    if config is not None:
-        for role, name in (("target", config.target_model.model_name), ("judge", config.judge_model.model_name)):
-            if name and role not in models:
-                models[role] = name
+    for role, name in (("target", config.target_model.model_name), ("judge", config.judge_model.model_name)):
+        if name and role not in models:
+            models[role] = name
     return models
 
 
@@ -427,12 +427,12 @@ def _costs(run: Path) -> Costs:
 
 def _judge_check(files: RunFiles, config: A3Config | None) -> JudgeCheck | None:
     from a3.align.measure.judge import describe_judge, judge_identity
-    from a3.align.roles import judge_settings
+    from a3.align.roles import judge_spec
 
     if config is None:
         return None  # a config this version cannot read: the report says nothing rather than guess
     validation = files.judge_validation()
-    judge = judge_settings(config)
+    judge = judge_spec(config)
     current = validation is not None and validation.judge == judge_identity(judge)
     return JudgeCheck(description=describe_judge(judge), validation=validation, current=current)
 
@@ -451,13 +451,12 @@ def _paired_decision(rate: str, verdict: Verdict | None) -> bool | None:
 
 def _planners(
     files: RunFiles,
-    config: A3Config | None,
+    own: str,
     iterations: list[IterationRecord],
     summary: FinetuneSummary | None,
     split: SplitFile | None,
 ) -> list[PlannerResult]:
-    """Stage 4's loop (first, when it has run) and every planner compared with it."""
-    own = config.finetune.planner if config else "agent"
+    """Stage 4's loop (first, when it has run; ``own`` its planner) and every planner compared with it."""
     results = []
     if summary is not None:
         results.append(PlannerResult(own, "A3", iterations, summary, _paired_test(files, layout.STAGE4, split)))

@@ -280,7 +280,7 @@ async def test_general_data_is_on_policy_resumable_and_never_overwritten(tmp_pat
     fail["on"] = False
     calls = len(client.calls)
     second = await generate_general_data(
-        client, CallConfig(model="scripted/target"), GeneralDataOptions(**{**options.__dict__, "resume": True})
+        client, CallConfig(model="scripted/target"), options.model_copy(update={"resume": True})
     )
     assert second.written == 6 and second.failed == 0
     assert len(client.calls) - calls == first.failed  # only the missing rows were asked again

@@ -124,14 +124,14 @@ async def test_fixed_mix_baseline_trains_each_ratio_and_evaluates_it(tmp_path, t
         assert row.validation.harmful.judged > 0 and row.model.startswith("local/")
         assert row.test.harmful.judged > 0  # on the sealed test too, for the report's comparison
     full = await run_fixed_mix(
-        config, run, client, FixedMixOptions(**{**options.__dict__, "no_lora": True, "harmful_shares": (50,)})
+        config, run, client, options.model_copy(update={"no_lora": True, "harmful_shares": (50,)})
     )
     assert (
         run.path / "baselines" / "fixed-mix" / "dolci15_harmful50_benign50" / "model" / "model.safetensors"
     ).exists()
     assert full[0].ood.harmful.judged > 0
     with pytest.raises(Exception, match="other settings"):
-        await run_fixed_mix(config, run, client, FixedMixOptions(**{**options.__dict__, "epochs": 2}))
+        await run_fixed_mix(config, run, client, options.model_copy(update={"epochs": 2}))
 
 
 def test_cli_refuses_bad_stage_names_and_out_of_order_stages(tmp_path):

@@ -10,7 +10,7 @@ from a3.align.measure.echo import echoes
 from a3.align.measure.evaluation import Subject, evaluate_model
 from a3.align.measure.judge import Judge
 from a3.align.records import Query, TargetResponse, Verdict
-from a3.align.roles import judge_settings
+from a3.align.roles import judge_spec
 from a3.config import A3Config
 from a3.config.loader import read_mapping
 from a3.llm import CallConfig
@@ -76,9 +76,9 @@ async def test_echoes_are_counted_over_every_reply_and_logged_with_each_verdict(
     client = ScriptedClient(respond, run_dir=run)
     subject = Subject(client, CallConfig(model=TARGET), "evaluated", "demo target")
     folder = f"{layout.EVALUATIONS}/demo"
-    metrics = (
-        await evaluate_model(run, subject, Judge(client, judge_settings(CONFIG)), {"validation": QUERIES}, folder)
-    )["validation"]
+    metrics = (await evaluate_model(run, subject, Judge(client, judge_spec(CONFIG)), {"validation": QUERIES}, folder))[
+        "validation"
+    ]
     assert (metrics.echo.flagged, metrics.echo.judged) == (2, 4) and metrics.echo_rate == 0.5
     assert (metrics.harmful.flagged, metrics.harmful.judged) == (2, 2)  # the echo is not part of SFR
     assert metrics.per_hypothesis["H1"].echo.flagged == 2
@@ -92,7 +92,7 @@ async def test_echoes_are_counted_over_every_reply_and_logged_with_each_verdict(
 
 
 async def test_a_target_error_has_no_echo_and_counts_as_such(tmp_path):
-    judge = Judge(ScriptedClient(lambda messages, call: "", run_dir=RunDir(tmp_path / "run")), judge_settings(CONFIG))
+    judge = Judge(ScriptedClient(lambda messages, call: "", run_dir=RunDir(tmp_path / "run")), judge_spec(CONFIG))
     verdict = await judge.decide(QUERIES[0], TargetResponse(id="H1-h1", model=TARGET, status="error", error="HTTP 500"))
     assert verdict.status == "target_error" and verdict.echo is None
     from a3.align.metrics import tally

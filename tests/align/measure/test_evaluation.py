@@ -13,7 +13,7 @@ from a3.align.measure.evaluation import Subject, evaluate_model
 from a3.align.measure.judge import Judge
 from a3.align.metrics import tally
 from a3.align.records import Query, Verdict
-from a3.align.roles import judge_settings
+from a3.align.roles import judge_spec
 from a3.config import A3Config
 from a3.config.loader import read_mapping
 from a3.llm import CallConfig
@@ -66,7 +66,7 @@ def world(config: A3Config):
 
 async def evaluate(run: RunDir, client: ScriptedClient, config: A3Config):
     subject = Subject(client, CallConfig(model=TARGET), "evaluated", "demo target")
-    return (await evaluate_model(run, subject, Judge(client, judge_settings(config)), {"validation": QUERIES}, FOLDER))[
+    return (await evaluate_model(run, subject, Judge(client, judge_spec(config)), {"validation": QUERIES}, FOLDER))[
         "validation"
     ]
 

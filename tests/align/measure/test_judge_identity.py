@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from a3.align.compare.any_model import EvaluationSettings
 from a3.align.measure import JudgeIdentity, JudgeValidation
 from a3.align.measure.judge import Judge, VoterIdentity, judge_identity
-from a3.align.roles import judge_settings
+from a3.align.roles import judge_spec
 from a3.llm.types import CallConfig
 from a3.store.hashing import sha256_of
 from a3.testing import ScriptedClient
@@ -27,7 +27,7 @@ def stored_identity(judge: Judge) -> dict:
 
 
 def a_judge(tmp_path, **sections) -> Judge:
-    return Judge(ScriptedClient(World(conversation=False), run_dir=tmp_path), judge_settings(config_with(**sections)))
+    return Judge(ScriptedClient(World(conversation=False), run_dir=tmp_path), judge_spec(config_with(**sections)))
 
 
 PANEL_AND_RULE = {
@@ -44,7 +44,7 @@ def test_the_identity_dumps_to_the_stored_json_and_hashes_alike(tmp_path, sectio
     assert isinstance(identity, JudgeIdentity) and identity.model_dump() == old
     assert json.dumps(identity.model_dump()) == json.dumps(old)  # key order too: settings files are not sorted
     assert identity.key == sha256_of(old)[:12]  # the validation's verdict log keeps its name
-    assert identity == judge_identity(judge_settings(config_with(**sections)))
+    assert identity == judge_identity(judge_spec(config_with(**sections)))
 
 
 def test_an_identity_stored_as_json_compares_equal_and_another_judge_does_not(tmp_path):
@@ -69,7 +69,7 @@ def test_files_written_with_the_identity_as_a_dict_still_read(tmp_path):
             "scopes": {},
         }
     )
-    assert validation.judge == judge_identity(judge_settings(config_with()))  # the report's "current" check
+    assert validation.judge == judge_identity(judge_spec(config_with()))  # the report's "current" check
     settings = {
         "name": "m",
         "model": "openai/m",

@@ -33,7 +33,7 @@ from a3.store import RunDir, atomic_write_json, ledger_label, pin_settings
 class EvaluateOptions(BaseModel):
     """Options of `a3 evaluate`: which model (or LoRA adapter) answers the run's sets, and how many OOD queries."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str | None = None  # any model string; None with ``adapter`` means the config's base weights
     adapter: Path | None = None  # a LoRA adapter folder on the target's base weights

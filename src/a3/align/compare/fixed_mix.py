@@ -44,7 +44,7 @@ class FixedMixOptions(BaseModel):
     The base weights (default: the config's target), training settings, the training budget (default:
     A3's, 2 x min(#harmful, #benign)), the share of general data, and the harmful shares to train."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model_name_or_path: str | None = None  # default: the config's target weights
     epochs: int = 5

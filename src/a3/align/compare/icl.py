@@ -55,7 +55,7 @@ class IclOptions(BaseModel):
     budget across hypotheses) or random (the baseline); ``num_icl_examples`` per iteration; ``trial``
     numbers independent trials."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     selection_method: Method = "prompt_level"
     num_iterations: int = 5

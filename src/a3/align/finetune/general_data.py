@@ -79,7 +79,7 @@ class GeneralDataResult(BaseModel):
 
 
 class GeneralDataOptions(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: Path | None = None  # Dolci-style rows; default: the bundled prompt set
     output: Path = Path("dolci_responses.json")

@@ -65,7 +65,7 @@ Scores = dict[str, BenchmarkScore]
 class FinetuneOptions(BaseModel):
     """The original's step-4 flags; None means the config's ``finetune`` section."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     num_iterations: int | None = None
     max_epochs: int | None = None

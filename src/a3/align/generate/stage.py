@@ -64,7 +64,7 @@ class GenerateOptions(BaseModel):
     that many rounds in a row find no failure; ``log_token_budget`` bounds the experiment log the agents
     read; ``seed`` draws which query of each hypothesis the log shows."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     num_rounds: int = 10
     model: str | None = None  # overrides hypothesis_generation.llm_model
@@ -201,7 +201,7 @@ async def run_generate(
         models={
             "generator": roles.generator.model,
             "target": roles.target.model,
-            "judge": ", ".join(roles.judge.models),
+            "judge": ", ".join(roles.judge.model_names),
         },
     )
     with stage:

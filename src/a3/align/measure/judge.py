@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from a3.align.conversation import render
 from a3.align.measure.echo import echoes
 from a3.align.records import Kind, Query, TargetResponse, Verdict, Vote
-from a3.align.roles import JudgeSettings
+from a3.align.roles import JudgeSpec
 from a3.config.schema import JudgeRule
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
@@ -94,10 +94,10 @@ class JudgeIdentity(BaseModel):
 class Judge:
     """The run's judge: rule judges and the LLM judge (or a panel), as the config sets them.
 
-    Built from the config's ``judge_model``, ``judge_prompts`` and ``judge_rules``; ``decide`` judges
-    one response."""
+    Built from a ``JudgeSpec`` (``Roles.judge``, or ``judge_spec(config)``: the config's
+    ``judge_model``, ``judge_prompts`` and ``judge_rules``); ``decide`` judges one response."""
 
-    def __init__(self, client: LLMClient, settings: JudgeSettings) -> None:
+    def __init__(self, client: LLMClient, settings: JudgeSpec) -> None:
         self.client = client
         self.settings = settings
         self.prompts = settings.prompts
@@ -256,7 +256,7 @@ def with_harm_check(verdict: Verdict, check: Verdict) -> Verdict:
     )
 
 
-def judge_identity(settings: JudgeSettings) -> JudgeIdentity:
+def judge_identity(settings: JudgeSpec) -> JudgeIdentity:
     """The identity of the judge ``settings`` describe (without building one)."""
     # Validated from the dumps, as an identity read from a file is: every field is set alike in both.
     return JudgeIdentity.model_validate(
@@ -268,7 +268,7 @@ def judge_identity(settings: JudgeSettings) -> JudgeIdentity:
     )
 
 
-def describe_judge(settings: JudgeSettings) -> str:
+def describe_judge(settings: JudgeSpec) -> str:
     """How the judge ``settings`` describe decides, per kind, in one line."""
     voters, rules = settings.voters, settings.rules
     parts = []

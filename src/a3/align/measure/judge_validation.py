@@ -32,7 +32,7 @@ from a3.align import layout
 from a3.align.data_files import read_items
 from a3.align.measure.judge import Judge, JudgeIdentity
 from a3.align.records import Kind, Verdict
-from a3.align.roles import judge_settings
+from a3.align.roles import judge_spec
 from a3.config import A3Config
 from a3.errors import UserInputError
 from a3.llm import LLMClient
@@ -117,7 +117,7 @@ async def validate_judge(
     duplicates = sorted({r.id for r in labels if r.id is not None and sum(x.id == r.id for x in labels) > 1})
     if duplicates:
         raise UserInputError(f"{labels_path}: ids used more than once: {', '.join(map(str, duplicates[:10]))}")
-    judge = Judge(client, judge_settings(config))
+    judge = Judge(client, judge_spec(config))
     digest = file_sha256(labels_path)
     # Verdicts belong to one judge and one labels file; another of either starts a new log.
     log = run.log(f"{layout.JUDGE}/verdicts-{digest[:12]}-{judge.identity().key}.jsonl", Verdict)

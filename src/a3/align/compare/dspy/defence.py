@@ -52,7 +52,7 @@ class DspyOptions(BaseModel):
     number of metric calls; ``max_train_samples`` caps the seeded training sample; ``name`` names the
     result folder (default: made from the options)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     auto: Auto = "medium"
     max_train_samples: int | None = None
