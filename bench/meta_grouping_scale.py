@@ -67,13 +67,16 @@ def main() -> None:
             started = time.perf_counter()
             info = write_hard_planted_runs(Path(tmp) / "data", runs=n, seed=0, agents=("agent-a",))
             written = time.perf_counter() - started
-            child = subprocess.run(
-                [sys.executable, __file__, "--measure", str(info.runs_dir), "--agent", "agent-a"],
-                check=True,
+            child = subprocess.run(  # faulthandler: a crash in native code says where
+                [sys.executable, "-X", "faulthandler", __file__, "--measure", str(info.runs_dir), "--agent", "agent-a"],
                 capture_output=True,
                 text=True,
             )
-            result = {"write_data_s": round(written, 1), **json.loads(child.stdout.strip().splitlines()[-1])}
+            if child.returncode != 0:
+                trace = child.stderr.split("\nExtension modules:")[0]  # faulthandler's stack, not its module list
+                result = {"runs": n, "failed": f"exit {child.returncode}", "stderr_tail": trace[-3000:]}
+            else:
+                result = {"write_data_s": round(written, 1), **json.loads(child.stdout.strip().splitlines()[-1])}
         print(json.dumps(result), flush=True)
         results.append(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -49,6 +49,7 @@ REFINE_ROUNDS = 2
 CROSS_TASK_BEST = 3  # a clause's cross-task support: the mean of its best cosines to this many other tasks' runs
 DUPLICATE = 0.9  # cosine above which two clauses are the same words, and not evidence of a shared mechanism
 STATEMENT_PENALTY = 0.5
+SCORE_BLOCK = 1024  # clauses scored at a time (a block of the clause-by-clause similarities)
 SAME_TASK_PENALTY = 0.5
 ORIGINAL_PENALTY = 1.0
 SOFTMAX_POWER = 8.0
@@ -250,27 +251,41 @@ def mechanism_scores(
     texts: list[str], owner: np.ndarray, vectors: np.ndarray, tasks: list[str], originals: dict[int, np.ndarray]
 ) -> np.ndarray:
     """How much each clause looks like a mechanism: recurring across other tasks, not the task, a request."""
-    runs = len(tasks)
-    similarity = vectors @ vectors.T
-    # best cosine of each clause to each run (near-verbatim repeats not counted for cross-task support)
-    to_run = np.full((len(texts), runs), -1.0)
-    for j in range(len(texts)):
-        to_run[:, owner[j]] = np.maximum(to_run[:, owner[j]], similarity[:, j])
     task_of = np.array(tasks)
+    # A run's clauses are consecutive (``owner`` never decreases): where each run's first clause is.
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    assert len(starts) == len(tasks), "every run has a clause"
     scores = np.zeros(len(texts))
-    for j, text in enumerate(texts):
-        i = owner[j]
-        other_tasks = task_of != task_of[i]
-        same_task = task_of == task_of[i]
-        same_task[i] = False
-        cross = _support(to_run[j, other_tasks])
-        same = float(to_run[j, same_task].max()) if same_task.any() else 0.0
-        original = float((originals[i] @ vectors[j]).max()) if i in originals else 0.0
-        elsewhere = float(to_run[j, other_tasks].max()) if other_tasks.any() else 0.0
-        scores[j] = cross - SAME_TASK_PENALTY * max(0.0, same - elsewhere) - ORIGINAL_PENALTY * original
-        if is_statement(text):
-            scores[j] -= STATEMENT_PENALTY
+    for first in range(0, len(texts), SCORE_BLOCK):
+        # best cosine of each clause in the block to each run, a block of rows at a time: the whole
+        # clause-by-clause matrix of 10,000 runs would take gigabytes (BLAS crashed on it)
+        block = vectors[first : first + SCORE_BLOCK] @ vectors.T
+        to_run = np.maximum.reduceat(block, starts, axis=1)
+        for row in range(len(block)):
+            scores[first + row] = _clause_score(first + row, texts, owner, vectors, task_of, originals, to_run[row])
     return scores
+
+
+def _clause_score(
+    j: int,
+    texts: list[str],
+    owner: np.ndarray,
+    vectors: np.ndarray,
+    task_of: np.ndarray,
+    originals: dict[int, np.ndarray],
+    best_per_run: np.ndarray,
+) -> float:
+    """Clause ``j``'s score, ``best_per_run`` its best cosine to each run."""
+    text, i = texts[j], owner[j]
+    other_tasks = task_of != task_of[i]
+    same_task = task_of == task_of[i]
+    same_task[i] = False
+    cross = _support(best_per_run[other_tasks])
+    same = float(best_per_run[same_task].max()) if same_task.any() else 0.0
+    original = float((originals[i] @ vectors[j]).max()) if i in originals else 0.0
+    elsewhere = float(best_per_run[other_tasks].max()) if other_tasks.any() else 0.0
+    score = cross - SAME_TASK_PENALTY * max(0.0, same - elsewhere) - ORIGINAL_PENALTY * original
+    return score - STATEMENT_PENALTY if is_statement(text) else score
 
 
 def _support(best_per_run: np.ndarray) -> float:
