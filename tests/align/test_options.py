@@ -3,35 +3,20 @@
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from a3.align import (
-    DspyOptions,
-    EvaluateOptions,
-    ExpectedOptions,
-    FinetuneOptions,
-    FixedMixOptions,
-    GenerateOptions,
-    IclOptions,
-    RunOptions,
-)
+import a3.align
+import a3.meta
+from a3.align import GenerateOptions
 from a3.align.finetune.general_data import GeneralDataOptions
-from a3.meta import CategorizeOptions, ClusterOptions, MetaRunOptions, SelectOptions, SummaryOptions
+from a3.meta import MetaRunOptions, SelectOptions
 
+# Every public options class of both pipelines (a new one is checked without being listed here).
 OPTIONS = [
-    DspyOptions,
-    EvaluateOptions,
-    ExpectedOptions,
-    FinetuneOptions,
-    FixedMixOptions,
-    GenerateOptions,
-    IclOptions,
-    RunOptions,
-    GeneralDataOptions,
-    CategorizeOptions,
-    ClusterOptions,
-    SummaryOptions,
-    SelectOptions,
-]
-
+    getattr(package, name)
+    for package in (a3.align, a3.meta)
+    for name in package.__all__
+    if name.endswith("Options") and name != "MetaRunOptions"  # MetaRunOptions needs its select options
+] + [GeneralDataOptions]
+assert len(OPTIONS) >= 13
 
 REQUIRED = {SelectOptions: {"agent": "agent-a"}}  # the one option without a default
 
