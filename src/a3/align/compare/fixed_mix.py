@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -124,7 +123,7 @@ async def run_fixed_mix(
     results = run.log(layout.FIXED_MIX_RESULTS, FixedMixRecord, key="name")
     # The judge gate (config.judge) changes no result: runs made before it existed stay valid.
     settings = {
-        **_options_dict(options),
+        **options.model_dump(mode="json"),
         "config": config.model_dump(mode="json", exclude={"judge"}),
         "expected": manifest.input_hash,
     }
@@ -200,10 +199,6 @@ async def run_fixed_mix(
     ]
     atomic_write_json(
         run.path / layout.FIXED_MIX_CONFIGS,
-        {"options": _options_dict(options), "results": [r.model_dump(mode="json") for r in combined]},
+        {"options": options.model_dump(mode="json"), "results": [r.model_dump(mode="json") for r in combined]},
     )
     return combined
-
-
-def _options_dict(options: FixedMixOptions) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.model_dump().items()}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -349,9 +350,11 @@ class _IclSearch:
         name = iteration_label(self.options.selection_method, self.options.trial, iteration)
         return Subject(self.client, self.target, "ICL", name, prepare=lambda query: with_examples(query, turns))
 
+    def _selection_path(self, iteration: int) -> Path:
+        return self.run.path / layout.iteration_dir(iteration, self.folder) / layout.SELECTION
+
     def _selection(self, iteration: int) -> IclSelection:
-        path = self.run.path / layout.iteration_dir(iteration, self.folder) / layout.SELECTION
-        return IclSelection.model_validate(read_json(path))
+        return IclSelection.model_validate(read_json(self._selection_path(iteration)))
 
     async def _sealed_test(self, chosen: int | None) -> Metrics | None:
         """The chosen iteration on the sealed test split, for the report's comparison only."""
@@ -370,7 +373,7 @@ class _IclSearch:
         return metrics["test"]
 
     async def _iteration(self, iteration: int) -> None:
-        path = self.run.path / layout.iteration_dir(iteration, self.folder) / layout.SELECTION
+        path = self._selection_path(iteration)
         if not path.exists():
             examples, reasoning, notes = await self._select(iteration)
             chosen = IclSelection(example_ids=[e.id for e in examples], reasoning=reasoning, notes=notes)

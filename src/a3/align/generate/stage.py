@@ -187,16 +187,17 @@ async def run_generate(
     await check_judge_gate(config, run, client, progress)
     # Stored queries and verdicts are resumed item by item: made under other settings (another
     # gate, judge or writer), they would be mixed with new ones. Only the round options may change.
+    sections = generation_sections(config)
     pin_settings(
         run.path / layout.GENERATION_SETTINGS,
-        generation_sections(config),
+        sections,
         f"{run.path / layout.GENERATION}: this run's queries were made with other settings (config sections "
         "attack ... data_generation); use another --run-dir, or delete the generation folder to start over",
     )
     roles = resolve_roles(config, generator_model=options.model)
     stage = run.stage(
         STAGE,
-        inputs={"config": generation_sections(config), "options": options.model_dump()},
+        inputs={"config": sections, "options": options.model_dump()},
         prompt_versions={name: load_prompt(name).version for name in PROMPTS},
         models={
             "generator": roles.generator.model,

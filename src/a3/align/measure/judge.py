@@ -97,12 +97,12 @@ class Judge:
     Built from a ``JudgeSpec`` (``Roles.judge``, or ``judge_spec(config)``: the config's
     ``judge_model``, ``judge_prompts`` and ``judge_rules``); ``decide`` judges one response."""
 
-    def __init__(self, client: LLMClient, settings: JudgeSpec) -> None:
+    def __init__(self, client: LLMClient, spec: JudgeSpec) -> None:
         self.client = client
-        self.settings = settings
-        self.prompts = settings.prompts
-        self.voters = settings.voters
-        self.rules = settings.rules
+        self.spec = spec
+        self.prompts = spec.prompts
+        self.voters = spec.voters
+        self.rules = spec.rules
         self._functions = {
             kind: _load_callable(rule, kind) for kind, rule in self.rules.items() if rule is not None and rule.callable
         }
@@ -125,10 +125,10 @@ class Judge:
         The harmful check of benign replies adds nothing to it (the harmful kind's rule, prompt and
         voters make it): a verdict written before the check existed says so itself
         (``Verdict.lacks_harm_check``) and is checked when its evaluation resumes."""
-        return judge_identity(self.settings)
+        return judge_identity(self.spec)
 
     def describe(self) -> str:
-        return describe_judge(self.settings)
+        return describe_judge(self.spec)
 
     async def decide(self, query: Query, response: TargetResponse) -> Verdict:
         """The verdict on ``response`` (the reply as the judge reads it) to ``query`` as written, with
@@ -256,21 +256,21 @@ def with_harm_check(verdict: Verdict, check: Verdict) -> Verdict:
     )
 
 
-def judge_identity(settings: JudgeSpec) -> JudgeIdentity:
-    """The identity of the judge ``settings`` describe (without building one)."""
+def judge_identity(spec: JudgeSpec) -> JudgeIdentity:
+    """The identity of the judge ``spec`` describes (without building one)."""
     # Validated from the dumps, as an identity read from a file is: every field is set alike in both.
     return JudgeIdentity.model_validate(
         {
-            "voters": [v.model_dump(exclude={"timeout"}) for v in settings.voters],
-            "prompts": sha256_of(settings.prompts.model_dump()),
-            "rules": {kind: rule.model_dump() if rule else None for kind, rule in settings.rules.items()},
+            "voters": [v.model_dump(exclude={"timeout"}) for v in spec.voters],
+            "prompts": sha256_of(spec.prompts.model_dump()),
+            "rules": {kind: rule.model_dump() if rule else None for kind, rule in spec.rules.items()},
         }
     )
 
 
-def describe_judge(settings: JudgeSpec) -> str:
-    """How the judge ``settings`` describe decides, per kind, in one line."""
-    voters, rules = settings.voters, settings.rules
+def describe_judge(spec: JudgeSpec) -> str:
+    """How the judge ``spec`` describes decides, per kind, in one line."""
+    voters, rules = spec.voters, spec.rules
     parts = []
     nouns: tuple[tuple[Kind, str], ...] = (("harmful", "harmful replies"), ("benign", "refusals"))
     for kind, noun in nouns:
