@@ -19,7 +19,7 @@ A run is embedded (MiniLM, the clause with its request scaffolding such as "plea
 removed) as the softmax-weighted mean of its clauses, joined with the judge's harm description
 and the summary as ``sqrt(weight)``-scaled unit vectors, so a pair's cosine is the weighted mean of
 the parts' cosines (a part a run lacks is left out and the rest re-weighted). Runs are grouped by
-one average-linkage tree (scikit-learn) cut at 0.85 times the median pairwise cosine distance: a
+one average-linkage tree (scipy) cut at 0.85 times the median pairwise cosine distance: a
 cut relative to the data's own spread, chosen on the hard planted benchmark
 (``a3.meta.synthetic.planted_hard``), since an absolute cut moved with the layout. Twice, each clause's
 score then gains its cosine to the nearest group's centroid of chosen clauses and the runs are
@@ -250,55 +250,70 @@ def clauses_of(runs: list[RunTexts], embed: Embedder) -> Clauses:
 def mechanism_scores(
     texts: list[str], owner: np.ndarray, vectors: np.ndarray, tasks: list[str], originals: dict[int, np.ndarray]
 ) -> np.ndarray:
-    """How much each clause looks like a mechanism: recurring across other tasks, not the task, a request."""
-    task_of = np.array(tasks)
+    """How much each clause looks like a mechanism: recurring across other tasks, not the task, a request.
+
+    Computed a block of ``SCORE_BLOCK`` clauses at a time, and within a block for all the clauses of
+    one task at once (they share which runs are another task's): the whole clause-by-clause matrix
+    of 10,000 runs would take gigabytes (BLAS crashed on it), and a loop per clause was most of the time."""
+    task_of = np.unique(np.array(tasks), return_inverse=True)[1].reshape(-1)  # each run's task, as a number
     # A run's clauses are consecutive (``owner`` never decreases): where each run's first clause is.
     starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
     assert len(starts) == len(tasks), "every run has a clause"
+    # Repeated clauses (boilerplate, stock phrases) have the same vector: cosines are computed
+    # between distinct vectors and spread to the clauses that carry them.
+    distinct, carried = np.unique(vectors, axis=0, return_inverse=True)
+    carried = carried.reshape(-1)
     scores = np.zeros(len(texts))
     for first in range(0, len(texts), SCORE_BLOCK):
-        # best cosine of each clause in the block to each run, a block of rows at a time: the whole
-        # clause-by-clause matrix of 10,000 runs would take gigabytes (BLAS crashed on it)
-        block = vectors[first : first + SCORE_BLOCK] @ vectors.T
-        to_run = np.maximum.reduceat(block, starts, axis=1)
-        for row in range(len(block)):
-            scores[first + row] = _clause_score(first + row, texts, owner, vectors, task_of, originals, to_run[row])
+        rows = np.arange(first, min(first + SCORE_BLOCK, len(texts)))
+        needed, position = np.unique(carried[rows], return_inverse=True)
+        to_distinct = distinct[needed] @ distinct.T
+        # each clause's best cosine to each run
+        to_run = np.maximum.reduceat(to_distinct[:, carried], starts, axis=1)[position.reshape(-1)]
+        for task in np.unique(task_of[owner[rows]]):
+            mine = rows[task_of[owner[rows]] == task]
+            elsewhere_runs, task_runs = np.flatnonzero(task_of != task), np.flatnonzero(task_of == task)
+            cross_task = to_run[np.ix_(mine - first, elsewhere_runs)]
+            same_task = to_run[np.ix_(mine - first, task_runs)]
+            # a clause's own run is not "another run of the same task"
+            same_task[np.arange(len(mine)), np.searchsorted(task_runs, owner[mine])] = -np.inf
+            same = same_task.max(axis=1)
+            same[~np.isfinite(same)] = 0.0  # no other run of this task
+            elsewhere = cross_task.max(axis=1) if len(elsewhere_runs) else np.zeros(len(mine))
+            scores[mine] = _support(cross_task) - SAME_TASK_PENALTY * np.maximum(0.0, same - elsewhere)
+    for j, i in enumerate(owner.tolist()):
+        if i in originals:
+            scores[j] -= ORIGINAL_PENALTY * float((originals[i] @ vectors[j]).max())
+        if is_statement(texts[j]):
+            scores[j] -= STATEMENT_PENALTY
     return scores
 
 
-def _clause_score(
-    j: int,
-    texts: list[str],
-    owner: np.ndarray,
-    vectors: np.ndarray,
-    task_of: np.ndarray,
-    originals: dict[int, np.ndarray],
-    best_per_run: np.ndarray,
-) -> float:
-    """Clause ``j``'s score, ``best_per_run`` its best cosine to each run."""
-    text, i = texts[j], owner[j]
-    other_tasks = task_of != task_of[i]
-    same_task = task_of == task_of[i]
-    same_task[i] = False
-    cross = _support(best_per_run[other_tasks])
-    same = float(best_per_run[same_task].max()) if same_task.any() else 0.0
-    original = float((originals[i] @ vectors[j]).max()) if i in originals else 0.0
-    elsewhere = float(best_per_run[other_tasks].max()) if other_tasks.any() else 0.0
-    score = cross - SAME_TASK_PENALTY * max(0.0, same - elsewhere) - ORIGINAL_PENALTY * original
-    return score - STATEMENT_PENALTY if is_statement(text) else score
+def _support(best_per_run: np.ndarray) -> np.ndarray:
+    """Each row's cross-task support: the mean of its ``CROSS_TASK_BEST`` best cosines to other
+    tasks' runs (the columns), its near-verbatim repeats (cosine above ``DUPLICATE``) counting as
+    one: a phrase pasted into many runs is one piece of evidence, not many."""
+    rows, width = best_per_run.shape
+    if not width:
+        return np.zeros(rows)
+    repeats = (best_per_run > DUPLICATE).sum(axis=1)
+    plain = _mean_of_best(best_per_run, np.minimum(CROSS_TASK_BEST, width))
+    rest = np.where(best_per_run > DUPLICATE, -np.inf, best_per_run)  # the repeats, as one value of DUPLICATE
+    with_repeat = np.hstack([np.full((rows, 1), DUPLICATE), rest])
+    pasted = _mean_of_best(with_repeat, np.minimum(CROSS_TASK_BEST, 1 + width - repeats))
+    return np.where(repeats > 1, pasted, plain)
 
 
-def _support(best_per_run: np.ndarray) -> float:
-    """A clause's cross-task support: the mean of its ``CROSS_TASK_BEST`` best cosines to other
-    tasks' runs, its near-verbatim repeats (cosine above ``DUPLICATE``) counting as one: a phrase
-    pasted into many runs is one piece of evidence, not many."""
-    if not len(best_per_run):
-        return 0.0
-    values = np.sort(best_per_run)[::-1]
-    repeats = values > DUPLICATE
-    if repeats.sum() > 1:
-        values = np.concatenate([[DUPLICATE], values[~repeats]])
-    return float(np.mean(values[:CROSS_TASK_BEST]))
+def _mean_of_best(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each row's mean of its ``counts[row]`` largest values, summed largest first."""
+    k = min(CROSS_TASK_BEST, values.shape[1])
+    best = -np.sort(-np.partition(values, values.shape[1] - k, axis=1)[:, -k:], axis=1)
+    total = np.zeros(len(values))
+    means = np.zeros(len(values))
+    for taken in range(1, k + 1):
+        total = total + best[:, taken - 1]
+        means = np.where(counts == taken, total / taken, means)
+    return means
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -355,13 +370,44 @@ def embed_runs(
     return RunEmbedding(vectors=_unit(joined), chosen=chosen, clauses=clauses)
 
 
-def group_runs(vectors: np.ndarray, max_k: int | None = None, min_group_size: int = 2) -> Grouping:
-    """Groups of similar runs: one average-linkage tree cut at ``CUT`` x the median pairwise
-    cosine distance (at most ``max_k`` groups)."""
-    from scipy.spatial.distance import pdist
-    from sklearn.cluster import AgglomerativeClustering
-    from sklearn.metrics import silhouette_samples
+def cosine_distances(vectors: np.ndarray) -> np.ndarray:
+    """The condensed pairwise cosine distances of unit ``vectors`` (scipy's ``pdist`` layout), by
+    matrix products a block of rows at a time: ``pdist``'s loop took most of grouping's time at
+    thousands of runs, and the square matrix of 10,000 runs would not fit the memory goal."""
+    n = len(vectors)
+    condensed = np.empty(n * (n - 1) // 2)
+    at = 0
+    for first in range(0, n, SCORE_BLOCK):
+        block = 1.0 - vectors[first : first + SCORE_BLOCK] @ vectors.T
+        for row in range(len(block)):
+            i = first + row
+            condensed[at : at + n - i - 1] = block[row, i + 1 :]
+            at += n - i - 1
+    np.clip(condensed, 0.0, 2.0, out=condensed)
+    return condensed
 
+
+def tree_groups(vectors: np.ndarray, cut: float, max_k: int | None = None) -> tuple[np.ndarray, float]:
+    """Groups of unit ``vectors``: their average-linkage tree (scipy) cut at ``cut`` x the median
+    pairwise cosine distance, or into ``max_k`` groups where that cut leaves more; with the cut's distance."""
+    from scipy.cluster.hierarchy import cut_tree, fcluster, linkage
+
+    distances = cosine_distances(vectors)
+    threshold = float(cut * np.median(distances))
+    tree = linkage(distances, method="average")
+    # merges strictly below the threshold, as scikit-learn's distance_threshold does
+    labels = fcluster(tree, t=np.nextafter(max(threshold, 1e-9), 0.0), criterion="distance")
+    if max_k and labels.max() > max_k:
+        labels = cut_tree(tree, n_clusters=max_k).reshape(-1)
+    return _renumber(labels), threshold
+
+
+def group_runs(
+    vectors: np.ndarray, max_k: int | None = None, min_group_size: int = 2, with_silhouette: bool = True
+) -> Grouping:
+    """Groups of similar runs: one average-linkage tree cut at ``CUT`` x the median pairwise
+    cosine distance (at most ``max_k`` groups). ``with_silhouette=False`` leaves the silhouette
+    out (None) for a grouping that will be refined: it costs as much as the tree."""
     n = len(vectors)
     if n < 4:  # too few runs to tell groups apart: one group, nobody an outlier
         return Grouping(
@@ -371,25 +417,26 @@ def group_runs(vectors: np.ndarray, max_k: int | None = None, min_group_size: in
             outliers=[],
             similarity_to_groups=[[1.0] for _ in range(n)],
         )
-    threshold = float(CUT * np.median(pdist(vectors, "cosine")))
-    labels = AgglomerativeClustering(
-        n_clusters=None, metric="cosine", linkage="average", distance_threshold=max(threshold, 1e-9)
-    ).fit_predict(vectors)
-    if max_k and labels.max() + 1 > max_k:
-        labels = AgglomerativeClustering(n_clusters=max_k, metric="cosine", linkage="average").fit_predict(vectors)
-    labels = _renumber(labels)
+    labels, threshold = tree_groups(vectors, CUT, max_k)
     k = int(labels.max() + 1)
-    silhouette = round(float(silhouette_samples(vectors, labels, metric="cosine").mean()), 4) if 1 < k < n else None
     sizes = np.bincount(labels)
     centroids = _unit(np.array([vectors[labels == g].mean(axis=0) for g in range(k)]))
     return Grouping(
         labels=labels.tolist(),
         k=k,
-        silhouette=silhouette,
+        silhouette=mean_silhouette(vectors, labels) if with_silhouette else None,
         threshold=round(threshold, 4),
         outliers=[i for i in range(n) if sizes[labels[i]] < min_group_size],
         similarity_to_groups=np.round(vectors @ centroids.T, 4).tolist(),
     )
+
+
+def mean_silhouette(vectors: np.ndarray, labels: np.ndarray) -> float | None:
+    """The mean cosine silhouette of a grouping (scikit-learn), None for one group or one run per group."""
+    from sklearn.metrics import silhouette_samples
+
+    k = int(labels.max() + 1) if len(labels) else 0
+    return round(float(silhouette_samples(vectors, labels, metric="cosine").mean()), 4) if 1 < k < len(labels) else None
 
 
 @dataclass
@@ -413,14 +460,15 @@ def group_mechanisms(
     clauses = clauses_of(runs, embed)
     others = other_parts(runs, embed, weights)
     embedding = embed_runs(runs, embed, weights, clauses, clauses.scores, others)
-    grouping = group_runs(embedding.vectors, max_k, min_group_size)
+    grouping = group_runs(embedding.vectors, max_k, min_group_size, with_silhouette=False)
     for _ in range(rounds if len(runs) >= 4 else 0):
         centroids = _clause_centroids(grouping, embedding, clauses, min_group_size)
         if not centroids:
             break
         scores = clauses.scores + (clauses.vectors @ np.array(list(centroids.values())).T).max(axis=1)
         embedding = embed_runs(runs, embed, weights, clauses, scores, others)
-        grouping = group_runs(embedding.vectors, max_k, min_group_size)
+        grouping = group_runs(embedding.vectors, max_k, min_group_size, with_silhouette=False)
+    grouping = grouping.model_copy(update={"silhouette": mean_silhouette(embedding.vectors, np.array(grouping.labels))})
     centroids = _clause_centroids(grouping, embedding, clauses, min_group_size)
     second = _second_memberships(grouping, embedding, clauses, centroids)
     return MechanismGrouping(
@@ -479,18 +527,11 @@ def _renumber(labels: np.ndarray) -> np.ndarray:
 
 def centroid_groups(vectors: np.ndarray, cut: float = CUT) -> list[int]:
     """Groups of centroids (the cluster step): the same average-linkage tree, cut the same way."""
-    from scipy.spatial.distance import pdist
-    from sklearn.cluster import AgglomerativeClustering
-
     vectors = _unit(vectors)
     if len(vectors) < 3:
         return list(range(len(vectors)))
-    threshold = float(cut * np.median(pdist(vectors, "cosine")))
-    labels = AgglomerativeClustering(
-        n_clusters=None, metric="cosine", linkage="average", distance_threshold=max(threshold, 1e-9)
-    ).fit_predict(vectors)
-    renumbered: list[int] = _renumber(labels).tolist()
-    return renumbered
+    labels: list[int] = tree_groups(vectors, cut)[0].tolist()
+    return labels
 
 
 # -- what the perturbation added (kept for the llm method's prompts and for reading runs) --------

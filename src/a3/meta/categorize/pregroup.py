@@ -41,7 +41,15 @@ def minilm_embedder() -> Embedder:
             f"({MINILM_SHA256}); refusing to use it"
         )
     model = SentenceTransformer(str(model_dir), device="cpu")
-    return lambda texts: np.asarray(model.encode(texts, batch_size=64, normalize_embeddings=True))
+
+    def embed(texts: list[str]) -> np.ndarray:
+        # Each distinct text is encoded once: instructions repeat clauses (boilerplate, a
+        # refinement model's stock phrases) and encoding is most of grouping's time.
+        distinct, where = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+        vectors = np.asarray(model.encode(distinct.tolist(), batch_size=64, normalize_embeddings=True))
+        return vectors[where.reshape(-1)]
+
+    return embed
 
 
 def group(ids: Sequence[str], texts: Sequence[str], embed: Embedder, group_size: int) -> list[list[str]]:
