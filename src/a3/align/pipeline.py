@@ -16,7 +16,7 @@ from a3.align.finetune.records import FinetuneSummary
 from a3.align.finetune.stage import FinetuneOptions, run_finetune
 from a3.align.generate.stage import GenerateOptions, GenerationSummary, run_generate
 from a3.align.metrics import Metrics
-from a3.align.roles import resolve_roles
+from a3.align.roles import target_call_config
 from a3.align.split import run_split
 from a3.config import A3Config
 from a3.errors import UserInputError
@@ -105,7 +105,7 @@ async def general_stage(
     (then None, as when an earlier run made them)."""
     if config.paths.dolci_responses_file:
         return None
-    target = resolve_roles(config).target
+    target = target_call_config(config.target_model)  # the other roles may name models this stage never calls
     stage = run.stage(
         GENERAL_STAGE,
         inputs={"target": target.model_dump(), "num_samples": num_samples},
