@@ -16,7 +16,7 @@ def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 
 
 def test_cosine_distances_are_scipys_across_blocks():
-    vectors = unit_rows(np.random.default_rng(0), grouping.SCORE_BLOCK + 6, 8)
+    vectors = unit_rows(np.random.default_rng(0), grouping.DISTANCE_BLOCK + 6, 8)
     assert np.allclose(cosine_distances(vectors), pdist(vectors, "cosine"), atol=1e-12)
 
 

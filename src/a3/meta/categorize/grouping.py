@@ -50,6 +50,7 @@ CROSS_TASK_BEST = 3  # a clause's cross-task support: the mean of its best cosin
 DUPLICATE = 0.9  # cosine above which two clauses are the same words, and not evidence of a shared mechanism
 STATEMENT_PENALTY = 0.5
 SCORE_BLOCK = 1024  # clauses scored at a time (a block of the clause-by-clause similarities)
+DISTANCE_BLOCK = 1024  # runs whose distances to every run are computed at a time
 SAME_TASK_PENALTY = 0.5
 ORIGINAL_PENALTY = 1.0
 SOFTMAX_POWER = 8.0
@@ -377,8 +378,8 @@ def cosine_distances(vectors: np.ndarray) -> np.ndarray:
     n = len(vectors)
     condensed = np.empty(n * (n - 1) // 2)
     at = 0
-    for first in range(0, n, SCORE_BLOCK):
-        block = 1.0 - vectors[first : first + SCORE_BLOCK] @ vectors.T
+    for first in range(0, n, DISTANCE_BLOCK):
+        block = 1.0 - vectors[first : first + DISTANCE_BLOCK] @ vectors.T
         for row in range(len(block)):
             i = first + row
             condensed[at : at + n - i - 1] = block[row, i + 1 :]
