@@ -125,6 +125,10 @@ class RunFiles:
         """The chosen iteration measured on the sealed test (with the noise floor)."""
         return self._model(ChosenTest, where.test_results)
 
+    def has_chosen_test(self, where: layout.LoopFolder = layout.STAGE4) -> bool:
+        """Whether the loop's chosen iteration has been measured on the sealed test."""
+        return (self.path / where.test_results).is_file()
+
     def planner_names(self) -> list[str]:
         """The planners whose loop was compared with stage 4's and has finished."""
         return [p.parent.name for p in sorted((self.path / layout.PLANNERS).glob("*/summary.json"))]

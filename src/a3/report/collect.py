@@ -230,7 +230,7 @@ def _collect(run: Path) -> ReportData:
             "a meta-analysis run has its report from `a3 meta report`"
         )
     config = files.config()
-    outline = files.config_outline()
+    outline = ConfigOutline.model_validate(config.model_dump(mode="json")) if config else files.config_outline()
     assignment = files.assignment()
     split_of: dict[str, str] = {}
     for name in SPLITS:  # by query, an in-distribution hypothesis is in train, validation and test
@@ -475,7 +475,7 @@ def _planners(
 def _paired_test(files: RunFiles, where: layout.LoopFolder, split: SplitFile | None) -> dict[str, PairedComparison]:
     """Base model and a loop's chosen adapter on the same sealed test queries, per rate (SFR, FPR
     and the benign SFR), for a paired test."""
-    if files.chosen_test(where) is None:
+    if not files.has_chosen_test(where):
         return {}
     base = {v.id: v for v in files.verdicts(layout.GENERATION)}
     chosen = {v.id: v for v in files.verdicts(where.test_eval)}
