@@ -7,7 +7,8 @@ what ``scripts/demo.sh`` does: its peak is the demo's. ``--target`` runs the sam
 target model (the config is copied with only ``target_model.model_name`` changed, into the run
 directory), as issue #26 asks of the 0.5B model.
 
-    python bench/memory.py --run-dir runs/memory [--seed N] [--whole] [--target local/qwen2.5-coder-0.5b]
+    python bench/memory.py --run-dir runs/memory [--seed N] [--whole]
+        [--target local/qwen2.5-coder-0.5b] [--num-iterations N]
 Writes bench/results/memory_demo.json (memory_demo_<target>.json with --target) and prints it.
 """
 
@@ -59,16 +60,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None, help="replication seed (a3 run --seed)")
     parser.add_argument("--whole", action="store_true", help="run the stages in one process, as the demo does")
     parser.add_argument("--target", default=None, help="another target model string, e.g. local/qwen2.5-coder-0.5b")
+    parser.add_argument("--num-iterations", type=int, default=None, help="finetuning iterations [the config's]")
     args = parser.parse_args()
     a3 = str(Path(sys.executable).parent / "a3")
-    seed = ["--seed", str(args.seed)] if args.seed is not None else []
+    run_flags = ["--seed", str(args.seed)] if args.seed is not None else []
+    if args.num_iterations is not None:
+        run_flags += ["--num-iterations", str(args.num_iterations)]
     config = with_target(args.config, args.target, Path(args.run_dir)) if args.target else args.config
-    base = [a3, "run", config, "--run-dir", args.run_dir, *DEMO_FLAGS, *seed]
+    base = [a3, "run", config, "--run-dir", args.run_dir, *DEMO_FLAGS, *run_flags]
     result: dict[str, object] = {
         "config": config,
         "target": args.target,
         "run_dir": args.run_dir,
         "seed": args.seed,
+        "num_iterations": args.num_iterations,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
     }
     if args.whole:
