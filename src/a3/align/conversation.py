@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from a3.config.schema import A3Config, SeedExample
+from a3.config.schema import Attack, SeedExample
 from a3.llm.types import Message
 
 
@@ -24,5 +24,6 @@ def render(messages: list[Message]) -> str:
     return "\n\n".join(f"{labels[m.role]}: {m.content}" for m in messages)
 
 
-def describe_behavior(config: A3Config) -> str:
-    return f"{config.attack.name}: {config.attack.description}"
+def describe_behavior(attack: Attack) -> str:
+    """The behaviour under test in one line: the attack's name and description."""
+    return f"{attack.name}: {attack.description}"

@@ -25,6 +25,7 @@ from a3.align.roles import resolve_roles
 from a3.align.split import STAGE as SPLIT_STAGE
 from a3.align.split import load_split
 from a3.config import A3Config
+from a3.config.schema import ExpectedBehaviorPrompts
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.types import Message
@@ -83,8 +84,8 @@ class ExpectedOptions(BaseModel):
     tries: int = 2  # fresh samples to try before falling back to the config's default response
 
 
-def writer_messages(config: A3Config, query: Query) -> list[Message]:
-    prompts = config.expected_behavior_prompts
+def writer_messages(prompts: ExpectedBehaviorPrompts, query: Query) -> list[Message]:
+    """What the writer is sent for ``query``: the kind's system prompt and the query in its template."""
     harmful = query.kind == "harmful"
     system = Message(role="system", content=prompts.harmful_system_prompt if harmful else prompts.benign_system_prompt)
     user_turns = [m for m in query.messages if m.role != "system"]
@@ -108,17 +109,18 @@ async def run_expected(
     Needs stage 2 done. A query whose writer fails ``options.tries`` times gets the config's default
     response, counted in the result (and in ``expected/expected_behaviors.json``)."""
     split_manifest = run.manifest(SPLIT_STAGE)
+    prompts = config.expected_behavior_prompts
     if split_manifest is None or split_manifest.status != "done":
         raise UserInputError(f"{run.path}: run `a3 split` first (stage 'split' is not done)")
     roles = resolve_roles(config, generator_model=options.model)
     writer = roles.generator.model_copy(update={"temperature": WRITER_TEMPERATURE, "max_tokens": WRITER_MAX_TOKENS})
     judge = Judge(client, roles.judge)
-    _check_defaults(config, judge)
+    _check_defaults(prompts, judge)
     stage = run.stage(
         STAGE,
         inputs={
             "split": split_manifest.input_hash,
-            "prompts": config.expected_behavior_prompts.model_dump(),
+            "prompts": prompts.model_dump(),
             "tries": options.tries,
             "harmful_rule": config.judge_rules.harmful.model_dump() if config.judge_rules.harmful else None,
             "refusal_rule": config.judge_rules.benign.model_dump() if config.judge_rules.benign else None,
@@ -138,7 +140,7 @@ async def run_expected(
             async def one(query: Query) -> None:
                 if query.id in done:
                     return
-                done.append(await _write_one(config, client, judge, writer, query, options.tries))
+                done.append(await _write_one(prompts, client, judge, writer, query, options.tries))
                 task.advance()
 
             await asyncio.gather(*(one(q) for q in queries))
@@ -156,14 +158,14 @@ async def run_expected(
 
 
 async def _write_one(
-    config: A3Config, client: LLMClient, judge: Judge, writer: CallConfig, query: Query, tries: int
+    prompts: ExpectedBehaviorPrompts, client: LLMClient, judge: Judge, writer: CallConfig, query: Query, tries: int
 ) -> ExpectedReply:
     errors = []
     for attempt in range(tries):
         call = writer.model_copy(update={"cache_salt": f"try-{attempt}"}) if attempt else writer
         try:
             completion = await client.generate(
-                writer_messages(config, query), config=call, prompt_version=f"expected:{query.kind}"
+                writer_messages(prompts, query), config=call, prompt_version=f"expected:{query.kind}"
             )
         except (LLMCallError, StructuredOutputError) as exc:
             errors.append(str(exc))
@@ -173,14 +175,12 @@ async def _write_one(
         if problem is None:
             return _record(query, reply, "generated", errors)
         errors.append(problem)
-    prompts = config.expected_behavior_prompts
     default = prompts.harmful_default_response if query.kind == "harmful" else prompts.benign_default_response
     return _record(query, default, "default", errors)
 
 
-def _check_defaults(config: A3Config, judge: Judge) -> None:
+def _check_defaults(prompts: ExpectedBehaviorPrompts, judge: Judge) -> None:
     """The config's default responses become training targets: they must pass the rules too."""
-    prompts = config.expected_behavior_prompts
     defaults: tuple[tuple[Kind, str], ...] = (
         ("harmful", prompts.harmful_default_response),
         ("benign", prompts.benign_default_response),

@@ -173,7 +173,7 @@ async def run_split(
             candidates = [h for h in ids if h not in test]
             log = ExperimentLog(run)
             text = prompt.render(
-                behavior=describe_behavior(config),
+                behavior=describe_behavior(config.attack),
                 log_view=log.agent_view(log_token_budget, sealed=test),
                 candidates=", ".join(candidates),
                 n_ood=counts["ood"],

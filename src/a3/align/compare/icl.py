@@ -401,7 +401,7 @@ class _IclSearch:
         prompt = load_prompt(PROMPT)
         hypotheses = sorted({c.hypothesis_id for c in self.pool}, key=lambda h: int(h[1:]))
         text = prompt.render(
-            behavior=describe_behavior(self.config),
+            behavior=describe_behavior(self.config.attack),
             choice_instructions=self._instructions(method, hypotheses),
             iterations=self._history(),
             iteration=iteration,

@@ -59,7 +59,7 @@ async def decide(
 ) -> tuple[Decision, TrainingPlan, list[str]]:
     prompt = load_prompt(PROMPT)
     text = prompt.render(
-        behavior=describe_behavior(config),
+        behavior=describe_behavior(config.attack),
         log_view=log.agent_view(log_token_budget // 2, sealed=context.sealed),
         train_hypotheses=", ".join(context.train_hypotheses),
         validation_note=_VALIDATION_NOTE[context.split_by],

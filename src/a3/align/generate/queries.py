@@ -44,7 +44,7 @@ class QueryWriter:
         self.client = client
         self.generator = generator
         self.fmt = config.conversation_format
-        self.behavior = describe_behavior(config)
+        self.behavior = describe_behavior(config.attack)
 
     def _show(self, messages: list[Message]) -> str:
         return json.dumps(payload_json(messages, self.fmt), indent=1, ensure_ascii=False)

@@ -259,7 +259,7 @@ class _Generation:
 
     async def _rounds(self) -> None:
         seed = self.config.seed_example
-        self.log.add_seed(describe_behavior(self.config), seed_messages(seed), seed_response(seed))
+        self.log.add_seed(describe_behavior(self.config.attack), seed_messages(seed), seed_response(seed))
         dry_rounds = 0
         for round_number in range(1, self.options.num_rounds + 1):
             hypotheses = [h for h in self.data.hypothesis_list() if h.round == round_number]
@@ -295,7 +295,7 @@ class _Generation:
             else f"This is round {round_number}."
         )
         text = prompt.render(
-            behavior=describe_behavior(self.config),
+            behavior=describe_behavior(self.config.attack),
             log_view=self.log.agent_view(self.options.log_token_budget),
             round_note=note,
             idea_count=_idea_count(gen.min_ideas, gen.max_ideas),
