@@ -50,7 +50,7 @@ def with_target(config: str, target: str, run_dir: Path) -> str:
     path = ROOT / f"{run_dir}.config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(settings, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return str(path.relative_to(ROOT))
+    return str(path)
 
 
 def main() -> None:
