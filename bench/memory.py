@@ -27,7 +27,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ["generate", "split", "expected", "general", "finetune"]
-DEMO_FLAGS = ["--num-rounds", "2", "--general-samples", "40"]  # as scripts/demo.sh runs it
+DEMO_FLAGS = ["--num-rounds", "1", "--general-samples", "40"]  # as scripts/demo.sh runs it
 
 
 def measured(command: list[str]) -> dict[str, float]:

@@ -65,9 +65,12 @@ if [ "$compare" = yes ]; then
 fi
 
 # The judge gate (judge.validation in the config) checks the judge against the labels before stage 1.
+# One round: the ten starting hypotheses of the config. The 0.5B agent's own proposals (round 2) were
+# not hypotheses, and their 46 harmful queries made the target leak 0 times (docs/results.md,
+# 2026-12-07 morning), while they cost a third of stage 1. With an API generator, add rounds.
 # All 40 bundled general prompts: with 16, a plan's general share above 16% of the 96 examples was
 # a share the pool could not give, and plans that differed only there trained the same job.
-$a3 run configs/demo.yaml --run-dir "$run" --num-rounds 2 --general-samples 40 "${seed_flag[@]}"
+$a3 run configs/demo.yaml --run-dir "$run" --num-rounds 1 --general-samples 40 "${seed_flag[@]}"
 $a3 report "$run"
 if [ -n "$seed" ]; then
   echo
