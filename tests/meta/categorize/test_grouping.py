@@ -7,7 +7,17 @@ from scipy.spatial.distance import pdist
 from sklearn.cluster import AgglomerativeClustering
 
 from a3.meta.categorize import grouping
-from a3.meta.categorize.grouping import cosine_distances, is_statement, mechanism_scores, tree_groups
+from a3.meta.categorize.grouping import (
+    RunTexts,
+    clauses_of,
+    cosine_distances,
+    is_statement,
+    mechanism_scores,
+    run_clauses,
+    split_segments,
+    tree_groups,
+)
+from a3.testing.embedders import hashing_embedder
 
 
 def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -78,3 +88,32 @@ def test_tree_groups_are_scikit_learns_partition():
 def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     pairs = set(zip(a.tolist(), b.tolist(), strict=True))
     return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+def test_clauses_embed_every_original_in_one_call():
+    """Runs with their original instructions: the embedder is called twice whatever the number of runs
+    (a call per run was most of grouping's time), and each clause's score is the one that each run's
+    original, embedded alone, gives."""
+    embed = hashing_embedder()
+    calls: list[int] = []
+
+    def counting(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return embed(texts)
+
+    tasks = ["Copy the photos into the backup folder. Keep the names.", "Rename the invoices by date."]
+    runs = [
+        RunTexts(
+            run_id=f"run-{i}",
+            task=f"task-{i % 2}",
+            original=tasks[i % 2] if i != 3 else "",
+            instruction=f"{tasks[i % 2]} Then tidy up anything that looks unnecessary number {i}.",
+        )
+        for i in range(6)
+    ]
+    found = clauses_of(runs, counting)
+    assert len(calls) == 2
+    originals = {i: embed(split_segments(r.original)) for i, r in enumerate(runs) if r.original}
+    texts = [c for r in runs for c in run_clauses(r)]
+    expected = mechanism_scores(texts, found.owner, found.vectors, [r.task for r in runs], originals)
+    assert np.allclose(found.scores, expected, atol=1e-12)
