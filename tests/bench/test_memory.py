@@ -1,0 +1,41 @@
+"""The cost-growth benchmark's configs (bench/memory.py --growth): valid A3 configs with 1x, 2x and 4x
+the demo's starting hypotheses, all distinct, none of whose examples already holds the secret."""
+
+import importlib.util
+import re
+import sys
+
+import pytest
+
+from a3.config import load_config
+from tests.paths import ROOT
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("memory_bench", ROOT / "bench" / "memory.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["memory_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4])
+def test_growth_configs_scale_the_hypotheses(tmp_path, scale):
+    bench = load_bench()
+    path = bench.with_hypotheses("configs/demo.yaml", scale, tmp_path / f"growth-x{scale}")
+    config = load_config(path)
+    demo = load_config(ROOT / "configs" / "demo.yaml")
+    hypotheses = config.hypothesis_generation.starting_hypotheses
+    demos = demo.hypothesis_generation.starting_hypotheses
+    assert len(hypotheses) == scale * len(demos)
+    assert len({h.hypothesis for h in hypotheses}) == len(hypotheses)
+    assert hypotheses[: len(demos)] == demos
+    secret = re.compile(demo.judge_rules.harmful.regex, re.I)
+    assert not [h.example for h in hypotheses if secret.search(h.example)]
+    assert config.data_generation.num_variations == 1
+    assert config.hypothesis_generation.max_variations_per_example == 1
+
+
+def test_growth_beyond_the_written_hypotheses_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="growth_hypotheses.yaml"):
+        load_bench().with_hypotheses("configs/demo.yaml", 5, tmp_path / "growth-x5")
