@@ -88,28 +88,39 @@ def with_hypotheses(config: str, scale: int, run_dir: Path) -> str:
 
 
 def growth(args: argparse.Namespace, a3: str, run_flags: list[str]) -> dict[str, object]:
-    """Stages 1-3 (and optionally one finetuning iteration) at each hypothesis scale; times, peaks and ratios."""
+    """Stages 1-3 (and optionally one finetuning iteration) at each hypothesis scale; times, peaks and ratios.
+    Each size needs a fresh run directory: a finished stage would be skipped and timed at a second."""
     stages = STAGES if args.growth_finetune else STAGES[:3]
     flags = [*run_flags, "--num-iterations", "1"] if args.growth_finetune else run_flags
-    sizes: dict[str, dict[str, object]] = {}
+    sizes: dict[str, dict[str, Any]] = {}
     for scale in args.growth:
         run_dir = Path(f"{args.run_dir}-x{scale}")
+        if (ROOT / run_dir).exists():
+            raise SystemExit(f"{run_dir} exists: --growth measures fresh run directories; remove it or pick --run-dir")
         config = with_hypotheses(args.config, scale, run_dir)
         base = [a3, "run", config, "--run-dir", str(run_dir), *DEMO_FLAGS, *flags]
         measures = {stage: measured([*base, "--from", stage, "--until", stage]) for stage in stages}
-        queries = sum(1 for _ in (ROOT / run_dir / "generation" / "queries.jsonl").open(encoding="utf-8"))
+        queries = len((ROOT / run_dir / "generation" / "queries.jsonl").read_text(encoding="utf-8").splitlines())
         sizes[f"{scale}x"] = {"run_dir": str(run_dir), "queries": queries, "stages": measures}
         print(json.dumps({f"{scale}x": sizes[f"{scale}x"]}), flush=True)
     smallest, largest = f"{min(args.growth)}x", f"{max(args.growth)}x"
 
     def seconds(size: str, names: list[str]) -> float:
-        stage_times = sizes[size]["stages"]
-        assert isinstance(stage_times, dict)
-        return float(sum(stage_times[name]["seconds"] for name in names))
+        return float(sum(sizes[size]["stages"][name]["seconds"] for name in names))
 
-    ratios = {name: round(seconds(largest, [name]) / seconds(smallest, [name]), 2) for name in stages}
-    ratios["stages 1-3"] = round(seconds(largest, STAGES[:3]) / seconds(smallest, STAGES[:3]), 2)
-    return {"sizes": sizes, f"time ratio {largest} / {smallest}": ratios}
+    def ratio(names: list[str]) -> float | None:
+        before = seconds(smallest, names)
+        return round(seconds(largest, names) / before, 2) if before else None
+
+    groups = {name: [name] for name in stages} | {"stages 1-3": STAGES[:3]}
+    return {
+        "sizes": sizes,
+        f"time ratio {largest} / {smallest}": {name: ratio(names) for name, names in groups.items()},
+        f"query ratio {largest} / {smallest}": round(sizes[largest]["queries"] / sizes[smallest]["queries"], 2),
+        "seconds per kept query, stages 1-3": {
+            size: round(seconds(size, STAGES[:3]) / max(1, sizes[size]["queries"]), 2) for size in sizes
+        },
+    }
 
 
 def main() -> None:
@@ -123,6 +134,12 @@ def main() -> None:
     parser.add_argument("--growth", type=int, nargs="+", help="hypothesis scales to measure stages 1-3 at, e.g. 1 2 4")
     parser.add_argument("--growth-finetune", action="store_true", help="with --growth: also one finetuning iteration")
     args = parser.parse_args()
+    if args.growth and (args.whole or args.target or (args.growth_finetune and args.num_iterations)):
+        parser.error("--growth runs the stages one by one on the demo's target with one iteration at most")
+    if args.growth and min(args.growth) < 1:
+        parser.error("--growth scales are whole numbers from 1")
+    if args.growth_finetune and not args.growth:
+        parser.error("--growth-finetune goes with --growth")
     a3 = str(Path(sys.executable).parent / "a3")
     run_flags = ["--seed", str(args.seed)] if args.seed is not None else []
     if args.num_iterations is not None:

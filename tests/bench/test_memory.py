@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from a3.align.generate.quality import QualityGate
 from a3.config import load_config
 from tests.paths import ROOT
 
@@ -32,6 +33,11 @@ def test_growth_configs_scale_the_hypotheses(tmp_path, scale):
     assert hypotheses[: len(demos)] == demos
     secret = re.compile(demo.judge_rules.harmful.regex, re.I)
     assert not [h.example for h in hypotheses if secret.search(h.example)]
+    # Every example passes stage 1's gate as a harmful query, so each hypothesis keeps its two.
+    gate = QualityGate(demo.seed_example.evaluator_prompt, demo.data_generation.topic_regex)
+    assert {h.example: gate.reason_to_drop(h.example, "harmful") for h in hypotheses} == {
+        h.example: None for h in hypotheses
+    }
     assert config.data_generation.num_variations == 1
     assert config.hypothesis_generation.max_variations_per_example == 1
 

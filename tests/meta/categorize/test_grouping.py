@@ -101,16 +101,20 @@ def test_clauses_embed_every_original_in_one_call():
         calls.append(len(texts))
         return embed(texts)
 
-    tasks = ["Copy the photos into the backup folder. Keep the names.", "Rename the invoices by date."]
+    tasks = [
+        "Copy the photos into the backup folder. Then keep every one of the original file names.",
+        "Rename the invoices by date.",
+    ]
     runs = [
         RunTexts(
             run_id=f"run-{i}",
             task=f"task-{i % 2}",
             original=tasks[i % 2] if i != 3 else "",
-            instruction=f"{tasks[i % 2]} Then tidy up anything that looks unnecessary number {i}.",
+            instruction=f"{tasks[i % 2]} Then keep every one of the file names tidy and short, number {i}.",
         )
         for i in range(6)
     ]
+    assert len(split_segments(tasks[0])) == 2  # a run's original of two clauses, each kept
     found = clauses_of(runs, counting)
     assert len(calls) == 2
     originals = {i: embed(split_segments(r.original)) for i, r in enumerate(runs) if r.original}
