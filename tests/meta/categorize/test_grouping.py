@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import pdist
 from sklearn.cluster import AgglomerativeClustering
+from sklearn.metrics import silhouette_score
 
 from a3.meta.categorize import grouping
 from a3.meta.categorize.grouping import (
@@ -12,6 +13,7 @@ from a3.meta.categorize.grouping import (
     clauses_of,
     cosine_distances,
     is_statement,
+    mean_silhouette,
     mechanism_scores,
     run_clauses,
     split_segments,
@@ -121,3 +123,27 @@ def test_clauses_embed_every_original_in_one_call():
     texts = [c for r in runs for c in run_clauses(r)]
     expected = mechanism_scores(texts, found.owner, found.vectors, [r.task for r in runs], originals)
     assert np.allclose(found.scores, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mean_silhouette_is_scikit_learns(seed):
+    """The silhouette from group sums equals scikit-learn's cosine silhouette, a group of one included."""
+    rng = np.random.default_rng(seed)
+    vectors = unit_rows(rng, 60, 5)
+    labels = rng.integers(0, 4, size=60)
+    labels[7] = 4  # a group of one
+    expected = round(float(silhouette_score(vectors, labels, metric="cosine")), 4)
+    assert mean_silhouette(vectors, labels) == expected
+
+
+def test_mean_silhouette_needs_two_groups_and_fewer_groups_than_runs():
+    vectors = unit_rows(np.random.default_rng(3), 4, 3)
+    assert mean_silhouette(vectors, np.zeros(4, dtype=int)) is None
+    assert mean_silhouette(vectors, np.arange(4)) is None
+
+
+@pytest.mark.parametrize("n", [5, 6])  # 10 pairs and 15: the median of an even and an odd count
+def test_tree_cut_is_relative_to_the_median_distance(n):
+    vectors = unit_rows(np.random.default_rng(n), n, 4)
+    _, threshold = tree_groups(vectors, 0.85)
+    assert threshold == pytest.approx(0.85 * float(np.median(pdist(vectors, "cosine"))), abs=1e-12)

@@ -304,12 +304,15 @@ def _support(best_per_run: np.ndarray) -> np.ndarray:
     rows, width = best_per_run.shape
     if not width:
         return np.zeros(rows)
-    repeats = (best_per_run > DUPLICATE).sum(axis=1)
-    plain = _mean_of_best(best_per_run, np.minimum(CROSS_TASK_BEST, width))
-    rest = np.where(best_per_run > DUPLICATE, -np.inf, best_per_run)  # the repeats, as one value of DUPLICATE
-    with_repeat = np.hstack([np.full((rows, 1), DUPLICATE), rest])
-    pasted = _mean_of_best(with_repeat, np.minimum(CROSS_TASK_BEST, 1 + width - repeats))
-    return np.where(repeats > 1, pasted, plain)
+    repeated = best_per_run > DUPLICATE
+    repeats = repeated.sum(axis=1)
+    support = _mean_of_best(best_per_run, np.minimum(CROSS_TASK_BEST, width))
+    pasted = np.flatnonzero(repeats > 1)  # only these rows need the second pass
+    if len(pasted):
+        rest = np.where(repeated[pasted], -np.inf, best_per_run[pasted])  # the repeats, as one value of DUPLICATE
+        with_repeat = np.hstack([np.full((len(pasted), 1), DUPLICATE), rest])
+        support[pasted] = _mean_of_best(with_repeat, np.minimum(CROSS_TASK_BEST, 1 + width - repeats[pasted]))
+    return support
 
 
 def _mean_of_best(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -380,17 +383,17 @@ def embed_runs(
 
 def cosine_distances(vectors: np.ndarray) -> np.ndarray:
     """The condensed pairwise cosine distances of unit ``vectors`` (scipy's ``pdist`` layout), by
-    matrix products a block of rows at a time: ``pdist``'s loop took most of grouping's time at
-    thousands of runs, and the square matrix of 10,000 runs would not fit the memory goal."""
+    matrix products a block of rows at a time, each against the rows from its first on (the upper
+    triangle only): ``pdist``'s loop took most of grouping's time at thousands of runs, and the
+    square matrix of 10,000 runs would not fit the memory goal."""
     n = len(vectors)
     condensed = np.empty(n * (n - 1) // 2)
     at = 0
     for first in range(0, n, DISTANCE_BLOCK):
-        block = 1.0 - vectors[first : first + DISTANCE_BLOCK] @ vectors.T
+        block = 1.0 - vectors[first : first + DISTANCE_BLOCK] @ vectors[first:].T
         for row in range(len(block)):
-            i = first + row
-            condensed[at : at + n - i - 1] = block[row, i + 1 :]
-            at += n - i - 1
+            condensed[at : at + n - first - row - 1] = block[row, row + 1 :]
+            at += n - first - row - 1
     np.clip(condensed, 0.0, 2.0, out=condensed)
     return condensed
 
@@ -401,13 +404,24 @@ def tree_groups(vectors: np.ndarray, cut: float, max_k: int | None = None) -> tu
     from scipy.cluster.hierarchy import cut_tree, fcluster, linkage
 
     distances = cosine_distances(vectors)
-    threshold = float(cut * np.median(distances))
     tree = linkage(distances, method="average")
+    threshold = float(cut * _median_in_place(distances))
     # merges strictly below the threshold, as scikit-learn's distance_threshold does
     labels = fcluster(tree, t=np.nextafter(max(threshold, 1e-9), 0.0), criterion="distance")
     if max_k and labels.max() > max_k:
         labels = cut_tree(tree, n_clusters=max_k).reshape(-1)
     return _renumber(labels), threshold
+
+
+def _median_in_place(values: np.ndarray) -> float:
+    """``np.median(values)``, reordering ``values`` instead of copying them (a copy of 10,000 runs'
+    distances is 400 MB)."""
+    middle = len(values) // 2
+    if len(values) % 2:
+        values.partition(middle)
+        return float(values[middle])
+    values.partition([middle - 1, middle])
+    return float((values[middle - 1] + values[middle]) / 2)
 
 
 def group_runs(
@@ -440,11 +454,29 @@ def group_runs(
 
 
 def mean_silhouette(vectors: np.ndarray, labels: np.ndarray) -> float | None:
-    """The mean cosine silhouette of a grouping (scikit-learn), None for one group or one run per group."""
-    from sklearn.metrics import silhouette_samples
-
-    k = int(labels.max() + 1) if len(labels) else 0
-    return round(float(silhouette_samples(vectors, labels, metric="cosine").mean()), 4) if 1 < k < len(labels) else None
+    """The mean cosine silhouette of a grouping of unit ``vectors``, None for one group or one run per
+    group: scikit-learn's ``silhouette_samples`` with ``metric="cosine"``, computed from each group's
+    vector sum. For unit vectors a run's mean cosine distance to a group is one minus its dot product
+    with the group's mean, so the means of all pairs cost one product with k sums, not the n x n
+    distances (12 s and most of grouping's memory at 10,000 runs)."""
+    n = len(labels)
+    k = int(labels.max() + 1) if n else 0
+    if not 1 < k < n:
+        return None
+    sizes = np.bincount(labels, minlength=k)
+    sums = np.zeros((k, vectors.shape[1]))
+    np.add.at(sums, labels, vectors)
+    dots = vectors @ sums.T  # each run's summed cosine to each group's members, itself included
+    own = dots[np.arange(n), labels]
+    self_cosine = np.einsum("ij,ij->i", vectors, vectors)
+    others = np.maximum(sizes[labels] - 1, 1)
+    within = (sizes[labels] - 1 - (own - self_cosine)) / others  # mean distance to the rest of its group
+    mean_distance = 1.0 - dots / np.maximum(sizes, 1)
+    mean_distance[np.arange(n), labels] = np.inf
+    nearest = mean_distance.min(axis=1)  # mean distance to the nearest other group
+    scores = (nearest - within) / np.maximum(within, nearest)
+    scores[sizes[labels] == 1] = 0.0  # scikit-learn's convention for a group of one
+    return round(float(np.nan_to_num(scores).mean()), 4)
 
 
 @dataclass
