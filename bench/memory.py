@@ -11,8 +11,9 @@ directory), as issue #26 asks of the 0.5B model.
 (and with ``--growth-finetune`` the general data and one finetuning iteration) on the demo with
 10, 20 and 40 starting hypotheses (the demo's ten, then ``bench/data/growth_hypotheses.yaml``),
 each size in a fresh run directory ``RUN_DIR-xN``. Each hypothesis gets two harmful queries (its
-example and one variation) and their look-alikes instead of the demo's 25, so that the 4x size
-fits in about ten minutes; the per-hypothesis work is the demo's, only less of it.
+example and one variation) and their look-alikes instead of the demo's 25, so that the three sizes
+fit in about 50 minutes (2026-12-07: 545, 681 and 1,579 s of stages); the per-hypothesis work is the
+demo's, only less of it.
 
     python bench/memory.py --run-dir runs/memory [--seed N] [--whole]
         [--target local/qwen2.5-coder-0.5b] [--num-iterations N]
@@ -67,7 +68,11 @@ def derived_config(config: str, run_dir: Path, edit: Callable[[dict[str, Any]], 
 
 def with_target(config: str, target: str, run_dir: Path) -> str:
     """A copy of ``config`` whose target is ``target``; its path."""
-    return derived_config(config, run_dir, lambda settings: settings["target_model"].__setitem__("model_name", target))
+
+    def edit(settings: dict[str, Any]) -> None:
+        settings["target_model"]["model_name"] = target
+
+    return derived_config(config, run_dir, edit)
 
 
 def with_hypotheses(config: str, scale: int, run_dir: Path) -> str:

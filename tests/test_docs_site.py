@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 API_PACKAGES = [
     "a3.align",
@@ -44,11 +46,7 @@ def site(tmp_path_factory) -> Path:
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("gen_config_reference", ROOT / "docs" / "gen_config_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "docs" / "gen_config_reference.py")
 
 
 def test_the_configuration_page_lists_every_field(site):

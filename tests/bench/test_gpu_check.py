@@ -3,7 +3,6 @@ ready whenever a GPU is lent: every part runs, the two training recipes see the 
 packed (padding-free) loss equals the padded one, and the trainer's job file trains the same in
 process and under accelerate."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,15 +10,12 @@ import sys
 
 import pytest
 
+from tests.helpers.scripts import load_script
 from tests.paths import ROOT
 
 
 def load_check():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "bench" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "bench" / "gpu_check.py")
 
 
 @pytest.mark.slow

@@ -1,23 +1,18 @@
 """The cost-growth benchmark's configs (bench/memory.py --growth): valid A3 configs with 1x, 2x and 4x
 the demo's starting hypotheses, all distinct, none of whose examples already holds the secret."""
 
-import importlib.util
 import re
-import sys
 
 import pytest
 
 from a3.align.generate.quality import QualityGate
 from a3.config import load_config
+from tests.helpers.scripts import load_script
 from tests.paths import ROOT
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("memory_bench", ROOT / "bench" / "memory.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["memory_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "bench" / "memory.py")
 
 
 @pytest.mark.parametrize("scale", [1, 2, 4])

@@ -2,8 +2,6 @@
 reference (generated from the schema by docs/gen_config_reference.py) lists every field with it. That the built
 site holds the page: tests/test_docs_site.py."""
 
-import importlib.util
-import sys
 import typing
 from pathlib import Path
 
@@ -11,16 +9,13 @@ from pydantic import BaseModel
 
 import a3.config.schema as schema
 from a3.config import A3Config
+from tests.helpers.scripts import load_script
 
 GENERATOR = Path(__file__).resolve().parents[2] / "docs" / "gen_config_reference.py"
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("gen_config_reference", GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(GENERATOR)
 
 
 def _models_in(annotation) -> list[type[BaseModel]]:

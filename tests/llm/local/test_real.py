@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from a3.llm import CallConfig, LLMClient
 from a3.llm.local import is_installed, lookup
+from tests.helpers.scripts import load_script
 from tests.paths import CONFIGS, ROOT
 
 pytestmark = pytest.mark.local_models
@@ -152,9 +153,7 @@ async def test_smollm2_ranks_answers_well_above_chance_on_the_demo_benchmark(tmp
 @needs_smollm2
 async def test_a_greedy_reply_is_the_same_alone_all_at_once_and_arriving_at_random_moments():
     # The instrument check of bench/determinism.py: 40 demo-style queries, five passes.
-    spec = importlib.util.spec_from_file_location("determinism", ROOT / "bench" / "determinism.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script(ROOT / "bench" / "determinism.py")
     result = await bench.measure("local/smollm2-135m", max_tokens=32, seed=1)
     assert result["differ_from_sequential_1"] == {
         "sequential_1": 0,

@@ -458,7 +458,7 @@ def mean_silhouette(vectors: np.ndarray, labels: np.ndarray) -> float | None:
     group: scikit-learn's ``silhouette_samples`` with ``metric="cosine"``, computed from each group's
     vector sum. For unit vectors a run's mean cosine distance to a group is one minus its dot product
     with the group's mean, so the means of all pairs cost one product with k sums, not the n x n
-    distances (12 s and most of grouping's memory at 10,000 runs)."""
+    distances (12 s at 9,183 runs, computed in chunks of up to 1 GB)."""
     n = len(labels)
     k = int(labels.max() + 1) if n else 0
     if not 1 < k < n:
