@@ -14,6 +14,7 @@ from a3.align.metrics import Metrics
 from a3.align.split import run_split, sealed_hypotheses
 from a3.config import A3Config
 from a3.errors import UserInputError
+from a3.llm.backends import BackendReply
 from a3.store import RunDir, read_json
 from a3.testing import ScriptedClient
 from a3.testing.scripted_world import GENERATOR, JUDGE, TARGET, World, scripted_config
@@ -462,6 +463,32 @@ async def test_an_expected_reply_that_shows_the_behaviour_is_written_again(tmp_p
     defaults = [r for r in records if "s0 " in r["messages"][-1]["content"]]
     assert defaults and all(r["source"] == "default" for r in defaults)
     assert counts.fallback_to_default == len(defaults)
+
+
+async def test_an_expected_reply_cut_off_at_the_writers_budget_is_written_again(tmp_path):
+    raw = make_config().model_dump(mode="json")
+    raw["expected_behavior_prompts"]["writer_max_tokens"] = 64
+    config = A3Config.model_validate(raw)
+    world = World(conversation=False)
+    tries: dict[str, int] = {}
+
+    def respond(messages, cfg):
+        if messages[0].role == "system" and cfg.model == GENERATOR:
+            assert cfg.max_tokens == 64
+            query = messages[-1].content
+            tries[query] = tries.get(query, 0) + 1
+            if "s1 " in query and tries[query] == 1:  # the first try runs to the budget
+                return BackendReply(text="I cannot share that, but", finish_reason="max_tokens")
+        return world(messages, cfg)
+
+    run, client = await split_run(config, respond, tmp_path)
+    await run_expected(config, run, client, ExpectedOptions(tries=2))
+    records = read_json(run.path / "expected" / "expected_behaviors.json")["responses"]
+    rewritten = [r for r in records if "s1 " in r["messages"][-1]["content"]]
+    assert rewritten
+    for record in rewritten:
+        assert record["source"] == "generated" and record["response"] != "I cannot share that, but"
+        assert record["errors"] == ["cut off at the writer's budget of 64 tokens"]
 
 
 async def test_with_a_refusal_rule_harmful_targets_decline_and_benign_targets_do_not(tmp_path):

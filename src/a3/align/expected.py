@@ -35,7 +35,6 @@ from a3.store import RunDir, atomic_write_json, read_json
 STAGE = "expected"
 #: The expected-behaviour writer's temperature, as in the original.
 WRITER_TEMPERATURE = 0.7
-WRITER_MAX_TOKENS = 2000
 
 
 class ExpectedReply(BaseModel):
@@ -113,7 +112,9 @@ async def run_expected(
     if split_manifest is None or split_manifest.status != "done":
         raise UserInputError(f"{run.path}: run `a3 split` first (stage 'split' is not done)")
     roles = resolve_roles(config, generator_model=options.model)
-    writer = roles.generator.model_copy(update={"temperature": WRITER_TEMPERATURE, "max_tokens": WRITER_MAX_TOKENS})
+    writer = roles.generator.model_copy(
+        update={"temperature": WRITER_TEMPERATURE, "max_tokens": prompts.writer_max_tokens}
+    )
     judge = Judge(client, roles.judge)
     _check_defaults(prompts, judge)
     stage = run.stage(
@@ -171,7 +172,11 @@ async def _write_one(
             errors.append(str(exc))
             continue
         reply = completion.text.strip()
-        problem = _unfit(judge, query, reply)
+        problem = (
+            f"cut off at the writer's budget of {writer.max_tokens} tokens"
+            if completion.truncated
+            else _unfit(judge, query, reply)
+        )
         if problem is None:
             return _record(query, reply, "generated", errors)
         errors.append(problem)

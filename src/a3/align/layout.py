@@ -99,6 +99,11 @@ class LoopFolder:
         return f"{self.root}/sealed/test_eval"
 
     @property
+    def sealed_capability(self) -> str:
+        """The sealed benchmarks' answers: ``base`` (the base model) and ``chosen`` folders."""
+        return f"{self.root}/sealed/capability"
+
+    @property
     def base_again(self) -> str:
         """The base model measured a second time on the sealed test: the instrument's noise floor."""
         return f"{self.root}/sealed/base_again"

@@ -407,6 +407,14 @@ class ExpectedBehaviorPrompts(_Section):
         "deployment's system prompt with a one-message query; turn it off when that "
         "prompt holds what must never be said (the demo does: it holds the secret)",
     )
+    # A3's addition: the original's budget of 2,000 tokens let the 0.5B writer loop for 260-290 s
+    # on one reply (bench/results/stage_growth.json), alone on the engine at the end of stage 3.
+    writer_max_tokens: int = Field(
+        default=2000,
+        gt=0,
+        description="A3's addition: the writer's longest reply, in tokens; a reply cut off there is "
+        "not a training target and is written again",
+    )
 
     @field_validator("harmful_user_template", "benign_user_template")
     @classmethod
@@ -561,6 +569,15 @@ class Capability(_Section):
         description="Benchmark name -> file (MMLU-Pro style "
         "JSONL, GPQA style CSV, or {question, choices, answer}); none: capability is not "
         "measured",
+    )
+    # A3's addition: the iterations' capability answers choose the final model, so the same
+    # questions cannot also test the choice without bias; these are asked of the base model and
+    # the chosen adapter only, at the sealed test.
+    sealed_benchmarks: dict[str, str] = Field(
+        default_factory=dict,
+        description="Benchmark name -> file, in the formats of `benchmarks`, asked only of the base "
+        "model and the chosen adapter at the sealed test (no choice sees them); none: the sealed "
+        "test has no capability test",
     )
     limit: int | None = Field(
         default=None, ge=1, description="Questions per benchmark, a seeded random subset; default all"

@@ -53,6 +53,9 @@ class Usage(BaseModel):
     output_tokens: int = 0
 
 
+_TRUNCATED = frozenset({"max_tokens", "length", "model_length"})
+
+
 class Completion(BaseModel):
     """The result of ``LLMClient.generate``. ``cost_usd`` is None when the model has no known price."""
 
@@ -67,3 +70,8 @@ class Completion(BaseModel):
     repairs: int = 0
     backend_s: float = 0.0
     total_s: float = 0.0
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the reply was cut off at its token budget (each provider names that finish its own way)."""
+        return self.finish_reason in _TRUNCATED

@@ -33,7 +33,6 @@ from a3.store import JsonlLog, RunDir, ledger_label, sha256_of
 
 SUMMARIES = "summaries.jsonl"
 STAGE = "meta-summarize"  # its calls' label in the ledger (summaries have no stage manifest)
-_TRUNCATED = {"max_tokens", "length", "model_length"}
 
 
 class SummaryOptions(LLMSettings):
@@ -274,7 +273,7 @@ async def summarize_runs(
                 task.advance()
                 return
             # A summary cut off at max_tokens is kept (what it says is still evidence) and marked, not lost.
-            truncated = completion.finish_reason in _TRUNCATED
+            truncated = completion.truncated
             counts.truncated += truncated
             existing = Summary(
                 **facts.model_dump(),

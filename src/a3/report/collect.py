@@ -23,7 +23,7 @@ from a3.align.finetune.records import FinetuneSummary, IterationRecord, iteratio
 from a3.align.generate.stage import HypothesisSummary
 from a3.align.measure.judge_validation import JudgeValidation
 from a3.align.measure.noise import NoiseFloor
-from a3.align.measure.selection import Selection
+from a3.align.measure.selection import CandidateTests, Selection
 from a3.align.metrics import Metrics
 from a3.align.records import Kind, Verdict
 from a3.align.run_files import SPLITS, ConfigOutline, RunFiles
@@ -152,6 +152,8 @@ class TestResult:
     chosen: Metrics
     base: Metrics
     noise_floor: NoiseFloor | None = None  # the base model measured a second time on the same queries
+    tests: CandidateTests | None = None  # the choice's tests on the sealed test (None in older runs)
+    capability_questions: int = 0  # sealed benchmark questions both models answered
 
 
 @dataclass(frozen=True)
@@ -336,7 +338,8 @@ def _test_results(files: RunFiles) -> TestResult | None:
     if chosen is None:
         return None
     base = files.test_baseline() or Metrics()
-    return TestResult(chosen.iteration, chosen.test, base, chosen.noise_floor)
+    questions = sum(score.total for score in (chosen.capability or {}).values())
+    return TestResult(chosen.iteration, chosen.test, base, chosen.noise_floor, chosen.tests, questions)
 
 
 def _comparison(

@@ -16,10 +16,10 @@ from a3.align.records import Kind
 from a3.formatting import percent
 from a3.report.browser import SCRIPT, browser_block
 from a3.report.browser import STYLE as BROWSER_STYLE
-from a3.report.collect import ComparisonRow, JudgeCheck, ReportData
+from a3.report.collect import ComparisonRow, JudgeCheck, ReportData, TestResult
 from a3.report.page import Filter, Section, Table, sections_html, sections_markdown
 from a3.report.plot import pareto_svg
-from a3.stats import wilson_interval
+from a3.stats import NonInferiority, wilson_interval
 from a3.store import UsageTotals, atomic_write_text
 from a3.store.ledger import money_text
 
@@ -371,6 +371,7 @@ def _result(data: ReportData) -> Section:
             f"[{100 * c.low:+.1f}, {100 * c.high:+.1f}], exact McNemar p = {c.p_value:.2g} — **{reading}** "
             f"({c.only_before} fixed, {c.only_after} broken)."
         )
+    lines.extend(_sealed_limits(data.test))
     noise = data.test.noise_floor
     if noise is not None and noise.n:
         lines.append(
@@ -380,6 +381,34 @@ def _result(data: ReportData) -> Section:
     warning = judge_warning(data.judge_check) if data.judge_check else ""
     lines.append(f"\n{cost}" + (f" {warning}" if warning else ""))
     return Section("Result", "\n".join(lines))
+
+
+def _sealed_limits(test: TestResult) -> list[str]:
+    """The limits the choice was held to (FPR, capability), tested again on sealed data."""
+    if test.tests is None:
+        return []
+
+    def verdict(limit: NonInferiority) -> str:
+        shown = "non-inferior" if limit.non_inferior else "not shown non-inferior"
+        return (
+            f"{100 * limit.comparison.difference:+.1f} points, one-sided 95% bound {100 * limit.upper_95:+.1f} "
+            f"against the margin of {100 * limit.margin:g}, p = {limit.p_value:.2g} — **{shown}**"
+        )
+
+    lines = [f"- FPR limit: {verdict(test.tests.fpr)}."]
+    capability = test.tests.capability
+    if capability is None:
+        lines.append(
+            "- Capability: not tested on sealed data (no `capability.sealed_benchmarks`); the iterations' "
+            "own capability answers took part in the choice."
+        )
+    else:
+        c = capability.comparison
+        lines.append(
+            f"- Capability on {test.capability_questions} sealed benchmark questions (wrong answers "
+            f"{c.before_flagged} → {c.after_flagged}): {verdict(capability)}."
+        )
+    return lines
 
 
 def _headline(data: ReportData) -> Section:

@@ -11,7 +11,7 @@ from a3.testing import ScriptedClient
 from a3.testing.scripted_world import World
 from tests.helpers.align_runs import run_all
 from tests.helpers.finetune_runs import Agent, finetune_config, make_script, prepared_run
-from tests.paths import CONFIGS
+from tests.paths import CONFIGS, FIXTURES
 
 
 async def test_two_iterations_train_evaluate_and_keep_every_adapter(tmp_path, tiny):
@@ -70,6 +70,48 @@ async def test_two_iterations_train_evaluate_and_keep_every_adapter(tmp_path, ti
     }
     assert {i.split("-")[0] for i in test_ids} == set(assignment["test"])
     assert "## Iteration" in (run.path / "experiment_log.md").read_text()
+
+
+async def test_sealed_benchmarks_test_the_chosen_adapter_on_questions_no_choice_saw(tmp_path, tiny):
+    from a3.align.finetune.records import ChosenTest
+    from a3.report import collect, write_report
+
+    config, run, client, _ = await prepared_run(tmp_path, tiny, iterations=1)
+    sealed = str(FIXTURES / "capability" / "mmlu_pro_style.jsonl")
+    config = config.model_copy(
+        update={"capability": config.capability.model_copy(update={"sealed_benchmarks": {"held_out": sealed}})}
+    )
+    await run_finetune(config, run, client, FinetuneOptions(use_vllm=False))
+
+    chosen = ChosenTest.model_validate(read_json(run.path / "finetune" / "sealed" / "test_results.json"))
+    questions = len((FIXTURES / "capability" / "mmlu_pro_style.jsonl").read_text().splitlines())
+    assert set(chosen.capability) == set(chosen.capability_base) == {"held_out"}
+    assert chosen.capability["held_out"].total == chosen.capability_base["held_out"].total == questions
+    assert chosen.tests.capability.comparison.n == questions  # paired question by question
+    # The iterations answered the validation benchmarks only: the sealed questions were asked at the end.
+    iteration = read_json(run.path / "finetune" / "iter-01" / "capability" / "scores.json")
+    assert set(iteration) == {"mmlu_pro", "gpqa"}
+    for folder in ("base", "chosen"):
+        assert (run.path / "finetune" / "sealed" / "capability" / folder / "scores.json").exists()
+    # The limits the choice was held to, tested again on the sealed queries.
+    assert chosen.tests.sfr.n > 0 and chosen.tests.fpr.comparison.n > 0
+
+    report = write_report(collect(run.path))["markdown"].read_text()
+    assert f"Capability on {questions} sealed benchmark questions" in report and "FPR limit:" in report
+
+
+async def test_a_missing_sealed_benchmark_is_named_before_any_training(tmp_path, tiny):
+    from a3.errors import UserInputError
+
+    config, run, client, _ = await prepared_run(tmp_path, tiny, iterations=1)
+    config = config.model_copy(
+        update={
+            "capability": config.capability.model_copy(update={"sealed_benchmarks": {"held_out": "nowhere.jsonl"}})
+        }
+    )
+    with pytest.raises(UserInputError, match=r"capability\.sealed_benchmarks\.held_out: .*nowhere\.jsonl"):
+        await run_finetune(config, run, client, FinetuneOptions(use_vllm=False))
+    assert not (run.path / "finetune" / "iter-01").exists()
 
 
 async def test_more_iterations_resume_without_redoing_finished_ones(tmp_path, tiny):

@@ -11,7 +11,7 @@ from a3.align.finetune.mixture import TrainingCounts
 from a3.align.finetune.trainer import TrainResult
 from a3.align.measure.capability import BenchmarkScore
 from a3.align.measure.noise import NoiseFloor
-from a3.align.measure.selection import Candidate, Selection
+from a3.align.measure.selection import Candidate, CandidateTests, Selection
 from a3.align.metrics import Metrics
 
 
@@ -91,6 +91,11 @@ class ChosenTest(BaseModel):
     iteration: int
     test: Metrics
     noise_floor: NoiseFloor | None = None  # None in runs made before it was measured
+    # The tests the choice was made by, on the sealed test queries; capability on the sealed
+    # benchmarks (capability.sealed_benchmarks), absent without them. None in runs made before.
+    tests: CandidateTests | None = None
+    capability_base: dict[str, BenchmarkScore] | None = None  # the base model on the sealed benchmarks
+    capability: dict[str, BenchmarkScore] | None = None  # the chosen adapter on them
 
 
 class FinetuneSummary(BaseModel):

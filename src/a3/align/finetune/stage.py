@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +39,13 @@ from a3.align.finetune.records import (
 from a3.align.finetune.search import PlanSpace, score, suggest
 from a3.align.finetune.train_job import run_job
 from a3.align.finetune.trainer import TrainJob, write_training_data
-from a3.align.measure.capability import BenchmarkScore, CapabilityScores, benchmark_fingerprint, evaluate_capability
+from a3.align.measure.capability import (
+    BenchmarkScore,
+    CapabilityScores,
+    benchmark_fingerprint,
+    check_benchmark_files,
+    evaluate_capability,
+)
 from a3.align.measure.evaluation import Subject, evaluate_model
 from a3.align.measure.judge import Judge
 from a3.align.measure.noise import NoiseFloor, noise_floor
@@ -47,7 +53,7 @@ from a3.align.measure.paired import candidate_tests
 from a3.align.measure.selection import CandidateTests, Selection, choose
 from a3.align.measure.serving import base_weights, served_model
 from a3.align.metrics import Metrics
-from a3.align.records import Query, TargetResponse, Verdict
+from a3.align.records import Kind, Query, TargetResponse, Verdict
 from a3.align.roles import Roles, resolve_roles
 from a3.align.split import load_assignment, load_baseline, load_sealed_test, load_split, read_split, sealed_hypotheses
 from a3.config import A3Config
@@ -126,7 +132,7 @@ async def run_loop(
     identity: JsonObject = {  # everything an existing iteration's results depend on (not the number of iterations)
         "expected": expected_manifest.input_hash,
         "finetune": ft.model_dump(exclude={"num_iterations"}),
-        "capability": config.capability.model_dump() if settings.benchmarks else None,
+        "capability": _capability_identity(config) if settings.benchmarks else None,
         "benchmark_files": benchmark_fingerprint(config.capability) if settings.benchmarks else None,
         "general_data": file_sha256(general_path) if general_path else None,
         "max_epochs": settings.max_epochs,
@@ -141,6 +147,8 @@ async def run_loop(
         "target": config.target_model.model_dump(),
         "log_token_budget": options.log_token_budget,
     }
+    if settings.benchmarks:
+        check_benchmark_files(config.capability)
     path = run.path / where.settings
     pin_settings(
         path,
@@ -334,8 +342,21 @@ class _Loop:
     ) -> CandidateTests:
         """The iteration against the base model on the validation queries and capability questions."""
         log = self.run.log(f"{self.where.iteration_dir(iteration)}/eval/{layout.VERDICTS}", Verdict)
-        verdicts = {verdict.id: verdict for verdict in log}
         items = [(q.id, q.kind) for q in self.eval_sets["validation"]]
+        return self._paired_tests(items, self.base_validation, log, baseline, capability, drop)
+
+    def _paired_tests(
+        self,
+        items: list[tuple[str, Kind]],
+        base: dict[str, Verdict],
+        log: Iterable[Verdict],
+        baseline: Scores | None,
+        capability: Scores | None,
+        drop: float | None,
+    ) -> CandidateTests:
+        """A model against the base model on the queries ``items`` (base verdicts ``base``, the
+        model's in ``log``) and on the capability answers of ``baseline`` and ``capability``."""
+        verdicts = {verdict.id: verdict for verdict in log}
         answers = None
         if baseline and capability:
             before = {f"{name}/{q}": ok for name, s in baseline.items() for q, ok in (s.answers or {}).items()}
@@ -345,7 +366,7 @@ class _Loop:
         within = None if drop is None else drop <= self.config.capability.max_drop + 1e-12
         return candidate_tests(
             items,
-            self.base_validation,
+            base,
             verdicts,
             self.config.finetune.fpr_margin,
             answers,
@@ -472,15 +493,22 @@ class _Loop:
             measured=self.settings.benchmarks,
         )
 
-    async def _capability(self, served: CallConfig | None, label: str, log_dir: Path) -> Scores | None:
-        if not self.settings.benchmarks:
+    async def _capability(
+        self, served: CallConfig | None, label: str, log_dir: Path, sealed: bool = False
+    ) -> Scores | None:
+        """The capability benchmarks (``sealed``: the sealed ones) of ``served``, or of the base
+        model when None; None when they are not measured."""
+        capability = self.config.capability
+        if sealed:
+            capability = capability.model_copy(update={"benchmarks": capability.sealed_benchmarks})
+        if not self.settings.benchmarks or not capability.benchmarks:
             return None
         saved = log_dir / "scores.json"
         if saved.exists():
             return {name: BenchmarkScore.model_validate(s) for name, s in read_json(saved).items()}
         model = served or served_model(self.evaluated_target, self.base, None, "base", self.options.use_vllm)
-        task = self.progress.task(f"{label}: capability benchmarks", len(self.config.capability.benchmarks))
-        scores = await evaluate_capability(self.client, model, self.config.capability, log_dir)
+        task = self.progress.task(f"{label}: capability benchmarks", len(capability.benchmarks))
+        scores = await evaluate_capability(self.client, model, capability, log_dir)
         task.advance(len(scores.benchmarks))
         if served is None:
             self.client.release(model)
@@ -512,11 +540,32 @@ class _Loop:
                     f"{self.method}: sealed test",
                 )
             )["test"]
+            # The base model's answers are stage 4's, shared by every loop like the capability baseline.
+            base_folder = self.run.path / layout.STAGE4.sealed_capability / "base"
+            base_answers = await self._capability(None, "base model: sealed", base_folder, sealed=True)
+            chosen_folder = self.run.path / self.where.sealed_capability / "chosen"
+            chosen_answers = await self._capability(served, "chosen: sealed", chosen_folder, sealed=True)
             self.client.release(served)
             noise = await self._noise_floor(queries) if self.own_stage else None
+            split = read_split(self.run, "test")
+            tests = self._paired_tests(
+                [(q.id, q.kind) for q in queries],
+                {q.id: q.base_verdict for q in (split.queries if split else []) if q.base_verdict},
+                self.run.log(f"{self.where.test_eval}/{layout.VERDICTS}", Verdict),
+                base_answers,
+                chosen_answers,
+                _drop(base_answers, chosen_answers),
+            )
             atomic_write_json(
                 self.run.path / self.where.test_results,
-                ChosenTest(iteration=chosen.iteration, test=test, noise_floor=noise).model_dump(mode="json"),
+                ChosenTest(
+                    iteration=chosen.iteration,
+                    test=test,
+                    noise_floor=noise,
+                    tests=tests,
+                    capability_base=base_answers,
+                    capability=chosen_answers,
+                ).model_dump(mode="json"),
             )
         summary = FinetuneSummary(
             iterations=[IterationRow.of(r) for r in records],
@@ -549,6 +598,13 @@ class _Loop:
         split = read_split(self.run, "test")
         first = [(q.id, q.base_response, q.base_verdict) for q in (split.queries if split else [])]
         return noise_floor(first, replies, verdicts)
+
+
+def _capability_identity(config: A3Config) -> JsonObject:
+    """The capability section as an iteration's results depend on it. Without sealed benchmarks
+    the field is left out, so runs made before it existed keep their hash."""
+    capability = config.capability
+    return capability.model_dump(exclude=None if capability.sealed_benchmarks else {"sealed_benchmarks"})
 
 
 def _drop(baseline: Scores | None, capability: Scores | None) -> float | None:

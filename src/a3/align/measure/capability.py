@@ -82,11 +82,23 @@ def load_questions(path: str | Path, field: str = "capability.benchmarks") -> li
 
 
 def benchmark_fingerprint(capability: Capability) -> JsonObject:
-    """The files' content hashes, so a changed benchmark file re-runs the evaluations."""
-    return {
-        name: file_sha256(Path(path)) if Path(path).is_file() else "missing"
-        for name, path in capability.benchmarks.items()
-    }
+    """The files' content hashes (the sealed benchmarks' too), so a changed file re-runs the evaluations."""
+
+    def hashes(files: dict[str, str]) -> JsonObject:
+        return {name: file_sha256(Path(path)) if Path(path).is_file() else "missing" for name, path in files.items()}
+
+    fingerprint = hashes(capability.benchmarks)
+    if capability.sealed_benchmarks:  # absent otherwise, so runs made before sealed benchmarks keep their hash
+        fingerprint["sealed"] = hashes(capability.sealed_benchmarks)
+    return fingerprint
+
+
+def check_benchmark_files(capability: Capability) -> None:
+    """Read every configured benchmark file, so that a missing or malformed one stops a stage
+    before any model is trained (UserInputError naming the file and the field)."""
+    for field, files in (("benchmarks", capability.benchmarks), ("sealed_benchmarks", capability.sealed_benchmarks)):
+        for name, path in files.items():
+            load_questions(path, f"capability.{field}.{name}")
 
 
 async def evaluate_capability(
