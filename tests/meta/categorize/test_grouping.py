@@ -29,7 +29,8 @@ def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 
 def test_cosine_distances_are_scipys_across_blocks():
     vectors = unit_rows(np.random.default_rng(0), grouping.DISTANCE_BLOCK + 6, 8)
-    assert np.allclose(cosine_distances(vectors), pdist(vectors, "cosine"), atol=1e-12)
+    # the products are in single precision, as the embedder's vectors are
+    assert np.allclose(cosine_distances(vectors), pdist(vectors, "cosine"), atol=1e-6)
 
 
 def reference_scores(texts, owner, vectors, tasks, originals):
@@ -146,4 +147,4 @@ def test_mean_silhouette_needs_two_groups_and_fewer_groups_than_runs():
 def test_tree_cut_is_relative_to_the_median_distance(n):
     vectors = unit_rows(np.random.default_rng(n), n, 4)
     _, threshold = tree_groups(vectors, 0.85)
-    assert threshold == pytest.approx(0.85 * float(np.median(pdist(vectors, "cosine"))), abs=1e-12)
+    assert threshold == pytest.approx(0.85 * float(np.median(pdist(vectors, "cosine"))), abs=1e-6)
