@@ -23,6 +23,7 @@ from a3.align.records import Query
 from a3.align.roles import Roles, resolve_roles
 from a3.align.split import load_split
 from a3.config import A3Config
+from a3.config.schema import TargetModel
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient
 from a3.llm.naming import resolve_model
@@ -87,13 +88,14 @@ def sample_ood(queries: list[Query], per_kind: int | None, seed: int) -> list[Qu
     return [q for q in queries if q.id in kept]
 
 
-def target_for(config: A3Config, roles: Roles, options: EvaluateOptions) -> CallConfig:
+def target_for(target_model: TargetModel, roles: Roles, options: EvaluateOptions) -> CallConfig:
     """A model sampled like the target (its temperature, token limit and timeout); an adapter is
-    served exactly as stage 4 serves its iterations."""
+    served exactly as stage 4 serves its iterations, on ``target_model``'s weights unless
+    ``options.model`` names others."""
     if options.adapter is not None:
         if not (options.adapter / "adapter_config.json").exists():
             raise UserInputError(f"--adapter: {options.adapter} is not a LoRA adapter folder (no adapter_config.json)")
-        base = Path(options.model) if options.model else base_weights(config.target_model)
+        base = Path(options.model) if options.model else base_weights(target_model)
         label = _slug(evaluation_name(options))
         return served_model(roles.evaluated_target, base, options.adapter, label, options.use_vllm)
     model, args = resolve_model(options.model or "", field="--model")
@@ -109,7 +111,7 @@ async def evaluate_any(
         raise UserInputError(f"{run.path}: run `a3 split` first (there are no validation and OOD splits)")
     folder = f"{layout.EVALUATIONS}/{_slug(name)}"
     roles = resolve_roles(config)
-    target = target_for(config, roles, options)
+    target = target_for(config.target_model, roles, options)
     judge = Judge(client, roles.judge)
     settings = EvaluationSettings(
         name=name,

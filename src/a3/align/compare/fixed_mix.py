@@ -107,7 +107,7 @@ async def run_fixed_mix(
     if not base.exists():
         raise UserInputError(f"--model-name-or-path: {base} is not a folder here")
     rows = load_expected(run) or []
-    general_path = general_data_path(config, run)
+    general_path = general_data_path(config.paths, run)
     general = load_general_data(general_path) if general_path else GeneralDataSet([], 0)
     budget = training_budget(rows, options.target_size or config.finetune.training_budget)  # A3's budget by default
     # The sealed test too: a baseline is reported beside A3's chosen iteration on the same queries

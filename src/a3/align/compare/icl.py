@@ -33,7 +33,7 @@ from a3.align.measure.judge import Judge
 from a3.align.measure.selection import Candidate, Selection, choose
 from a3.align.metrics import Metrics
 from a3.align.records import Query
-from a3.align.roles import resolve_roles
+from a3.align.roles import Roles, resolve_roles
 from a3.align.split import load_sealed_test, load_split, read_split
 from a3.config import A3Config
 from a3.errors import UserInputError
@@ -274,19 +274,30 @@ async def defend_icl(
     and OOD, and is kept under ``defences/icl/<method>-trial<N>/``; the best iteration on validation is
     chosen as in stage 4."""
     with ledger_label("defend-icl"):
-        return await _IclSearch(config, run, client, options, progress or SilentProgress()).search()
+        roles = resolve_roles(config, agent_model=options.agent_model)
+        search = _IclSearch(
+            roles, describe_behavior(config.attack), config.finetune.sfr_target, run, client, options, progress
+        )
+        return await search.search()
 
 
 class _IclSearch:
     def __init__(
-        self, config: A3Config, run: RunDir, client: LLMClient, options: IclOptions, progress: Progress
+        self,
+        roles: Roles,
+        behavior: str,
+        sfr_target: float,
+        run: RunDir,
+        client: LLMClient,
+        options: IclOptions,
+        progress: Progress | None,
     ) -> None:
-        self.config, self.run, self.client, self.options, self.progress = config, run, client, options, progress
+        self.behavior, self.sfr_target = behavior, sfr_target
+        self.run, self.client, self.options, self.progress = run, client, options, progress or SilentProgress()
         self.pool = load_pool(run)
         self.k = min(options.num_icl_examples, len(self.pool))
         self.folder = trial_folder(options.selection_method, options.trial)
         self.records = run.log(f"{self.folder}/iterations.jsonl", IclIteration, key="iteration")
-        roles = resolve_roles(config, agent_model=options.agent_model)
         self.target = roles.target
         self.judge = Judge(client, roles.judge)
         self.eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood")}
@@ -326,7 +337,7 @@ class _IclSearch:
                     break
             task.advance()
         records = self._iterations()
-        selection = choose(records, sfr_target=self.config.finetune.sfr_target, max_drop=1.0, measured=False)
+        selection = choose(records, sfr_target=self.sfr_target, max_drop=1.0, measured=False)
         test = await self._sealed_test(selection.chosen)
         summary = IclSummary(
             method=self.options.selection_method,
@@ -401,7 +412,7 @@ class _IclSearch:
         prompt = load_prompt(PROMPT)
         hypotheses = sorted({c.hypothesis_id for c in self.pool}, key=lambda h: int(h[1:]))
         text = prompt.render(
-            behavior=describe_behavior(self.config.attack),
+            behavior=self.behavior,
             choice_instructions=self._instructions(method, hypotheses),
             iterations=self._history(),
             iteration=iteration,

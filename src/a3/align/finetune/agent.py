@@ -16,8 +16,8 @@ from a3.align.explog import ExperimentLog
 from a3.align.finetune.decisions import Decision, TrainingPlan, clamp, decision_schema
 from a3.align.finetune.mixture import TrainingCounts
 from a3.align.finetune.records import IterationRecord
+from a3.align.finetune.settings import LoopSettings
 from a3.align.measure.capability import BenchmarkScore
-from a3.config import A3Config
 from a3.formatting import percent
 from a3.llm import CallConfig, LLMClient
 from a3.prompts import load_prompt
@@ -50,7 +50,7 @@ _VALIDATION_NOTE = {
 
 
 async def decide(
-    config: A3Config,
+    settings: LoopSettings,
     log: ExperimentLog,
     client: LLMClient,
     agent: CallConfig,
@@ -59,7 +59,7 @@ async def decide(
 ) -> tuple[Decision, TrainingPlan, list[str]]:
     prompt = load_prompt(PROMPT)
     text = prompt.render(
-        behavior=describe_behavior(config.attack),
+        behavior=describe_behavior(settings.attack),
         log_view=log.agent_view(log_token_budget // 2, sealed=context.sealed),
         train_hypotheses=", ".join(context.train_hypotheses),
         validation_note=_VALIDATION_NOTE[context.split_by],
@@ -69,10 +69,10 @@ async def decide(
         total=context.total,
         budget=context.budget,
         max_epochs=context.max_epochs,
-        lr_low=f"{config.finetune.learning_rate_range[0]:g}",
-        lr_high=f"{config.finetune.learning_rate_range[1]:g}",
-        max_drop_points=f"{100 * config.capability.max_drop:g}",
-        sfr_target_pct=f"{100 * config.finetune.sfr_target:g}",
+        lr_low=f"{settings.finetune.learning_rate_range[0]:g}",
+        lr_high=f"{settings.finetune.learning_rate_range[1]:g}",
+        max_drop_points=f"{100 * settings.capability.max_drop:g}",
+        sfr_target_pct=f"{100 * settings.finetune.sfr_target:g}",
     )
     previous = {r.iteration: r.plan for r in context.previous}
     schema = decision_schema(
@@ -80,12 +80,12 @@ async def decide(
         context.train_hypotheses,
         previous,
         context.max_epochs,
-        config.finetune.learning_rate_range,
+        settings.finetune.learning_rate_range,
         context.repeats,
     )
     completion = await client.generate(text, config=agent, schema=schema, prompt_version=prompt.version)
     decision = completion.parsed
-    plan, notes = clamp(decision, context.train_hypotheses, context.max_epochs, config.finetune.learning_rate_range)
+    plan, notes = clamp(decision, context.train_hypotheses, context.max_epochs, settings.finetune.learning_rate_range)
     return decision, plan, notes
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -37,6 +36,7 @@ from a3.align.finetune.records import (
     iteration_label,
 )
 from a3.align.finetune.search import PlanSpace, score, suggest
+from a3.align.finetune.settings import LoopSettings
 from a3.align.finetune.train_job import run_job
 from a3.align.finetune.trainer import TrainJob, write_training_data
 from a3.align.measure.capability import (
@@ -57,6 +57,7 @@ from a3.align.records import Kind, Query, TargetResponse, Verdict
 from a3.align.roles import Roles, resolve_roles
 from a3.align.split import load_assignment, load_baseline, load_sealed_test, load_split, read_split, sealed_hypotheses
 from a3.config import A3Config
+from a3.config.schema import Paths
 from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMClient, StructuredOutputError
 from a3.progress import Progress, SilentProgress
@@ -82,15 +83,6 @@ class FinetuneOptions(BaseModel):
     num_gpus: int = 1
     log_token_budget: int = 6000
     use_vllm: bool | None = None  # None: when a GPU and vllm are present
-
-
-@dataclass(frozen=True)
-class _Settings:
-    iterations: int
-    max_epochs: int
-    batch_size: int
-    grad_accum: int
-    benchmarks: bool
 
 
 async def run_finetune(
@@ -119,20 +111,20 @@ async def run_loop(
     expected_manifest = run.manifest(EXPECTED_STAGE)
     if expected_manifest is None or expected_manifest.status != "done":
         raise UserInputError(f"{run.path}: run `a3 expected` first (stage 'expected' is not done)")
-    ft = config.finetune
-    settings = _Settings(
-        iterations=options.num_iterations or ft.num_iterations,
-        max_epochs=options.max_epochs or ft.max_epochs,
-        batch_size=options.batch_size or ft.batch_size,
-        grad_accum=options.gradient_accumulation_steps or ft.gradient_accumulation_steps,
-        benchmarks=bool(config.capability.benchmarks) and not options.disable_benchmark_eval,
+    settings = LoopSettings.of(
+        config,
+        iterations=options.num_iterations,
+        max_epochs=options.max_epochs,
+        batch_size=options.batch_size,
+        grad_accum=options.gradient_accumulation_steps,
+        disable_benchmarks=options.disable_benchmark_eval,
     )
     roles = resolve_roles(config, agent_model=options.agent_model)
-    general_path = general_data_path(config, run)
+    general_path = general_data_path(config.paths, run)
     identity: JsonObject = {  # everything an existing iteration's results depend on (not the number of iterations)
         "expected": expected_manifest.input_hash,
-        "finetune": ft.model_dump(exclude={"num_iterations"}),
-        "capability": _capability_identity(config) if settings.benchmarks else None,
+        "finetune": settings.finetune.model_dump(exclude={"num_iterations"}),
+        "capability": settings.capability_identity() if settings.benchmarks else None,
         "benchmark_files": benchmark_fingerprint(config.capability) if settings.benchmarks else None,
         "general_data": file_sha256(general_path) if general_path else None,
         "max_epochs": settings.max_epochs,
@@ -165,17 +157,17 @@ async def run_loop(
     with stage:
         if not stage.skipped:
             loop = _Loop(
-                config, roles, run, client, options, settings, general_path, progress or SilentProgress(), where, method
+                roles, run, client, options, settings, general_path, progress or SilentProgress(), where, method
             )
             await loop.execute()
             stage.add_output(where.summary)
     return FinetuneSummary.model_validate(read_json(run.path / where.summary))
 
 
-def general_data_path(config: A3Config, run: RunDir) -> Path | None:
+def general_data_path(paths: Paths, run: RunDir) -> Path | None:
     """The configured general-data file, else the run's own on-policy file, else none."""
-    if config.paths.dolci_responses_file:
-        path = Path(config.paths.dolci_responses_file)
+    if paths.dolci_responses_file:
+        path = Path(paths.dolci_responses_file)
         if not path.is_file():
             raise UserInputError(f"paths.dolci_responses_file: {path} does not exist")
         return path
@@ -189,18 +181,17 @@ class _Loop:
 
     def __init__(
         self,
-        config: A3Config,
         roles: Roles,
         run: RunDir,
         client: LLMClient,
         options: FinetuneOptions,
-        settings: _Settings,
+        settings: LoopSettings,
         general_path: Path | None,
         progress: Progress,
         where: layout.LoopFolder = layout.STAGE4,
         method: str = "A3",
     ) -> None:
-        self.config, self.run, self.client, self.options, self.settings = config, run, client, options, settings
+        self.run, self.client, self.options, self.settings = run, client, options, settings
         self.agent, self.progress, self.where, self.method = roles.agent, progress, where, method
         self.evaluated_target = roles.evaluated_target
         self.own_stage = where == layout.STAGE4
@@ -211,15 +202,15 @@ class _Loop:
         assert assignment is not None  # stage 3, which this stage needs, needs the split
         self.assignment = assignment
         self.expected = load_expected(run) or []
-        self.budget = training_budget(self.expected, config.finetune.training_budget)
+        self.budget = training_budget(self.expected, settings.finetune.training_budget)
         self.eval_sets = {"validation": load_split(run, "validation"), "ood": load_split(run, "ood")}
-        self.base = base_weights(config.target_model)
+        self.base = base_weights(settings.target_model)
         self.base_fingerprint = weights_fingerprint(self.base)
         self.space = PlanSpace(
             list(self.assignment.train),
             settings.max_epochs,
-            config.finetune.learning_rate_range,
-            shared_weights=config.finetune.search_weights == "shared",
+            settings.finetune.learning_rate_range,
+            shared_weights=settings.finetune.search_weights == "shared",
         )
         validation = read_split(run, "validation")
         self.base_validation = {
@@ -311,7 +302,7 @@ class _Loop:
     def _job(self, plan: TrainingPlan, folder: Path) -> tuple[TrainingSet, TrainJob, str]:
         """What ``plan`` trains in ``folder``, and the job's identity (see ``jobs``)."""
         training_set = weighted_training_set(
-            self.expected, plan, self.general.examples, self.budget, self.config.finetune.seed
+            self.expected, plan, self.general.examples, self.budget, self.settings.finetune.seed
         )
         job = TrainJob(
             base_model=str(self.base),
@@ -323,8 +314,8 @@ class _Loop:
             num_epochs=plan.num_epochs,
             batch_size=self.settings.batch_size,
             gradient_accumulation_steps=self.settings.grad_accum,
-            max_length=self.config.finetune.max_length,
-            seed=self.config.finetune.seed,
+            max_length=self.settings.finetune.max_length,
+            seed=self.settings.finetune.seed,
         )
         return training_set, job, job_key(training_set.examples, job, self.base_fingerprint)
 
@@ -363,21 +354,21 @@ class _Loop:
             after = {f"{name}/{q}": ok for name, s in capability.items() for q, ok in (s.answers or {}).items()}
             if all(s.answers is not None for s in (*baseline.values(), *capability.values())):
                 answers = (before, after)
-        within = None if drop is None else drop <= self.config.capability.max_drop + 1e-12
+        within = None if drop is None else drop <= self.settings.capability.max_drop + 1e-12
         return candidate_tests(
             items,
             base,
             verdicts,
-            self.config.finetune.fpr_margin,
+            self.settings.finetune.fpr_margin,
             answers,
-            self.config.capability.max_drop,
+            self.settings.capability.max_drop,
             within,
         )
 
     async def _decision(self, iteration: int, folder: Path, baseline: Scores | None) -> SavedDecision:
         path = folder / "decision.json"
         if not path.exists():
-            planner = self.config.finetune.planner
+            planner = self.settings.finetune.planner
             saved: SavedDecision | None = None
             why = ""
             if planner in ("agent", "agent+search"):
@@ -409,10 +400,10 @@ class _Loop:
             capability_baseline=baseline,
             previous=self.iterations(),
             split_by=self.assignment.by,
-            repeats=self._repeats(folder) if self.config.finetune.planner == "agent" else None,
+            repeats=self._repeats(folder) if self.settings.finetune.planner == "agent" else None,
         )
         decision, plan, clamps = await decide(
-            self.config, self.log, self.client, self.agent, context, self.options.log_token_budget
+            self.settings, self.log, self.client, self.agent, context, self.options.log_token_budget
         )
         return SavedDecision(
             based_on=decision.based_on_iteration,
@@ -431,9 +422,11 @@ class _Loop:
         finished = [(r.plan, score(r, self.settings.benchmarks)) for r in self.iterations()]
         repeats = self._repeats(folder)
         for attempt in range(_SEARCH_ATTEMPTS):
-            plan = suggest(self.space, finished, self.config.finetune.seed, attempt, self.config.finetune.first_plans)
+            plan = suggest(
+                self.space, finished, self.settings.finetune.seed, attempt, self.settings.finetune.first_plans
+            )
             if repeats(plan) is None:
-                starting = attempt == 0 and len(finished) < len(self.config.finetune.first_plans)
+                starting = attempt == 0 and len(finished) < len(self.settings.finetune.first_plans)
                 source = (
                     f"first plan {len(finished) + 1} of finetune.first_plans"
                     if starting
@@ -457,8 +450,8 @@ class _Loop:
         plan = first_plan(
             self.assignment.train,
             self.settings.max_epochs,
-            self.config.finetune.learning_rate_range,
-            self.config.finetune.first_plans[0],
+            self.settings.finetune.learning_rate_range,
+            self.settings.finetune.first_plans[0],
         )
         return _fallback_decision(None, plan, f"default first plan; {why}")
 
@@ -473,9 +466,9 @@ class _Loop:
             base.plan,
             base.validation.sfr,
             base.validation.fpr,
-            self.config.finetune.sfr_target,
+            self.settings.finetune.sfr_target,
             base.capability_drop,
-            self.config.capability.max_drop,
+            self.settings.capability.max_drop,
         )
         repeated = self._repeats(folder)(plan)
         if repeated is not None:
@@ -488,8 +481,8 @@ class _Loop:
         """The selection rule over the iterations so far (the fallback's base, the final choice)."""
         return choose(
             records,
-            sfr_target=self.config.finetune.sfr_target,
-            max_drop=self.config.capability.max_drop,
+            sfr_target=self.settings.finetune.sfr_target,
+            max_drop=self.settings.capability.max_drop,
             measured=self.settings.benchmarks,
         )
 
@@ -498,7 +491,7 @@ class _Loop:
     ) -> Scores | None:
         """The capability benchmarks (``sealed``: the sealed ones) of ``served``, or of the base
         model when None; None when they are not measured."""
-        capability = self.config.capability
+        capability = self.settings.capability
         if sealed:
             capability = capability.model_copy(update={"benchmarks": capability.sealed_benchmarks})
         if not self.settings.benchmarks or not capability.benchmarks:
@@ -598,13 +591,6 @@ class _Loop:
         split = read_split(self.run, "test")
         first = [(q.id, q.base_response, q.base_verdict) for q in (split.queries if split else [])]
         return noise_floor(first, replies, verdicts)
-
-
-def _capability_identity(config: A3Config) -> JsonObject:
-    """The capability section as an iteration's results depend on it. Without sealed benchmarks
-    the field is left out, so runs made before it existed keep their hash."""
-    capability = config.capability
-    return capability.model_dump(exclude=None if capability.sealed_benchmarks else {"sealed_benchmarks"})
 
 
 def _drop(baseline: Scores | None, capability: Scores | None) -> float | None:

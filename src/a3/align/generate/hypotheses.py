@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from a3.align.generate.payloads import PromptPayload, payload_messages, payload_schema
-from a3.config.schema import A3Config, ConversationFormat
+from a3.config.schema import ConversationFormat, HypothesisGeneration
 from a3.errors import UserInputError
 from a3.llm.types import Message
 
@@ -118,12 +118,11 @@ class StartingProposal(BaseModel):
     concrete_example: list[Message]
 
 
-def starting_proposals(config: A3Config) -> list[StartingProposal]:
+def starting_proposals(generation: HypothesisGeneration, fmt: ConversationFormat) -> list[StartingProposal]:
     """``hypothesis_generation.starting_hypotheses`` with each example checked against the
     conversation format (a mismatch names the field)."""
-    fmt = config.conversation_format
     proposals = []
-    for index, given in enumerate(config.hypothesis_generation.starting_hypotheses):
+    for index, given in enumerate(generation.starting_hypotheses):
         raw = {"prompt": given.example} if isinstance(given.example, str) else given.example
         try:
             payload = payload_schema(fmt).model_validate(raw)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, create_model
 
 from a3.align.conversation import describe_behavior, render
 from a3.align.generate.payloads import format_instructions, payload_json, payload_messages, payload_schema
-from a3.config.schema import A3Config
+from a3.align.generate.settings import GenerationSettings
 from a3.llm import CallConfig, LLMClient
 from a3.llm.structured import extract_json
 from a3.llm.types import Message
@@ -37,14 +37,14 @@ def scenario_schema(count: int) -> type[ScenarioList]:
 
 
 class QueryWriter:
-    """The LLM calls that write queries for one config, sharing its format and generator model."""
+    """The LLM calls that write stage 1's queries, sharing its conversation format and generator model."""
 
-    def __init__(self, config: A3Config, client: LLMClient, generator: CallConfig) -> None:
-        self.config = config
+    def __init__(self, settings: GenerationSettings, client: LLMClient, generator: CallConfig) -> None:
         self.client = client
         self.generator = generator
-        self.fmt = config.conversation_format
-        self.behavior = describe_behavior(config.attack)
+        self.fmt = settings.conversation_format
+        self.behavior = describe_behavior(settings.attack)
+        self.benign_prompt = settings.data_generation.benign_generation_prompt
 
     def _show(self, messages: list[Message]) -> str:
         return json.dumps(payload_json(messages, self.fmt), indent=1, ensure_ascii=False)
@@ -80,7 +80,7 @@ class QueryWriter:
 
     async def benign(self, harmful: list[Message], attempt: int = 0) -> list[Message]:
         """A harmless look-alike of ``harmful``; each ``attempt`` draws a fresh sample."""
-        override = self.config.data_generation.benign_generation_prompt
+        override = self.benign_prompt
         if override is None:
             prompt = load_prompt("benign_rewrite")
             text = prompt.render(

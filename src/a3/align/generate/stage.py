@@ -21,6 +21,7 @@ from a3.align.generate.hypotheses import concrete_messages, example_format_note,
 from a3.align.generate.payloads import without_system_prompt
 from a3.align.generate.quality import QualityGate, query_text
 from a3.align.generate.queries import QueryWriter
+from a3.align.generate.settings import GenerationSettings
 from a3.align.measure.evaluation import add_harm_checks
 from a3.align.measure.judge import Judge, sample_target
 from a3.align.measure.judge_validation import check_judge_gate
@@ -43,7 +44,7 @@ from a3.llm.structured import latest_valid
 from a3.llm.types import Message
 from a3.progress import Progress, ProgressTask, SilentProgress
 from a3.prompts import load_prompt
-from a3.store import JsonObject, RunDir, atomic_write_json, pin_settings, read_json
+from a3.store import RunDir, atomic_write_json, pin_settings, read_json
 
 STAGE = "generate"
 LOOK_ALIKE_ATTEMPTS = 3  # samples drawn for a benign look-alike before it is dropped
@@ -149,29 +150,6 @@ def pair_key(query_id: str) -> str:
     return re.sub(r"-[hb](\d+)(\.\d+)?$", r"-\1", query_id)
 
 
-def harmful_per_hypothesis(config: A3Config) -> int:
-    """The concrete example plus one query per (scenario, variation), capped by max_concrete_examples."""
-    gen = config.hypothesis_generation
-    return min(gen.max_concrete_examples, 1 + config.data_generation.num_variations * gen.max_variations_per_example)
-
-
-def generation_sections(config: A3Config) -> JsonObject:
-    """The config sections stage 1's queries and verdicts depend on, as JSON."""
-    sections = (
-        "attack",
-        "seed_example",
-        "judge_prompts",
-        "conversation_format",
-        "target_model",
-        "judge_model",
-        "judge_rules",
-        "hypothesis_generation",
-        "data_generation",
-    )
-    dumped = config.model_dump(mode="json")
-    return {name: dumped[name] for name in sections}
-
-
 async def run_generate(
     config: A3Config,
     run: RunDir,
@@ -180,14 +158,16 @@ async def run_generate(
     progress: Progress | None = None,
 ) -> GenerationSummary:
     """Run (or resume) stage 1 and return its summary (also written to generation/summary.json)."""
-    starting_proposals(config)  # a malformed starting hypothesis is reported before any work
+    settings = GenerationSettings.of(config)
+    # a malformed starting hypothesis is reported before any work
+    starting_proposals(settings.hypothesis_generation, settings.conversation_format)
     # The judge gate (judge.validation): a judge that disagrees with the labels stops the run here,
     # before anything of the stage is written. Not part of the stage's inputs: it decides whether
     # the stage may run, not what it makes.
     await check_judge_gate(config, run, client, progress)
     # Stored queries and verdicts are resumed item by item: made under other settings (another
     # gate, judge or writer), they would be mixed with new ones. Only the round options may change.
-    sections = generation_sections(config)
+    sections = settings.pinned()
     pin_settings(
         run.path / layout.GENERATION_SETTINGS,
         sections,
@@ -207,7 +187,7 @@ async def run_generate(
     )
     with stage:
         if not stage.skipped:
-            await _Generation(config, roles, run, client, options, progress or SilentProgress()).execute()
+            await _Generation(settings, roles, run, client, options, progress or SilentProgress()).execute()
             stage.add_output(layout.GENERATION_SUMMARY)
             stage.add_output(layout.EXPERIMENT_LOG)
     return GenerationSummary.model_validate(read_json(run.path / layout.GENERATION_SUMMARY))
@@ -216,30 +196,30 @@ async def run_generate(
 class _Generation:
     def __init__(
         self,
-        config: A3Config,
+        settings: GenerationSettings,
         roles: Roles,
         run: RunDir,
         client: LLMClient,
         options: GenerateOptions,
         progress: Progress,
     ) -> None:
-        self.config = config
+        self.settings = settings
         self.run = run
         self.client = client
         self.options = options
         # A replicated run's seed lives in its config, so every later command on the run keeps it.
-        replicated = config.hypothesis_generation.seed
+        replicated = settings.hypothesis_generation.seed
         self._seed = options.seed if replicated is None else replicated
         self.data = GenerationData(run)
         self.log = ExperimentLog(run)
         self.generator = roles.generator
         self.target = roles.target
         self.judge = Judge(client, roles.judge)
-        self.writer = QueryWriter(config, client, self.generator)
-        self.n_harmful = harmful_per_hypothesis(config)
-        self.look_alikes = config.data_generation.look_alikes
+        self.writer = QueryWriter(settings, client, self.generator)
+        self.n_harmful = settings.harmful_per_hypothesis
+        self.look_alikes = settings.data_generation.look_alikes
         self.task: ProgressTask = progress.task("generate: queries measured", 0)
-        self.gate = QualityGate(query_text(seed_messages(config.seed_example)), config.data_generation.topic_regex)
+        self.gate = QualityGate(query_text(seed_messages(settings.seed_example)), settings.data_generation.topic_regex)
         for query in self.data.queries:  # a resumed run compares new queries with the ones kept before
             self.gate.keep(query_text(query.messages), query.kind)
 
@@ -258,14 +238,14 @@ class _Generation:
             await self._rounds()
 
     async def _rounds(self) -> None:
-        seed = self.config.seed_example
-        self.log.add_seed(describe_behavior(self.config.attack), seed_messages(seed), seed_response(seed))
+        seed = self.settings.seed_example
+        self.log.add_seed(describe_behavior(self.settings.attack), seed_messages(seed), seed_response(seed))
         dry_rounds = 0
         for round_number in range(1, self.options.num_rounds + 1):
             hypotheses = [h for h in self.data.hypothesis_list() if h.round == round_number]
             if not hypotheses:
                 hypotheses = await self._propose(round_number)
-            limit = asyncio.Semaphore(self.config.data_generation.parallel_requests)
+            limit = asyncio.Semaphore(self.settings.data_generation.parallel_requests)
 
             async def measure(hypothesis: Hypothesis, limit: asyncio.Semaphore = limit) -> None:
                 async with limit:
@@ -280,10 +260,10 @@ class _Generation:
                 break
 
     async def _propose(self, round_number: int) -> list[Hypothesis]:
-        gen = self.config.hypothesis_generation
-        fmt = self.config.conversation_format
+        gen = self.settings.hypothesis_generation
+        fmt = self.settings.conversation_format
         existing = self.data.hypothesis_list()
-        if round_number == 1 and not existing and (starting := starting_proposals(self.config)):
+        if round_number == 1 and not existing and (starting := starting_proposals(gen, fmt)):
             return self._record([(p.hypothesis, p.change_type, p.concrete_example) for p in starting], round_number)
         schema = proposal_schema(
             fmt, self.log.example_labels(), {h.text.lower() for h in existing}, gen.max_ideas, gen.min_ideas
@@ -295,7 +275,7 @@ class _Generation:
             else f"This is round {round_number}."
         )
         text = prompt.render(
-            behavior=describe_behavior(self.config.attack),
+            behavior=describe_behavior(self.settings.attack),
             log_view=self.log.agent_view(self.options.log_token_budget),
             round_note=note,
             idea_count=_idea_count(gen.min_ideas, gen.max_ideas),
@@ -366,7 +346,7 @@ class _Generation:
         if self.n_harmful == 1:
             return queries
         scenarios = await self._scenarios(hypothesis)
-        per_scenario = self.config.hypothesis_generation.max_variations_per_example
+        per_scenario = self.settings.hypothesis_generation.max_variations_per_example
         slots = [(s, v) for s in range(len(scenarios)) for v in range(per_scenario)][: self.n_harmful - 1]
         by_scenario: dict[int, list[tuple[int, int]]] = {}
         for index, (scenario, variation) in enumerate(slots, start=1):
@@ -404,7 +384,7 @@ class _Generation:
         stored = self.data.scenarios.get(hypothesis.id)
         if stored is not None:
             return stored.scenarios
-        count = self.config.data_generation.num_variations
+        count = self.settings.data_generation.num_variations
         try:
             scenarios = await self.writer.ideate(hypothesis.text, hypothesis.concrete_example, count)
         except (LLMCallError, StructuredOutputError) as exc:
@@ -429,7 +409,7 @@ class _Generation:
         """Look-alike ``number`` of ``harmful``, drawn again (up to LOOK_ALIKE_ATTEMPTS) while the quality
         gate refuses it: a small writer often answers with a refusal or the request itself."""
         # The writer rewrites what the query says; the deployment's system prompt is kept from it.
-        shown = without_system_prompt(harmful.messages, self.config.conversation_format)
+        shown = without_system_prompt(harmful.messages, self.settings.conversation_format)
         reason = ""
         for attempt in range((number - 1) * LOOK_ALIKE_ATTEMPTS, number * LOOK_ALIKE_ATTEMPTS):
             try:
@@ -529,7 +509,7 @@ class _Generation:
             rng = random.Random(f"{self._seed}:{hypothesis.id}")
             chosen = rng.choice(unsafe or harmful)
             # The log shows the agents what the queries say; the fixed system prompt is the deployment's.
-            messages = without_system_prompt(chosen.messages, self.config.conversation_format)
+            messages = without_system_prompt(chosen.messages, self.settings.conversation_format)
             self.log.add_example(hypothesis.id, messages, flagged.get(chosen.id))
         return found
 

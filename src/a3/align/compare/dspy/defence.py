@@ -31,9 +31,10 @@ from a3.align.measure.evaluation import Subject, evaluate_model
 from a3.align.measure.judge import Judge
 from a3.align.metrics import Metrics
 from a3.align.records import TargetResponse
-from a3.align.roles import resolve_roles
+from a3.align.roles import Roles, resolve_roles
 from a3.align.split import load_sealed_test, load_split
 from a3.config import A3Config
+from a3.config.schema import Dspy
 from a3.errors import UserInputError
 from a3.llm import LLMClient
 from a3.llm.dspy_engine import LLMClientEngine, LoopBridge, StopProgram, dspy_lm
@@ -83,7 +84,17 @@ async def defend_dspy(
     candidates on validation; the best is measured on validation, OOD and the sealed test. Everything is
     kept under ``defences/dspy/<name>/``; calls go through ``client`` (cached, priced, capped)."""
     with ledger_label(STAGE):
-        return await _DspyDefence(config, run, client, options, progress or SilentProgress()).defend()
+        defence = _DspyDefence(
+            resolve_roles(config),
+            config.dspy,
+            config.data_generation.max_concurrent,
+            config.conversation_format.system_prompt,
+            run,
+            client,
+            options,
+            progress or SilentProgress(),
+        )
+        return await defence.defend()
 
 
 def program_label(name: str) -> str:
@@ -133,22 +144,32 @@ class OptimisedPrompt(BaseModel):
 
 class _DspyDefence:
     def __init__(
-        self, config: A3Config, run: RunDir, client: LLMClient, options: DspyOptions, progress: Progress
+        self,
+        roles: Roles,
+        settings: Dspy,
+        threads: int,
+        system_prompt: str | None,
+        run: RunDir,
+        client: LLMClient,
+        options: DspyOptions,
+        progress: Progress,
     ) -> None:
+        """``threads``: DSPy's worker threads (the client's per-model concurrency); ``system_prompt``:
+        the conversation format's fixed one, if any."""
         _require_dspy()
-        self.config, self.run, self.client, self.options, self.progress = config, run, client, options, progress
+        self.settings, self.threads, self.system_prompt = settings, threads, system_prompt
+        self.run, self.client, self.options, self.progress = run, client, options, progress
         self.folder = run.path / layout.DSPY / options.folder_name
-        self.train = balanced_sample(load_split(run, "train"), options.max_train_samples, config.dspy.seed)
+        self.train = balanced_sample(load_split(run, "train"), options.max_train_samples, settings.seed)
         self.validation = load_split(run, "validation")
-        self.gepa_validation = balanced_sample(self.validation, options.max_val_samples, config.dspy.seed)
+        self.gepa_validation = balanced_sample(self.validation, options.max_val_samples, settings.seed)
         if not self.train or not self.validation:
             raise UserInputError(
                 f"{run.path}: the DSPy defence needs training and validation queries; run `a3 split` first"
             )
-        roles = resolve_roles(config)
         self.judge = Judge(client, roles.judge)
         target = roles.target
-        self.task = target.model_copy(update={"max_tokens": config.dspy.max_tokens or target.max_tokens})
+        self.task = target.model_copy(update={"max_tokens": settings.max_tokens or target.max_tokens})
         self.reflection = roles.reflection
         self.seed_prompt = load_prompt(SEED_PROMPT)
 
@@ -212,7 +233,7 @@ class _DspyDefence:
         return {
             "auto": budget.auto,
             "metric_calls": budget.metric_calls,
-            "seed": self.config.dspy.seed,
+            "seed": self.settings.seed,
             "target": self.task.model_dump(include={"model", "temperature", "max_tokens"}),
             "judge": self.judge.identity().model_dump(),
             "reflection": self.reflection.model,
@@ -257,8 +278,8 @@ class _DspyDefence:
                 valset,
                 budget,
                 self.folder / "gepa",
-                self.config.dspy.seed,
-                self.config.data_generation.max_concurrent,
+                self.settings.seed,
+                self.threads,
                 bar,
             )
         except asyncio.CancelledError:  # Ctrl-C: DSPy's threads end at their next call, before GEPA saves anything more
@@ -282,7 +303,7 @@ class _DspyDefence:
             instructions=saved.instructions,
             # the system message of a query with the config's fixed system prompt (or of one without a
             # system prompt)
-            system_message=saved.system_message(self.config.conversation_format.system_prompt),
+            system_message=saved.system_message(self.system_prompt),
             seed_instructions=self.seed_prompt.text.strip(),
             best_candidate=outcome.best,
             candidates=candidates,
