@@ -105,9 +105,7 @@ async def test_a_missing_sealed_benchmark_is_named_before_any_training(tmp_path,
 
     config, run, client, _ = await prepared_run(tmp_path, tiny, iterations=1)
     config = config.model_copy(
-        update={
-            "capability": config.capability.model_copy(update={"sealed_benchmarks": {"held_out": "nowhere.jsonl"}})
-        }
+        update={"capability": config.capability.model_copy(update={"sealed_benchmarks": {"held_out": "nowhere.jsonl"}})}
     )
     with pytest.raises(UserInputError, match=r"capability\.sealed_benchmarks\.held_out: .*nowhere\.jsonl"):
         await run_finetune(config, run, client, FinetuneOptions(use_vllm=False))
