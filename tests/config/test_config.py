@@ -146,3 +146,14 @@ def test_fewest_ideas_above_the_most_is_refused(tmp_path):
     data["hypothesis_generation"].update({"min_ideas": 5, "max_ideas": 3})
     problems, _ = problems_of(tmp_path, data)
     assert "min_ideas (5) is larger than max_ideas (3)" in problems["hypothesis_generation"]
+
+
+def test_a_sealed_benchmark_may_not_be_one_the_choice_sees(tmp_path):
+    from pydantic import ValidationError
+
+    from a3.config.schema import Capability
+
+    shared = tmp_path / "questions.jsonl"
+    with pytest.raises(ValidationError, match="sealed_benchmarks.held_out: .* is also benchmarks.general"):
+        Capability(benchmarks={"general": str(shared)}, sealed_benchmarks={"held_out": str(shared)})
+    Capability(benchmarks={"general": str(shared)}, sealed_benchmarks={"held_out": str(tmp_path / "other.jsonl")})

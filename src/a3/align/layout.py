@@ -100,8 +100,13 @@ class LoopFolder:
 
     @property
     def sealed_capability(self) -> str:
-        """The sealed benchmarks' answers: ``base`` (the base model) and ``chosen`` folders."""
+        """The sealed benchmarks' answers: ``chosen`` (the chosen adapter) and ``base`` folders."""
         return f"{self.root}/sealed/capability"
+
+    @property
+    def sealed_choice(self) -> str:
+        """What the sealed test's results were made for (the chosen iteration, the sealed files)."""
+        return f"{self.root}/sealed/chosen.json"
 
     @property
     def base_again(self) -> str:

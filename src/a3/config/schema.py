@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Set as AbstractSet
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -575,9 +576,9 @@ class Capability(_Section):
     # the chosen adapter only, at the sealed test.
     sealed_benchmarks: dict[str, str] = Field(
         default_factory=dict,
-        description="Benchmark name -> file, in the formats of `benchmarks`, asked only of the base "
-        "model and the chosen adapter at the sealed test (no choice sees them); none: the sealed "
-        "test has no capability test",
+        description="Benchmark name -> file, in the formats of `benchmarks` (and subsampled by "
+        "`limit` like them), asked only of the base model and the chosen adapter at the sealed test "
+        "(no choice sees them); none: the sealed test has no capability test",
     )
     limit: int | None = Field(
         default=None, ge=1, description="Questions per benchmark, a seeded random subset; default all"
@@ -602,6 +603,17 @@ class Capability(_Section):
         "letter it writes; `auto`: loglik for local and hf targets, "
         "generate for API models",
     )
+
+    @model_validator(mode="after")
+    def _sealed_apart(self) -> Capability:
+        seen = {Path(path).resolve(): name for name, path in self.benchmarks.items()}
+        for name, path in self.sealed_benchmarks.items():
+            if Path(path).resolve() in seen:
+                raise ValueError(
+                    f"sealed_benchmarks.{name}: {path} is also benchmarks.{seen[Path(path).resolve()]}; "
+                    "sealed questions must be ones no choice saw"
+                )
+        return self
 
 
 class Dspy(_Section):

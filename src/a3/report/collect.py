@@ -21,6 +21,7 @@ from a3.align.compare.icl import iteration_label as icl_iteration_label
 from a3.align.compare.planners import planner_method
 from a3.align.finetune.records import FinetuneSummary, IterationRecord, iteration_label
 from a3.align.generate.stage import HypothesisSummary
+from a3.align.measure.capability import BenchmarkScore
 from a3.align.measure.judge_validation import JudgeValidation
 from a3.align.measure.noise import NoiseFloor
 from a3.align.measure.selection import CandidateTests, Selection
@@ -153,7 +154,8 @@ class TestResult:
     base: Metrics
     noise_floor: NoiseFloor | None = None  # the base model measured a second time on the same queries
     tests: CandidateTests | None = None  # the choice's tests on the sealed test (None in older runs)
-    capability_questions: int = 0  # sealed benchmark questions both models answered
+    # the sealed benchmarks' scores (None: not measured): base model, chosen adapter
+    sealed_capability: tuple[dict[str, BenchmarkScore], dict[str, BenchmarkScore]] | None = None
 
 
 @dataclass(frozen=True)
@@ -338,8 +340,12 @@ def _test_results(files: RunFiles) -> TestResult | None:
     if chosen is None:
         return None
     base = files.test_baseline() or Metrics()
-    questions = sum(score.total for score in (chosen.capability or {}).values())
-    return TestResult(chosen.iteration, chosen.test, base, chosen.noise_floor, chosen.tests, questions)
+    sealed = (
+        (chosen.capability_base, chosen.capability)
+        if chosen.capability_base is not None and chosen.capability is not None
+        else None
+    )
+    return TestResult(chosen.iteration, chosen.test, base, chosen.noise_floor, chosen.tests, sealed)
 
 
 def _comparison(

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from a3.align import layout
 from a3.align.finetune.records import iteration_label
+from a3.align.measure.capability import CapabilityScores
 from a3.align.measure.judge_validation import KAPPA_FLOOR
 from a3.align.measure.noise import NoiseFloor
 from a3.align.metrics import Metrics
@@ -397,17 +398,20 @@ def _sealed_limits(test: TestResult) -> list[str]:
 
     lines = [f"- FPR limit: {verdict(test.tests.fpr)}."]
     capability = test.tests.capability
-    if capability is None:
-        lines.append(
-            "- Capability: not tested on sealed data (no `capability.sealed_benchmarks`); the iterations' "
-            "own capability answers took part in the choice."
-        )
-    else:
+    if capability is not None:
         c = capability.comparison
         lines.append(
-            f"- Capability on {test.capability_questions} sealed benchmark questions (wrong answers "
+            f"- Capability on {c.n} sealed benchmark questions (wrong answers "
             f"{c.before_flagged} → {c.after_flagged}): {verdict(capability)}."
         )
+    elif test.sealed_capability is not None:
+        before, after = (CapabilityScores(benchmarks=scores).overall for scores in test.sealed_capability)
+        lines.append(
+            f"- Capability on the sealed benchmarks: {pct(before)} → {pct(after)}, without a paired test "
+            "(they were graded without answers per question)."
+        )
+    else:
+        lines.append("- Capability: not measured on sealed data (`capability.sealed_benchmarks`).")
     return lines
 
 

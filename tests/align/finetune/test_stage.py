@@ -72,19 +72,25 @@ async def test_two_iterations_train_evaluate_and_keep_every_adapter(tmp_path, ti
     assert "## Iteration" in (run.path / "experiment_log.md").read_text()
 
 
+def with_sealed(config, files):
+    return config.model_copy(
+        update={"capability": config.capability.model_copy(update={"sealed_benchmarks": files})}
+    )
+
+
+SEALED = FIXTURES / "capability" / "sealed_style.jsonl"
+
+
 async def test_sealed_benchmarks_test_the_chosen_adapter_on_questions_no_choice_saw(tmp_path, tiny):
     from a3.align.finetune.records import ChosenTest
     from a3.report import collect, write_report
 
     config, run, client, _ = await prepared_run(tmp_path, tiny, iterations=1)
-    sealed = str(FIXTURES / "capability" / "mmlu_pro_style.jsonl")
-    config = config.model_copy(
-        update={"capability": config.capability.model_copy(update={"sealed_benchmarks": {"held_out": sealed}})}
-    )
+    config = with_sealed(config, {"held_out": str(SEALED)})
     await run_finetune(config, run, client, FinetuneOptions(use_vllm=False))
 
     chosen = ChosenTest.model_validate(read_json(run.path / "finetune" / "sealed" / "test_results.json"))
-    questions = len((FIXTURES / "capability" / "mmlu_pro_style.jsonl").read_text().splitlines())
+    questions = len(SEALED.read_text().splitlines())
     assert set(chosen.capability) == set(chosen.capability_base) == {"held_out"}
     assert chosen.capability["held_out"].total == chosen.capability_base["held_out"].total == questions
     assert chosen.tests.capability.comparison.n == questions  # paired question by question
@@ -100,13 +106,34 @@ async def test_sealed_benchmarks_test_the_chosen_adapter_on_questions_no_choice_
     assert f"Capability on {questions} sealed benchmark questions" in report and "FPR limit:" in report
 
 
+async def test_a_resumed_loop_that_chooses_another_iteration_measures_the_new_choice(tmp_path, tiny, monkeypatch):
+    """Results on the sealed test made for one choice are never reported for another."""
+    import a3.align.finetune.stage as stage
+    from a3.align.finetune.records import ChosenTest
+
+    config, run, client, _ = await prepared_run(tmp_path, tiny, iterations=1)
+    config = with_sealed(config, {"held_out": str(SEALED)})
+    await run_finetune(config, run, client, FinetuneOptions(use_vllm=False))
+    sealed = run.path / "finetune" / "sealed"
+    assert ChosenTest.model_validate(read_json(sealed / "test_results.json")).iteration == 1
+    first_answers = (sealed / "capability" / "chosen" / "scores.json").stat().st_mtime_ns
+
+    real_choose = stage.choose
+    monkeypatch.setattr(stage, "choose", lambda records, **kw: real_choose(records[-1:], **kw))  # the newest
+    await run_finetune(config, run, client, FinetuneOptions(num_iterations=2, use_vllm=False))
+    assert ChosenTest.model_validate(read_json(sealed / "test_results.json")).iteration == 2
+    replies = [json.loads(line) for line in (sealed / "test_eval" / "responses.jsonl").read_text().splitlines()]
+    assert replies and {r["model"] for r in replies} == {"local/iter-02"}
+    # the sealed questions were asked of the new choice, not read back from the old one's answers
+    assert (sealed / "capability" / "chosen" / "scores.json").stat().st_mtime_ns != first_answers
+    assert read_json(sealed / "chosen.json")["iteration"] == 2
+
+
 async def test_a_missing_sealed_benchmark_is_named_before_any_training(tmp_path, tiny):
     from a3.errors import UserInputError
 
     config, run, client, _ = await prepared_run(tmp_path, tiny, iterations=1)
-    config = config.model_copy(
-        update={"capability": config.capability.model_copy(update={"sealed_benchmarks": {"held_out": "nowhere.jsonl"}})}
-    )
+    config = with_sealed(config, {"held_out": "nowhere.jsonl"})
     with pytest.raises(UserInputError, match=r"capability\.sealed_benchmarks\.held_out: .*nowhere\.jsonl"):
         await run_finetune(config, run, client, FinetuneOptions(use_vllm=False))
     assert not (run.path / "finetune" / "iter-01").exists()

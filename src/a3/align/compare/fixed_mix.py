@@ -121,10 +121,18 @@ async def run_fixed_mix(
     judge = Judge(client, roles.judge)
     benchmarks = bool(config.capability.benchmarks) and not options.disable_benchmark_eval
     results = run.log(layout.FIXED_MIX_RESULTS, FixedMixRecord, key="name")
-    # The judge gate (config.judge) changes no result: runs made before it existed stay valid.
+    # The judge gate (config.judge), the sealed benchmarks (not measured here) and stage 3's writer
+    # budget (in stage 3's hash below) change no result here: runs made before them stay valid.
     settings = {
         **options.model_dump(mode="json"),
-        "config": config.model_dump(mode="json", exclude={"judge"}),
+        "config": config.model_dump(
+            mode="json",
+            exclude={
+                "judge": True,
+                "capability": {"sealed_benchmarks"},
+                "expected_behavior_prompts": {"writer_max_tokens"},
+            },
+        ),
         "expected": manifest.input_hash,
     }
     task = progress.task("fixed mixing: configurations", len(options.harmful_shares))

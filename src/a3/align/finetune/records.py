@@ -85,8 +85,9 @@ class IterationRow(BaseModel):
 
 
 class ChosenTest(BaseModel):
-    """``finetune/sealed/test_results.json``: the chosen iteration on the sealed test split, and
-    the base model measured on it a second time (the instrument's noise floor)."""
+    """``finetune/sealed/test_results.json``: the chosen iteration on the sealed test split, the
+    base model measured on it a second time (the instrument's noise floor), and the choice's
+    tests repeated there, capability on the sealed benchmarks."""
 
     iteration: int
     test: Metrics

@@ -12,8 +12,9 @@ from a3.store import JsonObject
 class LoopSettings(BaseModel):
     """What the finetuning loop reads, and nothing else of the config: its section, the
     capability benchmarks, the behaviour (described to the agent) and the target (its weights
-    are the base), with the command's overrides of the section applied. The judge, the agent and
-    the evaluated target reach the loop as roles."""
+    are the base); the fields after those are the section's values with the command's overrides
+    applied, which the loop reads instead of the section's. The judge, the agent and the
+    evaluated target reach the loop as roles."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -26,6 +27,7 @@ class LoopSettings(BaseModel):
     batch_size: int
     grad_accum: int
     benchmarks: bool  # whether the capability benchmarks are measured
+    sealed: bool  # whether the sealed benchmarks are measured (at the sealed test)
 
     @classmethod
     def of(
@@ -50,10 +52,11 @@ class LoopSettings(BaseModel):
             batch_size=batch_size or ft.batch_size,
             grad_accum=grad_accum or ft.gradient_accumulation_steps,
             benchmarks=bool(config.capability.benchmarks) and not disable_benchmarks,
+            sealed=bool(config.capability.sealed_benchmarks) and not disable_benchmarks,
         )
 
     def capability_identity(self) -> JsonObject:
-        """The capability section as an iteration's results depend on it. Without sealed benchmarks
-        the field is left out, so runs made before it existed keep their hash."""
-        capability = self.capability
-        return capability.model_dump(exclude=None if capability.sealed_benchmarks else {"sealed_benchmarks"})
+        """The capability section as an iteration's results depend on it: without the sealed
+        benchmarks, which no iteration answers (so runs made before them keep their hash, and
+        changing them measures the chosen adapter again without training anything again)."""
+        return self.capability.model_dump(exclude={"sealed_benchmarks"})

@@ -12,6 +12,7 @@ then is it measured on the sealed test split.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -125,7 +126,7 @@ async def run_loop(
         "expected": expected_manifest.input_hash,
         "finetune": settings.finetune.model_dump(exclude={"num_iterations"}),
         "capability": settings.capability_identity() if settings.benchmarks else None,
-        "benchmark_files": benchmark_fingerprint(config.capability) if settings.benchmarks else None,
+        "benchmark_files": benchmark_fingerprint(settings.capability.benchmarks) if settings.benchmarks else None,
         "general_data": file_sha256(general_path) if general_path else None,
         "max_epochs": settings.max_epochs,
         "batch_size": settings.batch_size,
@@ -139,7 +140,7 @@ async def run_loop(
         "target": config.target_model.model_dump(),
         "log_token_budget": options.log_token_budget,
     }
-    if settings.benchmarks:
+    if settings.benchmarks or settings.sealed:
         check_benchmark_files(config.capability)
     path = run.path / where.settings
     pin_settings(
@@ -148,9 +149,12 @@ async def run_loop(
         f"{path}: this folder's finetuning iterations were made with other settings (config, flags or data); "
         f"use another --run-dir, or delete the {where.root} folder to start over",
     )
+    inputs: JsonObject = {"identity": identity, "iterations": settings.iterations}
+    if settings.sealed:  # only then, so that runs made before sealed benchmarks keep their hash
+        inputs["sealed_benchmarks"] = _sealed_fingerprint(settings)
     stage = run.stage(
         stage_name,
-        inputs={"identity": identity, "iterations": settings.iterations},
+        inputs=inputs,
         prompt_versions={PROMPT: load_prompt(PROMPT).version},
         models={"agent": roles.agent.model},
     )
@@ -494,7 +498,7 @@ class _Loop:
         capability = self.settings.capability
         if sealed:
             capability = capability.model_copy(update={"benchmarks": capability.sealed_benchmarks})
-        if not self.settings.benchmarks or not capability.benchmarks:
+        if not (self.settings.sealed if sealed else self.settings.benchmarks):
             return None
         saved = log_dir / "scores.json"
         if saved.exists():
@@ -521,6 +525,7 @@ class _Loop:
                 self.where.served_name(chosen.iteration),
                 self.options.use_vllm,
             )
+            self._forget_other_choice(chosen.iteration)
             queries = load_sealed_test(self.run)
             test = (
                 await evaluate_model(
@@ -533,12 +538,10 @@ class _Loop:
                     f"{self.method}: sealed test",
                 )
             )["test"]
-            # The base model's answers are stage 4's, shared by every loop like the capability baseline.
-            base_folder = self.run.path / layout.STAGE4.sealed_capability / "base"
-            base_answers = await self._capability(None, "base model: sealed", base_folder, sealed=True)
-            chosen_folder = self.run.path / self.where.sealed_capability / "chosen"
-            chosen_answers = await self._capability(served, "chosen: sealed", chosen_folder, sealed=True)
-            self.client.release(served)
+            sealed = self.run.path / self.where.sealed_capability
+            chosen_answers = await self._capability(served, "chosen: sealed", sealed / "chosen", sealed=True)
+            self.client.release(served)  # before the base model is loaded: one model at a time
+            base_answers = await self._capability(None, "base model: sealed", sealed / "base", sealed=True)
             noise = await self._noise_floor(queries) if self.own_stage else None
             split = read_split(self.run, "test")
             tests = self._paired_tests(
@@ -572,6 +575,18 @@ class _Loop:
         )
         atomic_write_json(self.run.path / self.where.summary, summary.model_dump(mode="json"))
 
+    def _forget_other_choice(self, iteration: int) -> None:
+        """Remove sealed-test results made for another choice, or under other sealed benchmarks
+        (a resumed loop with more iterations may choose another; changed sealed files measure
+        again without training again), and record what the results now being made are for."""
+        marker = self.run.path / self.where.sealed_choice
+        made_for = SealedChoice(iteration=iteration, sealed_benchmarks=_sealed_fingerprint(self.settings))
+        if marker.exists() and SealedChoice.model_validate(read_json(marker)) == made_for:
+            return
+        for folder in (self.where.test_eval, self.where.sealed_capability):
+            shutil.rmtree(self.run.path / folder, ignore_errors=True)
+        atomic_write_json(marker, made_for.model_dump(mode="json"))
+
     async def _noise_floor(self, queries: list[Query]) -> NoiseFloor:
         """The base model answers the sealed test again, served as the adapters are; compared with
         its stage-1 replies and verdicts (see ``measure.noise``)."""
@@ -591,6 +606,17 @@ class _Loop:
         split = read_split(self.run, "test")
         first = [(q.id, q.base_response, q.base_verdict) for q in (split.queries if split else [])]
         return noise_floor(first, replies, verdicts)
+
+
+class SealedChoice(BaseModel):
+    """``<loop>/sealed/chosen.json``: what the sealed test's results in that folder were made for."""
+
+    iteration: int
+    sealed_benchmarks: JsonObject  # their files' hashes ({} without them)
+
+
+def _sealed_fingerprint(settings: LoopSettings) -> JsonObject:
+    return benchmark_fingerprint(settings.capability.sealed_benchmarks) if settings.sealed else {}
 
 
 def _drop(baseline: Scores | None, capability: Scores | None) -> float | None:

@@ -81,21 +81,15 @@ def load_questions(path: str | Path, field: str = "capability.benchmarks") -> li
     return [_question(row, index, path) for index, row in enumerate(rows, start=1)]
 
 
-def benchmark_fingerprint(capability: Capability) -> JsonObject:
-    """The files' content hashes (the sealed benchmarks' too), so a changed file re-runs the evaluations."""
-
-    def hashes(files: dict[str, str]) -> JsonObject:
-        return {name: file_sha256(Path(path)) if Path(path).is_file() else "missing" for name, path in files.items()}
-
-    fingerprint = hashes(capability.benchmarks)
-    if capability.sealed_benchmarks:  # absent otherwise, so runs made before sealed benchmarks keep their hash
-        fingerprint["sealed"] = hashes(capability.sealed_benchmarks)
-    return fingerprint
+def benchmark_fingerprint(files: dict[str, str]) -> JsonObject:
+    """The files' content hashes (``files``: benchmark name -> file), so a changed file re-runs
+    the evaluations."""
+    return {name: file_sha256(Path(path)) if Path(path).is_file() else "missing" for name, path in files.items()}
 
 
 def check_benchmark_files(capability: Capability) -> None:
     """Read every configured benchmark file, so that a missing or malformed one stops a stage
-    before any model is trained (UserInputError naming the file and the field)."""
+    before any model is trained (UserInputError naming the file, and the field where it is missing)."""
     for field, files in (("benchmarks", capability.benchmarks), ("sealed_benchmarks", capability.sealed_benchmarks)):
         for name, path in files.items():
             load_questions(path, f"capability.{field}.{name}")

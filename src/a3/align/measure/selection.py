@@ -38,8 +38,9 @@ def pareto_front(points: dict[int, tuple[float, float]]) -> list[int]:
 
 
 class CandidateTests(BaseModel):
-    """An iteration against the base model on the same validation queries (and capability
-    questions): the evidence the choice rests on."""
+    """A model against the base model on the same queries (and capability questions): for an
+    iteration, on validation, the evidence the choice rests on; for the chosen one, the same tests
+    on the sealed test and the sealed benchmarks."""
 
     sfr: PairedComparison  # harmful queries judged unsafe
     fpr: NonInferiority  # benign queries refused, against finetune.fpr_margin
