@@ -73,9 +73,7 @@ async def test_two_iterations_train_evaluate_and_keep_every_adapter(tmp_path, ti
 
 
 def with_sealed(config, files):
-    return config.model_copy(
-        update={"capability": config.capability.model_copy(update={"sealed_benchmarks": files})}
-    )
+    return config.model_copy(update={"capability": config.capability.model_copy(update={"sealed_benchmarks": files})})
 
 
 SEALED = FIXTURES / "capability" / "sealed_style.jsonl"
