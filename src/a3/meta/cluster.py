@@ -98,12 +98,12 @@ def cluster_schema(ids: list[str], complete_with: dict[str, str] | None = None) 
         category: str = Field(json_schema_extra={"enum": [*ids]})  # guides schema-following decoders
 
     class ListedDraft(ClusterDraft):
-        members: list[ListedMember] = Field(min_length=1)  # type: ignore[assignment]
+        members: list[ListedMember] = Field(min_length=1)  # type: ignore[assignment]  # narrower items
 
     ListedMember.__name__, ListedDraft.__name__ = "Member", "ClusterDraft"
 
     class CheckedClusterReply(ClusterReply):
-        clusters: list[ListedDraft] = Field(min_length=1)  # type: ignore[assignment]
+        clusters: list[ListedDraft] = Field(min_length=1)  # type: ignore[assignment]  # narrower items
 
         @model_validator(mode="after")
         def _exactly_once(self) -> CheckedClusterReply:

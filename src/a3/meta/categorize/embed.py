@@ -293,7 +293,7 @@ class EmbedCategorizer:
         checks = check_names([(groups[i].name, groups[i].definition) for i in named], named, centroids, self.embed)
         for index, check in zip(named, checks, strict=True):
             groups[index].check = check
-        failed = [index for index in named if not groups[index].check.passed]  # type: ignore[union-attr]
+        failed = [index for index, check in zip(named, checks, strict=True) if not check.passed]
         if failed:  # one more try each, told why; concurrent: the check, not uniqueness, is what failed
             replies = await asyncio.gather(
                 *(
