@@ -608,9 +608,9 @@ class Capability(_Section):
     def _sealed_apart(self) -> Capability:
         seen = {Path(path).resolve(): name for name, path in self.benchmarks.items()}
         for name, path in self.sealed_benchmarks.items():
-            if Path(path).resolve() in seen:
+            if (twin := seen.get(Path(path).resolve())) is not None:
                 raise ValueError(
-                    f"sealed_benchmarks.{name}: {path} is also benchmarks.{seen[Path(path).resolve()]}; "
+                    f"sealed_benchmarks.{name}: {path} is also benchmarks.{twin}; "
                     "sealed questions must be ones no choice saw"
                 )
         return self

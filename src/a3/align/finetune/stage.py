@@ -56,7 +56,15 @@ from a3.align.measure.serving import base_weights, served_model
 from a3.align.metrics import Metrics
 from a3.align.records import Kind, Query, TargetResponse, Verdict
 from a3.align.roles import Roles, resolve_roles
-from a3.align.split import load_assignment, load_baseline, load_sealed_test, load_split, read_split, sealed_hypotheses
+from a3.align.split import (
+    SplitFile,
+    load_assignment,
+    load_baseline,
+    load_sealed_test,
+    load_split,
+    read_split,
+    sealed_hypotheses,
+)
 from a3.config import A3Config
 from a3.config.schema import Paths
 from a3.errors import UserInputError
@@ -216,10 +224,7 @@ class _Loop:
             settings.finetune.learning_rate_range,
             shared_weights=settings.finetune.search_weights == "shared",
         )
-        validation = read_split(run, "validation")
-        self.base_validation = {
-            q.id: q.base_verdict for q in (validation.queries if validation else []) if q.base_verdict
-        }
+        self.base_validation = _base_verdicts(read_split(run, "validation"))
         self.judge = Judge(client, roles.judge)
 
     async def execute(self) -> None:
@@ -542,11 +547,11 @@ class _Loop:
             chosen_answers = await self._capability(served, "chosen: sealed", sealed / "chosen", sealed=True)
             self.client.release(served)  # before the base model is loaded: one model at a time
             base_answers = await self._capability(None, "base model: sealed", sealed / "base", sealed=True)
-            noise = await self._noise_floor(queries) if self.own_stage else None
             split = read_split(self.run, "test")
+            noise = await self._noise_floor(queries, split) if self.own_stage else None
             tests = self._paired_tests(
                 [(q.id, q.kind) for q in queries],
-                {q.id: q.base_verdict for q in (split.queries if split else []) if q.base_verdict},
+                _base_verdicts(split),
                 self.run.log(f"{self.where.test_eval}/{layout.VERDICTS}", Verdict),
                 base_answers,
                 chosen_answers,
@@ -587,7 +592,7 @@ class _Loop:
             shutil.rmtree(self.run.path / folder, ignore_errors=True)
         atomic_write_json(marker, made_for.model_dump(mode="json"))
 
-    async def _noise_floor(self, queries: list[Query]) -> NoiseFloor:
+    async def _noise_floor(self, queries: list[Query], split: SplitFile | None) -> NoiseFloor:
         """The base model answers the sealed test again, served as the adapters are; compared with
         its stage-1 replies and verdicts (see ``measure.noise``)."""
         served = served_model(self.evaluated_target, self.base, None, "base", self.options.use_vllm)
@@ -603,9 +608,13 @@ class _Loop:
         self.client.release(served)
         replies = {r.id: r.text for r in self.run.log(f"{self.where.base_again}/{layout.RESPONSES}", TargetResponse)}
         verdicts = {v.id: v for v in self.run.log(f"{self.where.base_again}/{layout.VERDICTS}", Verdict)}
-        split = read_split(self.run, "test")
         first = [(q.id, q.base_response, q.base_verdict) for q in (split.queries if split else [])]
         return noise_floor(first, replies, verdicts)
+
+
+def _base_verdicts(split: SplitFile | None) -> dict[str, Verdict]:
+    """The untouched target's verdict on each query of a split, as stage 2 stored them."""
+    return {q.id: q.base_verdict for q in (split.queries if split else []) if q.base_verdict}
 
 
 class SealedChoice(BaseModel):
