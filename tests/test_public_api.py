@@ -97,6 +97,7 @@ PUBLIC = {
     "a3.align.finetune": ["FinetuneOptions", "FinetuneSummary", "IterationRecord", "SavedDecision", "run_finetune"],
     "a3.config": ["A3Config", "ConfigError", "config_hash", "load_config", "load_model", "read_mapping"],
     "a3.store": [
+        "IDENTITY_WHEN_SET",
         "JsonObject",
         "JsonlLog",
         "LedgerEntry",
@@ -109,6 +110,7 @@ PUBLIC = {
         "atomic_write_text",
         "canonical_json",
         "file_sha256",
+        "identity_dump",
         "ledger_label",
         "pin_settings",
         "read_json",

@@ -1,8 +1,17 @@
 import os
 
 import pytest
+from pydantic import BaseModel, Field
 
-from a3.store import RunDir, atomic_write_json, atomic_write_text, read_json
+from a3.store import (
+    IDENTITY_WHEN_SET,
+    RunDir,
+    atomic_write_json,
+    atomic_write_text,
+    identity_dump,
+    read_json,
+    sha256_of,
+)
 from a3.store.run import current_stage
 
 
@@ -63,3 +72,22 @@ def test_stage_sets_current_stage_for_cost_attribution(tmp_path):
     with run.stage("summarize", inputs={}):
         assert current_stage.get() == "summarize"
     assert current_stage.get() is None
+
+
+class _Inner(BaseModel):
+    kept: int = 1
+    added: int = Field(default=5, json_schema_extra=IDENTITY_WHEN_SET)
+
+
+class _Outer(BaseModel):
+    inner: _Inner = _Inner()
+    later: str | None = Field(default=None, json_schema_extra=IDENTITY_WHEN_SET)
+
+
+def test_a_setting_added_later_is_part_of_the_identity_only_when_set():
+    assert identity_dump(_Outer()) == {"inner": {"kept": 1}}  # what a run made before the two settings pinned
+    assert identity_dump(_Outer(later="x", inner=_Inner(added=6))) == {
+        "inner": {"kept": 1, "added": 6},
+        "later": "x",
+    }
+    assert sha256_of(identity_dump(_Outer())) != sha256_of(identity_dump(_Outer(later="x")))

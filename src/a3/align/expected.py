@@ -30,7 +30,7 @@ from a3.errors import UserInputError
 from a3.llm import CallConfig, LLMCallError, LLMClient, StructuredOutputError
 from a3.llm.types import Message
 from a3.progress import Progress, SilentProgress
-from a3.store import JsonObject, RunDir, atomic_write_json, read_json
+from a3.store import RunDir, atomic_write_json, identity_dump, read_json
 
 STAGE = "expected"
 #: The expected-behaviour writer's temperature, as in the original.
@@ -121,7 +121,7 @@ async def run_expected(
         STAGE,
         inputs={
             "split": split_manifest.input_hash,
-            "prompts": _hashed_prompts(prompts),
+            "prompts": identity_dump(prompts),
             "tries": options.tries,
             "harmful_rule": config.judge_rules.harmful.model_dump() if config.judge_rules.harmful else None,
             "refusal_rule": config.judge_rules.benign.model_dump() if config.judge_rules.benign else None,
@@ -182,13 +182,6 @@ async def _write_one(
         errors.append(problem)
     default = prompts.harmful_default_response if query.kind == "harmful" else prompts.benign_default_response
     return _record(query, default, "default", errors)
-
-
-def _hashed_prompts(prompts: ExpectedBehaviorPrompts) -> JsonObject:
-    """The section as stage 3's replies depend on it; the writer's budget only where it is not the
-    default, so runs made before it was a setting keep their hash."""
-    default = ExpectedBehaviorPrompts.model_fields["writer_max_tokens"].default
-    return prompts.model_dump(exclude={"writer_max_tokens"} if prompts.writer_max_tokens == default else None)
 
 
 def _check_defaults(prompts: ExpectedBehaviorPrompts, judge: Judge) -> None:

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from a3.store.hashing import IDENTITY_WHEN_SET
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -341,6 +343,17 @@ class DataGeneration(_Section):
         "that every harmful query must match and no look-alike may; a query breaking it "
         "is dropped",
     )
+    # A3's addition: shown the harmful request it rewrites, a small writer copies the topic's words
+    # (the demo's 0.5B writer: 31 of 80 first drafts asked about the code again, 3 of 80 with them
+    # masked; bench/results/look_alike_mask.json).
+    look_alike_mask: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A3's addition: the look-alike writer sees the harmful query with every match "
+        "of topic_regex replaced by this text (e.g. '[...]'), so that it cannot copy the topic's "
+        "words; needs topic_regex",
+        json_schema_extra=IDENTITY_WHEN_SET,
+    )
     # A3's addition: benign look-alikes written for each harmful query (the original writes one).
     look_alikes: int = Field(
         default=1,
@@ -364,6 +377,12 @@ class DataGeneration(_Section):
     @classmethod
     def _template(cls, value: str | None) -> str | None:
         return None if value is None else check_template(value, {"prompt"}, {"prompt"})
+
+    @model_validator(mode="after")
+    def _mask_needs_topic(self) -> DataGeneration:
+        if self.look_alike_mask is not None and self.topic_regex is None:
+            raise ValueError("look_alike_mask masks the matches of topic_regex, which is not set")
+        return self
 
 
 class Paths(_Section):
@@ -415,6 +434,7 @@ class ExpectedBehaviorPrompts(_Section):
         gt=0,
         description="A3's addition: the writer's longest reply, in tokens; a reply cut off there is "
         "not a training target and is written again",
+        json_schema_extra=IDENTITY_WHEN_SET,
     )
 
     @field_validator("harmful_user_template", "benign_user_template")

@@ -7,6 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from a3.store.atomic import JsonObject
+
 
 def canonical_json(obj: Any) -> str:
     """JSON with sorted keys and no whitespace, so equal data always hashes equally."""
@@ -26,3 +30,26 @@ def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+IDENTITY_WHEN_SET = {"identity": "when_set"}
+"""``json_schema_extra`` of a setting added after runs were made: while it is at its default it is
+left out of a section's identity (``identity_dump``), so those runs keep their pinned settings and
+input hashes; set to anything else, it is part of them like any other field."""
+
+
+def identity_dump(model: BaseModel) -> JsonObject:
+    """``model`` as JSON for pinning and hashing, without the fields marked ``IDENTITY_WHEN_SET``
+    that are at their default (in nested models too)."""
+    dumped: JsonObject = model.model_dump(mode="json")
+    _drop_defaults(model, dumped)
+    return dumped
+
+
+def _drop_defaults(model: BaseModel, dumped: JsonObject) -> None:
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if field.json_schema_extra == IDENTITY_WHEN_SET and value == field.get_default(call_default_factory=True):
+            dumped.pop(name, None)
+        elif isinstance(value, BaseModel) and isinstance(dumped.get(name), dict):
+            _drop_defaults(value, dumped[name])

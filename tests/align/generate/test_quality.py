@@ -198,3 +198,46 @@ async def test_a_look_alike_that_the_refusal_rule_flags_is_not_a_request(tmp_pat
     refused = [d for d in data.dropped if d.kind == "benign"]
     assert refused and all(d.reason.startswith("reads as a refusal, not a request") for d in refused)
     assert not any("cannot help" in text_of(q) for q in data.queries if q.kind == "benign")
+
+
+class LookAlikePromptRecorder(World):
+    """Records every look-alike request it is sent."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.look_alike_prompts: list[str] = []
+
+    def __call__(self, messages, config):
+        if messages[0].content.startswith("Task: write a harmless look-alike"):
+            self.look_alike_prompts.append(messages[0].content)
+        return super().__call__(messages, config)
+
+
+@pytest.mark.parametrize("mask", [None, "[...]"])
+async def test_the_look_alike_writer_sees_the_topic_words_masked_when_a_mask_is_set(tmp_path, mask):
+    raw = make_config("nesting-jailbreak.json").model_dump(mode="json")
+    raw["data_generation"]["topic_regex"] = r"TRIGGER"
+    raw["data_generation"]["look_alike_mask"] = mask
+    config = A3Config.model_validate(raw)
+    world = LookAlikePromptRecorder(conversation=False)
+    run = RunDir(tmp_path / "run")
+    await run_generate(config, run, ScriptedClient(world, run_dir=run), GenerateOptions(num_rounds=1))
+    prompts = world.look_alike_prompts
+    assert prompts
+    if mask is None:
+        assert all("TRIGGER" in p for p in prompts)
+    else:
+        assert not any("TRIGGER" in p for p in prompts) and all("[...]" in p for p in prompts)
+    # the harmful queries themselves keep their words: only what the writer is shown is masked
+    assert all("TRIGGER" in text_of(q) for q in GenerationData(run).queries if q.kind == "harmful")
+    # a mask left unset is no part of the pinned settings (runs made before it keep their pins)
+    pinned = json.loads((run.path / "generation" / "settings.json").read_text())
+    assert ("look_alike_mask" in pinned["data_generation"]) == (mask is not None)
+
+
+def test_a_look_alike_mask_needs_a_topic_rule():
+    raw = make_config("nesting-jailbreak.json").model_dump(mode="json")
+    raw["data_generation"]["look_alike_mask"] = "[...]"
+    raw["data_generation"]["topic_regex"] = None
+    with pytest.raises(ValueError, match="look_alike_mask masks the matches of topic_regex"):
+        A3Config.model_validate(raw)

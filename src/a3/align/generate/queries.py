@@ -45,6 +45,9 @@ class QueryWriter:
         self.fmt = settings.conversation_format
         self.behavior = describe_behavior(settings.attack)
         self.benign_prompt = settings.data_generation.benign_generation_prompt
+        data = settings.data_generation
+        self.mask = data.look_alike_mask
+        self.topic = re.compile(data.topic_regex, re.IGNORECASE) if data.topic_regex else None
 
     def _show(self, messages: list[Message]) -> str:
         return json.dumps(payload_json(messages, self.fmt), indent=1, ensure_ascii=False)
@@ -79,7 +82,9 @@ class QueryWriter:
         return [payload_messages(payload, self.fmt) for payload in completion.parsed.queries]
 
     async def benign(self, harmful: list[Message], attempt: int = 0) -> list[Message]:
-        """A harmless look-alike of ``harmful``; each ``attempt`` draws a fresh sample."""
+        """A harmless look-alike of ``harmful``; each ``attempt`` draws a fresh sample. With
+        ``data_generation.look_alike_mask`` the writer is shown ``harmful`` with the topic's words masked."""
+        harmful = self._masked(harmful)
         override = self.benign_prompt
         if override is None:
             prompt = load_prompt("benign_rewrite")
@@ -102,6 +107,12 @@ class QueryWriter:
             text, config=config, schema=payload_schema(self.fmt), extract=self._extract_benign, prompt_version=version
         )
         return payload_messages(completion.parsed, self.fmt)
+
+    def _masked(self, messages: list[Message]) -> list[Message]:
+        if self.mask is None or self.topic is None:
+            return messages
+        mask = self.mask
+        return [m.model_copy(update={"content": self.topic.sub(lambda _: mask, m.content)}) for m in messages]
 
     def _extract_benign(self, text: str) -> Any:
         """The rewrite as JSON, or inside <benign_prompt> tags (the original configs' convention).

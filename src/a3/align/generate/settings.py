@@ -16,7 +16,7 @@ from a3.config.schema import (
     SeedExample,
     TargetModel,
 )
-from a3.store import JsonObject
+from a3.store import JsonObject, identity_dump
 
 
 class GenerationSettings(BaseModel):
@@ -47,5 +47,6 @@ class GenerationSettings(BaseModel):
         return min(gen.max_concrete_examples, 1 + self.data_generation.num_variations * gen.max_variations_per_example)
 
     def pinned(self) -> JsonObject:
-        """The sections as JSON, as the stage's settings file and input hash hold them."""
-        return self.model_dump(mode="json")
+        """The sections as JSON, as the stage's settings file and input hash hold them (settings
+        added later only where they are set: runs made before them keep their pins and hashes)."""
+        return identity_dump(self)
