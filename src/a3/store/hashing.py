@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonDict
 
 from a3.store.atomic import JsonObject
 
@@ -32,7 +33,7 @@ def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-IDENTITY_WHEN_SET = {"identity": "when_set"}
+IDENTITY_WHEN_SET: JsonDict = {"identity": "when_set"}
 """``json_schema_extra`` of a setting added after runs were made: while it is at its default it is
 left out of a section's identity (``identity_dump``), so those runs keep their pinned settings and
 input hashes; set to anything else, it is part of them like any other field."""
