@@ -1,7 +1,8 @@
 import os
+from typing import Annotated
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from a3.store import (
     IDENTITY_WHEN_SET,
@@ -76,12 +77,12 @@ def test_stage_sets_current_stage_for_cost_attribution(tmp_path):
 
 class _Inner(BaseModel):
     kept: int = 1
-    added: int = Field(default=5, json_schema_extra=IDENTITY_WHEN_SET)
+    added: Annotated[int, IDENTITY_WHEN_SET] = 5
 
 
 class _Outer(BaseModel):
     inner: _Inner = _Inner()
-    later: str | None = Field(default=None, json_schema_extra=IDENTITY_WHEN_SET)
+    later: Annotated[str | None, IDENTITY_WHEN_SET] = None
 
 
 def test_a_setting_added_later_is_part_of_the_identity_only_when_set():

@@ -12,7 +12,7 @@ import re
 import string
 from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -346,13 +346,12 @@ class DataGeneration(_Section):
     # A3's addition: shown the harmful request it rewrites, a small writer copies the topic's words
     # (the demo's 0.5B writer: 31 of 80 first drafts asked about the code again, 3 of 80 with them
     # masked; bench/results/look_alike_mask.json).
-    look_alike_mask: str | None = Field(
+    look_alike_mask: Annotated[str | None, IDENTITY_WHEN_SET] = Field(
         default=None,
         min_length=1,
         description="A3's addition: the look-alike writer sees the harmful query with every match "
         "of topic_regex replaced by this text (e.g. '[...]'), so that it cannot copy the topic's "
         "words; needs topic_regex",
-        json_schema_extra=IDENTITY_WHEN_SET,
     )
     # A3's addition: benign look-alikes written for each harmful query (the original writes one).
     look_alikes: int = Field(
@@ -429,12 +428,11 @@ class ExpectedBehaviorPrompts(_Section):
     )
     # A3's addition: the original's budget of 2,000 tokens let the 0.5B writer loop for 260-290 s
     # on one reply (bench/results/stage_growth.json), alone on the engine at the end of stage 3.
-    writer_max_tokens: int = Field(
+    writer_max_tokens: Annotated[int, IDENTITY_WHEN_SET] = Field(
         default=2000,
         gt=0,
         description="A3's addition: the writer's longest reply, in tokens; a reply cut off there is "
         "not a training target and is written again",
-        json_schema_extra=IDENTITY_WHEN_SET,
     )
 
     @field_validator("harmful_user_template", "benign_user_template")

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import JsonDict
 
 from a3.store.atomic import JsonObject
 
@@ -33,10 +32,17 @@ def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-IDENTITY_WHEN_SET: JsonDict = {"identity": "when_set"}
-"""``json_schema_extra`` of a setting added after runs were made: while it is at its default it is
-left out of a section's identity (``identity_dump``), so those runs keep their pinned settings and
-input hashes; set to anything else, it is part of them like any other field."""
+class _IdentityWhenSet:
+    """The type of ``IDENTITY_WHEN_SET``."""
+
+    def __repr__(self) -> str:
+        return "IDENTITY_WHEN_SET"
+
+
+IDENTITY_WHEN_SET = _IdentityWhenSet()
+"""Marks a setting added after runs were made (``Annotated[int, IDENTITY_WHEN_SET]``): while it is
+at its default it is left out of a section's identity (``identity_dump``), so those runs keep their
+pinned settings and input hashes; set to anything else, it is part of them like any other field."""
 
 
 def identity_dump(model: BaseModel) -> JsonObject:
@@ -50,7 +56,7 @@ def identity_dump(model: BaseModel) -> JsonObject:
 def _drop_defaults(model: BaseModel, dumped: JsonObject) -> None:
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
-        if field.json_schema_extra == IDENTITY_WHEN_SET and value == field.get_default(call_default_factory=True):
+        if IDENTITY_WHEN_SET in field.metadata and value == field.get_default(call_default_factory=True):
             dumped.pop(name, None)
-        elif isinstance(value, BaseModel) and isinstance(dumped.get(name), dict):
-            _drop_defaults(value, dumped[name])
+        elif isinstance(value, BaseModel) and isinstance(nested := dumped.get(name), dict):
+            _drop_defaults(value, nested)
