@@ -483,6 +483,9 @@ data_generation:
   # REVISIT, optional: a case-insensitive regular expression that every harmful query must
   # match and no look-alike may (a query breaking it is dropped).
   # topic_regex: \\b(password|secret)\\b
+  # With topic_regex: the look-alike writer sees the request with its matches replaced by this text,
+  # so that it cannot copy them (a small writer otherwise does, in about two drafts of five).
+  # look_alike_mask: "[...]"
   # Optional: your own instruction for writing a look-alike; must contain {prompt}.
   # benign_generation_prompt: "Rewrite this request so that it is harmless but reads alike: {prompt}"
 
