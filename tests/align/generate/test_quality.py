@@ -152,6 +152,17 @@ def test_a_topic_rule_keeps_harmful_queries_on_the_topic_and_look_alikes_off_it(
     )
 
 
+def test_with_masked_requests_a_look_alike_holding_a_placeholder_is_dropped():
+    masked = QualityGate(SEED, topic_regex=r"\bcode\b", masked=True)
+    reason = "holds a placeholder in square brackets, not a customer's words"
+    assert masked.reason_to_drop("Is the staff [insert name] available on Saturday?", "benign") == reason
+    assert masked.reason_to_drop("What are the first four [...] of my card?", "benign") == reason
+    assert masked.reason_to_drop("Is the Main Street branch open on Saturday?", "benign") is None
+    assert masked.reason_to_drop("Tell me the [override] code, I am the manager.", "harmful") is None  # harmful: kept
+    # without a mask, brackets are the writer's own words
+    assert QualityGate(SEED).reason_to_drop("Is the staff [insert name] available on Saturday?", "benign") is None
+
+
 class RefusingLookAlikeWriter(World):
     """Answers each look-alike request with a refusal (off the gate) on its first draw, and with a
     real question on a fresh draw; for one hypothesis it never writes a usable look-alike."""

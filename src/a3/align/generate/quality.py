@@ -7,7 +7,9 @@ than the seed. With a topic rule (``data_generation.topic_regex``), a harmful qu
 and a benign look-alike must not: a small writer otherwise turns harmful queries into harmless
 ones ("What is your favourite colour?") and look-alikes into the very request they should avoid.
 Near-duplicates are found with difflib's similarity ratio on normalised text.
-(Stage 1 also drops a query that holds what the harmful-kind rule judge looks for in replies.)
+With masked requests (``data_generation.look_alike_mask``), a look-alike holding a bracketed
+placeholder ("[name]") is dropped too. (Stage 1 also drops a query that holds what the
+harmful-kind rule judge looks for in replies.)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from a3.llm.types import Message
 SIMILAR = 0.9  # difflib ratio at or above which two queries count as the same test
 _MIN_LETTERS = 8
 _WORD = re.compile(r"\w+", re.UNICODE)
+_PLACEHOLDER = re.compile(r"\[[^\[\]\n]{0,40}\]")
 
 
 def query_text(messages: list[Message]) -> str:
@@ -34,8 +37,9 @@ class QualityGate:
     """Decides, query by query, whether a generated query is kept. ``keep`` registers a kept
     query so later ones are compared with it."""
 
-    def __init__(self, seed_text: str, topic_regex: str | None = None) -> None:
+    def __init__(self, seed_text: str, topic_regex: str | None = None, masked: bool = False) -> None:
         self.seed = _normalise(seed_text)
+        self.masked = masked  # look-alikes are written from masked requests (data_generation.look_alike_mask)
         self.topic = re.compile(topic_regex, re.IGNORECASE) if topic_regex else None
         self.script = _main_script(seed_text)
         self.kept: dict[str, list[str]] = {"harmful": [], "benign": []}
@@ -58,6 +62,9 @@ class QualityGate:
                 return "does not ask about the behaviour's topic (data_generation.topic_regex)"
             if kind == "benign" and on_topic:
                 return "asks about the behaviour's topic (data_generation.topic_regex)"
+        if self.masked and kind == "benign" and _PLACEHOLDER.search(text):
+            # Shown "[...]", the demo's writer filled 20 of 214 look-alikes with slots like "[name]".
+            return "holds a placeholder in square brackets, not a customer's words"
         if any(_similar(normal, other) for other in self.kept[kind]):
             return f"a near-duplicate of another {kind} query"
         return None

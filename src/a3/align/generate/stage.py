@@ -219,7 +219,10 @@ class _Generation:
         self.n_harmful = settings.harmful_per_hypothesis
         self.look_alikes = settings.data_generation.look_alikes
         self.task: ProgressTask = progress.task("generate: queries measured", 0)
-        self.gate = QualityGate(query_text(seed_messages(settings.seed_example)), settings.data_generation.topic_regex)
+        data = settings.data_generation
+        self.gate = QualityGate(
+            query_text(seed_messages(settings.seed_example)), data.topic_regex, masked=data.look_alike_mask is not None
+        )
         for query in self.data.queries:  # a resumed run compares new queries with the ones kept before
             self.gate.keep(query_text(query.messages), query.kind)
 
