@@ -5,8 +5,8 @@ The client's per-model concurrency is also the engine's batch (``max_num_seqs``)
 ``data_generation.max_concurrent``. For each limit a fresh client (no call cache) sends the same
 64 requests at once, the model loaded before the clock starts:
 
-1. Qwen2.5-Coder-0.5B writing the demo's benign look-alikes (sampled at 0.8, each request seeded
-   as stage 1 seeds it): output tokens/s.
+1. Qwen2.5-Coder-0.5B writing benign look-alikes with the demo's prompt, from unmasked requests
+   (sampled at 0.8, each request seeded as stage 1 seeds it): output tokens/s.
 2. SmolLM2-135M answering the demo's queries greedily (48 tokens): replies/s.
 
 Every limit's replies are compared with the first limit's, text for text: a limit that changed a

@@ -40,7 +40,9 @@ async def drafts(run_dir: Path, count: int, mask: str | None) -> dict[str, objec
     lines = (run_dir / "generation/queries.jsonl").read_text().splitlines()
     queries = [Query.model_validate_json(line) for line in lines if line.strip()]
     harmful = [q for q in queries if q.kind == "harmful"][:count]
-    gate = QualityGate(query_text(seed_messages(settings.seed_example)), settings.data_generation.topic_regex)
+    gate = QualityGate(
+        query_text(seed_messages(settings.seed_example)), settings.data_generation.topic_regex, mask=mask
+    )
     for query in queries:
         if query.kind == "harmful":
             gate.keep(query_text(query.messages), "harmful")

@@ -2,7 +2,7 @@ import os
 from typing import Annotated
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from a3.store import (
     IDENTITY_WHEN_SET,
@@ -83,12 +83,31 @@ class _Inner(BaseModel):
 class _Outer(BaseModel):
     inner: _Inner = _Inner()
     later: Annotated[str | None, IDENTITY_WHEN_SET] = None
+    listed: list[_Inner] = []
+    keyed: dict[str, _Inner] = {}
+    made: Annotated[list[int], IDENTITY_WHEN_SET] = Field(default_factory=list)
 
 
 def test_a_setting_added_later_is_part_of_the_identity_only_when_set():
-    assert identity_dump(_Outer()) == {"inner": {"kept": 1}}  # what a run made before the two settings pinned
+    assert identity_dump(_Outer()) == {
+        "inner": {"kept": 1},
+        "listed": [],
+        "keyed": {},
+    }  # what a run made before the two settings pinned
     assert identity_dump(_Outer(later="x", inner=_Inner(added=6))) == {
         "inner": {"kept": 1, "added": 6},
         "later": "x",
+        "listed": [],
+        "keyed": {},
     }
     assert sha256_of(identity_dump(_Outer())) != sha256_of(identity_dump(_Outer(later="x")))
+
+
+def test_the_identity_rule_reaches_models_in_lists_and_dicts_and_defaults_made_by_factories():
+    outer = _Outer(listed=[_Inner(), _Inner(added=7)], keyed={"a": _Inner()}, made=[])
+    assert identity_dump(outer) == {
+        "inner": {"kept": 1},
+        "listed": [{"kept": 1}, {"kept": 1, "added": 7}],
+        "keyed": {"a": {"kept": 1}},
+    }
+    assert identity_dump(_Outer(made=[1]))["made"] == [1]

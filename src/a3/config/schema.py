@@ -379,8 +379,12 @@ class DataGeneration(_Section):
 
     @model_validator(mode="after")
     def _mask_needs_topic(self) -> DataGeneration:
-        if self.look_alike_mask is not None and self.topic_regex is None:
+        if self.look_alike_mask is None:
+            return self
+        if self.topic_regex is None:
             raise ValueError("look_alike_mask masks the matches of topic_regex, which is not set")
+        if re.search(self.topic_regex, self.look_alike_mask, re.IGNORECASE):
+            raise ValueError(f"look_alike_mask {self.look_alike_mask!r} matches topic_regex itself")
         return self
 
 

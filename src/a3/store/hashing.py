@@ -56,7 +56,21 @@ def identity_dump(model: BaseModel) -> JsonObject:
 def _drop_defaults(model: BaseModel, dumped: JsonObject) -> None:
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
-        if IDENTITY_WHEN_SET in field.metadata and value == field.get_default(call_default_factory=True):
+        marked = IDENTITY_WHEN_SET in field.metadata
+        if marked and value == field.get_default(call_default_factory=True, validated_data=model.__dict__):
             dumped.pop(name, None)
-        elif isinstance(value, BaseModel) and isinstance(nested := dumped.get(name), dict):
-            _drop_defaults(value, nested)
+        elif name in dumped:
+            _drop_in(value, dumped[name])
+
+
+def _drop_in(value: object, dumped: object) -> None:
+    """Walk a field's value and its dump side by side: models, and models inside lists and dicts."""
+    if isinstance(value, BaseModel) and isinstance(dumped, dict):
+        _drop_defaults(value, dumped)
+    elif isinstance(value, list | tuple) and isinstance(dumped, list) and len(value) == len(dumped):
+        for item, item_dump in zip(value, dumped, strict=True):
+            _drop_in(item, item_dump)
+    elif isinstance(value, dict) and isinstance(dumped, dict):
+        for key, item in value.items():
+            if str(key) in dumped:
+                _drop_in(item, dumped[str(key)])

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from a3.align import layout
 from a3.align.finetune.stage import FinetuneOptions, run_finetune
 from a3.config import A3Config
 from a3.store import RunDir, read_json
@@ -184,6 +185,9 @@ async def test_fixed_mix_baseline_trains_each_ratio_and_evaluates_it(tmp_path, t
     low, high = summary
     assert low.counts.harmful < low.counts.benign and high.counts.harmful > high.counts.benign
     assert low.counts.general == 1  # floor(12 x 15%)
+    # settings added since results were first saved (the look-alike mask) are not in them: old results resume
+    saved = (run.path / layout.FIXED_MIX_RESULTS).read_text().splitlines()
+    assert all("look_alike_mask" not in json.loads(line)["settings"]["config"]["data_generation"] for line in saved)
     for row in summary:
         assert (run.path / "baselines" / "fixed-mix" / row.name / "model" / "adapter_model.safetensors").exists()
         assert row.validation.harmful.judged > 0 and row.model.startswith("local/")

@@ -121,8 +121,9 @@ async def run_fixed_mix(
     judge = Judge(client, roles.judge)
     benchmarks = bool(config.capability.benchmarks) and not options.disable_benchmark_eval
     results = run.log(layout.FIXED_MIX_RESULTS, FixedMixRecord, key="name")
-    # The judge gate (config.judge), the sealed benchmarks (not measured here) and stage 3's writer
-    # budget (in stage 3's hash below) change no result here: runs made before them stay valid.
+    # The judge gate (config.judge), the sealed benchmarks (not measured here), stage 3's writer
+    # budget and the look-alike mask (in stage 3's hash below, which carries stages 1 and 2) change
+    # no result here: runs made before them stay valid.
     settings = {
         **options.model_dump(mode="json"),
         "config": config.model_dump(
@@ -131,6 +132,7 @@ async def run_fixed_mix(
                 "judge": True,
                 "capability": {"sealed_benchmarks"},
                 "expected_behavior_prompts": {"writer_max_tokens"},
+                "data_generation": {"look_alike_mask"},
             },
         ),
         "expected": manifest.input_hash,

@@ -7,8 +7,8 @@ than the seed. With a topic rule (``data_generation.topic_regex``), a harmful qu
 and a benign look-alike must not: a small writer otherwise turns harmful queries into harmless
 ones ("What is your favourite colour?") and look-alikes into the very request they should avoid.
 Near-duplicates are found with difflib's similarity ratio on normalised text.
-With masked requests (``data_generation.look_alike_mask``), a look-alike holding a bracketed
-placeholder ("[name]") is dropped too. (Stage 1 also drops a query that holds what the
+With masked requests (``data_generation.look_alike_mask``), a look-alike holding the mask or a
+bracketed placeholder ("[name]") is dropped too. (Stage 1 also drops a query that holds what the
 harmful-kind rule judge looks for in replies.)
 """
 
@@ -25,7 +25,8 @@ from a3.llm.types import Message
 SIMILAR = 0.9  # difflib ratio at or above which two queries count as the same test
 _MIN_LETTERS = 8
 _WORD = re.compile(r"\w+", re.UNICODE)
-_PLACEHOLDER = re.compile(r"\[[^\[\]\n]{0,40}\]")
+# A template slot: "[...]", "[name]", "[insert name]", "[bank_name]"; not "list[0]", "[1, 2]" or "[INST]".
+_PLACEHOLDER = re.compile(r"(?<!\w)\[(?:\.\.\.|…|[a-z][A-Za-z _',-]{0,59}|[A-Z][a-z][A-Za-z _',-]{0,58})\]")
 
 
 def query_text(messages: list[Message]) -> str:
@@ -37,9 +38,9 @@ class QualityGate:
     """Decides, query by query, whether a generated query is kept. ``keep`` registers a kept
     query so later ones are compared with it."""
 
-    def __init__(self, seed_text: str, topic_regex: str | None = None, masked: bool = False) -> None:
+    def __init__(self, seed_text: str, topic_regex: str | None = None, mask: str | None = None) -> None:
         self.seed = _normalise(seed_text)
-        self.masked = masked  # look-alikes are written from masked requests (data_generation.look_alike_mask)
+        self.mask = mask  # look-alikes are written from masked requests (data_generation.look_alike_mask)
         self.topic = re.compile(topic_regex, re.IGNORECASE) if topic_regex else None
         self.script = _main_script(seed_text)
         self.kept: dict[str, list[str]] = {"harmful": [], "benign": []}
@@ -62,9 +63,9 @@ class QualityGate:
                 return "does not ask about the behaviour's topic (data_generation.topic_regex)"
             if kind == "benign" and on_topic:
                 return "asks about the behaviour's topic (data_generation.topic_regex)"
-        if self.masked and kind == "benign" and _PLACEHOLDER.search(text):
+        if self.mask is not None and kind == "benign" and (self.mask in text or _PLACEHOLDER.search(text)):
             # Shown "[...]", the demo's writer filled 20 of 214 look-alikes with slots like "[name]".
-            return "holds a placeholder in square brackets, not a customer's words"
+            return "holds the mask or a placeholder such as [name], not a user's words"
         if any(_similar(normal, other) for other in self.kept[kind]):
             return f"a near-duplicate of another {kind} query"
         return None

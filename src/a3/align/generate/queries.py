@@ -111,8 +111,12 @@ class QueryWriter:
     def _masked(self, messages: list[Message]) -> list[Message]:
         if self.mask is None or self.topic is None:
             return messages
-        mask = self.mask
-        return [m.model_copy(update={"content": self.topic.sub(lambda _: mask, m.content)}) for m in messages]
+        mask, topic = self.mask, self.topic
+        # The turns the look-alike is written from; a system prompt is the deployment's, never rewritten.
+        return [
+            m if m.role == "system" else m.model_copy(update={"content": topic.sub(lambda _: mask, m.content)})
+            for m in messages
+        ]
 
     def _extract_benign(self, text: str) -> Any:
         """The rewrite as JSON, or inside <benign_prompt> tags (the original configs' convention).

@@ -221,7 +221,7 @@ class _Generation:
         self.task: ProgressTask = progress.task("generate: queries measured", 0)
         data = settings.data_generation
         self.gate = QualityGate(
-            query_text(seed_messages(settings.seed_example)), data.topic_regex, masked=data.look_alike_mask is not None
+            query_text(seed_messages(settings.seed_example)), data.topic_regex, mask=data.look_alike_mask
         )
         for query in self.data.queries:  # a resumed run compares new queries with the ones kept before
             self.gate.keep(query_text(query.messages), query.kind)
