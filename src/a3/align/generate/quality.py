@@ -25,8 +25,9 @@ from a3.llm.types import Message
 SIMILAR = 0.9  # difflib ratio at or above which two queries count as the same test
 _MIN_LETTERS = 8
 _WORD = re.compile(r"\w+", re.UNICODE)
-# A template slot: "[...]", "[name]", "[insert name]", "[bank_name]"; not "list[0]", "[1, 2]" or "[INST]".
-_PLACEHOLDER = re.compile(r"(?<!\w)\[(?:\.\.\.|…|[a-z][A-Za-z _',-]{0,59}|[A-Z][a-z][A-Za-z _',-]{0,58})\]")
+# A bracketed slot with a letter in it, not attached to a word: "[...]", "[name]", "[BANK_NAME]";
+# not "list[0]" or "[1, 2]".
+_PLACEHOLDER = re.compile(r"(?<!\w)\[(?:\.\.\.|…|(?=[^\]\n]*[^\W\d_])[^\[\]\n]{1,60})\]")
 
 
 def query_text(messages: list[Message]) -> str:
