@@ -40,14 +40,18 @@ class _IdentityWhenSet:
 
 
 IDENTITY_WHEN_SET = _IdentityWhenSet()
-"""Marks a setting added after runs were made (``Annotated[int, IDENTITY_WHEN_SET]``): while it is
-at its default it is left out of a section's identity (``identity_dump``), so those runs keep their
-pinned settings and input hashes; set to anything else, it is part of them like any other field."""
+"""Marks a setting added after runs were made: ``Annotated[int, IDENTITY_WHEN_SET]``.
+
+While it is at its default it is left out of a section's identity (``identity_dump``), so those
+runs keep their pinned settings and input hashes; set to anything else, it is part of them like
+any other field."""
 
 
 def identity_dump(model: BaseModel) -> JsonObject:
-    """``model`` as JSON for pinning and hashing, without the fields marked ``IDENTITY_WHEN_SET``
-    that are at their default (in nested models too)."""
+    """``model`` as JSON for pinning and hashing, with unset later settings left out.
+
+    A field marked ``IDENTITY_WHEN_SET`` is dropped while at its default, in nested models too
+    (also inside lists and dicts)."""
     dumped: JsonObject = model.model_dump(mode="json")
     _drop_defaults(model, dumped)
     return dumped
