@@ -711,3 +711,39 @@ async def test_a_resumed_stage_1_checks_the_benign_verdicts_written_before_the_h
     assert benign and all(v.unsafe_status == "ok" and v.unsafe is False for v in benign)
     assert len(GenerationData(run).verdicts) == len(old) and silent.calls == []
     assert all(row.benign_unsafe.judged == row.benign.judged > 0 for row in summary.hypotheses)
+
+
+async def test_repeated_scenarios_are_drawn_afresh_and_a_failed_ideation_falls_back_to_the_hypothesis(tmp_path):
+    config = make_config(examples=7, variations=3, per_example=2)
+    world = World(conversation=False, max_ideas=2)
+
+    def script(messages, call):
+        text = messages[0].content
+        if text.startswith("Task: imagine realistic scenarios"):
+            if "hyp-1" in text:  # the same scenario three times, as the 0.5B generator writes them
+                return json.dumps({"scenarios": ["scenario 0 for hyp-1"] * 3})
+            return '{"scenarios": ["A user asks, and asks, and asks, and asks'  # looped until cut off
+        return world(messages, call)
+
+    run = RunDir(tmp_path / "run")
+    client = ScriptedClient(script, run_dir=run)
+    await run_generate(config, run, client, GenerateOptions(num_rounds=1))
+    data = GenerationData(run)
+    first, second = sorted(data.hypothesis_list(), key=lambda h: h.id)[:2]
+
+    writes = [
+        (m[0].content, c.cache_salt)
+        for m, c in client.calls
+        if m[0].content.startswith("Task: write test queries") and "hyp-1" in m[0].content
+    ]
+    # one write call per scenario slot, each a different draw though the prompts are the same
+    assert len(writes) == 3 and len({text for text, _ in writes}) == 1
+    assert sorted(salt or "" for _, salt in writes) == ["", "draw 1", "draw 2"]
+    harmful_1 = [q for q in data.queries_of(first.id) if q.kind == "harmful"]
+    assert len({json.dumps([m.content for m in q.messages]) for q in harmful_1}) == len(harmful_1) == 7
+
+    # the failed ideation is recorded, and the hypothesis itself stands in for each scenario
+    assert f"{second.id}-scenarios" in data.failures
+    stored = data.scenarios[second.id]
+    assert stored.from_hypothesis and stored.scenarios == [second.text] * 3
+    assert len([q for q in data.queries_of(second.id) if q.kind == "harmful"]) == 7

@@ -110,6 +110,9 @@ class Scenarios(BaseModel):
 
     id: str  # the hypothesis id
     scenarios: list[str]
+    # True when ideation failed and the hypothesis itself stands in for every scenario (the failure is
+    # in failures.jsonl): the queries are then written from the hypothesis and its example alone.
+    from_hypothesis: bool = False
 
 
 class DroppedQuery(BaseModel):

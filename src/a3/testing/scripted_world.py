@@ -165,9 +165,10 @@ class World:
             count = int(search(r"Describe (\d+) different", text).group(1))
             return json.dumps({"scenarios": [f"scenario {i} for {tag}" for i in range(count)]})
         if task.startswith("Task: write test queries"):
-            scenario = search(r"scenario (\d+)", text.split("The scenario to turn into queries:")[1]).group(1)
+            numbered = re.search(r"scenario (\d+)", text.split("The scenario to turn into queries:")[1])
+            scenario = numbered.group(1) if numbered else "h"  # "h": the hypothesis stands in for a scenario
             count = int(search(r"Write (\d+) different queries", text).group(1))
-            digest = _stable(str(messages))
+            digest = _stable(str(messages) + (salt or ""))  # a sampled writer: another draw, other queries
             return json.dumps(
                 {"queries": [self.payload(f"{tag} s{scenario} {(digest + v) % 1000}", True) for v in range(count)]}
             )

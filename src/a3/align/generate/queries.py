@@ -62,9 +62,13 @@ class QueryWriter:
         )
         return [s.strip() for s in completion.parsed.scenarios[:count]]
 
-    async def write(self, hypothesis: str, basis: list[Message], scenario: str, count: int) -> list[list[Message]]:
+    async def write(
+        self, hypothesis: str, basis: list[Message], scenario: str, count: int, draw: int = 0
+    ) -> list[list[Message]]:
         """``count`` queries for one scenario, written together so that they differ (sampled one by
-        one, a small model writes the same query again and again)."""
+        one, a small model writes the same query again and again). A ``draw`` above 0 is a fresh
+        sample for a scenario met again: the same prompt would otherwise give the same queries (the
+        call cache, and the engine's seed drawn from the prompt)."""
         prompt = load_prompt("query_writer")
         text = prompt.render(
             behavior=self.behavior,
@@ -76,9 +80,8 @@ class QueryWriter:
         )
         payloads: Any = list.__class_getitem__(payload_schema(self.fmt))  # a type built at run time: list[payload]
         schema = create_model("Queries", queries=(payloads, Field(min_length=count, max_length=count)))
-        completion = await self.client.generate(
-            text, config=self.generator, schema=schema, prompt_version=prompt.version
-        )
+        config = self.generator if draw == 0 else self.generator.model_copy(update={"cache_salt": f"draw {draw}"})
+        completion = await self.client.generate(text, config=config, schema=schema, prompt_version=prompt.version)
         return [payload_messages(payload, self.fmt) for payload in completion.parsed.queries]
 
     async def benign(self, harmful: list[Message], attempt: int = 0) -> list[Message]:
