@@ -67,3 +67,23 @@ def test_bad_config_exits_2_and_creates_no_run(tmp_path):
 def test_missing_config_argument(tmp_path):
     result = runner.invoke(app, ["generate"])
     assert result.exit_code == 2 and "give the config file" in result.stderr
+
+
+def test_fixed_mix_trains_the_harmful_shares_asked_for(tmp_path, monkeypatch):
+    seen = []
+
+    async def fake_fixed_mix(config, run, client, options, progress=None):
+        seen.append(options.harmful_shares)
+        return []
+
+    monkeypatch.setattr("a3.align.compare.fixed_mix.run_fixed_mix", fake_fixed_mix)
+    monkeypatch.setattr("a3.align.runs.client_for", lambda cfg, run, **kw: ScriptedClient(World(False), run_dir=run))
+    config, run_dir = write_config(tmp_path), str(tmp_path / "run")
+    shares = ["--harmful-share", "10", "--harmful-share", "90", "--harmful-share", "10"]
+    result = runner.invoke(app, ["--no-progress", "baseline", "fixed-mix", str(config), "--run-dir", run_dir, *shares])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["--no-progress", "baseline", "fixed-mix", str(config), "--run-dir", run_dir])
+    assert result.exit_code == 0, result.output
+    assert seen == [(10, 90), (10, 30, 50, 70, 90)]
+    result = runner.invoke(app, ["baseline", "fixed-mix", str(config), "--run-dir", run_dir, "--harmful-share", "101"])
+    assert result.exit_code == 2 and len(seen) == 2

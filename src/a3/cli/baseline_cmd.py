@@ -34,12 +34,19 @@ def fixed_mix(
         None, "--target-size", min=1, help="Training examples [default: auto, 2 x min(#harmful, #benign)]."
     ),
     seed: int = typer.Option(42, "--seed"),
+    harmful_share: list[int] | None = typer.Option(
+        None,
+        "--harmful-share",
+        min=0,
+        max=100,
+        help="A harmful share to train, in percent; repeat for more [default: 10, 30, 50, 70 and 90].",
+    ),
     disable_benchmark_eval: bool = NoBenchOpt,
     max_cost: float | None = MaxCostOpt,
     prices: Path | None = PricesOpt,
 ) -> None:
-    """SFT at five fixed harmful/benign ratios (10-90%) with 15% general data: the mixing baseline."""
-    from a3.align.compare.fixed_mix import FixedMixOptions, run_fixed_mix
+    """SFT at fixed harmful/benign ratios (by default five, 10-90%) with 15% general data: the mixing baseline."""
+    from a3.align.compare.fixed_mix import HARMFUL_SHARES, FixedMixOptions, run_fixed_mix
 
     s = open_session(config, config_file, run_dir, max_cost, prices)
     options = FixedMixOptions(
@@ -53,6 +60,7 @@ def fixed_mix(
         target_size=target_size,
         seed=seed,
         disable_benchmark_eval=disable_benchmark_eval,
+        harmful_shares=tuple(dict.fromkeys(harmful_share)) if harmful_share else HARMFUL_SHARES,
     )
     results = s.work(lambda bars: run_fixed_mix(s.config, s.run, s.client, options, bars))
     table = Table(title="Fixed mixing baseline")

@@ -192,6 +192,10 @@ async def test_fixed_mix_baseline_trains_each_ratio_and_evaluates_it(tmp_path, t
         assert (run.path / "baselines" / "fixed-mix" / row.name / "model" / "adapter_model.safetensors").exists()
         assert row.validation.harmful.judged > 0 and row.model.startswith("local/")
         assert row.test.harmful.judged > 0  # on the sealed test too, for the report's comparison
+    # a later call with fewer shares reuses what was trained (no training: the tiny model is not needed)
+    calls = len(client.calls)
+    again = await run_fixed_mix(config, run, client, options.model_copy(update={"harmful_shares": (90,)}))
+    assert again == [high] and len(client.calls) == calls
     full = await run_fixed_mix(
         config, run, client, options.model_copy(update={"no_lora": True, "harmful_shares": (50,)})
     )

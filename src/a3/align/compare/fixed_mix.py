@@ -124,8 +124,9 @@ async def run_fixed_mix(
     # The judge gate (config.judge), the sealed benchmarks (not measured here), stage 3's writer
     # budget and the look-alike mask (in stage 3's hash below, which carries stages 1 and 2) change
     # no result here: runs made before them stay valid.
+    # Which shares a call trains changes no share's result: a later call may add shares or train fewer.
     settings = {
-        **options.model_dump(mode="json"),
+        **options.model_dump(mode="json", exclude={"harmful_shares"}),
         "config": config.model_dump(
             mode="json",
             exclude={
@@ -141,7 +142,7 @@ async def run_fixed_mix(
     for share in options.harmful_shares:
         name = f"dolci{options.general_percentage:g}_harmful{share}_benign{100 - share}"
         previous = results.get(name)
-        if previous is not None and previous.settings != settings:
+        if previous is not None and _without_shares(previous.settings) != settings:
             raise UserInputError(
                 f"{run.path / layout.FIXED_MIX}: {name} was trained with other settings; use another --run-dir "
                 f"or delete {run.path / layout.FIXED_MIX}"
@@ -212,3 +213,8 @@ async def run_fixed_mix(
         {"options": options.model_dump(mode="json"), "results": [r.model_dump(mode="json") for r in combined]},
     )
     return combined
+
+
+def _without_shares(settings: JsonObject) -> JsonObject:
+    """Saved settings without the list of shares (results saved before it was left out hold it)."""
+    return {name: value for name, value in settings.items() if name != "harmful_shares"}
