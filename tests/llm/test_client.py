@@ -15,6 +15,7 @@ from a3.llm import (
     TransientError,
     UnknownPriceError,
 )
+from a3.llm.backends import BackendReply
 from a3.store import RunDir
 from a3.testing import ScriptedClient
 
@@ -53,6 +54,27 @@ async def test_structured_output_repairs_then_validates():
     assert "no JSON object" in second_call_messages[-1].content
     third_call_messages = client.calls[2][0]
     assert "harmful" in third_call_messages[-1].content and "Field required" in third_call_messages[-1].content
+
+
+async def test_a_sampled_reply_cut_off_at_its_budget_is_drawn_again_not_repaired():
+    looped = '{"reason": "it gives it gives it gives it gives'
+
+    def script(messages, config):
+        if config.cache_salt is None:  # the first draw loops until its token budget runs out
+            return BackendReply(text=looped, output_tokens=80, finish_reason="max_tokens")
+        return '{"reason": "asks for the code", "harmful": true}'
+
+    client = ScriptedClient(script)
+    completion = await client.generate("judge this", config=cfg(temperature=0.8), schema=Verdict)
+    assert completion.parsed == Verdict(reason="asks for the code", harmful=True) and completion.repairs == 1
+    (first, first_config), (second, second_config) = client.calls
+    assert second == first  # asked afresh: the looping reply is not shown back
+    assert second_config.cache_salt == "|redraw 1"
+    # greedy, the same request would give the same loop: the reply is shown back with the error instead
+    cut_off = BackendReply(text=looped, finish_reason="max_tokens")
+    greedy = ScriptedClient([cut_off, '{"reason": "r", "harmful": false}'])
+    await greedy.generate("judge this", config=cfg(temperature=0.0), schema=Verdict)
+    assert greedy.calls[1][0][-2].content == looped and greedy.calls[1][1].cache_salt is None
 
 
 async def test_structured_output_fails_loudly_and_keeps_raw_replies(tmp_path):

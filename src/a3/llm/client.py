@@ -25,7 +25,7 @@ from a3.llm.pricing import PriceTable
 from a3.llm.retry import RetryPolicy, is_retryable, retry_after_seconds, status_code, unwrap
 from a3.llm.routing import BackendFactory, BackendPool, default_backend
 from a3.llm.structured import parse_reply, schema_text
-from a3.llm.types import CallConfig, Completion, Message, Usage
+from a3.llm.types import TRUNCATED_FINISH, CallConfig, Completion, Message, Usage
 from a3.prompts import load_prompt
 from a3.secrets import is_secret_name, redact
 from a3.store.atomic import atomic_write_json
@@ -120,8 +120,9 @@ class LLMClient:
         raw_replies: list[str] = []
         errors: list[str] = []
         rounds = 1 + (self.max_repairs if schema is not None else 0)
+        asked = config
         for repair in range(rounds):
-            reply = await self._complete(conversation, config, schema, stage, prompt_version, allow_empty, totals)
+            reply = await self._complete(conversation, asked, schema, stage, prompt_version, allow_empty, totals)
             if schema is None:
                 return totals.completion(reply, None, config.model, repair, started)
             try:
@@ -129,6 +130,11 @@ class LLMClient:
             except ValueError as exc:
                 raw_replies.append(reply.text)
                 errors.append(str(exc))
+                if config.temperature and reply.finish_reason in TRUNCATED_FINISH:
+                    # A sampled reply cut off at its budget has looped: shown it again, the 0.5B
+                    # generator copied it word for word on every repair. Ask afresh, another draw.
+                    asked = config.model_copy(update={"cache_salt": f"{config.cache_salt or ''}|redraw {repair + 1}"})
+                    continue
                 repair_prompt = load_prompt("structured_repair")
                 conversation = [
                     *conversation,

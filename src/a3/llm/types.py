@@ -53,7 +53,7 @@ class Usage(BaseModel):
     output_tokens: int = 0
 
 
-_TRUNCATED = frozenset({"max_tokens", "length", "model_length"})
+TRUNCATED_FINISH = frozenset({"max_tokens", "length", "model_length"})
 
 
 class Completion(BaseModel):
@@ -74,4 +74,4 @@ class Completion(BaseModel):
     @property
     def truncated(self) -> bool:
         """Whether the reply was cut off at its token budget (each provider names that finish its own way)."""
-        return self.finish_reason in _TRUNCATED
+        return self.finish_reason in TRUNCATED_FINISH
