@@ -124,9 +124,8 @@ async def run_fixed_mix(
     # The judge gate (config.judge), the sealed benchmarks (not measured here), stage 3's writer
     # budget and the look-alike mask (in stage 3's hash below, which carries stages 1 and 2) change
     # no result here: runs made before them stay valid.
-    # Which shares a call trains changes no share's result: a later call may add shares or train fewer.
     settings = {
-        **options.model_dump(mode="json", exclude={"harmful_shares"}),
+        **_without_shares(options.model_dump(mode="json")),
         "config": config.model_dump(
             mode="json",
             exclude={
@@ -216,5 +215,6 @@ async def run_fixed_mix(
 
 
 def _without_shares(settings: JsonObject) -> JsonObject:
-    """Saved settings without the list of shares (results saved before it was left out hold it)."""
+    """Settings without the list of shares: which shares a call trains changes no share's result, so a
+    later call may add shares or train fewer (results saved before this rule hold the list)."""
     return {name: value for name, value in settings.items() if name != "harmful_shares"}
