@@ -93,3 +93,26 @@ def test_an_unknown_override_names_its_flag():
 
     with pytest.raises(UserInputError, match="--agent-model: cannot tell which provider serves 'mystery'"):
         resolve_roles(make_config(), agent_model="mystery")
+
+
+def test_local_models_that_write_are_served_fast_and_those_that_measure_exactly():
+    from tests.helpers.align_runs import make_config
+
+    base = make_config()
+    config = base.model_copy(
+        update={
+            "hypothesis_generation": base.hypothesis_generation.model_copy(
+                update={"llm_model": "local/qwen2.5-coder-0.5b"}
+            ),
+            "target_model": base.target_model.model_copy(update={"model_name": "local/smollm2-135m"}),
+            "judge_model": base.judge_model.model_copy(update={"model_name": "local/qwen2.5-coder-0.5b"}),
+        }
+    )
+    roles = resolve_roles(config)
+    for writer in (roles.generator, roles.agent, roles.reflection):
+        assert writer.model == "local/qwen2.5-coder-0.5b" and writer.model_args == {"engine_mode": "fast"}
+    # the target, its served adapters and the judge keep the batch-invariant default
+    for measuring in (roles.target, roles.evaluated_target, *roles.judge.voters):
+        assert "engine_mode" not in measuring.model_args
+    # an API model's provider arguments are not touched
+    assert resolve_roles(config, generator_model="anthropic/claude-opus-4-1").generator.model_args == {}

@@ -3,6 +3,8 @@ takes instead of the config's model fields."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 from a3.align.records import Kind
@@ -108,9 +110,20 @@ def judge_spec(config: A3Config) -> JudgeSpec:
     return JudgeSpec(voters=voters, prompts=config.judge_prompts, rules=rules)
 
 
+def writer_model(name: str, field: str) -> tuple[str, dict[str, Any]]:
+    """``resolve_model`` for a model that writes but measures nothing (generator, agent, reflection).
+
+    An embedded local model is then served in the engine's fast mode: its replies need not be the
+    same whatever else is generated beside them, as a target's and a judge's must."""
+    model, args = resolve_model(name, field=field)
+    if model.startswith("local/"):
+        args = {**args, "engine_mode": "fast"}
+    return model, args
+
+
 def _generator(config: A3Config, override: str | None) -> CallConfig:
     gen = config.hypothesis_generation
-    model, args = resolve_model(
+    model, args = writer_model(
         override or gen.llm_model, field="--model" if override else "hypothesis_generation.llm_model"
     )
     return CallConfig(
@@ -121,14 +134,14 @@ def _generator(config: A3Config, override: str | None) -> CallConfig:
 def _agent(config: A3Config, override: str | None) -> CallConfig:
     ft = config.finetune
     name = override or ft.agent_model or config.hypothesis_generation.llm_model
-    model, args = resolve_model(name, field="--agent-model" if override else "finetune.agent_model")
+    model, args = writer_model(name, field="--agent-model" if override else "finetune.agent_model")
     return CallConfig(model=model, model_args=args, temperature=ft.agent_temperature, max_tokens=ft.agent_max_tokens)
 
 
 def _reflection(config: A3Config) -> CallConfig:
     dspy = config.dspy
     name = dspy.reflection_model or config.hypothesis_generation.llm_model
-    model, args = resolve_model(name, field="dspy.reflection_model")
+    model, args = writer_model(name, field="dspy.reflection_model")
     return CallConfig(
         model=model, model_args=args, temperature=dspy.reflection_temperature, max_tokens=dspy.reflection_max_tokens
     )

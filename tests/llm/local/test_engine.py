@@ -31,10 +31,10 @@ def tiny_gguf(tmp_path_factory):
     return build_tiny_gguf(tmp_path_factory.mktemp("tiny") / "tiny.gguf")
 
 
-def engine_client(path, tmp_path, max_batch=8, **kwargs):
+def engine_client(path, tmp_path, max_batch=8, mode="exact", **kwargs):
     from a3.llm.local import EngineBackend
 
-    backend = EngineBackend(path, max_batch=max_batch)
+    backend = EngineBackend(path, max_batch=max_batch, mode=mode)
     client = LLMClient(
         tmp_path / "run", backend_factory=lambda model, args, limit: backend, concurrency=max_batch, **kwargs
     )
@@ -127,6 +127,35 @@ async def test_a_greedy_reply_does_not_depend_on_what_is_generated_beside_it(tin
     assert max(backend.batch_sizes) > 1
     assert list(together) == alone and list(reversed(again)) == alone
     backend.close()
+
+
+async def test_each_mode_compiles_the_model_with_its_properties_and_an_unknown_mode_is_refused(
+    tiny_gguf, tmp_path, monkeypatch
+):
+    import openvino_genai
+
+    from a3.llm.local import EngineBackend, local_backend
+    from a3.llm.local.engine import BATCH_INVARIANT_PROPERTIES
+
+    compiled_with = []
+    real = openvino_genai.ContinuousBatchingPipeline
+
+    def recording(path, scheduler, device, properties):
+        compiled_with.append(properties)
+        return real(path, scheduler, device, properties)
+
+    monkeypatch.setattr(openvino_genai, "ContinuousBatchingPipeline", recording)
+    for mode in ("fast", "exact"):
+        backend, client = engine_client(tiny_gguf, tmp_path / mode, mode=mode)
+        reply = await client.generate("question", config=noise(8, temperature=0.0), allow_empty=True)
+        assert reply.usage.output_tokens > 0  # the fast mode serves too
+        backend.close()
+    # fast: the CPU plugin's own defaults; exact: f32 arithmetic, no dynamic quantization, f32 KV cache
+    assert compiled_with == [{}, BATCH_INVARIANT_PROPERTIES]
+    assert local_backend("local/smollm2-135m", {"engine_mode": "fast"}, 4).mode == "fast"
+    assert local_backend("local/smollm2-135m", {}, 4).mode == "exact"
+    with pytest.raises(ValueError, match="engine mode 'quick'"):
+        EngineBackend(tiny_gguf, mode="quick")
 
 
 async def test_a_call_without_max_tokens_is_bounded(tiny_gguf, tmp_path, monkeypatch):

@@ -50,7 +50,8 @@ def local_backend(model: str, model_args: dict[str, Any], max_connections: int) 
 
     An embedded model (``adapter_path`` in the model args
     merges a LoRA adapter into it), or with ``model_path`` any Hugging Face folder. A folder that
-    is an embedded model's own converted copy is served by the engine too."""
+    is an embedded model's own converted copy is served by the engine too, in the ``engine_mode``
+    the model args name (``exact``, the default, or ``fast``: a3.llm.local.engine.ENGINE_MODES)."""
     adapter = model_args.get("adapter_path")
     if "model_path" in model_args:
         embedded = embedded_model_of(Path(model_args["model_path"]))
@@ -63,7 +64,8 @@ def local_backend(model: str, model_args: dict[str, Any], max_connections: int) 
             )
     else:
         embedded = lookup(model.removeprefix("local/"))
+    mode = model_args.get("engine_mode", "exact")
     if adapter is None:
-        return EngineBackend(lambda: engine_file(embedded), max_batch=max_connections)
+        return EngineBackend(lambda: engine_file(embedded), max_batch=max_connections, mode=mode)
     merged = MergedEngineFile(embedded, Path(adapter))
-    return EngineBackend(merged.build, max_batch=max_connections, on_close=merged.remove)
+    return EngineBackend(merged.build, max_batch=max_connections, on_close=merged.remove, mode=mode)
