@@ -368,6 +368,31 @@ async def test_a_model_whose_weights_are_here_is_scored_by_likelihood(tmp_path):
         )
 
 
+@needs_torch
+async def test_an_adapter_is_scored_without_library_warnings(tmp_path):
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from a3.testing.tiny_model import build_tiny_model
+
+    folder = build_tiny_model(tmp_path / "tiny")
+    adapted = get_peft_model(AutoModelForCausalLM.from_pretrained(folder), LoraConfig(r=2, target_modules="all-linear"))
+    adapted.save_pretrained(tmp_path / "adapter")
+    capability = Capability(benchmarks={"mmlu_pro": str(FIXTURES / "capability" / "mmlu_pro_style.jsonl")})
+    model = CallConfig(
+        model="local/iter-01", model_args={"model_path": str(folder), "adapter_path": str(tmp_path / "adapter")}
+    )
+    client = ScriptedClient(lambda m, c: pytest.fail("no model call"), run_dir=tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        score = (await evaluate_capability(client, model, capability, tmp_path / "logs")).benchmarks["mmlu_pro"]
+    assert score.status == "ok" and score.total == 6
+    # peft's deprecated-attribute warning printed once per iteration into the demo's progress lines
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)]
+
+
 def test_stage_selection_flags():
     assert selected_stages(RunOptions()) == ["generate", "split", "expected", "general", "finetune"]
     assert selected_stages(RunOptions(start="split", stop="general", skip=frozenset({"expected"}))) == [

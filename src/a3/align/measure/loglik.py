@@ -9,6 +9,7 @@ scored 0 by construction.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,9 @@ def choose_by_likelihood(
     if adapter is not None:
         from peft import PeftModel
 
+        # peft asks transformers' deprecated is_gradient_checkpointing while loading: nothing the
+        # user can act on, and it broke the demo's progress lines once per iteration
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     model.eval()
     scores = []
