@@ -44,7 +44,8 @@ class Roles(BaseModel):
     reflection: CallConfig  # GEPA's reflection model in the DSPy baseline
 
     def models(self) -> list[CallConfig]:
-        """Every distinct model called, for the preflight check."""
+        """Every distinct model and model arguments called, for the preflight check (a model served
+        in two modes is listed twice)."""
         calls = [self.generator, self.target, *self.judge.voters, self.agent, self.reflection]
         seen: dict[tuple[str, str], CallConfig] = {}
         for call in calls:

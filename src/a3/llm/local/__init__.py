@@ -50,8 +50,9 @@ def local_backend(model: str, model_args: dict[str, Any], max_connections: int) 
 
     An embedded model (``adapter_path`` in the model args
     merges a LoRA adapter into it), or with ``model_path`` any Hugging Face folder. A folder that
-    is an embedded model's own converted copy is served by the engine too, in the ``engine_mode``
-    the model args name (``exact``, the default, or ``fast``: a3.llm.local.engine.ENGINE_MODES)."""
+    is an embedded model's own converted copy is served by the engine too. The engine serves in
+    the ``engine_mode`` the model args name: ``exact`` (the default) or ``fast``
+    (a3.llm.local.engine.ENGINE_MODES)."""
     adapter = model_args.get("adapter_path")
     if "model_path" in model_args:
         embedded = embedded_model_of(Path(model_args["model_path"]))

@@ -51,11 +51,11 @@ DEFAULT_MAX_TOKENS = 1024
 GREEDY_STRUCTURED_REPETITION_PENALTY = 1.2
 # A greedy reply must depend on the weights and the query alone, not on what else the engine is
 # generating beside it: base and adapter are compared query by query, and engine noise would be
-# read as an effect of training. f32 arithmetic (also faster than bf16 for models this small,
-# bench/local_inference.py); no dynamic quantization of activations and an f32 KV cache, since
-# the CPU plugin's defaults for both make a sequence's numbers depend on its batch companions
-# (bench/determinism.py: 11 of 24 replies differed between one at a time and all at once with
-# either on, none with both off).
+# read as an effect of training. f32 arithmetic (faster than bf16 for single short greedy
+# replies, bench/local_inference.py, though not for long prompts); no dynamic quantization of
+# activations and an f32 KV cache, since the CPU plugin's defaults for both make a sequence's
+# numbers depend on its batch companions (bench/determinism.py: 11 of 24 replies differed
+# between one at a time and all at once with either on, none with both off).
 BATCH_INVARIANT_PROPERTIES = {
     "INFERENCE_PRECISION_HINT": "f32",
     "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0",
@@ -63,10 +63,10 @@ BATCH_INVARIANT_PROPERTIES = {
 }
 # A model that writes (queries, look-alikes, expected replies, plans) measures nothing, so its
 # replies need not be batch-invariant: it gets the CPU plugin's own performance defaults (bf16
-# arithmetic and KV cache where the CPU has AMX or AVX512-BF16, dynamically quantized activations
-# elsewhere). Qwen2.5-0.5B on 2 Xeon cores with AMX (bench/engine_modes.py): prefill 3.3 times and
-# the demo's look-alike job 1.8 times as fast as with the f32 properties, and 3 of 16 greedy
-# replies changed between one at a time and all at once (none in exact mode).
+# inference on a CPU with AMX, as the development machine's). Qwen2.5-0.5B on its 2 cores
+# (bench/engine_modes.py): prefill 3.3 times the tokens/s, the demo's look-alike job in 6.6 s
+# against 10.8 s, and 3 of 16 greedy replies changed between one at a time and all at once
+# (none in exact mode).
 ENGINE_MODES: dict[str, dict[str, str]] = {"exact": BATCH_INVARIANT_PROPERTIES, "fast": {}}
 """The engine's property sets by mode: ``exact`` for models that measure, ``fast`` for writers."""
 
