@@ -22,16 +22,10 @@ import platform
 import time
 from pathlib import Path
 
-import yaml
 from determinism import BENIGN, HARMFUL
+from engine_batch import WRITER, requests
 
 ROOT = Path(__file__).resolve().parent.parent
-WRITER = "local/qwen2.5-coder-0.5b"
-
-
-def look_alike_requests() -> list[list[dict[str, str]]]:
-    template = yaml.safe_load((ROOT / "configs/demo.yaml").read_text())["data_generation"]["benign_generation_prompt"]
-    return [[{"role": "user", "content": template.format(prompt=q)}] for q in HARMFUL * 4][:64]
 
 
 def long_requests() -> list[list[dict[str, str]]]:
@@ -49,12 +43,13 @@ async def one_mode(mode: str) -> dict[str, object]:
     def call(**settings: object) -> CallConfig:
         return CallConfig(model=WRITER, model_args={"engine_mode": mode}, **settings)  # type: ignore[arg-type]
 
+    look_alikes, temperature, budget = requests()[WRITER]  # the demo's look-alike job, as engine_batch.py sends it
     await client.generate([{"role": "user", "content": "Hello"}], config=call(temperature=0.0, max_tokens=4))
     started = time.perf_counter()
     sampled = await asyncio.gather(
         *(
-            client.generate(c, config=call(temperature=0.8, max_tokens=60, seed=7, cache_salt="sampled"))
-            for c in look_alike_requests()
+            client.generate(c, config=call(temperature=temperature, max_tokens=budget, seed=7, cache_salt="sampled"))
+            for c in look_alikes
         )
     )
     sampled_s = time.perf_counter() - started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -30,6 +31,13 @@ class SilentProgress:
 
     def task(self, description: str, total: int) -> ProgressTask:
         return _SilentTask()
+
+
+def hide_checkpointing_deprecation() -> None:
+    """Hide the FutureWarning transformers raises when trl or peft read its deprecated
+    ``is_gradient_checkpointing``: nothing a user can act on, and printed through the CLI's
+    display (once per iteration before). Process-wide."""
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 @contextmanager

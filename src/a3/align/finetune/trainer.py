@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel
 
 from a3.align.finetune.mixture import TrainingExample
+from a3.progress import hide_checkpointing_deprecation
 from a3.store import atomic_write_json
 
 if TYPE_CHECKING:
@@ -112,9 +112,7 @@ def train(job: TrainJob) -> TrainResult:
 
     disable_progress_bars()  # per-step dataset bars; the stage's own progress bar covers the job
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
-    warnings.filterwarnings(
-        "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
-    )  # raised inside trl
+    hide_checkpointing_deprecation()  # trl reads it while training
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     tokenizer = AutoTokenizer.from_pretrained(job.base_model)

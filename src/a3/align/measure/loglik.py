@@ -9,7 +9,6 @@ scored 0 by construction.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ def choose_by_likelihood(
     from transformers.utils import logging as transformers_logging
 
     from a3.llm.local.transformers_backend import inference_dtype
-    from a3.progress import no_library_bars
+    from a3.progress import hide_checkpointing_deprecation, no_library_bars
 
     # A3's own progress says what is happening.
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
@@ -50,9 +49,7 @@ def choose_by_likelihood(
     if adapter is not None:
         from peft import PeftModel
 
-        # peft asks transformers' deprecated is_gradient_checkpointing while loading: nothing the
-        # user can act on, and it broke the demo's progress lines once per iteration
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        hide_checkpointing_deprecation()  # peft reads it while loading the adapter
         model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     model.eval()
     scores = []
